@@ -1,0 +1,201 @@
+//! Wire types of the admin routes. Request types refuse unknown fields, so a typo in a field
+//! name is an error that names the field instead of a silently ignored setting.
+
+use crate::states::*;
+use serde::{Deserialize, Serialize};
+
+/// One account to create or update (`POST /v1/accounts`, JSON array element or CSV line
+/// `upn,display_name,license,readiness`). Accounts are keyed by `upn`, case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInput {
+    pub upn: String,
+    pub display_name: String,
+    pub license: License,
+    pub readiness: Readiness,
+    /// The account's current password (JSON only), so manual sign-in works before any OTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// What the import did with one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportAction {
+    Created,
+    Updated,
+}
+
+/// The answer to `POST /v1/accounts`: one result per input line, in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub created: usize,
+    pub updated: usize,
+    pub results: Vec<ImportLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportLine {
+    /// 1-based line (CSV) or element (JSON).
+    pub line: usize,
+    pub upn: String,
+    pub account_id: String,
+    pub action: ImportAction,
+}
+
+/// A resource account as listed (`GET /v1/accounts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSummary {
+    pub id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub license: License,
+    pub readiness: Readiness,
+    pub provisioning: Provisioning,
+}
+
+/// One page of accounts; `next_cursor` is absent on the last page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPage {
+    pub accounts: Vec<AccountSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One account with its OTP tab (`GET /v1/accounts/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDetail {
+    #[serde(flatten)]
+    pub account: AccountSummary,
+    /// The current OTP, if one was generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otp: Option<OtpTab>,
+}
+
+/// The OTP tab of an account: when it was generated and expires, and the console's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpTab {
+    pub batch_id: String,
+    /// RFC 3339, UTC.
+    pub generated_at: String,
+    pub expires_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestView>,
+}
+
+/// The console that redeemed an OTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub make: String,
+    pub model: String,
+    pub serial: String,
+}
+
+/// A console's sign-in request as the admin sees it (approval queue, OTP tab, decisions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestView {
+    pub id: String,
+    pub account_id: String,
+    pub upn: String,
+    pub status: RequestStatus,
+    pub requested_at: String,
+    pub expires_at: String,
+    pub device: Device,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RejectReason>,
+}
+
+/// One page of requests (`GET /v1/requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestPage {
+    pub requests: Vec<RequestView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/otp-batches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub account_ids: Vec<String>,
+    pub password_mode: PasswordMode,
+    /// With `from_csv`: `upn,password` lines (a header line is optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_csv: Option<String>,
+    /// A dry run: answer what would be generated and refused, change nothing.
+    #[serde(default)]
+    pub review_only: bool,
+}
+
+/// An account as named in a batch answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRef {
+    pub account_id: String,
+    pub upn: String,
+}
+
+/// An account left out of a batch, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub account_id: String,
+    pub upn: String,
+    pub reason: RefusalReason,
+    pub message: String,
+}
+
+/// The answer to a `review_only` batch request (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReview {
+    pub would_generate: Vec<AccountRef>,
+    pub refused: Vec<Refusal>,
+    /// When OTPs generated now would expire.
+    pub expires_at: String,
+}
+
+/// One generated OTP. The plaintext appears here and in the export, nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedOtp {
+    pub account_id: String,
+    pub upn: String,
+    /// `XXXX-XXXX-XXXX-XXXX`.
+    pub otp: String,
+    pub expires_at: String,
+}
+
+/// The answer to a generating batch request (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCreated {
+    pub batch_id: String,
+    pub generated: Vec<IssuedOtp>,
+    pub refused: Vec<Refusal>,
+    /// The export can be downloaded until then; afterwards its plaintext is purged.
+    pub export_expires_at: String,
+}
+
+/// `GET/PUT /v1/preferences`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// OTP validity from generation, 1 to 336 hours.
+    pub otp_validity_hours: u32,
+    /// Approve a redeemed OTP at once.
+    pub auto_approve: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            otp_validity_hours: crate::limits::VALIDITY_HOURS_DEFAULT,
+            auto_approve: false,
+        }
+    }
+}
+
+/// `POST /v1/requests/{id}/reject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    pub reason: RejectReason,
+}

@@ -1,0 +1,181 @@
+//! The route table of the contract. The server dispatches on it, and a test holds it equal to
+//! the paths of the OpenAPI document.
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <admin token>`.
+    Admin,
+    /// `Authorization: Bearer <poll token>` of the request named in the path.
+    PollToken,
+    /// No token.
+    None,
+}
+
+/// Every route of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    ImportAccounts,
+    ListAccounts,
+    GetAccount,
+    CreateBatch,
+    ExportBatch,
+    GetPreferences,
+    PutPreferences,
+    ListRequests,
+    ApproveRequest,
+    RejectRequest,
+    Verify,
+    Redeem,
+    Poll,
+    SignIn,
+    ManualSignIn,
+    Healthz,
+    Metrics,
+    OpenApi,
+}
+
+/// A route: method, path template (`{id}` stands for one path segment) and who may call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub auth: Auth,
+}
+
+/// The whole contract, v1.
+pub const ROUTES: &[Route] = &[
+    route(RouteId::ImportAccounts, "POST", "/v1/accounts", Auth::Admin),
+    route(RouteId::ListAccounts, "GET", "/v1/accounts", Auth::Admin),
+    route(RouteId::GetAccount, "GET", "/v1/accounts/{id}", Auth::Admin),
+    route(RouteId::CreateBatch, "POST", "/v1/otp-batches", Auth::Admin),
+    route(
+        RouteId::ExportBatch,
+        "GET",
+        "/v1/otp-batches/{id}/export",
+        Auth::Admin,
+    ),
+    route(
+        RouteId::GetPreferences,
+        "GET",
+        "/v1/preferences",
+        Auth::Admin,
+    ),
+    route(
+        RouteId::PutPreferences,
+        "PUT",
+        "/v1/preferences",
+        Auth::Admin,
+    ),
+    route(RouteId::ListRequests, "GET", "/v1/requests", Auth::Admin),
+    route(
+        RouteId::ApproveRequest,
+        "POST",
+        "/v1/requests/{id}/approve",
+        Auth::Admin,
+    ),
+    route(
+        RouteId::RejectRequest,
+        "POST",
+        "/v1/requests/{id}/reject",
+        Auth::Admin,
+    ),
+    route(RouteId::Verify, "POST", "/v1/console/verify", Auth::None),
+    route(RouteId::Redeem, "POST", "/v1/console/redeem", Auth::None),
+    route(
+        RouteId::Poll,
+        "GET",
+        "/v1/console/requests/{id}",
+        Auth::PollToken,
+    ),
+    route(
+        RouteId::SignIn,
+        "POST",
+        "/v1/console/requests/{id}/sign-in",
+        Auth::PollToken,
+    ),
+    route(
+        RouteId::ManualSignIn,
+        "POST",
+        "/v1/console/manual-sign-in",
+        Auth::None,
+    ),
+    route(RouteId::Healthz, "GET", "/healthz", Auth::None),
+    route(RouteId::Metrics, "GET", "/metrics", Auth::None),
+    route(RouteId::OpenApi, "GET", "/openapi.json", Auth::None),
+];
+
+const fn route(id: RouteId, method: &'static str, path: &'static str, auth: Auth) -> Route {
+    Route {
+        id,
+        method,
+        path,
+        auth,
+    }
+}
+
+impl RouteId {
+    /// The table entry of this route.
+    pub fn route(self) -> &'static Route {
+        ROUTES
+            .iter()
+            .find(|r| r.id == self)
+            .expect("every RouteId has an entry in ROUTES")
+    }
+}
+
+impl Route {
+    /// Matches a request path against this route's template; on a match, the `{id}` segment
+    /// (if the template has one).
+    pub fn matches<'p>(&self, path: &'p str) -> Option<Option<&'p str>> {
+        let mut id = None;
+        let mut want = self.path.split('/');
+        let mut got = path.split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return Some(id),
+                (Some("{id}"), Some(seg)) if !seg.is_empty() => id = Some(seg),
+                (Some(w), Some(g)) if w == g => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_their_segments_only() {
+        let poll = RouteId::Poll.route();
+        assert_eq!(
+            poll.matches("/v1/console/requests/req_7"),
+            Some(Some("req_7"))
+        );
+        assert_eq!(poll.matches("/v1/console/requests/"), None);
+        assert_eq!(poll.matches("/v1/console/requests/req_7/sign-in"), None);
+        assert_eq!(RouteId::Healthz.route().matches("/healthz"), Some(None));
+        assert_eq!(RouteId::Healthz.route().matches("/healthz/"), None);
+    }
+
+    #[test]
+    fn every_route_id_has_one_entry() {
+        for r in ROUTES {
+            assert_eq!(
+                ROUTES.iter().filter(|o| o.id == r.id).count(),
+                1,
+                "{:?}",
+                r.id
+            );
+            assert_eq!(
+                ROUTES
+                    .iter()
+                    .filter(|o| o.path == r.path && o.method == r.method)
+                    .count(),
+                1
+            );
+        }
+    }
+}

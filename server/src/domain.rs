@@ -1,0 +1,100 @@
+//! The provisioning core: accounts, OTP batches, preferences, device verification, redemption,
+//! approval and the credential hand-over.
+//!
+//! **Architecture invariant:** the core never reads a clock (every operation takes `now_ms`)
+//! and does no IO.
+//!
+//! Concurrency: there is no global lock held across an operation. Each account is its own
+//! `Mutex` and holds everything about its OTP (the slot, the console's request), so every
+//! transition that must happen once (a redemption, a decision, a hand-over) is decided under
+//! one account's lock. The indexes (OTP key, request id, upn -> account) are sharded maps whose
+//! entries are hints: a lookup always re-checks the account under its lock, so a stale entry
+//! can never make a replaced OTP or request usable. Lock order: account, then the approval
+//! queue; an index shard is never held while an account is locked by the same thread.
+
+pub mod accounts;
+pub mod batches;
+mod console;
+mod error;
+mod ids;
+pub mod requests;
+pub mod secrets;
+mod store;
+
+pub use error::ApiError;
+pub use ids::IdKind;
+pub use store::Stats;
+
+use crate::catalogue::Catalogue;
+use crate::config::ServerConfig;
+use otpfleet_protocol::Preferences;
+use secrets::Secrets;
+use store::Store;
+
+/// The domain core. Share it behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct Core {
+    config: ServerConfig,
+    catalogue: Catalogue,
+    secrets: Secrets,
+    preferences: parking_lot::RwLock<Preferences>,
+    store: Store,
+}
+
+impl Core {
+    pub fn new(config: ServerConfig, catalogue: Catalogue, secrets: Secrets) -> Core {
+        Core {
+            config,
+            catalogue,
+            secrets,
+            preferences: parking_lot::RwLock::new(Preferences::default()),
+            store: Store::default(),
+        }
+    }
+
+    /// A core with the shipped catalogue, default settings and fresh keys.
+    pub fn with_defaults() -> Core {
+        Core::new(
+            ServerConfig::default(),
+            Catalogue::builtin(),
+            Secrets::random(),
+        )
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn preferences(&self) -> Preferences {
+        *self.preferences.read()
+    }
+
+    /// Replaces the preferences. Validity applies to OTPs generated from now on; turning auto
+    /// approval on does not approve requests already waiting.
+    pub fn set_preferences(&self, prefs: Preferences) -> Result<Preferences, ApiError> {
+        use otpfleet_protocol::limits::{VALIDITY_HOURS_MAX, VALIDITY_HOURS_MIN};
+        if !(VALIDITY_HOURS_MIN..=VALIDITY_HOURS_MAX).contains(&prefs.otp_validity_hours) {
+            return Err(ApiError::new(
+                otpfleet_protocol::ErrorCode::ValidityOutOfRange,
+                format!(
+                    "otp_validity_hours must be between {VALIDITY_HOURS_MIN} and \
+                     {VALIDITY_HOURS_MAX} (two weeks); {} was given",
+                    prefs.otp_validity_hours
+                ),
+            ));
+        }
+        *self.preferences.write() = prefs;
+        Ok(prefs)
+    }
+
+    /// Counts for `/metrics`: accounts by provisioning state and the approval queue depth.
+    /// Walks every account: O(accounts), meant for a scrape every few seconds, not a hot path.
+    pub fn stats(&self, now_ms: u64) -> Stats {
+        self.store.stats(now_ms)
+    }
+
+    /// Drops the plaintext of batch exports whose download window has passed.
+    pub fn purge_expired_exports(&self, now_ms: u64) -> usize {
+        self.store.purge_exports(now_ms)
+    }
+}

@@ -1,0 +1,368 @@
+//! Resource accounts: import (JSON or CSV), listing, one account with its OTP tab.
+
+use super::error::line_detail;
+use super::ids::IdKind;
+use super::store::{AccountRecord, AccountRef, lookup};
+use super::{ApiError, Core};
+use otpfleet_protocol::limits::{MAX_FIELD_BYTES, MAX_ROWS_PER_REQUEST};
+use otpfleet_protocol::{
+    AccountDetail, AccountInput, AccountPage, ErrorCode, ErrorDetail, ImportAction, ImportLine,
+    ImportResult, License, Provisioning, Readiness,
+};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The filters and page of `GET /v1/accounts`.
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    pub readiness: Option<Readiness>,
+    pub provisioning: Option<Provisioning>,
+    /// Case-insensitive substring of the upn or display name.
+    pub search: Option<String>,
+    pub limit: usize,
+    /// The last account id of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One line of an import, as read, with its 1-based line number.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub line: usize,
+    pub input: AccountInput,
+}
+
+/// Reads a JSON array of accounts; every bad element is named.
+pub fn parse_accounts_json(body: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
+    let values: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the body must be a JSON array of accounts: {e}"),
+        )
+    })?;
+    check_row_count(values.len())?;
+    let mut rows = Vec::with_capacity(values.len());
+    let mut bad = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        match serde_json::from_value::<AccountInput>(value) {
+            Ok(input) => rows.push(ImportRow { line: i + 1, input }),
+            Err(e) => bad.push(line_detail(i + 1, None, e.to_string())),
+        }
+    }
+    refuse_if_bad(ErrorCode::InvalidJson, bad)?;
+    Ok(rows)
+}
+
+/// Reads `upn,display_name,license,readiness` lines (a header line is optional).
+pub fn parse_accounts_csv(body: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push(line_detail(line, None, format!("not a CSV line: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map_or(line, |p| p.line() as usize);
+        if i == 0 && record.get(0).is_some_and(|f| f.eq_ignore_ascii_case("upn")) {
+            continue;
+        }
+        check_row_count(rows.len() + bad.len() + 1)?;
+        match csv_account(&record) {
+            Ok(input) => rows.push(ImportRow { line, input }),
+            Err((field, message)) => bad.push(line_detail(line, field, message)),
+        }
+    }
+    refuse_if_bad(ErrorCode::InvalidCsv, bad)?;
+    if rows.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCsv,
+            "the CSV has no accounts: send lines of upn,display_name,license,readiness",
+        ));
+    }
+    Ok(rows)
+}
+
+fn csv_account(record: &csv::StringRecord) -> Result<AccountInput, (Option<&'static str>, String)> {
+    if record.len() != 4 {
+        return Err((
+            None,
+            format!(
+                "expected 4 fields (upn,display_name,license,readiness), found {}",
+                record.len()
+            ),
+        ));
+    }
+    let license = License::parse(&record[2]).ok_or_else(|| {
+        (
+            Some("license"),
+            format!(
+                "unknown license {:?}, expected one of: {}",
+                &record[2],
+                License::expected()
+            ),
+        )
+    })?;
+    let readiness = Readiness::parse(&record[3]).ok_or_else(|| {
+        (
+            Some("readiness"),
+            format!(
+                "unknown readiness {:?}, expected one of: {}",
+                &record[3],
+                Readiness::expected()
+            ),
+        )
+    })?;
+    Ok(AccountInput {
+        upn: record[0].to_owned(),
+        display_name: record[1].to_owned(),
+        license,
+        readiness,
+        password: None,
+    })
+}
+
+fn check_row_count(n: usize) -> Result<(), ApiError> {
+    if n > MAX_ROWS_PER_REQUEST {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("at most {MAX_ROWS_PER_REQUEST} rows per request; split the import"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn refuse_if_bad(code: ErrorCode, bad: Vec<ErrorDetail>) -> Result<(), ApiError> {
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = bad
+        .iter()
+        .take(10)
+        .map(|d| d.line.map_or_else(|| "?".into(), |l| l.to_string()))
+        .collect();
+    let more = if bad.len() > 10 { ", ..." } else { "" };
+    Err(ApiError::new(
+        code,
+        format!(
+            "{} bad line(s) ({}{more}); nothing was changed, fix them and send the request again",
+            bad.len(),
+            lines.join(", ")
+        ),
+    )
+    .with_details(bad))
+}
+
+/// Checks that a upn looks like an email address: `name@domain.tld`, no spaces, bounded.
+pub fn check_upn(upn: &str) -> Result<(), String> {
+    let ok_len = !upn.is_empty() && upn.len() <= MAX_FIELD_BYTES;
+    let well_formed = upn.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    });
+    if ok_len && well_formed && !upn.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "upn {:?} is not an address like room-101@contoso.com (at most {MAX_FIELD_BYTES} bytes)",
+            upn.chars().take(60).collect::<String>()
+        ))
+    }
+}
+
+/// Checks a free-text field: not empty, bounded, no control characters.
+pub fn check_text(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.len() > MAX_FIELD_BYTES {
+        return Err(format!("{field} is longer than {MAX_FIELD_BYTES} bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_row(input: &AccountInput) -> Vec<(Option<&'static str>, String)> {
+    let mut problems = Vec::new();
+    if let Err(e) = check_upn(&input.upn) {
+        problems.push((Some("upn"), e));
+    }
+    if let Err(e) = check_text("display_name", &input.display_name) {
+        problems.push((Some("display_name"), e));
+    }
+    if let Some(Err(e)) = input.password.as_deref().map(|p| check_text("password", p)) {
+        problems.push((Some("password"), e));
+    }
+    problems
+}
+
+impl Core {
+    /// Creates or updates accounts (keyed by upn, case-insensitively). Any bad row refuses the
+    /// whole import, naming every bad row.
+    pub fn import_accounts(&self, rows: Vec<ImportRow>) -> Result<ImportResult, ApiError> {
+        let mut bad = Vec::new();
+        let mut first_line: HashMap<String, usize> = HashMap::new();
+        for row in &rows {
+            for (field, message) in check_row(&row.input) {
+                bad.push(line_detail(row.line, field, message));
+            }
+            let lower = row.input.upn.to_lowercase();
+            if let Some(first) = first_line.insert(lower, row.line) {
+                bad.push(line_detail(
+                    row.line,
+                    Some("upn"),
+                    format!("{} is already on line {first}", row.input.upn),
+                ));
+            }
+        }
+        refuse_if_bad(ErrorCode::InvalidField, bad)?;
+
+        let mut result = ImportResult {
+            created: 0,
+            updated: 0,
+            results: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            let (account_id, action) = self.upsert(&row.input);
+            match action {
+                ImportAction::Created => result.created += 1,
+                ImportAction::Updated => result.updated += 1,
+            }
+            result.results.push(ImportLine {
+                line: row.line,
+                upn: row.input.upn,
+                account_id: IdKind::Account.format(account_id),
+                action,
+            });
+        }
+        Ok(result)
+    }
+
+    fn upsert(&self, input: &AccountInput) -> (u64, ImportAction) {
+        let lower = input.upn.to_lowercase();
+        let mut created = false;
+        let account = Arc::clone(
+            self.store
+                .by_upn
+                .entry(lower.clone())
+                .or_insert_with(|| {
+                    created = true;
+                    let mut accounts = self.store.accounts.write();
+                    let record = AccountRecord {
+                        id: accounts.len() as u64 + 1,
+                        upn: input.upn.clone(),
+                        upn_lower: lower.clone(),
+                        display_name: input.display_name.clone(),
+                        license: input.license,
+                        readiness: input.readiness,
+                        password_hash: None,
+                        signed_in_manually: false,
+                        otp: None,
+                    };
+                    let account: AccountRef = Arc::new(Mutex::new(record));
+                    accounts.push(Arc::clone(&account));
+                    account
+                })
+                .value(),
+        );
+        let mut a = account.lock();
+        if !created {
+            a.upn = input.upn.clone();
+            a.display_name = input.display_name.clone();
+            a.license = input.license;
+            a.readiness = input.readiness;
+        }
+        if let Some(password) = &input.password {
+            a.password_hash = Some(self.secrets.password_hash(&lower, password));
+        }
+        let action = if created {
+            ImportAction::Created
+        } else {
+            ImportAction::Updated
+        };
+        (a.id, action)
+    }
+
+    /// One page of accounts in id order, filtered.
+    pub fn list_accounts(
+        &self,
+        query: &AccountQuery,
+        now_ms: u64,
+    ) -> Result<AccountPage, ApiError> {
+        let after = match &query.cursor {
+            Some(c) => IdKind::Account.parse(c).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    "cursor is not one this server gave out",
+                )
+            })?,
+            None => 0,
+        };
+        let search = query.search.as_ref().map(|s| s.to_lowercase());
+        let mut accounts = Vec::new();
+        let mut next = after + 1;
+        let mut last_seen = None;
+        'scan: loop {
+            let chunk = self.store.accounts_from(next, 1024);
+            if chunk.is_empty() {
+                break;
+            }
+            next += chunk.len() as u64;
+            for account in chunk {
+                let a = account.lock();
+                last_seen = Some(a.id);
+                if matches_query(&a, query, search.as_deref(), now_ms) {
+                    accounts.push(a.summary(now_ms));
+                    if accounts.len() == query.limit {
+                        break 'scan;
+                    }
+                }
+            }
+        }
+        let more = last_seen.is_some_and(|id| id < self.store.account_count());
+        let next_cursor = match (accounts.len() == query.limit, more, last_seen) {
+            (true, true, Some(id)) => Some(IdKind::Account.format(id)),
+            _ => None,
+        };
+        Ok(AccountPage {
+            accounts,
+            next_cursor,
+        })
+    }
+
+    /// One account with its OTP tab.
+    pub fn account_detail(&self, id: &str, now_ms: u64) -> Result<AccountDetail, ApiError> {
+        let n = IdKind::Account.parse_or_not_found(id)?;
+        let account = self
+            .store
+            .account(n)
+            .ok_or_else(|| IdKind::Account.not_found(id))?;
+        let detail = account.lock().detail(now_ms);
+        Ok(detail)
+    }
+
+    /// The account with this upn (case-insensitive), for manual sign-in.
+    pub(crate) fn account_by_upn(&self, upn: &str) -> Option<AccountRef> {
+        lookup(&self.store.by_upn, &upn.to_lowercase())
+    }
+}
+
+fn matches_query(a: &AccountRecord, q: &AccountQuery, search: Option<&str>, now_ms: u64) -> bool {
+    q.readiness.is_none_or(|r| a.readiness == r)
+        && q.provisioning.is_none_or(|p| a.provisioning(now_ms) == p)
+        && search
+            .is_none_or(|s| a.upn_lower.contains(s) || a.display_name.to_lowercase().contains(s))
+}

@@ -1,0 +1,326 @@
+//! The generate wizard: review (dry run) and generate OTP batches; the batch export as CSV.
+
+use super::accounts::{check_text, refuse_if_bad};
+use super::error::line_detail;
+use super::ids::IdKind;
+use super::secrets::{new_otp, new_password};
+use super::store::{AccountRecord, AccountRef, BatchRecord, ExportRow, OtpSlot, lookup};
+use super::{ApiError, Core};
+use crate::clock::rfc3339;
+use otpfleet_protocol::limits::MAX_ROWS_PER_REQUEST;
+use otpfleet_protocol::{
+    AccountRef as WireAccountRef, BatchCreated, BatchRequest, BatchReview, ErrorCode, IssuedOtp,
+    License, PasswordMode, Refusal, RefusalReason,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A batch answer: a review (dry run) or the generated batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    Review(BatchReview),
+    Created(BatchCreated),
+}
+
+impl Core {
+    /// Reviews or generates an OTP batch. Unknown accounts and bad CSV lines refuse the whole
+    /// request; ineligible accounts are refused one by one with their reason, and the eligible
+    /// ones are generated. Generating again for an account replaces its OTP.
+    pub fn create_batch(&self, req: BatchRequest, now_ms: u64) -> Result<BatchOutcome, ApiError> {
+        let accounts = self.resolve_accounts(&req.account_ids)?;
+        let passwords = match (req.password_mode, &req.sign_in_csv) {
+            (PasswordMode::FromCsv, Some(csv)) => Some(self.parse_sign_in_csv(csv)?),
+            (PasswordMode::FromCsv, None) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidField,
+                    "password_mode from_csv needs sign_in_csv: upn,password lines",
+                ));
+            }
+            (PasswordMode::AutoGenerate, Some(_)) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidField,
+                    "sign_in_csv is only for password_mode from_csv; remove it or switch modes",
+                ));
+            }
+            (PasswordMode::AutoGenerate, None) => None,
+        };
+        let expires_ms = now_ms + u64::from(self.preferences().otp_validity_hours) * 3_600_000;
+        let mut eligible = Vec::new();
+        let mut refused = Vec::new();
+        for account in accounts {
+            let a = account.lock();
+            match refusal(&a, passwords.as_ref()) {
+                Some(reason) => refused.push(Refusal {
+                    account_id: IdKind::Account.format(a.id),
+                    upn: a.upn.clone(),
+                    reason,
+                    message: refusal_message(reason),
+                }),
+                None => {
+                    drop(a);
+                    eligible.push(account);
+                }
+            }
+        }
+        if req.review_only {
+            let would_generate = eligible.iter().map(|a| wire_ref(&a.lock())).collect();
+            return Ok(BatchOutcome::Review(BatchReview {
+                would_generate,
+                refused,
+                expires_at: rfc3339(expires_ms),
+            }));
+        }
+        let batch_id = self.store.next_batch_id();
+        let mut generated = Vec::with_capacity(eligible.len());
+        let mut rows = Vec::with_capacity(eligible.len());
+        for account in eligible {
+            let (issued, row) =
+                self.issue(&account, batch_id, passwords.as_ref(), now_ms, expires_ms);
+            generated.push(issued);
+            rows.push(row);
+        }
+        let export_expires_ms = now_ms + self.config.export_window_ms;
+        self.store.batches.lock().insert(
+            batch_id,
+            BatchRecord {
+                export_expires_ms,
+                rows: Some(rows),
+            },
+        );
+        Ok(BatchOutcome::Created(BatchCreated {
+            batch_id: IdKind::Batch.format(batch_id),
+            generated,
+            refused,
+            export_expires_at: rfc3339(export_expires_ms),
+        }))
+    }
+
+    /// Gives one account a new OTP, replacing its old OTP and any request for it.
+    fn issue(
+        &self,
+        account: &AccountRef,
+        batch_id: u64,
+        passwords: Option<&HashMap<String, String>>,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> (IssuedOtp, ExportRow) {
+        let code = new_otp();
+        let key = self.secrets.otp_key(&code);
+        let mut a = account.lock();
+        let password = passwords
+            .and_then(|p| p.get(&a.upn_lower).cloned())
+            .unwrap_or_else(new_password);
+        a.password_hash = Some(self.secrets.password_hash(&a.upn_lower, &password));
+        let old = a.otp.replace(OtpSlot {
+            key,
+            batch_id,
+            generated_ms: now_ms,
+            expires_ms,
+            credential: Some(password.clone()),
+            request: None,
+        });
+        if let Some(old) = old {
+            self.store.by_otp.remove(&old.key);
+            if let Some(r) = old.request {
+                self.store.by_request.remove(&r.id);
+            }
+        }
+        self.store.by_otp.insert(key, Arc::clone(account));
+        let otp = code.to_string();
+        let issued = IssuedOtp {
+            account_id: IdKind::Account.format(a.id),
+            upn: a.upn.clone(),
+            otp: otp.clone(),
+            expires_at: rfc3339(expires_ms),
+        };
+        let row = ExportRow {
+            upn: a.upn.clone(),
+            display_name: a.display_name.clone(),
+            otp,
+            expires_ms,
+            password,
+        };
+        (issued, row)
+    }
+
+    /// The accounts named, deduplicated in request order; unknown ids refuse the request.
+    fn resolve_accounts(&self, ids: &[String]) -> Result<Vec<AccountRef>, ApiError> {
+        if ids.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "account_ids is empty: select at least one account",
+            ));
+        }
+        if ids.len() > MAX_ROWS_PER_REQUEST {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                format!("at most {MAX_ROWS_PER_REQUEST} accounts per batch; split the batch"),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut accounts = Vec::with_capacity(ids.len());
+        let mut unknown = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match IdKind::Account
+                .parse(id)
+                .and_then(|n| self.store.account(n))
+            {
+                Some(a) if seen.insert(Arc::as_ptr(&a)) => accounts.push(a),
+                Some(_) => {}
+                None => unknown.push(line_detail(
+                    i + 1,
+                    Some("account_ids"),
+                    IdKind::Account.not_found(id).message,
+                )),
+            }
+        }
+        if !unknown.is_empty() {
+            let n = unknown.len();
+            return Err(ApiError::new(
+                ErrorCode::AccountNotFound,
+                format!("{n} of the selected accounts do not exist; nothing was generated"),
+            )
+            .with_details(unknown));
+        }
+        Ok(accounts)
+    }
+
+    /// Reads `upn,password` lines into lower-case upn -> password. Unknown accounts, missing
+    /// passwords and repeated upns are bad lines.
+    fn parse_sign_in_csv(&self, text: &str) -> Result<HashMap<String, String>, ApiError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let mut passwords = HashMap::new();
+        let mut bad = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    bad.push(line_detail(i + 1, None, format!("not a CSV line: {e}")));
+                    continue;
+                }
+            };
+            let line = record.position().map_or(i + 1, |p| p.line() as usize);
+            if i == 0
+                && record
+                    .get(0)
+                    .is_some_and(|f| f.trim().eq_ignore_ascii_case("upn"))
+            {
+                continue;
+            }
+            match self.sign_in_line(&record, &passwords) {
+                Ok((upn, password)) => {
+                    passwords.insert(upn, password);
+                }
+                Err((field, message)) => bad.push(line_detail(line, field, message)),
+            }
+        }
+        refuse_if_bad(ErrorCode::InvalidCsv, bad)?;
+        Ok(passwords)
+    }
+
+    fn sign_in_line(
+        &self,
+        record: &csv::StringRecord,
+        seen: &HashMap<String, String>,
+    ) -> Result<(String, String), (Option<&'static str>, String)> {
+        if record.len() != 2 {
+            let n = record.len();
+            return Err((None, format!("expected 2 fields (upn,password), found {n}")));
+        }
+        let upn = record[0].trim().to_lowercase();
+        // Passwords are taken as typed: leading or trailing spaces may be part of them.
+        let password = record[1].to_owned();
+        check_text("password", &password).map_err(|e| (Some("password"), e))?;
+        if lookup(&self.store.by_upn, &upn).is_none() {
+            return Err((Some("upn"), format!("there is no account {:?}", &record[0])));
+        }
+        if seen.contains_key(&upn) {
+            return Err((Some("upn"), format!("{} is listed twice", &record[0])));
+        }
+        Ok((upn, password))
+    }
+
+    /// The batch export as CSV: `upn,display_name,otp,expires_at[,password]`.
+    pub fn export_batch(
+        &self,
+        id: &str,
+        include_passwords: bool,
+        now_ms: u64,
+    ) -> Result<String, ApiError> {
+        let n = IdKind::Batch.parse_or_not_found(id)?;
+        let mut batches = self.store.batches.lock();
+        let batch = batches
+            .get_mut(&n)
+            .ok_or_else(|| IdKind::Batch.not_found(id))?;
+        if now_ms >= batch.export_expires_ms {
+            batch.rows = None;
+        }
+        let Some(rows) = &batch.rows else {
+            return Err(ApiError::new(
+                ErrorCode::ExportExpired,
+                format!(
+                    "the export of {id} could be downloaded until {} and has been purged; \
+                     generate the OTPs again to get a new export",
+                    rfc3339(batch.export_expires_ms)
+                ),
+            ));
+        };
+        Ok(export_csv(rows, include_passwords))
+    }
+}
+
+fn export_csv(rows: &[ExportRow], include_passwords: bool) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["upn", "display_name", "otp", "expires_at"];
+    if include_passwords {
+        header.push("password");
+    }
+    // Writing CSV into a Vec cannot fail.
+    let _ = w.write_record(&header);
+    for r in rows {
+        let expires_at = rfc3339(r.expires_ms);
+        let mut record = vec![r.upn.as_str(), &r.display_name, &r.otp, &expires_at];
+        if include_passwords {
+            record.push(&r.password);
+        }
+        let _ = w.write_record(&record);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn refusal(
+    a: &AccountRecord,
+    passwords: Option<&HashMap<String, String>>,
+) -> Option<RefusalReason> {
+    if let Some(reason) = a.readiness.refusal() {
+        return Some(reason);
+    }
+    if a.license == License::Basic {
+        return Some(RefusalReason::BasicLicense);
+    }
+    match passwords {
+        Some(p) if !p.contains_key(&a.upn_lower) => Some(RefusalReason::MissingPassword),
+        _ => None,
+    }
+}
+
+fn refusal_message(reason: RefusalReason) -> String {
+    match reason {
+        RefusalReason::NeedsLicense => "the account needs a licence before it can get an OTP",
+        RefusalReason::PasswordExpired => "the account's password has expired; reset it first",
+        RefusalReason::SignInBlocked => "sign-in is blocked for this account; unblock it first",
+        RefusalReason::BasicLicense => "OTPs need a pro licence; this account has basic",
+        RefusalReason::MissingPassword => "sign_in_csv has no password line for this account",
+    }
+    .to_owned()
+}
+
+fn wire_ref(a: &AccountRecord) -> WireAccountRef {
+    WireAccountRef {
+        account_id: IdKind::Account.format(a.id),
+        upn: a.upn.clone(),
+    }
+}

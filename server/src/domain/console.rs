@@ -1,0 +1,335 @@
+//! The console's first boot: device verification, redemption, polling, the one-time credential
+//! hand-over, and manual sign-in.
+
+use super::accounts::check_text;
+use super::ids::IdKind;
+use super::secrets::{VerifiedDevice, encode_poll_token, new_poll_token, poll_token_matches};
+use super::store::{AccountRecord, AccountRef, Decision, RequestRecord, lookup};
+use super::{ApiError, Core};
+use crate::catalogue::Certification;
+use crate::clock::rfc3339;
+use otpfleet_protocol::limits::MAX_SERIAL_BYTES;
+use otpfleet_protocol::{
+    Credentials, Device, ErrorCode, ManualSignInRequest, ManualSignInResponse, OtpCode,
+    PollResponse, Readiness, RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest,
+    VerifyResponse,
+};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// RFC 8628 section 3.5: a console told to slow down adds 5 seconds to its interval.
+const SLOW_DOWN_STEP_S: u32 = 5;
+/// The interval never grows past this.
+const MAX_INTERVAL_S: u32 = 60;
+
+impl Core {
+    /// Device verification: a certified make and model with its HDMI ingest module connected
+    /// gets a verification token.
+    pub fn verify(&self, req: &VerifyRequest, now_ms: u64) -> Result<VerifyResponse, ApiError> {
+        check_device(req)?;
+        if self.catalogue.certification(&req.make, &req.model) == Certification::NotCertified {
+            return Err(ApiError::new(
+                ErrorCode::UncertifiedDevice,
+                format!(
+                    "{} {} is not a certified console; contact the manufacturer",
+                    req.make, req.model
+                ),
+            ));
+        }
+        if !req.hdmi_ingest {
+            return Err(ApiError::new(
+                ErrorCode::VerificationInfoNotFound,
+                "verification information not found: connect the HDMI ingest module that \
+                 ships with the console and restart it; if that does not help, contact the \
+                 manufacturer",
+            ));
+        }
+        let device = VerifiedDevice {
+            make: req.make.trim().to_owned(),
+            model: req.model.trim().to_owned(),
+            serial: req.serial.trim().to_owned(),
+            issued_ms: now_ms,
+        };
+        Ok(VerifyResponse {
+            verification_token: self.secrets.seal_verification(&device),
+            expires_at: rfc3339(now_ms + self.config.verification_ttl_ms),
+        })
+    }
+
+    fn open_token(&self, token: &str, now_ms: u64) -> Result<VerifiedDevice, ApiError> {
+        let device = self.secrets.open_verification(token).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidVerificationToken,
+                "the verification token is not one this server issued; verify the console again",
+            )
+        })?;
+        if now_ms
+            >= device
+                .issued_ms
+                .saturating_add(self.config.verification_ttl_ms)
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidVerificationToken,
+                "the verification token has expired; verify the console again",
+            ));
+        }
+        Ok(device)
+    }
+
+    /// Redeems an OTP: the first redemption binds it to this console and opens a request;
+    /// every later one, from any console, is refused.
+    pub fn redeem(&self, req: &RedeemRequest, now_ms: u64) -> Result<RedeemResponse, ApiError> {
+        let code = OtpCode::parse(&req.otp)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedOtp, format!("{e}; check the OTP")))?;
+        let device = self.open_token(&req.verification_token, now_ms)?;
+        let key = self.secrets.otp_key(&code);
+        let account = lookup(&self.store.by_otp, &key).ok_or_else(invalid_otp)?;
+        let auto_approve = self.preferences().auto_approve;
+        let mut a = account.lock();
+        let slot = match a.otp.as_mut() {
+            Some(slot) if bool::from(slot.key.ct_eq(&key)) => slot,
+            // The OTP was replaced since the index was read.
+            _ => return Err(invalid_otp()),
+        };
+        if slot.request.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::OtpAlreadyUsed,
+                "this OTP has already been used by a console; each OTP signs in one console \
+                 once, ask the admin for a new one",
+            ));
+        }
+        if now_ms >= slot.expires_ms {
+            return Err(ApiError::new(
+                ErrorCode::OtpExpired,
+                format!(
+                    "this OTP expired at {}; ask the admin to generate a new one",
+                    rfc3339(slot.expires_ms)
+                ),
+            ));
+        }
+        let id = self.store.next_request_id();
+        let poll_token = new_poll_token();
+        let state = if auto_approve {
+            Decision::Approved
+        } else {
+            Decision::Pending
+        };
+        slot.request = Some(RequestRecord {
+            id,
+            device: Device {
+                make: device.make,
+                model: device.model,
+                serial: device.serial,
+            },
+            requested_ms: now_ms,
+            state,
+            decided_ms: auto_approve.then_some(now_ms),
+            poll_token,
+            interval_s: self.config.poll_interval_s,
+            last_poll_ms: now_ms,
+        });
+        self.store.by_request.insert(id, Arc::clone(&account));
+        if !auto_approve {
+            self.store.pending.lock().insert(id);
+        }
+        Ok(RedeemResponse {
+            request_id: IdKind::Request.format(id),
+            poll_token: encode_poll_token(&poll_token),
+            status: if auto_approve {
+                RequestStatus::Approved
+            } else {
+                RequestStatus::AwaitingApproval
+            },
+            interval_s: self.config.poll_interval_s,
+        })
+    }
+
+    /// Finds a request by id and checks the console's poll token; unknown ids and wrong
+    /// tokens get the same answer, so the route reveals nothing.
+    fn console_request(&self, id: &str, poll_token: &str) -> Result<(u64, AccountRef), ApiError> {
+        let not_found = || IdKind::Request.not_found(id);
+        let n = IdKind::Request.parse(id).ok_or_else(not_found)?;
+        let account = lookup(&self.store.by_request, &n).ok_or_else(not_found)?;
+        let ok = current_request(&account.lock(), n)
+            .is_some_and(|r| poll_token_matches(&r.poll_token, poll_token));
+        if ok {
+            Ok((n, account))
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The console polls its request. Polling faster than `interval_s` gets `slow_down` and a
+    /// longer interval (RFC 8628).
+    pub fn poll(&self, id: &str, poll_token: &str, now_ms: u64) -> Result<PollResponse, ApiError> {
+        let (n, account) = self.console_request(id, poll_token)?;
+        let mut a = account.lock();
+        let slot = a
+            .otp
+            .as_mut()
+            .ok_or_else(|| IdKind::Request.not_found(id))?;
+        let expires_ms = slot.expires_ms;
+        let r = slot
+            .request
+            .as_mut()
+            .filter(|r| r.id == n)
+            .ok_or_else(|| IdKind::Request.not_found(id))?;
+        // A 10% tolerance absorbs timer jitter on the console's side.
+        let min_gap_ms = u64::from(r.interval_s) * 900;
+        let too_fast = now_ms.saturating_sub(r.last_poll_ms) < min_gap_ms;
+        r.last_poll_ms = now_ms;
+        if too_fast {
+            r.interval_s = (r.interval_s + SLOW_DOWN_STEP_S).min(MAX_INTERVAL_S);
+            return Err(ApiError::new(
+                ErrorCode::SlowDown,
+                format!("polled too fast; poll at most every {} s", r.interval_s),
+            )
+            .with_interval(r.interval_s));
+        }
+        Ok(PollResponse {
+            status: r.status(expires_ms, now_ms),
+            reason: r.reason(),
+            interval_s: r.interval_s,
+        })
+    }
+
+    /// Hands the credentials to the console of an approved request, exactly once.
+    pub fn sign_in(
+        &self,
+        id: &str,
+        poll_token: &str,
+        now_ms: u64,
+    ) -> Result<Credentials, ApiError> {
+        let (n, account) = self.console_request(id, poll_token)?;
+        let mut guard = account.lock();
+        let a = &mut *guard;
+        let slot = a
+            .otp
+            .as_mut()
+            .ok_or_else(|| IdKind::Request.not_found(id))?;
+        let status = match &slot.request {
+            Some(r) if r.id == n => slot.request_status(r, now_ms),
+            _ => return Err(IdKind::Request.not_found(id)),
+        };
+        match status {
+            RequestStatus::Approved => {}
+            RequestStatus::SignedIn => {
+                return Err(ApiError::new(
+                    ErrorCode::CredentialsAlreadyIssued,
+                    "the credentials of this request were already handed to the console; \
+                     they are handed over once",
+                ));
+            }
+            other => {
+                return Err(ApiError::new(
+                    ErrorCode::RequestNotApproved,
+                    format!("the request is {other}, not approved; keep polling until approved"),
+                ));
+            }
+        }
+        let password = slot.credential.take().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Internal,
+                "the credentials of this request are gone",
+            )
+        })?;
+        if let Some(r) = slot.request.as_mut() {
+            r.state = Decision::SignedIn;
+        }
+        Ok(Credentials {
+            upn: a.upn.clone(),
+            display_name: a.display_name.clone(),
+            password,
+        })
+    }
+
+    /// Manual setup: the installer types the account's email and password on the console.
+    pub fn manual_sign_in(
+        &self,
+        req: &ManualSignInRequest,
+        now_ms: u64,
+    ) -> Result<ManualSignInResponse, ApiError> {
+        self.open_token(&req.verification_token, now_ms)?;
+        let invalid = || {
+            ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "the email or password is not right; check them and try again",
+            )
+        };
+        if req.email.len() > 256 || req.password.len() > 256 {
+            return Err(invalid());
+        }
+        let account = self.account_by_upn(&req.email).ok_or_else(invalid)?;
+        let mut a = account.lock();
+        let presented = self.secrets.password_hash(&a.upn_lower, &req.password);
+        let matches = a
+            .password_hash
+            .is_some_and(|stored| bool::from(stored.ct_eq(&presented)));
+        if !matches {
+            return Err(invalid());
+        }
+        match a.readiness {
+            Readiness::PasswordExpired => {
+                return Err(ApiError::new(
+                    ErrorCode::PasswordExpired,
+                    "the account's password has expired; the admin must reset it",
+                ));
+            }
+            Readiness::SignInBlocked => {
+                return Err(ApiError::new(
+                    ErrorCode::SignInBlocked,
+                    "sign-in is blocked for this account; the admin must unblock it",
+                ));
+            }
+            Readiness::NoActionNeeded | Readiness::NeedsLicense => {}
+        }
+        a.signed_in_manually = true;
+        // The account is signed in by other means: its OTP, if any, is withdrawn.
+        if let Some(old) = a.otp.take() {
+            self.store.by_otp.remove(&old.key);
+            if let Some(r) = old.request {
+                self.store.by_request.remove(&r.id);
+            }
+        }
+        Ok(ManualSignInResponse {
+            account_id: IdKind::Account.format(a.id),
+            upn: a.upn.clone(),
+            status: RequestStatus::SignedIn,
+        })
+    }
+}
+
+fn current_request(a: &AccountRecord, id: u64) -> Option<&RequestRecord> {
+    a.otp.as_ref()?.request.as_ref().filter(|r| r.id == id)
+}
+
+fn invalid_otp() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidOtp,
+        "this OTP is not recognised; check it for typos, or ask the admin for the current one",
+    )
+}
+
+fn check_device(req: &VerifyRequest) -> Result<(), ApiError> {
+    let mut bad = Vec::new();
+    for (field, value) in [("make", &req.make), ("model", &req.model)] {
+        if let Err(e) = check_text(field, value) {
+            bad.push(e);
+        }
+    }
+    let serial = req.serial.trim();
+    let serial_ok = !serial.is_empty()
+        && serial.len() <= MAX_SERIAL_BYTES
+        && serial
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !serial_ok {
+        bad.push(format!(
+            "serial must be 1 to {MAX_SERIAL_BYTES} letters, digits or dashes"
+        ));
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(ErrorCode::InvalidField, bad.join("; ")))
+}

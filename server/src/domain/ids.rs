@@ -1,0 +1,64 @@
+//! Opaque identifiers on the wire: a prefix and a number (`acc_12`, `bat_3`, `req_40`).
+
+use super::ApiError;
+use otpfleet_protocol::ErrorCode;
+
+/// The kinds of identifier, with their prefixes and the error for an unknown one.
+#[derive(Debug, Clone, Copy)]
+pub enum IdKind {
+    Account,
+    Batch,
+    Request,
+}
+
+impl IdKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            IdKind::Account => "acc_",
+            IdKind::Batch => "bat_",
+            IdKind::Request => "req_",
+        }
+    }
+
+    pub fn not_found(self, id: &str) -> ApiError {
+        let (code, what) = match self {
+            IdKind::Account => (ErrorCode::AccountNotFound, "account"),
+            IdKind::Batch => (ErrorCode::BatchNotFound, "OTP batch"),
+            IdKind::Request => (ErrorCode::RequestNotFound, "request"),
+        };
+        let shown: String = id.chars().take(40).collect();
+        ApiError::new(code, format!("there is no {what} {shown:?}"))
+    }
+
+    pub fn format(self, n: u64) -> String {
+        format!("{}{n}", self.prefix())
+    }
+
+    /// The number behind an id, or `None` if the text is no id of this kind.
+    pub fn parse(self, text: &str) -> Option<u64> {
+        let digits = text.strip_prefix(self.prefix())?;
+        if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    /// Like [`IdKind::parse`], answering "not found" for text that is no id.
+    pub fn parse_or_not_found(self, text: &str) -> Result<u64, ApiError> {
+        self.parse(text).ok_or_else(|| self.not_found(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_other_kinds() {
+        assert_eq!(IdKind::Account.parse(&IdKind::Account.format(42)), Some(42));
+        assert_eq!(IdKind::Account.parse("req_42"), None);
+        assert_eq!(IdKind::Account.parse("acc_"), None);
+        assert_eq!(IdKind::Account.parse("acc_+1"), None);
+        assert_eq!(IdKind::Account.parse("acc_99999999999999999999"), None);
+    }
+}

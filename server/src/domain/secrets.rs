@@ -1,0 +1,242 @@
+//! Keys, keyed hashes and random secrets.
+//!
+//! The server never keeps an OTP in plaintext: it keeps `HMAC-SHA256(otp_key, OTP)` as the lookup
+//! key and compares it in constant time. Passwords are kept as an HMAC too (for manual sign-in);
+//! a reference server with benchmarks on its hot path uses a keyed hash, not a slow KDF, and says
+//! so in ARCHITECTURE.md. Verification tokens are stateless: the device data, the issue time and
+//! a truncated MAC, so they cost no memory however many consoles verify.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use otpfleet_protocol::{OTP_ALPHABET, OTP_LEN, OtpCode};
+use rand::Rng;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The keyed hash of an OTP: the only form in which the server keeps it.
+pub type OtpKey = [u8; 32];
+
+/// Length of a poll token, in bytes (128 bits).
+pub const POLL_TOKEN_BYTES: usize = 16;
+const TOKEN_MAC_BYTES: usize = 16;
+const TOKEN_VERSION: u8 = 1;
+/// Length of a generated account password.
+const PASSWORD_LEN: usize = 20;
+const PASSWORD_ALPHABET: &[u8] =
+    b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%+=?@";
+
+/// The device data a verification token vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedDevice {
+    pub make: String,
+    pub model: String,
+    pub serial: String,
+    pub issued_ms: u64,
+}
+
+/// The server's keys, each derived from one secret for one purpose.
+#[derive(Clone)]
+pub struct Secrets {
+    otp: HmacSha256,
+    password: HmacSha256,
+    token: HmacSha256,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(..)")
+    }
+}
+
+impl Secrets {
+    /// Derives the purpose keys from one 32-byte server secret.
+    pub fn from_secret(secret: &[u8; 32]) -> Secrets {
+        let derive = |label: &[u8]| {
+            let mut mac = keyed(secret);
+            mac.update(label);
+            keyed(&mac.finalize().into_bytes())
+        };
+        Secrets {
+            otp: derive(b"otpfleet otp key v1"),
+            password: derive(b"otpfleet password key v1"),
+            token: derive(b"otpfleet verification token key v1"),
+        }
+    }
+
+    /// Fresh keys from the operating system's CSPRNG.
+    pub fn random() -> Secrets {
+        let mut secret = [0u8; 32];
+        rand::rng().fill(&mut secret);
+        Secrets::from_secret(&secret)
+    }
+
+    pub fn otp_key(&self, code: &OtpCode) -> OtpKey {
+        let mut mac = self.otp.clone();
+        mac.update(code.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The keyed hash of a password, bound to the account (lower-case upn).
+    pub fn password_hash(&self, upn_lower: &str, password: &str) -> [u8; 32] {
+        let mut mac = self.password.clone();
+        mac.update(&(upn_lower.len() as u64).to_be_bytes());
+        mac.update(upn_lower.as_bytes());
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A verification token for a device verified at `issued_ms`.
+    pub fn seal_verification(&self, device: &VerifiedDevice) -> String {
+        let mut payload = Vec::with_capacity(12 + device.serial.len() + 64);
+        payload.push(TOKEN_VERSION);
+        payload.extend_from_slice(&device.issued_ms.to_be_bytes());
+        for field in [&device.make, &device.model, &device.serial] {
+            // Fields are bounded by the contract (at most 256 bytes) before they get here.
+            let bytes = &field.as_bytes()[..field.len().min(255)];
+            payload.push(bytes.len() as u8);
+            payload.extend_from_slice(bytes);
+        }
+        let mut mac = self.token.clone();
+        mac.update(&payload);
+        payload.extend_from_slice(&mac.finalize().into_bytes()[..TOKEN_MAC_BYTES]);
+        URL_SAFE_NO_PAD.encode(payload)
+    }
+
+    /// The device a token vouches for, if the token is one of ours and unaltered.
+    pub fn open_verification(&self, token: &str) -> Option<VerifiedDevice> {
+        if token.len() > 1024 {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
+        let (payload, tag) = raw.split_at(raw.len().checked_sub(TOKEN_MAC_BYTES)?);
+        let mut mac = self.token.clone();
+        mac.update(payload);
+        let expected = mac.finalize().into_bytes();
+        if !bool::from(expected[..TOKEN_MAC_BYTES].ct_eq(tag)) {
+            return None;
+        }
+        let (&version, rest) = payload.split_first()?;
+        if version != TOKEN_VERSION || rest.len() < 8 {
+            return None;
+        }
+        let (issued, mut rest) = rest.split_at(8);
+        let issued_ms = u64::from_be_bytes(issued.try_into().ok()?);
+        let mut fields = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let (&len, tail) = rest.split_first()?;
+            if tail.len() < usize::from(len) {
+                return None;
+            }
+            let (field, tail) = tail.split_at(usize::from(len));
+            fields.push(String::from_utf8(field.to_vec()).ok()?);
+            rest = tail;
+        }
+        let serial = fields.pop()?;
+        let model = fields.pop()?;
+        let make = fields.pop()?;
+        Some(VerifiedDevice {
+            make,
+            model,
+            serial,
+            issued_ms,
+        })
+    }
+}
+
+fn keyed(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
+/// A fresh OTP from the thread's CSPRNG (ChaCha, seeded from the OS).
+pub fn new_otp() -> OtpCode {
+    let mut rng = rand::rng();
+    let mut indices = [0u8; OTP_LEN];
+    for i in &mut indices {
+        // `random_range` is unbiased, so every code is equally likely.
+        *i = rng.random_range(0..OTP_ALPHABET.len() as u8);
+    }
+    OtpCode::from_indices(indices)
+}
+
+/// A fresh account password (20 characters, about 119 bits).
+pub fn new_password() -> String {
+    let mut rng = rand::rng();
+    (0..PASSWORD_LEN)
+        .map(|_| char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())]))
+        .collect()
+}
+
+/// A fresh poll token.
+pub fn new_poll_token() -> [u8; POLL_TOKEN_BYTES] {
+    let mut token = [0u8; POLL_TOKEN_BYTES];
+    rand::rng().fill(&mut token);
+    token
+}
+
+pub fn encode_poll_token(token: &[u8; POLL_TOKEN_BYTES]) -> String {
+    URL_SAFE_NO_PAD.encode(token)
+}
+
+/// Whether `presented` (as sent by a console) is `expected`, in constant time.
+pub fn poll_token_matches(expected: &[u8; POLL_TOKEN_BYTES], presented: &str) -> bool {
+    let mut decoded = [0u8; POLL_TOKEN_BYTES];
+    match URL_SAFE_NO_PAD.decode_slice(presented.as_bytes(), &mut decoded) {
+        Ok(POLL_TOKEN_BYTES) => bool::from(expected.ct_eq(&decoded)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> VerifiedDevice {
+        VerifiedDevice {
+            make: "Logitech".into(),
+            model: "Tap".into(),
+            serial: "2231LZ0ABC12".into(),
+            issued_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn verification_tokens_round_trip_and_refuse_tampering() {
+        let s = Secrets::random();
+        let token = s.seal_verification(&device());
+        assert_eq!(s.open_verification(&token), Some(device()));
+        // Another server's token, a flipped character, a truncated token: all refused.
+        assert_eq!(Secrets::random().open_verification(&token), None);
+        let mut flipped = token.clone().into_bytes();
+        flipped[5] = if flipped[5] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            s.open_verification(&String::from_utf8(flipped).unwrap_or_default()),
+            None
+        );
+        assert_eq!(s.open_verification(&token[..token.len() - 3]), None);
+        assert_eq!(s.open_verification(""), None);
+    }
+
+    #[test]
+    fn otp_keys_depend_on_code_and_secret() {
+        let a = Secrets::from_secret(&[1; 32]);
+        let b = Secrets::from_secret(&[2; 32]);
+        let code = new_otp();
+        assert_eq!(a.otp_key(&code), a.otp_key(&code));
+        assert_ne!(a.otp_key(&code), b.otp_key(&code));
+        assert_ne!(a.otp_key(&code), a.otp_key(&new_otp()));
+    }
+
+    #[test]
+    fn poll_tokens_match_only_themselves() {
+        let t = new_poll_token();
+        assert!(poll_token_matches(&t, &encode_poll_token(&t)));
+        assert!(!poll_token_matches(
+            &t,
+            &encode_poll_token(&new_poll_token())
+        ));
+        assert!(!poll_token_matches(&t, "short"));
+    }
+}

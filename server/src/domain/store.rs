@@ -1,0 +1,261 @@
+//! The in-memory store: account records (one lock each) and the indexes that find them.
+
+use super::ids::IdKind;
+use super::secrets::{OtpKey, POLL_TOKEN_BYTES};
+use crate::clock::rfc3339;
+use dashmap::DashMap;
+use otpfleet_protocol::{
+    AccountDetail, AccountSummary, Device, License, OtpTab, Provisioning, Readiness, RejectReason,
+    RequestStatus, RequestView,
+};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) type AccountRef = Arc<Mutex<AccountRecord>>;
+
+/// Everything about one resource account, its current OTP and the console's request for it.
+#[derive(Debug)]
+pub(crate) struct AccountRecord {
+    pub id: u64,
+    pub upn: String,
+    pub upn_lower: String,
+    pub display_name: String,
+    pub license: License,
+    pub readiness: Readiness,
+    /// Keyed hash of the account's password, once the server knows one.
+    pub password_hash: Option<[u8; 32]>,
+    /// Signed in by manual setup (email and password).
+    pub signed_in_manually: bool,
+    pub otp: Option<OtpSlot>,
+}
+
+/// The account's current OTP. Generating again replaces the whole slot.
+#[derive(Debug)]
+pub(crate) struct OtpSlot {
+    pub key: OtpKey,
+    pub batch_id: u64,
+    pub generated_ms: u64,
+    pub expires_ms: u64,
+    /// The password handed to the console at sign-in; dropped once handed over.
+    pub credential: Option<String>,
+    pub request: Option<RequestRecord>,
+}
+
+/// A console's redemption of the OTP. There is at most one per OTP: that is single use.
+#[derive(Debug)]
+pub(crate) struct RequestRecord {
+    pub id: u64,
+    pub device: Device,
+    pub requested_ms: u64,
+    pub state: Decision,
+    pub decided_ms: Option<u64>,
+    pub poll_token: [u8; POLL_TOKEN_BYTES],
+    pub interval_s: u32,
+    pub last_poll_ms: u64,
+}
+
+/// The stored part of a request's status; `expired` is derived from the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Pending,
+    Approved,
+    Rejected(RejectReason),
+    SignedIn,
+}
+
+impl AccountRecord {
+    pub fn provisioning(&self, now_ms: u64) -> Provisioning {
+        let Some(slot) = &self.otp else {
+            return if self.signed_in_manually {
+                Provisioning::SignedIn
+            } else {
+                Provisioning::NotProvisioned
+            };
+        };
+        match slot
+            .request
+            .as_ref()
+            .map(|r| slot.request_status(r, now_ms))
+        {
+            None if now_ms >= slot.expires_ms => Provisioning::OtpExpired,
+            None => Provisioning::OtpGenerated,
+            Some(RequestStatus::AwaitingApproval) => Provisioning::AwaitingOtpApproval,
+            Some(RequestStatus::Approved) => Provisioning::OtpApproved,
+            Some(RequestStatus::Rejected) => Provisioning::OtpRejected,
+            Some(RequestStatus::Expired) => Provisioning::OtpExpired,
+            Some(RequestStatus::SignedIn) => Provisioning::SignedIn,
+        }
+    }
+
+    pub fn summary(&self, now_ms: u64) -> AccountSummary {
+        AccountSummary {
+            id: IdKind::Account.format(self.id),
+            upn: self.upn.clone(),
+            display_name: self.display_name.clone(),
+            license: self.license,
+            readiness: self.readiness,
+            provisioning: self.provisioning(now_ms),
+        }
+    }
+
+    pub fn detail(&self, now_ms: u64) -> AccountDetail {
+        AccountDetail {
+            account: self.summary(now_ms),
+            otp: self.otp.as_ref().map(|slot| OtpTab {
+                batch_id: IdKind::Batch.format(slot.batch_id),
+                generated_at: rfc3339(slot.generated_ms),
+                expires_at: rfc3339(slot.expires_ms),
+                request: slot
+                    .request
+                    .as_ref()
+                    .map(|r| self.request_view(slot, r, now_ms)),
+            }),
+        }
+    }
+
+    pub fn request_view(&self, slot: &OtpSlot, r: &RequestRecord, now_ms: u64) -> RequestView {
+        RequestView {
+            id: IdKind::Request.format(r.id),
+            account_id: IdKind::Account.format(self.id),
+            upn: self.upn.clone(),
+            status: slot.request_status(r, now_ms),
+            requested_at: rfc3339(r.requested_ms),
+            expires_at: rfc3339(slot.expires_ms),
+            device: r.device.clone(),
+            decided_at: r.decided_ms.map(rfc3339),
+            reason: r.reason(),
+        }
+    }
+}
+
+impl OtpSlot {
+    pub fn request_status(&self, r: &RequestRecord, now_ms: u64) -> RequestStatus {
+        r.status(self.expires_ms, now_ms)
+    }
+}
+
+impl RequestRecord {
+    /// A pending request expires with its OTP; decided ones keep their decision.
+    pub fn status(&self, expires_ms: u64, now_ms: u64) -> RequestStatus {
+        match self.state {
+            Decision::Pending if now_ms >= expires_ms => RequestStatus::Expired,
+            Decision::Pending => RequestStatus::AwaitingApproval,
+            Decision::Approved => RequestStatus::Approved,
+            Decision::Rejected(_) => RequestStatus::Rejected,
+            Decision::SignedIn => RequestStatus::SignedIn,
+        }
+    }
+
+    pub fn reason(&self) -> Option<RejectReason> {
+        match self.state {
+            Decision::Rejected(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// One OTP batch: its export rows (plaintext) until the download window closes.
+#[derive(Debug)]
+pub(crate) struct BatchRecord {
+    pub export_expires_ms: u64,
+    /// `None` once purged.
+    pub rows: Option<Vec<ExportRow>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ExportRow {
+    pub upn: String,
+    pub display_name: String,
+    pub otp: String,
+    pub expires_ms: u64,
+    pub password: String,
+}
+
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub accounts: u64,
+    /// Accounts by provisioning state, in `Provisioning::ALL` order.
+    pub by_provisioning: Vec<(otpfleet_protocol::Provisioning, u64)>,
+    /// Requests awaiting approval (not expired).
+    pub approval_queue_depth: u64,
+    /// OTPs generated and not yet redeemed or expired.
+    pub live_otps: u64,
+}
+
+/// Accounts and the indexes that find them.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    /// Account `n` is at index `n - 1`. Accounts are never removed.
+    pub accounts: RwLock<Vec<AccountRef>>,
+    pub by_upn: DashMap<String, AccountRef>,
+    pub by_otp: DashMap<OtpKey, AccountRef>,
+    pub by_request: DashMap<u64, AccountRef>,
+    /// Request ids awaiting approval, oldest first. Entries are hints (see the module docs).
+    pub pending: Mutex<BTreeSet<u64>>,
+    pub batches: Mutex<BTreeMap<u64, BatchRecord>>,
+    pub next_batch: AtomicU64,
+    pub next_request: AtomicU64,
+}
+
+/// Clones an index entry out, so the shard lock is released before the account is locked.
+pub(crate) fn lookup<K: Eq + Hash>(map: &DashMap<K, AccountRef>, key: &K) -> Option<AccountRef> {
+    map.get(key).map(|entry| Arc::clone(entry.value()))
+}
+
+impl Store {
+    pub fn account(&self, id: u64) -> Option<AccountRef> {
+        let index = usize::try_from(id.checked_sub(1)?).ok()?;
+        self.accounts.read().get(index).cloned()
+    }
+
+    /// Up to `limit` accounts with ids from `first_id` on, in id order.
+    pub fn accounts_from(&self, first_id: u64, limit: usize) -> Vec<AccountRef> {
+        let accounts = self.accounts.read();
+        let start = usize::try_from(first_id.saturating_sub(1)).unwrap_or(usize::MAX);
+        accounts.iter().skip(start).take(limit).cloned().collect()
+    }
+
+    pub fn account_count(&self) -> u64 {
+        self.accounts.read().len() as u64
+    }
+
+    pub fn next_request_id(&self) -> u64 {
+        self.next_request.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn next_batch_id(&self) -> u64 {
+        self.next_batch.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn stats(&self, now_ms: u64) -> Stats {
+        let mut counts: BTreeMap<Provisioning, u64> =
+            Provisioning::ALL.iter().map(|p| (*p, 0)).collect();
+        let all: Vec<AccountRef> = self.accounts.read().clone();
+        for account in &all {
+            *counts
+                .entry(account.lock().provisioning(now_ms))
+                .or_default() += 1;
+        }
+        let count = |p| counts.get(&p).copied().unwrap_or(0);
+        Stats {
+            accounts: all.len() as u64,
+            approval_queue_depth: count(Provisioning::AwaitingOtpApproval),
+            live_otps: count(Provisioning::OtpGenerated),
+            by_provisioning: Provisioning::ALL.iter().map(|p| (*p, count(*p))).collect(),
+        }
+    }
+
+    pub fn purge_exports(&self, now_ms: u64) -> usize {
+        let mut purged = 0;
+        for batch in self.batches.lock().values_mut() {
+            if now_ms >= batch.export_expires_ms && batch.rows.take().is_some() {
+                purged += 1;
+            }
+        }
+        purged
+    }
+}

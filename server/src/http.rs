@@ -1,0 +1,46 @@
+//! The HTTP contract over hyper 1.x: one request handler ([`handle`]), callable over a socket
+//! ([`serve`]) or directly in process (the emulator's in-process transport).
+//!
+//! **API boundary:** [`handle`] takes any `http::Request<B: Body>` and answers a complete
+//! response; it never panics on input. Everything the contract says about status codes, error
+//! bodies and auth is decided here, everything about OTPs in [`crate::domain`].
+
+mod auth;
+mod body;
+mod metrics;
+mod router;
+mod serve;
+
+pub use auth::{AdminTokens, new_admin_token};
+pub use metrics::Metrics;
+pub use router::handle;
+pub use serve::serve;
+
+use crate::clock::Clock;
+use crate::domain::Core;
+use std::sync::Arc;
+
+/// Everything a request handler needs: the domain core, the clock, the admin tokens, the
+/// request counters.
+#[derive(Debug)]
+pub struct App {
+    pub core: Core,
+    pub clock: Arc<dyn Clock>,
+    pub admin_tokens: AdminTokens,
+    pub metrics: Metrics,
+}
+
+impl App {
+    pub fn new(core: Core, clock: Arc<dyn Clock>, admin_tokens: AdminTokens) -> App {
+        App {
+            core,
+            clock,
+            admin_tokens,
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+}

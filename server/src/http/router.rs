@@ -1,0 +1,312 @@
+//! Routing and dispatch: from an HTTP request to a domain call and back.
+
+use super::App;
+use super::auth::bearer;
+use super::body::{Media, Reply, json, media, read, reply_bytes, reply_error, reply_json};
+use crate::domain::accounts::{AccountQuery, parse_accounts_csv, parse_accounts_json};
+use crate::domain::batches::BatchOutcome;
+use crate::domain::requests::RequestQuery;
+use crate::domain::{ApiError, Core};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use hyper::body::Body;
+use otpfleet_protocol::limits::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+use otpfleet_protocol::{
+    Auth, BatchRequest, ErrorCode, Health, ManualSignInRequest, OPENAPI_JSON, Preferences,
+    Provisioning, ROUTES, Readiness, RedeemRequest, RejectBody, RequestStatus, Route, RouteId,
+    VerifyRequest,
+};
+use std::collections::BTreeMap;
+
+/// Answers one request. Never panics on input; every refusal is a contract error body.
+pub async fn handle<B>(app: &App, req: Request<B>) -> Reply
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let found = find_route(req.method(), req.uri().path());
+    let route_index = found.as_ref().ok().map(|(i, _, _)| *i);
+    let reply = match found {
+        Ok((_, route, id)) => match dispatch(app, route, id.as_deref(), req).await {
+            Ok(reply) => reply,
+            Err(e) => reply_error(e),
+        },
+        Err(e) => reply_error(e),
+    };
+    app.metrics.count(route_index, reply.status().as_u16());
+    reply
+}
+
+/// The route for a method and path: 404 when no template matches, 405 when only the method
+/// is wrong.
+fn find_route(
+    method: &Method,
+    path: &str,
+) -> Result<(usize, &'static Route, Option<String>), ApiError> {
+    let mut allowed = Vec::new();
+    for (i, route) in ROUTES.iter().enumerate() {
+        if let Some(id) = route.matches(path) {
+            if route.method == method.as_str() {
+                return Ok((i, route, id.map(str::to_owned)));
+            }
+            allowed.push(route.method);
+        }
+    }
+    if allowed.is_empty() {
+        let shown: String = path.chars().take(100).collect();
+        return Err(ApiError::new(
+            ErrorCode::RouteNotFound,
+            format!("no route {shown}; GET /openapi.json lists them"),
+        ));
+    }
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed here; use {}", allowed.join(" or ")),
+    ))
+}
+
+async fn dispatch<B>(
+    app: &App,
+    route: &Route,
+    id: Option<&str>,
+    req: Request<B>,
+) -> Result<Reply, ApiError>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    if route.auth == Auth::Admin && !is_admin(app, &parts.headers) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "this route needs Authorization: Bearer <admin token>",
+        ));
+    }
+    let id = id.unwrap_or_default();
+    let core = &app.core;
+    let max = core.config().max_body_bytes;
+    if let Some(len) = content_length(&parts.headers) {
+        if len > max as u64 {
+            return Err(super::body::too_large(max));
+        }
+    }
+    let content_type = parts.headers.get(header::CONTENT_TYPE);
+    let query = parts.uri.query();
+    match route.id {
+        RouteId::ImportAccounts => {
+            let media = media(content_type, true)?;
+            let bytes = read(body, max).await?;
+            let rows = match media {
+                Media::Json => parse_accounts_json(&bytes)?,
+                Media::Csv => parse_accounts_csv(&bytes)?,
+            };
+            ok(&core.import_accounts(rows)?)
+        }
+        RouteId::ListAccounts => {
+            let q = account_query(query)?;
+            ok(&core.list_accounts(&q, app.now_ms())?)
+        }
+        RouteId::GetAccount => ok(&core.account_detail(id, app.now_ms())?),
+        RouteId::CreateBatch => {
+            let req: BatchRequest = json_body(body, content_type, max).await?;
+            match core.create_batch(req, app.now_ms())? {
+                BatchOutcome::Review(review) => ok(&review),
+                BatchOutcome::Created(created) => Ok(reply_json(StatusCode::CREATED, &created)),
+            }
+        }
+        RouteId::ExportBatch => export(core, id, query, app.now_ms()),
+        RouteId::GetPreferences => ok(&core.preferences()),
+        RouteId::PutPreferences => {
+            let prefs: Preferences = json_body(body, content_type, max).await?;
+            ok(&core.set_preferences(prefs)?)
+        }
+        RouteId::ListRequests => {
+            let q = request_query(query)?;
+            ok(&core.list_requests(&q, app.now_ms())?)
+        }
+        RouteId::ApproveRequest => ok(&core.approve(id, app.now_ms())?),
+        RouteId::RejectRequest => {
+            let reject: RejectBody = json_body(body, content_type, max).await?;
+            ok(&core.reject(id, reject.reason, app.now_ms())?)
+        }
+        RouteId::Verify => {
+            let req: VerifyRequest = json_body(body, content_type, max).await?;
+            ok(&core.verify(&req, app.now_ms())?)
+        }
+        RouteId::Redeem => {
+            let req: RedeemRequest = json_body(body, content_type, max).await?;
+            let answer = core.redeem(&req, app.now_ms())?;
+            Ok(reply_json(StatusCode::ACCEPTED, &answer))
+        }
+        RouteId::Poll => ok(&core.poll(id, poll_token(&parts.headers)?, app.now_ms())?),
+        RouteId::SignIn => ok(&core.sign_in(id, poll_token(&parts.headers)?, app.now_ms())?),
+        RouteId::ManualSignIn => {
+            let req: ManualSignInRequest = json_body(body, content_type, max).await?;
+            ok(&core.manual_sign_in(&req, app.now_ms())?)
+        }
+        RouteId::Healthz => ok(&Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }),
+        RouteId::Metrics => {
+            let text = app.metrics.render(&core.stats(app.now_ms()));
+            Ok(reply_bytes(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                text,
+            ))
+        }
+        RouteId::OpenApi => Ok(reply_bytes(
+            StatusCode::OK,
+            "application/json",
+            OPENAPI_JSON,
+        )),
+    }
+}
+
+fn ok<T: serde::Serialize>(value: &T) -> Result<Reply, ApiError> {
+    Ok(reply_json(StatusCode::OK, value))
+}
+
+fn is_admin(app: &App, headers: &HeaderMap) -> bool {
+    bearer(headers.get(header::AUTHORIZATION)).is_some_and(|t| app.admin_tokens.accepts(t))
+}
+
+fn poll_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    bearer(headers.get(header::AUTHORIZATION)).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "this route needs Authorization: Bearer <poll token> (from the redeem answer)",
+        )
+    })
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+async fn json_body<T, B>(
+    body: B,
+    content_type: Option<&HeaderValue>,
+    max: usize,
+) -> Result<T, ApiError>
+where
+    T: serde::de::DeserializeOwned,
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    media(content_type, false)?;
+    json(&read(body, max).await?)
+}
+
+fn export(core: &Core, id: &str, query: Option<&str>, now_ms: u64) -> Result<Reply, ApiError> {
+    let params = query_params(query, &["include_passwords"])?;
+    let include_passwords = match params.get("include_passwords").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(bad_param("include_passwords", other, "true or false")),
+    };
+    let csv = core.export_batch(id, include_passwords, now_ms)?;
+    let mut reply = reply_bytes(StatusCode::OK, "text/csv; charset=utf-8", csv);
+    let suffix = if include_passwords {
+        "-with-passwords"
+    } else {
+        ""
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}{suffix}.csv\"")) {
+        reply.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(reply)
+}
+
+fn account_query(query: Option<&str>) -> Result<AccountQuery, ApiError> {
+    let mut p = query_params(
+        query,
+        &["readiness", "provisioning", "search", "limit", "cursor"],
+    )?;
+    Ok(AccountQuery {
+        readiness: p
+            .get("readiness")
+            .map(|v| {
+                Readiness::parse(v).ok_or_else(|| bad_param("readiness", v, &Readiness::expected()))
+            })
+            .transpose()?,
+        provisioning: p
+            .get("provisioning")
+            .map(|v| {
+                Provisioning::parse(v)
+                    .ok_or_else(|| bad_param("provisioning", v, &Provisioning::expected()))
+            })
+            .transpose()?,
+        search: p.remove("search").filter(|s| !s.is_empty()),
+        limit: limit(&p)?,
+        cursor: p.remove("cursor"),
+    })
+}
+
+fn request_query(query: Option<&str>) -> Result<RequestQuery, ApiError> {
+    let mut p = query_params(query, &["status", "limit", "cursor"])?;
+    let status = match p.get("status") {
+        None => RequestStatus::AwaitingApproval,
+        Some(v) => RequestStatus::parse(v)
+            .ok_or_else(|| bad_param("status", v, &RequestStatus::expected()))?,
+    };
+    Ok(RequestQuery {
+        status,
+        limit: limit(&p)?,
+        cursor: p.remove("cursor"),
+    })
+}
+
+fn limit(p: &BTreeMap<String, String>) -> Result<usize, ApiError> {
+    let Some(v) = p.get("limit") else {
+        return Ok(DEFAULT_PAGE_LIMIT);
+    };
+    match v.parse::<usize>() {
+        Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => Ok(n),
+        _ => Err(bad_param(
+            "limit",
+            v,
+            &format!("a number from 1 to {MAX_PAGE_LIMIT}"),
+        )),
+    }
+}
+
+/// The query parameters, refusing unknown and repeated ones so a typo is an error.
+fn query_params(
+    query: Option<&str>,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut params = BTreeMap::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if !allowed.contains(&key.as_ref()) {
+            let shown: String = key.chars().take(40).collect();
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!(
+                    "unknown query parameter {shown:?}; this route takes: {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        if params.insert(key.to_string(), value.into_owned()).is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("query parameter {key:?} is given twice"),
+            ));
+        }
+    }
+    Ok(params)
+}
+
+fn bad_param(name: &str, value: &str, expected: &str) -> ApiError {
+    let shown: String = value.chars().take(40).collect();
+    ApiError::new(
+        ErrorCode::InvalidQuery,
+        format!("{name}={shown:?} is not valid; expected {expected}"),
+    )
+}

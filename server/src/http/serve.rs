@@ -1,0 +1,88 @@
+//! The socket side: accept loop, per-connection hyper service, timeouts, graceful shutdown, and
+//! the periodic purge of expired batch exports.
+
+use super::App;
+use super::body::reply_error;
+use crate::domain::ApiError;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use otpfleet_protocol::ErrorCode;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long open connections get to finish after shutdown is asked for.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often expired batch exports are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Serves the contract on `listener` until `shutdown` resolves, then stops accepting and lets
+/// open requests finish (up to 10 s).
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut purge = tokio::time::interval(PURGE_EVERY);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, do not die.
+                        eprintln!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(app.core.config().request_timeout)
+                    .serve_connection(TokioIo::new(stream), service_fn({
+                        let app = Arc::clone(&app);
+                        move |req| answer(Arc::clone(&app), req)
+                    }));
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // Connection errors (resets, malformed HTTP) end that connection only.
+                    let _ = watched.await;
+                });
+            }
+            _ = purge.tick() => {
+                app.core.purge_expired_exports(app.now_ms());
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            eprintln!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+    Ok(())
+}
+
+/// One request with the request timeout around it (reading the body included).
+async fn answer(
+    app: Arc<App>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<super::body::Reply, std::convert::Infallible> {
+    let timeout = app.core.config().request_timeout;
+    let reply = match tokio::time::timeout(timeout, super::handle(&app, req)).await {
+        Ok(reply) => reply,
+        Err(_) => reply_error(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!("the request took longer than {timeout:?}; send it again"),
+        )),
+    };
+    Ok(reply)
+}
