@@ -95,9 +95,9 @@ impl Secrets {
         payload.extend_from_slice(&device.issued_ms.to_be_bytes());
         for field in [&device.make, &device.model, &device.serial] {
             // Fields are bounded by the contract (at most 256 bytes) before they get here.
-            let bytes = &field.as_bytes()[..field.len().min(255)];
-            payload.push(bytes.len() as u8);
-            payload.extend_from_slice(bytes);
+            let len = u16::try_from(field.len()).unwrap_or(u16::MAX);
+            payload.extend_from_slice(&len.to_be_bytes());
+            payload.extend_from_slice(&field.as_bytes()[..usize::from(len)]);
         }
         let mut mac = self.token.clone();
         mac.update(&payload);
@@ -126,11 +126,15 @@ impl Secrets {
         let issued_ms = u64::from_be_bytes(issued.try_into().ok()?);
         let mut fields = Vec::with_capacity(3);
         for _ in 0..3 {
-            let (&len, tail) = rest.split_first()?;
-            if tail.len() < usize::from(len) {
+            if rest.len() < 2 {
                 return None;
             }
-            let (field, tail) = tail.split_at(usize::from(len));
+            let (len, tail) = rest.split_at(2);
+            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+            if tail.len() < len {
+                return None;
+            }
+            let (field, tail) = tail.split_at(len);
             fields.push(String::from_utf8(field.to_vec()).ok()?);
             rest = tail;
         }
@@ -217,6 +221,16 @@ mod tests {
         );
         assert_eq!(s.open_verification(&token[..token.len() - 3]), None);
         assert_eq!(s.open_verification(""), None);
+    }
+
+    #[test]
+    fn long_fields_survive_the_round_trip() {
+        let s = Secrets::random();
+        let long = VerifiedDevice {
+            make: "é".repeat(128),
+            ..device()
+        };
+        assert_eq!(s.open_verification(&s.seal_verification(&long)), Some(long));
     }
 
     #[test]

@@ -1,0 +1,217 @@
+//! A server on `127.0.0.1:0` with a manual clock, and a client that reads like the domain.
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use otpfleet_server::domain::secrets::Secrets;
+use otpfleet_server::http::AdminTokens;
+use otpfleet_server::{App, Catalogue, Core, ManualClock, ServerConfig};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// 2026-11-21T08:00:00Z.
+pub const START_MS: u64 = 1_795_248_000_000;
+pub const HOUR_MS: u64 = 3_600_000;
+pub const TOKEN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub clock: ManualClock,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// An answer: status and body (JSON when it parses, else a string).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+    pub headers: http::HeaderMap,
+}
+
+impl Answer {
+    pub fn error_code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(ServerConfig::default()).await
+    }
+
+    pub async fn spawn_with(config: ServerConfig) -> TestApp {
+        let clock = ManualClock::new(START_MS);
+        let core = Core::new(config, Catalogue::builtin(), Secrets::random());
+        let app = Arc::new(App::new(
+            core,
+            Arc::new(clock.clone()),
+            AdminTokens::new([TOKEN]),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(otpfleet_server::serve(listener, app, async {
+            let _ = rx.await;
+        }));
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        TestApp {
+            addr,
+            clock,
+            client,
+            _shutdown: tx,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> Answer {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        if let Some(token) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let req = req.body(Full::new(body.into())).expect("request");
+        let res = self.client.request(req).await.expect("server answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        let ct = (!bytes.is_empty()).then_some("application/json");
+        self.send(method, path, Some(TOKEN), ct, bytes).await
+    }
+
+    pub async fn console(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, None, Some("application/json"), body.to_string())
+            .await
+    }
+
+    /// Imports pro, ready accounts `room-N@contoso.com`; answers their ids.
+    pub async fn import_rooms(&self, n: usize) -> Vec<String> {
+        let rows: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"upn": format!("room-{i}@contoso.com"), "display_name": format!("Room {i}"),
+                       "license": "pro", "readiness": "no_action_needed"})
+            })
+            .collect();
+        self.import(Value::Array(rows)).await
+    }
+
+    pub async fn import(&self, rows: Value) -> Vec<String> {
+        let a = self.admin(Method::POST, "/v1/accounts", Some(rows)).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        a.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["account_id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    /// Generates OTPs (auto-generated passwords); answers the batch answer.
+    pub async fn generate_otps(&self, ids: &[String]) -> Value {
+        let a = self
+            .admin(
+                Method::POST,
+                "/v1/otp-batches",
+                Some(json!({"account_ids": ids, "password_mode": "auto_generate"})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        a.body
+    }
+
+    /// One OTP for a fresh account.
+    pub async fn one_otp(&self) -> (String, String) {
+        let ids = self.import_rooms(1).await;
+        let batch = self.generate_otps(&ids).await;
+        let otp = batch["generated"][0]["otp"].as_str().expect("otp").to_owned();
+        (ids[0].clone(), otp)
+    }
+
+    pub async fn verify(&self, serial: &str, hdmi_ingest: bool) -> Answer {
+        self.console(
+            "/v1/console/verify",
+            json!({"make": "Logitech", "model": "Tap", "serial": serial, "hdmi_ingest": hdmi_ingest}),
+        )
+        .await
+    }
+
+    pub async fn verification_token(&self, serial: &str) -> String {
+        let a = self.verify(serial, true).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        a.body["verification_token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn redeem(&self, otp: &str, verification_token: &str) -> Answer {
+        self.console(
+            "/v1/console/redeem",
+            json!({"otp": otp, "verification_token": verification_token}),
+        )
+        .await
+    }
+
+    pub async fn poll(&self, request_id: &str, poll_token: &str) -> Answer {
+        let path = format!("/v1/console/requests/{request_id}");
+        self.send(Method::GET, &path, Some(poll_token), None, "").await
+    }
+
+    pub async fn sign_in(&self, request_id: &str, poll_token: &str) -> Answer {
+        let path = format!("/v1/console/requests/{request_id}/sign-in");
+        self.send(Method::POST, &path, Some(poll_token), None, "").await
+    }
+
+    pub async fn account(&self, id: &str) -> Value {
+        let a = self.admin(Method::GET, &format!("/v1/accounts/{id}"), None).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        a.body
+    }
+
+    pub async fn set_preferences(&self, validity_hours: u32, auto_approve: bool) -> Answer {
+        self.admin(
+            Method::PUT,
+            "/v1/preferences",
+            Some(json!({"otp_validity_hours": validity_hours, "auto_approve": auto_approve})),
+        )
+        .await
+    }
+
+    pub fn advance_hours(&self, hours: u64) {
+        self.clock.advance_ms(hours * HOUR_MS);
+    }
+}
+
+/// A redeemed OTP: (request id, poll token).
+pub fn request_of(redeemed: &Answer) -> (String, String) {
+    assert_eq!(redeemed.status, StatusCode::ACCEPTED, "{}", redeemed.text);
+    (
+        redeemed.body["request_id"].as_str().expect("id").to_owned(),
+        redeemed.body["poll_token"].as_str().expect("token").to_owned(),
+    )
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the reference server over real HTTP on a port-0 listener.
+
+mod auth;
+mod bad_input;
+mod concurrency;
+mod eligibility;
+mod fuzz;
+mod helpers;
+mod lifecycle;
+mod preferences;

@@ -1,0 +1,183 @@
+//! `otpfleet serve`: the reference OTP server on a socket.
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use otpfleet_server::domain::secrets::Secrets;
+use otpfleet_server::http::{AdminTokens, new_admin_token};
+use otpfleet_server::{App, Catalogue, Core, ServerConfig, TokioClock};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeOpts {
+    /// Address to listen on; port 0 picks a free port (the first line of stdout names it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// File holding the admin token. Without it a new token is made and written to a file
+    /// only you can read, and its path is printed.
+    #[arg(long, value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Certified catalogue: a JSON array of {"make", "model", "certified"}. Default: the one
+    /// shipped with the server.
+    #[arg(long, value_name = "FILE")]
+    pub catalogue: Option<PathBuf>,
+    /// Polling interval told to consoles, in seconds (1 to 60).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub poll_interval_s: u32,
+    /// How long a batch export can be downloaded, in minutes (1 to 10080); then it is purged.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub export_window_min: u64,
+    /// Largest request body accepted, in bytes (1 KiB to 64 MiB).
+    #[arg(long, default_value_t = 8 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+    /// Longest a request may take, in seconds (1 to 600).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_s: u64,
+}
+
+impl ServeOpts {
+    fn config(&self) -> ServerConfig {
+        ServerConfig {
+            poll_interval_s: self.poll_interval_s,
+            export_window_ms: self.export_window_min * 60_000,
+            max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            request_timeout: Duration::from_secs(self.request_timeout_s),
+            ..ServerConfig::default()
+        }
+    }
+}
+
+pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
+    let catalogue = match &opts.catalogue {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("while reading the catalogue {}", path.display()))?;
+            Catalogue::from_json(&text)
+                .with_context(|| format!("while loading the catalogue {}", path.display()))?
+        }
+        None => Catalogue::builtin(),
+    };
+    let (token, generated_file) = admin_token(opts.admin_token_file.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("while binding {}", opts.listen))?;
+        let addr = listener.local_addr()?;
+        // The wall clock is read once, here at the edge; from now on time follows tokio.
+        let clock = Arc::new(TokioClock::new(wall_clock_ms()));
+        let core = Core::new(opts.config(), catalogue, Secrets::random());
+        let app = Arc::new(App::new(core, clock, AdminTokens::new([token.as_str()])));
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on http://{addr}")?;
+        stdout.flush()?;
+        drop(stdout);
+        otpfleet_server::serve(listener, app, shutdown_signal()).await?;
+        eprintln!("stopped");
+        Ok(())
+    });
+    // A token made for this run dies with it.
+    if let Some(path) = generated_file {
+        let _ = std::fs::remove_file(path);
+    }
+    served
+}
+
+fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The admin token: read from the file given, or made and written to a fresh private file
+/// (whose path is answered too, so it can be removed when the server stops).
+fn admin_token(path: Option<&Path>) -> anyhow::Result<(String, Option<PathBuf>)> {
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("while reading the admin token file {}", path.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            bail!(
+                "the admin token file {} is empty: put one token in it",
+                path.display()
+            );
+        }
+        if token.chars().any(char::is_whitespace) || token.len() > 512 {
+            bail!(
+                "the admin token file {} must hold one token (no spaces, at most 512 bytes)",
+                path.display()
+            );
+        }
+        warn_if_readable_by_others(path);
+        return Ok((token.to_owned(), None));
+    }
+    let token = new_admin_token();
+    let path = std::env::temp_dir().join(format!("otpfleet-admin-token-{}", std::process::id()));
+    write_private(&path, &token)
+        .with_context(|| format!("while writing the admin token to {}", path.display()))?;
+    eprintln!(
+        "admin token written to {} (readable by you only); use it as Authorization: Bearer <token>",
+        path.display()
+    );
+    Ok((token, Some(path)))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{token}")
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
+    std::fs::write(path, format!("{token}\n"))
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                eprintln!(
+                    "warning: the admin token file {} can be read by other users; chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
