@@ -87,7 +87,11 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// A JSON answer.
 pub fn reply_json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     match serde_json::to_vec(value) {
-        Ok(bytes) => reply_bytes(status, "application/json", bytes),
+        Ok(mut bytes) => {
+            // A trailing newline keeps answers apart in a terminal (curl) and costs nothing.
+            bytes.push(b'\n');
+            reply_bytes(status, "application/json", bytes)
+        }
         Err(e) => reply_error(ApiError::new(
             ErrorCode::Internal,
             format!("the answer could not be encoded: {e}"),
