@@ -1,8 +1,10 @@
 //! The `otpfleet` command line: a thin layer of clap over the workspace's crates. Every
 //! subcommand is one function; the crates do the work.
 
+pub mod fleet;
 mod serve;
 
+pub use fleet::FleetOpts;
 pub use serve::ServeOpts;
 
 use clap::{Parser, Subcommand};
@@ -20,12 +22,15 @@ pub struct Opts {
 pub enum Command {
     /// Run the reference OTP server.
     Serve(ServeOpts),
+    /// Run a fleet of virtual consoles and admins against a server.
+    Fleet(FleetOpts),
 }
 
 /// Runs one subcommand; errors are printed with their causes and end in exit code 1.
 pub fn run(opts: Opts) -> ExitCode {
     let result = match opts.command {
         Command::Serve(serve) => serve::run(serve),
+        Command::Fleet(fleet) => fleet::run(fleet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,4 +39,11 @@ pub fn run(opts: Opts) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Milliseconds since the Unix epoch: the wall clock, read only at the edge of the program.
+pub(crate) fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

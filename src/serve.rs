@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeOpts {
@@ -72,7 +72,7 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
             .with_context(|| format!("while binding {}", opts.listen))?;
         let addr = listener.local_addr()?;
         // The wall clock is read once, here at the edge; from now on time follows tokio.
-        let clock = Arc::new(TokioClock::new(wall_clock_ms()));
+        let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
         let core = Core::new(opts.config(), catalogue, Secrets::random());
         let app = Arc::new(App::new(core, clock, AdminTokens::new([token.as_str()])));
         let mut stdout = std::io::stdout().lock();
@@ -88,12 +88,6 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     served
-}
-
-fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The admin token: read from the file given, or made and written to a fresh private file

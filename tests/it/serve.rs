@@ -17,25 +17,37 @@ fn start(args: &[&str]) -> (Child, String) {
         .expect("the binary starts");
     let mut first = String::new();
     let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout).read_line(&mut first).expect("a first line");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a first line");
     (child, first.trim().to_owned())
 }
 
 fn stop(mut child: Child) -> String {
     let pid = child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     let exit = child.wait().expect("the server exits");
     assert!(exit.success(), "SIGTERM stops the server cleanly: {exit:?}");
     let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
     stderr
 }
 
 #[test]
 fn first_line_names_the_port_and_a_token_file_is_made_private_then_removed() {
     let (child, first) = start(&[]);
-    let rest = first.strip_prefix("listening on http://127.0.0.1:").expect(&first);
+    let rest = first
+        .strip_prefix("listening on http://127.0.0.1:")
+        .expect(&first);
     let port: u16 = rest.parse().expect("a port number");
     assert_ne!(port, 0);
     let path = std::env::temp_dir().join(format!("otpfleet-admin-token-{}", child.id()));
@@ -48,8 +60,14 @@ fn first_line_names_the_port_and_a_token_file_is_made_private_then_removed() {
         assert_eq!(mode & 0o777, 0o600, "only the user can read it");
     }
     let stderr = stop(child);
-    assert!(stderr.contains(&path.display().to_string()), "says where: {stderr}");
-    assert!(!path.exists(), "a generated token is removed when the server stops");
+    assert!(
+        stderr.contains(&path.display().to_string()),
+        "says where: {stderr}"
+    );
+    assert!(
+        !path.exists(),
+        "a generated token is removed when the server stops"
+    );
 }
 
 #[test]
@@ -64,7 +82,10 @@ fn a_given_token_file_is_used_and_bad_ones_are_refused_clearly() {
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "\n").expect("write");
     let missing = dir.path().join("missing");
-    for (path, says) in [(&empty, "is empty"), (&missing, "while reading the admin token file")] {
+    for (path, says) in [
+        (&empty, "is empty"),
+        (&missing, "while reading the admin token file"),
+    ] {
         let out = otpfleet()
             .args(["serve", "--listen", "127.0.0.1:0", "--admin-token-file"])
             .arg(path)
@@ -89,9 +110,15 @@ fn a_bad_catalogue_or_flag_is_refused_before_anything_starts() {
         .expect("runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("catalogue") && stderr.contains("model"), "{stderr}");
+    assert!(
+        stderr.contains("catalogue") && stderr.contains("model"),
+        "{stderr}"
+    );
 
-    let out = otpfleet().args(["serve", "--poll-interval-s", "0"]).output().expect("runs");
+    let out = otpfleet()
+        .args(["serve", "--poll-interval-s", "0"])
+        .output()
+        .expect("runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--poll-interval-s"));
 }

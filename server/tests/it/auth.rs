@@ -14,7 +14,9 @@ fn documented_operations() -> Vec<(Method, String, Vec<String>)> {
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
-            let Ok(m) = method.to_uppercase().parse::<Method>() else { continue };
+            let Ok(m) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
             if !METHODS.contains(&m.as_str()) {
                 continue;
             }
@@ -46,11 +48,21 @@ async fn every_admin_route_in_the_document_answers_401_without_the_token() {
         }
         admin_routes += 1;
         for token in [None, Some("wrong-token"), Some("")] {
-            let a = app.send(method.clone(), &path, token, Some("application/json"), "{}").await;
-            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path} with {token:?}");
+            let a = app
+                .send(method.clone(), &path, token, Some("application/json"), "{}")
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}"
+            );
             assert_eq!(a.error_code(), "unauthorized");
             assert_eq!(a.headers["www-authenticate"], "Bearer");
-            assert!(!a.text.contains("acc_1") && !a.text.contains("room-0"), "no hints: {}", a.text);
+            assert!(
+                !a.text.contains("acc_1") && !a.text.contains("room-0"),
+                "no hints: {}",
+                a.text
+            );
         }
     }
     assert_eq!(admin_routes, 10);
@@ -61,7 +73,15 @@ async fn the_server_answers_exactly_the_documented_routes() {
     let app = TestApp::spawn().await;
     let ops = documented_operations();
     for (method, path, _) in &ops {
-        let a = app.send(method.clone(), path, Some(TOKEN), Some("application/json"), "{}").await;
+        let a = app
+            .send(
+                method.clone(),
+                path,
+                Some(TOKEN),
+                Some("application/json"),
+                "{}",
+            )
+            .await;
         assert!(
             !matches!(a.error_code(), "route_not_found" | "method_not_allowed"),
             "{method} {path} is documented but not served: {}",
@@ -71,11 +91,19 @@ async fn the_server_answers_exactly_the_documented_routes() {
             if ops.iter().any(|(m, p, _)| p == path && m.as_str() == other) {
                 continue;
             }
-            let a = app.send(other.parse().unwrap(), path, Some(TOKEN), None, "").await;
-            assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{other} {path} is not documented");
+            let a = app
+                .send(other.parse().unwrap(), path, Some(TOKEN), None, "")
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{other} {path} is not documented"
+            );
         }
     }
-    let a = app.send(Method::GET, "/v1/nothing-here", Some(TOKEN), None, "").await;
+    let a = app
+        .send(Method::GET, "/v1/nothing-here", Some(TOKEN), None, "")
+        .await;
     assert_eq!(a.error_code(), "route_not_found");
     let a = app.send(Method::GET, "/openapi.json", None, None, "").await;
     assert_eq!(a.text, OPENAPI_JSON);

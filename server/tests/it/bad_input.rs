@@ -7,7 +7,9 @@ use otpfleet_server::ServerConfig;
 use serde_json::json;
 
 async fn account_count(app: &TestApp) -> usize {
-    let a = app.admin(Method::GET, "/v1/accounts?limit=1000", None).await;
+    let a = app
+        .admin(Method::GET, "/v1/accounts?limit=1000", None)
+        .await;
     a.body["accounts"].as_array().map_or(0, Vec::len)
 }
 
@@ -21,9 +23,22 @@ async fn a_csv_with_bad_lines_is_refused_whole_naming_every_bad_line() {
                x@contoso.com,X,gold,no_action_needed\n\
                y@contoso.com,Y,pro\n\
                z@contoso.com,Z,pro,ready\n";
-    let a = app.send(Method::POST, "/v1/accounts", Some(TOKEN), Some("text/csv"), csv).await;
+    let a = app
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(TOKEN),
+            Some("text/csv"),
+            csv,
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
-    let lines: Vec<u64> = a.body["details"].as_array().unwrap().iter().map(|d| d["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = a.body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
     // Shape errors (4 fields, known enums) are found while reading; the upn check afterwards
     // only runs on a readable file, so line 3 is named once the others are fixed.
     assert_eq!(lines, vec![5, 6, 7]);
@@ -31,9 +46,22 @@ async fn a_csv_with_bad_lines_is_refused_whole_naming_every_bad_line() {
     assert_eq!(account_count(&app).await, 0, "nothing was imported");
 
     let csv = "good@contoso.com,Good,pro,no_action_needed\nnot-an-email,Bad,pro,no_action_needed\nGOOD@contoso.com,Dup,pro,no_action_needed\n";
-    let a = app.send(Method::POST, "/v1/accounts", Some(TOKEN), Some("text/csv"), csv).await;
+    let a = app
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(TOKEN),
+            Some("text/csv"),
+            csv,
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    let lines: Vec<u64> = a.body["details"].as_array().unwrap().iter().map(|d| d["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = a.body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, vec![2, 3]);
     assert_eq!(account_count(&app).await, 0, "nothing was imported");
 }
@@ -58,7 +86,12 @@ async fn json_imports_name_every_bad_element() {
     let details = a.body["details"].as_array().unwrap();
     assert_eq!(details.len(), 3);
     assert!(details[0]["message"].as_str().unwrap().contains("platinum"));
-    assert!(details[1]["message"].as_str().unwrap().contains("readiness"));
+    assert!(
+        details[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("readiness")
+    );
     assert!(details[2]["message"].as_str().unwrap().contains("colour"));
     assert_eq!(account_count(&app).await, 0);
 }
@@ -67,25 +100,78 @@ async fn json_imports_name_every_bad_element() {
 async fn malformed_bodies_wrong_types_and_media_types_are_4xx_with_a_code() {
     let app = TestApp::spawn().await;
     let cases: Vec<(&str, Option<&str>, &str, StatusCode, &str)> = vec![
-        ("/v1/console/verify", Some("application/json"), "{not json", StatusCode::BAD_REQUEST, "invalid_json"),
-        ("/v1/console/verify", Some("application/json"), r#"{"make":1,"model":"Tap","serial":"S","hdmi_ingest":true}"#, StatusCode::BAD_REQUEST, "invalid_json"),
-        ("/v1/console/verify", Some("application/json"), r#"{"make":"Logitech","model":"Tap","serial":"bad serial!","hdmi_ingest":true}"#, StatusCode::BAD_REQUEST, "invalid_field"),
-        ("/v1/console/verify", Some("text/plain"), "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("/v1/console/redeem", Some("application/json"), r#"{"otp":"AAAA-BBBB","verification_token":"x"}"#, StatusCode::BAD_REQUEST, "malformed_otp"),
-        ("/v1/console/redeem", Some("application/json"), r#"{"otp":"BCDF-GHJK-LMNP-QRST","verification_token":"forged"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_verification_token"),
-        ("/v1/console/manual-sign-in", Some("application/json"), "[]", StatusCode::BAD_REQUEST, "invalid_json"),
+        (
+            "/v1/console/verify",
+            Some("application/json"),
+            "{not json",
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "/v1/console/verify",
+            Some("application/json"),
+            r#"{"make":1,"model":"Tap","serial":"S","hdmi_ingest":true}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "/v1/console/verify",
+            Some("application/json"),
+            r#"{"make":"Logitech","model":"Tap","serial":"bad serial!","hdmi_ingest":true}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        ),
+        (
+            "/v1/console/verify",
+            Some("text/plain"),
+            "{}",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "/v1/console/redeem",
+            Some("application/json"),
+            r#"{"otp":"AAAA-BBBB","verification_token":"x"}"#,
+            StatusCode::BAD_REQUEST,
+            "malformed_otp",
+        ),
+        (
+            "/v1/console/redeem",
+            Some("application/json"),
+            r#"{"otp":"BCDF-GHJK-LMNP-QRST","verification_token":"forged"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_verification_token",
+        ),
+        (
+            "/v1/console/manual-sign-in",
+            Some("application/json"),
+            "[]",
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
     ];
     for (path, ct, body, status, code) in cases {
         let a = app.send(Method::POST, path, None, ct, body).await;
-        assert_eq!((a.status, a.error_code()), (status, code), "{path} {body}: {}", a.text);
+        assert_eq!(
+            (a.status, a.error_code()),
+            (status, code),
+            "{path} {body}: {}",
+            a.text
+        );
         assert!(a.body["message"].as_str().is_some_and(|m| m.len() > 10));
     }
     let a = app.admin(Method::GET, "/v1/accounts?limit=0", None).await;
     assert_eq!(a.error_code(), "invalid_query");
-    let a = app.admin(Method::GET, "/v1/accounts?readiness=fine", None).await;
+    let a = app
+        .admin(Method::GET, "/v1/accounts?readiness=fine", None)
+        .await;
     assert!(a.text.contains("no_action_needed"));
     let a = app.admin(Method::GET, "/v1/accounts?limt=5", None).await;
-    assert!(a.text.contains("limt"), "a misspelt parameter is named: {}", a.text);
+    assert!(
+        a.text.contains("limt"),
+        "a misspelt parameter is named: {}",
+        a.text
+    );
     let a = app.admin(Method::GET, "/v1/accounts/acc_999", None).await;
     assert_eq!(a.error_code(), "account_not_found");
 }
@@ -104,7 +190,10 @@ async fn unknown_accounts_in_a_batch_refuse_it_whole() {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(a.error_code(), "account_not_found");
     assert_eq!(a.body["details"].as_array().unwrap().len(), 2);
-    assert_eq!(app.account(&ids[0]).await["provisioning"], "not_provisioned");
+    assert_eq!(
+        app.account(&ids[0]).await["provisioning"],
+        "not_provisioned"
+    );
     let a = app
         .admin(
             Method::POST,
@@ -114,16 +203,36 @@ async fn unknown_accounts_in_a_batch_refuse_it_whole() {
         )
         .await;
     assert_eq!(a.error_code(), "invalid_csv");
-    let lines: Vec<u64> = a.body["details"].as_array().unwrap().iter().map(|d| d["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = a.body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, vec![2, 3]);
-    assert_eq!(app.account(&ids[0]).await["provisioning"], "not_provisioned");
+    assert_eq!(
+        app.account(&ids[0]).await["provisioning"],
+        "not_provisioned"
+    );
 }
 
 #[tokio::test]
 async fn oversized_bodies_get_413() {
-    let app = TestApp::spawn_with(ServerConfig { max_body_bytes: 1024, ..ServerConfig::default() }).await;
+    let app = TestApp::spawn_with(ServerConfig {
+        max_body_bytes: 1024,
+        ..ServerConfig::default()
+    })
+    .await;
     let big = format!("{{\"make\":\"{}\"}}", "x".repeat(4096));
-    let a = app.send(Method::POST, "/v1/console/verify", None, Some("application/json"), big).await;
+    let a = app
+        .send(
+            Method::POST,
+            "/v1/console/verify",
+            None,
+            Some("application/json"),
+            big,
+        )
+        .await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(a.error_code(), "body_too_large");
 }

@@ -25,13 +25,30 @@ async fn sixty_four_consoles_racing_for_one_otp_one_wins_every_time() {
     assert_eq!(otps.len(), ROUNDS);
     for (round, otp) in otps.iter().enumerate() {
         let answers = join_all(tokens.iter().map(|vt| app.redeem(otp, vt))).await;
-        let won: Vec<_> = answers.iter().filter(|a| a.status == StatusCode::ACCEPTED).collect();
+        let won: Vec<_> = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::ACCEPTED)
+            .collect();
         assert_eq!(won.len(), 1, "round {round}: exactly one console redeems");
-        let lost = answers.iter().filter(|a| a.error_code() == "otp_already_used").count();
-        assert_eq!(lost, CONSOLES - 1, "round {round}: every other one is told otp_already_used");
+        let lost = answers
+            .iter()
+            .filter(|a| a.error_code() == "otp_already_used")
+            .count();
+        assert_eq!(
+            lost,
+            CONSOLES - 1,
+            "round {round}: every other one is told otp_already_used"
+        );
         let serial = app.account(&ids[round]).await["otp"]["request"]["device"]["serial"].clone();
-        let winner = tokens.iter().zip(&answers).position(|(_, a)| a.status == StatusCode::ACCEPTED);
-        assert_eq!(serial, format!("RACE-{:03}", winner.unwrap()), "bound to the winning console");
+        let winner = tokens
+            .iter()
+            .zip(&answers)
+            .position(|(_, a)| a.status == StatusCode::ACCEPTED);
+        assert_eq!(
+            serial,
+            format!("RACE-{:03}", winner.unwrap()),
+            "bound to the winning console"
+        );
     }
 }
 
@@ -39,13 +56,26 @@ async fn sixty_four_consoles_racing_for_one_otp_one_wins_every_time() {
 async fn credentials_are_handed_over_once_under_a_race() {
     let app = TestApp::spawn().await;
     let (_, otp) = app.one_otp().await;
-    let (request_id, poll_token) =
-        request_of(&app.redeem(&otp, &app.verification_token("HAND-1").await).await);
-    app.admin(Method::POST, &format!("/v1/requests/{request_id}/approve"), None).await;
+    let (request_id, poll_token) = request_of(
+        &app.redeem(&otp, &app.verification_token("HAND-1").await)
+            .await,
+    );
+    app.admin(
+        Method::POST,
+        &format!("/v1/requests/{request_id}/approve"),
+        None,
+    )
+    .await;
     let answers = join_all((0..CONSOLES).map(|_| app.sign_in(&request_id, &poll_token))).await;
-    let handed = answers.iter().filter(|a| a.status == StatusCode::OK).count();
+    let handed = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
     assert_eq!(handed, 1);
-    let refused = answers.iter().filter(|a| a.error_code() == "credentials_already_issued").count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.error_code() == "credentials_already_issued")
+        .count();
     assert_eq!(refused, CONSOLES - 1);
 }
 
@@ -53,9 +83,24 @@ async fn credentials_are_handed_over_once_under_a_race() {
 async fn racing_decisions_decide_once() {
     let app = TestApp::spawn().await;
     let (_, otp) = app.one_otp().await;
-    let (request_id, _) = request_of(&app.redeem(&otp, &app.verification_token("DEC-1").await).await);
+    let (request_id, _) = request_of(
+        &app.redeem(&otp, &app.verification_token("DEC-1").await)
+            .await,
+    );
     let approve = format!("/v1/requests/{request_id}/approve");
     let answers = join_all((0..CONSOLES).map(|_| app.admin(Method::POST, &approve, None))).await;
-    assert_eq!(answers.iter().filter(|a| a.status == StatusCode::OK).count(), 1);
-    assert_eq!(answers.iter().filter(|a| a.status == StatusCode::CONFLICT).count(), CONSOLES - 1);
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| a.status == StatusCode::OK)
+            .count(),
+        1
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| a.status == StatusCode::CONFLICT)
+            .count(),
+        CONSOLES - 1
+    );
 }

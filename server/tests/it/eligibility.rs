@@ -33,7 +33,12 @@ async fn ineligible_accounts_are_refused_with_their_reason_and_the_rest_generate
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["account_id"].as_str().unwrap().into(), r["reason"].as_str().unwrap().into()))
+            .map(|r| {
+                (
+                    r["account_id"].as_str().unwrap().into(),
+                    r["reason"].as_str().unwrap().into(),
+                )
+            })
             .collect();
         let expected: Vec<(String, String)> = [
             (1, "needs_license"),
@@ -45,12 +50,24 @@ async fn ineligible_accounts_are_refused_with_their_reason_and_the_rest_generate
         .map(|(i, r)| (ids[*i].clone(), (*r).to_owned()))
         .collect();
         assert_eq!(refused, expected);
-        let key = if review_only { "would_generate" } else { "generated" };
-        let ok: Vec<&str> = a.body[key].as_array().unwrap().iter().map(|g| g["account_id"].as_str().unwrap()).collect();
+        let key = if review_only {
+            "would_generate"
+        } else {
+            "generated"
+        };
+        let ok: Vec<&str> = a.body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["account_id"].as_str().unwrap())
+            .collect();
         assert_eq!(ok, vec![ids[0].as_str(), ids[5].as_str()]);
     }
     assert_eq!(app.account(&ids[0]).await["provisioning"], "otp_generated");
-    assert_eq!(app.account(&ids[4]).await["provisioning"], "not_provisioned");
+    assert_eq!(
+        app.account(&ids[4]).await["provisioning"],
+        "not_provisioned"
+    );
 }
 
 #[tokio::test]
@@ -68,8 +85,14 @@ async fn from_csv_keeps_the_given_passwords_and_refuses_accounts_without_one() {
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     assert_eq!(a.body["refused"][0]["reason"], "missing_password");
     let otp = a.body["generated"][0]["otp"].as_str().unwrap();
-    let (request_id, poll_token) = request_of(&app.redeem(otp, &app.verification_token("S1").await).await);
-    app.admin(Method::POST, &format!("/v1/requests/{request_id}/approve"), None).await;
+    let (request_id, poll_token) =
+        request_of(&app.redeem(otp, &app.verification_token("S1").await).await);
+    app.admin(
+        Method::POST,
+        &format!("/v1/requests/{request_id}/approve"),
+        None,
+    )
+    .await;
     let creds = app.sign_in(&request_id, &poll_token).await;
     assert_eq!(creds.body["password"], "Kept Pa55word");
 }

@@ -12,30 +12,77 @@ use proptest::prelude::*;
 use std::sync::Arc;
 
 fn app() -> App {
-    let core = Core::new(ServerConfig::default(), Catalogue::builtin(), Secrets::random());
-    App::new(core, Arc::new(ManualClock::new(crate::helpers::START_MS)), AdminTokens::new([crate::helpers::TOKEN]))
+    let core = Core::new(
+        ServerConfig::default(),
+        Catalogue::builtin(),
+        Secrets::random(),
+    );
+    App::new(
+        core,
+        Arc::new(ManualClock::new(crate::helpers::START_MS)),
+        AdminTokens::new([crate::helpers::TOKEN]),
+    )
 }
 
 /// Bodies that look like what the routes take, mutated, plus plain noise.
 fn body() -> impl Strategy<Value = Vec<u8>> {
     let json_like = prop::collection::vec(
         prop::sample::select(vec![
-            "{", "}", "[", "]", ",", ":", "\"", "null", "true", "1e999", "-1", "\"upn\"",
-            "\"otp\"", "\"license\"", "\"pro\"", "\"account_ids\"", "\"acc_1\"", "\"reason\"",
-            "\"make\"", "\"Logitech\"", "\"Tap\"", "\"hdmi_ingest\"", "\"otp_validity_hours\"",
-            "\"\\u0000\"", "\"BCDF-GHJK-LMNP-QRST\"", "\"password_mode\"", "\"from_csv\"",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"",
+            "null",
+            "true",
+            "1e999",
+            "-1",
+            "\"upn\"",
+            "\"otp\"",
+            "\"license\"",
+            "\"pro\"",
+            "\"account_ids\"",
+            "\"acc_1\"",
+            "\"reason\"",
+            "\"make\"",
+            "\"Logitech\"",
+            "\"Tap\"",
+            "\"hdmi_ingest\"",
+            "\"otp_validity_hours\"",
+            "\"\\u0000\"",
+            "\"BCDF-GHJK-LMNP-QRST\"",
+            "\"password_mode\"",
+            "\"from_csv\"",
         ]),
         0..40,
     )
     .prop_map(|parts| parts.concat().into_bytes());
-    let csv_like = prop::collection::vec("[a-z@.,\"\n\r -]{0,12}", 0..20).prop_map(|p| p.concat().into_bytes());
-    prop_oneof![json_like, csv_like, prop::collection::vec(any::<u8>(), 0..512)]
+    let csv_like = prop::collection::vec("[a-z@.,\"\n\r -]{0,12}", 0..20)
+        .prop_map(|p| p.concat().into_bytes());
+    prop_oneof![
+        json_like,
+        csv_like,
+        prop::collection::vec(any::<u8>(), 0..512)
+    ]
 }
 
-fn request(route: usize, id: String, query: String, ct: Option<String>, auth: u8, body: Vec<u8>) -> Request<Full<Bytes>> {
+fn request(
+    route: usize,
+    id: String,
+    query: String,
+    ct: Option<String>,
+    auth: u8,
+    body: Vec<u8>,
+) -> Request<Full<Bytes>> {
     let r = &ROUTES[route % ROUTES.len()];
     let path = r.path.replace("{id}", &id);
-    let uri = if query.is_empty() { path } else { format!("{path}?{query}") };
+    let uri = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
     let mut req = Request::builder().method(r.method.parse::<Method>().unwrap_or(Method::GET));
     if let Some(uri) = Some(uri).filter(|u| u.parse::<http::Uri>().is_ok()) {
         req = req.uri(uri);

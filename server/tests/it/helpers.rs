@@ -54,7 +54,9 @@ impl TestApp {
             Arc::new(clock.clone()),
             AdminTokens::new([TOKEN]),
         ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(otpfleet_server::serve(listener, app, async {
@@ -108,8 +110,14 @@ impl TestApp {
     }
 
     pub async fn console(&self, path: &str, body: Value) -> Answer {
-        self.send(Method::POST, path, None, Some("application/json"), body.to_string())
-            .await
+        self.send(
+            Method::POST,
+            path,
+            None,
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await
     }
 
     /// Imports pro, ready accounts `room-N@contoso.com`; answers their ids.
@@ -151,7 +159,10 @@ impl TestApp {
     pub async fn one_otp(&self) -> (String, String) {
         let ids = self.import_rooms(1).await;
         let batch = self.generate_otps(&ids).await;
-        let otp = batch["generated"][0]["otp"].as_str().expect("otp").to_owned();
+        let otp = batch["generated"][0]["otp"]
+            .as_str()
+            .expect("otp")
+            .to_owned();
         (ids[0].clone(), otp)
     }
 
@@ -166,7 +177,10 @@ impl TestApp {
     pub async fn verification_token(&self, serial: &str) -> String {
         let a = self.verify(serial, true).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-        a.body["verification_token"].as_str().expect("token").to_owned()
+        a.body["verification_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     pub async fn redeem(&self, otp: &str, verification_token: &str) -> Answer {
@@ -179,16 +193,20 @@ impl TestApp {
 
     pub async fn poll(&self, request_id: &str, poll_token: &str) -> Answer {
         let path = format!("/v1/console/requests/{request_id}");
-        self.send(Method::GET, &path, Some(poll_token), None, "").await
+        self.send(Method::GET, &path, Some(poll_token), None, "")
+            .await
     }
 
     pub async fn sign_in(&self, request_id: &str, poll_token: &str) -> Answer {
         let path = format!("/v1/console/requests/{request_id}/sign-in");
-        self.send(Method::POST, &path, Some(poll_token), None, "").await
+        self.send(Method::POST, &path, Some(poll_token), None, "")
+            .await
     }
 
     pub async fn account(&self, id: &str) -> Value {
-        let a = self.admin(Method::GET, &format!("/v1/accounts/{id}"), None).await;
+        let a = self
+            .admin(Method::GET, &format!("/v1/accounts/{id}"), None)
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         a.body
     }
@@ -212,6 +230,9 @@ pub fn request_of(redeemed: &Answer) -> (String, String) {
     assert_eq!(redeemed.status, StatusCode::ACCEPTED, "{}", redeemed.text);
     (
         redeemed.body["request_id"].as_str().expect("id").to_owned(),
-        redeemed.body["poll_token"].as_str().expect("token").to_owned(),
+        redeemed.body["poll_token"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
     )
 }

@@ -9,25 +9,41 @@ use serde_json::{Value, json};
 async fn one_otp_from_import_to_a_single_sign_in() {
     let app = TestApp::spawn().await;
     // Import (CSV, with a header line) and review.
-    let csv = "upn,display_name,license,readiness\nroom-a@contoso.com,Room A,pro,no_action_needed\n";
+    let csv =
+        "upn,display_name,license,readiness\nroom-a@contoso.com,Room A,pro,no_action_needed\n";
     let imported = app
-        .send(Method::POST, "/v1/accounts", Some(TOKEN), Some("text/csv"), csv)
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(TOKEN),
+            Some("text/csv"),
+            csv,
+        )
         .await;
     assert_eq!(imported.status, StatusCode::OK, "{}", imported.text);
     assert_eq!(imported.body["created"], 1);
-    let id = imported.body["results"][0]["account_id"].as_str().unwrap().to_owned();
+    let id = imported.body["results"][0]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.account(&id).await["provisioning"], "not_provisioned");
 
     let review = app
         .admin(
             Method::POST,
             "/v1/otp-batches",
-            Some(json!({"account_ids": [id], "password_mode": "auto_generate", "review_only": true})),
+            Some(
+                json!({"account_ids": [id], "password_mode": "auto_generate", "review_only": true}),
+            ),
         )
         .await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.text);
     assert_eq!(review.body["would_generate"][0]["account_id"], id.as_str());
-    assert_eq!(app.account(&id).await["provisioning"], "not_provisioned", "a review changes nothing");
+    assert_eq!(
+        app.account(&id).await["provisioning"],
+        "not_provisioned",
+        "a review changes nothing"
+    );
 
     // Generate, then export with and without passwords.
     let batch = app.generate_otps(std::slice::from_ref(&id)).await;
@@ -36,26 +52,45 @@ async fn one_otp_from_import_to_a_single_sign_in() {
     assert_eq!(app.account(&id).await["provisioning"], "otp_generated");
     let batch_id = batch["batch_id"].as_str().unwrap();
     let with = app
-        .admin(Method::GET, &format!("/v1/otp-batches/{batch_id}/export?include_passwords=true"), None)
+        .admin(
+            Method::GET,
+            &format!("/v1/otp-batches/{batch_id}/export?include_passwords=true"),
+            None,
+        )
         .await;
     assert_eq!(with.status, StatusCode::OK);
     let mut lines = with.text.lines();
-    assert_eq!(lines.next(), Some("upn,display_name,otp,expires_at,password"));
+    assert_eq!(
+        lines.next(),
+        Some("upn,display_name,otp,expires_at,password")
+    );
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(row[0], "room-a@contoso.com");
     assert_eq!(row[2], otp);
     let password = row[4].to_owned();
     let without = app
-        .admin(Method::GET, &format!("/v1/otp-batches/{batch_id}/export?include_passwords=false"), None)
+        .admin(
+            Method::GET,
+            &format!("/v1/otp-batches/{batch_id}/export?include_passwords=false"),
+            None,
+        )
         .await;
-    assert_eq!(without.text.lines().next(), Some("upn,display_name,otp,expires_at"));
+    assert_eq!(
+        without.text.lines().next(),
+        Some("upn,display_name,otp,expires_at")
+    );
     assert!(!without.text.contains(&password));
 
     // Verification fails without the HDMI ingest module, passes with it.
     let failed = app.verify("2231LZ0A1B2C", false).await;
     assert_eq!(failed.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(failed.error_code(), "verification_info_not_found");
-    assert!(failed.body["message"].as_str().unwrap().contains("HDMI ingest"));
+    assert!(
+        failed.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("HDMI ingest")
+    );
     let vt = app.verification_token("2231LZ0A1B2C").await;
 
     // Redeem (typed in lower case without dashes) and wait for approval.
@@ -67,26 +102,43 @@ async fn one_otp_from_import_to_a_single_sign_in() {
     assert_eq!(detail["otp"]["request"]["device"]["make"], "Logitech");
     app.clock.advance_ms(5_000);
     let polled = app.poll(&request_id, &poll_token).await;
-    assert_eq!(polled.body["status"], "awaiting_approval", "{}", polled.text);
+    assert_eq!(
+        polled.body["status"], "awaiting_approval",
+        "{}",
+        polled.text
+    );
     assert_eq!(polled.body["interval_s"], 5);
     let early = app.sign_in(&request_id, &poll_token).await;
     assert_eq!(early.error_code(), "request_not_approved");
 
     // The approval queue shows it; approve.
-    let queue = app.admin(Method::GET, "/v1/requests?status=awaiting_approval", None).await;
+    let queue = app
+        .admin(Method::GET, "/v1/requests?status=awaiting_approval", None)
+        .await;
     assert_eq!(queue.body["requests"][0]["id"], request_id.as_str());
     let approved = app
-        .admin(Method::POST, &format!("/v1/requests/{request_id}/approve"), None)
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{request_id}/approve"),
+            None,
+        )
         .await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.text);
     assert_eq!(approved.body["status"], "approved");
     let again = app
-        .admin(Method::POST, &format!("/v1/requests/{request_id}/approve"), None)
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{request_id}/approve"),
+            None,
+        )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.error_code(), "request_not_pending");
     app.clock.advance_ms(5_000);
-    assert_eq!(app.poll(&request_id, &poll_token).await.body["status"], "approved");
+    assert_eq!(
+        app.poll(&request_id, &poll_token).await.body["status"],
+        "approved"
+    );
 
     // Sign in once; the second is refused; the OTP cannot be used again.
     let creds = app.sign_in(&request_id, &poll_token).await;
@@ -97,7 +149,9 @@ async fn one_otp_from_import_to_a_single_sign_in() {
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert_eq!(second.error_code(), "credentials_already_issued");
     assert_eq!(app.account(&id).await["provisioning"], "signed_in");
-    let reuse = app.redeem(&otp, &app.verification_token("OTHERSERIAL1").await).await;
+    let reuse = app
+        .redeem(&otp, &app.verification_token("OTHERSERIAL1").await)
+        .await;
     assert_eq!(reuse.error_code(), "otp_already_used");
 }
 
@@ -106,12 +160,18 @@ async fn auto_approval_approves_at_redemption() {
     let app = TestApp::spawn().await;
     assert_eq!(app.set_preferences(8, true).await.status, StatusCode::OK);
     let (id, otp) = app.one_otp().await;
-    let redeemed = app.redeem(&otp, &app.verification_token("SER-1").await).await;
+    let redeemed = app
+        .redeem(&otp, &app.verification_token("SER-1").await)
+        .await;
     assert_eq!(redeemed.body["status"], "approved");
     let (request_id, poll_token) = request_of(&redeemed);
     assert_eq!(app.account(&id).await["provisioning"], "otp_approved");
     let queue = app.admin(Method::GET, "/v1/requests", None).await;
-    assert_eq!(queue.body["requests"], json!([]), "nothing waits for an admin");
+    assert_eq!(
+        queue.body["requests"],
+        json!([]),
+        "nothing waits for an admin"
+    );
     let creds = app.sign_in(&request_id, &poll_token).await;
     assert_eq!(creds.status, StatusCode::OK, "{}", creds.text);
     assert_eq!(app.account(&id).await["provisioning"], "signed_in");
@@ -120,10 +180,18 @@ async fn auto_approval_approves_at_redemption() {
 #[tokio::test]
 async fn rejection_with_each_reason_reaches_the_console() {
     let app = TestApp::spawn().await;
-    for reason in ["unrecognized_device", "wrong_room", "duplicate_request", "security_concern", "other"] {
+    for reason in [
+        "unrecognized_device",
+        "wrong_room",
+        "duplicate_request",
+        "security_concern",
+        "other",
+    ] {
         let (id, otp) = app.one_otp().await;
-        let (request_id, poll_token) =
-            request_of(&app.redeem(&otp, &app.verification_token("SER-2").await).await);
+        let (request_id, poll_token) = request_of(
+            &app.redeem(&otp, &app.verification_token("SER-2").await)
+                .await,
+        );
         let rejected = app
             .admin(
                 Method::POST,
@@ -138,17 +206,37 @@ async fn rejection_with_each_reason_reaches_the_console() {
         let polled = app.poll(&request_id, &poll_token).await;
         assert_eq!(polled.body["status"], "rejected");
         assert_eq!(polled.body["reason"], reason);
-        assert_eq!(app.sign_in(&request_id, &poll_token).await.error_code(), "request_not_approved");
+        assert_eq!(
+            app.sign_in(&request_id, &poll_token).await.error_code(),
+            "request_not_approved"
+        );
         let late = app
-            .admin(Method::POST, &format!("/v1/requests/{request_id}/approve"), None)
+            .admin(
+                Method::POST,
+                &format!("/v1/requests/{request_id}/approve"),
+                None,
+            )
             .await;
-        assert_eq!(late.status, StatusCode::CONFLICT, "a rejected request stays rejected");
+        assert_eq!(
+            late.status,
+            StatusCode::CONFLICT,
+            "a rejected request stays rejected"
+        );
     }
     let unknown = app
-        .admin(Method::POST, "/v1/requests/req_1/reject", Some(json!({"reason": "bored"})))
+        .admin(
+            Method::POST,
+            "/v1/requests/req_1/reject",
+            Some(json!({"reason": "bored"})),
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
-    assert!(unknown.body["message"].as_str().unwrap().contains("unrecognized_device"));
+    assert!(
+        unknown.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unrecognized_device")
+    );
 }
 
 #[tokio::test]
@@ -168,18 +256,32 @@ async fn a_pending_request_expires_with_its_otp() {
     let app = TestApp::spawn().await;
     let (id, otp) = app.one_otp().await;
     app.advance_hours(7);
-    let (request_id, poll_token) =
-        request_of(&app.redeem(&otp, &app.verification_token("SER-4").await).await);
+    let (request_id, poll_token) = request_of(
+        &app.redeem(&otp, &app.verification_token("SER-4").await)
+            .await,
+    );
     app.advance_hours(1);
-    assert_eq!(app.poll(&request_id, &poll_token).await.body["status"], "expired");
+    assert_eq!(
+        app.poll(&request_id, &poll_token).await.body["status"],
+        "expired"
+    );
     assert_eq!(app.account(&id).await["provisioning"], "otp_expired");
     let queue = app.admin(Method::GET, "/v1/requests", None).await;
     assert_eq!(queue.body["requests"], json!([]));
     let approve = app
-        .admin(Method::POST, &format!("/v1/requests/{request_id}/approve"), None)
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{request_id}/approve"),
+            None,
+        )
         .await;
     assert_eq!(approve.status, StatusCode::CONFLICT);
-    assert!(approve.body["message"].as_str().unwrap().contains("expired"));
+    assert!(
+        approve.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
 }
 
 #[tokio::test]
@@ -198,8 +300,10 @@ async fn regenerating_replaces_the_old_otp() {
 async fn polling_too_fast_gets_slow_down_and_a_longer_interval() {
     let app = TestApp::spawn().await;
     let (_, otp) = app.one_otp().await;
-    let (request_id, poll_token) =
-        request_of(&app.redeem(&otp, &app.verification_token("SER-6").await).await);
+    let (request_id, poll_token) = request_of(
+        &app.redeem(&otp, &app.verification_token("SER-6").await)
+            .await,
+    );
     let fast = app.poll(&request_id, &poll_token).await;
     assert_eq!(fast.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(fast.error_code(), "slow_down");
@@ -210,7 +314,11 @@ async fn polling_too_fast_gets_slow_down_and_a_longer_interval() {
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body["interval_s"], 10);
     let wrong = app.poll(&request_id, "not-the-token").await;
-    assert_eq!(wrong.status, StatusCode::NOT_FOUND, "a wrong token reveals nothing");
+    assert_eq!(
+        wrong.status,
+        StatusCode::NOT_FOUND,
+        "a wrong token reveals nothing"
+    );
 }
 
 #[tokio::test]
@@ -224,18 +332,27 @@ async fn manual_sign_in_with_the_account_password() {
     ]))
     .await;
     let vt = app.verification_token("SER-7").await;
-    let manual = |email: &str, password: &str| {
-        json!({"email": email, "password": password, "verification_token": vt})
-    };
-    let wrong = app.console("/v1/console/manual-sign-in", manual("room-m@contoso.com", "nope")).await;
+    let manual = |email: &str, password: &str| json!({"email": email, "password": password, "verification_token": vt});
+    let wrong = app
+        .console(
+            "/v1/console/manual-sign-in",
+            manual("room-m@contoso.com", "nope"),
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.error_code(), "invalid_credentials");
     let expired = app
-        .console("/v1/console/manual-sign-in", manual("room-x@contoso.com", "Correct horse 2"))
+        .console(
+            "/v1/console/manual-sign-in",
+            manual("room-x@contoso.com", "Correct horse 2"),
+        )
         .await;
     assert_eq!(expired.error_code(), "password_expired");
     let ok = app
-        .console("/v1/console/manual-sign-in", manual("ROOM-M@contoso.com", "Correct horse 1"))
+        .console(
+            "/v1/console/manual-sign-in",
+            manual("ROOM-M@contoso.com", "Correct horse 1"),
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     let id = ok.body["account_id"].as_str().unwrap();
@@ -247,8 +364,14 @@ async fn the_export_is_purged_after_its_window() {
     let app = TestApp::spawn().await;
     let ids = app.import_rooms(2).await;
     let batch = app.generate_otps(&ids).await;
-    let path = format!("/v1/otp-batches/{}/export", batch["batch_id"].as_str().unwrap());
-    assert_eq!(app.admin(Method::GET, &path, None).await.status, StatusCode::OK);
+    let path = format!(
+        "/v1/otp-batches/{}/export",
+        batch["batch_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.admin(Method::GET, &path, None).await.status,
+        StatusCode::OK
+    );
     app.advance_hours(1);
     let gone = app.admin(Method::GET, &path, None).await;
     assert_eq!(gone.status, StatusCode::GONE);
@@ -278,12 +401,27 @@ async fn accounts_page_by_cursor_and_filter() {
     let first = app.admin(Method::GET, "/v1/accounts?limit=3", None).await;
     assert_eq!(first.body["accounts"].as_array().unwrap().len(), 3);
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    let rest = app.admin(Method::GET, &format!("/v1/accounts?limit=3&cursor={cursor}"), None).await;
-    let rest_ids: Vec<&Value> = rest.body["accounts"].as_array().unwrap().iter().map(|a| &a["id"]).collect();
+    let rest = app
+        .admin(
+            Method::GET,
+            &format!("/v1/accounts?limit=3&cursor={cursor}"),
+            None,
+        )
+        .await;
+    let rest_ids: Vec<&Value> = rest.body["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["id"])
+        .collect();
     assert_eq!(rest_ids, vec![&json!(ids[3]), &json!(ids[4])]);
     assert!(rest.body.get("next_cursor").is_none());
-    let generated = app.admin(Method::GET, "/v1/accounts?provisioning=otp_generated", None).await;
+    let generated = app
+        .admin(Method::GET, "/v1/accounts?provisioning=otp_generated", None)
+        .await;
     assert_eq!(generated.body["accounts"].as_array().unwrap().len(), 2);
-    let search = app.admin(Method::GET, "/v1/accounts?search=ROOM%204", None).await;
+    let search = app
+        .admin(Method::GET, "/v1/accounts?search=ROOM%204", None)
+        .await;
     assert_eq!(search.body["accounts"][0]["id"], ids[4].as_str());
 }

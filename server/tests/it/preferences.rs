@@ -8,7 +8,10 @@ use serde_json::json;
 async fn defaults_are_8_hours_and_no_auto_approval() {
     let app = TestApp::spawn().await;
     let a = app.admin(Method::GET, "/v1/preferences", None).await;
-    assert_eq!(a.body, json!({"otp_validity_hours": 8, "auto_approve": false}));
+    assert_eq!(
+        a.body,
+        json!({"otp_validity_hours": 8, "auto_approve": false})
+    );
 }
 
 #[tokio::test]
@@ -18,16 +21,29 @@ async fn validity_outside_1_to_336_hours_is_refused_and_changes_nothing() {
         let a = app.set_preferences(bad, true).await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert_eq!(a.error_code(), "validity_out_of_range");
-        assert!(a.body["message"].as_str().unwrap().contains("between 1 and 336"));
+        assert!(
+            a.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("between 1 and 336")
+        );
     }
     for bad in [json!(-1), json!("8"), json!(8.5), json!(null)] {
         let a = app
-            .admin(Method::PUT, "/v1/preferences", Some(json!({"otp_validity_hours": bad, "auto_approve": true})))
+            .admin(
+                Method::PUT,
+                "/v1/preferences",
+                Some(json!({"otp_validity_hours": bad, "auto_approve": true})),
+            )
             .await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
     }
     let a = app.admin(Method::GET, "/v1/preferences", None).await;
-    assert_eq!(a.body, json!({"otp_validity_hours": 8, "auto_approve": false}), "nothing changed");
+    assert_eq!(
+        a.body,
+        json!({"otp_validity_hours": 8, "auto_approve": false}),
+        "nothing changed"
+    );
     for good in [1, 336] {
         let a = app.set_preferences(good, false).await;
         assert_eq!(a.status, StatusCode::OK, "{good}");
@@ -43,5 +59,10 @@ async fn validity_counts_from_generation() {
     app.set_preferences(1, false).await;
     app.advance_hours(335);
     let a = app.redeem(&otp, &app.verification_token("S2").await).await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "the validity at generation applies: {}", a.text);
+    assert_eq!(
+        a.status,
+        StatusCode::ACCEPTED,
+        "the validity at generation applies: {}",
+        a.text
+    );
 }

@@ -1,0 +1,132 @@
+//! Sending one request the way a console or admin does: at its intended time, with injected
+//! network faults, retries with backoff, and its latency recorded from the intended send time.
+
+use crate::config::FleetConfig;
+use crate::tally::{Fault, Tally};
+use crate::transport::{ApiRequest, ApiResponse, Transport, TransportError};
+use otpfleet_protocol::{ErrorBody, ErrorCode};
+use otpfleet_reports::{Recorder, Step};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// First backoff after a failure; doubled on each retry, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What a run shares between its consoles and admins.
+#[derive(Debug)]
+pub struct Ctx {
+    pub cfg: FleetConfig,
+    pub recorder: Arc<Recorder>,
+    pub tally: Arc<Tally>,
+}
+
+/// Why a request got no usable answer.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The run was stopped.
+    Cancelled,
+    /// No answer after every retry.
+    Unreachable(TransportError),
+}
+
+/// An answer, with the contract's error code when it is an error.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The error code of an error answer (`Unknown` for anything not in the contract).
+    pub fn error(&self) -> Option<ErrorCode> {
+        if self.ok() {
+            return None;
+        }
+        Some(
+            serde_json::from_slice::<ErrorBody>(&self.body).map_or(ErrorCode::Unknown, |b| b.error),
+        )
+    }
+
+    pub fn error_body(&self) -> Option<ErrorBody> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as a contract type, or `None` if it does not parse.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+impl Ctx {
+    /// Sends `req` at `intended` (sleeping until then), retrying network faults and transport
+    /// failures with backoff. The latency recorded for `step` runs from the intended send time of
+    /// the attempt that got the answer, so a slow generator shows up as latency instead of hiding
+    /// it (coordinated omission).
+    pub async fn call<T: Transport>(
+        &self,
+        transport: &T,
+        step: Option<Step>,
+        req: ApiRequest,
+        intended: Instant,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Answer, Failure> {
+        let cancel = self.tally.cancel_token();
+        let mut intended = intended;
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(intended) => {}
+                () = cancel.cancelled() => return Err(Failure::Cancelled),
+            }
+            let sent = Instant::now();
+            let injected = rng.random::<f64>() < self.cfg.rates.network_fault.get();
+            let result = if injected {
+                self.tally.fault(Fault::Network);
+                Err(TransportError::Io(
+                    "injected network fault: connection reset".into(),
+                ))
+            } else {
+                tokio::select! {
+                    r = transport.send(req.clone()) => r,
+                    () = cancel.cancelled() => return Err(Failure::Cancelled),
+                }
+            };
+            match result {
+                Ok(ApiResponse { status, body }) => {
+                    if let Some(step) = step {
+                        self.recorder.record(step, intended.elapsed());
+                        self.recorder.record_raw(step, sent.elapsed());
+                    }
+                    return Ok(Answer { status, body });
+                }
+                Err(e) if attempt >= self.cfg.max_retries => return Err(Failure::Unreachable(e)),
+                Err(e) => {
+                    if !injected {
+                        self.tally.error(format!("transport_retry: {}", kind(&e)));
+                    }
+                    attempt += 1;
+                    let jitter = rng.random_range(0..=backoff.as_millis() as u64 / 2);
+                    intended = Instant::now() + backoff + Duration::from_millis(jitter);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+fn kind(e: &TransportError) -> &'static str {
+    match e {
+        TransportError::Timeout(_) => "timeout",
+        TransportError::Connect(_) => "connect",
+        TransportError::Io(_) => "io",
+    }
+}

@@ -1,0 +1,297 @@
+//! The knobs of a fleet run, each with a bound, checked before anything starts.
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A uniform range of milliseconds, written `MIN..MAX` (or one number for a fixed value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MsRange {
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl MsRange {
+    pub const fn new(min_ms: u64, max_ms: u64) -> MsRange {
+        MsRange { min_ms, max_ms }
+    }
+}
+
+impl FromStr for MsRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parse = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{t:?} is not a whole number of milliseconds"))
+        };
+        let (min_ms, max_ms) = match s.split_once("..") {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => {
+                let v = parse(s)?;
+                (v, v)
+            }
+        };
+        if min_ms > max_ms {
+            return Err(format!("{s:?}: the minimum is above the maximum"));
+        }
+        if max_ms > 7 * 24 * 3_600_000 {
+            return Err(format!("{s:?}: at most a week (604800000 ms)"));
+        }
+        Ok(MsRange { min_ms, max_ms })
+    }
+}
+
+impl fmt::Display for MsRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.min_ms, self.max_ms)
+    }
+}
+
+/// `K/N`: this process runs consoles whose index modulo `N` is `K`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    pub fn owns(&self, console: u64) -> bool {
+        console % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not a shard: write K/N with 0 <= K < N, e.g. 0/2");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = k.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count || count > 10_000 {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// A probability, checked to be within 0..=1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate(f64);
+
+impl Rate {
+    pub const ZERO: Rate = Rate(0.0);
+
+    pub fn new(p: f64) -> Result<Rate, String> {
+        if p.is_finite() && (0.0..=1.0).contains(&p) {
+            Ok(Rate(p))
+        } else {
+            Err(format!(
+                "{p} is not a rate: give a number from 0 to 1 (0.03 is 3%)"
+            ))
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let p: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a rate: give a number from 0 to 1 (0.03 is 3%)"))?;
+        Rate::new(p)
+    }
+}
+
+/// Fault and behaviour rates, each the share of consoles (or of attempts, for typos and
+/// network faults) it applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rates {
+    /// Consoles booted without the HDMI ingest module (verification fails, the installer
+    /// connects it and restarts).
+    pub hdmi_missing: Rate,
+    /// Consoles whose make and model are not certified (stuck).
+    pub uncertified: Rate,
+    /// Chance that typing the OTP goes wrong (each attempt).
+    pub typo: Rate,
+    /// Consoles set up manually with email and password.
+    pub manual: Rate,
+    /// Requests the admins reject.
+    pub reject: Rate,
+    /// Installers who arrive after the OTP expired.
+    pub late: Rate,
+    /// Chance that a request meets a network fault (reset before it reaches the server).
+    pub network_fault: Rate,
+}
+
+impl Default for Rates {
+    fn default() -> Self {
+        Rates {
+            hdmi_missing: Rate(0.03),
+            uncertified: Rate(0.005),
+            typo: Rate(0.05),
+            manual: Rate(0.02),
+            reject: Rate(0.01),
+            late: Rate::ZERO,
+            network_fault: Rate::ZERO,
+        }
+    }
+}
+
+/// How long people and consoles take, each a uniform range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Timing {
+    /// Consoles arrive spread evenly over this window (ms).
+    pub arrival_window_ms: u64,
+    pub boot: MsRange,
+    /// Reading each page (welcome, agreement).
+    pub think: MsRange,
+    /// Typing the OTP or the email and password.
+    pub typing: MsRange,
+    /// From a failed verification to the restart with the HDMI ingest module connected.
+    pub hdmi_fix: MsRange,
+    /// An admin's time per decision.
+    pub decision: MsRange,
+    /// An admin's pause when the queue is empty.
+    pub admin_idle_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            arrival_window_ms: 10_000,
+            boot: MsRange::new(200, 800),
+            think: MsRange::new(100, 500),
+            typing: MsRange::new(300, 1_500),
+            hdmi_fix: MsRange::new(1_000, 3_000),
+            decision: MsRange::new(2, 10),
+            admin_idle_ms: 100,
+        }
+    }
+}
+
+/// How the emulator talks to the server over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ConnectionMode {
+    /// A shared pool of at most this many connections.
+    Pooled { max_connections: usize },
+    /// Each console opens its own connection, as real consoles do.
+    PerConsole,
+}
+
+/// A fleet run.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetConfig {
+    pub consoles: u64,
+    pub seed: u64,
+    pub shard: Shard,
+    pub rates: Rates,
+    pub timing: Timing,
+    pub admins: u32,
+    pub auto_approve: bool,
+    pub validity_hours: u32,
+    /// Retries of a request after a network fault or a transport error, with backoff.
+    pub max_retries: u32,
+    /// A single request's time limit.
+    pub request_timeout_ms: u64,
+    /// The whole run's time limit: consoles still running then are `abandoned`.
+    pub max_duration_ms: u64,
+}
+
+/// Most consoles one process drives.
+pub const MAX_CONSOLES: u64 = 10_000_000;
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            consoles: 2_000,
+            seed: 1,
+            shard: Shard::WHOLE,
+            rates: Rates::default(),
+            timing: Timing::default(),
+            admins: 2,
+            auto_approve: false,
+            validity_hours: 8,
+            max_retries: 5,
+            request_timeout_ms: 10_000,
+            max_duration_ms: 10 * 60_000,
+        }
+    }
+}
+
+impl FleetConfig {
+    /// Checks what the types cannot: counts and combinations.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.consoles == 0 || self.consoles > MAX_CONSOLES {
+            return Err(format!("--consoles must be between 1 and {MAX_CONSOLES}"));
+        }
+        if self.admins == 0 && !self.auto_approve {
+            return Err("--admins 0 without --auto-approve: nobody would approve; add admins or turn on auto approval".into());
+        }
+        if self.admins > 1_000 {
+            return Err("--admins must be at most 1000".into());
+        }
+        if !(1..=336).contains(&self.validity_hours) {
+            return Err("--validity-hours must be between 1 and 336".into());
+        }
+        if self.max_retries > 100 {
+            return Err("--max-retries must be at most 100".into());
+        }
+        if self.request_timeout_ms == 0 || self.max_duration_ms == 0 {
+            return Err("--request-timeout-ms and --max-duration-s must be above zero".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for ConnectionMode {
+    fn default() -> Self {
+        ConnectionMode::Pooled {
+            max_connections: 64,
+        }
+    }
+}
+
+/// A request's time limit as a `Duration`.
+pub fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_and_refuse_nonsense() {
+        assert_eq!("1/2".parse(), Ok(Shard { index: 1, count: 2 }));
+        for bad in ["3/2", "2/2", "0/0", "1", "a/b", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_are_between_0_and_1() {
+        assert_eq!("0.03".parse::<Rate>().map(Rate::get), Ok(0.03));
+        for bad in ["1.5", "-0.1", "NaN", "inf", "3%"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_parse() {
+        assert_eq!("100..500".parse(), Ok(MsRange::new(100, 500)));
+        assert_eq!("7".parse(), Ok(MsRange::new(7, 7)));
+        assert!("500..100".parse::<MsRange>().is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! A virtual console walking the first boot: boot, verify (HDMI ingest faults, uncertified
+//! models), accept the agreement, type the OTP (with typos) or set up manually, wait for
+//! approval polling at `interval_s` (honouring `slow_down`), and collect its credentials once.
+
+use crate::api::{Answer, Ctx, Failure};
+use crate::profile::{ConsoleProfile, console_rng};
+use crate::tally::Fault;
+use crate::transport::{ApiRequest, Transport};
+use otpfleet_protocol::{
+    ErrorCode, ManualSignInRequest, PollResponse, RedeemRequest, RedeemResponse, RequestStatus,
+    VerifyRequest, VerifyResponse,
+};
+use otpfleet_reports::{Outcome, Step};
+use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the admin handed this console's installer: the OTP (or, for manual setup, the account's
+/// email and password) and when the OTP expires.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub upn: String,
+    pub otp: String,
+    pub password: Option<String>,
+    pub expires_at: Instant,
+}
+
+/// How one console ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleRecord {
+    pub index: u64,
+    pub serial: String,
+    pub make: &'static str,
+    pub model: &'static str,
+    pub outcome: Outcome,
+    pub typos: u32,
+    pub hdmi_missing: bool,
+    pub manual: bool,
+    pub late: bool,
+    /// From arrival to signed in.
+    pub time_to_signed_in_ms: Option<u64>,
+    /// Why it was abandoned, if it was.
+    pub note: Option<String>,
+}
+
+/// Most polls one console makes before it gives up (bounds every console in count).
+const MAX_POLLS: u32 = 100_000;
+
+struct Run<'a, T> {
+    ctx: &'a Ctx,
+    transport: T,
+    p: &'a ConsoleProfile,
+    rng: ChaCha8Rng,
+    arrived: Instant,
+}
+
+/// Runs one console from arrival to its outcome.
+pub async fn run_console<T: Transport>(
+    ctx: &Ctx,
+    transport: T,
+    p: &ConsoleProfile,
+    ticket: &Ticket,
+    start: Instant,
+) -> ConsoleRecord {
+    let mut arrival = start + ms(p.arrival_ms);
+    if p.late {
+        ctx.tally.fault(Fault::LateInstaller);
+        // The installer turns up after the OTP expired.
+        arrival = arrival.max(ticket.expires_at + ms(60_000 + p.think_ms));
+    }
+    let mut run = Run {
+        ctx,
+        transport,
+        p,
+        rng: console_rng(p.flow_seed, p.index),
+        arrived: arrival,
+    };
+    let (outcome, note) = match run.first_boot(ticket).await {
+        Ok(outcome) => (outcome, None),
+        Err(note) => (Outcome::Abandoned, Some(note)),
+    };
+    let signed_in = matches!(outcome, Outcome::SignedInOtp | Outcome::SignedInManual);
+    let time_to_signed_in_ms = signed_in.then(|| {
+        let elapsed = run.arrived.elapsed();
+        ctx.recorder.record(Step::TimeToSignedIn, elapsed);
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    });
+    ConsoleRecord {
+        index: p.index,
+        serial: p.serial.clone(),
+        make: p.model.make,
+        model: p.model.model,
+        outcome,
+        typos: p.typos,
+        hdmi_missing: p.hdmi_missing,
+        manual: p.manual,
+        late: p.late,
+        time_to_signed_in_ms,
+        note,
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A console's flow either reaches an outcome or is abandoned with a note.
+type Flow<T> = Result<T, String>;
+
+impl<T: Transport> Run<'_, T> {
+    async fn first_boot(&mut self, ticket: &Ticket) -> Flow<Outcome> {
+        let booted = self.arrived + ms(self.p.boot_ms);
+        let Some(verification_token) = self.verify(booted).await? else {
+            return Ok(Outcome::VerificationFailed);
+        };
+        // Welcome page, then the agreement.
+        let next = Instant::now() + ms(self.p.think_ms);
+        if self.p.manual {
+            self.ctx.tally.fault(Fault::ManualSetup);
+            return self.manual(ticket, &verification_token, next).await;
+        }
+        let Some(redeemed) = self.redeem(ticket, &verification_token, next).await? else {
+            return Ok(Outcome::Expired);
+        };
+        self.wait_and_sign_in(redeemed).await
+    }
+
+    async fn send(&mut self, step: Step, req: ApiRequest, at: Instant) -> Flow<Answer> {
+        match self
+            .ctx
+            .call(&self.transport, Some(step), req, at, &mut self.rng)
+            .await
+        {
+            Ok(answer) => Ok(answer),
+            Err(Failure::Cancelled) => Err("the run was stopped".into()),
+            Err(Failure::Unreachable(e)) => {
+                self.ctx
+                    .tally
+                    .error(format!("unreachable: {}", step.as_str()));
+                self.ctx
+                    .tally
+                    .stop(format!("the server could not be reached: {e}"));
+                Err(format!("server unreachable: {e}"))
+            }
+        }
+    }
+
+    fn unexpected(&self, step: Step, answer: &Answer) -> String {
+        let code = answer
+            .error()
+            .map_or_else(|| "ok".to_owned(), |c| c.to_string());
+        let kind = format!(
+            "unexpected_answer: {} {} {code}",
+            step.as_str(),
+            answer.status
+        );
+        self.ctx.tally.error(kind.clone());
+        kind
+    }
+
+    /// Verification; a missing HDMI ingest module fails once, the installer connects it and
+    /// restarts. `None` when the console is stuck (not certified).
+    async fn verify(&mut self, at: Instant) -> Flow<Option<String>> {
+        let mut hdmi_ingest = !self.p.hdmi_missing;
+        let mut at = at;
+        loop {
+            let body = VerifyRequest {
+                make: self.p.model.make.into(),
+                model: self.p.model.model.into(),
+                serial: self.p.serial.clone(),
+                hdmi_ingest,
+            };
+            let answer = self
+                .send(
+                    Step::Verify,
+                    ApiRequest::post_json("/v1/console/verify", &body),
+                    at,
+                )
+                .await?;
+            match answer.error() {
+                None => {
+                    let v: VerifyResponse = answer
+                        .parse()
+                        .ok_or_else(|| self.unexpected(Step::Verify, &answer))?;
+                    if self.p.hdmi_missing {
+                        self.ctx.tally.fault(Fault::HdmiRecovered);
+                    }
+                    return Ok(Some(v.verification_token));
+                }
+                Some(ErrorCode::VerificationInfoNotFound) if !hdmi_ingest => {
+                    self.ctx.tally.fault(Fault::HdmiMissing);
+                    // The installer connects the module and restarts: the console boots again.
+                    hdmi_ingest = true;
+                    at = Instant::now() + ms(self.p.hdmi_fix_ms + self.p.reboot_ms);
+                }
+                Some(ErrorCode::UncertifiedDevice) => {
+                    self.ctx.tally.fault(Fault::Uncertified);
+                    return Ok(None);
+                }
+                Some(_) => return Err(self.unexpected(Step::Verify, &answer)),
+            }
+        }
+    }
+
+    async fn manual(&mut self, ticket: &Ticket, token: &str, at: Instant) -> Flow<Outcome> {
+        let password = ticket
+            .password
+            .clone()
+            .ok_or("no password was handed over for manual setup")?;
+        let body = ManualSignInRequest {
+            email: ticket.upn.clone(),
+            password,
+            verification_token: token.into(),
+        };
+        let at = at + ms(self.p.typing_ms);
+        let req = ApiRequest::post_json("/v1/console/manual-sign-in", &body);
+        let answer = self.send(Step::ManualSignIn, req, at).await?;
+        if answer.ok() {
+            return Ok(Outcome::SignedInManual);
+        }
+        Err(self.unexpected(Step::ManualSignIn, &answer))
+    }
+
+    /// Types the OTP (mistyped `typos` times first). `None` when the OTP had expired.
+    async fn redeem(
+        &mut self,
+        ticket: &Ticket,
+        token: &str,
+        at: Instant,
+    ) -> Flow<Option<RedeemResponse>> {
+        let mut at = at;
+        for attempt in 0..=self.p.typos {
+            at += ms(self.p.typing_ms);
+            let body = RedeemRequest {
+                otp: self.p.typed_otp(&ticket.otp, attempt),
+                verification_token: token.into(),
+            };
+            let answer = self
+                .send(
+                    Step::Redeem,
+                    ApiRequest::post_json("/v1/console/redeem", &body),
+                    at,
+                )
+                .await?;
+            match answer.error() {
+                None => {
+                    return answer
+                        .parse()
+                        .map(Some)
+                        .ok_or_else(|| self.unexpected(Step::Redeem, &answer));
+                }
+                Some(ErrorCode::InvalidOtp) if attempt < self.p.typos => {
+                    self.ctx.tally.fault(Fault::OtpTypo);
+                    at = Instant::now() + ms(self.p.think_ms);
+                }
+                Some(ErrorCode::OtpExpired) => return Ok(None),
+                Some(_) => return Err(self.unexpected(Step::Redeem, &answer)),
+            }
+        }
+        Err("the OTP was refused after every attempt".into())
+    }
+
+    async fn wait_and_sign_in(&mut self, redeemed: RedeemResponse) -> Flow<Outcome> {
+        let id = redeemed.request_id;
+        let token = redeemed.poll_token;
+        let mut status = redeemed.status;
+        let mut interval_s = redeemed.interval_s.max(1);
+        let mut polls = 0;
+        while status == RequestStatus::AwaitingApproval {
+            polls += 1;
+            if polls > MAX_POLLS {
+                return Err("still awaiting approval after the most polls a console makes".into());
+            }
+            let at = Instant::now() + Duration::from_secs(u64::from(interval_s));
+            let req = ApiRequest::get(format!("/v1/console/requests/{id}")).with_bearer(&token);
+            let answer = self.send(Step::Poll, req, at).await?;
+            match answer.error() {
+                None => {
+                    let poll: PollResponse = answer
+                        .parse()
+                        .ok_or_else(|| self.unexpected(Step::Poll, &answer))?;
+                    status = poll.status;
+                    interval_s = poll.interval_s.max(1);
+                }
+                Some(ErrorCode::SlowDown) => {
+                    self.ctx.tally.fault(Fault::SlowDown);
+                    let told = answer.error_body().and_then(|b| b.interval_s);
+                    interval_s = told.unwrap_or(interval_s + 5).max(1);
+                }
+                Some(_) => return Err(self.unexpected(Step::Poll, &answer)),
+            }
+        }
+        match status {
+            RequestStatus::Approved => {}
+            RequestStatus::Rejected => return Ok(Outcome::Rejected),
+            RequestStatus::Expired => return Ok(Outcome::Expired),
+            other => return Err(format!("request ended {other} before sign-in")),
+        }
+        let req = ApiRequest {
+            method: http::Method::POST,
+            ..ApiRequest::get(format!("/v1/console/requests/{id}/sign-in")).with_bearer(&token)
+        };
+        let answer = self.send(Step::SignIn, req, Instant::now()).await?;
+        if answer.ok() {
+            return Ok(Outcome::SignedInOtp);
+        }
+        Err(self.unexpected(Step::SignIn, &answer))
+    }
+}

@@ -1,0 +1,26 @@
+//! The fleet emulator: virtual consoles walking the first boot with the faults real rollouts
+//! meet, and virtual admins working the approval queue, against any server that implements the
+//! contract, through a transport seam (real HTTP or the reference server in process).
+//!
+//! **Architecture invariant:** every choice a console makes comes from its own ChaCha stream,
+//! seeded by (run seed, console index), so the same seed gives every console the same serial,
+//! faults and typos whatever the scheduling. Every wait goes through tokio's clock, so a paused
+//! runtime runs the same code in simulated time.
+
+mod admin;
+mod api;
+pub mod config;
+mod console;
+mod fleet;
+pub mod profile;
+pub mod reference;
+mod seed;
+mod tally;
+pub mod transport;
+
+pub use config::{ConnectionMode, FleetConfig, MsRange, Rate, Rates, Shard, Timing};
+pub use console::{ConsoleRecord, Ticket};
+pub use fleet::{FleetRun, RunOptions, build_report, profiles, run_fleet, write_consoles_csv};
+pub use profile::{ConsoleProfile, admin_verdict};
+pub use seed::upn;
+pub use transport::{HttpTransport, InProcessTransport, Transport};

@@ -1,0 +1,50 @@
+//! The reference server embedded in the emulator's process, for runs without `--target`.
+
+use otpfleet_server::domain::secrets::Secrets;
+use otpfleet_server::http::{AdminTokens, new_admin_token};
+use otpfleet_server::{App, Catalogue, Clock, Core, ServerConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A reference server on `127.0.0.1:0`, stopped when dropped.
+#[derive(Debug)]
+pub struct EmbeddedServer {
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    pub app: Arc<App>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl EmbeddedServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The reference server's app with a fresh admin token (for the in-process transport).
+pub fn app(config: ServerConfig, clock: Arc<dyn Clock>) -> (Arc<App>, String) {
+    let token = new_admin_token();
+    let core = Core::new(config, Catalogue::builtin(), Secrets::random());
+    (
+        Arc::new(App::new(core, clock, AdminTokens::new([token.as_str()]))),
+        token,
+    )
+}
+
+/// Starts the reference server on a free loopback port.
+pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> std::io::Result<EmbeddedServer> {
+    let (app, admin_token) = app(config, clock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(otpfleet_server::serve(listener, Arc::clone(&app), async {
+        let _ = stopped.await;
+    }));
+    Ok(EmbeddedServer {
+        addr,
+        admin_token,
+        app,
+        _stop: stop,
+    })
+}

@@ -1,0 +1,170 @@
+//! Seeding a server through the admin API: accounts, preferences, OTP batches, and the export
+//! with passwords for the consoles set up manually.
+
+use crate::api::{Answer, Ctx, Failure};
+use crate::console::Ticket;
+use crate::profile::{ConsoleProfile, console_rng};
+use crate::transport::{ApiRequest, Transport};
+use otpfleet_protocol::{
+    AccountInput, BatchCreated, BatchRequest, ImportResult, License, PasswordMode, Preferences,
+    Readiness,
+};
+use otpfleet_reports::Step;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Accounts imported and OTPs generated per request.
+const CHUNK: usize = 5_000;
+
+/// The sign-in name of console `index` in a run with `seed` (distinct per run, so fleets can
+/// share a server).
+pub fn upn(seed: u64, index: u64) -> String {
+    format!("room-{index:07}-s{seed}@fleet.otpfleet.test")
+}
+
+/// Imports an account per console, sets the preferences and generates an OTP per account.
+/// Answers a ticket per profile, in the same order.
+pub async fn seed_server<T: Transport>(
+    ctx: &Ctx,
+    transport: &T,
+    token: &str,
+    profiles: &[ConsoleProfile],
+) -> Result<Vec<Ticket>, String> {
+    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_000);
+    let prefs = Preferences {
+        otp_validity_hours: ctx.cfg.validity_hours,
+        auto_approve: ctx.cfg.auto_approve,
+    };
+    let req = ApiRequest {
+        method: http::Method::PUT,
+        ..ApiRequest::post_json("/v1/preferences", &prefs).with_bearer(token)
+    };
+    expect_ok(
+        ctx.call(transport, None, req, Instant::now(), &mut rng)
+            .await,
+        "setting the preferences",
+    )?;
+    let mut tickets = Vec::with_capacity(profiles.len());
+    for chunk in profiles.chunks(CHUNK) {
+        let accounts: Vec<AccountInput> = chunk
+            .iter()
+            .map(|p| AccountInput {
+                upn: upn(ctx.cfg.seed, p.index),
+                display_name: format!("Room {}", p.index),
+                license: License::Pro,
+                readiness: Readiness::NoActionNeeded,
+                password: None,
+            })
+            .collect();
+        let req = ApiRequest::post_json("/v1/accounts", &accounts).with_bearer(token);
+        let answer = expect_ok(
+            ctx.call(transport, None, req, Instant::now(), &mut rng)
+                .await,
+            "importing accounts",
+        )?;
+        let imported: ImportResult = answer
+            .parse()
+            .ok_or("the account import answer does not match the contract")?;
+        let batch = BatchRequest {
+            account_ids: imported
+                .results
+                .iter()
+                .map(|r| r.account_id.clone())
+                .collect(),
+            password_mode: PasswordMode::AutoGenerate,
+            sign_in_csv: None,
+            review_only: false,
+        };
+        let req = ApiRequest::post_json("/v1/otp-batches", &batch).with_bearer(token);
+        let answer = ctx
+            .call(transport, Some(Step::Issue), req, Instant::now(), &mut rng)
+            .await;
+        let created: BatchCreated = expect_ok(answer, "generating OTPs")?
+            .parse()
+            .ok_or("the OTP batch answer does not match the contract")?;
+        if let Some(r) = created.refused.first() {
+            return Err(format!(
+                "the server refused to generate an OTP for {}: {}",
+                r.upn, r.message
+            ));
+        }
+        let expires_at =
+            Instant::now() + Duration::from_secs(u64::from(ctx.cfg.validity_hours) * 3600);
+        let passwords = if chunk.iter().any(|p| p.manual) {
+            export_passwords(ctx, transport, token, &created.batch_id, &mut rng).await?
+        } else {
+            HashMap::new()
+        };
+        let otps: HashMap<&str, &str> = created
+            .generated
+            .iter()
+            .map(|g| (g.upn.as_str(), g.otp.as_str()))
+            .collect();
+        for (p, account) in chunk.iter().zip(&accounts) {
+            let otp = otps
+                .get(account.upn.as_str())
+                .ok_or_else(|| format!("no OTP was generated for {}", account.upn))?;
+            tickets.push(Ticket {
+                upn: account.upn.clone(),
+                otp: (*otp).to_owned(),
+                password: if p.manual {
+                    passwords.get(&account.upn).cloned()
+                } else {
+                    None
+                },
+                expires_at,
+            });
+        }
+    }
+    Ok(tickets)
+}
+
+async fn export_passwords<T: Transport>(
+    ctx: &Ctx,
+    transport: &T,
+    token: &str,
+    batch_id: &str,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Result<HashMap<String, String>, String> {
+    let req = ApiRequest::get(format!(
+        "/v1/otp-batches/{batch_id}/export?include_passwords=true"
+    ))
+    .with_bearer(token);
+    let answer = expect_ok(
+        ctx.call(transport, None, req, Instant::now(), rng).await,
+        "exporting the batch",
+    )?;
+    let mut reader = csv::Reader::from_reader(answer.body.as_ref());
+    let header = reader
+        .headers()
+        .map_err(|e| format!("the batch export is not CSV: {e}"))?
+        .clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(upn_col), Some(pw_col)) = (col("upn"), col("password")) else {
+        return Err("the batch export has no upn and password columns".into());
+    };
+    let mut passwords = HashMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("the batch export is not CSV: {e}"))?;
+        if let (Some(upn), Some(pw)) = (record.get(upn_col), record.get(pw_col)) {
+            passwords.insert(upn.to_owned(), pw.to_owned());
+        }
+    }
+    Ok(passwords)
+}
+
+fn expect_ok(result: Result<Answer, Failure>, doing: &str) -> Result<Answer, String> {
+    match result {
+        Ok(a) if a.ok() => Ok(a),
+        Ok(a) => {
+            let why = a.error_body().map_or_else(
+                || format!("status {}", a.status),
+                |b| format!("{}: {}", b.error, b.message),
+            );
+            Err(format!("while {doing}, the server answered {why}"))
+        }
+        Err(Failure::Cancelled) => Err(format!("stopped while {doing}")),
+        Err(Failure::Unreachable(e)) => Err(format!("while {doing}: {e}")),
+    }
+}

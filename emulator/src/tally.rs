@@ -1,0 +1,74 @@
+//! Shared counters of a run: faults, unexpected answers, and the reason a run stopped early.
+
+use otpfleet_reports::Faults;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// A fault counter.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    HdmiMissing,
+    HdmiRecovered,
+    Uncertified,
+    OtpTypo,
+    ManualSetup,
+    LateInstaller,
+    Network,
+    SlowDown,
+}
+
+/// Counters shared by every console and admin of a run.
+#[derive(Debug, Default)]
+pub struct Tally {
+    faults: [AtomicU64; 8],
+    errors: Mutex<BTreeMap<String, u64>>,
+    stopped_because: Mutex<Option<String>>,
+    cancel: CancellationToken,
+}
+
+impl Tally {
+    pub fn fault(&self, fault: Fault) {
+        self.faults[fault as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an answer a console or admin did not expect, or a transport failure, by kind.
+    pub fn error(&self, kind: impl Into<String>) {
+        *self.errors.lock().entry(kind.into()).or_default() += 1;
+    }
+
+    pub fn faults(&self) -> Faults {
+        let f = |fault: Fault| self.faults[fault as usize].load(Ordering::Relaxed);
+        Faults {
+            hdmi_ingest_missing: f(Fault::HdmiMissing),
+            hdmi_recovered: f(Fault::HdmiRecovered),
+            uncertified: f(Fault::Uncertified),
+            otp_typos: f(Fault::OtpTypo),
+            manual_setup: f(Fault::ManualSetup),
+            late_installers: f(Fault::LateInstaller),
+            network_faults: f(Fault::Network),
+            slow_downs: f(Fault::SlowDown),
+        }
+    }
+
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.errors.lock().clone()
+    }
+
+    /// Stops the run: every console still running ends `abandoned`. The first reason wins.
+    pub fn stop(&self, reason: impl Into<String>) {
+        self.stopped_because
+            .lock()
+            .get_or_insert_with(|| reason.into());
+        self.cancel.cancel();
+    }
+
+    pub fn stopped_because(&self) -> Option<String> {
+        self.stopped_because.lock().clone()
+    }
+
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+}

@@ -1,0 +1,179 @@
+//! `report.json`: the schema of a run's results.
+
+use crate::histograms::Summary;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever a field changes meaning or disappears.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What kind of run produced a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Fleet,
+    Rehearsal,
+    Load,
+}
+
+/// How a console's first boot ended. Every console ends in exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    SignedInOtp,
+    SignedInManual,
+    Rejected,
+    Expired,
+    VerificationFailed,
+    Abandoned,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::SignedInOtp,
+        Outcome::SignedInManual,
+        Outcome::Rejected,
+        Outcome::Expired,
+        Outcome::VerificationFailed,
+        Outcome::Abandoned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::SignedInOtp => "signed_in_otp",
+            Outcome::SignedInManual => "signed_in_manual",
+            Outcome::Rejected => "rejected",
+            Outcome::Expired => "expired",
+            Outcome::VerificationFailed => "verification_failed",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Counts of each outcome; always sums to the console count of a complete run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Outcomes {
+    pub signed_in_otp: u64,
+    pub signed_in_manual: u64,
+    pub rejected: u64,
+    pub expired: u64,
+    pub verification_failed: u64,
+    pub abandoned: u64,
+}
+
+impl Outcomes {
+    pub fn add(&mut self, outcome: Outcome) {
+        *self.get_mut(outcome) += 1;
+    }
+
+    pub fn get(&self, outcome: Outcome) -> u64 {
+        match outcome {
+            Outcome::SignedInOtp => self.signed_in_otp,
+            Outcome::SignedInManual => self.signed_in_manual,
+            Outcome::Rejected => self.rejected,
+            Outcome::Expired => self.expired,
+            Outcome::VerificationFailed => self.verification_failed,
+            Outcome::Abandoned => self.abandoned,
+        }
+    }
+
+    fn get_mut(&mut self, outcome: Outcome) -> &mut u64 {
+        match outcome {
+            Outcome::SignedInOtp => &mut self.signed_in_otp,
+            Outcome::SignedInManual => &mut self.signed_in_manual,
+            Outcome::Rejected => &mut self.rejected,
+            Outcome::Expired => &mut self.expired,
+            Outcome::VerificationFailed => &mut self.verification_failed,
+            Outcome::Abandoned => &mut self.abandoned,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        Outcome::ALL.iter().map(|o| self.get(*o)).sum()
+    }
+}
+
+/// The faults consoles met, counted per occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Faults {
+    /// Consoles whose first verification failed because the HDMI ingest module was missing.
+    pub hdmi_ingest_missing: u64,
+    /// Of those, consoles that verified after the installer connected it and restarted.
+    pub hdmi_recovered: u64,
+    /// Consoles that are not in the certified catalogue (stuck).
+    pub uncertified: u64,
+    /// Mistyped OTPs (each one refused and retyped).
+    pub otp_typos: u64,
+    /// Consoles set up manually (email and password).
+    pub manual_setup: u64,
+    /// Consoles whose installer arrived after the OTP expired.
+    pub late_installers: u64,
+    /// Injected network faults (each one retried with backoff).
+    pub network_faults: u64,
+    /// `slow_down` answers to polls.
+    pub slow_downs: u64,
+}
+
+/// Seconds from a console's arrival to its sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct TimeToSignedIn {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl TimeToSignedIn {
+    /// From a summary in microseconds.
+    pub fn from_us(s: &Summary) -> TimeToSignedIn {
+        let secs = |us: u64| (us as f64 / 1e6 * 1000.0).round() / 1000.0;
+        TimeToSignedIn {
+            count: s.count,
+            p50: secs(s.p50),
+            p90: secs(s.p90),
+            p99: secs(s.p99),
+            max: secs(s.max),
+        }
+    }
+}
+
+/// One part of a fleet split over processes: this one ran consoles with `index % count == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub kind: RunKind,
+    pub otpfleet_version: String,
+    /// The one seed of the run: every console's choices derive from it.
+    pub seed: u64,
+    /// Consoles this run drove (its shard's share).
+    pub consoles: u64,
+    pub shard: ShardInfo,
+    /// What was measured: `in-process reference server` or the target URL.
+    pub target: String,
+    /// False when the run stopped early (see `stopped_because`); counts cover what was measured.
+    pub complete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_because: Option<String>,
+    pub outcomes: Outcomes,
+    pub faults: Faults,
+    /// Answers a console did not expect, and transport failures, by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Per step, in microseconds, from the intended send time (see the README on coordinated
+    /// omission).
+    pub latency_us: BTreeMap<String, Summary>,
+    /// Per step, in microseconds, from the actual send time (the server and network alone).
+    pub latency_raw_us: BTreeMap<String, Summary>,
+    pub time_to_signed_in_s: TimeToSignedIn,
+    /// Wall time of the run, in seconds (simulated time for rehearsals).
+    pub duration_s: f64,
+    /// The settings of the run, as given.
+    pub config: serde_json::Value,
+}

@@ -1,0 +1,338 @@
+//! `otpfleet fleet`: thousands of virtual consoles and admins against the reference server
+//! (started in process) or any server implementing the contract (`--target`).
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
+use otpfleet_emulator::{HttpTransport, RunOptions, reference, run_fleet, write_consoles_csv};
+use otpfleet_reports::{Outcome, RunReport, write_run_folder};
+use otpfleet_server::{ServerConfig, TokioClock};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetOpts {
+    /// Consoles in the whole fleet (this process runs its shard's share).
+    #[arg(long, default_value_t = 2_000)]
+    pub consoles: u64,
+    /// The run's one seed; every console's serial, faults and typos derive from it. Default: a
+    /// random seed, printed and stored in the report.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only shard K of N (consoles whose index modulo N is K), e.g. 0/2.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// URL of a server implementing the contract (e.g. http://127.0.0.1:8080). Default: start
+    /// the reference server in this process on 127.0.0.1:0.
+    #[arg(long, value_name = "URL", requires = "admin_token_file")]
+    pub target: Option<String>,
+    /// File holding the target's admin token (with --target).
+    #[arg(long, value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Run folder for report.json, report.md, consoles.csv and the histograms.
+    /// Default: runs/fleet-seed<SEED>[-shard<K>of<N>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Share of consoles booted without the HDMI ingest module.
+    #[arg(
+        long,
+        default_value = "0.03",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub hdmi_missing_rate: Rate,
+    /// Share of consoles that are not certified (stuck).
+    #[arg(
+        long,
+        default_value = "0.005",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub uncertified_rate: Rate,
+    /// Chance that typing the OTP goes wrong, per attempt.
+    #[arg(
+        long,
+        default_value = "0.05",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub typo_rate: Rate,
+    /// Share of consoles set up manually (email and password).
+    #[arg(
+        long,
+        default_value = "0.02",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub manual_rate: Rate,
+    /// Share of requests the admins reject.
+    #[arg(
+        long,
+        default_value = "0.01",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub reject_rate: Rate,
+    /// Share of installers arriving after the OTP expired (they wait out the validity).
+    #[arg(
+        long,
+        default_value = "0",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub late_rate: Rate,
+    /// Chance that a request meets a network fault (retried with backoff).
+    #[arg(
+        long,
+        default_value = "0",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub network_fault_rate: Rate,
+
+    /// Virtual admins working the approval queue.
+    #[arg(long, default_value_t = 2)]
+    pub admins: u32,
+    /// Approve redeemed OTPs at once (no admins needed).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// OTP validity in hours (1 to 336).
+    #[arg(long, default_value_t = 8)]
+    pub validity_hours: u32,
+
+    /// Consoles arrive spread over this many milliseconds.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub arrival_window_ms: u64,
+    /// Boot time, milliseconds (MIN..MAX).
+    #[arg(long, default_value = "200..800", value_name = "MS")]
+    pub boot_ms: MsRange,
+    /// Reading time per page, milliseconds.
+    #[arg(long, default_value = "100..500", value_name = "MS")]
+    pub think_ms: MsRange,
+    /// Typing time for the OTP or the email and password, milliseconds.
+    #[arg(long, default_value = "300..1500", value_name = "MS")]
+    pub typing_ms: MsRange,
+    /// From a failed verification to the restart with the HDMI module connected, milliseconds.
+    #[arg(long, default_value = "1000..3000", value_name = "MS")]
+    pub hdmi_fix_ms: MsRange,
+    /// An admin's time per decision, milliseconds.
+    #[arg(long, default_value = "2..10", value_name = "MS")]
+    pub decision_ms: MsRange,
+
+    /// Most connections (and requests in flight) of the shared pool.
+    #[arg(long, default_value_t = 64)]
+    pub max_connections: usize,
+    /// Give every console its own connection instead of the shared pool.
+    #[arg(long)]
+    pub connection_per_console: bool,
+    /// Retries of a request after a network fault or transport error.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+    /// A request's time limit, milliseconds.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub request_timeout_ms: u64,
+    /// The run's time limit, seconds: consoles still running then are abandoned.
+    #[arg(long, default_value_t = 600, value_name = "S")]
+    pub max_duration_s: u64,
+    /// Polling interval of the embedded reference server, seconds (without --target).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub poll_interval_s: u32,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl FleetOpts {
+    fn config(&self, seed: u64) -> FleetConfig {
+        FleetConfig {
+            consoles: self.consoles,
+            seed,
+            shard: self.shard.unwrap_or(Shard::WHOLE),
+            rates: Rates {
+                hdmi_missing: self.hdmi_missing_rate,
+                uncertified: self.uncertified_rate,
+                typo: self.typo_rate,
+                manual: self.manual_rate,
+                reject: self.reject_rate,
+                late: self.late_rate,
+                network_fault: self.network_fault_rate,
+            },
+            timing: Timing {
+                arrival_window_ms: self.arrival_window_ms,
+                boot: self.boot_ms,
+                think: self.think_ms,
+                typing: self.typing_ms,
+                hdmi_fix: self.hdmi_fix_ms,
+                decision: self.decision_ms,
+                ..Timing::default()
+            },
+            admins: self.admins,
+            auto_approve: self.auto_approve,
+            validity_hours: self.validity_hours,
+            max_retries: self.max_retries,
+            request_timeout_ms: self.request_timeout_ms,
+            max_duration_ms: self.max_duration_s.saturating_mul(1000),
+        }
+    }
+
+    fn out_dir(&self, seed: u64, shard: Shard) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            let mut name = format!("fleet-seed{seed}");
+            if shard.count > 1 {
+                name.push_str(&format!("-shard{}of{}", shard.index, shard.count));
+            }
+            PathBuf::from("runs").join(name)
+        })
+    }
+}
+
+/// What a finished fleet run left behind.
+#[derive(Debug)]
+pub struct FleetDone {
+    pub report: RunReport,
+    pub out: PathBuf,
+}
+
+pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
+    let done = execute(&opts)?;
+    print_summary(&done.report, &done.out);
+    if let Some(why) = &done.report.stopped_because {
+        bail!("the run stopped early: {why}; the report covers what was measured");
+    }
+    Ok(())
+}
+
+/// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
+pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
+    let seed = opts.seed.unwrap_or_else(rand_seed);
+    let cfg = opts.config(seed);
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    if opts.max_connections == 0 || opts.max_connections > 100_000 {
+        bail!("--max-connections must be between 1 and 100000");
+    }
+    let token = match &opts.admin_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("while reading --admin-token-file {}", path.display()))?;
+            let token = text.trim().to_owned();
+            if token.is_empty() {
+                bail!(
+                    "--admin-token-file {} is empty: put the target's admin token in it",
+                    path.display()
+                );
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    if let Some(target) = &opts.target {
+        if !target.starts_with("http://") {
+            bail!("--target {target:?} must be an http:// URL (the emulator speaks plain HTTP)");
+        }
+    }
+    let out = opts.out_dir(seed, cfg.shard);
+    eprintln!(
+        "fleet: {} consoles, seed {seed}, run folder {}",
+        cfg.consoles,
+        out.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    let run = runtime.block_on(async {
+        let timeout = Duration::from_millis(cfg.request_timeout_ms);
+        let (url, token, _server) = match (&opts.target, token) {
+            (Some(url), Some(token)) => (url.clone(), token, None),
+            _ => {
+                let config = ServerConfig {
+                    poll_interval_s: opts.poll_interval_s,
+                    ..ServerConfig::default()
+                };
+                let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
+                let server = reference::start(config, clock)
+                    .await
+                    .context("while starting the reference server")?;
+                (server.url(), server.admin_token.clone(), Some(server))
+            }
+        };
+        let mut transport = HttpTransport::new(&url, opts.max_connections, timeout);
+        if opts.connection_per_console {
+            transport = transport.per_console();
+        }
+        let progress = RunOptions {
+            progress: !opts.quiet,
+        };
+        run_fleet(cfg, transport, &token, progress)
+            .await
+            .map_err(anyhow::Error::msg)
+    })?;
+    write_run_folder(&out, &run.report, &run.recorder)
+        .with_context(|| format!("while writing the run folder {}", out.display()))?;
+    let csv = out.join("consoles.csv");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&csv).with_context(|| format!("while writing {}", csv.display()))?,
+    );
+    write_consoles_csv(&run.consoles, &mut file)?;
+    file.flush()?;
+    Ok(FleetDone {
+        report: run.report,
+        out,
+    })
+}
+
+fn rand_seed() -> u64 {
+    // The seed is the one random choice of a run, so it comes from the OS once, here.
+    let mut bytes = [0u8; 8];
+    if getrandom(&mut bytes).is_err() {
+        return u64::from(std::process::id());
+    }
+    u64::from_le_bytes(bytes) % 1_000_000_000
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read as _;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+/// The summary table printed at the end of a run.
+pub fn print_summary(r: &RunReport, out: &std::path::Path) {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "\n{} consoles, seed {}, {:.1} s\n\n",
+        r.consoles, r.seed, r.duration_s
+    ));
+    s.push_str("outcome               consoles    share\n");
+    for o in Outcome::ALL {
+        let n = r.outcomes.get(o);
+        let share = if r.consoles == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / r.consoles as f64
+        };
+        s.push_str(&format!("{:<20} {:>9} {:>7.1}%\n", o.as_str(), n, share));
+    }
+    s.push_str("\nstep          count      p50 µs      p99 µs      max µs\n");
+    for (step, l) in &r.latency_us {
+        s.push_str(&format!(
+            "{step:<12} {:>6} {:>11} {:>11} {:>11}\n",
+            l.count, l.p50, l.p99, l.max
+        ));
+    }
+    let t = &r.time_to_signed_in_s;
+    s.push_str(&format!(
+        "\ntime to signed in: p50 {} s, p90 {} s, p99 {} s, max {} s\n",
+        t.p50, t.p90, t.p99, t.max
+    ));
+    if !r.errors.is_empty() {
+        s.push_str("\nerrors:\n");
+        for (kind, n) in &r.errors {
+            s.push_str(&format!("  {kind}: {n}\n"));
+        }
+    }
+    s.push_str(&format!("\nrun folder: {}\n", out.display()));
+    print!("{s}");
+}

@@ -1,0 +1,143 @@
+//! `otpfleet fleet`: the main command runs end to end and refuses bad flags before starting.
+
+use std::process::Command;
+
+fn otpfleet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
+}
+
+#[test]
+fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("run");
+    let out = otpfleet()
+        .args([
+            "fleet",
+            "--consoles",
+            "80",
+            "--seed",
+            "42",
+            "--arrival-window-ms",
+            "300",
+            "--quiet",
+        ])
+        .args([
+            "--boot-ms",
+            "5..20",
+            "--think-ms",
+            "5..20",
+            "--typing-ms",
+            "5..20",
+            "--hdmi-fix-ms",
+            "5..20",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("seed 42"), "the seed is printed: {stderr}");
+    assert!(
+        stdout.contains("signed_in_otp") && stdout.contains("run folder:"),
+        "{stdout}"
+    );
+    for file in [
+        "report.json",
+        "report.md",
+        "consoles.csv",
+        "verify.hlog",
+        "redeem.hlog",
+        "time_to_signed_in.hlog",
+    ] {
+        assert!(out_dir.join(file).exists(), "{file} is written");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).expect("read"))
+            .expect("json");
+    assert_eq!(report["seed"], 42);
+    assert_eq!(report["consoles"], 80);
+    let sum: u64 = report["outcomes"]
+        .as_object()
+        .expect("outcomes")
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    assert_eq!(sum, 80);
+    for key in ["faults", "latency_us", "time_to_signed_in_s"] {
+        assert!(report.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn bad_flags_are_refused_naming_the_flag_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-token");
+    let missing = missing.to_str().expect("utf-8");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--typo-rate", "1.5"], "--typo-rate"),
+        (vec!["--reject-rate", "-0.1"], "--reject-rate"),
+        (vec!["--consoles", "0"], "--consoles"),
+        (vec!["--shard", "3/2"], "--shard"),
+        (vec!["--boot-ms", "9..1"], "--boot-ms"),
+        (vec!["--admins", "0"], "--admins"),
+        (vec!["--target", "http://127.0.0.1:9"], "--admin-token-file"),
+        (
+            vec![
+                "--target",
+                "http://127.0.0.1:9",
+                "--admin-token-file",
+                missing,
+            ],
+            "--admin-token-file",
+        ),
+    ];
+    for (args, names) in cases {
+        let out = otpfleet()
+            .arg("fleet")
+            .args(&args)
+            .arg("--out")
+            .arg(dir.path().join("never"))
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+        assert!(
+            !dir.path().join("never").exists(),
+            "{args:?}: nothing started"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_target_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").expect("write");
+    // Port 9 (discard) on loopback: nothing listens there on a test machine.
+    let out = otpfleet()
+        .args([
+            "fleet",
+            "--consoles",
+            "5",
+            "--quiet",
+            "--max-retries",
+            "1",
+            "--target",
+            "http://127.0.0.1:9",
+            "--admin-token-file",
+        ])
+        .arg(&token)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("could not reach the server") || stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+}
