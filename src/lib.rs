@@ -2,9 +2,11 @@
 //! subcommand is one function; the crates do the work.
 
 pub mod fleet;
+mod probe;
 mod serve;
 
 pub use fleet::FleetOpts;
+pub use probe::ProbeOpts;
 pub use serve::ServeOpts;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,8 @@ pub enum Command {
     Serve(ServeOpts),
     /// Run a fleet of virtual consoles and admins against a server.
     Fleet(FleetOpts),
+    /// Measure the generator: hammer one stateless route with the emulator's request path.
+    Probe(ProbeOpts),
 }
 
 /// Runs one subcommand; errors are printed with their causes and end in exit code 1.
@@ -31,6 +35,7 @@ pub fn run(opts: Opts) -> ExitCode {
     let result = match opts.command {
         Command::Serve(serve) => serve::run(serve),
         Command::Fleet(fleet) => fleet::run(fleet),
+        Command::Probe(probe) => probe::run(probe),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,9 +83,14 @@ impl Ctx {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(intended) => {}
-                () = cancel.cancelled() => return Err(Failure::Cancelled),
+            // A timer costs a trip through tokio's timer wheel: only arm one to wait.
+            if intended > Instant::now() {
+                tokio::select! {
+                    () = tokio::time::sleep_until(intended) => {}
+                    () = cancel.cancelled() => return Err(Failure::Cancelled),
+                }
+            } else if cancel.is_cancelled() {
+                return Err(Failure::Cancelled);
             }
             let sent = Instant::now();
             let injected = rng.random::<f64>() < self.cfg.rates.network_fault.get();

@@ -12,6 +12,7 @@ mod api;
 pub mod config;
 mod console;
 mod fleet;
+pub mod probe;
 pub mod profile;
 pub mod reference;
 mod seed;

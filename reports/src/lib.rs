@@ -13,6 +13,6 @@ mod report;
 
 pub use folder::{RunFolder, write_run_folder};
 pub use hdrhistogram::Histogram;
-pub use histograms::{HISTOGRAM_MAX_US, Recorder, Step, read_histogram_log, summarize};
+pub use histograms::{HISTOGRAM_MAX_US, Recorder, Step, Summary, read_histogram_log, summarize};
 pub use markdown::write_markdown;
 pub use report::*;

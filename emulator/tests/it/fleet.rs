@@ -169,3 +169,20 @@ async fn a_server_that_dies_mid_run_ends_it_with_a_report_of_what_was_measured()
         "what was measured before is kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_drives_a_stateless_route_without_errors() {
+    use otpfleet_emulator::probe::probe;
+    use otpfleet_emulator::{HttpTransport, reference};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let clock = Arc::new(otpfleet_server::TokioClock::new(1_795_248_000_000));
+    let server = reference::start(otpfleet_server::ServerConfig::default(), clock)
+        .await
+        .expect("starts");
+    let transport = HttpTransport::new(&server.url(), 4, Duration::from_secs(5));
+    let result = probe(transport, "/healthz", 4, Duration::from_millis(300)).await;
+    assert!(result.requests > 10, "{result:?}");
+    assert_eq!(result.errors, 0);
+    assert_eq!(result.latency_us.count, result.requests);
+}

@@ -1,0 +1,92 @@
+//! `otpfleet probe`: how many requests per second the emulator's own request path drives on
+//! one stateless route, and at what CPU cost: the generator-efficiency measurement.
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use otpfleet_emulator::HttpTransport;
+use otpfleet_emulator::probe::probe;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeOpts {
+    /// Server URL (e.g. http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// Route to request with GET; a stateless one (`/healthz`) measures the generator.
+    #[arg(long, default_value = "/healthz")]
+    pub path: String,
+    /// Concurrent workers, each with requests in flight one at a time (and connections).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub connections: u64,
+    /// How long to run, seconds (1 to 600).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub duration_s: u64,
+    /// Worker threads of the generator (the CPU cores it may use).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: u64,
+}
+
+pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
+    if !opts.target.starts_with("http://") {
+        bail!("--target {:?} must be an http:// URL", opts.target);
+    }
+    if !opts.path.starts_with('/') {
+        bail!("--path {:?} must start with /", opts.path);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads as usize)
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    let connections = opts.connections as usize;
+    let cpu_before = cpu_seconds();
+    let result = runtime.block_on(async {
+        let transport = HttpTransport::new(&opts.target, connections, Duration::from_secs(10));
+        probe(
+            transport,
+            &opts.path,
+            connections,
+            Duration::from_secs(opts.duration_s),
+        )
+        .await
+    });
+    let cpu = cpu_seconds() - cpu_before;
+    let secs = result.elapsed.as_secs_f64();
+    let rps = result.requests as f64 / secs;
+    println!(
+        "requests {} errors {} in {secs:.2} s: {rps:.0} req/s",
+        result.requests, result.errors
+    );
+    println!(
+        "generator CPU {cpu:.2} s: {:.0} req/s per CPU core",
+        result.requests as f64 / cpu.max(1e-9)
+    );
+    let l = result.latency_us;
+    println!("latency µs: p50 {} p99 {} max {}", l.p50, l.p99, l.max);
+    if result.requests == 0 {
+        bail!("no request succeeded: is the server at {} up?", opts.target);
+    }
+    Ok(())
+}
+
+/// User plus system CPU time of this process, in seconds (from /proc; 0 where unavailable).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
