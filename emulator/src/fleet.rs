@@ -210,6 +210,8 @@ pub fn build_report(
         )),
         duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         config: serde_json::to_value(cfg).unwrap_or_default(),
+        timeline: Vec::new(),
+        rehearsal: None,
     }
 }
 

@@ -176,4 +176,58 @@ pub struct RunReport {
     pub duration_s: f64,
     /// The settings of the run, as given.
     pub config: serde_json::Value,
+    /// Rehearsals: consoles in each state at the end of every simulated hour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelinePoint>,
+    /// Rehearsals: the answers to the rollout's questions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<RehearsalFindings>,
+}
+
+/// The state of a rehearsed rollout at the end of one simulated hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Hours since the rehearsal's start.
+    pub hour: u32,
+    /// The end of that hour, RFC 3339 UTC.
+    pub at: String,
+    /// Consoles signed in so far (by OTP or manually).
+    pub signed_in: u64,
+    /// Requests waiting for an admin at that moment (the approval queue depth).
+    pub awaiting_approval: u64,
+    /// OTPs or requests expired so far.
+    pub expired: u64,
+    /// Consoles verifying at that moment (booting, failed verification awaiting the installer).
+    pub in_verification: u64,
+}
+
+/// What a rehearsal found out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RehearsalFindings {
+    /// Expired while the request waited for approval.
+    pub expired_awaiting_approval: u64,
+    /// Expired before the installer typed the OTP (the installer arrived too late).
+    pub expired_installer_late: u64,
+    pub expired_share: f64,
+    pub queue_depth_peak: u64,
+    pub queue_depth_peak_at: String,
+    /// Seconds from redemption to the admin's decision.
+    pub wait_for_approval_s: TimeToSignedIn,
+    /// Consoles that never passed verification (uncertified, or HDMI never fixed).
+    pub stuck_in_verification: u64,
+    pub waves: Vec<WaveResult>,
+    /// Plain-language findings, most important first.
+    pub findings: Vec<String>,
+    /// A setting that would have helped, found by re-running the plan with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+/// One wave of a rehearsed rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaveResult {
+    pub name: String,
+    pub consoles: u64,
+    pub outcomes: Outcomes,
+    pub time_to_signed_in_s: TimeToSignedIn,
 }
