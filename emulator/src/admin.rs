@@ -1,13 +1,16 @@
 //! Virtual admins working the approval queue: list, take a moment per decision, approve or
-//! reject with a reason. Each admin takes its share of the queue (request number modulo the
-//! admin count) so two admins never decide the same request.
+//! reject with a reason. Admins share a desk: a request one admin is deciding is skipped by the
+//! others, as people in one portal see who is on what. Admins may keep working hours.
 
 use crate::api::{Ctx, Failure};
 use crate::profile::{admin_verdict, console_rng};
+use crate::schedule::WorkSchedule;
 use crate::transport::{ApiRequest, Transport};
 use otpfleet_protocol::{ErrorCode, RejectBody, RequestPage};
 use otpfleet_reports::Step;
+use parking_lot::Mutex;
 use rand::Rng;
+use std::collections::HashSet;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -15,22 +18,54 @@ use tokio_util::sync::CancellationToken;
 /// How many requests an admin lists at a time.
 const PAGE: usize = 100;
 
-/// Runs admin `k` of `count` until `done` (every console has an outcome) or the run is stopped.
+/// The requests admins are deciding right now.
+#[derive(Debug, Default)]
+pub struct Desk {
+    claimed: Mutex<HashSet<String>>,
+}
+
+impl Desk {
+    fn claim(&self, id: &str) -> bool {
+        self.claimed.lock().insert(id.to_owned())
+    }
+
+    fn release(&self, id: &str) {
+        self.claimed.lock().remove(id);
+    }
+}
+
+/// One virtual admin.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Distinct per admin: names its random stream.
+    pub number: u32,
+    pub token: String,
+    /// When the admin works; always, if `None`.
+    pub schedule: Option<WorkSchedule>,
+}
+
+/// Runs one admin until `done` (every console has an outcome) or the run is stopped.
 pub async fn run_admin<T: Transport>(
     ctx: &Ctx,
     transport: T,
-    token: String,
-    (k, count): (u32, u32),
+    admin: Admin,
+    desk: &Desk,
     done: CancellationToken,
 ) {
     // Admins draw from streams above every console's, so they never share one.
-    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - u64::from(k));
+    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - u64::from(admin.number));
     let timing = ctx.cfg.timing;
     let list = ApiRequest::get(format!(
         "/v1/requests?status=awaiting_approval&limit={PAGE}"
     ))
-    .with_bearer(&token);
+    .with_bearer(&admin.token);
     while !done.is_cancelled() {
+        if let Some(schedule) = &admin.schedule {
+            let off_ms = schedule.ms_until_working(Instant::now());
+            if off_ms > 0 && idle(ctx, &done, off_ms).await {
+                return;
+            }
+        }
         let answer = match ctx
             .call(&transport, None, list.clone(), Instant::now(), &mut rng)
             .await
@@ -53,20 +88,20 @@ pub async fn run_admin<T: Transport>(
             }
             continue;
         };
-        let mine: Vec<_> = page
-            .requests
-            .into_iter()
-            .filter(|r| request_number(&r.id) % u64::from(count) == u64::from(k))
-            .collect();
-        if mine.is_empty() {
-            if idle(ctx, &done, timing.admin_idle_ms).await {
-                return;
-            }
-            continue;
-        }
-        for r in mine {
+        let mut decided = 0;
+        for r in page.requests {
             if done.is_cancelled() {
                 return;
+            }
+            if admin
+                .schedule
+                .as_ref()
+                .is_some_and(|s| s.ms_until_working(Instant::now()) > 0)
+            {
+                break;
+            }
+            if !desk.claim(&r.id) {
+                continue;
             }
             let think = rng.random_range(timing.decision.min_ms..=timing.decision.max_ms);
             let at = Instant::now() + Duration::from_millis(think);
@@ -87,17 +122,18 @@ pub async fn run_admin<T: Transport>(
                         ),
                     ),
                 };
-            match ctx
+            let result = ctx
                 .call(
                     &transport,
                     Some(step),
-                    req.with_bearer(&token),
+                    req.with_bearer(&admin.token),
                     at,
                     &mut rng,
                 )
-                .await
-            {
-                Ok(a) if a.ok() => {}
+                .await;
+            desk.release(&r.id);
+            match result {
+                Ok(a) if a.ok() => decided += 1,
                 // Expired or already decided since it was listed: nothing to do.
                 Ok(a) if a.error() == Some(ErrorCode::RequestNotPending) => {}
                 Ok(a) => {
@@ -112,6 +148,9 @@ pub async fn run_admin<T: Transport>(
                 }
             }
         }
+        if decided == 0 && idle(ctx, &done, timing.admin_idle_ms).await {
+            return;
+        }
     }
 }
 
@@ -122,15 +161,4 @@ async fn idle(ctx: &Ctx, done: &CancellationToken, ms: u64) -> bool {
         () = ctx.tally.cancel_token().cancelled() => true,
         () = done.cancelled() => true,
     }
-}
-
-/// The number in a request id (`req_42` -> 42); any other id hashes to a number.
-fn request_number(id: &str) -> u64 {
-    id.rsplit('_')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| {
-            id.bytes()
-                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-        })
 }

@@ -1,7 +1,7 @@
 //! A fleet run: seed the server, start the admins, let every console arrive and walk its first
 //! boot, collect the outcomes (with a progress bar), and build the report.
 
-use crate::admin::run_admin;
+use crate::admin::{Admin, Desk, run_admin};
 use crate::api::Ctx;
 use crate::config::FleetConfig;
 use crate::console::{ConsoleRecord, run_console};
@@ -64,15 +64,21 @@ pub async fn run_fleet<T: Transport>(
     let started = Instant::now();
     let done = CancellationToken::new();
     let admins = if cfg.auto_approve { 0 } else { cfg.admins };
+    let desk = Arc::new(Desk::default());
     let admin_tasks: Vec<_> = (0..admins)
-        .map(|k| {
-            let (ctx, transport, token, done) = (
+        .map(|number| {
+            let admin = Admin {
+                number,
+                token: admin_token.to_owned(),
+                schedule: None,
+            };
+            let (ctx, transport, desk, done) = (
                 Arc::clone(&ctx),
                 transport.clone(),
-                admin_token.to_owned(),
+                Arc::clone(&desk),
                 done.clone(),
             );
-            tokio::spawn(async move { run_admin(&ctx, transport, token, (k, admins), done).await })
+            tokio::spawn(async move { run_admin(&ctx, transport, admin, &desk, done).await })
         })
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

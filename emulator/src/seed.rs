@@ -31,21 +31,50 @@ pub async fn seed_server<T: Transport>(
     token: &str,
     profiles: &[ConsoleProfile],
 ) -> Result<Vec<Ticket>, String> {
-    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_000);
     let prefs = Preferences {
         otp_validity_hours: ctx.cfg.validity_hours,
         auto_approve: ctx.cfg.auto_approve,
     };
+    set_preferences(ctx, transport, token, prefs).await?;
+    let ids = import_accounts(ctx, transport, token, profiles).await?;
+    issue_tickets(
+        ctx,
+        transport,
+        token,
+        profiles,
+        &ids,
+        ctx.cfg.validity_hours,
+    )
+    .await
+}
+
+/// Puts the admin preferences.
+pub async fn set_preferences<T: Transport>(
+    ctx: &Ctx,
+    transport: &T,
+    token: &str,
+    prefs: Preferences,
+) -> Result<(), String> {
+    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_000);
     let req = ApiRequest {
         method: http::Method::PUT,
         ..ApiRequest::post_json("/v1/preferences", &prefs).with_bearer(token)
     };
-    expect_ok(
-        ctx.call(transport, None, req, Instant::now(), &mut rng)
-            .await,
-        "setting the preferences",
-    )?;
-    let mut tickets = Vec::with_capacity(profiles.len());
+    let answer = ctx
+        .call(transport, None, req, Instant::now(), &mut rng)
+        .await;
+    expect_ok(answer, "setting the preferences").map(|_| ())
+}
+
+/// Imports one account per console; answers the account ids in profile order.
+pub async fn import_accounts<T: Transport>(
+    ctx: &Ctx,
+    transport: &T,
+    token: &str,
+    profiles: &[ConsoleProfile],
+) -> Result<Vec<String>, String> {
+    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_001);
+    let mut ids = Vec::with_capacity(profiles.len());
     for chunk in profiles.chunks(CHUNK) {
         let accounts: Vec<AccountInput> = chunk
             .iter()
@@ -58,20 +87,35 @@ pub async fn seed_server<T: Transport>(
             })
             .collect();
         let req = ApiRequest::post_json("/v1/accounts", &accounts).with_bearer(token);
-        let answer = expect_ok(
-            ctx.call(transport, None, req, Instant::now(), &mut rng)
-                .await,
-            "importing accounts",
-        )?;
-        let imported: ImportResult = answer
+        let answer = ctx
+            .call(transport, None, req, Instant::now(), &mut rng)
+            .await;
+        let imported: ImportResult = expect_ok(answer, "importing accounts")?
             .parse()
             .ok_or("the account import answer does not match the contract")?;
+        if imported.results.len() != chunk.len() {
+            return Err("the account import answered a different number of accounts".into());
+        }
+        ids.extend(imported.results.into_iter().map(|r| r.account_id));
+    }
+    Ok(ids)
+}
+
+/// Generates an OTP for each console's account (ids in profile order), now; answers a ticket
+/// per profile. `validity_hours` is the validity in force, to know when each OTP expires.
+pub async fn issue_tickets<T: Transport>(
+    ctx: &Ctx,
+    transport: &T,
+    token: &str,
+    profiles: &[ConsoleProfile],
+    account_ids: &[String],
+    validity_hours: u32,
+) -> Result<Vec<Ticket>, String> {
+    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_002);
+    let mut tickets = Vec::with_capacity(profiles.len());
+    for (chunk, ids) in profiles.chunks(CHUNK).zip(account_ids.chunks(CHUNK)) {
         let batch = BatchRequest {
-            account_ids: imported
-                .results
-                .iter()
-                .map(|r| r.account_id.clone())
-                .collect(),
+            account_ids: ids.to_vec(),
             password_mode: PasswordMode::AutoGenerate,
             sign_in_csv: None,
             review_only: false,
@@ -89,8 +133,7 @@ pub async fn seed_server<T: Transport>(
                 r.upn, r.message
             ));
         }
-        let expires_at =
-            Instant::now() + Duration::from_secs(u64::from(ctx.cfg.validity_hours) * 3600);
+        let expires_at = Instant::now() + Duration::from_secs(u64::from(validity_hours) * 3600);
         let passwords = if chunk.iter().any(|p| p.manual) {
             export_passwords(ctx, transport, token, &created.batch_id, &mut rng).await?
         } else {
@@ -99,20 +142,21 @@ pub async fn seed_server<T: Transport>(
         let otps: HashMap<&str, &str> = created
             .generated
             .iter()
-            .map(|g| (g.upn.as_str(), g.otp.as_str()))
+            .map(|g| (g.account_id.as_str(), g.otp.as_str()))
             .collect();
-        for (p, account) in chunk.iter().zip(&accounts) {
+        for (p, id) in chunk.iter().zip(ids) {
             let otp = otps
-                .get(account.upn.as_str())
-                .ok_or_else(|| format!("no OTP was generated for {}", account.upn))?;
+                .get(id.as_str())
+                .ok_or_else(|| format!("no OTP was generated for {id}"))?;
+            let upn = upn(ctx.cfg.seed, p.index);
             tickets.push(Ticket {
-                upn: account.upn.clone(),
-                otp: (*otp).to_owned(),
                 password: if p.manual {
-                    passwords.get(&account.upn).cloned()
+                    passwords.get(&upn).cloned()
                 } else {
                     None
                 },
+                upn,
+                otp: (*otp).to_owned(),
                 expires_at,
             });
         }
