@@ -207,7 +207,7 @@ pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
 
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
 pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
-    let seed = opts.seed.unwrap_or_else(rand_seed);
+    let seed = opts.seed.unwrap_or_else(random_seed);
     let cfg = opts.config(seed);
     cfg.validate().map_err(anyhow::Error::msg)?;
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
@@ -284,7 +284,8 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     })
 }
 
-fn rand_seed() -> u64 {
+/// A seed for a run that was given none.
+pub fn random_seed() -> u64 {
     // The seed is the one random choice of a run, so it comes from the OS once, here.
     let mut bytes = [0u8; 8];
     if getrandom(&mut bytes).is_err() {

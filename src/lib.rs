@@ -3,10 +3,12 @@
 
 pub mod fleet;
 mod probe;
+mod rehearse;
 mod serve;
 
 pub use fleet::FleetOpts;
 pub use probe::ProbeOpts;
+pub use rehearse::RehearseOpts;
 pub use serve::ServeOpts;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,8 @@ pub enum Command {
     Serve(ServeOpts),
     /// Run a fleet of virtual consoles and admins against a server.
     Fleet(FleetOpts),
+    /// Rehearse a rollout plan in simulated time.
+    Rehearse(RehearseOpts),
     /// Measure the generator: hammer one stateless route with the emulator's request path.
     Probe(ProbeOpts),
 }
@@ -35,6 +39,7 @@ pub fn run(opts: Opts) -> ExitCode {
     let result = match opts.command {
         Command::Serve(serve) => serve::run(serve),
         Command::Fleet(fleet) => fleet::run(fleet),
+        Command::Rehearse(rehearse) => rehearse::run(rehearse),
         Command::Probe(probe) => probe::run(probe),
     };
     match result {

@@ -3,6 +3,7 @@
 //! others, as people in one portal see who is on what. Admins may keep working hours.
 
 use crate::api::{Ctx, Failure};
+use crate::config::{MsRange, Rate};
 use crate::profile::{admin_verdict, console_rng};
 use crate::schedule::WorkSchedule;
 use crate::transport::{ApiRequest, Transport};
@@ -42,6 +43,10 @@ pub struct Admin {
     pub token: String,
     /// When the admin works; always, if `None`.
     pub schedule: Option<WorkSchedule>,
+    /// Time per decision.
+    pub decision: MsRange,
+    /// Share of requests rejected (decided per console serial, see `admin_verdict`).
+    pub reject: Rate,
 }
 
 /// Runs one admin until `done` (every console has an outcome) or the run is stopped.
@@ -103,25 +108,24 @@ pub async fn run_admin<T: Transport>(
             if !desk.claim(&r.id) {
                 continue;
             }
-            let think = rng.random_range(timing.decision.min_ms..=timing.decision.max_ms);
+            let think = rng.random_range(admin.decision.min_ms..=admin.decision.max_ms);
             let at = Instant::now() + Duration::from_millis(think);
-            let (step, req) =
-                match admin_verdict(ctx.cfg.seed, &r.device.serial, ctx.cfg.rates.reject) {
-                    None => (
-                        Step::Approve,
-                        ApiRequest::post_json(
-                            format!("/v1/requests/{}/approve", r.id),
-                            &serde_json::json!({}),
-                        ),
+            let (step, req) = match admin_verdict(ctx.cfg.seed, &r.device.serial, admin.reject) {
+                None => (
+                    Step::Approve,
+                    ApiRequest::post_json(
+                        format!("/v1/requests/{}/approve", r.id),
+                        &serde_json::json!({}),
                     ),
-                    Some(reason) => (
-                        Step::Reject,
-                        ApiRequest::post_json(
-                            format!("/v1/requests/{}/reject", r.id),
-                            &RejectBody { reason },
-                        ),
+                ),
+                Some(reason) => (
+                    Step::Reject,
+                    ApiRequest::post_json(
+                        format!("/v1/requests/{}/reject", r.id),
+                        &RejectBody { reason },
                     ),
-                };
+                ),
+            };
             let result = ctx
                 .call(
                     &transport,

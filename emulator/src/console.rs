@@ -4,7 +4,7 @@
 
 use crate::api::{Answer, Ctx, Failure};
 use crate::profile::{ConsoleProfile, console_rng};
-use crate::tally::Fault;
+use crate::tally::{Fault, Gauge};
 use crate::transport::{ApiRequest, Transport};
 use otpfleet_protocol::{
     ErrorCode, ManualSignInRequest, PollResponse, RedeemRequest, RedeemResponse, RequestStatus,
@@ -41,6 +41,29 @@ pub struct ConsoleRecord {
     pub time_to_signed_in_ms: Option<u64>,
     /// Why it was abandoned, if it was.
     pub note: Option<String>,
+    /// With `expired`: whether the request expired awaiting approval (else the installer typed
+    /// the OTP after it expired).
+    pub expired_awaiting_approval: bool,
+}
+
+impl ConsoleRecord {
+    /// A console that never started (its batch was never generated, or the run stopped first).
+    pub fn never_started(p: &ConsoleProfile, note: &str) -> ConsoleRecord {
+        ConsoleRecord {
+            index: p.index,
+            serial: p.serial.clone(),
+            make: p.model.make,
+            model: p.model.model,
+            outcome: Outcome::Abandoned,
+            typos: p.typos,
+            hdmi_missing: p.hdmi_missing,
+            manual: p.manual,
+            late: p.late,
+            time_to_signed_in_ms: None,
+            note: Some(note.to_owned()),
+            expired_awaiting_approval: false,
+        }
+    }
 }
 
 /// Most polls one console makes before it gives up (bounds every console in count).
@@ -52,6 +75,9 @@ struct Run<'a, T> {
     p: &'a ConsoleProfile,
     rng: ChaCha8Rng,
     arrived: Instant,
+    verified: bool,
+    awaiting: bool,
+    redeemed: bool,
 }
 
 /// Runs one console from arrival to its outcome.
@@ -74,11 +100,26 @@ pub async fn run_console<T: Transport>(
         p,
         rng: console_rng(p.flow_seed, p.index),
         arrived: arrival,
+        verified: false,
+        awaiting: false,
+        redeemed: false,
     };
+    ctx.tally.up(Gauge::InVerification);
     let (outcome, note) = match run.first_boot(ticket).await {
         Ok(outcome) => (outcome, None),
         Err(note) => (Outcome::Abandoned, Some(note)),
     };
+    if !run.verified {
+        ctx.tally.down(Gauge::InVerification);
+    }
+    if run.awaiting {
+        ctx.tally.down(Gauge::AwaitingApproval);
+    }
+    match outcome {
+        Outcome::SignedInOtp | Outcome::SignedInManual => ctx.tally.up(Gauge::SignedIn),
+        Outcome::Expired => ctx.tally.up(Gauge::Expired),
+        _ => {}
+    }
     let signed_in = matches!(outcome, Outcome::SignedInOtp | Outcome::SignedInManual);
     let time_to_signed_in_ms = signed_in.then(|| {
         let elapsed = run.arrived.elapsed();
@@ -97,6 +138,7 @@ pub async fn run_console<T: Transport>(
         late: p.late,
         time_to_signed_in_ms,
         note,
+        expired_awaiting_approval: outcome == Outcome::Expired && run.redeemed,
     }
 }
 
@@ -113,6 +155,8 @@ impl<T: Transport> Run<'_, T> {
         let Some(verification_token) = self.verify(booted).await? else {
             return Ok(Outcome::VerificationFailed);
         };
+        self.verified = true;
+        self.ctx.tally.down(Gauge::InVerification);
         // Welcome page, then the agreement.
         let next = Instant::now() + ms(self.p.think_ms);
         if self.p.manual {
@@ -266,6 +310,12 @@ impl<T: Transport> Run<'_, T> {
         let mut status = redeemed.status;
         let mut interval_s = redeemed.interval_s.max(1);
         let mut polls = 0;
+        self.redeemed = true;
+        let waiting_since = Instant::now();
+        if status == RequestStatus::AwaitingApproval {
+            self.awaiting = true;
+            self.ctx.tally.up(Gauge::AwaitingApproval);
+        }
         while status == RequestStatus::AwaitingApproval {
             polls += 1;
             if polls > MAX_POLLS {
@@ -288,6 +338,15 @@ impl<T: Transport> Run<'_, T> {
                     interval_s = told.unwrap_or(interval_s + 5).max(1);
                 }
                 Some(_) => return Err(self.unexpected(Step::Poll, &answer)),
+            }
+        }
+        if self.awaiting {
+            self.awaiting = false;
+            self.ctx.tally.down(Gauge::AwaitingApproval);
+            if status != RequestStatus::Expired {
+                self.ctx
+                    .recorder
+                    .record(Step::WaitForApproval, waiting_since.elapsed());
             }
         }
         match status {

@@ -71,6 +71,8 @@ pub async fn run_fleet<T: Transport>(
                 number,
                 token: admin_token.to_owned(),
                 schedule: None,
+                decision: cfg.timing.decision,
+                reject: cfg.rates.reject,
             };
             let (ctx, transport, desk, done) = (
                 Arc::clone(&ctx),
@@ -126,7 +128,13 @@ pub async fn run_fleet<T: Transport>(
         let _ = task.await;
     }
     records.sort_by_key(|r| r.index);
-    let report = build_report(&ctx, &transport.describe(), &records, started.elapsed());
+    let report = build_report(
+        RunKind::Fleet,
+        &ctx,
+        &transport.describe(),
+        &records,
+        started.elapsed(),
+    );
     Ok(FleetRun {
         report,
         recorder: Arc::clone(&ctx.recorder),
@@ -162,6 +170,7 @@ fn outcome_line(o: &Outcomes) -> String {
 
 /// The report of a run from its counters and records.
 pub fn build_report(
+    kind: RunKind,
     ctx: &Ctx,
     target: &str,
     records: &[ConsoleRecord],
@@ -183,7 +192,7 @@ pub fn build_report(
     let view = |histogram: &dyn Fn(Step) -> Histogram<u64>| -> BTreeMap<String, _> {
         Step::ALL
             .into_iter()
-            .filter(|s| *s != Step::TimeToSignedIn)
+            .filter(|s| !matches!(s, Step::TimeToSignedIn | Step::WaitForApproval))
             .map(|s| (s, summarize(&histogram(s))))
             .filter(|(s, summary)| always.contains(s) || summary.count > 0)
             .map(|(s, summary)| (s.as_str().to_owned(), summary))
@@ -195,7 +204,7 @@ pub fn build_report(
     let stopped_because = ctx.tally.stopped_because();
     RunReport {
         schema_version: SCHEMA_VERSION,
-        kind: RunKind::Fleet,
+        kind,
         otpfleet_version: env!("CARGO_PKG_VERSION").to_owned(),
         seed: cfg.seed,
         consoles: records.len() as u64,

@@ -15,6 +15,7 @@ mod fleet;
 pub mod probe;
 pub mod profile;
 pub mod reference;
+pub mod rehearsal;
 pub mod schedule;
 mod seed;
 mod tally;

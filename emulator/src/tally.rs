@@ -19,10 +19,35 @@ pub enum Fault {
     SlowDown,
 }
 
+/// What consoles are doing right now (as they see it), for timelines.
+#[derive(Debug, Clone, Copy)]
+pub enum Gauge {
+    /// Arrived and not yet verified (booting, failed verification awaiting the installer).
+    InVerification,
+    /// Redeemed and waiting for an admin's decision.
+    AwaitingApproval,
+    /// Signed in so far (cumulative).
+    SignedIn,
+    /// Expired so far (cumulative).
+    Expired,
+}
+
+/// The state of a run at one moment, from the gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GaugeReading {
+    pub in_verification: u64,
+    pub awaiting_approval: u64,
+    pub signed_in: u64,
+    pub expired: u64,
+}
+
 /// Counters shared by every console and admin of a run.
 #[derive(Debug, Default)]
 pub struct Tally {
     faults: [AtomicU64; 8],
+    gauges: [AtomicU64; 4],
+    /// Deepest approval queue seen, and when.
+    queue_peak: Mutex<(u64, Option<tokio::time::Instant>)>,
     errors: Mutex<BTreeMap<String, u64>>,
     stopped_because: Mutex<Option<String>>,
     cancel: CancellationToken,
@@ -36,6 +61,35 @@ impl Tally {
     /// Counts an answer a console or admin did not expect, or a transport failure, by kind.
     pub fn error(&self, kind: impl Into<String>) {
         *self.errors.lock().entry(kind.into()).or_default() += 1;
+    }
+
+    pub fn up(&self, gauge: Gauge) {
+        let now = self.gauges[gauge as usize].fetch_add(1, Ordering::Relaxed) + 1;
+        if matches!(gauge, Gauge::AwaitingApproval) {
+            let mut peak = self.queue_peak.lock();
+            if now > peak.0 {
+                *peak = (now, Some(tokio::time::Instant::now()));
+            }
+        }
+    }
+
+    pub fn down(&self, gauge: Gauge) {
+        self.gauges[gauge as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn gauges(&self) -> GaugeReading {
+        let g = |gauge: Gauge| self.gauges[gauge as usize].load(Ordering::Relaxed);
+        GaugeReading {
+            in_verification: g(Gauge::InVerification),
+            awaiting_approval: g(Gauge::AwaitingApproval),
+            signed_in: g(Gauge::SignedIn),
+            expired: g(Gauge::Expired),
+        }
+    }
+
+    /// The deepest approval queue consoles saw, and when.
+    pub fn queue_peak(&self) -> (u64, Option<tokio::time::Instant>) {
+        *self.queue_peak.lock()
     }
 
     pub fn faults(&self) -> Faults {

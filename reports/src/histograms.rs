@@ -28,10 +28,12 @@ pub enum Step {
     SignIn,
     ManualSignIn,
     TimeToSignedIn,
+    /// From redemption to the decision reaching the console (rehearsals).
+    WaitForApproval,
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::Issue,
         Step::Verify,
         Step::Redeem,
@@ -41,6 +43,7 @@ impl Step {
         Step::SignIn,
         Step::ManualSignIn,
         Step::TimeToSignedIn,
+        Step::WaitForApproval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Step {
             Step::SignIn => "sign_in",
             Step::ManualSignIn => "manual_sign_in",
             Step::TimeToSignedIn => "time_to_signed_in",
+            Step::WaitForApproval => "wait_for_approval",
         }
     }
 

@@ -2,4 +2,5 @@
 
 #![allow(clippy::unwrap_used)] // A test that unwraps fails with the value in its message.
 mod fleet;
+mod rehearse;
 mod serve;

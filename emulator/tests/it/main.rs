@@ -3,3 +3,4 @@
 #![allow(clippy::unwrap_used)] // A test that unwraps fails with the value in its message.
 mod fleet;
 mod harness;
+mod rehearsal;

@@ -1,0 +1,401 @@
+//! Rollout rehearsals: a plan's waves, batches, preference changes and admins on office hours,
+//! run with the same console and admin code as `fleet`, against the reference server in process,
+//! on a paused tokio runtime: the server's clock follows tokio's, nothing sleeps for real, and two
+//! weeks pass in seconds.
+
+mod findings;
+pub mod plan;
+
+use crate::admin::{Admin, Desk, run_admin};
+use crate::api::Ctx;
+use crate::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
+use crate::console::{ConsoleRecord, run_console};
+use crate::profile::{ConsoleProfile, console_rng};
+use crate::schedule::WorkSchedule;
+use crate::seed::{import_accounts, issue_tickets, set_preferences};
+use crate::tally::Tally;
+use crate::transport::{InProcessTransport, Transport};
+use crate::{build_report, reference};
+use otpfleet_protocol::Preferences;
+use otpfleet_reports::{Recorder, RunKind, RunReport, TimelinePoint};
+use otpfleet_server::{ServerConfig, TokioClock};
+use plan::{CompiledPlan, CompiledWave};
+use rand::Rng;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What a rehearsal produced.
+#[derive(Debug)]
+pub struct RehearsalRun {
+    pub report: RunReport,
+    pub recorder: Arc<Recorder>,
+    pub consoles: Vec<ConsoleRecord>,
+}
+
+/// Validities tried, in order, when looking for one that keeps expiries under 1%.
+const VALIDITY_LADDER_HOURS: [u32; 7] = [12, 24, 48, 72, 120, 168, 336];
+
+/// Rehearses `plan` with `seed`. With `suggest`, a plan that expires more than 1% of its OTPs is
+/// re-run with longer validities to find one that would not.
+pub fn rehearse(plan: &CompiledPlan, seed: u64, suggest: bool) -> Result<RehearsalRun, String> {
+    let mut run = rehearse_once(plan, seed)?;
+    let share = expired_share(&run.report);
+    if suggest && share > 0.01 {
+        let mut found = None;
+        for hours in VALIDITY_LADDER_HOURS
+            .into_iter()
+            .filter(|h| *h > plan.validity_hours)
+        {
+            let mut longer = plan.clone();
+            longer.validity_hours = hours;
+            for change in &mut longer.changes {
+                change.1 = change.1.map(|v| v.max(hours));
+            }
+            let other = rehearse_once(&longer, seed)?;
+            let other_share = expired_share(&other.report);
+            if other_share < 0.01 {
+                found = Some((hours, other_share, other.report.outcomes.expired));
+                break;
+            }
+        }
+        if let Some(f) = run.report.rehearsal.as_mut() {
+            f.suggestion = Some(findings::suggestion(plan.validity_hours, share, found));
+        }
+    }
+    Ok(run)
+}
+
+fn expired_share(r: &RunReport) -> f64 {
+    r.outcomes.expired as f64 / r.consoles.max(1) as f64
+}
+
+/// One rehearsal on its own paused single-thread runtime: deterministic for a plan and seed.
+pub fn rehearse_once(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("could not start the simulated-time runtime: {e}"))?;
+    runtime.block_on(run_plan(plan, seed))
+}
+
+/// The fleet settings a plan implies (the per-wave rates replace these when drawing consoles).
+fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
+    let rate = |p: f64| Rate::new(p).unwrap_or(Rate::ZERO);
+    let ms = |(a, b): (u64, u64)| MsRange::new(a, b);
+    let consoles = plan.waves.iter().map(|w| w.consoles).sum();
+    FleetConfig {
+        consoles,
+        seed,
+        shard: Shard::WHOLE,
+        rates: Rates {
+            hdmi_missing: rate(plan.faults.hdmi_missing),
+            uncertified: rate(plan.faults.uncertified),
+            typo: rate(plan.faults.typo),
+            manual: rate(plan.faults.manual),
+            reject: Rate::ZERO,
+            late: Rate::ZERO,
+            network_fault: rate(plan.faults.network_fault),
+        },
+        timing: Timing {
+            arrival_window_ms: 0,
+            boot: ms(plan.timing.boot_ms),
+            think: ms(plan.timing.think_ms),
+            typing: ms(plan.timing.typing_ms),
+            hdmi_fix: ms(plan.timing.hdmi_fix_ms),
+            decision: MsRange::new(30_000, 90_000),
+            // An admin with an empty queue looks again a minute later.
+            admin_idle_ms: 60_000,
+        },
+        admins: plan.admins.iter().map(|a| a.count).sum(),
+        auto_approve: plan.auto_approve,
+        validity_hours: plan.validity_hours,
+        max_retries: 5,
+        request_timeout_ms: 30_000,
+        max_duration_ms: plan.horizon_ms,
+    }
+}
+
+/// The consoles of one wave, with their arrival times (ms from the start) drawn from each
+/// console's own arrival stream.
+fn wave_profiles(
+    plan: &CompiledPlan,
+    wave: &CompiledWave,
+    cfg: &FleetConfig,
+) -> Vec<ConsoleProfile> {
+    let rate = |p: f64| Rate::new(p).unwrap_or(Rate::ZERO);
+    let mut wave_cfg = cfg.clone();
+    wave_cfg.rates.hdmi_missing = rate(wave.faults.hdmi_missing);
+    wave_cfg.rates.uncertified = rate(wave.faults.uncertified);
+    wave_cfg.rates.typo = rate(wave.faults.typo);
+    wave_cfg.rates.manual = rate(wave.faults.manual);
+    wave_cfg.rates.network_fault = rate(wave.faults.network_fault);
+    let (open, close) = wave.installer_hours;
+    let day_ms =
+        |t: jiff::civil::Time| i64::from(t.hour()) * 3_600_000 + i64::from(t.minute()) * 60_000;
+    let open_ms = day_ms(open);
+    let window_ms = (day_ms(close) - open_ms).max(1);
+    let mut profiles: Vec<ConsoleProfile> = (0..wave.consoles)
+        .map(|j| {
+            let index = wave.first_index + j;
+            let mut p = ConsoleProfile::draw(&wave_cfg, index);
+            let date = wave.dates[wave.date_of(j)];
+            let mut rng = console_rng(cfg.seed ^ 0xA11_1BA1, index);
+            let offset_ms = open_ms + rng.random_range(0..window_ms);
+            let midnight = date
+                .to_zoned(wave.tz.clone())
+                .map_or(plan.start_ms, |z| z.timestamp().as_millisecond());
+            let arrival = (midnight + offset_ms - plan.start_ms).max(0) as u64;
+            // Installers arriving before their batch exists start once it does.
+            p.arrival_ms = arrival.max(wave.batch_time_ms(j));
+            p.late = false;
+            p
+        })
+        .collect();
+    profiles.sort_by_key(|p| (p.arrival_ms, p.index));
+    profiles
+}
+
+async fn run_plan(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, String> {
+    let origin = Instant::now();
+    let start_ms =
+        u64::try_from(plan.start_ms).map_err(|_| "the plan starts before 1970".to_owned())?;
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let config = ServerConfig {
+        poll_interval_s: plan.poll_interval_s,
+        ..ServerConfig::default()
+    };
+    let (app, token) = reference::app(config, clock);
+    let transport = InProcessTransport::new(app);
+    let cfg = fleet_config(plan, seed);
+    let ctx = Arc::new(Ctx {
+        cfg: cfg.clone(),
+        recorder: Arc::new(Recorder::default()),
+        tally: Arc::new(Tally::default()),
+    });
+    let waves: Vec<Vec<ConsoleProfile>> = plan
+        .waves
+        .iter()
+        .map(|w| wave_profiles(plan, w, &cfg))
+        .collect();
+    let total: usize = waves.iter().map(Vec::len).sum();
+    let prefs = Preferences {
+        otp_validity_hours: plan.validity_hours,
+        auto_approve: plan.auto_approve,
+    };
+    set_preferences(&ctx, &transport, &token, prefs).await?;
+    let validity_now = Arc::new(AtomicU32::new(plan.validity_hours));
+    let done = CancellationToken::new();
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(preference_changes(
+        Arc::clone(&ctx),
+        transport.clone(),
+        token.clone(),
+        plan.clone(),
+        Arc::clone(&validity_now),
+        origin,
+    )));
+    let desk = Arc::new(Desk::default());
+    let mut number = 0;
+    for group in &plan.admins {
+        for _ in 0..group.count {
+            let admin = Admin {
+                number,
+                token: token.clone(),
+                schedule: Some(WorkSchedule {
+                    tz: group.tz.clone(),
+                    start: group.hours.0,
+                    end: group.hours.1,
+                    days: group.days.clone(),
+                    origin_ms: plan.start_ms,
+                    origin,
+                }),
+                decision: MsRange::new(group.decision_ms.0, group.decision_ms.1),
+                reject: Rate::new(group.reject_rate).unwrap_or(Rate::ZERO),
+            };
+            number += 1;
+            let (ctx, transport, desk, done) = (
+                Arc::clone(&ctx),
+                transport.clone(),
+                Arc::clone(&desk),
+                done.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                run_admin(&ctx, transport, admin, &desk, done).await
+            }));
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (wave, profiles) in plan.waves.iter().zip(waves) {
+        let ids = import_accounts(&ctx, &transport, &token, &profiles).await?;
+        // One batch per generation time of the wave (once, or each installation day).
+        let mut batches: Vec<(Vec<ConsoleProfile>, Vec<String>)> =
+            vec![(Vec::new(), Vec::new()); wave.generate_at_ms.len()];
+        for (p, id) in profiles.into_iter().zip(ids) {
+            let b = wave.batch_of(p.index - wave.first_index);
+            batches[b].0.push(p);
+            batches[b].1.push(id);
+        }
+        for ((profiles, ids), at_ms) in batches.into_iter().zip(&wave.generate_at_ms) {
+            let (ctx, transport, token, tx, validity_now) = (
+                Arc::clone(&ctx),
+                transport.clone(),
+                token.clone(),
+                tx.clone(),
+                Arc::clone(&validity_now),
+            );
+            let generate_at = origin + Duration::from_millis(*at_ms);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep_until(generate_at).await;
+                let validity = validity_now.load(Ordering::SeqCst);
+                match issue_tickets(&ctx, &transport, &token, &profiles, &ids, validity).await {
+                    Ok(tickets) => launch(&ctx, &transport, profiles, tickets, origin, tx).await,
+                    Err(e) => {
+                        if !ctx.tally.cancel_token().is_cancelled() {
+                            ctx.tally
+                                .stop(format!("generating a wave's OTPs failed: {e}"));
+                        }
+                        // Every console still ends in exactly one outcome.
+                        for p in &profiles {
+                            let _ = tx.send(ConsoleRecord::never_started(
+                                p,
+                                "its OTP batch was never generated",
+                            ));
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    drop(tx);
+    let sampler = tokio::spawn(sample_timeline(
+        Arc::clone(&ctx),
+        plan.start_ms,
+        origin,
+        done.clone(),
+    ));
+    let deadline = origin + Duration::from_millis(plan.horizon_ms);
+    let mut records = Vec::with_capacity(total);
+    while records.len() < total {
+        tokio::select! {
+            got = rx.recv() => match got {
+                Some(record) => records.push(record),
+                None => break,
+            },
+            () = tokio::time::sleep_until(deadline), if !ctx.tally.cancel_token().is_cancelled() => {
+                ctx.tally.stop(format!("the rehearsal reached its horizon ({} days)", plan.horizon_ms / 86_400_000));
+            }
+        }
+    }
+    let elapsed = origin.elapsed();
+    done.cancel();
+    ctx.tally.cancel_token().cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let timeline = sampler.await.unwrap_or_default();
+    records.sort_by_key(|r| r.index);
+    let mut report = build_report(
+        RunKind::Rehearsal,
+        &ctx,
+        "in-process reference server (simulated time)",
+        &records,
+        elapsed,
+    );
+    report.config = serde_json::json!({ "plan": plan.source, "seed": seed });
+    report.rehearsal = Some(findings::findings(plan, &ctx, &records, &timeline, origin));
+    report.timeline = timeline;
+    Ok(RehearsalRun {
+        report,
+        recorder: Arc::clone(&ctx.recorder),
+        consoles: records,
+    })
+}
+
+/// Spawns each console of a wave when its installer arrives.
+async fn launch(
+    ctx: &Arc<Ctx>,
+    transport: &InProcessTransport,
+    profiles: Vec<ConsoleProfile>,
+    tickets: Vec<crate::console::Ticket>,
+    origin: Instant,
+    tx: tokio::sync::mpsc::UnboundedSender<ConsoleRecord>,
+) {
+    for (p, ticket) in profiles.into_iter().zip(tickets) {
+        let arrival = origin + Duration::from_millis(p.arrival_ms);
+        tokio::select! {
+            () = tokio::time::sleep_until(arrival) => {}
+            () = ctx.tally.cancel_token().cancelled() => {}
+        }
+        let (ctx, transport, tx) = (Arc::clone(ctx), transport.dedicated(), tx.clone());
+        tokio::spawn(async move {
+            let record = run_console(&ctx, transport, &p, &ticket, origin).await;
+            let _ = tx.send(record);
+        });
+    }
+}
+
+/// Applies the plan's preference changes at their times.
+async fn preference_changes(
+    ctx: Arc<Ctx>,
+    transport: InProcessTransport,
+    token: String,
+    plan: CompiledPlan,
+    validity_now: Arc<AtomicU32>,
+    origin: Instant,
+) {
+    let mut prefs = Preferences {
+        otp_validity_hours: plan.validity_hours,
+        auto_approve: plan.auto_approve,
+    };
+    for (at_ms, validity, auto) in &plan.changes {
+        tokio::select! {
+            () = tokio::time::sleep_until(origin + Duration::from_millis(*at_ms)) => {}
+            () = ctx.tally.cancel_token().cancelled() => return,
+        }
+        prefs.otp_validity_hours = validity.unwrap_or(prefs.otp_validity_hours);
+        prefs.auto_approve = auto.unwrap_or(prefs.auto_approve);
+        if let Err(e) = set_preferences(&ctx, &transport, &token, prefs).await {
+            ctx.tally.error(format!("preference change: {e}"));
+        }
+        validity_now.store(prefs.otp_validity_hours, Ordering::SeqCst);
+    }
+}
+
+/// One timeline point per simulated hour until the rehearsal is done, and a last one at its end.
+async fn sample_timeline(
+    ctx: Arc<Ctx>,
+    start_ms: i64,
+    origin: Instant,
+    done: CancellationToken,
+) -> Vec<TimelinePoint> {
+    let mut points = Vec::new();
+    let mut hour = 0u32;
+    loop {
+        hour += 1;
+        let finished = tokio::select! {
+            () = tokio::time::sleep_until(origin + Duration::from_secs(u64::from(hour) * 3600)) => false,
+            () = done.cancelled() => true,
+        };
+        let g = ctx.tally.gauges();
+        let elapsed_ms = if finished {
+            origin.elapsed().as_millis() as i64
+        } else {
+            i64::from(hour) * 3_600_000
+        };
+        points.push(TimelinePoint {
+            hour,
+            at: otpfleet_server::clock::rfc3339(u64::try_from(start_ms + elapsed_ms).unwrap_or(0)),
+            signed_in: g.signed_in,
+            awaiting_approval: g.awaiting_approval,
+            expired: g.expired,
+            in_verification: g.in_verification,
+        });
+        if finished {
+            return points;
+        }
+    }
+}

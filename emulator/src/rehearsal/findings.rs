@@ -1,0 +1,174 @@
+//! A rehearsal's answers: expiries by cause, the approval queue, waits, waves, and findings in
+//! plain language.
+
+use super::plan::CompiledPlan;
+use crate::api::Ctx;
+use crate::console::ConsoleRecord;
+use otpfleet_reports::{
+    Outcome, Outcomes, RehearsalFindings, Step, TimeToSignedIn, TimelinePoint, WaveResult,
+    summarize,
+};
+use otpfleet_server::clock::rfc3339;
+use tokio::time::Instant;
+
+pub fn findings(
+    plan: &CompiledPlan,
+    ctx: &Ctx,
+    records: &[ConsoleRecord],
+    timeline: &[TimelinePoint],
+    origin: Instant,
+) -> RehearsalFindings {
+    let expired: Vec<&ConsoleRecord> = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Expired)
+        .collect();
+    let expired_awaiting_approval = expired
+        .iter()
+        .filter(|r| r.expired_awaiting_approval)
+        .count() as u64;
+    let expired_installer_late = expired.len() as u64 - expired_awaiting_approval;
+    let consoles = records.len().max(1) as f64;
+    let expired_share = round4(expired.len() as f64 / consoles);
+    let (peak, peak_when) = ctx.tally.queue_peak();
+    let peak_ms = peak_when.map_or(0, |t| {
+        u64::try_from(t.saturating_duration_since(origin).as_millis()).unwrap_or(0)
+    });
+    let queue_depth_peak_at = rfc3339(u64::try_from(plan.start_ms).unwrap_or(0) + peak_ms);
+    let wait = TimeToSignedIn::from_us(&summarize(&ctx.recorder.histogram(Step::WaitForApproval)));
+    let stuck = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::VerificationFailed)
+        .count() as u64;
+    let waves = plan
+        .waves
+        .iter()
+        .map(|w| {
+            let mine: Vec<&ConsoleRecord> = records
+                .iter()
+                .filter(|r| (w.first_index..w.first_index + w.consoles).contains(&r.index))
+                .collect();
+            let mut outcomes = Outcomes::default();
+            mine.iter().for_each(|r| outcomes.add(r.outcome));
+            let mut times: Vec<u64> = mine.iter().filter_map(|r| r.time_to_signed_in_ms).collect();
+            times.sort_unstable();
+            WaveResult {
+                name: w.name.clone(),
+                consoles: mine.len() as u64,
+                outcomes,
+                time_to_signed_in_s: quantiles_s(&times),
+            }
+        })
+        .collect::<Vec<_>>();
+    let mut f = RehearsalFindings {
+        expired_awaiting_approval,
+        expired_installer_late,
+        expired_share,
+        queue_depth_peak: peak,
+        queue_depth_peak_at,
+        wait_for_approval_s: wait,
+        stuck_in_verification: stuck,
+        waves,
+        findings: Vec::new(),
+        suggestion: None,
+    };
+    f.findings = sentences(plan, &f, records.len() as u64, timeline);
+    f
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Percentiles of sorted milliseconds, in seconds.
+fn quantiles_s(sorted_ms: &[u64]) -> TimeToSignedIn {
+    let at = |q: f64| {
+        if sorted_ms.is_empty() {
+            return 0.0;
+        }
+        let i = ((sorted_ms.len() as f64 * q).ceil() as usize).clamp(1, sorted_ms.len()) - 1;
+        sorted_ms[i] as f64 / 1000.0
+    };
+    TimeToSignedIn {
+        count: sorted_ms.len() as u64,
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: at(1.0),
+    }
+}
+
+fn hours(seconds: f64) -> String {
+    if seconds < 3600.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
+fn sentences(
+    plan: &CompiledPlan,
+    f: &RehearsalFindings,
+    consoles: u64,
+    timeline: &[TimelinePoint],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let expired = f.expired_awaiting_approval + f.expired_installer_late;
+    out.push(format!(
+        "{expired} of {consoles} OTPs expired ({:.1}%): {} while the request waited for approval, {} because the installer typed the OTP after it expired.",
+        f.expired_share * 100.0,
+        f.expired_awaiting_approval,
+        f.expired_installer_late
+    ));
+    if f.queue_depth_peak > 0 {
+        out.push(format!(
+            "The approval queue peaked at {} requests ({}); half the rooms waited {} or more for approval, 1% waited {} or more.",
+            f.queue_depth_peak,
+            f.queue_depth_peak_at,
+            hours(f.wait_for_approval_s.p50),
+            hours(f.wait_for_approval_s.p99)
+        ));
+    } else if plan.auto_approve {
+        out.push("Auto approval was on: no request waited for an admin.".into());
+    }
+    for w in &f.waves {
+        let signed = w.outcomes.signed_in_otp + w.outcomes.signed_in_manual;
+        out.push(format!(
+            "Wave {:?}: {signed} of {} consoles signed in; time to sign-in p50 {}, p99 {}.",
+            w.name,
+            w.consoles,
+            hours(w.time_to_signed_in_s.p50),
+            hours(w.time_to_signed_in_s.p99)
+        ));
+    }
+    if f.stuck_in_verification > 0 {
+        out.push(format!(
+            "{} consoles are stuck in verification (not certified): their installers must contact the manufacturer.",
+            f.stuck_in_verification
+        ));
+    }
+    if let Some(last) = timeline.last() {
+        if last.awaiting_approval > 0 {
+            out.push(format!(
+                "{} requests were still waiting for approval at the end.",
+                last.awaiting_approval
+            ));
+        }
+    }
+    out.extend(plan.warnings.iter().cloned());
+    out
+}
+
+/// The suggestion from re-running with longer validities.
+pub fn suggestion(validity_hours: u32, share: f64, found: Option<(u32, f64, u64)>) -> String {
+    match found {
+        Some((hours, other, n)) => format!(
+            "OTPs valid {hours} hours would have kept expiries at {:.1}% ({n} OTPs) instead of {:.1}% with {validity_hours} hours (found by re-running the plan with the same seed).",
+            other * 100.0,
+            share * 100.0
+        ),
+        None => format!(
+            "Even OTPs valid 336 hours (the maximum) leave more than 1% expired ({:.1}% with {validity_hours} hours): add approvers, align their hours with the installers', or turn on auto approval.",
+            share * 100.0
+        ),
+    }
+}

@@ -1,0 +1,774 @@
+//! Rollout plan files (TOML): sites and waves, OTP batches, preferences and their changes,
+//! admins with working hours, fault rates, per-wave overrides. Every field is documented in
+//! `scenarios/rollouts/README.md`; a wrong field, type or value is refused with the file, the
+//! line and the field.
+
+use crate::schedule::{parse_hours, parse_weekday};
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime, Time, Weekday};
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A plan as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub name: String,
+    /// When the rehearsal starts, RFC 3339 (`2026-12-07T00:00:00Z`).
+    pub start: Spanned<String>,
+    /// How many days to simulate at most; consoles still going then are abandoned.
+    #[serde(default = "default_days")]
+    pub days: u32,
+    /// Polling interval the server tells consoles, seconds.
+    #[serde(default = "default_poll_interval_s")]
+    pub poll_interval_s: u32,
+    pub preferences: PlanPreferences,
+    #[serde(default)]
+    pub faults: Faults,
+    #[serde(default)]
+    pub timing: PlanTiming,
+    #[serde(default)]
+    pub admins: Vec<AdminGroup>,
+    pub sites: Vec<Site>,
+    pub waves: Vec<Wave>,
+}
+
+fn default_days() -> u32 {
+    14
+}
+
+fn default_poll_interval_s() -> u32 {
+    300
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanPreferences {
+    pub otp_validity_hours: Spanned<u32>,
+    #[serde(default)]
+    pub auto_approve: bool,
+    /// Changes at given times (RFC 3339), in order.
+    #[serde(default)]
+    pub changes: Vec<PreferenceChange>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferenceChange {
+    pub at: Spanned<String>,
+    pub otp_validity_hours: Option<Spanned<u32>>,
+    pub auto_approve: Option<bool>,
+}
+
+/// Fault rates (each 0 to 1); in a wave, only the rates given override the plan's.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    pub hdmi_missing_rate: Option<Spanned<f64>>,
+    pub uncertified_rate: Option<Spanned<f64>>,
+    pub typo_rate: Option<Spanned<f64>>,
+    pub manual_rate: Option<Spanned<f64>>,
+    pub network_fault_rate: Option<Spanned<f64>>,
+}
+
+/// How long people take, as `MIN..MAX` ranges.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanTiming {
+    pub boot_seconds: Option<Spanned<String>>,
+    pub think_seconds: Option<Spanned<String>>,
+    pub typing_seconds: Option<Spanned<String>>,
+    pub hdmi_fix_minutes: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminGroup {
+    pub name: String,
+    pub count: Spanned<u32>,
+    pub time_zone: Spanned<String>,
+    /// `HH:MM-HH:MM`, local time.
+    pub working_hours: Spanned<String>,
+    /// Default Monday to Friday.
+    #[serde(default)]
+    pub days: Option<Spanned<Vec<String>>>,
+    /// `MIN..MAX` seconds per decision.
+    pub decision_seconds: Spanned<String>,
+    #[serde(default)]
+    pub reject_rate: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub name: String,
+    pub time_zone: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wave {
+    pub name: String,
+    pub site: Spanned<String>,
+    pub consoles: Spanned<u64>,
+    /// First installation day, `YYYY-MM-DD` at the site.
+    pub start_date: Spanned<String>,
+    /// Installation days (weekdays from `start_date`).
+    #[serde(default = "one")]
+    pub days: Spanned<u32>,
+    /// When installers arrive, `HH:MM-HH:MM` at the site.
+    #[serde(default = "default_installer_hours")]
+    pub installer_hours: Spanned<String>,
+    /// When the wave's OTPs are generated, at the site: a local date-time (`2026-12-06T17:00`,
+    /// one batch for the whole wave) or a time of day (`07:30`, one batch each installation day
+    /// for that day's rooms). Default: 17:00 on the day before `start_date`, one batch.
+    pub otps_generated_at: Option<Spanned<String>>,
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+fn one() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+
+fn default_installer_hours() -> Spanned<String> {
+    Spanned::new(0..0, "08:00-18:00".to_owned())
+}
+
+/// A plan checked and turned into times and numbers.
+#[derive(Debug, Clone)]
+pub struct CompiledPlan {
+    pub name: String,
+    pub start_ms: i64,
+    pub horizon_ms: u64,
+    pub poll_interval_s: u32,
+    pub validity_hours: u32,
+    pub auto_approve: bool,
+    /// (ms from start, validity, auto approval) in time order.
+    pub changes: Vec<(u64, Option<u32>, Option<bool>)>,
+    pub faults: Rates,
+    pub timing: Timings,
+    pub admins: Vec<CompiledAdmins>,
+    pub waves: Vec<CompiledWave>,
+    /// Warnings about the plan (it runs, but probably not as meant).
+    pub warnings: Vec<String>,
+    /// The plan as written, for the report.
+    pub source: Plan,
+}
+
+/// Fault rates in force.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rates {
+    pub hdmi_missing: f64,
+    pub uncertified: f64,
+    pub typo: f64,
+    pub manual: f64,
+    pub network_fault: f64,
+}
+
+/// Durations in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    pub boot_ms: (u64, u64),
+    pub think_ms: (u64, u64),
+    pub typing_ms: (u64, u64),
+    pub hdmi_fix_ms: (u64, u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledAdmins {
+    pub name: String,
+    pub count: u32,
+    pub tz: TimeZone,
+    pub hours: (Time, Time),
+    pub days: Vec<Weekday>,
+    pub decision_ms: (u64, u64),
+    pub reject_rate: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledWave {
+    pub name: String,
+    pub consoles: u64,
+    /// The first console's index in the whole rehearsal.
+    pub first_index: u64,
+    pub tz: TimeZone,
+    /// Installation days (dates at the site).
+    pub dates: Vec<Date>,
+    pub installer_hours: (Time, Time),
+    /// When the OTPs are generated, ms from the start: one time for the whole wave, or one per
+    /// installation date (for that date's consoles).
+    pub generate_at_ms: Vec<u64>,
+    pub faults: Rates,
+}
+
+/// Most consoles one rehearsal runs.
+pub const MAX_CONSOLES: u64 = 10_000_000;
+
+/// A refusal: the line (1-based, 0 when unknown), the field and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "line {}: {}: {}", self.line, self.field, self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Reads and checks a plan. Every error names the line and the field.
+pub fn compile(text: &str) -> Result<CompiledPlan, Vec<PlanError>> {
+    let plan: Plan = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_of(text, s.start));
+        vec![PlanError {
+            line,
+            field: key_on_line(text, line),
+            message: e.message().to_owned(),
+        }]
+    })?;
+    let mut c = Checker {
+        text,
+        errors: Vec::new(),
+    };
+    let compiled = c.plan(&plan);
+    match compiled {
+        Some(compiled) if c.errors.is_empty() => Ok(compiled),
+        _ => Err(c.errors),
+    }
+}
+
+/// The key written on a line (`consoles = 5` -> `consoles`), or the table it opens.
+fn key_on_line(text: &str, line: usize) -> String {
+    let Some(l) = line.checked_sub(1).and_then(|i| text.lines().nth(i)) else {
+        return "plan".into();
+    };
+    let l = l.trim();
+    if l.starts_with('[') {
+        return l.trim_matches(|c| c == '[' || c == ']').to_owned();
+    }
+    l.split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .unwrap_or("plan")
+        .to_owned()
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    errors: Vec<PlanError>,
+}
+
+impl Checker<'_> {
+    fn fail<T>(
+        &mut self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Option<T> {
+        let line = if span == (0..0) {
+            0
+        } else {
+            line_of(self.text, span.start)
+        };
+        self.errors.push(PlanError {
+            line,
+            field: field.to_owned(),
+            message: message.into(),
+        });
+        None
+    }
+
+    fn timestamp(&mut self, v: &Spanned<String>, field: &str) -> Option<i64> {
+        match v.get_ref().parse::<Timestamp>() {
+            Ok(t) => Some(t.as_millisecond()),
+            Err(_) => self.fail(
+                v.span(),
+                field,
+                format!(
+                    "{:?} is not a time: write RFC 3339, e.g. 2026-12-07T09:00:00Z",
+                    v.get_ref()
+                ),
+            ),
+        }
+    }
+
+    fn tz(&mut self, v: &Spanned<String>, field: &str) -> Option<TimeZone> {
+        match TimeZone::get(v.get_ref()) {
+            Ok(tz) => Some(tz),
+            Err(_) => self.fail(
+                v.span(),
+                field,
+                format!(
+                    "{:?} is not a time zone: use an IANA name like Europe/London",
+                    v.get_ref()
+                ),
+            ),
+        }
+    }
+
+    fn rate(&mut self, v: &Option<Spanned<f64>>, field: &str, default: f64) -> f64 {
+        match v {
+            None => default,
+            Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
+            Some(r) => self
+                .fail(
+                    r.span(),
+                    field,
+                    format!("{} is not a rate: give a number from 0 to 1", r.get_ref()),
+                )
+                .unwrap_or(default),
+        }
+    }
+
+    fn range(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        field: &str,
+        unit_ms: u64,
+        default: (u64, u64),
+    ) -> (u64, u64) {
+        let Some(v) = v else { return default };
+        let parsed = v.get_ref().split_once("..").and_then(|(a, b)| {
+            Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?))
+        });
+        match parsed {
+            Some((a, b)) if a <= b && b <= 100_000 => (a * unit_ms, b * unit_ms),
+            _ => self
+                .fail(
+                    v.span(),
+                    field,
+                    format!(
+                        "{:?} is not a range: write MIN..MAX with MIN <= MAX, e.g. 30..90",
+                        v.get_ref()
+                    ),
+                )
+                .unwrap_or(default),
+        }
+    }
+
+    fn faults(&mut self, f: &Faults, prefix: &str, base: Rates) -> Rates {
+        Rates {
+            hdmi_missing: self.rate(
+                &f.hdmi_missing_rate,
+                &format!("{prefix}hdmi_missing_rate"),
+                base.hdmi_missing,
+            ),
+            uncertified: self.rate(
+                &f.uncertified_rate,
+                &format!("{prefix}uncertified_rate"),
+                base.uncertified,
+            ),
+            typo: self.rate(&f.typo_rate, &format!("{prefix}typo_rate"), base.typo),
+            manual: self.rate(&f.manual_rate, &format!("{prefix}manual_rate"), base.manual),
+            network_fault: self.rate(
+                &f.network_fault_rate,
+                &format!("{prefix}network_fault_rate"),
+                base.network_fault,
+            ),
+        }
+    }
+
+    fn validity(&mut self, v: &Spanned<u32>, field: &str) -> u32 {
+        let h = *v.get_ref();
+        if (1..=336).contains(&h) {
+            h
+        } else {
+            self.fail(
+                v.span(),
+                field,
+                format!("{h} hours is outside 1 to 336 (two weeks)"),
+            )
+            .unwrap_or(8)
+        }
+    }
+
+    fn plan(&mut self, p: &Plan) -> Option<CompiledPlan> {
+        let start_ms = self.timestamp(&p.start, "start");
+        if !(1..=60).contains(&p.days) {
+            self.fail::<()>(
+                0..0,
+                "days",
+                format!("{} days: simulate 1 to 60 days", p.days),
+            );
+        }
+        if !(1..=3600).contains(&p.poll_interval_s) {
+            self.fail::<()>(0..0, "poll_interval_s", "give 1 to 3600 seconds");
+        }
+        let validity_hours = self.validity(
+            &p.preferences.otp_validity_hours,
+            "preferences.otp_validity_hours",
+        );
+        let defaults = Rates {
+            hdmi_missing: 0.03,
+            uncertified: 0.005,
+            typo: 0.05,
+            manual: 0.02,
+            network_fault: 0.0,
+        };
+        let faults = self.faults(&p.faults, "faults.", defaults);
+        let t = &p.timing;
+        let timing = Timings {
+            boot_ms: self.range(
+                &t.boot_seconds,
+                "timing.boot_seconds",
+                1000,
+                (60_000, 180_000),
+            ),
+            think_ms: self.range(
+                &t.think_seconds,
+                "timing.think_seconds",
+                1000,
+                (10_000, 60_000),
+            ),
+            typing_ms: self.range(
+                &t.typing_seconds,
+                "timing.typing_seconds",
+                1000,
+                (20_000, 90_000),
+            ),
+            hdmi_fix_ms: self.range(
+                &t.hdmi_fix_minutes,
+                "timing.hdmi_fix_minutes",
+                60_000,
+                (300_000, 1_800_000),
+            ),
+        };
+        let start_ms = start_ms?;
+        let mut changes = Vec::new();
+        for (i, ch) in p.preferences.changes.iter().enumerate() {
+            let field = format!("preferences.changes[{i}]");
+            let Some(at) = self.timestamp(&ch.at, &format!("{field}.at")) else {
+                continue;
+            };
+            if at < start_ms {
+                self.fail::<()>(
+                    ch.at.span(),
+                    &format!("{field}.at"),
+                    "is before the rehearsal's start",
+                );
+                continue;
+            }
+            let validity = ch
+                .otp_validity_hours
+                .as_ref()
+                .map(|v| self.validity(v, &format!("{field}.otp_validity_hours")));
+            changes.push(((at - start_ms) as u64, validity, ch.auto_approve));
+        }
+        changes.sort_by_key(|c| c.0);
+        let admins = p
+            .admins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| self.admins(a, i))
+            .collect::<Vec<_>>();
+        let mut waves = Vec::new();
+        let mut first_index = 0u64;
+        let horizon_ms = i64::from(p.days) * 86_400_000;
+        for (i, w) in p.waves.iter().enumerate() {
+            if let Some(wave) = self.wave(p, w, i, start_ms, first_index, faults) {
+                let last_day_ms = wave
+                    .dates
+                    .last()
+                    .and_then(|d| d.to_zoned(wave.tz.clone()).ok())
+                    .map_or(0, |z| z.timestamp().as_millisecond() - start_ms);
+                if last_day_ms + 86_400_000 > horizon_ms {
+                    self.fail::<()>(w.start_date.span(), &format!("waves[{i}].start_date"), format!("the wave's installation days end after the rehearsal's {} days; raise `days` or start the wave earlier", p.days));
+                }
+                first_index += wave.consoles;
+                waves.push(wave);
+            }
+        }
+        if p.waves.is_empty() {
+            self.fail::<()>(0..0, "waves", "a plan needs at least one [[waves]] entry");
+        }
+        if first_index > MAX_CONSOLES {
+            self.fail::<()>(
+                0..0,
+                "waves",
+                format!("{first_index} consoles in all: at most {MAX_CONSOLES}"),
+            );
+        }
+        let ever_auto = p.preferences.auto_approve || changes.iter().any(|c| c.2 == Some(true));
+        // Counted as written, so a group refused above does not also count as "no admins".
+        let admin_count: u32 = p.admins.iter().map(|a| *a.count.get_ref()).sum();
+        if admin_count == 0 && !ever_auto {
+            self.fail::<()>(0..0, "admins", "no admins and no auto approval: every request would wait until it expires; add [[admins]] or set preferences.auto_approve = true");
+        }
+        let mut compiled = CompiledPlan {
+            name: p.name.clone(),
+            start_ms,
+            horizon_ms: u64::from(p.days) * 86_400_000,
+            poll_interval_s: p.poll_interval_s,
+            validity_hours,
+            auto_approve: p.preferences.auto_approve,
+            changes,
+            faults,
+            timing,
+            admins,
+            waves,
+            warnings: Vec::new(),
+            source: p.clone(),
+        };
+        compiled.warnings = warnings(&compiled);
+        Some(compiled)
+    }
+
+    fn admins(&mut self, a: &AdminGroup, i: usize) -> Option<CompiledAdmins> {
+        let field = format!("admins[{i}]");
+        let tz = self.tz(&a.time_zone, &format!("{field}.time_zone"));
+        let hours = match parse_hours(a.working_hours.get_ref()) {
+            Ok(h) => Some(h),
+            Err(e) => self.fail(a.working_hours.span(), &format!("{field}.working_hours"), e),
+        };
+        let days = match &a.days {
+            None => Some(vec![
+                Weekday::Monday,
+                Weekday::Tuesday,
+                Weekday::Wednesday,
+                Weekday::Thursday,
+                Weekday::Friday,
+            ]),
+            Some(d) => match d
+                .get_ref()
+                .iter()
+                .map(|s| parse_weekday(s))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(days) if !days.is_empty() => Some(days),
+                Ok(_) => self.fail(d.span(), &format!("{field}.days"), "name at least one day"),
+                Err(e) => self.fail(d.span(), &format!("{field}.days"), e),
+            },
+        };
+        if *a.count.get_ref() > 1_000 {
+            self.fail::<()>(
+                a.count.span(),
+                &format!("{field}.count"),
+                "at most 1000 admins per group",
+            );
+        }
+        let decision_ms = self.range(
+            &Some(a.decision_seconds.clone()),
+            &format!("{field}.decision_seconds"),
+            1000,
+            (30_000, 90_000),
+        );
+        let reject_rate = self.rate(&a.reject_rate, &format!("{field}.reject_rate"), 0.01);
+        Some(CompiledAdmins {
+            name: a.name.clone(),
+            count: *a.count.get_ref(),
+            tz: tz?,
+            hours: hours?,
+            days: days?,
+            decision_ms,
+            reject_rate,
+        })
+    }
+
+    fn wave(
+        &mut self,
+        p: &Plan,
+        w: &Wave,
+        i: usize,
+        start_ms: i64,
+        first_index: u64,
+        base: Rates,
+    ) -> Option<CompiledWave> {
+        let field = format!("waves[{i}]");
+        let Some(site) = p.sites.iter().find(|s| s.name == *w.site.get_ref()) else {
+            let names: Vec<&str> = p.sites.iter().map(|s| s.name.as_str()).collect();
+            return self.fail(
+                w.site.span(),
+                &format!("{field}.site"),
+                format!(
+                    "no site {:?}; the sites are: {}",
+                    w.site.get_ref(),
+                    names.join(", ")
+                ),
+            );
+        };
+        let tz = self.tz(&site.time_zone, &format!("site {:?}.time_zone", site.name))?;
+        let consoles = *w.consoles.get_ref();
+        if consoles == 0 {
+            self.fail::<()>(
+                w.consoles.span(),
+                &format!("{field}.consoles"),
+                "a wave needs at least one console",
+            );
+        }
+        let start_date: Option<Date> = w.start_date.get_ref().parse().ok();
+        let Some(start_date) = start_date else {
+            return self.fail(
+                w.start_date.span(),
+                &format!("{field}.start_date"),
+                format!(
+                    "{:?} is not a date: write YYYY-MM-DD",
+                    w.start_date.get_ref()
+                ),
+            );
+        };
+        let days = *w.days.get_ref();
+        if !(1..=60).contains(&days) {
+            self.fail::<()>(
+                w.days.span(),
+                &format!("{field}.days"),
+                "give 1 to 60 installation days",
+            );
+        }
+        let hours = match parse_hours(w.installer_hours.get_ref()) {
+            Ok(h) => h,
+            Err(e) => {
+                return self.fail(
+                    w.installer_hours.span(),
+                    &format!("{field}.installer_hours"),
+                    e,
+                );
+            }
+        };
+        let dates = installation_dates(start_date, days);
+        let generate_local: Vec<DateTime> = match &w.otps_generated_at {
+            Some(v) => {
+                if let Ok(dt) = v.get_ref().parse::<DateTime>() {
+                    vec![dt]
+                } else if let Ok(time) = v.get_ref().parse::<Time>() {
+                    dates.iter().map(|d| d.to_datetime(time)).collect()
+                } else {
+                    return self.fail(v.span(), &format!("{field}.otps_generated_at"), format!("{:?} is neither a local date-time (2026-12-06T17:00) nor a time of day (07:30)", v.get_ref()));
+                }
+            }
+            None => start_date
+                .yesterday()
+                .ok()
+                .map(|d| d.at(17, 0, 0, 0))
+                .into_iter()
+                .collect(),
+        };
+        let mut generate_at_ms = Vec::new();
+        for dt in generate_local {
+            let ms = dt
+                .to_zoned(tz.clone())
+                .ok()
+                .map(|z| z.timestamp().as_millisecond())?;
+            if ms < start_ms {
+                let span = w
+                    .otps_generated_at
+                    .as_ref()
+                    .map_or(w.start_date.span(), Spanned::span);
+                return self.fail(
+                    span,
+                    &format!("{field}.otps_generated_at"),
+                    "the OTPs would be generated before the rehearsal starts; move `start` earlier",
+                );
+            }
+            generate_at_ms.push((ms - start_ms) as u64);
+        }
+        let faults = self.faults(&w.faults, &format!("{field}.faults."), base);
+        Some(CompiledWave {
+            name: w.name.clone(),
+            consoles,
+            first_index,
+            tz,
+            dates,
+            installer_hours: hours,
+            generate_at_ms,
+            faults,
+        })
+    }
+}
+
+impl CompiledWave {
+    /// The installation date (index into `dates`) of the wave's `j`th console.
+    pub fn date_of(&self, j: u64) -> usize {
+        (j % self.dates.len().max(1) as u64) as usize
+    }
+
+    /// The batch (index into `generate_at_ms`) of the wave's `j`th console.
+    pub fn batch_of(&self, j: u64) -> usize {
+        if self.generate_at_ms.len() == 1 {
+            0
+        } else {
+            self.date_of(j)
+        }
+    }
+
+    /// When the batch of the wave's `j`th console is generated, ms from the start.
+    pub fn batch_time_ms(&self, j: u64) -> u64 {
+        self.generate_at_ms
+            .get(self.batch_of(j))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// `days` weekdays from `start` (weekends skipped).
+fn installation_dates(start: Date, days: u32) -> Vec<Date> {
+    let mut dates = Vec::new();
+    let mut d = start;
+    while dates.len() < days as usize {
+        if !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) {
+            dates.push(d);
+        }
+        match d.tomorrow() {
+            Ok(next) => d = next,
+            Err(_) => break,
+        }
+    }
+    dates
+}
+
+/// Things that run but probably not as meant: approvers who never work while installers do.
+fn warnings(p: &CompiledPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.admins.is_empty() {
+        return out;
+    }
+    for w in &p.waves {
+        let overlap = w.dates.iter().any(|date| {
+            let (Ok(open), Ok(close)) = (
+                date.to_datetime(w.installer_hours.0).to_zoned(w.tz.clone()),
+                date.to_datetime(w.installer_hours.1).to_zoned(w.tz.clone()),
+            ) else {
+                return false;
+            };
+            // Every quarter hour of the installers' day: is any admin at work?
+            let mut t = open.timestamp();
+            while t < close.timestamp() {
+                if p.admins.iter().any(|a| works_at(a, t)) {
+                    return true;
+                }
+                t = t
+                    .checked_add(jiff::SignedDuration::from_mins(15))
+                    .unwrap_or(close.timestamp());
+            }
+            false
+        });
+        if !overlap {
+            out.push(format!(
+                "wave {:?}: no admin works while its installers do; every request waits for the next working hours",
+                w.name
+            ));
+        }
+    }
+    out
+}
+
+fn works_at(a: &CompiledAdmins, t: Timestamp) -> bool {
+    let z = t.to_zoned(a.tz.clone());
+    a.days.contains(&z.weekday()) && z.time() >= a.hours.0 && z.time() < a.hours.1
+}

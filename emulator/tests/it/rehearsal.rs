@@ -1,0 +1,164 @@
+//! Rehearsals: deterministic, answer the rollout's question, and refuse bad plans clearly.
+
+use otpfleet_emulator::rehearsal::plan::compile;
+use otpfleet_emulator::rehearsal::{rehearse, rehearse_once};
+
+fn shipped(name: &str) -> String {
+    let path = format!(
+        "{}/../scenarios/rollouts/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+const SMALL: &str = r#"
+name = "small"
+start = "2026-12-07T00:00:00Z"
+days = 5
+
+[preferences]
+otp_validity_hours = 24
+auto_approve = true
+
+[faults]
+hdmi_missing_rate = 0
+uncertified_rate = 0
+typo_rate = 0
+manual_rate = 0
+
+[[sites]]
+name = "HQ"
+time_zone = "Europe/Paris"
+
+[[waves]]
+name = "one"
+site = "HQ"
+consoles = 150
+start_date = "2026-12-07"
+days = 2
+otps_generated_at = "07:00"
+"#;
+
+#[test]
+fn the_same_plan_and_seed_give_byte_identical_reports() {
+    let plan = compile(&shipped("office-20.toml")).expect("the shipped plan compiles");
+    let a = rehearse(&plan, 3, true).expect("runs");
+    let b = rehearse(&plan, 3, true).expect("runs");
+    let json = |r: &otpfleet_reports::RunReport| serde_json::to_string_pretty(r).expect("json");
+    assert_eq!(json(&a.report), json(&b.report));
+    assert!(
+        !a.report.timeline.is_empty(),
+        "a timeline per simulated hour"
+    );
+    let c = rehearse(&plan, 4, true).expect("runs");
+    assert_ne!(
+        json(&a.report),
+        json(&c.report),
+        "another seed is another rehearsal"
+    );
+}
+
+#[test]
+fn auto_approval_and_no_faults_sign_in_every_console() {
+    let plan = compile(SMALL).expect("compiles");
+    let run = rehearse_once(&plan, 1).expect("runs");
+    let r = &run.report;
+    assert_eq!(r.consoles, 150);
+    assert_eq!(r.outcomes.signed_in_otp, 150, "{:?}", r.outcomes);
+    assert!(r.complete);
+    let last = r.timeline.last().expect("a timeline");
+    assert_eq!(last.signed_in, 150);
+    assert_eq!(r.rehearsal.as_ref().map(|f| f.queue_depth_peak), Some(0));
+}
+
+#[test]
+fn eight_hour_otps_with_office_hours_approvers_expire_far_more_than_24_hours_with_auto_approval() {
+    let eight = compile(&shipped("national-5000.toml")).expect("compiles");
+    let auto = compile(&shipped("national-5000-24h-auto.toml")).expect("compiles");
+    let share = |plan| {
+        let r = rehearse_once(plan, 1).expect("runs").report;
+        assert_eq!(r.outcomes.total(), 5_000);
+        r.outcomes.expired as f64 / r.consoles as f64
+    };
+    let (s8, s24) = (share(&eight), share(&auto));
+    assert!(s8 > 0.10, "8-hour OTPs expire a large share: {s8}");
+    assert!(
+        s24 < 0.01,
+        "24-hour OTPs with auto approval out of hours: {s24}"
+    );
+    assert!(s8 > 10.0 * s24.max(0.001));
+}
+
+#[test]
+fn a_wrong_field_type_or_value_names_the_line_and_field() {
+    let cases = [
+        (
+            SMALL.replace("days = 5", "dayz = 5"),
+            4,
+            "unknown field `dayz`",
+        ),
+        (
+            SMALL.replace("consoles = 150", "consoles = \"many\""),
+            23,
+            "consoles: invalid type",
+        ),
+        (
+            SMALL.replace("otp_validity_hours = 24", "otp_validity_hours = 400"),
+            7,
+            "preferences.otp_validity_hours",
+        ),
+        (
+            SMALL.replace("Europe/Paris", "Europe/Atlantis"),
+            18,
+            "time_zone",
+        ),
+        (
+            SMALL.replace("site = \"HQ\"", "site = \"HQQ\""),
+            22,
+            "waves[0].site",
+        ),
+        (
+            SMALL.replace("typo_rate = 0", "typo_rate = 1.5"),
+            13,
+            "faults.typo_rate",
+        ),
+        (
+            SMALL.replace(
+                "otps_generated_at = \"07:00\"",
+                "otps_generated_at = \"soon\"",
+            ),
+            26,
+            "otps_generated_at",
+        ),
+    ];
+    for (text, line, says) in cases {
+        let errors = compile(&text).expect_err(says);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == line && e.to_string().contains(says)),
+            "{says} on line {line}: {shown:?}"
+        );
+    }
+}
+
+#[test]
+fn impossible_plans_are_refused_or_warned_about() {
+    let no_one = SMALL.replace("auto_approve = true", "auto_approve = false");
+    let errors = compile(&no_one).expect_err("no admins, no auto approval");
+    assert!(errors.iter().any(|e| e.field == "admins"), "{errors:?}");
+
+    let night_shift = format!(
+        "{}\n[[admins]]\nname = \"far away\"\ncount = 1\ntime_zone = \"Australia/Sydney\"\nworking_hours = \"09:00-12:00\"\ndecision_seconds = \"10..20\"\n",
+        no_one
+    );
+    let plan = compile(&night_shift).expect("it runs");
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("no admin works while its installers do")),
+        "{:?}",
+        plan.warnings
+    );
+}

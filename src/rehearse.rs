@@ -1,0 +1,109 @@
+//! `otpfleet rehearse`: a rollout plan run in simulated time.
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use otpfleet_emulator::rehearsal::plan::compile;
+use otpfleet_emulator::rehearsal::rehearse;
+use otpfleet_emulator::write_consoles_csv;
+use otpfleet_reports::{RunReport, write_run_folder};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Args)]
+pub struct RehearseOpts {
+    /// The rollout plan (TOML; see scenarios/rollouts/README.md).
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// The run's one seed. Default: a random seed, printed and stored in the report.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run folder. Default: runs/rehearsal-<plan file name>-seed<SEED>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Skip the re-runs that look for a validity keeping expiries under 1%.
+    #[arg(long)]
+    pub no_suggest: bool,
+}
+
+/// What a finished rehearsal left behind.
+#[derive(Debug)]
+pub struct RehearsalDone {
+    pub report: RunReport,
+    pub out: PathBuf,
+}
+
+pub fn run(opts: RehearseOpts) -> anyhow::Result<()> {
+    let done = execute(&opts)?;
+    print_findings(&done.report, &done.out);
+    if let Some(why) = &done.report.stopped_because {
+        bail!("the rehearsal stopped early: {why}");
+    }
+    Ok(())
+}
+
+/// Runs the rehearsal and writes its folder.
+pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
+    let text = std::fs::read_to_string(&opts.plan)
+        .with_context(|| format!("while reading the plan {}", opts.plan.display()))?;
+    let plan = compile(&text).map_err(|errors| {
+        let file = opts.plan.display();
+        let list: Vec<String> = errors
+            .iter()
+            .map(|e| match e.line {
+                0 => format!("  {file}: {}: {}", e.field, e.message),
+                n => format!("  {file}:{n}: {}: {}", e.field, e.message),
+            })
+            .collect();
+        anyhow::anyhow!(
+            "the plan {} has {} error(s):\n{}",
+            opts.plan.display(),
+            errors.len(),
+            list.join("\n")
+        )
+    })?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&opts.plan, seed));
+    let consoles: u64 = plan.waves.iter().map(|w| w.consoles).sum();
+    eprintln!(
+        "rehearse: {:?}, {consoles} consoles over up to {} days, seed {seed}, run folder {}",
+        plan.name,
+        plan.horizon_ms / 86_400_000,
+        out.display()
+    );
+    let run = rehearse(&plan, seed, !opts.no_suggest).map_err(anyhow::Error::msg)?;
+    write_run_folder(&out, &run.report, &run.recorder)
+        .with_context(|| format!("while writing the run folder {}", out.display()))?;
+    let csv = out.join("consoles.csv");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&csv).with_context(|| format!("while writing {}", csv.display()))?,
+    );
+    write_consoles_csv(&run.consoles, &mut file)?;
+    file.flush()?;
+    Ok(RehearsalDone {
+        report: run.report,
+        out,
+    })
+}
+
+fn default_out(plan: &Path, seed: u64) -> PathBuf {
+    let stem = plan.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
+    PathBuf::from("runs").join(format!("rehearsal-{stem}-seed{seed}"))
+}
+
+fn print_findings(r: &RunReport, out: &Path) {
+    crate::fleet::print_summary(r, out);
+    let Some(f) = &r.rehearsal else { return };
+    println!("findings:");
+    for line in &f.findings {
+        println!("  - {line}");
+    }
+    if let Some(s) = &f.suggestion {
+        println!("  suggestion: {s}");
+    }
+}
