@@ -34,6 +34,18 @@ pub struct ServeOpts {
     #[arg(long, default_value_t = 8 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_body_bytes: u64,
+    /// Directory of the server's durable state (created if missing). Every acknowledged change
+    /// is journaled there before it is answered, and a restart recovers it.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "otpfleet-data",
+        conflicts_with = "in_memory"
+    )]
+    pub data_dir: PathBuf,
+    /// Keep state in memory only (lost when the server stops): for benchmarks.
+    #[arg(long)]
+    pub in_memory: bool,
     /// Longest a request may take, in seconds (1 to 600).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_s: u64,
@@ -73,8 +85,31 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // The wall clock is read once, here at the edge; from now on time follows tokio.
         let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
-        let core = Core::new(opts.config(), catalogue, Secrets::random());
-        let app = Arc::new(App::new(core, clock, AdminTokens::new([token.as_str()])));
+        let tokens = AdminTokens::new([token.as_str()]);
+        let app = if opts.in_memory {
+            App::new(
+                Core::new(opts.config(), catalogue, Secrets::random()),
+                clock,
+                tokens,
+            )
+        } else {
+            let started = std::time::Instant::now();
+            let (core, journal, replayed) =
+                otpfleet_server::open_durable(&opts.data_dir, opts.config(), catalogue)
+                    .with_context(|| {
+                        format!(
+                            "while opening the data directory {}",
+                            opts.data_dir.display()
+                        )
+                    })?;
+            eprintln!(
+                "data directory {}: recovered {replayed} events in {} ms",
+                opts.data_dir.display(),
+                started.elapsed().as_millis()
+            );
+            App::new(core, clock, tokens).with_journal(journal)
+        };
+        let app = Arc::new(app);
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;

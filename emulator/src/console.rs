@@ -355,10 +355,8 @@ impl<T: Transport> Run<'_, T> {
             RequestStatus::Expired => return Ok(Outcome::Expired),
             other => return Err(format!("request ended {other} before sign-in")),
         }
-        let req = ApiRequest {
-            method: http::Method::POST,
-            ..ApiRequest::get(format!("/v1/console/requests/{id}/sign-in")).with_bearer(&token)
-        };
+        let req =
+            ApiRequest::post(format!("/v1/console/requests/{id}/sign-in")).with_bearer(&token);
         let answer = self.send(Step::SignIn, req, Instant::now()).await?;
         if answer.ok() {
             return Ok(Outcome::SignedInOtp);

@@ -36,6 +36,14 @@ impl ApiRequest {
         }
     }
 
+    /// A POST with no body (decisions and sign-ins carry everything in the path).
+    pub fn post(path: impl Into<String>) -> ApiRequest {
+        ApiRequest {
+            method: Method::POST,
+            ..ApiRequest::get(path)
+        }
+    }
+
     pub fn post_json(path: impl Into<String>, body: &impl serde::Serialize) -> ApiRequest {
         ApiRequest {
             method: Method::POST,

@@ -16,12 +16,15 @@ pub mod accounts;
 pub mod batches;
 mod console;
 mod error;
+pub mod events;
 mod ids;
+mod replay;
 pub mod requests;
 pub mod secrets;
 mod store;
 
 pub use error::ApiError;
+pub use events::{Event, EventSink};
 pub use ids::IdKind;
 pub use store::Stats;
 
@@ -39,6 +42,8 @@ pub struct Core {
     secrets: Secrets,
     preferences: parking_lot::RwLock<Preferences>,
     store: Store,
+    /// Where changes are journaled, when the server is durable.
+    sink: Option<std::sync::Arc<dyn EventSink>>,
 }
 
 impl Core {
@@ -49,6 +54,25 @@ impl Core {
             secrets,
             preferences: parking_lot::RwLock::new(Preferences::default()),
             store: Store::default(),
+            sink: None,
+        }
+    }
+
+    /// Journals every change to `sink` from now on (after replaying what it recovered).
+    pub fn set_sink(&mut self, sink: std::sync::Arc<dyn EventSink>) {
+        self.sink = Some(sink);
+    }
+
+    /// The sequence number of the last change journaled, if the core is durable: a caller
+    /// acknowledges a change only once the journal is durable up to it.
+    pub fn journaled(&self) -> Option<u64> {
+        self.sink.as_ref().map(|s| s.appended())
+    }
+
+    /// Emits one event; a no-op for an in-memory core.
+    fn emit(&self, event: Event) {
+        if let Some(sink) = &self.sink {
+            sink.append(&event);
         }
     }
 
@@ -83,7 +107,11 @@ impl Core {
                 ),
             ));
         }
-        *self.preferences.write() = prefs;
+        let mut current = self.preferences.write();
+        *current = prefs;
+        // Emitted under the lock, so the journal orders changes as they were applied.
+        self.emit(Event::PreferencesSet { preferences: prefs });
+        drop(current);
         Ok(prefs)
     }
 

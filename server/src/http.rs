@@ -18,6 +18,7 @@ pub use serve::serve;
 
 use crate::clock::Clock;
 use crate::domain::Core;
+use crate::journal::Journal;
 use std::sync::Arc;
 
 /// Everything a request handler needs: the domain core, the clock, the admin tokens, the
@@ -28,6 +29,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub admin_tokens: AdminTokens,
     pub metrics: Metrics,
+    /// The journal of a durable server: changes are acknowledged once it holds them.
+    pub journal: Option<Arc<Journal>>,
 }
 
 impl App {
@@ -37,7 +40,14 @@ impl App {
             clock,
             admin_tokens,
             metrics: Metrics::default(),
+            journal: None,
         }
+    }
+
+    /// A durable app: `core` must already journal into `journal` (see `durable::open`).
+    pub fn with_journal(mut self, journal: Arc<Journal>) -> App {
+        self.journal = Some(journal);
+        self
     }
 
     pub fn now_ms(&self) -> u64 {

@@ -3,7 +3,7 @@
 use super::error::line_detail;
 use super::ids::IdKind;
 use super::store::{AccountRecord, AccountRef, lookup};
-use super::{ApiError, Core};
+use super::{ApiError, Core, Event};
 use otpfleet_protocol::limits::{MAX_FIELD_BYTES, MAX_ROWS_PER_REQUEST};
 use otpfleet_protocol::{
     AccountDetail, AccountInput, AccountPage, ErrorCode, ErrorDetail, ImportAction, ImportLine,
@@ -288,6 +288,14 @@ impl Core {
         if let Some(password) = &input.password {
             a.password_hash = Some(self.secrets.password_hash(&lower, password));
         }
+        self.emit(Event::AccountUpserted {
+            id: a.id,
+            upn: a.upn.clone(),
+            display_name: a.display_name.clone(),
+            license: a.license,
+            readiness: a.readiness,
+            password_hash: a.password_hash,
+        });
         let action = if created {
             ImportAction::Created
         } else {

@@ -5,7 +5,7 @@ use super::error::line_detail;
 use super::ids::IdKind;
 use super::secrets::{new_otp, new_password};
 use super::store::{AccountRecord, AccountRef, BatchRecord, ExportRow, OtpSlot, lookup};
-use super::{ApiError, Core};
+use super::{ApiError, Core, Event};
 use crate::clock::rfc3339;
 use otpfleet_protocol::limits::MAX_ROWS_PER_REQUEST;
 use otpfleet_protocol::{
@@ -80,6 +80,10 @@ impl Core {
             rows.push(row);
         }
         let export_expires_ms = now_ms + self.config.export_window_ms;
+        self.emit(Event::BatchCreated {
+            batch: batch_id,
+            export_expires_ms,
+        });
         self.store.batches.lock().insert(
             batch_id,
             BatchRecord {
@@ -110,7 +114,17 @@ impl Core {
         let password = passwords
             .and_then(|p| p.get(&a.upn_lower).cloned())
             .unwrap_or_else(new_password);
-        a.password_hash = Some(self.secrets.password_hash(&a.upn_lower, &password));
+        let password_hash = self.secrets.password_hash(&a.upn_lower, &password);
+        a.password_hash = Some(password_hash);
+        self.emit(Event::OtpIssued {
+            account: a.id,
+            key,
+            batch: batch_id,
+            generated_ms: now_ms,
+            expires_ms,
+            credential: password.clone(),
+            password_hash,
+        });
         let old = a.otp.replace(OtpSlot {
             key,
             batch_id,

@@ -5,7 +5,7 @@ use super::accounts::check_text;
 use super::ids::IdKind;
 use super::secrets::{VerifiedDevice, encode_poll_token, new_poll_token, poll_token_matches};
 use super::store::{AccountRecord, AccountRef, Decision, RequestRecord, lookup};
-use super::{ApiError, Core};
+use super::{ApiError, Core, Event};
 use crate::catalogue::Certification;
 use crate::clock::rfc3339;
 use otpfleet_protocol::limits::MAX_SERIAL_BYTES;
@@ -86,6 +86,7 @@ impl Core {
         let account = lookup(&self.store.by_otp, &key).ok_or_else(invalid_otp)?;
         let auto_approve = self.preferences().auto_approve;
         let mut a = account.lock();
+        let account_id = a.id;
         let slot = match a.otp.as_mut() {
             Some(slot) if bool::from(slot.key.ct_eq(&key)) => slot,
             // The OTP was replaced since the index was read.
@@ -128,6 +129,17 @@ impl Core {
             interval_s: self.config.poll_interval_s,
             last_poll_ms: now_ms,
         });
+        if let Some(r) = &slot.request {
+            self.emit(Event::Redeemed {
+                account: account_id,
+                request: id,
+                device: r.device.clone(),
+                requested_ms: now_ms,
+                auto_approved: auto_approve,
+                poll_token,
+                interval_s: r.interval_s,
+            });
+        }
         self.store.by_request.insert(id, Arc::clone(&account));
         if !auto_approve {
             self.store.pending.lock().insert(id);
@@ -236,6 +248,10 @@ impl Core {
         if let Some(r) = slot.request.as_mut() {
             r.state = Decision::SignedIn;
         }
+        self.emit(Event::CredentialsHanded {
+            account: a.id,
+            request: n,
+        });
         Ok(Credentials {
             upn: a.upn.clone(),
             display_name: a.display_name.clone(),
@@ -284,6 +300,7 @@ impl Core {
             Readiness::NoActionNeeded | Readiness::NeedsLicense => {}
         }
         a.signed_in_manually = true;
+        self.emit(Event::ManualSignedIn { account: a.id });
         // The account is signed in by other means: its OTP, if any, is withdrawn.
         if let Some(old) = a.otp.take() {
             self.store.by_otp.remove(&old.key);

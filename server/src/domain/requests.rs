@@ -2,7 +2,7 @@
 
 use super::ids::IdKind;
 use super::store::{AccountRef, Decision, lookup};
-use super::{ApiError, Core};
+use super::{ApiError, Core, Event};
 use crate::clock::rfc3339;
 use otpfleet_protocol::{ErrorCode, RejectReason, RequestPage, RequestStatus, RequestView};
 
@@ -151,6 +151,17 @@ impl Core {
         }
         r.state = decision;
         r.decided_ms = Some(now_ms);
+        let rejected = match decision {
+            Decision::Rejected(reason) => Some(reason),
+            _ => None,
+        };
+        let account_id = a.id;
+        self.emit(Event::Decided {
+            account: account_id,
+            request: n,
+            rejected,
+            at_ms: now_ms,
+        });
         let view = {
             let slot = a
                 .otp

@@ -27,13 +27,39 @@ where
     let route_index = found.as_ref().ok().map(|(i, _, _)| *i);
     let reply = match found {
         Ok((_, route, id)) => match dispatch(app, route, id.as_deref(), req).await {
-            Ok(reply) => reply,
+            Ok(reply) => durable(app, route, reply).await,
             Err(e) => reply_error(e),
         },
         Err(e) => reply_error(e),
     };
     app.metrics.count(route_index, reply.status().as_u16());
     reply
+}
+
+/// A change is acknowledged only once the journal holds it (durable servers); refusals
+/// changed nothing and need no wait.
+async fn durable(app: &App, route: &Route, reply: Reply) -> Reply {
+    let changes = matches!(
+        route.id,
+        RouteId::ImportAccounts
+            | RouteId::CreateBatch
+            | RouteId::PutPreferences
+            | RouteId::ApproveRequest
+            | RouteId::RejectRequest
+            | RouteId::Redeem
+            | RouteId::SignIn
+            | RouteId::ManualSignIn
+    );
+    let (Some(journal), Some(seq), true) = (&app.journal, app.core.journaled(), changes) else {
+        return reply;
+    };
+    match journal.wait_durable(seq).await {
+        Ok(()) => reply,
+        Err(e) => reply_error(ApiError::new(
+            ErrorCode::ServerBusy,
+            format!("the change could not be made durable ({e}); the server needs attention"),
+        )),
+    }
 }
 
 /// The route for a method and path: 404 when no template matches, 405 when only the method

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod concurrency;
+mod durable;
 mod eligibility;
 mod fuzz;
 mod helpers;

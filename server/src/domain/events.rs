@@ -1,0 +1,71 @@
+//! Domain events: every acknowledged change, as data. The core emits one per change to an
+//! [`EventSink`] while it holds the lock that orders the change, so the sink's order replays
+//! to the same state; [`Core::apply`](super::Core::apply) replays one.
+//!
+//! **Architecture invariant:** events carry no plaintext OTP (only its keyed hash). The password
+//! awaiting hand-over travels in `OtpIssued` so a restarted server can still hand it over once.
+
+use otpfleet_protocol::{Device, License, Preferences, Readiness, RejectReason};
+use serde::{Deserialize, Serialize};
+
+/// One change of state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    AccountUpserted {
+        id: u64,
+        upn: String,
+        display_name: String,
+        license: License,
+        readiness: Readiness,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_hash: Option<[u8; 32]>,
+    },
+    OtpIssued {
+        account: u64,
+        key: [u8; 32],
+        batch: u64,
+        generated_ms: u64,
+        expires_ms: u64,
+        credential: String,
+        password_hash: [u8; 32],
+    },
+    BatchCreated {
+        batch: u64,
+        export_expires_ms: u64,
+    },
+    Redeemed {
+        account: u64,
+        request: u64,
+        device: Device,
+        requested_ms: u64,
+        auto_approved: bool,
+        poll_token: [u8; 16],
+        interval_s: u32,
+    },
+    Decided {
+        account: u64,
+        request: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejected: Option<RejectReason>,
+        at_ms: u64,
+    },
+    CredentialsHanded {
+        account: u64,
+        request: u64,
+    },
+    ManualSignedIn {
+        account: u64,
+    },
+    PreferencesSet {
+        preferences: Preferences,
+    },
+}
+
+/// Where events go: a journal that makes them durable, in the order appended.
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    /// Appends one event; answers its sequence number.
+    fn append(&self, event: &Event) -> u64;
+    /// The sequence number of the last event appended so far.
+    fn appended(&self) -> u64;
+}

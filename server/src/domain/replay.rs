@@ -1,0 +1,207 @@
+//! Replaying journaled events into a fresh core: recovery after a restart.
+
+use super::Core;
+use super::events::Event;
+use super::ids::IdKind;
+use super::store::{AccountRecord, AccountRef, BatchRecord, Decision, OtpSlot, RequestRecord};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+impl Core {
+    /// Applies one journaled event. Events must come in journal order; one that does not fit
+    /// the state (an unknown account, a request that is not the account's) is refused with what
+    /// is wrong, never skipped silently.
+    pub fn apply(&self, event: Event) -> Result<(), String> {
+        match event {
+            Event::AccountUpserted {
+                id,
+                upn,
+                display_name,
+                license,
+                readiness,
+                password_hash,
+            } => {
+                let lower = upn.to_lowercase();
+                let existing = self.store.account(id);
+                let account = match existing {
+                    Some(a) => a,
+                    None => {
+                        let mut accounts = self.store.accounts.write();
+                        if accounts.len() as u64 + 1 != id {
+                            return Err(format!(
+                                "account {} appears out of order",
+                                IdKind::Account.format(id)
+                            ));
+                        }
+                        let record = AccountRecord {
+                            id,
+                            upn: upn.clone(),
+                            upn_lower: lower.clone(),
+                            display_name: display_name.clone(),
+                            license,
+                            readiness,
+                            password_hash: None,
+                            signed_in_manually: false,
+                            otp: None,
+                        };
+                        let account: AccountRef = Arc::new(Mutex::new(record));
+                        accounts.push(Arc::clone(&account));
+                        self.store
+                            .by_upn
+                            .insert(lower.clone(), Arc::clone(&account));
+                        account
+                    }
+                };
+                let mut a = account.lock();
+                a.upn = upn;
+                a.display_name = display_name;
+                a.license = license;
+                a.readiness = readiness;
+                if password_hash.is_some() {
+                    a.password_hash = password_hash;
+                }
+            }
+            Event::OtpIssued {
+                account,
+                key,
+                batch,
+                generated_ms,
+                expires_ms,
+                credential,
+                password_hash,
+            } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                a.password_hash = Some(password_hash);
+                let old = a.otp.replace(OtpSlot {
+                    key,
+                    batch_id: batch,
+                    generated_ms,
+                    expires_ms,
+                    credential: Some(credential),
+                    request: None,
+                });
+                if let Some(old) = old {
+                    self.store.by_otp.remove(&old.key);
+                    if let Some(r) = old.request {
+                        self.store.by_request.remove(&r.id);
+                        self.store.pending.lock().remove(&r.id);
+                    }
+                }
+                self.store.by_otp.insert(key, Arc::clone(&acc));
+                self.store.next_batch.fetch_max(batch, Ordering::Relaxed);
+            }
+            Event::BatchCreated {
+                batch,
+                export_expires_ms,
+            } => {
+                // The export's plaintext is never journaled: after a restart it is gone.
+                self.store.batches.lock().insert(
+                    batch,
+                    BatchRecord {
+                        export_expires_ms,
+                        rows: None,
+                    },
+                );
+                self.store.next_batch.fetch_max(batch, Ordering::Relaxed);
+            }
+            Event::Redeemed {
+                account,
+                request,
+                device,
+                requested_ms,
+                auto_approved,
+                poll_token,
+                interval_s,
+            } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                let slot = a
+                    .otp
+                    .as_mut()
+                    .ok_or_else(|| format!("request {request} redeems no OTP"))?;
+                slot.request = Some(RequestRecord {
+                    id: request,
+                    device,
+                    requested_ms,
+                    state: if auto_approved {
+                        Decision::Approved
+                    } else {
+                        Decision::Pending
+                    },
+                    decided_ms: auto_approved.then_some(requested_ms),
+                    poll_token,
+                    interval_s,
+                    last_poll_ms: requested_ms,
+                });
+                self.store.by_request.insert(request, Arc::clone(&acc));
+                if !auto_approved {
+                    self.store.pending.lock().insert(request);
+                }
+                self.store
+                    .next_request
+                    .fetch_max(request, Ordering::Relaxed);
+            }
+            Event::Decided {
+                account,
+                request,
+                rejected,
+                at_ms,
+            } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                let r = current(&mut a, request)?;
+                r.state = rejected.map_or(Decision::Approved, Decision::Rejected);
+                r.decided_ms = Some(at_ms);
+                self.store.pending.lock().remove(&request);
+            }
+            Event::CredentialsHanded { account, request } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                current(&mut a, request)?.state = Decision::SignedIn;
+                if let Some(slot) = a.otp.as_mut() {
+                    slot.credential = None;
+                }
+            }
+            Event::ManualSignedIn { account } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                a.signed_in_manually = true;
+                if let Some(old) = a.otp.take() {
+                    self.store.by_otp.remove(&old.key);
+                    if let Some(r) = old.request {
+                        self.store.by_request.remove(&r.id);
+                        self.store.pending.lock().remove(&r.id);
+                    }
+                }
+            }
+            Event::PreferencesSet { preferences } => {
+                *self.preferences.write() = preferences;
+            }
+        }
+        Ok(())
+    }
+
+    fn known(&self, id: u64) -> Result<AccountRef, String> {
+        self.store.account(id).ok_or_else(|| {
+            format!(
+                "an event names {}, which was never created",
+                IdKind::Account.format(id)
+            )
+        })
+    }
+}
+
+fn current(a: &mut AccountRecord, request: u64) -> Result<&mut RequestRecord, String> {
+    a.otp
+        .as_mut()
+        .and_then(|s| s.request.as_mut())
+        .filter(|r| r.id == request)
+        .ok_or_else(|| {
+            format!(
+                "an event names {}, which is not its account's current request",
+                IdKind::Request.format(request)
+            )
+        })
+}

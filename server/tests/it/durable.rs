@@ -1,0 +1,208 @@
+//! The data directory: recovery after a restart, a directory in use refused, a corrupt or
+//! truncated one reported with the file and never reset.
+
+use otpfleet_protocol::{
+    AccountInput, BatchRequest, License, PasswordMode, Readiness, RedeemRequest, VerifyRequest,
+};
+use otpfleet_server::domain::accounts::ImportRow;
+use otpfleet_server::domain::batches::BatchOutcome;
+use otpfleet_server::journal::JournalError;
+use otpfleet_server::{Catalogue, Core, ServerConfig, open_durable};
+use std::path::Path;
+
+const NOW: u64 = crate::helpers::START_MS;
+
+fn open(
+    dir: &Path,
+) -> Result<
+    (
+        Core,
+        std::sync::Arc<otpfleet_server::journal::Journal>,
+        usize,
+    ),
+    JournalError,
+> {
+    open_durable(dir, ServerConfig::default(), Catalogue::builtin())
+}
+
+/// Imports and generates one OTP; answers it.
+fn one_otp(core: &Core, upn: &str) -> String {
+    let rows = vec![ImportRow {
+        line: 1,
+        input: AccountInput {
+            upn: upn.into(),
+            display_name: "Room".into(),
+            license: License::Pro,
+            readiness: Readiness::NoActionNeeded,
+            password: None,
+        },
+    }];
+    let id = core.import_accounts(rows).expect("import").results[0]
+        .account_id
+        .clone();
+    let batch = BatchRequest {
+        account_ids: vec![id],
+        password_mode: PasswordMode::AutoGenerate,
+        sign_in_csv: None,
+        review_only: false,
+    };
+    match core.create_batch(batch, NOW).expect("batch") {
+        BatchOutcome::Created(c) => c.generated[0].otp.clone(),
+        BatchOutcome::Review(_) => panic!("not a review"),
+    }
+}
+
+async fn durable(core: &Core, journal: &otpfleet_server::journal::Journal) {
+    journal
+        .wait_durable(core.journaled().expect("a durable core"))
+        .await
+        .expect("durable");
+}
+
+#[tokio::test]
+async fn a_restart_recovers_accounts_otps_and_redemptions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (used, fresh) = {
+        let (core, journal, replayed) = open(dir.path()).expect("opens");
+        assert_eq!(replayed, 0);
+        let used = one_otp(&core, "a@contoso.com");
+        let fresh = one_otp(&core, "b@contoso.com");
+        let vt = core
+            .verify(
+                &VerifyRequest {
+                    make: "Logitech".into(),
+                    model: "Tap".into(),
+                    serial: "S1".into(),
+                    hdmi_ingest: true,
+                },
+                NOW,
+            )
+            .expect("verify");
+        core.redeem(
+            &RedeemRequest {
+                otp: used.clone(),
+                verification_token: vt.verification_token,
+            },
+            NOW,
+        )
+        .expect("redeem");
+        durable(&core, &journal).await;
+        (used, fresh)
+    };
+    // The journal's writer thread closes the database once the last handle is gone; redb takes
+    // a moment to write its allocator state and release the file.
+    let mut reopened = open(dir.path());
+    for _ in 0..40 {
+        if !matches!(reopened, Err(JournalError::InUse { .. })) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        reopened = open(dir.path());
+    }
+    let (core, _journal, replayed) = reopened.expect("reopens");
+    assert!(replayed >= 5, "{replayed}");
+    let vt = core
+        .verify(
+            &VerifyRequest {
+                make: "Logitech".into(),
+                model: "Tap".into(),
+                serial: "S2".into(),
+                hdmi_ingest: true,
+            },
+            NOW,
+        )
+        .expect("verify");
+    let again = core.redeem(
+        &RedeemRequest {
+            otp: used,
+            verification_token: vt.verification_token.clone(),
+        },
+        NOW,
+    );
+    assert_eq!(again.map_err(|e| e.code.as_str()), Err("otp_already_used"));
+    let ok = core.redeem(
+        &RedeemRequest {
+            otp: fresh.clone(),
+            verification_token: vt.verification_token.clone(),
+        },
+        NOW,
+    );
+    assert!(
+        ok.is_ok(),
+        "an OTP generated before the restart still works: {ok:?}"
+    );
+    // Expiry keeps counting across the restart: 8 hours after generation it is gone.
+    let later = NOW + 8 * 3_600_000;
+    let vt = core
+        .verify(
+            &VerifyRequest {
+                make: "Logitech".into(),
+                model: "Tap".into(),
+                serial: "S3".into(),
+                hdmi_ingest: true,
+            },
+            later,
+        )
+        .expect("verify");
+    let late = core.redeem(
+        &RedeemRequest {
+            otp: one_otp(&core, "c@contoso.com"),
+            verification_token: vt.verification_token,
+        },
+        later,
+    );
+    assert_eq!(late.map_err(|e| e.code.as_str()), Err("otp_expired"));
+}
+
+#[test]
+fn a_directory_in_use_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = open(dir.path()).expect("opens");
+    let second = open(dir.path());
+    assert!(
+        matches!(second, Err(JournalError::InUse { .. })),
+        "{second:?}"
+    );
+}
+
+#[test]
+fn a_corrupt_or_truncated_directory_is_reported_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("otpfleet.redb");
+    std::fs::write(&file, b"this is not a database, and it must not be reset").expect("write");
+    let before = std::fs::read(&file).expect("read");
+    let err = open(dir.path()).expect_err("refused");
+    assert!(
+        err.to_string().contains("otpfleet.redb"),
+        "names the file: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&file).expect("read"),
+        before,
+        "never silently reset"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (core, _j, _) = open(dir.path()).expect("opens");
+        for i in 0..50 {
+            one_otp(&core, &format!("room{i}@contoso.com"));
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let file = dir.path().join("otpfleet.redb");
+    let len = std::fs::metadata(&file).expect("meta").len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .expect("open");
+    f.set_len(len / 3).expect("truncate");
+    drop(f);
+    let err = open(dir.path()).expect_err("a truncated journal is refused");
+    assert!(err.to_string().contains("otpfleet.redb"), "{err}");
+    assert_eq!(
+        std::fs::metadata(&file).expect("meta").len(),
+        len / 3,
+        "left as it is"
+    );
+}
