@@ -171,15 +171,23 @@ fn writer(
     }
 }
 
+/// One row per group, keyed by the group's first sequence number: each event as a 4-byte
+/// little-endian length and its JSON. One B-tree insert per commit instead of one per event.
 fn commit(db: &Database, group: &[(u64, Vec<u8>)]) -> Result<(), String> {
+    let Some((first, _)) = group.first() else {
+        return Ok(());
+    };
+    let mut row = Vec::with_capacity(group.iter().map(|(_, b)| b.len() + 4).sum());
+    for (_, bytes) in group {
+        row.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+        row.extend_from_slice(bytes);
+    }
     let txn = db.begin_write().map_err(|e| e.to_string())?;
     {
         let mut table = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
-        for (seq, bytes) in group {
-            table
-                .insert(*seq, bytes.as_slice())
-                .map_err(|e| e.to_string())?;
-        }
+        table
+            .insert(*first, row.as_slice())
+            .map_err(|e| e.to_string())?;
     }
     txn.commit().map_err(|e| e.to_string())
 }
@@ -218,23 +226,37 @@ fn read_events(db: &Database, path: &Path) -> Result<Vec<(u64, Event)>, JournalE
         Err(e) => return Err(corrupt(&e)),
     };
     let mut events = Vec::new();
-    for (expected, entry) in (1u64..).zip(table.iter().map_err(|e| corrupt(&e))?) {
-        let (seq, bytes) = entry.map_err(|e| corrupt(&e))?;
-        let seq = seq.value();
-        if seq != expected {
+    for entry in table.iter().map_err(|e| corrupt(&e))? {
+        let (first, row) = entry.map_err(|e| corrupt(&e))?;
+        let first = first.value();
+        let expected = events.len() as u64 + 1;
+        if first != expected {
             return Err(JournalError::Replay {
                 path: path.to_path_buf(),
-                seq,
-                reason: format!("event {expected} is missing"),
+                seq: expected,
+                reason: format!("events {expected} to {} are missing", first - 1),
             });
         }
-        let event: Event =
-            serde_json::from_slice(bytes.value()).map_err(|e| JournalError::Replay {
+        let mut rest = row.value();
+        while !rest.is_empty() {
+            let seq = events.len() as u64 + 1;
+            let replay = |reason: String| JournalError::Replay {
                 path: path.to_path_buf(),
                 seq,
-                reason: format!("not an event: {e}"),
-            })?;
-        events.push((seq, event));
+                reason,
+            };
+            let (len, tail) = rest
+                .split_at_checked(4)
+                .ok_or_else(|| replay("a record is cut short".into()))?;
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let (bytes, tail) = tail
+                .split_at_checked(len)
+                .ok_or_else(|| replay("a record is cut short".into()))?;
+            let event: Event =
+                serde_json::from_slice(bytes).map_err(|e| replay(format!("not an event: {e}")))?;
+            events.push((seq, event));
+            rest = tail;
+        }
     }
     Ok(events)
 }
