@@ -4,6 +4,7 @@
 pub mod fleet;
 mod probe;
 mod rehearse;
+mod report;
 mod serve;
 
 pub use fleet::FleetOpts;
@@ -32,6 +33,8 @@ pub enum Command {
     Rehearse(RehearseOpts),
     /// Measure the generator: hammer one stateless route with the emulator's request path.
     Probe(ProbeOpts),
+    /// Work with run folders: render their pages, merge shard runs, compare two runs.
+    Report(report::ReportOpts),
 }
 
 /// Runs one subcommand; errors are printed with their causes and end in exit code 1.
@@ -41,6 +44,7 @@ pub fn run(opts: Opts) -> ExitCode {
         Command::Fleet(fleet) => fleet::run(fleet),
         Command::Rehearse(rehearse) => rehearse::run(rehearse),
         Command::Probe(probe) => probe::run(probe),
+        Command::Report(report) => report::run(report),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,11 +110,14 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
             App::new(core, clock, tokens).with_journal(journal)
         };
         let app = Arc::new(app);
+        // Signal handlers go in before the port is announced: a SIGTERM sent right after the
+        // first line must stop the server cleanly, not kill it.
+        let shutdown = shutdown_signal()?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;
         drop(stdout);
-        otpfleet_server::serve(listener, app, shutdown_signal()).await?;
+        otpfleet_server::serve(listener, app, shutdown).await?;
         eprintln!("stopped");
         Ok(())
     });
@@ -189,24 +192,23 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that resolves on Ctrl-C or SIGTERM; the handlers are installed when this returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            term.recv().await;
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {}
+            () = term => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
 }

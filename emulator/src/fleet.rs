@@ -227,6 +227,7 @@ pub fn build_report(
         config: serde_json::to_value(cfg).unwrap_or_default(),
         timeline: Vec::new(),
         rehearsal: None,
+        merged_from: Vec::new(),
     }
 }
 

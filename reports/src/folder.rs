@@ -1,8 +1,11 @@
-//! A run folder: `report.json`, `report.md`, and one `<step>.hlog` per measured step.
+//! A run folder: `report.json`, `report.md`, `report.html`, and per measured step a
+//! `<step>.hlog` (corrected view) and a `<step>.raw.hlog` (raw view).
 
-use crate::histograms::{Recorder, Step};
+use crate::histograms::{Recorder, write_histogram_log};
+use crate::html::write_html;
 use crate::markdown::write_markdown;
 use crate::report::RunReport;
+use crate::run_histograms::RunHistograms;
 use std::fs::File;
 use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -22,32 +25,60 @@ pub fn write_run_folder(
     report: &RunReport,
     recorder: &Recorder,
 ) -> io::Result<RunFolder> {
+    write_run_folder_from(dir, report, &RunHistograms::from_recorder(recorder))
+}
+
+/// Writes the run folder from histograms already taken (a merge, a rebuilt run).
+pub fn write_run_folder_from(
+    dir: &Path,
+    report: &RunReport,
+    histograms: &RunHistograms,
+) -> io::Result<RunFolder> {
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
-    let mut write = |name: &str, f: &mut dyn FnMut(&mut BufWriter<File>) -> io::Result<()>| {
-        let path = dir.join(name);
-        let mut out = BufWriter::new(File::create(&path)?);
-        f(&mut out)?;
-        out.flush()?;
-        files.push(path);
-        io::Result::Ok(())
-    };
-    write("report.json", &mut |out| {
+    write_file(dir, "report.json", &mut files, &mut |out| {
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         writeln!(out)
     })?;
-    write("report.md", &mut |out| write_markdown(report, out))?;
+    files.extend(write_views(dir, report, histograms)?);
     let duration = Duration::from_secs_f64(report.duration_s.max(0.001));
-    for step in Step::ALL {
-        if recorder.histogram(step).is_empty() {
-            continue;
-        }
-        write(&format!("{}.hlog", step.as_str()), &mut |out| {
-            recorder.write_log(step, duration, out)
+    for (name, comment, h) in histograms.logs() {
+        write_file(dir, &name, &mut files, &mut |out| {
+            write_histogram_log(h, &comment, duration, out)
         })?;
     }
     Ok(RunFolder {
         dir: dir.to_path_buf(),
         files,
     })
+}
+
+/// Writes the views of a report, `report.md` and `report.html`; answers their paths.
+pub fn write_views(
+    dir: &Path,
+    report: &RunReport,
+    histograms: &RunHistograms,
+) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    write_file(dir, "report.md", &mut files, &mut |out| {
+        write_markdown(report, out)
+    })?;
+    write_file(dir, "report.html", &mut files, &mut |out| {
+        write_html(report, histograms, out)
+    })?;
+    Ok(files)
+}
+
+fn write_file(
+    dir: &Path,
+    name: &str,
+    files: &mut Vec<PathBuf>,
+    f: &mut dyn FnMut(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let path = dir.join(name);
+    let mut out = BufWriter::new(File::create(&path)?);
+    f(&mut out)?;
+    out.flush()?;
+    files.push(path);
+    Ok(())
 }

@@ -148,18 +148,26 @@ impl Recorder {
         duration: Duration,
         out: &mut impl io::Write,
     ) -> io::Result<()> {
-        let h = self.histogram(step);
-        let mut serializer = V2DeflateSerializer::new();
-        let mut writer = IntervalLogWriterBuilder::new()
-            .add_comment(&format!(
-                "otpfleet step {}: values in microseconds",
-                step.as_str()
-            ))
-            .begin_log_with(out, &mut serializer)?;
-        writer
-            .write_histogram(&h, Duration::ZERO, duration, None)
-            .map_err(|e| io::Error::other(format!("{e:?}")))
+        let comment = format!("otpfleet step {}: values in microseconds", step.as_str());
+        write_histogram_log(&self.histogram(step), &comment, duration, out)
     }
+}
+
+/// Writes one histogram as an HdrHistogram interval log: a `#comment` line, then one interval
+/// of `duration` (compressed V2 encoding, as Java's `HistogramLogWriter` writes).
+pub fn write_histogram_log(
+    h: &Histogram<u64>,
+    comment: &str,
+    duration: Duration,
+    out: &mut impl io::Write,
+) -> io::Result<()> {
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new()
+        .add_comment(comment)
+        .begin_log_with(out, &mut serializer)?;
+    writer
+        .write_histogram(h, Duration::ZERO, duration, None)
+        .map_err(|e| io::Error::other(format!("{e:?}")))
 }
 
 /// Reads every interval of an HdrHistogram interval log into one histogram.

@@ -15,6 +15,14 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
         "{} consoles against {} (seed {}{shard}), {:.1} s.\n",
         r.consoles, r.target, r.seed, r.duration_s
     )?;
+    if !r.merged_from.is_empty() {
+        let shards: Vec<String> = r
+            .merged_from
+            .iter()
+            .map(|m| format!("`{}` ({}/{})", m.dir, m.shard.index, m.shard.count))
+            .collect();
+        writeln!(out, "Merged from shards {}.\n", shards.join(", "))?;
+    }
     if let Some(why) = &r.stopped_because {
         writeln!(out, "**Incomplete run:** {why}\n")?;
     }

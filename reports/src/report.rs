@@ -182,6 +182,18 @@ pub struct RunReport {
     /// Rehearsals: the answers to the rollout's questions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<RehearsalFindings>,
+    /// Merged runs (`otpfleet report merge`): the shard runs this report adds up, by shard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedFrom>,
+}
+
+/// One shard run that a merged report adds up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    /// The shard's run folder, as given to `otpfleet report merge`.
+    pub dir: String,
+    pub seed: u64,
+    pub shard: ShardInfo,
 }
 
 /// The state of a rehearsed rollout at the end of one simulated hour.

@@ -180,17 +180,13 @@ async fn check(t: &HttpTransport, ledger: &Ledger, round: usize) {
             );
         } else if *approved {
             let a = t
-                .send(
-                    ApiRequest::get("/v1/requests?status=approved&limit=1000")
-                        .with_bearer(TOKEN),
-                )
+                .send(ApiRequest::get("/v1/requests?status=approved&limit=1000").with_bearer(TOKEN))
                 .await
                 .expect("answers");
             let listed = String::from_utf8_lossy(&a.body).contains(&format!("\"{request}\""));
             let signed = t
                 .send(
-                    ApiRequest::get("/v1/requests?status=signed_in&limit=1000")
-                        .with_bearer(TOKEN),
+                    ApiRequest::get("/v1/requests?status=signed_in&limit=1000").with_bearer(TOKEN),
                 )
                 .await
                 .expect("answers");

@@ -4,4 +4,5 @@
 mod crash;
 mod fleet;
 mod rehearse;
+mod report;
 mod serve;

@@ -9,7 +9,7 @@ fn otpfleet() -> Command {
 
 fn start(args: &[&str]) -> (Child, String) {
     let mut child = otpfleet()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--in-memory"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -87,7 +87,13 @@ fn a_given_token_file_is_used_and_bad_ones_are_refused_clearly() {
         (&missing, "while reading the admin token file"),
     ] {
         let out = otpfleet()
-            .args(["serve", "--listen", "127.0.0.1:0", "--admin-token-file"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--in-memory",
+                "--admin-token-file",
+            ])
             .arg(path)
             .output()
             .expect("runs");
@@ -104,7 +110,13 @@ fn a_bad_catalogue_or_flag_is_refused_before_anything_starts() {
     let bad = dir.path().join("catalogue.json");
     std::fs::write(&bad, r#"[{"make": "Logitech"}]"#).expect("write");
     let out = otpfleet()
-        .args(["serve", "--listen", "127.0.0.1:0", "--catalogue"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--in-memory",
+            "--catalogue",
+        ])
         .arg(&bad)
         .output()
         .expect("runs");

@@ -1,0 +1,30 @@
+//! What can go wrong reading, rendering, merging or comparing run folders. Every message names
+//! the file or folder, so a person knows where to look.
+
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("while reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("while writing {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("{path} is not a report.json otpfleet can read: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {message}")]
+    Hlog { path: PathBuf, message: String },
+    /// Runs given to `merge` that are not shards of one run.
+    #[error("{dir} does not belong with {first}: {difference}")]
+    Mismatch {
+        dir: PathBuf,
+        first: PathBuf,
+        difference: String,
+    },
+    /// The shards given to `merge` do not make up a whole run.
+    #[error("{0}")]
+    Shards(String),
+}

@@ -1,0 +1,403 @@
+//! `otpfleet report merge`: the shard runs of one fleet added up into the report of the whole.
+//!
+//! Histograms are added (HdrHistogram addition: no precision lost), so every latency summary of
+//! the merged report is recomputed from the merged histograms, never averaged. Counts (consoles,
+//! outcomes, faults, errors) are summed. Runs that are not shards of one run are refused: another
+//! kind, seed, build or configuration (anything but the shard), or a shard given twice or missing.
+
+use crate::error::ReportError;
+use crate::folder::{RunFolder, write_run_folder_from};
+use crate::histograms::summarize;
+use crate::render::read_run_folder;
+use crate::report::{
+    Faults, MergedFrom, Outcomes, RunReport, SCHEMA_VERSION, ShardInfo, TimeToSignedIn,
+    TimelinePoint,
+};
+use crate::run_histograms::{RunHistograms, TIME_TO_SIGNED_IN};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Most shard runs one merge takes (the fleet's own bound on `--shard K/N`).
+pub const MAX_SHARDS: usize = 10_000;
+
+/// One shard's run folder, read.
+#[derive(Debug, Clone)]
+pub struct ShardRun {
+    pub dir: PathBuf,
+    pub report: RunReport,
+    pub histograms: RunHistograms,
+}
+
+/// Reads shard run folders, checking that each one's histogram logs hold what its report counts.
+pub fn read_shards(dirs: &[PathBuf]) -> Result<Vec<ShardRun>, ReportError> {
+    if dirs.is_empty() || dirs.len() > MAX_SHARDS {
+        return Err(ReportError::Shards(format!(
+            "give from 1 to {MAX_SHARDS} run folders to merge (got {})",
+            dirs.len()
+        )));
+    }
+    dirs.iter()
+        .map(|dir| {
+            let (report, histograms) = read_run_folder(dir)?;
+            check_logs_match_report(dir, &report, &histograms)?;
+            Ok(ShardRun {
+                dir: dir.clone(),
+                report,
+                histograms,
+            })
+        })
+        .collect()
+}
+
+/// Merges the shard run folders `dirs` into a new run folder `out`.
+pub fn merge_run_folders(dirs: &[PathBuf], out: &Path) -> Result<RunFolder, ReportError> {
+    for dir in dirs {
+        if same_place(dir, out) {
+            return Err(ReportError::Shards(format!(
+                "the output folder {} is one of the runs to merge: give another --out",
+                out.display()
+            )));
+        }
+    }
+    let shards = read_shards(dirs)?;
+    let (report, histograms) = merge_runs(&shards)?;
+    write_run_folder_from(out, &report, &histograms).map_err(|source| ReportError::Write {
+        path: out.to_path_buf(),
+        source,
+    })
+}
+
+/// Merges shard runs that belong together into the report and histograms of the whole run.
+pub fn merge_runs(shards: &[ShardRun]) -> Result<(RunReport, RunHistograms), ReportError> {
+    let first = shards
+        .first()
+        .ok_or_else(|| ReportError::Shards("no run folders to merge".into()))?;
+    for shard in &shards[1..] {
+        check_belongs(first, shard)?;
+    }
+    check_shards_cover_the_run(shards)?;
+    if shards.len() > 1 && shards.iter().any(|s| s.report.rehearsal.is_some()) {
+        return Err(ReportError::Shards(
+            "rehearsal findings (waves, suggestions) cannot be added up from shards: rehearse \
+             the whole plan in one run (simulated time makes that fast)"
+                .into(),
+        ));
+    }
+    let mut histograms = RunHistograms::default();
+    for shard in shards {
+        histograms
+            .add(&shard.histograms)
+            .map_err(|message| ReportError::Hlog {
+                path: shard.dir.clone(),
+                message,
+            })?;
+    }
+    let report = merged_report(shards, &histograms);
+    Ok((report, histograms))
+}
+
+fn merged_report(shards: &[ShardRun], histograms: &RunHistograms) -> RunReport {
+    let reports: Vec<&RunReport> = shards.iter().map(|s| &s.report).collect();
+    let first = reports[0];
+    let latency_names = |view: fn(&RunReport) -> &BTreeMap<String, _>| -> Vec<String> {
+        let mut names: Vec<String> = reports
+            .iter()
+            .flat_map(|r| view(r).keys().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let summaries = |names: Vec<String>, hs: &BTreeMap<String, Histogram<u64>>| {
+        names
+            .into_iter()
+            .map(|name| {
+                let summary = hs.get(&name).map(summarize).unwrap_or_default();
+                (name, summary)
+            })
+            .collect()
+    };
+    let stopped: Vec<String> = shards
+        .iter()
+        .filter_map(|s| {
+            let why = s.report.stopped_because.as_ref()?;
+            Some(format!("shard {}: {why}", s.dir.display()))
+        })
+        .collect();
+    let mut merged_from: Vec<MergedFrom> = shards
+        .iter()
+        .map(|s| MergedFrom {
+            dir: s.dir.display().to_string(),
+            seed: s.report.seed,
+            shard: s.report.shard,
+        })
+        .collect();
+    merged_from.sort_by_key(|m| m.shard.index);
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        kind: first.kind,
+        otpfleet_version: first.otpfleet_version.clone(),
+        seed: first.seed,
+        consoles: reports.iter().map(|r| r.consoles).sum(),
+        shard: ShardInfo { index: 0, count: 1 },
+        target: targets(&reports),
+        complete: reports.iter().all(|r| r.complete),
+        stopped_because: (!stopped.is_empty()).then(|| stopped.join("; ")),
+        outcomes: reports
+            .iter()
+            .fold(Outcomes::default(), |a, r| add_outcomes(&a, &r.outcomes)),
+        faults: reports
+            .iter()
+            .fold(Faults::default(), |a, r| add_faults(&a, &r.faults)),
+        errors: sum_errors(&reports),
+        latency_us: summaries(latency_names(|r| &r.latency_us), &histograms.corrected),
+        latency_raw_us: summaries(latency_names(|r| &r.latency_raw_us), &histograms.raw),
+        time_to_signed_in_s: histograms
+            .corrected
+            .get(TIME_TO_SIGNED_IN)
+            .map(|h| TimeToSignedIn::from_us(&summarize(h)))
+            .unwrap_or_default(),
+        duration_s: reports.iter().map(|r| r.duration_s).fold(0.0, f64::max),
+        config: whole_run_config(&first.config),
+        timeline: sum_timelines(&reports),
+        rehearsal: first.rehearsal.clone().filter(|_| reports.len() == 1),
+        merged_from,
+    }
+}
+
+/// Shards of one run share kind, seed, build, schema, shard count and every setting but the
+/// shard itself.
+fn check_belongs(first: &ShardRun, other: &ShardRun) -> Result<(), ReportError> {
+    let (a, b) = (&first.report, &other.report);
+    let difference = if a.kind != b.kind {
+        Some(format!("a {:?} run, not a {:?} run", b.kind, a.kind))
+    } else if a.seed != b.seed {
+        Some(format!("seed {}, not {}", b.seed, a.seed))
+    } else if a.otpfleet_version != b.otpfleet_version {
+        Some(format!(
+            "written by otpfleet {}, not {}",
+            b.otpfleet_version, a.otpfleet_version
+        ))
+    } else if a.schema_version != b.schema_version {
+        Some(format!(
+            "report schema {}, not {}",
+            b.schema_version, a.schema_version
+        ))
+    } else if a.shard.count != b.shard.count {
+        Some(format!(
+            "one of {} shards, not of {}",
+            b.shard.count, a.shard.count
+        ))
+    } else {
+        let mut diffs = Vec::new();
+        json_differences(
+            "",
+            &whole_run_config(&a.config),
+            &whole_run_config(&b.config),
+            &mut diffs,
+        );
+        (!diffs.is_empty()).then(|| format!("other settings: {}", diffs.join(", ")))
+    };
+    match difference {
+        None => Ok(()),
+        Some(difference) => Err(ReportError::Mismatch {
+            dir: other.dir.clone(),
+            first: first.dir.clone(),
+            difference,
+        }),
+    }
+}
+
+fn check_shards_cover_the_run(shards: &[ShardRun]) -> Result<(), ReportError> {
+    let count = shards[0].report.shard.count;
+    let mut seen: BTreeMap<u32, &Path> = BTreeMap::new();
+    for s in shards {
+        let index = s.report.shard.index;
+        if index >= count {
+            return Err(ReportError::Shards(format!(
+                "{} claims shard {index}/{count}, which does not exist",
+                s.dir.display()
+            )));
+        }
+        if let Some(earlier) = seen.insert(index, &s.dir) {
+            return Err(ReportError::Shards(format!(
+                "shard {index}/{count} is given twice: {} and {}",
+                earlier.display(),
+                s.dir.display()
+            )));
+        }
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !seen.contains_key(i))
+        .take(10)
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ReportError::Shards(format!(
+            "shard {} missing: give the run folder of every shard of the run (seed {})",
+            missing.join(", "),
+            shards[0].report.seed
+        )));
+    }
+    Ok(())
+}
+
+/// A step whose report counts values its histogram log does not hold cannot be recomputed.
+fn check_logs_match_report(
+    dir: &Path,
+    report: &RunReport,
+    histograms: &RunHistograms,
+) -> Result<(), ReportError> {
+    let views = [
+        (&report.latency_us, &histograms.corrected, ".hlog"),
+        (&report.latency_raw_us, &histograms.raw, ".raw.hlog"),
+    ];
+    let tts = BTreeMap::from([(
+        TIME_TO_SIGNED_IN.to_owned(),
+        crate::histograms::Summary {
+            count: report.time_to_signed_in_s.count,
+            ..Default::default()
+        },
+    )]);
+    for (summaries, logs, suffix) in
+        views
+            .into_iter()
+            .chain([(&tts, &histograms.corrected, ".hlog")])
+    {
+        for (step, summary) in summaries {
+            let held = logs.get(step).map_or(0, Histogram::len);
+            if held != summary.count {
+                return Err(ReportError::Hlog {
+                    path: dir.join(format!("{step}{suffix}")),
+                    message: format!(
+                        "holds {held} values but report.json counts {} for {step}: the \
+                         histogram logs do not belong to this report (or are missing), so the \
+                         run cannot be merged without loss",
+                        summary.count
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The configuration with the shard set to the whole run: what every shard of a run shares,
+/// and what the unsharded run has.
+fn whole_run_config(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = config.clone();
+    if let Some(shard) = config.get_mut("shard") {
+        *shard = serde_json::json!({"index": 0, "count": 1});
+    }
+    config
+}
+
+/// Paths where two JSON values differ (`rates.typo is 0.1 (not 0.05)`), at most 5.
+fn json_differences(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if out.len() >= 5 || a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let (va, vb) = (
+                    x.get(key).unwrap_or(&Value::Null),
+                    y.get(key).unwrap_or(&Value::Null),
+                );
+                json_differences(&sub, va, vb, out);
+            }
+        }
+        _ => out.push(format!("{path} is {b} (not {a})")),
+    }
+}
+
+fn targets(reports: &[&RunReport]) -> String {
+    let mut targets: Vec<&str> = reports.iter().map(|r| r.target.as_str()).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    targets.join(", ")
+}
+
+fn add_outcomes(a: &Outcomes, b: &Outcomes) -> Outcomes {
+    // A struct literal, so that a new outcome cannot be forgotten here.
+    Outcomes {
+        signed_in_otp: a.signed_in_otp + b.signed_in_otp,
+        signed_in_manual: a.signed_in_manual + b.signed_in_manual,
+        rejected: a.rejected + b.rejected,
+        expired: a.expired + b.expired,
+        verification_failed: a.verification_failed + b.verification_failed,
+        abandoned: a.abandoned + b.abandoned,
+    }
+}
+
+fn add_faults(a: &Faults, b: &Faults) -> Faults {
+    Faults {
+        hdmi_ingest_missing: a.hdmi_ingest_missing + b.hdmi_ingest_missing,
+        hdmi_recovered: a.hdmi_recovered + b.hdmi_recovered,
+        uncertified: a.uncertified + b.uncertified,
+        otp_typos: a.otp_typos + b.otp_typos,
+        manual_setup: a.manual_setup + b.manual_setup,
+        late_installers: a.late_installers + b.late_installers,
+        network_faults: a.network_faults + b.network_faults,
+        slow_downs: a.slow_downs + b.slow_downs,
+    }
+}
+
+fn sum_errors(reports: &[&RunReport]) -> BTreeMap<String, u64> {
+    let mut errors = BTreeMap::new();
+    for (kind, n) in reports.iter().flat_map(|r| &r.errors) {
+        *errors.entry(kind.clone()).or_insert(0) += n;
+    }
+    errors
+}
+
+/// Shards of a rehearsal share its simulated clock, so their hours line up and counts add. A
+/// shard that ended earlier stays as it was at its last hour.
+fn sum_timelines(reports: &[&RunReport]) -> Vec<TimelinePoint> {
+    let mut hours: Vec<&TimelinePoint> = reports.iter().flat_map(|r| &r.timeline).collect();
+    hours.sort_by_key(|p| p.hour);
+    hours.dedup_by_key(|p| p.hour);
+    hours
+        .into_iter()
+        .map(|at| {
+            let mut sum = TimelinePoint {
+                signed_in: 0,
+                awaiting_approval: 0,
+                expired: 0,
+                in_verification: 0,
+                ..at.clone()
+            };
+            for r in reports {
+                if let Some(p) = r.timeline.iter().rev().find(|p| p.hour <= at.hour) {
+                    sum.signed_in += p.signed_in;
+                    sum.awaiting_approval += p.awaiting_approval;
+                    sum.expired += p.expired;
+                    sum.in_verification += p.in_verification;
+                }
+            }
+            sum
+        })
+        .collect()
+}
+
+fn same_place(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}

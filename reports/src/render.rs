@@ -1,0 +1,56 @@
+//! Reading a run folder back, and rebuilding its views (`otpfleet report render`).
+
+use crate::error::ReportError;
+use crate::folder::write_views;
+use crate::report::RunReport;
+use crate::run_histograms::RunHistograms;
+use std::path::{Path, PathBuf};
+
+/// Bound on a `report.json`: far above any run's (a few kB, a rehearsal's timeline included).
+const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where a run's `report.json` is: `path` itself when it is a file, else `path/report.json`.
+pub fn report_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("report.json")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads a `report.json`, given as the file or as its run folder.
+pub fn read_report(path: &Path) -> Result<RunReport, ReportError> {
+    let path = report_path(path);
+    let read_err = |source| ReportError::Read {
+        path: path.clone(),
+        source,
+    };
+    let len = std::fs::metadata(&path).map_err(read_err)?.len();
+    if len > MAX_REPORT_BYTES {
+        return Err(ReportError::Read {
+            path: path.clone(),
+            source: std::io::Error::other(format!(
+                "{len} bytes is larger than any report ({MAX_REPORT_BYTES})"
+            )),
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(read_err)?;
+    serde_json::from_str(&text).map_err(|source| ReportError::Json { path, source })
+}
+
+/// Reads a run folder: its `report.json` and every histogram log.
+pub fn read_run_folder(dir: &Path) -> Result<(RunReport, RunHistograms), ReportError> {
+    let report = read_report(&dir.join("report.json"))?;
+    let histograms = RunHistograms::read_dir(dir)?;
+    Ok((report, histograms))
+}
+
+/// Rebuilds `report.md` and `report.html` of a run folder from its `report.json` and its
+/// histogram logs; answers the files written.
+pub fn render_run_folder(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let (report, histograms) = read_run_folder(dir)?;
+    write_views(dir, &report, &histograms).map_err(|source| ReportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,117 @@
+//! Merging shards gives the whole run: the same counts and the very same histograms; runs that
+//! are not shards of one run are refused, naming the folder and the difference.
+
+use crate::{runs, schema};
+use otpfleet_reports::{ReportError, Step, merge_run_folders, read_run_folder, summarize};
+use std::path::{Path, PathBuf};
+
+fn shards(root: &Path, seed: u64, count: u32, consoles: u64) -> Vec<PathBuf> {
+    (0..count)
+        .map(|k| {
+            let dir = root.join(format!("shard{k}"));
+            runs::write(&dir, seed, (k, count), consoles);
+            dir
+        })
+        .collect()
+}
+
+#[test]
+fn merged_shards_equal_the_whole_run() {
+    let root = tempfile::tempdir().unwrap();
+    let whole_dir = root.path().join("whole");
+    let whole = runs::write(&whole_dir, 9, (0, 1), 301);
+    let dirs = shards(root.path(), 9, 3, 301);
+    let out = root.path().join("merged");
+    merge_run_folders(&dirs, &out).unwrap();
+
+    let (merged, histograms) = read_run_folder(&out).unwrap();
+    let (_, whole_histograms) = read_run_folder(&whole_dir).unwrap();
+    assert_eq!(merged.consoles, 301);
+    assert_eq!(merged.outcomes, whole.outcomes);
+    assert_eq!(merged.faults, whole.faults);
+    assert_eq!(
+        merged.errors["unexpected_answer: poll 500"], 3,
+        "errors are summed"
+    );
+    // Lossless: the merged histograms are the whole run's, so every percentile is.
+    assert_eq!(histograms, whole_histograms);
+    assert_eq!(merged.latency_us, whole.latency_us);
+    assert_eq!(merged.latency_raw_us, whole.latency_raw_us);
+    assert_eq!(merged.time_to_signed_in_s, whole.time_to_signed_in_s);
+    assert_eq!(
+        summarize(&histograms.corrected[Step::Redeem.as_str()]).count,
+        301
+    );
+    assert_eq!((merged.shard.index, merged.shard.count), (0, 1));
+    assert_eq!(merged.config, whole.config, "the shard is the whole run's");
+    assert_eq!(merged.duration_s, 5.5, "the longest shard");
+    let shards: Vec<(u32, u32, u64)> = merged
+        .merged_from
+        .iter()
+        .map(|m| (m.shard.index, m.shard.count, m.seed))
+        .collect();
+    assert_eq!(shards, vec![(0, 3, 9), (1, 3, 9), (2, 3, 9)]);
+    assert!(merged.merged_from[2].dir.ends_with("shard2"));
+    let json = serde_json::to_value(&merged).unwrap();
+    assert_eq!(schema::complaints(&json), Vec::<String>::new());
+}
+
+#[test]
+fn runs_that_do_not_belong_together_are_refused_clearly() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = shards(root.path(), 9, 2, 100);
+    let other_seed = root.path().join("seed10");
+    runs::write(&other_seed, 10, (1, 2), 100);
+    let other_config = root.path().join("typos");
+    runs::write(&other_config, 9, (1, 2), 100);
+    let path = other_config.join("report.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"typo\": 0.05", "\"typo\": 0.2")).unwrap();
+    let out = root.path().join("out");
+
+    let cases: Vec<(Vec<PathBuf>, Vec<String>)> = vec![
+        (
+            vec![dirs[0].clone(), other_seed.clone()],
+            vec![other_seed.display().to_string(), "seed 10, not 9".into()],
+        ),
+        (
+            vec![dirs[0].clone(), other_config.clone()],
+            vec![
+                other_config.display().to_string(),
+                "rates.typo is 0.2 (not 0.05)".into(),
+            ],
+        ),
+        (
+            vec![dirs[0].clone(), dirs[0].clone()],
+            vec!["shard 0/2 is given twice".into()],
+        ),
+        (vec![dirs[1].clone()], vec!["shard 0/2 missing".into()]),
+        (
+            vec![dirs[0].clone(), dirs[1].clone()],
+            vec!["the output folder".into()],
+        ),
+    ];
+    for (i, (given, expected)) in cases.into_iter().enumerate() {
+        let target = if i == 4 { dirs[1].clone() } else { out.clone() };
+        let err = merge_run_folders(&given, &target).expect_err("refused");
+        let text = err.to_string();
+        for e in expected {
+            assert!(text.contains(&e), "case {i}: {text:?} should say {e:?}");
+        }
+        assert!(!out.exists(), "case {i}: nothing written");
+    }
+}
+
+#[test]
+fn logs_that_do_not_match_their_report_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = shards(root.path(), 9, 2, 100);
+    std::fs::remove_file(dirs[1].join("redeem.raw.hlog")).unwrap();
+    let err = merge_run_folders(&dirs, &root.path().join("out")).expect_err("refused");
+    assert!(matches!(err, ReportError::Hlog { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("redeem.raw.hlog") && text.contains("holds 0 values"),
+        "{text}"
+    );
+}
