@@ -66,6 +66,9 @@ impl ConsoleRecord {
     }
 }
 
+/// Most times a console waits out `too_many_attempts` before it gives up.
+const MAX_THROTTLED: u32 = 10;
+
 /// Most polls one console makes before it gives up (bounds every console in count).
 const MAX_POLLS: u32 = 100_000;
 
@@ -265,7 +268,8 @@ impl<T: Transport> Run<'_, T> {
         Err(self.unexpected(Step::ManualSignIn, &answer))
     }
 
-    /// Types the OTP (mistyped `typos` times first). `None` when the OTP had expired.
+    /// Types the OTP (mistyped `typos` times first). `None` when the OTP had expired. A
+    /// throttled attempt (`too_many_attempts`) waits `retry_after_s` and types again.
     async fn redeem(
         &mut self,
         ticket: &Ticket,
@@ -273,7 +277,9 @@ impl<T: Transport> Run<'_, T> {
         at: Instant,
     ) -> Flow<Option<RedeemResponse>> {
         let mut at = at;
-        for attempt in 0..=self.p.typos {
+        let mut attempt = 0;
+        let mut throttled = 0;
+        while attempt <= self.p.typos {
             at += ms(self.p.typing_ms);
             let body = RedeemRequest {
                 otp: self.p.typed_otp(&ticket.otp, attempt),
@@ -296,6 +302,16 @@ impl<T: Transport> Run<'_, T> {
                 Some(ErrorCode::InvalidOtp) if attempt < self.p.typos => {
                     self.ctx.tally.fault(Fault::OtpTypo);
                     at = Instant::now() + ms(self.p.think_ms);
+                    attempt += 1;
+                }
+                Some(ErrorCode::TooManyAttempts) if throttled < MAX_THROTTLED => {
+                    throttled += 1;
+                    self.ctx.tally.error("throttled: redeem");
+                    let wait_s = answer
+                        .error_body()
+                        .and_then(|b| b.retry_after_s)
+                        .unwrap_or(60);
+                    at = Instant::now() + Duration::from_secs(wait_s);
                 }
                 Some(ErrorCode::OtpExpired) => return Ok(None),
                 Some(_) => return Err(self.unexpected(Step::Redeem, &answer)),

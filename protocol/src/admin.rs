@@ -193,6 +193,29 @@ impl Default for Preferences {
     }
 }
 
+/// The answer of `GET` and `PUT /v1/preferences`: the preferences and the guessing bound they
+/// imply.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PreferencesView {
+    pub otp_validity_hours: u32,
+    pub auto_approve: bool,
+    pub guessing_bound: GuessingBound,
+}
+
+/// How likely an attacker is to hit a live OTP by guessing, with the current settings: at most
+/// `live_otps * failed_attempts_allowed / code_space` over one validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GuessingBound {
+    /// OTPs generated and neither redeemed nor expired.
+    pub live_otps: u64,
+    /// Failed redemptions the server lets through, from all sources, in one validity period.
+    pub failed_attempts_allowed: u64,
+    /// Possible OTPs: 20^16.
+    pub code_space: f64,
+    /// The bound on the chance that any guess redeems a live OTP.
+    pub success_probability: f64,
+}
+
 /// `POST /v1/requests/{id}/reject`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,6 +15,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Longest a request may take, reading included.
     pub request_timeout: Duration,
+    /// Limits on failed redemptions.
+    pub throttle: crate::domain::throttle::ThrottleConfig,
 }
 
 impl Default for ServerConfig {
@@ -25,6 +27,7 @@ impl Default for ServerConfig {
             verification_ttl_ms: 60 * 60 * 1000,
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            throttle: crate::domain::throttle::ThrottleConfig::default(),
         }
     }
 }

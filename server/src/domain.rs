@@ -22,6 +22,7 @@ mod replay;
 pub mod requests;
 pub mod secrets;
 mod store;
+pub mod throttle;
 
 pub use error::ApiError;
 pub use events::{Event, EventSink};
@@ -42,6 +43,7 @@ pub struct Core {
     secrets: Secrets,
     preferences: parking_lot::RwLock<Preferences>,
     store: Store,
+    throttle: throttle::Throttle,
     /// Where changes are journaled, when the server is durable.
     sink: Option<std::sync::Arc<dyn EventSink>>,
 }
@@ -49,6 +51,7 @@ pub struct Core {
 impl Core {
     pub fn new(config: ServerConfig, catalogue: Catalogue, secrets: Secrets) -> Core {
         Core {
+            throttle: throttle::Throttle::new(config.throttle),
             config,
             catalogue,
             secrets,
@@ -113,6 +116,44 @@ impl Core {
         self.emit(Event::PreferencesSet { preferences: prefs });
         drop(current);
         Ok(prefs)
+    }
+
+    /// The preferences with the guessing bound they imply (walks every account for the count
+    /// of live OTPs).
+    pub fn preferences_view(&self, now_ms: u64) -> otpfleet_protocol::PreferencesView {
+        let prefs = self.preferences();
+        otpfleet_protocol::PreferencesView {
+            otp_validity_hours: prefs.otp_validity_hours,
+            auto_approve: prefs.auto_approve,
+            guessing_bound: self.guessing_bound(self.stats(now_ms).live_otps),
+        }
+    }
+
+    /// The chance bound of guessing any live OTP within one validity period.
+    pub fn guessing_bound(&self, live_otps: u64) -> otpfleet_protocol::GuessingBound {
+        let code_space =
+            (otpfleet_protocol::OTP_ALPHABET.len() as f64).powi(otpfleet_protocol::OTP_LEN as i32);
+        let attempts = self
+            .throttle
+            .allowed_failures(self.preferences().otp_validity_hours);
+        otpfleet_protocol::GuessingBound {
+            live_otps,
+            failed_attempts_allowed: attempts,
+            code_space,
+            success_probability: (live_otps as f64 * attempts as f64 / code_space).min(1.0),
+        }
+    }
+
+    /// Failed and throttled redemptions so far: (failures, throttled per source, throttled
+    /// globally).
+    pub fn throttle_counts(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.throttle.counters;
+        (
+            c.failures.load(Relaxed),
+            c.throttled_source.load(Relaxed),
+            c.throttled_global.load(Relaxed),
+        )
     }
 
     /// Counts for `/metrics`: accounts by provisioning state and the approval queue depth.

@@ -21,6 +21,10 @@ use crate::domain::Core;
 use crate::journal::Journal;
 use std::sync::Arc;
 
+/// The client's address, put in a request's extensions by [`serve`] (absent in process).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Everything a request handler needs: the domain core, the clock, the admin tokens, the
 /// request counters.
 #[derive(Debug)]

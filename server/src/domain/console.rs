@@ -5,6 +5,7 @@ use super::accounts::check_text;
 use super::ids::IdKind;
 use super::secrets::{VerifiedDevice, encode_poll_token, new_poll_token, poll_token_matches};
 use super::store::{AccountRecord, AccountRef, Decision, RequestRecord, lookup};
+use super::throttle::Source;
 use super::{ApiError, Core, Event};
 use crate::catalogue::Certification;
 use crate::clock::rfc3339;
@@ -14,6 +15,7 @@ use otpfleet_protocol::{
     PollResponse, Readiness, RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest,
     VerifyResponse,
 };
+use std::net::IpAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -79,18 +81,48 @@ impl Core {
     /// Redeems an OTP: the first redemption binds it to this console and opens a request;
     /// every later one, from any console, is refused.
     pub fn redeem(&self, req: &RedeemRequest, now_ms: u64) -> Result<RedeemResponse, ApiError> {
+        self.redeem_from(req, None, now_ms)
+    }
+
+    /// Like [`Core::redeem`], from a client address: failed redemptions are throttled per
+    /// address, per console serial and globally.
+    pub fn redeem_from(
+        &self,
+        req: &RedeemRequest,
+        address: Option<IpAddr>,
+        now_ms: u64,
+    ) -> Result<RedeemResponse, ApiError> {
         let code = OtpCode::parse(&req.otp)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedOtp, format!("{e}; check the OTP")))?;
-        let device = self.open_token(&req.verification_token, now_ms)?;
+            .map_err(|e| ApiError::new(ErrorCode::MalformedOtp, format!("{e}; check the OTP")));
+        let device = match self.open_token(&req.verification_token, now_ms) {
+            Ok(device) => device,
+            Err(e) => return Err(code.err().unwrap_or(e)),
+        };
+        let mut sources = vec![Source::Serial(device.serial.clone())];
+        sources.extend(address.map(Source::Address));
+        if let Some(wait_s) = self.throttle.check(&sources, now_ms) {
+            return Err(ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!("too many wrong OTPs; wait {wait_s} s before trying again"),
+            )
+            .with_retry_after(wait_s));
+        }
+        let code = code.inspect_err(|_| self.throttle.failure(&sources, now_ms))?;
         let key = self.secrets.otp_key(&code);
-        let account = lookup(&self.store.by_otp, &key).ok_or_else(invalid_otp)?;
+        let account = lookup(&self.store.by_otp, &key).ok_or_else(|| {
+            self.throttle.failure(&sources, now_ms);
+            invalid_otp()
+        })?;
         let auto_approve = self.preferences().auto_approve;
         let mut a = account.lock();
         let account_id = a.id;
         let slot = match a.otp.as_mut() {
             Some(slot) if bool::from(slot.key.ct_eq(&key)) => slot,
             // The OTP was replaced since the index was read.
-            _ => return Err(invalid_otp()),
+            _ => {
+                self.throttle.failure(&sources, now_ms);
+                return Err(invalid_otp());
+            }
         };
         if slot.request.is_some() {
             return Err(ApiError::new(
@@ -140,6 +172,7 @@ impl Core {
                 interval_s: r.interval_s,
             });
         }
+        self.throttle.success(&sources);
         self.store.by_request.insert(id, Arc::clone(&account));
         if !auto_approve {
             self.store.pending.lock().insert(id);

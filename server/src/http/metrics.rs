@@ -42,7 +42,12 @@ impl Metrics {
     }
 
     /// The exposition: request counters, accounts by provisioning state, approval queue.
-    pub fn render(&self, stats: &Stats) -> String {
+    pub fn render(
+        &self,
+        stats: &Stats,
+        (failures, by_source, global): (u64, u64, u64),
+        bound: &otpfleet_protocol::GuessingBound,
+    ) -> String {
         let mut out = String::with_capacity(8192);
         out.push_str(
             "# HELP otpfleet_http_requests_total HTTP requests answered, by route and status.\n",
@@ -81,6 +86,26 @@ impl Metrics {
             out,
             "otpfleet_approval_queue_depth {}",
             stats.approval_queue_depth
+        );
+        out.push_str("# HELP otpfleet_redeem_failures_total Failed redemptions (malformed or unknown OTPs).\n");
+        out.push_str("# TYPE otpfleet_redeem_failures_total counter\n");
+        let _ = writeln!(out, "otpfleet_redeem_failures_total {failures}");
+        out.push_str("# HELP otpfleet_redeem_throttled_total Redemptions refused with too_many_attempts, by scope.\n");
+        out.push_str("# TYPE otpfleet_redeem_throttled_total counter\n");
+        let _ = writeln!(
+            out,
+            "otpfleet_redeem_throttled_total{{scope=\"source\"}} {by_source}"
+        );
+        let _ = writeln!(
+            out,
+            "otpfleet_redeem_throttled_total{{scope=\"global\"}} {global}"
+        );
+        out.push_str("# HELP otpfleet_guessing_bound Bound on the chance that guessing hits a live OTP within one validity period.\n");
+        out.push_str("# TYPE otpfleet_guessing_bound gauge\n");
+        let _ = writeln!(
+            out,
+            "otpfleet_guessing_bound {:e}",
+            bound.success_probability
         );
         out
     }

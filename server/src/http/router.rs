@@ -140,10 +140,11 @@ where
             }
         }
         RouteId::ExportBatch => export(core, id, query, app.now_ms()),
-        RouteId::GetPreferences => ok(&core.preferences()),
+        RouteId::GetPreferences => ok(&core.preferences_view(app.now_ms())),
         RouteId::PutPreferences => {
             let prefs: Preferences = json_body(body, content_type, max).await?;
-            ok(&core.set_preferences(prefs)?)
+            core.set_preferences(prefs)?;
+            ok(&core.preferences_view(app.now_ms()))
         }
         RouteId::ListRequests => {
             let q = request_query(query)?;
@@ -160,7 +161,8 @@ where
         }
         RouteId::Redeem => {
             let req: RedeemRequest = json_body(body, content_type, max).await?;
-            let answer = core.redeem(&req, app.now_ms())?;
+            let address = parts.extensions.get::<super::ClientAddr>().map(|c| c.0);
+            let answer = core.redeem_from(&req, address, app.now_ms())?;
             Ok(reply_json(StatusCode::ACCEPTED, &answer))
         }
         RouteId::Poll => ok(&core.poll(id, poll_token(&parts.headers)?, app.now_ms())?),
@@ -174,7 +176,12 @@ where
             version: env!("CARGO_PKG_VERSION").into(),
         }),
         RouteId::Metrics => {
-            let text = app.metrics.render(&core.stats(app.now_ms()));
+            let stats = core.stats(app.now_ms());
+            let text = app.metrics.render(
+                &stats,
+                core.throttle_counts(),
+                &core.guessing_bound(stats.live_otps),
+            );
             Ok(reply_bytes(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",

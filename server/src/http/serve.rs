@@ -32,7 +32,7 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, do not die.
@@ -47,7 +47,10 @@ pub async fn serve(
                     .header_read_timeout(app.core.config().request_timeout)
                     .serve_connection(TokioIo::new(stream), service_fn({
                         let app = Arc::clone(&app);
-                        move |req| answer(Arc::clone(&app), req)
+                        move |mut req: http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(super::ClientAddr(peer.ip()));
+                            answer(Arc::clone(&app), req)
+                        }
                     }));
                 let watched = graceful.watch(conn);
                 tokio::spawn(async move {

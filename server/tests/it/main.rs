@@ -7,6 +7,7 @@ mod concurrency;
 mod durable;
 mod eligibility;
 mod fuzz;
+mod guessing;
 mod helpers;
 mod lifecycle;
 mod preferences;

@@ -1,0 +1,201 @@
+//! Throttling of failed redemptions, per source (client address, console serial) and globally.
+//!
+//! NIST SP 800-63B allows at most 100 consecutive failed attempts per secret before a back-off;
+//! with many live OTPs an attacker spreads guesses over them, so the guessing budget is also
+//! global: past `global_failures_per_min` failures in a minute, every redemption waits for the
+//! next minute. A success resets its sources.
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleConfig {
+    /// Consecutive failures a source may make before it backs off.
+    pub per_source_failures: u32,
+    /// The first back-off; it doubles with each further block, up to `max_backoff_s`.
+    pub backoff_s: u64,
+    pub max_backoff_s: u64,
+    /// Failed redemptions the whole server lets through per minute.
+    pub global_failures_per_min: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            per_source_failures: 100,
+            backoff_s: 60,
+            max_backoff_s: 3_600,
+            global_failures_per_min: 10_000,
+        }
+    }
+}
+
+/// Who a redemption comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    Address(IpAddr),
+    Serial(String),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct SourceState {
+    consecutive: u32,
+    blocked_until_ms: u64,
+    blocks: u32,
+}
+
+/// Most sources remembered; past it, sources neither blocked nor close to it are forgotten.
+const MAX_SOURCES: usize = 1_000_000;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ThrottleCounters {
+    pub failures: AtomicU64,
+    pub throttled_source: AtomicU64,
+    pub throttled_global: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct Throttle {
+    config: ThrottleConfig,
+    sources: DashMap<Source, SourceState>,
+    /// (minute number, failures in it).
+    global: Mutex<(u64, u64)>,
+    pub counters: ThrottleCounters,
+}
+
+impl Throttle {
+    pub fn new(config: ThrottleConfig) -> Throttle {
+        Throttle {
+            config,
+            sources: DashMap::new(),
+            global: Mutex::new((0, 0)),
+            counters: ThrottleCounters::default(),
+        }
+    }
+
+    pub fn config(&self) -> ThrottleConfig {
+        self.config
+    }
+
+    /// Seconds to wait before these sources may try again, if they must.
+    pub fn check(&self, sources: &[Source], now_ms: u64) -> Option<u64> {
+        let minute = now_ms / 60_000;
+        {
+            let g = self.global.lock();
+            if g.0 == minute && g.1 >= self.config.global_failures_per_min {
+                self.counters
+                    .throttled_global
+                    .fetch_add(1, Ordering::Relaxed);
+                return Some(((minute + 1) * 60_000 - now_ms).div_ceil(1000).max(1));
+            }
+        }
+        let wait_ms = sources
+            .iter()
+            .filter_map(|s| {
+                self.sources
+                    .get(s)
+                    .map(|st| st.blocked_until_ms.saturating_sub(now_ms))
+            })
+            .max()
+            .unwrap_or(0);
+        if wait_ms > 0 {
+            self.counters
+                .throttled_source
+                .fetch_add(1, Ordering::Relaxed);
+            return Some(wait_ms.div_ceil(1000).max(1));
+        }
+        None
+    }
+
+    /// Counts a failed redemption against its sources and the global budget.
+    pub fn failure(&self, sources: &[Source], now_ms: u64) {
+        self.counters.failures.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut g = self.global.lock();
+            let minute = now_ms / 60_000;
+            if g.0 != minute {
+                *g = (minute, 0);
+            }
+            g.1 += 1;
+        }
+        if self.sources.len() >= MAX_SOURCES {
+            let limit = self.config.per_source_failures / 2;
+            self.sources
+                .retain(|_, st| st.blocked_until_ms > now_ms || st.consecutive > limit);
+        }
+        for s in sources {
+            let mut st = self.sources.entry(s.clone()).or_default();
+            st.consecutive += 1;
+            if st.consecutive >= self.config.per_source_failures {
+                let backoff_s = self
+                    .config
+                    .backoff_s
+                    .saturating_mul(1 << st.blocks.min(16))
+                    .min(self.config.max_backoff_s);
+                st.blocked_until_ms = now_ms + backoff_s * 1000;
+                st.blocks += 1;
+                st.consecutive = 0;
+            }
+        }
+    }
+
+    /// A successful redemption forgets its sources' failures.
+    pub fn success(&self, sources: &[Source]) {
+        for s in sources {
+            self.sources.remove(s);
+        }
+    }
+
+    /// Failed attempts the server lets through over `hours`, from all sources.
+    pub fn allowed_failures(&self, hours: u32) -> u64 {
+        self.config
+            .global_failures_per_min
+            .saturating_mul(60 * u64::from(hours))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_backs_off_after_100_consecutive_failures_and_a_success_resets_it() {
+        let t = Throttle::new(ThrottleConfig::default());
+        let ip = [Source::Address(
+            "127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        )];
+        for _ in 0..99 {
+            assert_eq!(t.check(&ip, 0), None);
+            t.failure(&ip, 0);
+        }
+        t.success(&ip);
+        for _ in 0..99 {
+            t.failure(&ip, 0);
+        }
+        assert_eq!(t.check(&ip, 0), None, "the success reset the count");
+        t.failure(&ip, 0);
+        assert_eq!(t.check(&ip, 0), Some(60));
+        assert_eq!(t.check(&ip, 60_000), None, "the back-off ends");
+        for _ in 0..100 {
+            t.failure(&ip, 60_000);
+        }
+        assert_eq!(t.check(&ip, 60_000), Some(120), "the next back-off doubles");
+    }
+
+    #[test]
+    fn the_global_budget_pauses_everyone_until_the_next_minute() {
+        let t = Throttle::new(ThrottleConfig {
+            global_failures_per_min: 10,
+            ..ThrottleConfig::default()
+        });
+        for i in 0..10 {
+            t.failure(&[Source::Serial(format!("S{i}"))], 1_000);
+        }
+        assert_eq!(t.check(&[Source::Serial("other".into())], 1_000), Some(59));
+        assert_eq!(t.check(&[Source::Serial("other".into())], 60_000), None);
+    }
+}
