@@ -2,6 +2,7 @@
 //! subcommand is one function; the crates do the work.
 
 pub mod fleet;
+mod load;
 mod probe;
 mod rehearse;
 mod report;
@@ -35,6 +36,8 @@ pub enum Command {
     Probe(ProbeOpts),
     /// Work with run folders: render their pages, merge shard runs, compare two runs.
     Report(report::ReportOpts),
+    /// Run a goose load scenario (issue, redeem, approve, mixed) against a server.
+    Load(load::LoadOpts),
 }
 
 /// Runs one subcommand; errors are printed with their causes and end in exit code 1.
@@ -45,6 +48,7 @@ pub fn run(opts: Opts) -> ExitCode {
         Command::Rehearse(rehearse) => rehearse::run(rehearse),
         Command::Probe(probe) => probe::run(probe),
         Command::Report(report) => report::run(report),
+        Command::Load(load) => load::run(load),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,377 @@
+//! `otpfleet load`: goose 0.19 load scenarios of the hot path (issue, redeem, approve, mixed)
+//! against the reference server (started in process) or any server implementing the contract
+//! (`--target`). Goose's own options are flattened in, with their names and meaning.
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use goose::config::GooseConfiguration;
+use otpfleet_emulator::config::{FleetConfig, Rate, Timing};
+use otpfleet_emulator::{FleetRun, HttpTransport, RunOptions, reference, run_fleet};
+use otpfleet_reports::{RunReport, write_run_folder, write_run_folder_from};
+use otpfleet_scenarios::{
+    GooseSummary, LoadConfig, LoadRun, MAX_ACCOUNTS, ScenarioName, Sizing, apply_goose_defaults,
+    build_report, run_goose_only, run_load, summarize_goose,
+};
+use otpfleet_server::{ServerConfig, TokioClock};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most consoles of a background fleet.
+const MAX_FLEET: u64 = 1_000_000;
+
+/// otpfleet's defaults differ from goose's for a few of its options; their help says so.
+#[derive(Debug, Clone, Args)]
+#[command(
+    mut_arg("host", |a| a.hide(true)),
+    mut_arg("users", |a| ours(a, "Concurrent users [default: per scenario]",
+        "otpfleet load: the default is per scenario: issue 4, redeem 64, approve 4, mixed 40.")),
+    mut_arg("increase_rate", |a| ours(a, "Users started per second [default: all in 1 s]",
+        "otpfleet load: the default starts every user within the first second.")),
+    mut_arg("run_time", |a| ours(a, "Run this long after all users start [default: 30s]",
+        "otpfleet load: without --run-time, --iterations or --test-plan a run lasts 30s; \
+         --run-time 0 (until stopped) is refused.")),
+    mut_arg("co_mitigation", |a| ours(a, "Coordinated omission mitigation [default: average]",
+        "otpfleet load: the default is average, not disabled.")),
+    mut_arg("report_file", |a| ours(a, "Write a report; repeatable [default: 2 in the run folder]",
+        "otpfleet load: without --report-file, goose-report.html and goose-report.json are \
+         written into the run folder (--out).")),
+)]
+pub struct LoadOpts {
+    /// The scenario: issue, redeem, approve, or mixed (the three at a rollout's weights).
+    #[arg(long, default_value = "mixed", value_name = "NAME")]
+    pub scenario: ScenarioName,
+    /// URL of a server implementing the contract (e.g. http://127.0.0.1:8080). Default: start
+    /// the reference server in this process on 127.0.0.1:0. Sets goose's --host.
+    #[arg(long, value_name = "URL", requires = "admin_token_file")]
+    pub target: Option<String>,
+    /// File holding the target's admin token (with --target).
+    #[arg(long, value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Run folder for report.json, the histograms and goose's reports.
+    /// Default: runs/load-<SCENARIO>-seed<SEED>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The run's seed: names its accounts and serials and seeds each user's choices (goose's
+    /// scheduling is not seeded). Default: random, printed and stored in the report.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// A background fleet of N emulated consoles (and its 2 admins) against the same server
+    /// during the attack; its own report goes to <run folder>/fleet.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fleet: u64,
+    /// OTPs to issue before the attack for the consoles (redeem, mixed) or the feeder
+    /// (approve). Default: enough for the users and the run's length.
+    #[arg(long, value_name = "N")]
+    pub tickets: Option<usize>,
+    /// Accounts per OTP batch of the issue admins.
+    #[arg(long, default_value_t = 25, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch_size: u64,
+    /// Share of requests the approve admins reject (with a reason).
+    #[arg(
+        long,
+        default_value = "0.02",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub reject_rate: Rate,
+    /// Requests the feeder keeps awaiting approval (approve).
+    #[arg(long, default_value_t = 200, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub queue_depth: u64,
+    /// Polling interval of the embedded reference server, seconds (without --target).
+    /// Consoles poll at the interval the server answers, never faster.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub poll_interval_s: u32,
+    /// Connections of the harness's own traffic (setup, feeder, approver) and of the fleet.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_connections: u64,
+
+    /// Goose's own options (goose 0.19), with their names and meaning. Boxed: they are most
+    /// of the command line's size.
+    #[command(flatten)]
+    pub goose: Box<GooseConfiguration>,
+}
+
+/// An option of goose's whose default otpfleet changes: a short help naming our default, and
+/// goose's long help with a note.
+fn ours(arg: clap::Arg, short: &'static str, note: &'static str) -> clap::Arg {
+    let long = arg
+        .get_long_help()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    // Goose's long help opens with its summary, which names goose's default: ours replaces it.
+    let rest = long.split_once("\n\n").map_or("", |(_, rest)| rest);
+    arg.help(short)
+        .long_help(format!("{short}\n\n{rest}\n\n{note}"))
+}
+
+pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
+    let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
+    check(&opts)?;
+    let token = read_token(opts.admin_token_file.as_deref())?;
+    let out = opts.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("load-{}-seed{seed}", opts.scenario))
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    let goose = *std::mem::take(&mut opts.goose);
+    if informational(&goose) {
+        return runtime
+            .block_on(run_goose_only(opts.scenario, goose))
+            .map_err(anyhow::Error::from);
+    }
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("while creating the run folder {}", out.display()))?;
+    let done = runtime.block_on(attack(&opts, goose, token, seed, &out))?;
+    write_folders(&done, &out)?;
+    print_summary(&done, &out);
+    if let Some(why) = &done.run.background_stopped {
+        eprintln!("warning: {why}");
+    }
+    let out_of_tickets = done.run.harness.tally.tickets_exhausted();
+    if out_of_tickets > 0 {
+        eprintln!(
+            "warning: {out_of_tickets} console users ran out of pre-issued OTPs and idled: \
+             pass a larger --tickets"
+        );
+    }
+    if !done.run.thresholds_failed.is_empty() {
+        let rules: Vec<String> = done
+            .run
+            .thresholds_failed
+            .iter()
+            .map(|t| format!("{} (observed {})", t.rule, t.observed))
+            .collect();
+        bail!("goose threshold failed: {}", rules.join("; "));
+    }
+    Ok(())
+}
+
+fn check(opts: &LoadOpts) -> anyhow::Result<()> {
+    if let Some(target) = &opts.target {
+        if !target.starts_with("http://") {
+            bail!("--target {target:?} must be an http:// URL (the harness speaks plain HTTP)");
+        }
+    }
+    if opts.fleet > MAX_FLEET {
+        bail!("--fleet must be at most {MAX_FLEET}");
+    }
+    if opts.tickets.is_some_and(|n| n > MAX_ACCOUNTS) {
+        bail!("--tickets must be at most {MAX_ACCOUNTS}");
+    }
+    Ok(())
+}
+
+fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading --admin-token-file {}", path.display()))?;
+    let token = text.trim().to_owned();
+    if token.is_empty() {
+        bail!(
+            "--admin-token-file {} is empty: put the target's admin token in it",
+            path.display()
+        );
+    }
+    Ok(Some(token))
+}
+
+/// Goose's flags that print or render and exit, before any load.
+fn informational(g: &GooseConfiguration) -> bool {
+    g.version || g.list || g.scenarios_list || g.render_report.is_some()
+}
+
+/// A finished attack.
+struct Done {
+    run: LoadRun,
+    report: RunReport,
+    histograms: otpfleet_reports::RunHistograms,
+    fleet: Option<FleetRun>,
+    goose: GooseSummary,
+}
+
+async fn attack(
+    opts: &LoadOpts,
+    mut goose: GooseConfiguration,
+    token: Option<String>,
+    seed: u64,
+    out: &Path,
+) -> anyhow::Result<Done> {
+    let (url, token, server) = match (&opts.target, token) {
+        (Some(url), Some(token)) => (url.trim_end_matches('/').to_owned(), token, None),
+        _ => {
+            let config = ServerConfig {
+                poll_interval_s: opts.poll_interval_s,
+                ..ServerConfig::default()
+            };
+            let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
+            let server = reference::start(config, clock)
+                .await
+                .context("while starting the reference server")?;
+            (server.url(), server.admin_token.clone(), Some(server))
+        }
+    };
+    let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
+    let cfg = LoadConfig {
+        scenario: opts.scenario,
+        url: url.clone(),
+        admin_token: token.clone(),
+        seed,
+        tickets: opts.tickets,
+        batch_size: opts.batch_size as usize,
+        reject_rate: opts.reject_rate.get(),
+        queue_depth: opts.queue_depth as usize,
+        poll_interval_s: if server.is_some() {
+            opts.poll_interval_s
+        } else {
+            1
+        },
+        max_connections: opts.max_connections as usize,
+        validity_hours: 8,
+    };
+    let target = match &server {
+        Some(_) => format!("{url} (in-process reference server)"),
+        None => url.clone(),
+    };
+    eprintln!(
+        "load: scenario {}, seed {seed}, {} users for about {:.0} s, target {target}, run folder {}",
+        opts.scenario,
+        sizing.users,
+        sizing.duration_s,
+        out.display()
+    );
+    let fleet = (opts.fleet > 0).then(|| spawn_fleet(opts, &sizing, &url, &token, seed));
+    let run = run_load(&cfg, goose, &sizing).await?;
+    let fleet = match fleet {
+        Some(task) => {
+            eprintln!("load: waiting for the background fleet's consoles to finish");
+            Some(
+                task.await
+                    .context("the background fleet panicked")?
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+        None => None,
+    };
+    let extra = json!({
+        "fleet": opts.fleet,
+        "poll_interval_s": server.is_some().then_some(opts.poll_interval_s),
+        "max_connections": opts.max_connections,
+    });
+    let (report, histograms) = build_report(&run, &cfg, &target, extra);
+    let goose = summarize_goose(&run.metrics);
+    drop(server);
+    Ok(Done {
+        run,
+        report,
+        histograms,
+        fleet,
+        goose,
+    })
+}
+
+/// The background fleet: consoles arriving over the attack's length, with the emulator's
+/// default faults and 2 admins, through their own connection pool.
+fn spawn_fleet(
+    opts: &LoadOpts,
+    sizing: &Sizing,
+    url: &str,
+    token: &str,
+    seed: u64,
+) -> tokio::task::JoinHandle<Result<FleetRun, String>> {
+    let window_ms = (sizing.duration_s * 1000.0) as u64;
+    let cfg = FleetConfig {
+        consoles: opts.fleet,
+        seed,
+        timing: Timing {
+            arrival_window_ms: window_ms.max(1),
+            ..Timing::default()
+        },
+        max_duration_ms: window_ms + 120_000,
+        ..FleetConfig::default()
+    };
+    let transport = HttpTransport::new(url, opts.max_connections as usize, Duration::from_secs(10));
+    let token = token.to_owned();
+    tokio::spawn(
+        async move { run_fleet(cfg, transport, &token, RunOptions { progress: false }).await },
+    )
+}
+
+fn write_folders(done: &Done, out: &Path) -> anyhow::Result<()> {
+    write_run_folder_from(out, &done.report, &done.histograms)
+        .with_context(|| format!("while writing the run folder {}", out.display()))?;
+    if let Some(fleet) = &done.fleet {
+        let dir = out.join("fleet");
+        write_run_folder(&dir, &fleet.report, &fleet.recorder)
+            .with_context(|| format!("while writing the fleet's run folder {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The summary printed after goose's own.
+fn print_summary(done: &Done, out: &Path) {
+    let (r, g) = (&done.report, &done.goose);
+    let mut s = format!(
+        "\notpfleet load: scenario {}, seed {}, {:.1} s\n",
+        r.config["scenario"].as_str().unwrap_or("?"),
+        r.seed,
+        r.duration_s
+    );
+    s.push_str(&format!(
+        "goose: {} requests, {} failed, {:.0} req/s over its {} s of metrics\n",
+        g.requests, g.failures, g.requests_per_s, g.duration_s
+    ));
+    s.push_str(&format!(
+        "coordinated omission: goose --co-mitigation {}; latency_us adds {} synthetic samples \
+         (expected-interval backfill), latency_raw_us is as measured\n\n",
+        r.config["coordinated_omission"]["goose_co_mitigation"]
+            .as_str()
+            .unwrap_or("disabled"),
+        done.run.harness.recorder.synthetic()
+    ));
+    s.push_str("step             count      p50 µs      p99 µs      max µs  raw p99 µs\n");
+    for (step, l) in r.latency_us.iter().filter(|(_, l)| l.count > 0) {
+        let raw = r.latency_raw_us.get(step).map_or(0, |x| x.p99);
+        s.push_str(&format!(
+            "{step:<14} {:>7} {:>11} {:>11} {:>11} {:>11}\n",
+            l.count, l.p50, l.p99, l.max, raw
+        ));
+    }
+    if r.consoles > 0 {
+        let o = &r.outcomes;
+        s.push_str(&format!(
+            "\nconsoles {}: signed in {}, rejected {}, expired {}, verification failed {}, \
+             abandoned {} (cut by the end of the run)\n",
+            r.consoles, o.signed_in_otp, o.rejected, o.expired, o.verification_failed, o.abandoned
+        ));
+    }
+    let harness = &r.config["harness"];
+    s.push_str(&format!(
+        "harness: fed {} requests, approved {}, admins decided {} ({} already decided)\n",
+        harness["fed"],
+        harness["approved_by_harness"],
+        harness["decisions"],
+        harness["already_decided"]
+    ));
+    if !r.errors.is_empty() {
+        s.push_str("\nunexpected answers:\n");
+        for (kind, n) in &r.errors {
+            s.push_str(&format!("  {kind}: {n}\n"));
+        }
+    }
+    if let Some(fleet) = &done.fleet {
+        s.push_str(&format!(
+            "\nbackground fleet: {} consoles, {} signed in; its report: {}\n",
+            fleet.report.consoles,
+            fleet.report.outcomes.signed_in_otp + fleet.report.outcomes.signed_in_manual,
+            out.join("fleet").display()
+        ));
+    }
+    s.push_str(&format!("\nrun folder: {}\n", out.display()));
+    print!("{s}");
+}

@@ -1,0 +1,227 @@
+//! `otpfleet load`: each goose scenario runs a few seconds against a port-0 reference server
+//! with successful requests and no failure, its run folder holds goose's reports beside a
+//! report.json that validates and compares, a `--fleet` runs beside it, goose's options keep
+//! their meaning, and a threshold that cannot be met makes the command exit non-zero.
+
+use otpfleet_reports::REPORT_SCHEMA;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn otpfleet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
+}
+
+/// A short run: 4 users started at once, 3 s after that, no telnet controller (tests run side
+/// by side and goose's port is fixed), goose's console output at warnings.
+fn load(scenario: &str, out: &Path, extra: &[&str]) -> Output {
+    otpfleet()
+        .args(["load", "--scenario", scenario, "--seed", "3"])
+        .args(["--no-telnet", "-q", "-u", "4", "-t", "3s"])
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn schema_problems(report: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    validator
+        .iter_errors(report)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// Runs `scenario` and checks what every clean run must show; answers its report.json.
+fn clean_run(scenario: &str, out: &Path, measured: &[&str], extra: &[&str]) -> Value {
+    let o = load(scenario, out, extra);
+    assert!(o.status.success(), "{}", text(&o));
+    let report = read_json(&out.join("report.json"));
+    let goose = &report["config"]["goose_summary"];
+    assert!(
+        goose["requests"].as_u64().unwrap() > 0,
+        "{goose}\n{}",
+        text(&o)
+    );
+    assert_eq!(goose["failures"], 0, "{goose}\n{}", text(&o));
+    assert_eq!(report["errors"], serde_json::json!({}), "{}", text(&o));
+    assert_eq!(report["kind"], "load");
+    assert_eq!(
+        report["config"]["coordinated_omission"]["goose_co_mitigation"], "Average",
+        "mitigation is on by default and the report says so"
+    );
+    for step in measured {
+        let count = report["latency_us"][step]["count"].as_u64().unwrap_or(0);
+        assert!(count > 0, "{step} was measured: {}", report["latency_us"]);
+        assert!(out.join(format!("{step}.hlog")).exists(), "{step}.hlog");
+    }
+    for file in [
+        "goose-report.html",
+        "goose-report.json",
+        "report.md",
+        "report.html",
+    ] {
+        assert!(out.join(file).exists(), "{file} is in the run folder");
+    }
+    let outcomes: u64 = report["outcomes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(outcomes, report["consoles"].as_u64().unwrap());
+    assert_eq!(report["outcomes"]["expired"], 0, "no OTP expires in a run");
+    assert_eq!(schema_problems(&report), Vec::<String>::new());
+    report
+}
+
+#[test]
+fn issue_runs_clean_beside_a_background_fleet_and_compares() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("issue");
+    clean_run(
+        "issue",
+        &out,
+        &["review", "issue", "export"],
+        &["--fleet", "20"],
+    );
+    let fleet = read_json(&out.join("fleet/report.json"));
+    assert_eq!(fleet["kind"], "fleet");
+    assert_eq!(fleet["consoles"], 20);
+    let o = otpfleet()
+        .args(["report", "compare"])
+        .args([&out, &out])
+        .arg("--max-regression")
+        .arg("p99=10%")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("| review |"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn redeem_runs_clean_and_consoles_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("redeem");
+    let report = clean_run(
+        "redeem",
+        &out,
+        &["verify", "redeem", "poll", "sign_in"],
+        &[],
+    );
+    assert!(report["outcomes"]["signed_in_otp"].as_u64().unwrap() > 0);
+    assert_eq!(
+        report["faults"]["slow_downs"], 0,
+        "consoles poll at the interval given"
+    );
+    assert!(report["time_to_signed_in_s"]["p50"].as_f64().unwrap() >= 0.9);
+    let setup = &report["config"]["setup"];
+    assert!(setup["console_tickets_used"].as_u64() <= setup["console_tickets"].as_u64());
+}
+
+#[test]
+fn approve_runs_clean_with_the_queue_fed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("approve");
+    let report = clean_run(
+        "approve",
+        &out,
+        &["list_requests", "approve"],
+        &["--tickets", "20000"],
+    );
+    let harness = &report["config"]["harness"];
+    assert!(harness["fed"].as_u64().unwrap() > 0, "{harness}");
+    assert_eq!(
+        harness["already_decided"], 0,
+        "our admins never race each other: {harness}"
+    );
+}
+
+#[test]
+fn mixed_runs_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mixed");
+    let report = clean_run("mixed", &out, &["verify", "redeem", "list_requests"], &[]);
+    assert_eq!(report["config"]["scenario"], "mixed");
+}
+
+#[test]
+fn a_threshold_that_cannot_be_met_exits_non_zero_with_every_report_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("threshold");
+    let o = load("issue", &out, &["--threshold", "p99<1us"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("threshold") && stderr.contains("p99<1us"),
+        "{}",
+        text(&o)
+    );
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(report["config"]["goose_thresholds"][0]["passed"], false);
+    assert!(out.join("goose-report.html").exists());
+}
+
+#[test]
+fn goose_options_keep_their_names_and_bad_ones_are_refused() {
+    let o = otpfleet().args(["load", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--scenario",
+        "--target",
+        "--fleet",
+        "--users",
+        "--increase-rate",
+        "--run-time",
+        "--report-file",
+        "--threshold",
+        "--co-mitigation",
+    ] {
+        assert!(help.contains(flag), "{flag} in load --help:\n{help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["-H", "http://127.0.0.1:9"], "--target"),
+        (&["--run-time", "0"], "--run-time"),
+        (&["--co-mitigation", "sometimes"], "--co-mitigation"),
+    ];
+    for (args, named) in cases {
+        let o = otpfleet()
+            .args(["load", "--scenario", "issue", "--no-telnet", "--out"])
+            .arg(dir.path().join("refused"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(named),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+    let o = otpfleet()
+        .args(["load", "--scenario", "nope"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("issue, redeem, approve, mixed"));
+}
