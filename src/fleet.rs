@@ -4,12 +4,9 @@
 use anyhow::{Context as _, bail};
 use clap::Args;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
-use otpfleet_emulator::{HttpTransport, RunOptions, reference, run_fleet, write_consoles_csv};
-use otpfleet_reports::{Outcome, RunReport, write_run_folder};
-use otpfleet_server::{ServerConfig, TokioClock};
-use std::io::Write as _;
+use otpfleet_emulator::{HttpTransport, RunOptions, run_fleet};
+use otpfleet_reports::{Outcome, RunReport};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -213,21 +210,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
         bail!("--max-connections must be between 1 and 100000");
     }
-    let token = match &opts.admin_token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("while reading --admin-token-file {}", path.display()))?;
-            let token = text.trim().to_owned();
-            if token.is_empty() {
-                bail!(
-                    "--admin-token-file {} is empty: put the target's admin token in it",
-                    path.display()
-                );
-            }
-            Some(token)
-        }
-        None => None,
-    };
+    let token = crate::target::read_token_file(opts.admin_token_file.as_deref())?;
     if let Some(target) = &opts.target {
         if !target.starts_with("http://") {
             bail!("--target {target:?} must be an http:// URL (the emulator speaks plain HTTP)");
@@ -245,20 +228,8 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .context("while starting the async runtime")?;
     let run = runtime.block_on(async {
         let timeout = Duration::from_millis(cfg.request_timeout_ms);
-        let (url, token, _server) = match (&opts.target, token) {
-            (Some(url), Some(token)) => (url.clone(), token, None),
-            _ => {
-                let config = ServerConfig {
-                    poll_interval_s: opts.poll_interval_s,
-                    ..ServerConfig::default()
-                };
-                let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
-                let server = reference::start(config, clock)
-                    .await
-                    .context("while starting the reference server")?;
-                (server.url(), server.admin_token.clone(), Some(server))
-            }
-        };
+        let (url, token, _server) =
+            crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
         let mut transport = HttpTransport::new(&url, opts.max_connections, timeout);
         if opts.connection_per_console {
             transport = transport.per_console();
@@ -270,14 +241,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
             .await
             .map_err(anyhow::Error::msg)
     })?;
-    write_run_folder(&out, &run.report, &run.recorder)
-        .with_context(|| format!("while writing the run folder {}", out.display()))?;
-    let csv = out.join("consoles.csv");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&csv).with_context(|| format!("while writing {}", csv.display()))?,
-    );
-    write_consoles_csv(&run.consoles, &mut file)?;
-    file.flush()?;
+    crate::target::write_emulated_run(&out, &run.report, &run.recorder, &run.consoles)?;
     Ok(FleetDone {
         report: run.report,
         out,

@@ -7,6 +7,7 @@ mod probe;
 mod rehearse;
 mod report;
 mod serve;
+mod target;
 
 pub use fleet::FleetOpts;
 pub use probe::ProbeOpts;

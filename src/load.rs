@@ -6,16 +6,14 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use goose::config::GooseConfiguration;
 use otpfleet_emulator::config::{FleetConfig, Rate, Timing};
-use otpfleet_emulator::{FleetRun, HttpTransport, RunOptions, reference, run_fleet};
+use otpfleet_emulator::{FleetRun, HttpTransport, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, write_run_folder, write_run_folder_from};
 use otpfleet_scenarios::{
     GooseSummary, LoadConfig, LoadRun, MAX_ACCOUNTS, ScenarioName, Sizing, apply_goose_defaults,
     build_report, run_goose_only, run_load, summarize_goose,
 };
-use otpfleet_server::{ServerConfig, TokioClock};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Most consoles of a background fleet.
@@ -111,7 +109,7 @@ fn ours(arg: clap::Arg, short: &'static str, note: &'static str) -> clap::Arg {
 pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
     check(&opts)?;
-    let token = read_token(opts.admin_token_file.as_deref())?;
+    let token = crate::target::read_token_file(opts.admin_token_file.as_deref())?;
     let out = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("load-{}-seed{seed}", opts.scenario))
     });
@@ -167,20 +165,6 @@ fn check(opts: &LoadOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
-    let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("while reading --admin-token-file {}", path.display()))?;
-    let token = text.trim().to_owned();
-    if token.is_empty() {
-        bail!(
-            "--admin-token-file {} is empty: put the target's admin token in it",
-            path.display()
-        );
-    }
-    Ok(Some(token))
-}
-
 /// Goose's flags that print or render and exit, before any load.
 fn informational(g: &GooseConfiguration) -> bool {
     g.version || g.list || g.scenarios_list || g.render_report.is_some()
@@ -202,20 +186,8 @@ async fn attack(
     seed: u64,
     out: &Path,
 ) -> anyhow::Result<Done> {
-    let (url, token, server) = match (&opts.target, token) {
-        (Some(url), Some(token)) => (url.trim_end_matches('/').to_owned(), token, None),
-        _ => {
-            let config = ServerConfig {
-                poll_interval_s: opts.poll_interval_s,
-                ..ServerConfig::default()
-            };
-            let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
-            let server = reference::start(config, clock)
-                .await
-                .context("while starting the reference server")?;
-            (server.url(), server.admin_token.clone(), Some(server))
-        }
-    };
+    let (url, token, server) =
+        crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
     let cfg = LoadConfig {
         scenario: opts.scenario,

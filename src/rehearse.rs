@@ -4,9 +4,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use otpfleet_emulator::rehearsal::plan::compile;
 use otpfleet_emulator::rehearsal::rehearse;
-use otpfleet_emulator::write_consoles_csv;
-use otpfleet_reports::{RunReport, write_run_folder};
-use std::io::Write as _;
+use otpfleet_reports::RunReport;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Args)]
@@ -77,14 +75,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         out.display()
     );
     let run = rehearse(&plan, seed, !opts.no_suggest).map_err(anyhow::Error::msg)?;
-    write_run_folder(&out, &run.report, &run.recorder)
-        .with_context(|| format!("while writing the run folder {}", out.display()))?;
-    let csv = out.join("consoles.csv");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&csv).with_context(|| format!("while writing {}", csv.display()))?,
-    );
-    write_consoles_csv(&run.consoles, &mut file)?;
-    file.flush()?;
+    crate::target::write_emulated_run(&out, &run.report, &run.recorder, &run.consoles)?;
     Ok(RehearsalDone {
         report: run.report,
         out,

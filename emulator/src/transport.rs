@@ -58,6 +58,41 @@ impl ApiRequest {
         self.bearer = Some(token.to_owned());
         self
     }
+
+    /// The HTTP request, on top of `builder` (which may carry transport headers).
+    fn into_http(
+        self,
+        builder: http::request::Builder,
+    ) -> Result<Request<Full<Bytes>>, TransportError> {
+        let mut builder = builder.method(self.method).uri(self.path);
+        if let Some(token) = &self.bearer {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(ct) = self.content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        builder
+            .body(Full::new(self.body))
+            .map_err(|e| TransportError::Io(e.to_string()))
+    }
+}
+
+impl ApiResponse {
+    /// Reads a whole response.
+    async fn read<B>(response: http::Response<B>) -> Result<ApiResponse, TransportError>
+    where
+        B: hyper::body::Body,
+        B::Error: std::fmt::Display,
+    {
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| TransportError::Io(e.to_string()))?
+            .to_bytes();
+        Ok(ApiResponse { status, body })
+    }
 }
 
 /// A complete answer.
@@ -181,35 +216,18 @@ impl HttpTransport {
             .ready()
             .await
             .map_err(|e| TransportError::Io(source_chain(&e)))?;
-        let mut builder = Request::builder()
-            .method(req.method)
-            .uri(req.path)
-            .header(header::HOST, self.pool.host.clone());
-        if let Some(token) = &req.bearer {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(ct) = req.content_type {
-            builder = builder.header(header::CONTENT_TYPE, ct);
-        }
-        let request = builder
-            .body(Full::new(req.body))
-            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let request =
+            req.into_http(Request::builder().header(header::HOST, self.pool.host.clone()))?;
         let response = sender
             .send_request(request)
             .await
             .map_err(|e| TransportError::Io(source_chain(&e)))?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?
-            .to_bytes();
+        let answer = ApiResponse::read(response).await?;
         // Back to the pool for the next request, unless the server is closing it.
         if !sender.is_closed() {
             self.pool.idle.lock().push(sender);
         }
-        Ok(ApiResponse { status, body })
+        Ok(answer)
     }
 }
 
@@ -273,24 +291,8 @@ impl Transport for InProcessTransport {
     }
 
     async fn send(&self, req: ApiRequest) -> Result<ApiResponse, TransportError> {
-        let mut builder = Request::builder().method(req.method).uri(req.path);
-        if let Some(token) = &req.bearer {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(ct) = req.content_type {
-            builder = builder.header(header::CONTENT_TYPE, ct);
-        }
-        let request = builder
-            .body(Full::new(req.body))
-            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let request = req.into_http(Request::builder())?;
         let response = otpfleet_server::handle(&self.app, request).await;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?
-            .to_bytes();
-        Ok(ApiResponse { status, body })
+        ApiResponse::read(response).await
     }
 }
