@@ -80,13 +80,28 @@ impl Journal {
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
-            other => JournalError::Corrupt {
-                path: path.clone(),
-                reason: other.to_string(),
-            },
-        })?;
+        // redb asserts (panics) on some truncated files instead of answering an error: a
+        // damaged data directory must be reported, so the panic is caught and reported as one.
+        let opened =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Database::create(&path)));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
+                return Err(JournalError::InUse { path: path.clone() });
+            }
+            Ok(Err(other)) => {
+                return Err(JournalError::Corrupt {
+                    path: path.clone(),
+                    reason: other.to_string(),
+                });
+            }
+            Err(_) => {
+                return Err(JournalError::Corrupt {
+                    path: path.clone(),
+                    reason: "the file is shorter than its own header says (truncated)".into(),
+                });
+            }
+        };
         restrict_permissions(&path);
         let corrupt = |e: &dyn std::fmt::Display| JournalError::Corrupt {
             path: path.clone(),
