@@ -288,7 +288,7 @@ impl Core {
         if let Some(password) = &input.password {
             a.password_hash = Some(self.secrets.password_hash(&lower, password));
         }
-        self.emit(Event::AccountUpserted {
+        self.emit(|| Event::AccountUpserted {
             id: a.id,
             upn: a.upn.clone(),
             display_name: a.display_name.clone(),

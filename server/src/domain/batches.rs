@@ -80,7 +80,7 @@ impl Core {
             rows.push(row);
         }
         let export_expires_ms = now_ms + self.config.export_window_ms;
-        self.emit(Event::BatchCreated {
+        self.emit(|| Event::BatchCreated {
             batch: batch_id,
             export_expires_ms,
         });
@@ -116,7 +116,7 @@ impl Core {
             .unwrap_or_else(new_password);
         let password_hash = self.secrets.password_hash(&a.upn_lower, &password);
         a.password_hash = Some(password_hash);
-        self.emit(Event::OtpIssued {
+        self.emit(|| Event::OtpIssued {
             account: a.id,
             key,
             batch: batch_id,

@@ -98,19 +98,26 @@ impl Core {
             Ok(device) => device,
             Err(e) => return Err(code.err().unwrap_or(e)),
         };
-        let mut sources = vec![Source::Serial(device.serial.clone())];
-        sources.extend(address.map(Source::Address));
-        if let Some(wait_s) = self.throttle.check(&sources, now_ms) {
+        let both;
+        let serial = self.throttle.serial(&device.serial);
+        let sources: &[Source] = match address {
+            Some(ip) => {
+                both = [serial, Source::Address(ip)];
+                &both
+            }
+            None => std::slice::from_ref(&serial),
+        };
+        if let Some(wait_s) = self.throttle.check(sources, now_ms) {
             return Err(ApiError::new(
                 ErrorCode::TooManyAttempts,
                 format!("too many wrong OTPs; wait {wait_s} s before trying again"),
             )
             .with_retry_after(wait_s));
         }
-        let code = code.inspect_err(|_| self.throttle.failure(&sources, now_ms))?;
+        let code = code.inspect_err(|_| self.throttle.failure(sources, now_ms))?;
         let key = self.secrets.otp_key(&code);
         let account = lookup(&self.store.by_otp, &key).ok_or_else(|| {
-            self.throttle.failure(&sources, now_ms);
+            self.throttle.failure(sources, now_ms);
             invalid_otp()
         })?;
         let auto_approve = self.preferences().auto_approve;
@@ -120,7 +127,7 @@ impl Core {
             Some(slot) if bool::from(slot.key.ct_eq(&key)) => slot,
             // The OTP was replaced since the index was read.
             _ => {
-                self.throttle.failure(&sources, now_ms);
+                self.throttle.failure(sources, now_ms);
                 return Err(invalid_otp());
             }
         };
@@ -162,7 +169,7 @@ impl Core {
             last_poll_ms: now_ms,
         });
         if let Some(r) = &slot.request {
-            self.emit(Event::Redeemed {
+            self.emit(|| Event::Redeemed {
                 account: account_id,
                 request: id,
                 device: r.device.clone(),
@@ -172,7 +179,7 @@ impl Core {
                 interval_s: r.interval_s,
             });
         }
-        self.throttle.success(&sources);
+        self.throttle.success(sources);
         self.store.by_request.insert(id, Arc::clone(&account));
         if !auto_approve {
             self.store.pending.lock().insert(id);
@@ -281,7 +288,7 @@ impl Core {
         if let Some(r) = slot.request.as_mut() {
             r.state = Decision::SignedIn;
         }
-        self.emit(Event::CredentialsHanded {
+        self.emit(|| Event::CredentialsHanded {
             account: a.id,
             request: n,
         });
@@ -333,7 +340,7 @@ impl Core {
             Readiness::NoActionNeeded | Readiness::NeedsLicense => {}
         }
         a.signed_in_manually = true;
-        self.emit(Event::ManualSignedIn { account: a.id });
+        self.emit(|| Event::ManualSignedIn { account: a.id });
         // The account is signed in by other means: its OTP, if any, is withdrawn.
         if let Some(old) = a.otp.take() {
             self.store.by_otp.remove(&old.key);

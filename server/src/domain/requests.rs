@@ -156,7 +156,7 @@ impl Core {
             _ => None,
         };
         let account_id = a.id;
-        self.emit(Event::Decided {
+        self.emit(|| Event::Decided {
             account: account_id,
             request: n,
             rejected,
