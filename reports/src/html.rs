@@ -299,24 +299,16 @@ fn write_counts(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
         })
         .collect();
     let f = &r.faults;
-    let faults: Vec<Bar> = [
-        ("hdmi_ingest_missing", f.hdmi_ingest_missing),
-        ("hdmi_recovered", f.hdmi_recovered),
-        ("uncertified", f.uncertified),
-        ("otp_typos", f.otp_typos),
-        ("manual_setup", f.manual_setup),
-        ("late_installers", f.late_installers),
-        ("network_faults", f.network_faults),
-        ("slow_downs", f.slow_downs),
-    ]
-    .into_iter()
-    .map(|(name, n)| Bar {
-        name: name.to_owned(),
-        count: n,
-        color: theme::ORANGE,
-        label: thousands(n),
-    })
-    .collect();
+    let faults: Vec<Bar> = f
+        .named()
+        .into_iter()
+        .map(|(name, n)| Bar {
+            name: name.to_owned(),
+            count: n,
+            color: theme::ORANGE,
+            label: thousands(n),
+        })
+        .collect();
     let half = (WIDTH - 24) / 2;
     writeln!(out, "<section class=\"pair\">\n<div>\n<h2>Outcomes</h2>")?;
     writeln!(

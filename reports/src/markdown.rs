@@ -69,16 +69,7 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
     }
     let f = &r.faults;
     writeln!(out, "\n## Faults\n\n| fault | count |\n| --- | ---: |")?;
-    for (name, n) in [
-        ("hdmi_ingest_missing", f.hdmi_ingest_missing),
-        ("hdmi_recovered", f.hdmi_recovered),
-        ("uncertified", f.uncertified),
-        ("otp_typos", f.otp_typos),
-        ("manual_setup", f.manual_setup),
-        ("late_installers", f.late_installers),
-        ("network_faults", f.network_faults),
-        ("slow_downs", f.slow_downs),
-    ] {
+    for (name, n) in f.named() {
         writeln!(out, "| {name} | {n} |")?;
     }
     if !r.errors.is_empty() {

@@ -114,6 +114,22 @@ pub struct Faults {
     pub slow_downs: u64,
 }
 
+impl Faults {
+    /// Every counter with its `report.json` name, in schema order (for tables and charts).
+    pub fn named(&self) -> [(&'static str, u64); 8] {
+        [
+            ("hdmi_ingest_missing", self.hdmi_ingest_missing),
+            ("hdmi_recovered", self.hdmi_recovered),
+            ("uncertified", self.uncertified),
+            ("otp_typos", self.otp_typos),
+            ("manual_setup", self.manual_setup),
+            ("late_installers", self.late_installers),
+            ("network_faults", self.network_faults),
+            ("slow_downs", self.slow_downs),
+        ]
+    }
+}
+
 /// Seconds from a console's arrival to its sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct TimeToSignedIn {

@@ -4,7 +4,7 @@
 use super::accounts::check_text;
 use super::ids::IdKind;
 use super::secrets::{VerifiedDevice, encode_poll_token, new_poll_token, poll_token_matches};
-use super::store::{AccountRecord, AccountRef, Decision, RequestRecord, lookup};
+use super::store::{AccountRef, Decision, RequestRecord, lookup};
 use super::throttle::Source;
 use super::{ApiError, Core, Event};
 use crate::catalogue::Certification;
@@ -196,25 +196,19 @@ impl Core {
         })
     }
 
-    /// Finds a request by id and checks the console's poll token; unknown ids and wrong
-    /// tokens get the same answer, so the route reveals nothing.
-    fn console_request(&self, id: &str, poll_token: &str) -> Result<(u64, AccountRef), ApiError> {
+    /// Finds a request by id. The caller checks the console's poll token under the account's
+    /// lock: unknown ids and wrong tokens get the same answer, so the route reveals nothing.
+    fn console_request(&self, id: &str) -> Result<(u64, AccountRef), ApiError> {
         let not_found = || IdKind::Request.not_found(id);
         let n = IdKind::Request.parse(id).ok_or_else(not_found)?;
         let account = lookup(&self.store.by_request, &n).ok_or_else(not_found)?;
-        let ok = current_request(&account.lock(), n)
-            .is_some_and(|r| poll_token_matches(&r.poll_token, poll_token));
-        if ok {
-            Ok((n, account))
-        } else {
-            Err(not_found())
-        }
+        Ok((n, account))
     }
 
     /// The console polls its request. Polling faster than `interval_s` gets `slow_down` and a
     /// longer interval (RFC 8628).
     pub fn poll(&self, id: &str, poll_token: &str, now_ms: u64) -> Result<PollResponse, ApiError> {
-        let (n, account) = self.console_request(id, poll_token)?;
+        let (n, account) = self.console_request(id)?;
         let mut a = account.lock();
         let slot = a
             .otp
@@ -224,7 +218,7 @@ impl Core {
         let r = slot
             .request
             .as_mut()
-            .filter(|r| r.id == n)
+            .filter(|r| r.id == n && poll_token_matches(&r.poll_token, poll_token))
             .ok_or_else(|| IdKind::Request.not_found(id))?;
         // A 10% tolerance absorbs timer jitter on the console's side.
         let min_gap_ms = u64::from(r.interval_s) * 900;
@@ -252,7 +246,7 @@ impl Core {
         poll_token: &str,
         now_ms: u64,
     ) -> Result<Credentials, ApiError> {
-        let (n, account) = self.console_request(id, poll_token)?;
+        let (n, account) = self.console_request(id)?;
         let mut guard = account.lock();
         let a = &mut *guard;
         let slot = a
@@ -260,7 +254,9 @@ impl Core {
             .as_mut()
             .ok_or_else(|| IdKind::Request.not_found(id))?;
         let status = match &slot.request {
-            Some(r) if r.id == n => slot.request_status(r, now_ms),
+            Some(r) if r.id == n && poll_token_matches(&r.poll_token, poll_token) => {
+                slot.request_status(r, now_ms)
+            }
             _ => return Err(IdKind::Request.not_found(id)),
         };
         match status {
@@ -354,10 +350,6 @@ impl Core {
             status: RequestStatus::SignedIn,
         })
     }
-}
-
-fn current_request(a: &AccountRecord, id: u64) -> Option<&RequestRecord> {
-    a.otp.as_ref()?.request.as_ref().filter(|r| r.id == id)
 }
 
 fn invalid_otp() -> ApiError {

@@ -189,7 +189,17 @@ fn a_corrupt_or_truncated_directory_is_reported_and_left_alone() {
             one_otp(&core, &format!("room{i}@contoso.com"));
         }
     }
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // The writer thread closes the database after the last handle is gone: wait until the
+    // directory opens again, so nothing writes to the file while the test truncates it.
+    for _ in 0..100 {
+        match open(dir.path()) {
+            Err(JournalError::InUse { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            _ => break,
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let file = dir.path().join("otpfleet.redb");
     let whole = std::fs::read(&file).expect("read");
     for cut in [whole.len() / 3, whole.len() / 2, 4096, 100] {
