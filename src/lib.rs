@@ -1,6 +1,8 @@
 //! The `otpfleet` command line: a thin layer of clap over the workspace's crates. Every
 //! subcommand is one function; the crates do the work.
 
+mod admin_token;
+mod audit;
 pub mod fleet;
 mod load;
 mod probe;
@@ -39,6 +41,10 @@ pub enum Command {
     Report(report::ReportOpts),
     /// Run a goose load scenario (issue, redeem, approve, mixed) against a server.
     Load(load::LoadOpts),
+    /// List, add and revoke the admin tokens of a data directory.
+    AdminToken(admin_token::AdminTokenOpts),
+    /// Check the audit log of a data directory.
+    Audit(audit::AuditOpts),
 }
 
 /// Runs one subcommand; errors are printed with their causes and end in exit code 1.
@@ -50,6 +56,8 @@ pub fn run(opts: Opts) -> ExitCode {
         Command::Probe(probe) => probe::run(probe),
         Command::Report(report) => report::run(report),
         Command::Load(load) => load::run(load),
+        Command::AdminToken(opts) => admin_token::run(opts),
+        Command::Audit(opts) => audit::run(opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

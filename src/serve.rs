@@ -73,42 +73,64 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         }
         None => Catalogue::builtin(),
     };
-    let (token, generated_file) = admin_token(opts.admin_token_file.as_deref())?;
+    let given = opts
+        .admin_token_file
+        .as_deref()
+        .map(read_token_file)
+        .transpose()?;
+    let mut generated_file = None;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
-    let served = runtime.block_on(async move {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .with_context(|| format!("while binding {}", opts.listen))?;
         let addr = listener.local_addr()?;
         // The wall clock is read once, here at the edge; from now on time follows tokio.
-        let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
-        let tokens = AdminTokens::new([token.as_str()]);
-        let app = if opts.in_memory {
-            App::new(
-                Core::new(opts.config(), catalogue, Secrets::random()),
-                clock,
-                tokens,
-            )
+        let clock: Arc<dyn otpfleet_server::Clock> =
+            Arc::new(TokioClock::new(crate::wall_clock_ms()));
+        let (core, journal, mut tokens) = if opts.in_memory {
+            let core = Core::new(opts.config(), catalogue, Secrets::random());
+            (core, None, AdminTokens::default())
         } else {
             let started = std::time::Instant::now();
-            let (core, journal, replayed) =
-                otpfleet_server::open_durable(&opts.data_dir, opts.config(), catalogue)
-                    .with_context(|| {
-                        format!(
-                            "while opening the data directory {}",
-                            opts.data_dir.display()
-                        )
-                    })?;
+            let durable = otpfleet_server::open_durable(
+                &opts.data_dir,
+                opts.config(),
+                catalogue,
+                Arc::clone(&clock),
+            )
+            .with_context(|| {
+                format!(
+                    "while opening the data directory {}",
+                    opts.data_dir.display()
+                )
+            })?;
             eprintln!(
-                "data directory {}: recovered {replayed} events in {} ms",
+                "data directory {}: recovered {} events in {} ms; {} admin token(s) stored",
                 opts.data_dir.display(),
-                started.elapsed().as_millis()
+                durable.replayed,
+                started.elapsed().as_millis(),
+                durable.tokens.len()
             );
-            App::new(core, clock, tokens).with_journal(journal)
+            let tokens = AdminTokens::from_stored(&durable.tokens);
+            (durable.core, Some(durable.journal), tokens)
         };
+        match &given {
+            Some(token) => tokens.add(token),
+            None if tokens.is_empty() => {
+                let (token, path) = generate_token_file()?;
+                tokens.add(&token);
+                generated_file = Some(path);
+            }
+            None => {}
+        }
+        let mut app = App::new(core, clock, tokens);
+        if let Some(journal) = journal {
+            app = app.with_journal(journal);
+        }
         let app = Arc::new(app);
         // Signal handlers go in before the port is announced: a SIGTERM sent right after the
         // first line must stop the server cleanly, not kill it.
@@ -128,37 +150,40 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
     served
 }
 
-/// The admin token: read from the file given, or made and written to a fresh private file
-/// (whose path is answered too, so it can be removed when the server stops).
-fn admin_token(path: Option<&Path>) -> anyhow::Result<(String, Option<PathBuf>)> {
-    if let Some(path) = path {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("while reading the admin token file {}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            bail!(
-                "the admin token file {} is empty: put one token in it",
-                path.display()
-            );
-        }
-        if token.chars().any(char::is_whitespace) || token.len() > 512 {
-            bail!(
-                "the admin token file {} must hold one token (no spaces, at most 512 bytes)",
-                path.display()
-            );
-        }
-        warn_if_readable_by_others(path);
-        return Ok((token.to_owned(), None));
+/// The one token of an admin token file.
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading the admin token file {}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        bail!(
+            "the admin token file {} is empty: put one token in it",
+            path.display()
+        );
     }
+    if token.chars().any(char::is_whitespace) || token.len() > 512 {
+        bail!(
+            "the admin token file {} must hold one token (no spaces, at most 512 bytes)",
+            path.display()
+        );
+    }
+    warn_if_readable_by_others(path);
+    Ok(token.to_owned())
+}
+
+/// A token for this run only, written to a fresh private file (whose path is answered too, so
+/// it can be removed when the server stops).
+fn generate_token_file() -> anyhow::Result<(String, PathBuf)> {
     let token = new_admin_token();
     let path = std::env::temp_dir().join(format!("otpfleet-admin-token-{}", std::process::id()));
     write_private(&path, &token)
         .with_context(|| format!("while writing the admin token to {}", path.display()))?;
     eprintln!(
-        "admin token written to {} (readable by you only); use it as Authorization: Bearer <token>",
+        "admin token for this run written to {} (readable by you only); use it as \
+         Authorization: Bearer <token>. For a lasting one: otpfleet admin-token add",
         path.display()
     );
-    Ok((token, Some(path)))
+    Ok((token, path))
 }
 
 #[cfg(unix)]

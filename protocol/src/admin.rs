@@ -222,3 +222,57 @@ pub struct GuessingBound {
 pub struct RejectBody {
     pub reason: RejectReason,
 }
+
+/// One entry of the audit log (`GET /v1/audit`). Which optional fields are present depends on
+/// the action; none ever holds an OTP, a password or a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the log, from 1, without gaps.
+    pub seq: u64,
+    /// When the server recorded it (RFC 3339, UTC).
+    pub at: String,
+    pub action: AuditAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The console's serial number (redemption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// With `request_rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RejectReason>,
+    /// With `batch_exported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_passwords: Option<bool>,
+    /// With `otp_redeemed`: whether auto approval decided the request at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_approved: Option<bool>,
+    /// With `preferences_changed`: the new preferences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferences: Option<Preferences>,
+    /// With `otp_expired`: when the OTP expired (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<String>,
+    /// With the token actions: the token's id and name (never the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_name: Option<String>,
+    /// The entry's link in the hash chain (hex SHA-256 over the previous link and the
+    /// journaled record); the last entry's `hash` is what `otpfleet audit verify` prints.
+    pub hash: String,
+}
+
+/// One page of the audit log, oldest first (`GET /v1/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

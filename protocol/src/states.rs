@@ -93,6 +93,38 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// What an audit log entry records.
+    AuditAction {
+        /// An account was created or updated by an import.
+        AccountImported = "account_imported",
+        /// A batch of OTPs was generated (its `otp_generated` entries come just before it).
+        BatchCreated = "batch_created",
+        /// An OTP was generated for an account (replacing any earlier one).
+        OtpGenerated = "otp_generated",
+        /// A batch export was downloaded, with or without passwords.
+        BatchExported = "batch_exported",
+        /// A console redeemed an OTP.
+        OtpRedeemed = "otp_redeemed",
+        /// A request was approved (by an admin, or at once with auto approval).
+        RequestApproved = "request_approved",
+        /// A request was rejected, with its reason.
+        RequestRejected = "request_rejected",
+        /// A console collected its credentials.
+        CredentialsHandedOver = "credentials_handed_over",
+        /// A console signed in by manual setup.
+        ManualSignIn = "manual_sign_in",
+        /// The preferences changed.
+        PreferencesChanged = "preferences_changed",
+        /// An OTP (or the request made with it) expired before sign-in.
+        OtpExpired = "otp_expired",
+        /// An admin token was added (`otpfleet admin-token add`).
+        AdminTokenAdded = "admin_token_added",
+        /// An admin token was revoked (`otpfleet admin-token revoke`).
+        AdminTokenRevoked = "admin_token_revoked",
+    }
+);
+
+wire_enum!(
     /// How the account passwords of an OTP batch are set.
     PasswordMode {
         /// The account's password is reset to a new random one.

@@ -163,6 +163,32 @@ impl Core {
         self.store.stats(now_ms)
     }
 
+    /// Records in the journal (the audit log) each OTP that expired before sign-in and is not
+    /// recorded yet; answers how many. Walks every account: the server calls it once a minute.
+    /// A core without a journal has no log to write and returns at once.
+    pub fn record_expiries(&self, now_ms: u64) -> usize {
+        if self.sink.is_none() {
+            return 0;
+        }
+        let mut recorded = 0;
+        for account in self.store.all_accounts() {
+            let mut a = account.lock();
+            let expired = a.provisioning(now_ms) == otpfleet_protocol::Provisioning::OtpExpired;
+            let id = a.id;
+            if let Some(slot) = a.otp.as_mut().filter(|s| expired && !s.expiry_logged) {
+                slot.expiry_logged = true;
+                // Emitted under the account's lock, like every change of the account.
+                self.emit(|| Event::OtpExpired {
+                    account: id,
+                    batch: slot.batch_id,
+                    expires_ms: slot.expires_ms,
+                });
+                recorded += 1;
+            }
+        }
+        recorded
+    }
+
     /// Drops the plaintext of batch exports whose download window has passed.
     pub fn purge_expired_exports(&self, now_ms: u64) -> usize {
         self.store.purge_exports(now_ms)

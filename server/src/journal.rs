@@ -1,5 +1,5 @@
 //! The durable journal: domain events in an embedded redb database, written by one thread with
-//! group commit.
+//! group commit, hash-chained so that it is also the tamper-evident audit log.
 //!
 //! Why redb: a well-kept, pure-Rust, ACID embedded store with checksummed pages and a
 //! crash-safe commit (no C toolchain, no background compaction to tune); our workload is an
@@ -7,11 +7,22 @@
 //! number serves. Group commit: the writer takes every event waiting in its queue into one write
 //! transaction, so one fsync covers many concurrent changes; a request is acknowledged only once
 //! the journal is committed up to its event (`wait_durable`).
+//!
+//! The chain: every record carries `link = SHA-256(previous link || seq || at_ms || event JSON)`
+//! (the first record's previous link is 32 zero bytes). Editing a record breaks its own link;
+//! removing one breaks the next record's link, or leaves a gap in the sequence numbers. Opening
+//! a journal checks the whole chain, so a server never starts on a log that was tampered with;
+//! [`verify`] does the same offline and names the first broken entry. What a chain cannot show
+//! on its own is a rewrite of every link from some point on, or a cut at the end: keep the head
+//! link `otpfleet audit verify` prints somewhere else to detect those.
 
+use crate::clock::Clock;
 use crate::domain::{Event, EventSink};
 use parking_lot::Mutex;
 use redb::{Database, ReadableTable, TableDefinition};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use tokio::sync::watch;
@@ -20,7 +31,12 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Most events one commit takes.
 const MAX_GROUP: usize = 8_192;
-const DB_FILE: &str = "otpfleet.redb";
+/// The database file inside a data directory.
+pub const DB_FILE: &str = "otpfleet.redb";
+/// The record layout this build writes and reads (stored under `format` in the meta table).
+const FORMAT: &[u8] = b"2";
+/// Bytes before a record's JSON: length (4), time (8), link (32).
+const HEADER: usize = 4 + 8 + 32;
 
 /// Why a data directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +62,27 @@ pub enum JournalError {
         seq: u64,
         reason: String,
     },
+    #[error(
+        "{path}: entry {seq} breaks the audit chain: {reason}. The log was edited or damaged after it was written; the data directory was left as it is"
+    )]
+    Broken {
+        path: PathBuf,
+        seq: u64,
+        reason: String,
+    },
+    #[error("{dir} is no data directory (it has no {DB_FILE}); give the --data-dir of a server")]
+    Missing { dir: PathBuf },
     #[error("the journal could not be written: {0}")]
     Write(String),
+}
+
+/// One journaled record: an event, when it was recorded and its link in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub link: [u8; 32],
+    pub event: Event,
 }
 
 /// What was recovered from a data directory.
@@ -55,73 +90,127 @@ pub enum JournalError {
 pub struct Recovered {
     /// The server secret (kept so OTP hashes stay valid across restarts).
     pub secret: [u8; 32],
-    /// Every journaled event, in order.
-    pub events: Vec<(u64, Event)>,
+    /// Every journaled record, in order, its chain checked.
+    pub entries: Vec<Entry>,
 }
 
-/// An event on its way to the writer: sequence number and encoded bytes.
-type Queued = (u64, Vec<u8>);
+/// An event on its way to the writer: sequence number, time and encoded bytes.
+type Queued = (u64, u64, Vec<u8>);
 
 /// The journal of a durable server.
-#[derive(Debug)]
 pub struct Journal {
     /// The last sequence number given out, and the writer's queue.
     queue: Mutex<(u64, mpsc::Sender<Queued>)>,
     appended: AtomicU64,
     committed: watch::Receiver<Result<u64, String>>,
+    /// Where records get their time (read under the queue lock, so times never go backwards
+    /// along the log with a monotonic clock).
+    clock: Arc<dyn Clock>,
+    db: Arc<Database>,
+    path: PathBuf,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Journal {
+    /// Closes the journal: the writer commits what is queued and lets go of the database, so
+    /// the directory can be opened again as soon as this returns.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.queue.get_mut().1, closed));
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.path.display())
+    }
 }
 
 impl Journal {
-    /// Opens (or creates) the journal in `dir`, answering it and what it holds. `fresh_secret`
-    /// is stored as the server secret when the directory is new.
-    pub fn open(dir: &Path, fresh_secret: [u8; 32]) -> Result<(Journal, Recovered), JournalError> {
+    /// Opens (or creates) the journal in `dir`, answering it and what it holds (the chain
+    /// checked). `fresh_secret` is stored as the server secret when the directory is new;
+    /// records get their time from `clock`.
+    pub fn open(
+        dir: &Path,
+        fresh_secret: [u8; 32],
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Journal, Recovered), JournalError> {
         std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
             path: dir.to_path_buf(),
             source,
         })?;
         let path = dir.join(DB_FILE);
-        // redb asserts (panics) on some truncated files instead of answering an error: a
-        // damaged data directory must be reported, so the panic is caught and reported as one.
-        let opened =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Database::create(&path)));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
-                return Err(JournalError::InUse { path: path.clone() });
-            }
-            Ok(Err(other)) => {
-                return Err(JournalError::Corrupt {
-                    path: path.clone(),
-                    reason: other.to_string(),
-                });
-            }
-            Err(_) => {
-                return Err(JournalError::Corrupt {
-                    path: path.clone(),
-                    reason: "the file is shorter than its own header says (truncated)".into(),
-                });
-            }
-        };
+        let db = open_db(&path, |p| Database::create(p))?;
         restrict_permissions(&path);
         let corrupt = |e: &dyn std::fmt::Display| JournalError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
         };
-        let secret = load_or_store_secret(&db, fresh_secret).map_err(|e| corrupt(&e))?;
-        let events = read_events(&db, &path)?;
-        let last = events.last().map_or(0, |(seq, _)| *seq);
-        let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>();
+        let secret = load_or_store_meta(&db, fresh_secret).map_err(|e| corrupt(&e))?;
+        let entries = read_all(&db, &path)?;
+        let (last, link) = entries.last().map_or((0, [0; 32]), |e| (e.seq, e.link));
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<Queued>();
         let (committed_tx, committed) = watch::channel(Ok(last));
-        std::thread::Builder::new()
+        let writer_db = Arc::clone(&db);
+        let writer = std::thread::Builder::new()
             .name("otpfleet-journal".into())
-            .spawn(move || writer(db, rx, committed_tx))
+            .spawn(move || writer(&writer_db, link, rx, committed_tx))
             .map_err(|e| JournalError::Write(e.to_string()))?;
         let journal = Journal {
             queue: Mutex::new((last, tx)),
             appended: AtomicU64::new(last),
             committed,
+            clock,
+            db,
+            path,
+            writer: Some(writer),
         };
-        Ok((journal, Recovered { secret, events }))
+        Ok((journal, Recovered { secret, entries }))
+    }
+
+    /// Up to `limit` committed entries after sequence number `after`, oldest first.
+    pub fn page(&self, after: u64, limit: usize) -> Result<Vec<Entry>, JournalError> {
+        let corrupt = |e: &dyn std::fmt::Display| JournalError::Corrupt {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
+        let txn = self.db.begin_read().map_err(|e| corrupt(&e))?;
+        let table = match txn.open_table(EVENTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(corrupt(&e)),
+        };
+        // The row holding entry `after + 1` starts at or before it.
+        let start = table
+            .range(..=after.saturating_add(1))
+            .map_err(|e| corrupt(&e))?
+            .next_back()
+            .transpose()
+            .map_err(|e| corrupt(&e))?
+            .map_or(1, |(first, _)| first.value());
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for row in table.range(start..).map_err(|e| corrupt(&e))? {
+            let (first, bytes) = row.map_err(|e| corrupt(&e))?;
+            let mut seq = first.value();
+            let mut rest = bytes.value();
+            while !rest.is_empty() {
+                let (record, tail) =
+                    split_record(rest).map_err(|reason| broken(&self.path, seq, reason))?;
+                if seq > after {
+                    out.push(record.entry(seq).map_err(|r| broken(&self.path, seq, r))?);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+                seq += 1;
+                rest = tail;
+            }
+        }
+        Ok(out)
     }
 
     /// Waits until every event up to `seq` is committed.
@@ -144,11 +233,12 @@ impl Journal {
 impl EventSink for Journal {
     fn append(&self, event: &Event) -> u64 {
         let bytes = serde_json::to_vec(event).unwrap_or_default();
-        // Numbering and queueing under one short lock keeps the queue in sequence order.
+        // Numbering, stamping and queueing under one short lock keeps the queue in sequence
+        // (and time) order.
         let mut q = self.queue.lock();
         q.0 += 1;
         let seq = q.0;
-        let _ = q.1.send((seq, bytes));
+        let _ = q.1.send((seq, self.clock.now_ms(), bytes));
         self.appended.store(seq, Ordering::Release);
         seq
     }
@@ -158,10 +248,86 @@ impl EventSink for Journal {
     }
 }
 
-/// The writer thread: one transaction per group of waiting events.
+/// What an offline check of a data directory found: how many entries, and the last link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    pub head: [u8; 32],
+}
+
+/// Reads a data directory without a server: every entry, the chain checked. Refused while a
+/// server has the directory open (the database is locked).
+pub fn read_dir(dir: &Path) -> Result<Vec<Entry>, JournalError> {
+    let path = dir.join(DB_FILE);
+    if !path.is_file() {
+        return Err(JournalError::Missing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let db = open_db(&path, |p| Database::open(p))?;
+    read_all(&db, &path)
+}
+
+/// Checks the audit chain of a data directory offline; the error names the first broken entry.
+pub fn verify(dir: &Path) -> Result<Verified, JournalError> {
+    let entries = read_dir(dir)?;
+    Ok(Verified {
+        entries: entries.len() as u64,
+        head: entries.last().map_or([0; 32], |e| e.link),
+    })
+}
+
+/// The link of a record: SHA-256 over the previous link, the sequence number, the time and the
+/// event's JSON.
+pub fn link(previous: &[u8; 32], seq: u64, at_ms: u64, json: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(previous);
+    h.update(seq.to_le_bytes());
+    h.update(at_ms.to_le_bytes());
+    h.update(json);
+    h.finalize().into()
+}
+
+/// Lower-case hex, for links shown to people.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn open_db(
+    path: &Path,
+    open: impl FnOnce(&Path) -> Result<Database, redb::DatabaseError>,
+) -> Result<Database, JournalError> {
+    // redb asserts (panics) on some truncated files instead of answering an error: a damaged
+    // data directory must be reported, so the panic is caught and reported as one.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open(path)));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(JournalError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Ok(Err(other)) => Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        }),
+        Err(_) => Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "the file is shorter than its own header says (truncated)".into(),
+        }),
+    }
+}
+
+/// The writer thread: one transaction per group of waiting events, each record linked to the
+/// one before.
 fn writer(
-    db: Database,
-    rx: mpsc::Receiver<(u64, Vec<u8>)>,
+    db: &Database,
+    mut link_so_far: [u8; 32],
+    rx: mpsc::Receiver<Queued>,
     committed: watch::Sender<Result<u64, String>>,
 ) {
     while let Ok(first) = rx.recv() {
@@ -172,8 +338,8 @@ fn writer(
                 Err(_) => break,
             }
         }
-        let last = group.last().map_or(0, |(seq, _)| *seq);
-        match commit(&db, &group) {
+        let last = group.last().map_or(0, |(seq, _, _)| *seq);
+        match commit(db, &group, &mut link_so_far) {
             Ok(()) => {
                 let _ = committed.send_replace(Ok(last));
             }
@@ -186,15 +352,20 @@ fn writer(
     }
 }
 
-/// One row per group, keyed by the group's first sequence number: each event as a 4-byte
-/// little-endian length and its JSON. One B-tree insert per commit instead of one per event.
-fn commit(db: &Database, group: &[(u64, Vec<u8>)]) -> Result<(), String> {
-    let Some((first, _)) = group.first() else {
+/// One row per group, keyed by the group's first sequence number: each record as its length
+/// (4 bytes, little-endian), time (8), link (32) and JSON. One B-tree insert per commit instead
+/// of one per event.
+fn commit(db: &Database, group: &[Queued], chain: &mut [u8; 32]) -> Result<(), String> {
+    let Some((first, _, _)) = group.first() else {
         return Ok(());
     };
-    let mut row = Vec::with_capacity(group.iter().map(|(_, b)| b.len() + 4).sum());
-    for (_, bytes) in group {
+    let mut row = Vec::with_capacity(group.iter().map(|(_, _, b)| b.len() + HEADER).sum());
+    let mut link_after = *chain;
+    for (seq, at_ms, bytes) in group {
+        link_after = link(&link_after, *seq, *at_ms, bytes);
         row.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+        row.extend_from_slice(&at_ms.to_le_bytes());
+        row.extend_from_slice(&link_after);
         row.extend_from_slice(bytes);
     }
     let txn = db.begin_write().map_err(|e| e.to_string())?;
@@ -204,10 +375,13 @@ fn commit(db: &Database, group: &[(u64, Vec<u8>)]) -> Result<(), String> {
             .insert(*first, row.as_slice())
             .map_err(|e| e.to_string())?;
     }
-    txn.commit().map_err(|e| e.to_string())
+    txn.commit().map_err(|e| e.to_string())?;
+    *chain = link_after;
+    Ok(())
 }
 
-fn load_or_store_secret(db: &Database, fresh: [u8; 32]) -> Result<[u8; 32], String> {
+/// Loads the server secret (storing `fresh` in a new database) and checks the record format.
+fn load_or_store_meta(db: &Database, fresh: [u8; 32]) -> Result<[u8; 32], String> {
     let txn = db.begin_write().map_err(|e| e.to_string())?;
     let secret = {
         let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
@@ -215,12 +389,26 @@ fn load_or_store_secret(db: &Database, fresh: [u8; 32]) -> Result<[u8; 32], Stri
             .get("secret")
             .map_err(|e| e.to_string())?
             .map(|v| v.value().to_vec());
-        match existing {
-            Some(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
-                .map_err(|_| "the stored server secret has the wrong length".to_owned())?,
-            None => {
+        let format = meta
+            .get("format")
+            .map_err(|e| e.to_string())?
+            .map(|v| v.value().to_vec());
+        match (existing, format) {
+            (Some(bytes), Some(format)) if format == FORMAT => {
+                <[u8; 32]>::try_from(bytes.as_slice())
+                    .map_err(|_| "the stored server secret has the wrong length".to_owned())?
+            }
+            (Some(_), format) => {
+                return Err(format!(
+                    "its records are in format {}, and this build of otpfleet reads format {}",
+                    format.map_or("1".into(), |f| String::from_utf8_lossy(&f).into_owned()),
+                    String::from_utf8_lossy(FORMAT)
+                ));
+            }
+            (None, _) => {
                 meta.insert("secret", fresh.as_slice())
                     .map_err(|e| e.to_string())?;
+                meta.insert("format", FORMAT).map_err(|e| e.to_string())?;
                 fresh
             }
         }
@@ -229,7 +417,52 @@ fn load_or_store_secret(db: &Database, fresh: [u8; 32]) -> Result<[u8; 32], Stri
     Ok(secret)
 }
 
-fn read_events(db: &Database, path: &Path) -> Result<Vec<(u64, Event)>, JournalError> {
+/// One record of a row, not yet decoded.
+struct RawRecord<'a> {
+    at_ms: u64,
+    link: [u8; 32],
+    json: &'a [u8],
+}
+
+impl RawRecord<'_> {
+    fn entry(&self, seq: u64) -> Result<Entry, String> {
+        let event: Event =
+            serde_json::from_slice(self.json).map_err(|e| format!("not an event: {e}"))?;
+        Ok(Entry {
+            seq,
+            at_ms: self.at_ms,
+            link: self.link,
+            event,
+        })
+    }
+}
+
+/// The first record of `bytes` and what follows it.
+fn split_record(bytes: &[u8]) -> Result<(RawRecord<'_>, &[u8]), String> {
+    let cut = || "a record is cut short".to_owned();
+    let (header, rest) = bytes.split_at_checked(HEADER).ok_or_else(cut)?;
+    let (len, header) = header.split_at(4);
+    let (at, link) = header.split_at(8);
+    let len = u32::from_le_bytes(len.try_into().map_err(|_| cut())?) as usize;
+    let (json, rest) = rest.split_at_checked(len).ok_or_else(cut)?;
+    let record = RawRecord {
+        at_ms: u64::from_le_bytes(at.try_into().map_err(|_| cut())?),
+        link: link.try_into().map_err(|_| cut())?,
+        json,
+    };
+    Ok((record, rest))
+}
+
+fn broken(path: &Path, seq: u64, reason: String) -> JournalError {
+    JournalError::Broken {
+        path: path.to_path_buf(),
+        seq,
+        reason,
+    }
+}
+
+/// Every record, in order, each link checked against the one before.
+fn read_all(db: &Database, path: &Path) -> Result<Vec<Entry>, JournalError> {
     let corrupt = |e: &dyn std::fmt::Display| JournalError::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -240,40 +473,38 @@ fn read_events(db: &Database, path: &Path) -> Result<Vec<(u64, Event)>, JournalE
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
         Err(e) => return Err(corrupt(&e)),
     };
-    let mut events = Vec::new();
-    for entry in table.iter().map_err(|e| corrupt(&e))? {
-        let (first, row) = entry.map_err(|e| corrupt(&e))?;
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut previous = [0u8; 32];
+    for row in table.iter().map_err(|e| corrupt(&e))? {
+        let (first, bytes) = row.map_err(|e| corrupt(&e))?;
         let first = first.value();
-        let expected = events.len() as u64 + 1;
+        let expected = entries.len() as u64 + 1;
         if first != expected {
-            return Err(JournalError::Replay {
-                path: path.to_path_buf(),
-                seq: expected,
-                reason: format!("events {expected} to {} are missing", first - 1),
-            });
-        }
-        let mut rest = row.value();
-        while !rest.is_empty() {
-            let seq = events.len() as u64 + 1;
-            let replay = |reason: String| JournalError::Replay {
-                path: path.to_path_buf(),
-                seq,
-                reason,
+            let missing = match first - 1 {
+                _ if first < expected => format!("entry {first} is stored twice"),
+                last if last == expected => format!("entry {expected} is missing"),
+                last => format!("entries {expected} to {last} are missing"),
             };
-            let (len, tail) = rest
-                .split_at_checked(4)
-                .ok_or_else(|| replay("a record is cut short".into()))?;
-            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            let (bytes, tail) = tail
-                .split_at_checked(len)
-                .ok_or_else(|| replay("a record is cut short".into()))?;
-            let event: Event =
-                serde_json::from_slice(bytes).map_err(|e| replay(format!("not an event: {e}")))?;
-            events.push((seq, event));
+            return Err(broken(path, expected, missing));
+        }
+        let mut rest = bytes.value();
+        while !rest.is_empty() {
+            let seq = entries.len() as u64 + 1;
+            let (record, tail) = split_record(rest).map_err(|r| broken(path, seq, r))?;
+            if link(&previous, seq, record.at_ms, record.json) != record.link {
+                return Err(broken(
+                    path,
+                    seq,
+                    "its link does not match its content and the entry before it (edited, or an entry before it removed)".into(),
+                ));
+            }
+            let entry = record.entry(seq).map_err(|r| broken(path, seq, r))?;
+            previous = entry.link;
+            entries.push(entry);
             rest = tail;
         }
     }
-    Ok(events)
+    Ok(entries)
 }
 
 fn restrict_permissions(path: &Path) {

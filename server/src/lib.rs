@@ -7,12 +7,14 @@
 //! - [`clock`]: where `now_ms` comes from: tokio's clock (so a paused runtime drives expiry) or a
 //!   manual clock for tests.
 
+pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod journal;
+pub mod tokens;
 
 pub use catalogue::Catalogue;
 pub use clock::{Clock, ManualClock, TokioClock};
@@ -23,24 +25,39 @@ pub use http::{App, handle, serve};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Opens a durable server's state in `dir`: the journal, replayed into a core that journals
-/// every further change. Answers the core, the journal and how many events were replayed.
+/// A durable server's state, opened from its data directory.
+#[derive(Debug)]
+pub struct Durable {
+    /// The core, replayed from the journal; it journals every further change.
+    pub core: Core,
+    pub journal: Arc<journal::Journal>,
+    /// How many entries were replayed.
+    pub replayed: usize,
+    /// The admin tokens the directory holds (`otpfleet admin-token`).
+    pub tokens: Vec<tokens::StoredToken>,
+}
+
+/// Opens a durable server's state in `dir`: the journal (its chain checked), replayed into a
+/// core that journals every further change, stamped by `clock`.
 pub fn open_durable(
     dir: &Path,
     config: ServerConfig,
     catalogue: Catalogue,
-) -> Result<(Core, Arc<journal::Journal>, usize), journal::JournalError> {
+    clock: Arc<dyn Clock>,
+) -> Result<Durable, journal::JournalError> {
     let mut fresh = [0u8; 32];
     rand::Rng::fill(&mut rand::rng(), &mut fresh);
-    let (journal, recovered) = journal::Journal::open(dir, fresh)?;
+    let (journal, recovered) = journal::Journal::open(dir, fresh, clock)?;
     let mut core = Core::new(
         config,
         catalogue,
         domain::secrets::Secrets::from_secret(&recovered.secret),
     );
-    let replayed = recovered.events.len();
-    for (seq, event) in recovered.events {
-        core.apply(event)
+    let tokens = tokens::in_force(&recovered.entries);
+    let replayed = recovered.entries.len();
+    for entry in recovered.entries {
+        let seq = entry.seq;
+        core.apply(entry.event)
             .map_err(|reason| journal::JournalError::Replay {
                 path: dir.to_path_buf(),
                 seq,
@@ -49,5 +66,10 @@ pub fn open_durable(
     }
     let journal = Arc::new(journal);
     core.set_sink(Arc::clone(&journal) as Arc<dyn domain::EventSink>);
-    Ok((core, journal, replayed))
+    Ok(Durable {
+        core,
+        journal,
+        replayed,
+        tokens,
+    })
 }

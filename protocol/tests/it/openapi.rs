@@ -293,6 +293,7 @@ fn enum_schemas_are_the_wire_enums() {
         ("RejectReason", wire_names(RejectReason::ALL)),
         ("PasswordMode", wire_names(PasswordMode::ALL)),
         ("RefusalReason", wire_names(RefusalReason::ALL)),
+        ("AuditAction", wire_names(AuditAction::ALL)),
         (
             "ImportAction",
             wire_names(&[ImportAction::Created, ImportAction::Updated]),
@@ -521,6 +522,27 @@ fn otp_tab(full: bool) -> OtpTab {
     }
 }
 
+fn audit_entry(full: bool) -> AuditEntry {
+    AuditEntry {
+        seq: 7,
+        at: s(TS),
+        action: AuditAction::RequestRejected,
+        account_id: full.then(|| s("acc_1")),
+        upn: full.then(|| s("room-101@contoso.com")),
+        batch_id: full.then(|| s("bat_3")),
+        request_id: full.then(|| s("req_40")),
+        serial: full.then(|| s("2231LZ0ABC12")),
+        reason: full.then_some(RejectReason::WrongRoom),
+        with_passwords: full.then_some(false),
+        auto_approved: full.then_some(true),
+        preferences: full.then(Preferences::default),
+        expired_at: full.then(|| s(TS)),
+        token_id: full.then(|| s("tok_2")),
+        token_name: full.then(|| s("ci")),
+        hash: s("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+    }
+}
+
 fn error_detail(full: bool) -> ErrorDetail {
     ErrorDetail {
         line: full.then_some(3),
@@ -608,6 +630,12 @@ fn object_schemas_are_the_wire_types() {
         reason: RejectReason::Other,
     };
     check_shape(d, "RejectBody", &reject, &reject);
+    check_shape(d, "AuditEntry", &audit_entry(true), &audit_entry(false));
+    let audit = |full: bool| AuditPage {
+        entries: vec![audit_entry(true)],
+        next_cursor: full.then(|| s("7")),
+    };
+    check_shape(d, "AuditPage", &audit(true), &audit(false));
 
     let verify = VerifyRequest {
         make: s("Logitech"),
@@ -699,11 +727,19 @@ fn bounds_are_the_contract_limits() {
     assert_eq!(auto["default"], json!(Preferences::default().auto_approve));
 
     let ops = operations(&doc);
-    for id in [RouteId::ListAccounts, RouteId::ListRequests] {
-        let limit = &parameter(&doc, operation(&ops, id.route()), "limit")["schema"];
+    for id in [
+        RouteId::ListAccounts,
+        RouteId::ListRequests,
+        RouteId::ListAudit,
+    ] {
+        let op = operation(&ops, id.route());
+        let limit = &parameter(&doc, op, "limit")["schema"];
         assert_eq!(limit["minimum"], json!(1), "{id:?}");
         assert_eq!(limit["maximum"], json!(MAX_PAGE_LIMIT), "{id:?}");
         assert_eq!(limit["default"], json!(DEFAULT_PAGE_LIMIT), "{id:?}");
+        let cursor = parameter(&doc, op, "cursor");
+        assert_eq!(cursor["in"], "query", "{id:?}");
+        assert_eq!(cursor["schema"]["type"], "string", "{id:?}");
     }
 
     // Every route with `{id}` in its path declares it.

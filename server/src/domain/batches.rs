@@ -132,6 +132,7 @@ impl Core {
             expires_ms,
             credential: Some(password.clone()),
             request: None,
+            expiry_logged: false,
         });
         if let Some(old) = old {
             self.store.by_otp.remove(&old.key);
@@ -282,7 +283,13 @@ impl Core {
                 ),
             ));
         };
-        Ok(export_csv(rows, include_passwords))
+        let csv = export_csv(rows, include_passwords);
+        // Under the batches lock, so the log orders exports with the batch's other entries.
+        self.emit(|| Event::BatchExported {
+            batch: n,
+            with_passwords: include_passwords,
+        });
+        Ok(csv)
     }
 }
 

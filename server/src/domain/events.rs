@@ -1,6 +1,8 @@
 //! Domain events: every acknowledged change, as data. The core emits one per change to an
 //! [`EventSink`] while it holds the lock that orders the change, so the sink's order replays
-//! to the same state; [`Core::apply`](super::Core::apply) replays one.
+//! to the same state; [`Core::apply`](super::Core::apply) replays one. The journal of events is
+//! also the audit log, so a few events record what changed no state the core keeps (an export,
+//! an admin token) but must be in the log.
 //!
 //! **Architecture invariant:** events carry no plaintext OTP (only its keyed hash). The password
 //! awaiting hand-over travels in `OtpIssued` so a restarted server can still hand it over once.
@@ -59,6 +61,28 @@ pub enum Event {
     },
     PreferencesSet {
         preferences: Preferences,
+    },
+    /// A batch export was downloaded (audit only).
+    BatchExported {
+        batch: u64,
+        with_passwords: bool,
+    },
+    /// The account's OTP (or the request made with it) expired at `expires_ms` before sign-in;
+    /// recorded once per OTP by the sweeper.
+    OtpExpired {
+        account: u64,
+        batch: u64,
+        expires_ms: u64,
+    },
+    /// An admin token was added: its number, name and SHA-256 (never the token).
+    AdminTokenAdded {
+        token: u64,
+        name: String,
+        hash: [u8; 32],
+    },
+    AdminTokenRevoked {
+        token: u64,
+        name: String,
     },
 }
 

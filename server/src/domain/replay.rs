@@ -81,6 +81,7 @@ impl Core {
                     expires_ms,
                     credential: Some(credential),
                     request: None,
+                    expiry_logged: false,
                 });
                 if let Some(old) = old {
                     self.store.by_otp.remove(&old.key);
@@ -179,6 +180,26 @@ impl Core {
             Event::PreferencesSet { preferences } => {
                 *self.preferences.write() = preferences;
             }
+            Event::OtpExpired {
+                account,
+                batch,
+                expires_ms,
+            } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                // A later OTP replaced this one: its expiry is still to be recorded.
+                if let Some(slot) = a
+                    .otp
+                    .as_mut()
+                    .filter(|s| s.batch_id == batch && s.expires_ms == expires_ms)
+                {
+                    slot.expiry_logged = true;
+                }
+            }
+            // In the log for the audit; no state of the core.
+            Event::BatchExported { .. }
+            | Event::AdminTokenAdded { .. }
+            | Event::AdminTokenRevoked { .. } => {}
         }
         Ok(())
     }

@@ -42,6 +42,8 @@ pub(crate) struct OtpSlot {
     /// The password handed to the console at sign-in; dropped once handed over.
     pub credential: Option<String>,
     pub request: Option<RequestRecord>,
+    /// Whether this OTP's expiry is in the audit log already.
+    pub expiry_logged: bool,
 }
 
 /// A console's redemption of the OTP. There is at most one per OTP: that is single use.
@@ -234,7 +236,7 @@ impl Store {
     pub fn stats(&self, now_ms: u64) -> Stats {
         let mut counts: BTreeMap<Provisioning, u64> =
             Provisioning::ALL.iter().map(|p| (*p, 0)).collect();
-        let all: Vec<AccountRef> = self.accounts.read().clone();
+        let all = self.all_accounts();
         for account in &all {
             *counts
                 .entry(account.lock().provisioning(now_ms))
@@ -247,6 +249,11 @@ impl Store {
             live_otps: count(Provisioning::OtpGenerated),
             by_provisioning: Provisioning::ALL.iter().map(|p| (*p, count(*p))).collect(),
         }
+    }
+
+    /// Every account, in id order (a snapshot: the list lock is not held while walking it).
+    pub fn all_accounts(&self) -> Vec<AccountRef> {
+        self.accounts.read().clone()
     }
 
     pub fn purge_exports(&self, now_ms: u64) -> usize {

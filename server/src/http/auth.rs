@@ -1,9 +1,9 @@
 //! Bearer tokens: admin tokens are kept only as SHA-256 hashes and compared in constant time.
 
+use crate::tokens::{StoredToken, hash};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The admin tokens this server accepts, hashed.
@@ -22,8 +22,29 @@ impl AdminTokens {
     /// Accepts exactly these tokens (whitespace around them ignored).
     pub fn new<'a>(tokens: impl IntoIterator<Item = &'a str>) -> AdminTokens {
         AdminTokens {
-            hashes: tokens.into_iter().map(|t| hash(t.trim())).collect(),
+            hashes: tokens.into_iter().map(hash).collect(),
         }
+    }
+
+    /// Accepts the tokens a data directory holds.
+    pub fn from_stored(stored: &[StoredToken]) -> AdminTokens {
+        AdminTokens {
+            hashes: stored.iter().map(|t| t.hash).collect(),
+        }
+    }
+
+    /// Accepts `token` too.
+    pub fn add(&mut self, token: &str) {
+        self.hashes.push(hash(token));
+    }
+
+    /// How many tokens are accepted.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
     }
 
     /// Whether `presented` is one of the tokens. Every stored hash is compared, in constant
@@ -37,10 +58,6 @@ impl AdminTokens {
             })
             .into()
     }
-}
-
-fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 /// A fresh admin token: 256 bits from the CSPRNG, URL-safe.

@@ -11,9 +11,9 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use hyper::body::Body;
 use otpfleet_protocol::limits::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 use otpfleet_protocol::{
-    Auth, BatchRequest, ErrorCode, Health, ManualSignInRequest, OPENAPI_JSON, Preferences,
-    Provisioning, ROUTES, Readiness, RedeemRequest, RejectBody, RequestStatus, Route, RouteId,
-    VerifyRequest,
+    AuditPage, Auth, BatchRequest, ErrorCode, Health, ManualSignInRequest, OPENAPI_JSON,
+    Preferences, Provisioning, ROUTES, Readiness, RedeemRequest, RejectBody, RequestStatus, Route,
+    RouteId, VerifyRequest,
 };
 use std::collections::BTreeMap;
 
@@ -43,6 +43,7 @@ async fn durable(app: &App, route: &Route, reply: Reply) -> Reply {
         route.id,
         RouteId::ImportAccounts
             | RouteId::CreateBatch
+            | RouteId::ExportBatch
             | RouteId::PutPreferences
             | RouteId::ApproveRequest
             | RouteId::RejectRequest
@@ -155,6 +156,7 @@ where
             let reject: RejectBody = json_body(body, content_type, max).await?;
             ok(&core.reject(id, reject.reason, app.now_ms())?)
         }
+        RouteId::ListAudit => audit_page(app, query),
         RouteId::Verify => {
             let req: VerifyRequest = json_body(body, content_type, max).await?;
             ok(&core.verify(&req, app.now_ms())?)
@@ -254,6 +256,43 @@ fn export(core: &Core, id: &str, query: Option<&str>, now_ms: u64) -> Result<Rep
         reply.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(reply)
+}
+
+/// One page of the audit log, read from the journal (only committed entries).
+fn audit_page(app: &App, query: Option<&str>) -> Result<Reply, ApiError> {
+    let Some(journal) = &app.journal else {
+        return Err(ApiError::new(
+            ErrorCode::AuditUnavailable,
+            "this server runs --in-memory and keeps no audit log; start it with --data-dir",
+        ));
+    };
+    let p = query_params(query, &["limit", "cursor"])?;
+    let limit = limit(&p)?;
+    let after = match p.get("cursor") {
+        None => 0,
+        Some(c) => c
+            .parse::<u64>()
+            .map_err(|_| bad_param("cursor", c, "the next_cursor of the previous page"))?,
+    };
+    let entries = journal.page(after, limit + 1).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("the audit log could not be read: {e}"),
+        )
+    })?;
+    let more = entries.len() > limit;
+    let entries: Vec<_> = entries
+        .iter()
+        .take(limit)
+        .map(crate::audit::entry)
+        .collect();
+    let next_cursor = more
+        .then(|| entries.last().map(|e| e.seq.to_string()))
+        .flatten();
+    ok(&AuditPage {
+        entries,
+        next_cursor,
+    })
 }
 
 fn account_query(query: Option<&str>) -> Result<AccountQuery, ApiError> {

@@ -1,5 +1,6 @@
 //! The socket side: accept loop, per-connection hyper service, timeouts, graceful shutdown, and
-//! the periodic purge of expired batch exports.
+//! the housekeeping once a minute: purging expired batch exports and recording expired OTPs in
+//! the audit log.
 
 use super::App;
 use super::body::reply_error;
@@ -16,7 +17,7 @@ use tokio::net::TcpListener;
 
 /// How long open connections get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often expired batch exports are purged.
+/// How often expired batch exports are purged and expired OTPs recorded.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves the contract on `listener` until `shutdown` resolves, then stops accepting and lets
@@ -59,7 +60,13 @@ pub async fn serve(
                 });
             }
             _ = purge.tick() => {
-                app.core.purge_expired_exports(app.now_ms());
+                // Both walk every account or batch: off the accept loop.
+                let app = Arc::clone(&app);
+                tokio::task::spawn_blocking(move || {
+                    let now_ms = app.now_ms();
+                    app.core.purge_expired_exports(now_ms);
+                    app.core.record_expiries(now_ms);
+                });
             }
             () = &mut shutdown => break,
         }

@@ -65,7 +65,7 @@ async fn every_admin_route_in_the_document_answers_401_without_the_token() {
             );
         }
     }
-    assert_eq!(admin_routes, 10);
+    assert_eq!(admin_routes, 11);
 }
 
 #[tokio::test]

@@ -22,7 +22,9 @@ fn open(
     ),
     JournalError,
 > {
-    open_durable(dir, ServerConfig::default(), Catalogue::builtin())
+    let clock = std::sync::Arc::new(otpfleet_server::ManualClock::new(NOW));
+    open_durable(dir, ServerConfig::default(), Catalogue::builtin(), clock)
+        .map(|d| (d.core, d.journal, d.replayed))
 }
 
 /// Imports and generates one OTP; answers it.

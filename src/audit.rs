@@ -1,0 +1,46 @@
+//! `otpfleet audit`: the audit log of a data directory, checked offline.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use otpfleet_server::journal::{self, JournalError};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditOpts {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of every entry; name the first broken one (exit 1), or print the
+    /// count and the head link to keep elsewhere (exit 0).
+    Verify {
+        /// The server's data directory (stop the server first: it holds the directory locked).
+        #[arg(long, value_name = "DIR", default_value = "otpfleet-data")]
+        data_dir: PathBuf,
+    },
+}
+
+pub fn run(opts: AuditOpts) -> anyhow::Result<()> {
+    match opts.command {
+        AuditCommand::Verify { data_dir } => match journal::verify(&data_dir) {
+            Ok(v) => {
+                println!(
+                    "{}: {} entries, chain intact; head {}",
+                    data_dir.display(),
+                    v.entries,
+                    journal::hex(&v.head)
+                );
+                Ok(())
+            }
+            Err(JournalError::Broken { seq, reason, .. }) => {
+                anyhow::bail!(
+                    "{}: the audit chain is broken at entry {seq}: {reason}",
+                    data_dir.display()
+                )
+            }
+            Err(e) => Err(e).with_context(|| format!("while verifying {}", data_dir.display())),
+        },
+    }
+}
