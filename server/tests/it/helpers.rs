@@ -22,6 +22,7 @@ pub const TOKEN: &str = "test-admin-token";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub clock: ManualClock,
+    pub app: Arc<App>,
     client: Client<HttpConnector, Full<Bytes>>,
     _shutdown: oneshot::Sender<()>,
 }
@@ -49,23 +50,44 @@ impl TestApp {
     pub async fn spawn_with(config: ServerConfig) -> TestApp {
         let clock = ManualClock::new(START_MS);
         let core = Core::new(config, Catalogue::builtin(), Secrets::random());
-        let app = Arc::new(App::new(
-            core,
+        let app = App::new(core, Arc::new(clock.clone()), AdminTokens::new([TOKEN]));
+        TestApp::start(app, clock).await
+    }
+
+    /// A durable server on `dir` (default settings).
+    pub async fn spawn_durable(dir: &std::path::Path) -> TestApp {
+        let clock = ManualClock::new(START_MS);
+        let durable = otpfleet_server::open_durable(
+            dir,
+            ServerConfig::default(),
+            Catalogue::builtin(),
+            Arc::new(clock.clone()),
+        )
+        .expect("the data directory opens");
+        let app = App::new(
+            durable.core,
             Arc::new(clock.clone()),
             AdminTokens::new([TOKEN]),
-        ));
+        )
+        .with_journal(durable.journal);
+        TestApp::start(app, clock).await
+    }
+
+    async fn start(app: App, clock: ManualClock) -> TestApp {
+        let app = Arc::new(app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(otpfleet_server::serve(listener, app, async {
+        tokio::spawn(otpfleet_server::serve(listener, Arc::clone(&app), async {
             let _ = rx.await;
         }));
         let client = Client::builder(TokioExecutor::new()).build_http();
         TestApp {
             addr,
             clock,
+            app,
             client,
             _shutdown: tx,
         }
