@@ -116,6 +116,13 @@ pub async fn revoke(
     label: &str,
     clock: Arc<dyn Clock>,
 ) -> Result<StoredToken, TokenError> {
+    // Revoking in a directory that is none would make one: refuse a mistyped --data-dir.
+    if !dir.join(crate::journal::DB_FILE).is_file() {
+        return Err(JournalError::Missing {
+            dir: dir.to_path_buf(),
+        }
+        .into());
+    }
     let (journal, recovered) = Journal::open(dir, fresh_secret(), clock)?;
     let token = in_force(&recovered.entries)
         .into_iter()

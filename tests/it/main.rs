@@ -7,3 +7,4 @@ mod load;
 mod rehearse;
 mod report;
 mod serve;
+mod tokens;
