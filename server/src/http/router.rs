@@ -260,12 +260,7 @@ fn export(core: &Core, id: &str, query: Option<&str>, now_ms: u64) -> Result<Rep
 
 /// One page of the audit log, read from the journal (only committed entries).
 fn audit_page(app: &App, query: Option<&str>) -> Result<Reply, ApiError> {
-    let Some(journal) = &app.journal else {
-        return Err(ApiError::new(
-            ErrorCode::AuditUnavailable,
-            "this server runs --in-memory and keeps no audit log; start it with --data-dir",
-        ));
-    };
+    // The query is checked first, so a bad one is named whatever the server keeps.
     let p = query_params(query, &["limit", "cursor"])?;
     let limit = limit(&p)?;
     let after = match p.get("cursor") {
@@ -273,6 +268,12 @@ fn audit_page(app: &App, query: Option<&str>) -> Result<Reply, ApiError> {
         Some(c) => c
             .parse::<u64>()
             .map_err(|_| bad_param("cursor", c, "the next_cursor of the previous page"))?,
+    };
+    let Some(journal) = &app.journal else {
+        return Err(ApiError::new(
+            ErrorCode::AuditUnavailable,
+            "this server runs --in-memory and keeps no audit log; start it with --data-dir",
+        ));
     };
     let entries = journal.page(after, limit + 1).map_err(|e| {
         ApiError::new(

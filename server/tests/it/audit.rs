@@ -196,8 +196,15 @@ async fn audit_queries_are_checked_and_an_in_memory_server_says_it_keeps_no_log(
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.text);
         assert_eq!(a.error_code(), "invalid_query", "{bad}");
     }
-    let past_the_end = app.admin(Method::GET, "/v1/audit?cursor=99999", None).await;
-    assert_eq!(past_the_end.body, json!({"entries": []}));
+    for far in ["99999", "18446744073709551615"] {
+        let past_the_end = app
+            .admin(Method::GET, &format!("/v1/audit?cursor={far}"), None)
+            .await;
+        assert_eq!(past_the_end.body, json!({"entries": []}), "cursor {far}");
+    }
+    // A bad query is named by an in-memory server too.
+    let a = memory.admin(Method::GET, "/v1/audit?cursor=x", None).await;
+    assert_eq!(a.error_code(), "invalid_query");
 }
 
 /// Opens `dir` as a server would, with the clock at `now_ms`.
