@@ -119,10 +119,10 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
             (durable.core, Some(durable.journal), tokens)
         };
         match &given {
-            Some(token) => tokens.add(token),
+            Some(token) => tokens.add(token, "token-file"),
             None if tokens.is_empty() => {
                 let (token, path) = generate_token_file()?;
-                tokens.add(&token);
+                tokens.add(&token, "run-token");
                 generated_file = Some(path);
             }
             None => {}

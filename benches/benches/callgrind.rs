@@ -60,7 +60,7 @@ fn verify((d, reqs): (Domain, Vec<VerifyRequest>)) -> (Domain, Vec<VerifyRequest
 fn issue_setup(per_batch: usize, batches: usize) -> (Domain, Vec<BatchRequest>) {
     let d = Domain::new();
     for req in d.batch_requests(WARM_OPS / per_batch, per_batch) {
-        let _ = black_box(d.core().create_batch(req, START_MS));
+        let _ = black_box(d.core().create_batch(req, START_MS, None));
     }
     let reqs = d.batch_requests(batches, per_batch);
     (d, reqs)
@@ -79,7 +79,7 @@ fn issue_batch_setup() -> (Domain, Vec<BatchRequest>) {
 #[bench::ops(setup = issue_one_setup)]
 fn issue_1((d, reqs): (Domain, Vec<BatchRequest>)) -> Domain {
     for req in reqs {
-        let _ = black_box(d.core().create_batch(black_box(req), START_MS));
+        let _ = black_box(d.core().create_batch(black_box(req), START_MS, None));
     }
     d
 }
@@ -89,7 +89,7 @@ fn issue_1((d, reqs): (Domain, Vec<BatchRequest>)) -> Domain {
 #[bench::ops(setup = issue_batch_setup)]
 fn issue_100((d, reqs): (Domain, Vec<BatchRequest>)) -> Domain {
     for req in reqs {
-        let _ = black_box(d.core().create_batch(black_box(req), START_MS));
+        let _ = black_box(d.core().create_batch(black_box(req), START_MS, None));
     }
     d
 }
@@ -153,7 +153,7 @@ fn approve_setup() -> (Domain, Vec<Redeemed>) {
 #[bench::ops(setup = approve_setup)]
 fn approve((d, requests): (Domain, Vec<Redeemed>)) -> (Domain, Vec<Redeemed>) {
     for r in &requests {
-        let _ = black_box(d.core().approve(black_box(&r.request_id), OP_MS));
+        let _ = black_box(d.core().approve(black_box(&r.request_id), OP_MS, None));
     }
     (d, requests)
 }

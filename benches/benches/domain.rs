@@ -95,7 +95,7 @@ fn domain(c: &mut Criterion) {
                     },
                     |d, req: &mut Option<_>| {
                         let req = req.take().expect("each batch request is sent once");
-                        d.core().create_batch(req, OP_MS)
+                        d.core().create_batch(req, OP_MS, None)
                     },
                 )
             });
@@ -130,7 +130,7 @@ fn domain(c: &mut Criterion) {
         b.iter_custom(|iters| {
             over_pool(iters, Domain::redeemed, |d, r: &mut Redeemed| {
                 d.core()
-                    .approve(&r.request_id, OP_MS)
+                    .approve(&r.request_id, OP_MS, None)
                     .expect("a pending request approves")
             })
         });

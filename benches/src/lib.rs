@@ -64,10 +64,13 @@ impl Domain {
     pub fn new() -> Domain {
         let clock = ManualClock::new(START_MS);
         let core = Core::with_defaults();
-        core.set_preferences(Preferences {
-            otp_validity_hours: 336,
-            auto_approve: false,
-        })
+        core.set_preferences(
+            Preferences {
+                otp_validity_hours: 336,
+                auto_approve: false,
+            },
+            None,
+        )
         .expect("fixture: 336 hours is a valid OTP validity");
         let app = App::new(
             core,
@@ -111,7 +114,7 @@ impl Domain {
                 .collect();
             let imported = self
                 .core()
-                .import_accounts(rows)
+                .import_accounts(rows, None)
                 .expect("fixture: the accounts import");
             ids.extend(imported.results.into_iter().map(|line| line.account_id));
         }
@@ -131,7 +134,7 @@ impl Domain {
         for chunk in ids.chunks(MAX_ROWS_PER_REQUEST) {
             match self
                 .core()
-                .create_batch(batch_request(chunk), self.now_ms())
+                .create_batch(batch_request(chunk), self.now_ms(), None)
             {
                 Ok(BatchOutcome::Created(created)) => {
                     otps.extend(created.generated.into_iter().map(|g| g.otp));
@@ -182,7 +185,7 @@ impl Domain {
         let requests = self.redeemed(n);
         for r in &requests {
             self.core()
-                .approve(&r.request_id, self.now_ms())
+                .approve(&r.request_id, self.now_ms(), None)
                 .expect("fixture: a pending request approves");
         }
         requests

@@ -263,6 +263,11 @@ pub struct AuditEntry {
     pub token_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_name: Option<String>,
+    /// Who made the change: the admin token's id (`tok_<n>`), `token-file` (the server's
+    /// `--admin-token-file`) or `run-token` (the token a server made for one run). Absent for
+    /// what consoles and the server itself did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     /// The entry's link in the hash chain (hex SHA-256 over the previous link and the
     /// journaled record); the last entry's `hash` is what `otpfleet audit verify` prints.
     pub hash: String,

@@ -27,30 +27,37 @@ pub fn entry(e: &Entry) -> AuditEntry {
         expired_at: None,
         token_id: None,
         token_name: None,
+        by: None,
         hash: hex(&e.link),
     };
     match &e.event {
-        Event::AccountUpserted { id, upn, .. } => {
+        Event::AccountUpserted { id, upn, by, .. } => {
             out.account_id = account(*id);
             out.upn = Some(upn.clone());
+            out.by.clone_from(by);
         }
         Event::OtpIssued {
             account: a,
             batch: b,
+            by,
             ..
         } => {
+            out.by.clone_from(by);
             out.action = AuditAction::OtpGenerated;
             out.account_id = account(*a);
             out.batch_id = batch(*b);
         }
-        Event::BatchCreated { batch: b, .. } => {
+        Event::BatchCreated { batch: b, by, .. } => {
+            out.by.clone_from(by);
             out.action = AuditAction::BatchCreated;
             out.batch_id = batch(*b);
         }
         Event::BatchExported {
             batch: b,
             with_passwords,
+            by,
         } => {
+            out.by.clone_from(by);
             out.action = AuditAction::BatchExported;
             out.batch_id = batch(*b);
             out.with_passwords = Some(*with_passwords);
@@ -72,8 +79,10 @@ pub fn entry(e: &Entry) -> AuditEntry {
             account: a,
             request: r,
             rejected,
+            by,
             ..
         } => {
+            out.by.clone_from(by);
             out.action = match rejected {
                 Some(_) => AuditAction::RequestRejected,
                 None => AuditAction::RequestApproved,
@@ -94,7 +103,8 @@ pub fn entry(e: &Entry) -> AuditEntry {
             out.action = AuditAction::ManualSignIn;
             out.account_id = account(*a);
         }
-        Event::PreferencesSet { preferences } => {
+        Event::PreferencesSet { preferences, by } => {
+            out.by.clone_from(by);
             out.action = AuditAction::PreferencesChanged;
             out.preferences = Some(*preferences);
         }

@@ -99,7 +99,11 @@ impl Core {
 
     /// Replaces the preferences. Validity applies to OTPs generated from now on; turning auto
     /// approval on does not approve requests already waiting.
-    pub fn set_preferences(&self, prefs: Preferences) -> Result<Preferences, ApiError> {
+    pub fn set_preferences(
+        &self,
+        prefs: Preferences,
+        by: Option<&str>,
+    ) -> Result<Preferences, ApiError> {
         use otpfleet_protocol::limits::{VALIDITY_HOURS_MAX, VALIDITY_HOURS_MIN};
         if !(VALIDITY_HOURS_MIN..=VALIDITY_HOURS_MAX).contains(&prefs.otp_validity_hours) {
             return Err(ApiError::new(
@@ -114,7 +118,10 @@ impl Core {
         let mut current = self.preferences.write();
         *current = prefs;
         // Emitted under the lock, so the journal orders changes as they were applied.
-        self.emit(|| Event::PreferencesSet { preferences: prefs });
+        self.emit(|| Event::PreferencesSet {
+            preferences: prefs,
+            by: by.map(str::to_owned),
+        });
         drop(current);
         Ok(prefs)
     }

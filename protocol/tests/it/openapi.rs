@@ -539,6 +539,7 @@ fn audit_entry(full: bool) -> AuditEntry {
         expired_at: full.then(|| s(TS)),
         token_id: full.then(|| s("tok_2")),
         token_name: full.then(|| s("ci")),
+        by: full.then(|| s("tok_1")),
         hash: s("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
     }
 }

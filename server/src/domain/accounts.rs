@@ -212,7 +212,11 @@ fn check_row(input: &AccountInput) -> Vec<(Option<&'static str>, String)> {
 impl Core {
     /// Creates or updates accounts (keyed by upn, case-insensitively). Any bad row refuses the
     /// whole import, naming every bad row.
-    pub fn import_accounts(&self, rows: Vec<ImportRow>) -> Result<ImportResult, ApiError> {
+    pub fn import_accounts(
+        &self,
+        rows: Vec<ImportRow>,
+        by: Option<&str>,
+    ) -> Result<ImportResult, ApiError> {
         let mut bad = Vec::new();
         let mut first_line: HashMap<String, usize> = HashMap::new();
         for row in &rows {
@@ -236,7 +240,7 @@ impl Core {
             results: Vec::with_capacity(rows.len()),
         };
         for row in rows {
-            let (account_id, action) = self.upsert(&row.input);
+            let (account_id, action) = self.upsert(&row.input, by);
             match action {
                 ImportAction::Created => result.created += 1,
                 ImportAction::Updated => result.updated += 1,
@@ -251,7 +255,7 @@ impl Core {
         Ok(result)
     }
 
-    fn upsert(&self, input: &AccountInput) -> (u64, ImportAction) {
+    fn upsert(&self, input: &AccountInput, by: Option<&str>) -> (u64, ImportAction) {
         let lower = input.upn.to_lowercase();
         let mut created = false;
         let account = Arc::clone(
@@ -295,6 +299,7 @@ impl Core {
             license: a.license,
             readiness: a.readiness,
             password_hash: a.password_hash,
+            by: by.map(str::to_owned),
         });
         let action = if created {
             ImportAction::Created

@@ -26,7 +26,12 @@ impl Core {
     /// Reviews or generates an OTP batch. Unknown accounts and bad CSV lines refuse the whole
     /// request; ineligible accounts are refused one by one with their reason, and the eligible
     /// ones are generated. Generating again for an account replaces its OTP.
-    pub fn create_batch(&self, req: BatchRequest, now_ms: u64) -> Result<BatchOutcome, ApiError> {
+    pub fn create_batch(
+        &self,
+        req: BatchRequest,
+        now_ms: u64,
+        by: Option<&str>,
+    ) -> Result<BatchOutcome, ApiError> {
         let accounts = self.resolve_accounts(&req.account_ids)?;
         let passwords = match (req.password_mode, &req.sign_in_csv) {
             (PasswordMode::FromCsv, Some(csv)) => Some(self.parse_sign_in_csv(csv)?),
@@ -74,8 +79,13 @@ impl Core {
         let mut generated = Vec::with_capacity(eligible.len());
         let mut rows = Vec::with_capacity(eligible.len());
         for account in eligible {
-            let (issued, row) =
-                self.issue(&account, batch_id, passwords.as_ref(), now_ms, expires_ms);
+            let (issued, row) = self.issue(
+                &account,
+                batch_id,
+                passwords.as_ref(),
+                (now_ms, expires_ms),
+                by,
+            );
             generated.push(issued);
             rows.push(row);
         }
@@ -83,6 +93,7 @@ impl Core {
         self.emit(|| Event::BatchCreated {
             batch: batch_id,
             export_expires_ms,
+            by: by.map(str::to_owned),
         });
         self.store.batches.lock().insert(
             batch_id,
@@ -105,8 +116,8 @@ impl Core {
         account: &AccountRef,
         batch_id: u64,
         passwords: Option<&HashMap<String, String>>,
-        now_ms: u64,
-        expires_ms: u64,
+        (now_ms, expires_ms): (u64, u64),
+        by: Option<&str>,
     ) -> (IssuedOtp, ExportRow) {
         let code = new_otp();
         let key = self.secrets.otp_key(&code);
@@ -124,6 +135,7 @@ impl Core {
             expires_ms,
             credential: password.clone(),
             password_hash,
+            by: by.map(str::to_owned),
         });
         let old = a.otp.replace(OtpSlot {
             key,
@@ -264,6 +276,7 @@ impl Core {
         id: &str,
         include_passwords: bool,
         now_ms: u64,
+        by: Option<&str>,
     ) -> Result<String, ApiError> {
         let n = IdKind::Batch.parse_or_not_found(id)?;
         let mut batches = self.store.batches.lock();
@@ -288,6 +301,7 @@ impl Core {
         self.emit(|| Event::BatchExported {
             batch: n,
             with_passwords: include_passwords,
+            by: by.map(str::to_owned),
         });
         Ok(csv)
     }

@@ -22,6 +22,9 @@ pub enum Event {
         readiness: Readiness,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password_hash: Option<[u8; 32]>,
+        /// The admin token that made the change (`tok_<n>`, `token-file`, `run-token`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     OtpIssued {
         account: u64,
@@ -31,10 +34,14 @@ pub enum Event {
         expires_ms: u64,
         credential: String,
         password_hash: [u8; 32],
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     BatchCreated {
         batch: u64,
         export_expires_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     Redeemed {
         account: u64,
@@ -51,6 +58,8 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rejected: Option<RejectReason>,
         at_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     CredentialsHanded {
         account: u64,
@@ -61,11 +70,15 @@ pub enum Event {
     },
     PreferencesSet {
         preferences: Preferences,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// A batch export was downloaded (audit only).
     BatchExported {
         batch: u64,
         with_passwords: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// The account's OTP (or the request made with it) expired at `expires_ms` before sign-in;
     /// recorded once per OTP by the sweeper.

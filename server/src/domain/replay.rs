@@ -21,6 +21,7 @@ impl Core {
                 license,
                 readiness,
                 password_hash,
+                by: _,
             } => {
                 let lower = upn.to_lowercase();
                 let existing = self.store.account(id);
@@ -70,6 +71,7 @@ impl Core {
                 expires_ms,
                 credential,
                 password_hash,
+                by: _,
             } => {
                 let acc = self.known(account)?;
                 let mut a = acc.lock();
@@ -96,6 +98,7 @@ impl Core {
             Event::BatchCreated {
                 batch,
                 export_expires_ms,
+                by: _,
             } => {
                 // The export's plaintext is never journaled: after a restart it is gone.
                 self.store.batches.lock().insert(
@@ -149,6 +152,7 @@ impl Core {
                 request,
                 rejected,
                 at_ms,
+                by: _,
             } => {
                 let acc = self.known(account)?;
                 let mut a = acc.lock();
@@ -177,7 +181,7 @@ impl Core {
                     }
                 }
             }
-            Event::PreferencesSet { preferences } => {
+            Event::PreferencesSet { preferences, .. } => {
                 *self.preferences.write() = preferences;
             }
             Event::OtpExpired {

@@ -110,8 +110,13 @@ impl Core {
         Ok((n, account))
     }
 
-    pub fn approve(&self, id: &str, now_ms: u64) -> Result<RequestView, ApiError> {
-        self.decide(id, Decision::Approved, now_ms)
+    pub fn approve(
+        &self,
+        id: &str,
+        now_ms: u64,
+        by: Option<&str>,
+    ) -> Result<RequestView, ApiError> {
+        self.decide(id, Decision::Approved, now_ms, by)
     }
 
     pub fn reject(
@@ -119,12 +124,19 @@ impl Core {
         id: &str,
         reason: RejectReason,
         now_ms: u64,
+        by: Option<&str>,
     ) -> Result<RequestView, ApiError> {
-        self.decide(id, Decision::Rejected(reason), now_ms)
+        self.decide(id, Decision::Rejected(reason), now_ms, by)
     }
 
     /// Decides a pending request once; a request no longer pending answers 409 with its status.
-    fn decide(&self, id: &str, decision: Decision, now_ms: u64) -> Result<RequestView, ApiError> {
+    fn decide(
+        &self,
+        id: &str,
+        decision: Decision,
+        now_ms: u64,
+        by: Option<&str>,
+    ) -> Result<RequestView, ApiError> {
         let (n, account) = self.admin_request(id)?;
         let mut guard = account.lock();
         let a = &mut *guard;
@@ -161,6 +173,7 @@ impl Core {
             request: n,
             rejected,
             at_ms: now_ms,
+            by: by.map(str::to_owned),
         });
         let view = {
             let slot = a

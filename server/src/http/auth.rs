@@ -4,59 +4,63 @@ use crate::tokens::{StoredToken, hash};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
-use subtle::ConstantTimeEq;
+use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 
-/// The admin tokens this server accepts, hashed.
+/// The admin tokens this server accepts, hashed, each with the name the audit log gives it.
 #[derive(Clone, Default)]
 pub struct AdminTokens {
-    hashes: Vec<[u8; 32]>,
+    tokens: Vec<([u8; 32], String)>,
 }
 
 impl std::fmt::Debug for AdminTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AdminTokens({} hashed)", self.hashes.len())
+        write!(f, "AdminTokens({} hashed)", self.tokens.len())
     }
 }
 
 impl AdminTokens {
-    /// Accepts exactly these tokens (whitespace around them ignored).
+    /// Accepts exactly these tokens (whitespace around them ignored), named `token-file`.
     pub fn new<'a>(tokens: impl IntoIterator<Item = &'a str>) -> AdminTokens {
-        AdminTokens {
-            hashes: tokens.into_iter().map(hash).collect(),
+        let mut out = AdminTokens::default();
+        for t in tokens {
+            out.add(t, "token-file");
         }
+        out
     }
 
-    /// Accepts the tokens a data directory holds.
+    /// Accepts the tokens a data directory holds, named by their ids (`tok_<n>`).
     pub fn from_stored(stored: &[StoredToken]) -> AdminTokens {
         AdminTokens {
-            hashes: stored.iter().map(|t| t.hash).collect(),
+            tokens: stored.iter().map(|t| (t.hash, t.label())).collect(),
         }
     }
 
-    /// Accepts `token` too.
-    pub fn add(&mut self, token: &str) {
-        self.hashes.push(hash(token));
+    /// Accepts `token` too, named `name` in the audit log.
+    pub fn add(&mut self, token: &str, name: &str) {
+        self.tokens.push((hash(token), name.to_owned()));
     }
 
     /// How many tokens are accepted.
     pub fn len(&self) -> usize {
-        self.hashes.len()
+        self.tokens.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+        self.tokens.is_empty()
     }
 
-    /// Whether `presented` is one of the tokens. Every stored hash is compared, in constant
-    /// time, so timing tells nothing about which or how many.
-    pub fn accepts(&self, presented: &str) -> bool {
+    /// The name of the token `presented` is, if it is one. Every stored hash is compared and
+    /// the match picked without a branch, so timing tells nothing about which or how many.
+    pub fn accepts(&self, presented: &str) -> Option<&str> {
         let h = hash(presented);
-        self.hashes
-            .iter()
-            .fold(subtle::Choice::from(0), |acc, stored| {
-                acc | stored.ct_eq(&h)
-            })
-            .into()
+        let mut found = subtle::Choice::from(0);
+        let mut index = 0u64;
+        for (i, (stored, _)) in self.tokens.iter().enumerate() {
+            let same = stored.ct_eq(&h);
+            index = u64::conditional_select(&index, &(i as u64), same);
+            found |= same;
+        }
+        bool::from(found).then(|| self.tokens[index as usize].1.as_str())
     }
 }
 
@@ -81,11 +85,14 @@ mod tests {
     #[test]
     fn accepts_only_its_tokens() {
         let t = new_admin_token();
-        let tokens = AdminTokens::new([t.as_str()]);
-        assert!(tokens.accepts(&t));
-        assert!(!tokens.accepts(&new_admin_token()));
-        assert!(!tokens.accepts(""));
-        assert!(!AdminTokens::default().accepts(&t));
+        let other = new_admin_token();
+        let mut tokens = AdminTokens::new([t.as_str()]);
+        tokens.add(&other, "tok_7");
+        assert_eq!(tokens.accepts(&t), Some("token-file"));
+        assert_eq!(tokens.accepts(&other), Some("tok_7"));
+        assert_eq!(tokens.accepts(&new_admin_token()), None);
+        assert_eq!(tokens.accepts(""), None);
+        assert_eq!(AdminTokens::default().accepts(&t), None);
     }
 
     #[test]

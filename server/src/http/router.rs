@@ -102,12 +102,16 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
-    if route.auth == Auth::Admin && !is_admin(app, &parts.headers) {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "this route needs Authorization: Bearer <admin token>",
-        ));
-    }
+    // Which admin token is calling, for the audit log.
+    let by = match route.auth {
+        Auth::Admin => Some(admin_token(app, &parts.headers).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "this route needs Authorization: Bearer <admin token>",
+            )
+        })?),
+        Auth::PollToken | Auth::None => None,
+    };
     let id = id.unwrap_or_default();
     let core = &app.core;
     let max = core.config().max_body_bytes;
@@ -126,7 +130,7 @@ where
                 Media::Json => parse_accounts_json(&bytes)?,
                 Media::Csv => parse_accounts_csv(&bytes)?,
             };
-            ok(&core.import_accounts(rows)?)
+            ok(&core.import_accounts(rows, by)?)
         }
         RouteId::ListAccounts => {
             let q = account_query(query)?;
@@ -135,26 +139,26 @@ where
         RouteId::GetAccount => ok(&core.account_detail(id, app.now_ms())?),
         RouteId::CreateBatch => {
             let req: BatchRequest = json_body(body, content_type, max).await?;
-            match core.create_batch(req, app.now_ms())? {
+            match core.create_batch(req, app.now_ms(), by)? {
                 BatchOutcome::Review(review) => ok(&review),
                 BatchOutcome::Created(created) => Ok(reply_json(StatusCode::CREATED, &created)),
             }
         }
-        RouteId::ExportBatch => export(core, id, query, app.now_ms()),
+        RouteId::ExportBatch => export(core, id, query, app.now_ms(), by),
         RouteId::GetPreferences => ok(&core.preferences_view(app.now_ms())),
         RouteId::PutPreferences => {
             let prefs: Preferences = json_body(body, content_type, max).await?;
-            core.set_preferences(prefs)?;
+            core.set_preferences(prefs, by)?;
             ok(&core.preferences_view(app.now_ms()))
         }
         RouteId::ListRequests => {
             let q = request_query(query)?;
             ok(&core.list_requests(&q, app.now_ms())?)
         }
-        RouteId::ApproveRequest => ok(&core.approve(id, app.now_ms())?),
+        RouteId::ApproveRequest => ok(&core.approve(id, app.now_ms(), by)?),
         RouteId::RejectRequest => {
             let reject: RejectBody = json_body(body, content_type, max).await?;
-            ok(&core.reject(id, reject.reason, app.now_ms())?)
+            ok(&core.reject(id, reject.reason, app.now_ms(), by)?)
         }
         RouteId::ListAudit => audit_page(app, query),
         RouteId::Verify => {
@@ -202,8 +206,9 @@ fn ok<T: serde::Serialize>(value: &T) -> Result<Reply, ApiError> {
     Ok(reply_json(StatusCode::OK, value))
 }
 
-fn is_admin(app: &App, headers: &HeaderMap) -> bool {
-    bearer(headers.get(header::AUTHORIZATION)).is_some_and(|t| app.admin_tokens.accepts(t))
+/// The name of the admin token the request bears, if it bears one.
+fn admin_token<'a>(app: &'a App, headers: &HeaderMap) -> Option<&'a str> {
+    bearer(headers.get(header::AUTHORIZATION)).and_then(|t| app.admin_tokens.accepts(t))
 }
 
 fn poll_token(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -238,14 +243,20 @@ where
     json(&read(body, max).await?)
 }
 
-fn export(core: &Core, id: &str, query: Option<&str>, now_ms: u64) -> Result<Reply, ApiError> {
+fn export(
+    core: &Core,
+    id: &str,
+    query: Option<&str>,
+    now_ms: u64,
+    by: Option<&str>,
+) -> Result<Reply, ApiError> {
     let params = query_params(query, &["include_passwords"])?;
     let include_passwords = match params.get("include_passwords").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => return Err(bad_param("include_passwords", other, "true or false")),
     };
-    let csv = core.export_batch(id, include_passwords, now_ms)?;
+    let csv = core.export_batch(id, include_passwords, now_ms, by)?;
     let mut reply = reply_bytes(StatusCode::OK, "text/csv; charset=utf-8", csv);
     let suffix = if include_passwords {
         "-with-passwords"

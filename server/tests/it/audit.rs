@@ -155,6 +155,19 @@ async fn every_change_is_an_audit_entry_in_order_and_none_holds_a_secret() {
             log[16]["expired_at"],
             otpfleet_server::clock::rfc3339(START_MS + validity_h * HOUR_MS)
         );
+        // Admin changes name the token that made them; consoles and the sweeper are nobody.
+        for e in &log {
+            let by_admin = !matches!(
+                e["action"].as_str().unwrap(),
+                "otp_redeemed" | "credentials_handed_over" | "otp_expired"
+            );
+            let want = if by_admin {
+                json!("token-file")
+            } else {
+                Value::Null
+            };
+            assert_eq!(e["by"], want, "{e}");
+        }
         let text = serde_json::to_string(&log).unwrap();
         for secret in otps.iter().chain([&password]) {
             assert!(!text.contains(secret.as_str()), "the log shows {secret}");

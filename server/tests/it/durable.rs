@@ -39,7 +39,7 @@ fn one_otp(core: &Core, upn: &str) -> String {
             password: None,
         },
     }];
-    let id = core.import_accounts(rows).expect("import").results[0]
+    let id = core.import_accounts(rows, None).expect("import").results[0]
         .account_id
         .clone();
     let batch = BatchRequest {
@@ -48,7 +48,7 @@ fn one_otp(core: &Core, upn: &str) -> String {
         sign_in_csv: None,
         review_only: false,
     };
-    match core.create_batch(batch, NOW).expect("batch") {
+    match core.create_batch(batch, NOW, None).expect("batch") {
         BatchOutcome::Created(c) => c.generated[0].otp.clone(),
         BatchOutcome::Review(_) => panic!("not a review"),
     }

@@ -30,7 +30,7 @@ fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_t
         })
         .collect();
     let ids: Vec<String> = core
-        .import_accounts(rows)
+        .import_accounts(rows, None)
         .expect("import")
         .results
         .into_iter()
@@ -42,7 +42,7 @@ fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_t
         sign_in_csv: None,
         review_only: false,
     };
-    core.create_batch(batch, now).expect("generate");
+    core.create_batch(batch, now, None).expect("generate");
     assert_eq!(
         core.preferences_view(now).guessing_bound.live_otps,
         LIVE as u64
