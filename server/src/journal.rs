@@ -145,11 +145,7 @@ impl Journal {
         let path = dir.join(DB_FILE);
         let db = open_db(&path, |p| Database::create(p))?;
         restrict_permissions(&path);
-        let corrupt = |e: &dyn std::fmt::Display| JournalError::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        };
-        let secret = load_or_store_meta(&db, fresh_secret).map_err(|e| corrupt(&e))?;
+        let secret = load_or_store_meta(&db, fresh_secret).map_err(|e| corrupt(&path, e))?;
         let entries = read_all(&db, &path)?;
         let (last, link) = entries.last().map_or((0, [0; 32]), |e| (e.seq, e.link));
         let db = Arc::new(db);
@@ -174,27 +170,21 @@ impl Journal {
 
     /// Up to `limit` committed entries after sequence number `after`, oldest first.
     pub fn page(&self, after: u64, limit: usize) -> Result<Vec<Entry>, JournalError> {
-        let corrupt = |e: &dyn std::fmt::Display| JournalError::Corrupt {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        };
-        let txn = self.db.begin_read().map_err(|e| corrupt(&e))?;
-        let table = match txn.open_table(EVENTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(corrupt(&e)),
+        let txn = self.db.begin_read().map_err(|e| corrupt(&self.path, e))?;
+        let Some(table) = events_table(&txn, &self.path)? else {
+            return Ok(Vec::new());
         };
         // The row holding entry `after + 1` starts at or before it.
         let start = table
             .range(..=after.saturating_add(1))
-            .map_err(|e| corrupt(&e))?
+            .map_err(|e| corrupt(&self.path, e))?
             .next_back()
             .transpose()
-            .map_err(|e| corrupt(&e))?
+            .map_err(|e| corrupt(&self.path, e))?
             .map_or(1, |(first, _)| first.value());
         let mut out = Vec::with_capacity(limit.min(1024));
-        for row in table.range(start..).map_err(|e| corrupt(&e))? {
-            let (first, bytes) = row.map_err(|e| corrupt(&e))?;
+        for row in table.range(start..).map_err(|e| corrupt(&self.path, e))? {
+            let (first, bytes) = row.map_err(|e| corrupt(&self.path, e))?;
             let mut seq = first.value();
             let mut rest = bytes.value();
             while !rest.is_empty() {
@@ -453,6 +443,26 @@ fn split_record(bytes: &[u8]) -> Result<(RawRecord<'_>, &[u8]), String> {
     Ok((record, rest))
 }
 
+/// A storage error on `path`, reported as a corrupt file.
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> JournalError {
+    JournalError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// The events table, or `None` while nothing was ever journaled.
+fn events_table(
+    txn: &redb::ReadTransaction,
+    path: &Path,
+) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, JournalError> {
+    match txn.open_table(EVENTS) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(corrupt(path, e)),
+    }
+}
+
 fn broken(path: &Path, seq: u64, reason: String) -> JournalError {
     JournalError::Broken {
         path: path.to_path_buf(),
@@ -463,20 +473,14 @@ fn broken(path: &Path, seq: u64, reason: String) -> JournalError {
 
 /// Every record, in order, each link checked against the one before.
 fn read_all(db: &Database, path: &Path) -> Result<Vec<Entry>, JournalError> {
-    let corrupt = |e: &dyn std::fmt::Display| JournalError::Corrupt {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let txn = db.begin_read().map_err(|e| corrupt(&e))?;
-    let table = match txn.open_table(EVENTS) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(corrupt(&e)),
+    let txn = db.begin_read().map_err(|e| corrupt(path, e))?;
+    let Some(table) = events_table(&txn, path)? else {
+        return Ok(Vec::new());
     };
     let mut entries: Vec<Entry> = Vec::new();
     let mut previous = [0u8; 32];
-    for row in table.iter().map_err(|e| corrupt(&e))? {
-        let (first, bytes) = row.map_err(|e| corrupt(&e))?;
+    for row in table.iter().map_err(|e| corrupt(path, e))? {
+        let (first, bytes) = row.map_err(|e| corrupt(path, e))?;
         let first = first.value();
         let expected = entries.len() as u64 + 1;
         if first != expected {
