@@ -131,13 +131,9 @@ impl std::fmt::Debug for Journal {
 
 impl Journal {
     /// Opens (or creates) the journal in `dir`, answering it and what it holds (the chain
-    /// checked). `fresh_secret` is stored as the server secret when the directory is new;
-    /// records get their time from `clock`.
-    pub fn open(
-        dir: &Path,
-        fresh_secret: [u8; 32],
-        clock: Arc<dyn Clock>,
-    ) -> Result<(Journal, Recovered), JournalError> {
+    /// checked). A new directory gets a new server secret from the OS's CSPRNG; records get
+    /// their time from `clock`.
+    pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<(Journal, Recovered), JournalError> {
         std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
             path: dir.to_path_buf(),
             source,
@@ -145,6 +141,8 @@ impl Journal {
         let path = dir.join(DB_FILE);
         let db = open_db(&path, |p| Database::create(p))?;
         restrict_permissions(&path);
+        let mut fresh_secret = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut fresh_secret);
         let secret = load_or_store_meta(&db, fresh_secret).map_err(|e| corrupt(&path, e))?;
         let entries = read_all(&db, &path)?;
         let (last, link) = entries.last().map_or((0, [0; 32]), |e| (e.seq, e.link));

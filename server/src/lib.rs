@@ -45,9 +45,7 @@ pub fn open_durable(
     catalogue: Catalogue,
     clock: Arc<dyn Clock>,
 ) -> Result<Durable, journal::JournalError> {
-    let mut fresh = [0u8; 32];
-    rand::Rng::fill(&mut rand::rng(), &mut fresh);
-    let (journal, recovered) = journal::Journal::open(dir, fresh, clock)?;
+    let (journal, recovered) = journal::Journal::open(dir, clock)?;
     let mut core = Core::new(
         config,
         catalogue,

@@ -85,7 +85,7 @@ pub async fn add(
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(TokenError::BadName(name.to_owned()));
     }
-    let (journal, recovered) = Journal::open(dir, fresh_secret(), clock)?;
+    let (journal, recovered) = Journal::open(dir, clock)?;
     let id = recovered
         .entries
         .iter()
@@ -123,7 +123,7 @@ pub async fn revoke(
         }
         .into());
     }
-    let (journal, recovered) = Journal::open(dir, fresh_secret(), clock)?;
+    let (journal, recovered) = Journal::open(dir, clock)?;
     let token = in_force(&recovered.entries)
         .into_iter()
         .find(|t| t.label() == label)
@@ -134,10 +134,4 @@ pub async fn revoke(
     });
     journal.wait_durable(seq).await?;
     Ok(token)
-}
-
-fn fresh_secret() -> [u8; 32] {
-    let mut fresh = [0u8; 32];
-    rand::Rng::fill(&mut rand::rng(), &mut fresh);
-    fresh
 }
