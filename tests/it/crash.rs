@@ -241,6 +241,19 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
     )
     .await;
     let _ = child.kill();
+    let _ = child.wait();
+    // Every restart above checked the audit chain (a server refuses a broken one); the offline
+    // check agrees: no kill cut a record in half or broke a link.
+    let verify = Command::new(env!("CARGO_BIN_EXE_otpfleet"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        verify.status.success() && String::from_utf8_lossy(&verify.stdout).contains("chain intact"),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     assert!(
         ledger.accounts.len() > 20 && ledger.redeemed.len() > 10,
         "the test did real work: {} accounts, {} redeemed",
