@@ -8,6 +8,24 @@ pub const OTP_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 /// Characters in an OTP, separators not counted.
 pub const OTP_LEN: usize = 16;
 
+/// In [`PARSE_TABLE`]: a separator (dash or space), skipped.
+const SKIP: u8 = 1;
+
+/// Byte -> upper-case alphabet letter (either case accepted), [`SKIP`], or 0 (not allowed).
+const PARSE_TABLE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    table[b'-' as usize] = SKIP;
+    table[b' ' as usize] = SKIP;
+    let mut i = 0;
+    while i < OTP_ALPHABET.len() {
+        let upper = OTP_ALPHABET[i];
+        table[upper as usize] = upper;
+        table[upper.to_ascii_lowercase() as usize] = upper;
+        i += 1;
+    }
+    table
+};
+
 /// A well-formed OTP in canonical form (16 upper-case letters, no separators).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct OtpCode([u8; OTP_LEN]);
@@ -41,21 +59,27 @@ impl std::error::Error for OtpParseError {}
 
 impl OtpCode {
     /// Parses what an installer typed: case-insensitive, dashes and spaces ignored.
+    ///
+    /// One table look-up per byte (this is on every redemption): the table maps each byte to
+    /// its upper-case letter, to `SKIP` for a separator, or to 0 for anything else.
     pub fn parse(typed: &str) -> Result<OtpCode, OtpParseError> {
         let mut code = [0u8; OTP_LEN];
         let mut len = 0usize;
-        for c in typed.chars() {
-            if c == '-' || c == ' ' {
-                continue;
+        for (at, &byte) in typed.as_bytes().iter().enumerate() {
+            match PARSE_TABLE[usize::from(byte)] {
+                SKIP => {}
+                0 => {
+                    // Every byte before this one was ASCII, so `at` starts a character.
+                    let c = typed[at..].chars().next().unwrap_or('?');
+                    return Err(OtpParseError::BadCharacter(c));
+                }
+                letter => {
+                    if len < OTP_LEN {
+                        code[len] = letter;
+                    }
+                    len += 1;
+                }
             }
-            let upper = c.to_ascii_uppercase();
-            if !upper.is_ascii() || !OTP_ALPHABET.contains(&(upper as u8)) {
-                return Err(OtpParseError::BadCharacter(c));
-            }
-            if len < OTP_LEN {
-                code[len] = upper as u8;
-            }
-            len += 1;
         }
         if len != OTP_LEN {
             return Err(OtpParseError::WrongLength(len));
@@ -134,6 +158,50 @@ mod tests {
             OtpCode::parse("BCDF-GHJK-LMNP-QRSé"),
             Err(OtpParseError::BadCharacter('é'))
         );
+    }
+
+    /// The parser before the table: one `char` at a time against the alphabet.
+    fn reference(typed: &str) -> Result<OtpCode, OtpParseError> {
+        let mut code = [0u8; OTP_LEN];
+        let mut len = 0usize;
+        for c in typed.chars() {
+            if c == '-' || c == ' ' {
+                continue;
+            }
+            let upper = c.to_ascii_uppercase();
+            if !upper.is_ascii() || !OTP_ALPHABET.contains(&(upper as u8)) {
+                return Err(OtpParseError::BadCharacter(c));
+            }
+            if len < OTP_LEN {
+                code[len] = upper as u8;
+            }
+            len += 1;
+        }
+        if len != OTP_LEN {
+            return Err(OtpParseError::WrongLength(len));
+        }
+        Ok(OtpCode(code))
+    }
+
+    #[test]
+    fn the_table_parser_agrees_with_the_character_parser() {
+        let valid = "BCDF-GHJK-LMNP-QRST";
+        let mut checked = 0;
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            for at in [0, 4, 7, valid.len()] {
+                let mut typed = valid.to_owned();
+                typed.insert(at, c);
+                assert_eq!(OtpCode::parse(&typed), reference(&typed), "{typed:?}");
+                let replaced: String = typed.chars().skip(1).collect();
+                assert_eq!(
+                    OtpCode::parse(&replaced),
+                    reference(&replaced),
+                    "{replaced:?}"
+                );
+                checked += 2;
+            }
+        }
+        assert!(checked > 40_000);
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Core {
     catalogue: Catalogue,
     secrets: Secrets,
     preferences: parking_lot::RwLock<Preferences>,
+    /// `preferences.auto_approve`, mirrored (written under the preferences lock) so that every
+    /// redemption reads it without touching the lock's shared counter.
+    auto_approve: std::sync::atomic::AtomicBool,
     store: Store,
     throttle: throttle::Throttle,
     /// Where changes are journaled, when the server is durable.
@@ -56,6 +59,7 @@ impl Core {
             catalogue,
             secrets,
             preferences: parking_lot::RwLock::new(Preferences::default()),
+            auto_approve: std::sync::atomic::AtomicBool::new(Preferences::default().auto_approve),
             store: Store::default(),
             sink: None,
         }
@@ -116,7 +120,7 @@ impl Core {
             ));
         }
         let mut current = self.preferences.write();
-        *current = prefs;
+        self.store_preferences(&mut current, prefs);
         // Emitted under the lock, so the journal orders changes as they were applied.
         self.emit(|| Event::PreferencesSet {
             preferences: prefs,
@@ -124,6 +128,18 @@ impl Core {
         });
         drop(current);
         Ok(prefs)
+    }
+
+    /// Whether a redemption is approved at once (the hot path's read of the preferences).
+    fn auto_approve(&self) -> bool {
+        self.auto_approve.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Replaces the preferences under their write lock, the mirror with them.
+    fn store_preferences(&self, current: &mut Preferences, prefs: Preferences) {
+        *current = prefs;
+        self.auto_approve
+            .store(prefs.auto_approve, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The preferences with the guessing bound they imply (walks every account for the count

@@ -120,7 +120,7 @@ impl Core {
             self.throttle.failure(sources, now_ms);
             invalid_otp()
         })?;
-        let auto_approve = self.preferences().auto_approve;
+        let auto_approve = self.auto_approve();
         let mut a = account.lock();
         let account_id = a.id;
         let slot = match a.otp.as_mut() {

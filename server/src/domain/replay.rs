@@ -182,7 +182,7 @@ impl Core {
                 }
             }
             Event::PreferencesSet { preferences, .. } => {
-                *self.preferences.write() = preferences;
+                self.store_preferences(&mut self.preferences.write(), preferences);
             }
             Event::OtpExpired {
                 account,

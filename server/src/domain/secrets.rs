@@ -23,6 +23,8 @@ pub type OtpKey = [u8; 32];
 pub const POLL_TOKEN_BYTES: usize = 16;
 const TOKEN_MAC_BYTES: usize = 16;
 const TOKEN_VERSION: u8 = 1;
+/// Longest verification token accepted, in characters (base64).
+const MAX_TOKEN_LEN: usize = 1024;
 /// Length of a generated account password.
 const PASSWORD_LEN: usize = 20;
 const PASSWORD_ALPHABET: &[u8] =
@@ -105,12 +107,15 @@ impl Secrets {
         URL_SAFE_NO_PAD.encode(payload)
     }
 
-    /// The device a token vouches for, if the token is one of ours and unaltered.
+    /// The device a token vouches for, if the token is one of ours and unaltered. Decodes into
+    /// a stack buffer: this runs on every redemption.
     pub fn open_verification(&self, token: &str) -> Option<VerifiedDevice> {
-        if token.len() > 1024 {
+        if token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
+        let mut buf = [0u8; MAX_TOKEN_LEN / 4 * 3];
+        let len = URL_SAFE_NO_PAD.decode_slice(token, &mut buf).ok()?;
+        let raw = &buf[..len];
         let (payload, tag) = raw.split_at(raw.len().checked_sub(TOKEN_MAC_BYTES)?);
         let mut mac = self.token.clone();
         mac.update(payload);
@@ -124,27 +129,17 @@ impl Secrets {
         }
         let (issued, mut rest) = rest.split_at(8);
         let issued_ms = u64::from_be_bytes(issued.try_into().ok()?);
-        let mut fields = Vec::with_capacity(3);
-        for _ in 0..3 {
-            if rest.len() < 2 {
-                return None;
-            }
-            let (len, tail) = rest.split_at(2);
-            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-            if tail.len() < len {
-                return None;
-            }
-            let (field, tail) = tail.split_at(len);
-            fields.push(String::from_utf8(field.to_vec()).ok()?);
+        let mut field = || {
+            let (len, tail) = rest.split_at_checked(2)?;
+            let (field, tail) =
+                tail.split_at_checked(usize::from(u16::from_be_bytes([len[0], len[1]])))?;
             rest = tail;
-        }
-        let serial = fields.pop()?;
-        let model = fields.pop()?;
-        let make = fields.pop()?;
+            String::from_utf8(field.to_vec()).ok()
+        };
         Some(VerifiedDevice {
-            make,
-            model,
-            serial,
+            make: field()?,
+            model: field()?,
+            serial: field()?,
             issued_ms,
         })
     }
@@ -231,6 +226,17 @@ mod tests {
             ..device()
         };
         assert_eq!(s.open_verification(&s.seal_verification(&long)), Some(long));
+        // The longest fields the contract lets through (256, 256 and 64 bytes).
+        let longest = VerifiedDevice {
+            make: "m".repeat(256),
+            model: "é".repeat(128),
+            serial: "s".repeat(64),
+            ..device()
+        };
+        let token = s.seal_verification(&longest);
+        assert!(token.len() <= MAX_TOKEN_LEN, "{}", token.len());
+        assert_eq!(s.open_verification(&token), Some(longest));
+        assert_eq!(s.open_verification(&"A".repeat(MAX_TOKEN_LEN + 4)), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) type AccountRef = Arc<Mutex<AccountRecord>>;
+type FastHash = foldhash::fast::RandomState;
 
 /// Everything about one resource account, its current OTP and the console's request for it.
 #[derive(Debug)]
@@ -194,8 +195,10 @@ pub(crate) struct Store {
     /// Account `n` is at index `n - 1`. Accounts are never removed.
     pub accounts: RwLock<Vec<AccountRef>>,
     pub by_upn: DashMap<String, AccountRef>,
-    pub by_otp: DashMap<OtpKey, AccountRef>,
-    pub by_request: DashMap<u64, AccountRef>,
+    /// Keyed by the OTP's HMAC and by the request number: keys the server makes, which no
+    /// client can choose, so a fast hasher (foldhash, randomly seeded) serves instead of SipHash.
+    pub by_otp: DashMap<OtpKey, AccountRef, FastHash>,
+    pub by_request: DashMap<u64, AccountRef, FastHash>,
     /// Request ids awaiting approval, oldest first. Entries are hints (see the module docs).
     pub pending: Mutex<BTreeSet<u64>>,
     pub batches: Mutex<BTreeMap<u64, BatchRecord>>,
@@ -204,7 +207,10 @@ pub(crate) struct Store {
 }
 
 /// Clones an index entry out, so the shard lock is released before the account is locked.
-pub(crate) fn lookup<K: Eq + Hash>(map: &DashMap<K, AccountRef>, key: &K) -> Option<AccountRef> {
+pub(crate) fn lookup<K: Eq + Hash, S: std::hash::BuildHasher + Clone>(
+    map: &DashMap<K, AccountRef, S>,
+    key: &K,
+) -> Option<AccountRef> {
     map.get(key).map(|entry| Arc::clone(entry.value()))
 }
 
