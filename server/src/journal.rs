@@ -109,6 +109,25 @@ pub struct Journal {
     db: Arc<Database>,
     path: PathBuf,
     writer: Option<std::thread::JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// What the writer has done since the journal was opened (for `/metrics`).
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    commit_us: AtomicU64,
+}
+
+/// The journal's figures for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JournalStats {
+    /// Entries in the log (committed), recovered ones included.
+    pub entries: u64,
+    /// Commit transactions (each one fsync) since the server started.
+    pub commits: u64,
+    /// Time spent committing since the server started.
+    pub commit_seconds: f64,
 }
 
 impl Drop for Journal {
@@ -150,9 +169,11 @@ impl Journal {
         let (tx, rx) = mpsc::channel::<Queued>();
         let (committed_tx, committed) = watch::channel(Ok(last));
         let writer_db = Arc::clone(&db);
+        let counters = Arc::new(Counters::default());
+        let writer_counters = Arc::clone(&counters);
         let writer = std::thread::Builder::new()
             .name("otpfleet-journal".into())
-            .spawn(move || writer(&writer_db, link, rx, committed_tx))
+            .spawn(move || writer(&writer_db, link, rx, committed_tx, &writer_counters))
             .map_err(|e| JournalError::Write(e.to_string()))?;
         let journal = Journal {
             queue: Mutex::new((last, tx)),
@@ -162,8 +183,18 @@ impl Journal {
             db,
             path,
             writer: Some(writer),
+            counters,
         };
         Ok((journal, Recovered { secret, entries }))
+    }
+
+    /// Entries committed so far, and the writer's work since the journal was opened.
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            entries: self.committed.borrow().as_ref().map_or(0, |seq| *seq),
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            commit_seconds: self.counters.commit_us.load(Ordering::Relaxed) as f64 / 1e6,
+        }
     }
 
     /// Up to `limit` committed entries after sequence number `after`, oldest first.
@@ -317,6 +348,7 @@ fn writer(
     mut link_so_far: [u8; 32],
     rx: mpsc::Receiver<Queued>,
     committed: watch::Sender<Result<u64, String>>,
+    counters: &Counters,
 ) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -327,7 +359,12 @@ fn writer(
             }
         }
         let last = group.last().map_or(0, |(seq, _, _)| *seq);
-        match commit(db, &group, &mut link_so_far) {
+        let started = std::time::Instant::now();
+        let done = commit(db, &group, &mut link_so_far);
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters.commit_us.fetch_add(took, Ordering::Relaxed);
+        match done {
             Ok(()) => {
                 let _ = committed.send_replace(Ok(last));
             }

@@ -47,6 +47,7 @@ impl Metrics {
         stats: &Stats,
         (failures, by_source, global): (u64, u64, u64),
         bound: &otpfleet_protocol::GuessingBound,
+        journal: Option<crate::journal::JournalStats>,
     ) -> String {
         let mut out = String::with_capacity(8192);
         out.push_str(
@@ -107,6 +108,21 @@ impl Metrics {
             "otpfleet_guessing_bound {:e}",
             bound.success_probability
         );
+        if let Some(j) = journal {
+            out.push_str("# HELP otpfleet_journal_entries Entries in the journal (the audit log), committed.\n");
+            out.push_str("# TYPE otpfleet_journal_entries gauge\n");
+            let _ = writeln!(out, "otpfleet_journal_entries {}", j.entries);
+            out.push_str("# HELP otpfleet_journal_commits_total Journal commits (one fsync each, many changes per commit under load) since the server started.\n");
+            out.push_str("# TYPE otpfleet_journal_commits_total counter\n");
+            let _ = writeln!(out, "otpfleet_journal_commits_total {}", j.commits);
+            out.push_str("# HELP otpfleet_journal_commit_seconds_total Time spent committing the journal since the server started.\n");
+            out.push_str("# TYPE otpfleet_journal_commit_seconds_total counter\n");
+            let _ = writeln!(
+                out,
+                "otpfleet_journal_commit_seconds_total {}",
+                j.commit_seconds
+            );
+        }
         out
     }
 }

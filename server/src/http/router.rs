@@ -187,6 +187,7 @@ where
                 &stats,
                 core.throttle_counts(),
                 &core.guessing_bound(stats.live_otps),
+                app.journal.as_ref().map(|j| j.stats()),
             );
             Ok(reply_bytes(
                 StatusCode::OK,

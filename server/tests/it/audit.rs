@@ -181,6 +181,19 @@ async fn every_change_is_an_audit_entry_in_order_and_none_holds_a_secret() {
         hashes.dedup();
         assert_eq!(hashes.len(), log.len());
     }
+
+    // /metrics counts the log and the commits that wrote it (concurrent changes share one).
+    let metrics = app.send(Method::GET, "/metrics", None, None, "").await.text;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{metrics}"))
+    };
+    assert_eq!(value("otpfleet_journal_entries"), 17.0);
+    let commits = value("otpfleet_journal_commits_total");
+    assert!((1.0..=17.0).contains(&commits), "{commits}");
+    assert!(value("otpfleet_journal_commit_seconds_total") > 0.0);
 }
 
 #[tokio::test]
@@ -190,6 +203,14 @@ async fn audit_queries_are_checked_and_an_in_memory_server_says_it_keeps_no_log(
     assert_eq!(a.status, StatusCode::CONFLICT);
     assert_eq!(a.error_code(), "audit_unavailable");
     assert!(a.text.contains("--data-dir"), "{}", a.text);
+    let metrics = memory
+        .send(Method::GET, "/metrics", None, None, "")
+        .await
+        .text;
+    assert!(
+        !metrics.contains("otpfleet_journal"),
+        "no journal, no journal metrics"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn_durable(dir.path()).await;
