@@ -76,53 +76,75 @@ impl Metrics {
         for (state, n) in &stats.by_provisioning {
             let _ = writeln!(out, "otpfleet_accounts{{provisioning=\"{state}\"}} {n}");
         }
-        out.push_str(
-            "# HELP otpfleet_live_otps OTPs generated and neither redeemed nor expired.\n",
+        metric(
+            &mut out,
+            "otpfleet_live_otps",
+            GAUGE,
+            "OTPs generated and neither redeemed nor expired.",
+            stats.live_otps,
         );
-        out.push_str("# TYPE otpfleet_live_otps gauge\n");
-        let _ = writeln!(out, "otpfleet_live_otps {}", stats.live_otps);
-        out.push_str("# HELP otpfleet_approval_queue_depth Requests awaiting approval.\n");
-        out.push_str("# TYPE otpfleet_approval_queue_depth gauge\n");
+        metric(
+            &mut out,
+            "otpfleet_approval_queue_depth",
+            GAUGE,
+            "Requests awaiting approval.",
+            stats.approval_queue_depth,
+        );
+        metric(
+            &mut out,
+            "otpfleet_redeem_failures_total",
+            COUNTER,
+            "Failed redemptions (malformed or unknown OTPs).",
+            failures,
+        );
         let _ = writeln!(
             out,
-            "otpfleet_approval_queue_depth {}",
-            stats.approval_queue_depth
+            "# HELP otpfleet_redeem_throttled_total Redemptions refused with too_many_attempts, by scope.\n\
+             # TYPE otpfleet_redeem_throttled_total counter\n\
+             otpfleet_redeem_throttled_total{{scope=\"source\"}} {by_source}\n\
+             otpfleet_redeem_throttled_total{{scope=\"global\"}} {global}"
         );
-        out.push_str("# HELP otpfleet_redeem_failures_total Failed redemptions (malformed or unknown OTPs).\n");
-        out.push_str("# TYPE otpfleet_redeem_failures_total counter\n");
-        let _ = writeln!(out, "otpfleet_redeem_failures_total {failures}");
-        out.push_str("# HELP otpfleet_redeem_throttled_total Redemptions refused with too_many_attempts, by scope.\n");
-        out.push_str("# TYPE otpfleet_redeem_throttled_total counter\n");
-        let _ = writeln!(
-            out,
-            "otpfleet_redeem_throttled_total{{scope=\"source\"}} {by_source}"
-        );
-        let _ = writeln!(
-            out,
-            "otpfleet_redeem_throttled_total{{scope=\"global\"}} {global}"
-        );
-        out.push_str("# HELP otpfleet_guessing_bound Bound on the chance that guessing hits a live OTP within one validity period.\n");
-        out.push_str("# TYPE otpfleet_guessing_bound gauge\n");
-        let _ = writeln!(
-            out,
-            "otpfleet_guessing_bound {:e}",
-            bound.success_probability
+        metric(
+            &mut out,
+            "otpfleet_guessing_bound",
+            GAUGE,
+            "Bound on the chance that guessing hits a live OTP within one validity period.",
+            format!("{:e}", bound.success_probability),
         );
         if let Some(j) = journal {
-            out.push_str("# HELP otpfleet_journal_entries Entries in the journal (the audit log), committed.\n");
-            out.push_str("# TYPE otpfleet_journal_entries gauge\n");
-            let _ = writeln!(out, "otpfleet_journal_entries {}", j.entries);
-            out.push_str("# HELP otpfleet_journal_commits_total Journal commits (one fsync each, many changes per commit under load) since the server started.\n");
-            out.push_str("# TYPE otpfleet_journal_commits_total counter\n");
-            let _ = writeln!(out, "otpfleet_journal_commits_total {}", j.commits);
-            out.push_str("# HELP otpfleet_journal_commit_seconds_total Time spent committing the journal since the server started.\n");
-            out.push_str("# TYPE otpfleet_journal_commit_seconds_total counter\n");
-            let _ = writeln!(
-                out,
-                "otpfleet_journal_commit_seconds_total {}",
-                j.commit_seconds
+            metric(
+                &mut out,
+                "otpfleet_journal_entries",
+                GAUGE,
+                "Entries in the journal (the audit log), committed.",
+                j.entries,
+            );
+            metric(
+                &mut out,
+                "otpfleet_journal_commits_total",
+                COUNTER,
+                "Journal commits (one fsync each, many changes per commit under load) since the server started.",
+                j.commits,
+            );
+            metric(
+                &mut out,
+                "otpfleet_journal_commit_seconds_total",
+                COUNTER,
+                "Time spent committing the journal since the server started.",
+                j.commit_seconds,
             );
         }
         out
     }
+}
+
+const GAUGE: &str = "gauge";
+const COUNTER: &str = "counter";
+
+/// One metric without labels: its help, its type and its value.
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }

@@ -54,6 +54,17 @@ fn one_otp(core: &Core, upn: &str) -> String {
     }
 }
 
+/// A verification of a certified console with serial `serial`.
+fn verified(core: &Core, serial: &str, now_ms: u64) -> otpfleet_protocol::VerifyResponse {
+    let device = VerifyRequest {
+        make: "Logitech".into(),
+        model: "Tap".into(),
+        serial: serial.into(),
+        hdmi_ingest: true,
+    };
+    core.verify(&device, now_ms).expect("verify")
+}
+
 async fn durable(core: &Core, journal: &otpfleet_server::journal::Journal) {
     journal
         .wait_durable(core.journaled().expect("a durable core"))
@@ -69,17 +80,7 @@ async fn a_restart_recovers_accounts_otps_and_redemptions() {
         assert_eq!(replayed, 0);
         let used = one_otp(&core, "a@contoso.com");
         let fresh = one_otp(&core, "b@contoso.com");
-        let vt = core
-            .verify(
-                &VerifyRequest {
-                    make: "Logitech".into(),
-                    model: "Tap".into(),
-                    serial: "S1".into(),
-                    hdmi_ingest: true,
-                },
-                NOW,
-            )
-            .expect("verify");
+        let vt = verified(&core, "S1", NOW);
         core.redeem(
             &RedeemRequest {
                 otp: used.clone(),
@@ -94,17 +95,7 @@ async fn a_restart_recovers_accounts_otps_and_redemptions() {
     // Dropping the last handle closed the journal (its writer joined): it reopens at once.
     let (core, _journal, replayed) = open(dir.path()).expect("reopens");
     assert!(replayed >= 5, "{replayed}");
-    let vt = core
-        .verify(
-            &VerifyRequest {
-                make: "Logitech".into(),
-                model: "Tap".into(),
-                serial: "S2".into(),
-                hdmi_ingest: true,
-            },
-            NOW,
-        )
-        .expect("verify");
+    let vt = verified(&core, "S2", NOW);
     let again = core.redeem(
         &RedeemRequest {
             otp: used,
@@ -126,17 +117,7 @@ async fn a_restart_recovers_accounts_otps_and_redemptions() {
     );
     // Expiry keeps counting across the restart: 8 hours after generation it is gone.
     let later = NOW + 8 * 3_600_000;
-    let vt = core
-        .verify(
-            &VerifyRequest {
-                make: "Logitech".into(),
-                model: "Tap".into(),
-                serial: "S3".into(),
-                hdmi_ingest: true,
-            },
-            later,
-        )
-        .expect("verify");
+    let vt = verified(&core, "S3", later);
     let late = core.redeem(
         &RedeemRequest {
             otp: one_otp(&core, "c@contoso.com"),
@@ -211,17 +192,7 @@ async fn auto_approval_set_before_a_restart_still_approves_after_it() {
     };
     let (core, _journal, _) = open(dir.path()).expect("reopens");
     assert!(core.preferences().auto_approve);
-    let vt = core
-        .verify(
-            &VerifyRequest {
-                make: "Logitech".into(),
-                model: "Tap".into(),
-                serial: "S1".into(),
-                hdmi_ingest: true,
-            },
-            NOW,
-        )
-        .expect("verify");
+    let vt = verified(&core, "S1", NOW);
     let redeemed = core
         .redeem(
             &RedeemRequest {
