@@ -8,9 +8,8 @@ use otpfleet_protocol::{BatchCreated, ImportResult, RedeemResponse};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 const KILLS: usize = 25;
@@ -27,28 +26,15 @@ struct Ledger {
 }
 
 fn start(dir: &Path, token: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otpfleet"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval-s",
-            "1",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .arg("--admin-token-file")
-        .arg(token)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
+    let (child, line) = crate::serve([
+        "--poll-interval-s".as_ref(),
+        "1".as_ref(),
+        "--data-dir".as_ref(),
+        dir.as_os_str(),
+        "--admin-token-file".as_ref(),
+        token.as_os_str(),
+    ]);
     let url = line
-        .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("{line:?}"))
         .to_owned();
@@ -244,7 +230,7 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
     let _ = child.wait();
     // Every restart above checked the audit chain (a server refuses a broken one); the offline
     // check agrees: no kill cut a record in half or broke a link.
-    let verify = Command::new(env!("CARGO_BIN_EXE_otpfleet"))
+    let verify = crate::otpfleet()
         .args(["audit", "verify", "--data-dir"])
         .arg(&data)
         .output()

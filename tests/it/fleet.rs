@@ -1,10 +1,6 @@
 //! `otpfleet fleet`: the main command runs end to end and refuses bad flags before starting.
 
-use std::process::Command;
-
-fn otpfleet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
-}
+use crate::otpfleet;
 
 #[test]
 fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {

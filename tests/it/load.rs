@@ -3,14 +3,11 @@
 //! report.json that validates and compares, a `--fleet` runs beside it, goose's options keep
 //! their meaning, and a threshold that cannot be met makes the command exit non-zero.
 
+use crate::otpfleet;
 use otpfleet_reports::REPORT_SCHEMA;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn otpfleet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
-}
+use std::process::Output;
 
 /// A short run: 4 users started at once, 3 s after that, no telnet controller (tests run side
 /// by side and goose's port is fixed), goose's console output at warnings.

@@ -8,3 +8,29 @@ mod rehearse;
 mod report;
 mod serve;
 mod tokens;
+
+use std::ffi::OsStr;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// The `otpfleet` binary under test.
+pub fn otpfleet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
+}
+
+/// Starts `otpfleet serve --listen 127.0.0.1:0 ARGS`; answers the server and its first line of
+/// stdout (`listening on http://...` when it started).
+pub fn serve<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> (Child, String) {
+    let mut child = otpfleet()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a first line");
+    (child, first.trim().to_owned())
+}

@@ -1,10 +1,6 @@
 //! `otpfleet rehearse`: a shipped plan end to end, and a bad plan refused with file, line, field.
 
-use std::process::Command;
-
-fn otpfleet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
-}
+use crate::otpfleet;
 
 #[test]
 fn the_office_plan_rehearses_and_prints_its_findings() {

@@ -2,15 +2,12 @@
 //! report written validates against the shipped schema, `render` rebuilds the pages identically,
 //! and `compare` exits 1 on a planted regression and 0 on a run against itself.
 
+use crate::otpfleet;
 use otpfleet_reports::{REPORT_SCHEMA, RunHistograms};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
-
-fn otpfleet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
-}
 
 /// A small, quick fleet with some of every fault (seed 21, 160 consoles).
 const QUICK: [&str; 24] = [

@@ -1,26 +1,11 @@
 //! `otpfleet serve`: first line names the port, token handling, clear errors, clean stop.
 
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::process::{Child, Command, Stdio};
-
-fn otpfleet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
-}
+use crate::otpfleet;
+use std::io::Read as _;
+use std::process::{Child, Command};
 
 fn start(args: &[&str]) -> (Child, String) {
-    let mut child = otpfleet()
-        .args(["serve", "--listen", "127.0.0.1:0", "--in-memory"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut first = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("a first line");
-    (child, first.trim().to_owned())
+    crate::serve(["--in-memory"].iter().chain(args))
 }
 
 fn stop(mut child: Child) -> String {

@@ -2,15 +2,12 @@
 //! stored tokens open the admin routes until revoked, only their hashes are kept, every change
 //! is an audit entry, and the offline check agrees with what the server answers.
 
+use crate::otpfleet;
 use otpfleet_emulator::transport::{ApiRequest, HttpTransport, Transport as _};
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
-
-fn otpfleet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_otpfleet"))
-}
 
 /// `otpfleet <command...> --data-dir DIR <rest...>`, run to its end.
 fn run(command: &[&str], dir: &Path, rest: &[&str]) -> Output {
@@ -81,18 +78,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let mut child = otpfleet()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("a first line");
-        let Some(url) = line.trim().strip_prefix("listening on ") else {
+        let (mut child, line) = crate::serve(["--data-dir".as_ref(), dir.as_os_str()]);
+        let Some(url) = line.strip_prefix("listening on ") else {
             let _ = child.kill();
             let _ = child.wait();
             let mut stderr = String::new();
