@@ -10,7 +10,7 @@ mod serve;
 mod tokens;
 
 use std::ffi::OsStr;
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
 
 /// The `otpfleet` binary under test.
@@ -33,4 +33,24 @@ pub fn serve<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> (Child, Stri
         .read_line(&mut first)
         .expect("a first line");
     (child, first.trim().to_owned())
+}
+
+/// Stops a server with SIGTERM and waits for it; asserts it stopped cleanly and answers its
+/// stderr.
+pub fn stop(mut child: Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = child.wait().expect("the server exits");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(
+        exit.success(),
+        "SIGTERM stops the server cleanly: {exit:?} {stderr}"
+    );
+    stderr
 }

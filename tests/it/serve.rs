@@ -1,31 +1,13 @@
 //! `otpfleet serve`: first line names the port, token handling, clear errors, clean stop.
 
 use crate::otpfleet;
-use std::io::Read as _;
-use std::process::{Child, Command};
+use std::process::Child;
 
 fn start(args: &[&str]) -> (Child, String) {
     crate::serve(["--in-memory"].iter().chain(args))
 }
 
-fn stop(mut child: Child) -> String {
-    let pid = child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = child.wait().expect("the server exits");
-    assert!(exit.success(), "SIGTERM stops the server cleanly: {exit:?}");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    stderr
-}
+use crate::stop;
 
 #[test]
 fn first_line_names_the_port_and_a_token_file_is_made_private_then_removed() {

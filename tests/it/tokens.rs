@@ -6,7 +6,7 @@ use crate::otpfleet;
 use otpfleet_emulator::transport::{ApiRequest, HttpTransport, Transport as _};
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Output};
 use std::time::Duration;
 
 /// `otpfleet <command...> --data-dir DIR <rest...>`, run to its end.
@@ -114,25 +114,7 @@ impl Server {
 
     /// SIGTERM, then waits: the directory is unlocked when this returns.
     fn stop(mut self) -> String {
-        let mut child = self.child.take().expect("running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = child.wait().expect("the server exits");
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut stderr)
-            .expect("stderr");
-        assert!(
-            exit.success(),
-            "SIGTERM stops the server cleanly: {exit:?} {stderr}"
-        );
-        stderr
+        crate::stop(self.child.take().expect("running"))
     }
 }
 
