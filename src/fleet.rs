@@ -210,7 +210,11 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
         bail!("--max-connections must be between 1 and 100000");
     }
-    let token = crate::target::read_token_file(opts.admin_token_file.as_deref())?;
+    let token = opts
+        .admin_token_file
+        .as_deref()
+        .map(crate::target::read_token_file)
+        .transpose()?;
     if let Some(target) = &opts.target {
         if !target.starts_with("http://") {
             bail!("--target {target:?} must be an http:// URL (the emulator speaks plain HTTP)");

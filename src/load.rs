@@ -109,7 +109,11 @@ fn ours(arg: clap::Arg, short: &'static str, note: &'static str) -> clap::Arg {
 pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
     check(&opts)?;
-    let token = crate::target::read_token_file(opts.admin_token_file.as_deref())?;
+    let token = opts
+        .admin_token_file
+        .as_deref()
+        .map(crate::target::read_token_file)
+        .transpose()?;
     let out = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("load-{}-seed{seed}", opts.scenario))
     });

@@ -76,7 +76,7 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
     let given = opts
         .admin_token_file
         .as_deref()
-        .map(read_token_file)
+        .map(server_token)
         .transpose()?;
     let mut generated_file = None;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -150,17 +150,9 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
     served
 }
 
-/// The one token of an admin token file.
-fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("while reading the admin token file {}", path.display()))?;
-    let token = text.trim();
-    if token.is_empty() {
-        bail!(
-            "the admin token file {} is empty: put one token in it",
-            path.display()
-        );
-    }
+/// The one token of the server's --admin-token-file: no spaces, at most 512 bytes.
+fn server_token(path: &Path) -> anyhow::Result<String> {
+    let token = crate::target::read_token_file(path)?;
     if token.chars().any(char::is_whitespace) || token.len() > 512 {
         bail!(
             "the admin token file {} must hold one token (no spaces, at most 512 bytes)",
@@ -168,7 +160,7 @@ fn read_token_file(path: &Path) -> anyhow::Result<String> {
         );
     }
     warn_if_readable_by_others(path);
-    Ok(token.to_owned())
+    Ok(token)
 }
 
 /// A token for this run only, written to a fresh private file (whose path is answered too, so

@@ -10,19 +10,22 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The admin token in `--admin-token-file`, if one was given.
-pub(crate) fn read_token_file(path: Option<&Path>) -> anyhow::Result<Option<String>> {
-    let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("while reading --admin-token-file {}", path.display()))?;
+/// The admin token in an `--admin-token-file`.
+pub(crate) fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "while reading the admin token file {} (--admin-token-file)",
+            path.display()
+        )
+    })?;
     let token = text.trim().to_owned();
     if token.is_empty() {
         bail!(
-            "--admin-token-file {} is empty: put the target's admin token in it",
+            "the admin token file {} (--admin-token-file) is empty: put the admin token in it",
             path.display()
         );
     }
-    Ok(Some(token))
+    Ok(token)
 }
 
 /// The server to drive: `target` with its token, or the reference server started on

@@ -4,7 +4,6 @@
 //! their meaning, and a threshold that cannot be met makes the command exit non-zero.
 
 use crate::otpfleet;
-use otpfleet_reports::REPORT_SCHEMA;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -33,15 +32,6 @@ fn text(o: &Output) -> String {
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn schema_problems(report: &Value) -> Vec<String> {
-    let schema: Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
-    let validator = jsonschema::draft202012::new(&schema).unwrap();
-    validator
-        .iter_errors(report)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect()
 }
 
 /// Runs `scenario` and checks what every clean run must show; answers its report.json.
@@ -83,7 +73,7 @@ fn clean_run(scenario: &str, out: &Path, measured: &[&str], extra: &[&str]) -> V
         .sum();
     assert_eq!(outcomes, report["consoles"].as_u64().unwrap());
     assert_eq!(report["outcomes"]["expired"], 0, "no OTP expires in a run");
-    assert_eq!(schema_problems(&report), Vec::<String>::new());
+    assert_eq!(crate::schema_problems(&report), Vec::<String>::new());
     report
 }
 

@@ -54,3 +54,13 @@ pub fn stop(mut child: Child) -> String {
     );
     stderr
 }
+
+/// What the shipped schema finds wrong with a report.json (nothing, for a valid one).
+pub fn schema_problems(report: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(otpfleet_reports::REPORT_SCHEMA).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    validator
+        .iter_errors(report)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}

@@ -3,7 +3,7 @@
 //! and `compare` exits 1 on a planted regression and 0 on a run against itself.
 
 use crate::otpfleet;
-use otpfleet_reports::{REPORT_SCHEMA, RunHistograms};
+use otpfleet_reports::RunHistograms;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -90,16 +90,6 @@ fn runs() -> &'static Runs {
 
 fn report_json(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
-}
-
-/// What the shipped schema finds wrong with a report.json (nothing, for a valid one).
-fn schema_problems(report: &Value) -> Vec<String> {
-    let schema: Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
-    let validator = jsonschema::draft202012::new(&schema).unwrap();
-    validator
-        .iter_errors(report)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect()
 }
 
 fn report(args: &[&std::ffi::OsStr]) -> Output {
@@ -211,7 +201,7 @@ fn merging_the_two_shards_gives_the_unsharded_runs_counts() {
 fn every_report_written_validates_against_the_schema() {
     let r = runs();
     for dir in [&r.whole, &r.shards[0], &r.shards[1], &merged()] {
-        let problems = schema_problems(&report_json(dir));
+        let problems = crate::schema_problems(&report_json(dir));
         assert!(problems.is_empty(), "{}: {problems:#?}", dir.display());
     }
 }
@@ -345,7 +335,7 @@ fn a_rehearsal_report_validates_and_its_page_charts_the_timeline() {
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    let problems = schema_problems(&report_json(&out));
+    let problems = crate::schema_problems(&report_json(&out));
     assert!(problems.is_empty(), "{problems:#?}");
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(page.contains("awaiting approval") && page.contains("<h2>Findings</h2>"));

@@ -147,10 +147,7 @@ impl Core {
             expiry_logged: false,
         });
         if let Some(old) = old {
-            self.store.by_otp.remove(&old.key);
-            if let Some(r) = old.request {
-                self.store.by_request.remove(&r.id);
-            }
+            self.store.withdraw(old);
         }
         self.store.by_otp.insert(key, Arc::clone(account));
         let otp = code.to_string();

@@ -339,10 +339,7 @@ impl Core {
         self.emit(|| Event::ManualSignedIn { account: a.id });
         // The account is signed in by other means: its OTP, if any, is withdrawn.
         if let Some(old) = a.otp.take() {
-            self.store.by_otp.remove(&old.key);
-            if let Some(r) = old.request {
-                self.store.by_request.remove(&r.id);
-            }
+            self.store.withdraw(old);
         }
         Ok(ManualSignInResponse {
             account_id: IdKind::Account.format(a.id),

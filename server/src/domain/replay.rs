@@ -86,11 +86,7 @@ impl Core {
                     expiry_logged: false,
                 });
                 if let Some(old) = old {
-                    self.store.by_otp.remove(&old.key);
-                    if let Some(r) = old.request {
-                        self.store.by_request.remove(&r.id);
-                        self.store.pending.lock().remove(&r.id);
-                    }
+                    self.store.withdraw(old);
                 }
                 self.store.by_otp.insert(key, Arc::clone(&acc));
                 self.store.next_batch.fetch_max(batch, Ordering::Relaxed);
@@ -174,11 +170,7 @@ impl Core {
                 let mut a = acc.lock();
                 a.signed_in_manually = true;
                 if let Some(old) = a.otp.take() {
-                    self.store.by_otp.remove(&old.key);
-                    if let Some(r) = old.request {
-                        self.store.by_request.remove(&r.id);
-                        self.store.pending.lock().remove(&r.id);
-                    }
+                    self.store.withdraw(old);
                 }
             }
             Event::PreferencesSet { preferences, .. } => {

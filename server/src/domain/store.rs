@@ -257,6 +257,17 @@ impl Store {
         }
     }
 
+    /// Drops the index entries of an OTP slot that was replaced or withdrawn: its key, its
+    /// request and the request's place in the approval queue. Called under the account's lock
+    /// (lock order: account, then queue).
+    pub fn withdraw(&self, old: OtpSlot) {
+        self.by_otp.remove(&old.key);
+        if let Some(r) = old.request {
+            self.by_request.remove(&r.id);
+            self.pending.lock().remove(&r.id);
+        }
+    }
+
     /// Every account, in id order (a snapshot: the list lock is not held while walking it).
     pub fn all_accounts(&self) -> Vec<AccountRef> {
         self.accounts.read().clone()
