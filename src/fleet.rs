@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use otpfleet_emulator::{HttpTransport, RunOptions, run_fleet};
-use otpfleet_reports::{Outcome, RunReport};
+use otpfleet_reports::{RunReport, Threshold};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -140,6 +140,11 @@ pub struct FleetOpts {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// An absolute limit the run must meet, e.g. redeem.service.p99<5ms, p99<20ms (every step),
+    /// error-rate<0.1%, outcomes.expired<1%, rps>100 (repeatable). Checked before the run
+    /// starts; the run exits 1 when one is breached.
+    #[arg(long, value_name = "EXPR")]
+    pub threshold: Vec<Threshold>,
 }
 
 impl FleetOpts {
@@ -195,11 +200,11 @@ pub struct FleetDone {
 
 pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
     let done = execute(&opts)?;
-    print_summary(&done.report, &done.out);
+    print!("{}", crate::summary::text(&done.report, &done.out));
     if let Some(why) = &done.report.stopped_because {
         bail!("the run stopped early: {why}; the report covers what was measured");
     }
-    Ok(())
+    crate::summary::judge(&done.report, &opts.threshold)
 }
 
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
@@ -265,43 +270,4 @@ pub fn random_seed() -> u64 {
 fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read as _;
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
-}
-
-/// The summary table printed at the end of a run.
-pub fn print_summary(r: &RunReport, out: &std::path::Path) {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "\n{} consoles, seed {}, {:.1} s\n\n",
-        r.consoles, r.seed, r.duration_s
-    ));
-    s.push_str("outcome               consoles    share\n");
-    for o in Outcome::ALL {
-        let n = r.outcomes.get(o);
-        let share = if r.consoles == 0 {
-            0.0
-        } else {
-            n as f64 * 100.0 / r.consoles as f64
-        };
-        s.push_str(&format!("{:<20} {:>9} {:>7.1}%\n", o.as_str(), n, share));
-    }
-    s.push_str("\nstep          count      p50 µs      p99 µs      max µs\n");
-    for (step, l) in &r.latency_us {
-        s.push_str(&format!(
-            "{step:<12} {:>6} {:>11} {:>11} {:>11}\n",
-            l.count, l.p50, l.p99, l.max
-        ));
-    }
-    let t = &r.time_to_signed_in_s;
-    s.push_str(&format!(
-        "\ntime to signed in: p50 {} s, p90 {} s, p99 {} s, max {} s\n",
-        t.p50, t.p90, t.p99, t.max
-    ));
-    if !r.errors.is_empty() {
-        s.push_str("\nerrors:\n");
-        for (kind, n) in &r.errors {
-            s.push_str(&format!("  {kind}: {n}\n"));
-        }
-    }
-    s.push_str(&format!("\nrun folder: {}\n", out.display()));
-    print!("{s}");
 }

@@ -9,6 +9,7 @@ mod probe;
 mod rehearse;
 mod report;
 mod serve;
+mod summary;
 mod target;
 
 pub use fleet::FleetOpts;
@@ -63,10 +64,30 @@ pub fn run(opts: Opts) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.is::<BadInput>() {
+                ExitCode::from(BAD_INPUT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
+
+/// Exit code of input that cannot be used (as clap's usage errors): nothing was run.
+pub const BAD_INPUT: u8 = 2;
+
+/// Input refused before anything ran: exits with `BAD_INPUT` instead of 1 (a failure or a
+/// breached limit).
+#[derive(Debug)]
+pub(crate) struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
 
 /// Milliseconds since the Unix epoch: the wall clock, read only at the edge of the program.
 pub(crate) fn wall_clock_ms() -> u64 {

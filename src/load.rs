@@ -30,8 +30,12 @@ const MAX_FLEET: u64 = 1_000_000;
     mut_arg("run_time", |a| ours(a, "Run this long after all users start [default: 30s]",
         "otpfleet load: without --run-time, --iterations or --test-plan a run lasts 30s; \
          --run-time 0 (until stopped) is refused.")),
-    mut_arg("co_mitigation", |a| ours(a, "Coordinated omission mitigation [default: average]",
-        "otpfleet load: the default is average, not disabled.")),
+    mut_arg("co_mitigation", |a| ours(a, "Coordinated omission mitigation [default: disabled]",
+        "otpfleet load: disabled by default, as in goose: the scenarios pause on purpose (an \
+         approver on an empty queue waits 1 s, a console waits its poll interval), and goose's \
+         mitigation takes those pauses for stalls of the server (a 0.2 ms request then shows \
+         a p99 near 1 s). Turned on, otpfleet's response view gets the same kind of synthetic \
+         samples, counted apart from the requests.")),
     mut_arg("report_file", |a| ours(a, "Write a report; repeatable [default: 2 in the run folder]",
         "otpfleet load: without --report-file, goose-report.html and goose-report.json are \
          written into the run folder (--out).")),
@@ -289,41 +293,52 @@ fn write_folders(done: &Done, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The summary printed after goose's own.
+/// The summary printed after goose's own: ours (the same as a fleet's), then how goose's count
+/// relates to ours, the harness's own work and the background fleet.
 fn print_summary(done: &Done, out: &Path) {
     let (r, g) = (&done.report, &done.goose);
     let mut s = format!(
-        "\notpfleet load: scenario {}, seed {}, {:.1} s\n",
+        "\notpfleet load: scenario {}, seed {}",
         r.config["scenario"].as_str().unwrap_or("?"),
         r.seed,
-        r.duration_s
     );
+    s.push_str(&crate::summary::text(r, out));
+    let ours = r.throughput.requests;
     s.push_str(&format!(
-        "goose: {} requests, {} failed, {:.0} req/s over its {} s of metrics\n",
-        g.requests, g.failures, g.requests_per_s, g.duration_s
+        "goose counted {} requests ({} failed, {:.0} req/s) over its {} s of metrics; otpfleet \
+         counted {ours} over the whole {:.1} s run{}\n",
+        g.requests,
+        g.failures,
+        g.requests_per_s,
+        g.duration_s,
+        r.duration_s,
+        if g.requests == ours {
+            String::new()
+        } else {
+            format!(
+                ": the {} between them were sent before goose reset its metrics once every user \
+                 had started (goose's --no-reset-metrics keeps them)",
+                ours.abs_diff(g.requests)
+            )
+        }
     ));
+    let synthetic: u64 = r
+        .throughput
+        .steps
+        .values()
+        .map(|t| t.counts.synthetic)
+        .sum();
+    let mitigation = r.config["coordinated_omission"]["goose_co_mitigation"]
+        .as_str()
+        .unwrap_or("disabled");
     s.push_str(&format!(
-        "coordinated omission: goose --co-mitigation {}; latency_us adds {} synthetic samples \
-         (expected-interval backfill), latency_raw_us is as measured\n\n",
-        r.config["coordinated_omission"]["goose_co_mitigation"]
-            .as_str()
-            .unwrap_or("disabled"),
-        done.run.harness.recorder.synthetic()
+        "coordinated omission: goose --co-mitigation {mitigation}; the response view holds {synthetic} \
+         synthetic samples besides the requests (requests per second count real requests only)\n"
     ));
-    s.push_str("step             count      p50 µs      p99 µs      max µs  raw p99 µs\n");
-    for (step, l) in r.latency_us.iter().filter(|(_, l)| l.count > 0) {
-        let raw = r.latency_raw_us.get(step).map_or(0, |x| x.p99);
-        s.push_str(&format!(
-            "{step:<14} {:>7} {:>11} {:>11} {:>11} {:>11}\n",
-            l.count, l.p50, l.p99, l.max, raw
-        ));
-    }
     if r.consoles > 0 {
-        let o = &r.outcomes;
         s.push_str(&format!(
-            "\nconsoles {}: signed in {}, rejected {}, expired {}, verification failed {}, \
-             abandoned {} (cut by the end of the run)\n",
-            r.consoles, o.signed_in_otp, o.rejected, o.expired, o.verification_failed, o.abandoned
+            "consoles that did not finish when the run ended are abandoned ({})\n",
+            r.outcomes.abandoned
         ));
     }
     let harness = &r.config["harness"];
@@ -334,20 +349,13 @@ fn print_summary(done: &Done, out: &Path) {
         harness["decisions"],
         harness["already_decided"]
     ));
-    if !r.errors.is_empty() {
-        s.push_str("\nunexpected answers:\n");
-        for (kind, n) in &r.errors {
-            s.push_str(&format!("  {kind}: {n}\n"));
-        }
-    }
     if let Some(fleet) = &done.fleet {
         s.push_str(&format!(
-            "\nbackground fleet: {} consoles, {} signed in; its report: {}\n",
+            "background fleet: {} consoles, {} signed in; its report: {}\n",
             fleet.report.consoles,
             fleet.report.outcomes.signed_in_otp + fleet.report.outcomes.signed_in_manual,
             out.join("fleet").display()
         ));
     }
-    s.push_str(&format!("\nrun folder: {}\n", out.display()));
     print!("{s}");
 }

@@ -4,7 +4,7 @@
 use anyhow::{Context as _, bail};
 use clap::Args;
 use otpfleet_emulator::HttpTransport;
-use otpfleet_emulator::probe::probe;
+use otpfleet_emulator::probe::{Pace, probe};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -24,6 +24,13 @@ pub struct ProbeOpts {
     /// Worker threads of the generator (the CPU cores it may use).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub threads: u64,
+    /// Send at this fixed rate, requests per second (open loop, as oha -q RATE
+    /// --latency-correction), instead of as fast as the connections allow.
+    #[arg(long, value_name = "PER_S")]
+    pub rate: Option<f64>,
+    /// Print the result as one JSON object (for scripts).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
@@ -32,6 +39,11 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
     }
     if !opts.path.starts_with('/') {
         bail!("--path {:?} must start with /", opts.path);
+    }
+    if let Some(rate) = opts.rate {
+        if !(rate.is_finite() && (0.1..=1_000_000.0).contains(&rate)) {
+            bail!("--rate {rate} must be from 0.1 to 1000000 requests per second");
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads as usize)
@@ -42,10 +54,16 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
     let cpu_before = cpu_seconds();
     let result = runtime.block_on(async {
         let transport = HttpTransport::new(&opts.target, connections, Duration::from_secs(10));
+        let pace = match opts.rate {
+            Some(per_s) => Pace::Rate { per_s },
+            None => Pace::Closed {
+                workers: connections,
+            },
+        };
         probe(
             transport,
             &opts.path,
-            connections,
+            pace,
             Duration::from_secs(opts.duration_s),
         )
         .await
@@ -53,16 +71,39 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
     let cpu = cpu_seconds() - cpu_before;
     let secs = result.elapsed.as_secs_f64();
     let rps = result.requests as f64 / secs;
-    println!(
-        "requests {} errors {} in {secs:.2} s: {rps:.0} req/s",
-        result.requests, result.errors
-    );
-    println!(
-        "generator CPU {cpu:.2} s: {:.0} req/s per CPU core",
-        result.requests as f64 / cpu.max(1e-9)
-    );
-    let l = result.latency_us;
-    println!("latency µs: p50 {} p99 {} max {}", l.p50, l.p99, l.max);
+    let l = &result.latency;
+    if opts.json {
+        let json = serde_json::json!({
+            "requests": result.requests,
+            "errors": result.errors,
+            "dropped": result.dropped,
+            "elapsed_s": secs,
+            "rps": rps,
+            "cpu_s": cpu,
+            "latency_us": l,
+        });
+        println!("{json}");
+    } else {
+        println!(
+            "requests {} errors {} dropped {} in {secs:.2} s: {rps:.0} req/s",
+            result.requests, result.errors, result.dropped
+        );
+        println!(
+            "generator CPU {cpu:.2} s: {:.0} req/s per CPU core",
+            result.requests as f64 / cpu.max(1e-9)
+        );
+        println!("µs           p50      p90      p99    p99.9      max");
+        for (name, s) in [
+            ("response", &l.response),
+            ("service", &l.service),
+            ("lateness", &l.lateness),
+        ] {
+            println!(
+                "{name:<9} {:>7}  {:>7}  {:>7}  {:>7}  {:>7}",
+                s.p50, s.p90, s.p99, s.p999, s.max
+            );
+        }
+    }
     if result.requests == 0 {
         bail!("no request succeeded: is the server at {} up?", opts.target);
     }

@@ -4,7 +4,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use otpfleet_emulator::rehearsal::plan::compile;
 use otpfleet_emulator::rehearsal::rehearse;
-use otpfleet_reports::RunReport;
+use otpfleet_reports::{RunReport, Threshold};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Args)]
@@ -21,6 +21,10 @@ pub struct RehearseOpts {
     /// Skip the re-runs that look for a validity keeping expiries under 1%.
     #[arg(long)]
     pub no_suggest: bool,
+    /// An absolute limit the rehearsal must meet, e.g. outcomes.expired<1% or
+    /// time_to_signed_in.p99<8h (repeatable); exit 1 when one is breached.
+    #[arg(long, value_name = "EXPR")]
+    pub threshold: Vec<Threshold>,
 }
 
 /// What a finished rehearsal left behind.
@@ -36,7 +40,7 @@ pub fn run(opts: RehearseOpts) -> anyhow::Result<()> {
     if let Some(why) = &done.report.stopped_because {
         bail!("the rehearsal stopped early: {why}");
     }
-    Ok(())
+    crate::summary::judge(&done.report, &opts.threshold)
 }
 
 /// Runs the rehearsal and writes its folder.
@@ -88,7 +92,7 @@ fn default_out(plan: &Path, seed: u64) -> PathBuf {
 }
 
 fn print_findings(r: &RunReport, out: &Path) {
-    crate::fleet::print_summary(r, out);
+    print!("{}", crate::summary::text(r, out));
     let Some(f) = &r.rehearsal else { return };
     println!("findings:");
     for line in &f.findings {

@@ -3,8 +3,8 @@
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use otpfleet_reports::{
-    Limits, compare, merge_run_folders, read_report, render_run_folder, report_path,
-    write_comparison,
+    DEFAULT_LIMITS, DEFAULT_MIN_SAMPLES, Limits, Threshold, compare, merge_run_folders,
+    read_report, render_run_folder, report_path, write_comparison, write_comparison_json,
 };
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,10 +39,33 @@ pub enum ReportCommand {
         base: PathBuf,
         /// The new run (folder or report.json).
         new: PathBuf,
-        /// Largest allowed increases, e.g. p99=10%,p50=20% (every step) or redeem.p99=5%
-        /// (one step; time_to_signed_in for the whole flow). Only increases count.
-        #[arg(long, value_name = "STAT=N%,...")]
-        max_regression: Option<Limits>,
+        /// Largest allowed changes: a latency may rise by N% (p99=10% for every step,
+        /// redeem.p50=20% for one; the service view unless response. or lateness. is named),
+        /// requests per second fall by N% (rps=-10%), an error rate or an outcome's share rise
+        /// by N percentage points (error-rate=+0.5pp, expired=+1pp).
+        #[arg(long, value_name = "LIMIT,...", default_value = DEFAULT_LIMITS)]
+        max_regression: Limits,
+        /// Steps with fewer samples than this in either run are not gated (and the table
+        /// says so).
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_SAMPLES)]
+        min_samples: u64,
+        /// Also write the comparison as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Judge one run against absolute limits (goose's threshold syntax with otpfleet's names):
+    /// exit 1 when one is breached.
+    Check {
+        /// The run (folder or report.json).
+        dir: PathBuf,
+        /// A limit, e.g. redeem.service.p99<5ms, p99<20ms (every step with enough samples),
+        /// error-rate<0.1%, outcomes.expired<1%, rps>1000, time_to_signed_in.p99<30s. A time
+        /// without a unit is in ms, as in goose (repeatable).
+        #[arg(long, value_name = "EXPR", required = true)]
+        threshold: Vec<Threshold>,
+        /// A bare rule (p99<20ms) judges only steps with at least this many samples.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_SAMPLES)]
+        min_samples: u64,
     },
 }
 
@@ -64,14 +87,51 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<()> {
             base,
             new,
             max_regression,
-        } => run_compare(&base, &new, &max_regression.unwrap_or_default()),
+            min_samples,
+            json,
+        } => run_compare(&base, &new, &max_regression, min_samples, json.as_deref()),
+        ReportCommand::Check {
+            dir,
+            threshold,
+            min_samples,
+        } => run_check(&dir, &threshold, min_samples),
     }
 }
 
-fn run_compare(base: &Path, new: &Path, limits: &Limits) -> anyhow::Result<()> {
+fn run_check(dir: &Path, thresholds: &[Threshold], min_samples: u64) -> anyhow::Result<()> {
+    let report = read_report(dir)?;
+    let verdicts = otpfleet_reports::check(&report, thresholds, min_samples);
+    for v in &verdicts {
+        println!("{v}");
+    }
+    let breached = verdicts.iter().filter(|v| !v.passed).count();
+    if breached > 0 {
+        bail!(
+            "{breached} of {} threshold check(s) breached in {}",
+            verdicts.len(),
+            report_path(dir).display()
+        );
+    }
+    Ok(())
+}
+
+fn run_compare(
+    base: &Path,
+    new: &Path,
+    limits: &Limits,
+    min_samples: u64,
+    json: Option<&Path>,
+) -> anyhow::Result<()> {
     let base_report = read_report(base)?;
     let new_report = read_report(new)?;
-    let comparison = compare(&base_report, &new_report, limits).map_err(anyhow::Error::msg)?;
+    let comparison =
+        compare(&base_report, &new_report, limits, min_samples).map_err(crate::BadInput)?;
+    if let Some(path) = json {
+        let mut file = std::fs::File::create(path)
+            .with_context(|| format!("while creating {}", path.display()))?;
+        write_comparison_json(&comparison, &mut file)
+            .with_context(|| format!("while writing {}", path.display()))?;
+    }
     let mut stdout = std::io::stdout().lock();
     write_comparison(
         &comparison,

@@ -73,7 +73,13 @@ pub async fn run_admin<T: Transport>(
             }
         }
         let answer = match ctx
-            .call(&transport, None, list.clone(), Instant::now(), &mut rng)
+            .call(
+                &transport,
+                Some(Step::ListRequests),
+                list.clone(),
+                Instant::now(),
+                &mut rng,
+            )
             .await
         {
             Ok(a) => a,

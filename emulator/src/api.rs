@@ -5,7 +5,7 @@ use crate::config::FleetConfig;
 use crate::tally::{Fault, Tally};
 use crate::transport::{ApiRequest, ApiResponse, Transport, TransportError};
 use otpfleet_protocol::{ErrorBody, ErrorCode};
-use otpfleet_reports::{Recorder, Step};
+use otpfleet_reports::{Answered, Recorder, Step};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -55,6 +55,15 @@ impl Answer {
         )
     }
 
+    /// How the answer counts for its step: 2xx ok, 4xx a refusal by code, 5xx an error.
+    fn class(&self) -> AnswerClass {
+        match self.status {
+            200..=299 => AnswerClass::Ok,
+            400..=499 => AnswerClass::Refused(code_name(self)),
+            _ => AnswerClass::Failed(code_name(self)),
+        }
+    }
+
     pub fn error_body(&self) -> Option<ErrorBody> {
         serde_json::from_slice(&self.body).ok()
     }
@@ -67,9 +76,10 @@ impl Answer {
 
 impl Ctx {
     /// Sends `req` at `intended` (sleeping until then), retrying network faults and transport
-    /// failures with backoff. The latency recorded for `step` runs from the intended send time of
-    /// the attempt that got the answer, so a slow generator shows up as latency instead of hiding
-    /// it (coordinated omission).
+    /// failures with backoff. For `step` it records the three views of the attempt that got the
+    /// answer: lateness from the intended send to the actual send (the transport's `sent`),
+    /// service from there to the answer, response their sum (so a slow generator shows up in
+    /// the response view instead of hiding: coordinated omission), and the answer's class.
     pub async fn call<T: Transport>(
         &self,
         transport: &T,
@@ -92,7 +102,6 @@ impl Ctx {
             } else if cancel.is_cancelled() {
                 return Err(Failure::Cancelled);
             }
-            let sent = Instant::now();
             let injected = rng.random::<f64>() < self.cfg.rates.network_fault.get();
             let result = if injected {
                 self.tally.fault(Fault::Network);
@@ -106,17 +115,32 @@ impl Ctx {
                 transport.send(req.clone()).await
             };
             match result {
-                Ok(ApiResponse { status, body }) => {
+                Ok(ApiResponse { status, body, sent }) => {
+                    let answer = Answer { status, body };
                     if let Some(step) = step {
-                        self.recorder.record(step, intended.elapsed());
-                        self.recorder.record_raw(step, sent.elapsed());
+                        let lateness = sent.saturating_duration_since(intended);
+                        let class = answer.class();
+                        self.recorder.request(
+                            step,
+                            Some(lateness),
+                            sent.elapsed(),
+                            class.answered(),
+                        );
                     }
-                    return Ok(Answer { status, body });
+                    return Ok(answer);
                 }
-                Err(e) if attempt >= self.cfg.max_retries => return Err(Failure::Unreachable(e)),
+                Err(e) if attempt >= self.cfg.max_retries => {
+                    if let (Some(step), false) = (step, injected) {
+                        self.recorder.no_answer(step, kind(&e));
+                    }
+                    return Err(Failure::Unreachable(e));
+                }
                 Err(e) => {
                     if !injected {
                         self.tally.error(format!("transport_retry: {}", kind(&e)));
+                        if let Some(step) = step {
+                            self.recorder.no_answer(step, kind(&e));
+                        }
                     }
                     attempt += 1;
                     let jitter = rng.random_range(0..=backoff.as_millis() as u64 / 2);
@@ -125,6 +149,31 @@ impl Ctx {
                 }
             }
         }
+    }
+}
+
+/// An answer's class, owning its code's name.
+enum AnswerClass {
+    Ok,
+    Refused(String),
+    Failed(String),
+}
+
+impl AnswerClass {
+    fn answered(&self) -> Answered<'_> {
+        match self {
+            AnswerClass::Ok => Answered::Ok,
+            AnswerClass::Refused(code) => Answered::Refused(code),
+            AnswerClass::Failed(code) => Answered::Failed(code),
+        }
+    }
+}
+
+/// The contract's error code of an error answer, or `status N` when it has none.
+fn code_name(answer: &Answer) -> String {
+    match answer.error() {
+        Some(ErrorCode::Unknown) | None => format!("status {}", answer.status),
+        Some(code) => code.to_string(),
     }
 }
 

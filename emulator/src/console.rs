@@ -126,7 +126,8 @@ pub async fn run_console<T: Transport>(
     let signed_in = matches!(outcome, Outcome::SignedInOtp | Outcome::SignedInManual);
     let time_to_signed_in_ms = signed_in.then(|| {
         let elapsed = run.arrived.elapsed();
-        ctx.recorder.record(Step::TimeToSignedIn, elapsed);
+        ctx.recorder
+            .flow(otpfleet_reports::Flow::TimeToSignedIn, elapsed);
         u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
     });
     ConsoleRecord {
@@ -360,9 +361,10 @@ impl<T: Transport> Run<'_, T> {
             self.awaiting = false;
             self.ctx.tally.down(Gauge::AwaitingApproval);
             if status != RequestStatus::Expired {
-                self.ctx
-                    .recorder
-                    .record(Step::WaitForApproval, waiting_since.elapsed());
+                self.ctx.recorder.flow(
+                    otpfleet_reports::Flow::WaitForApproval,
+                    waiting_since.elapsed(),
+                );
             }
         }
         match status {

@@ -11,10 +11,9 @@ use crate::tally::Tally;
 use crate::transport::Transport;
 use indicatif::{ProgressBar, ProgressStyle};
 use otpfleet_reports::{
-    Histogram, Outcomes, Recorder, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step,
-    TimeToSignedIn, summarize,
+    Flow, Outcomes, Recorder, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step, Throughput,
+    TimeToSignedIn, interval_length, latency_of, summarize,
 };
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -103,6 +102,12 @@ pub async fn run_fleet<T: Transport>(
             }
         })
     };
+    let recorder = Arc::clone(&ctx.recorder);
+    let ticker = tick_intervals(
+        move |end| recorder.close_interval(end),
+        started,
+        interval_length(Duration::from_millis(cfg.max_duration_ms)),
+    );
     let progress = progress_bar(total as u64, opts.progress);
     let deadline = started + Duration::from_millis(cfg.max_duration_ms);
     let mut records = Vec::with_capacity(total);
@@ -128,6 +133,8 @@ pub async fn run_fleet<T: Transport>(
         let _ = task.await;
     }
     records.sort_by_key(|r| r.index);
+    ticker.abort();
+    ctx.recorder.close_interval(started.elapsed());
     let report = build_report(
         RunKind::Fleet,
         &ctx,
@@ -139,6 +146,24 @@ pub async fn run_fleet<T: Transport>(
         report,
         recorder: Arc::clone(&ctx.recorder),
         consoles: records,
+    })
+}
+
+/// Closes a recorder's interval (`close`) every `length` from `started`, at the nominal moment
+/// (so intervals are whole multiples of `length`), until aborted. The run closes the last, partial
+/// interval itself when it ends.
+pub fn tick_intervals(
+    close: impl Fn(Duration) + Send + 'static,
+    started: Instant,
+    length: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut end = length;
+        loop {
+            tokio::time::sleep_until(started + end).await;
+            close(end);
+            end += length;
+        }
     })
 }
 
@@ -180,26 +205,25 @@ pub fn build_report(
     for r in records {
         outcomes.add(r.outcome);
     }
+    // A rehearsal's requests take no time (the in-process server in simulated time): it
+    // reports no latency and no rates, only what the rollout came to.
+    let measured = kind != RunKind::Rehearsal;
+    let histograms = ctx.recorder.histograms();
     // The steps of DESIGN.md section 5 always appear; others when something was measured.
-    let always = [
-        Step::Verify,
-        Step::Redeem,
-        Step::Poll,
-        Step::Approve,
-        Step::SignIn,
-        Step::Issue,
-    ];
-    let view = |histogram: &dyn Fn(Step) -> Histogram<u64>| -> BTreeMap<String, _> {
-        Step::ALL
+    const ALWAYS: [&str; 6] = ["verify", "redeem", "poll", "approve", "sign_in", "issue"];
+    let (latency_us, throughput, over_time) = if measured {
+        let counts = Step::ALL
             .into_iter()
-            .filter(|s| !matches!(s, Step::TimeToSignedIn | Step::WaitForApproval))
-            .map(|s| (s, summarize(&histogram(s))))
-            .filter(|(s, summary)| always.contains(s) || summary.count > 0)
-            .map(|(s, summary)| (s.as_str().to_owned(), summary))
-            .collect()
+            .map(|s| (s.as_str().to_owned(), ctx.recorder.counts(s)))
+            .collect();
+        (
+            latency_of(&histograms, &ALWAYS),
+            Throughput::of(counts, round_ms(elapsed)),
+            ctx.recorder.points(),
+        )
+    } else {
+        Default::default()
     };
-    let latency_us = view(&|s| ctx.recorder.histogram(s));
-    let latency_raw_us = view(&|s| ctx.recorder.raw_histogram(s));
     let cfg = &ctx.cfg;
     let stopped_because = ctx.tally.stopped_because();
     RunReport {
@@ -219,16 +243,25 @@ pub fn build_report(
         faults: ctx.tally.faults(),
         errors: ctx.tally.errors(),
         latency_us,
-        latency_raw_us,
-        time_to_signed_in_s: TimeToSignedIn::from_us(&summarize(
-            &ctx.recorder.histogram(Step::TimeToSignedIn),
-        )),
-        duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        throughput,
+        over_time,
+        time_to_signed_in_s: TimeToSignedIn {
+            over_range: ctx.recorder.flows_over_range(),
+            ..TimeToSignedIn::from_us(&summarize(
+                &ctx.recorder.flow_histogram(Flow::TimeToSignedIn),
+            ))
+        },
+        duration_s: round_ms(elapsed),
         config: serde_json::to_value(cfg).unwrap_or_default(),
         timeline: Vec::new(),
         rehearsal: None,
         merged_from: Vec::new(),
     }
+}
+
+/// Seconds, rounded to the millisecond.
+fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// Writes one line per console: index, make, model, serial, faults, outcome.

@@ -1,31 +1,54 @@
-//! A probe: hammer one stateless route through the emulator's own request path (transport,
-//! intended send time, histogram), to measure what the generator itself can drive.
+//! A probe: one stateless route through the emulator's own request path (transport, intended
+//! send time, the three views), either as fast as it goes (closed loop: the generator-efficiency
+//! measurement) or at a fixed rate (open loop: what oha's `-q RATE --latency-correction` does,
+//! so the two can be held side by side).
 
 use crate::api::{Ctx, Failure};
 use crate::config::FleetConfig;
+use crate::fleet::tick_intervals;
 use crate::profile::console_rng;
 use crate::tally::Tally;
 use crate::transport::{ApiRequest, Transport};
-use otpfleet_reports::{Recorder, Step, Summary, summarize};
+use otpfleet_reports::{IntervalPoint, Recorder, Step, StepLatency, interval_length, latency_of};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Most requests of an open-loop probe in flight at once; a request due while this many are
+/// still out is dropped (counted, not sent late without a record).
+pub const MAX_IN_FLIGHT: u64 = 100_000;
 
 /// What a probe measured.
 #[derive(Debug, Clone)]
 pub struct ProbeResult {
+    /// Requests answered with 2xx.
     pub requests: u64,
+    /// Requests that failed (non-2xx or no answer).
     pub errors: u64,
+    /// Open loop: requests due while `MAX_IN_FLIGHT` were out, never sent.
+    pub dropped: u64,
     pub elapsed: Duration,
-    pub latency_us: Summary,
+    /// The three views of the probed route, µs.
+    pub latency: StepLatency,
+    /// Requests per second and percentiles, second by second.
+    pub over_time: Vec<IntervalPoint>,
 }
 
-/// Sends `GET path` back to back from `workers` concurrent workers for `duration` (closed
-/// loop: each worker sends its next request when the previous answer arrives).
+/// How a probe sends.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// `workers` workers, each sending its next request when the previous answer arrives.
+    Closed { workers: usize },
+    /// One request every `1 / rate` seconds, whatever the answers do (open loop).
+    Rate { per_s: f64 },
+}
+
+/// Sends `GET path` for `duration` at `pace`.
 pub async fn probe<T: Transport>(
     transport: T,
     path: &str,
-    workers: usize,
+    pace: Pace,
     duration: Duration,
 ) -> ProbeResult {
     let ctx = Arc::new(Ctx {
@@ -34,45 +57,130 @@ pub async fn probe<T: Transport>(
         tally: Arc::new(Tally::default()),
     });
     let started = Instant::now();
-    let until = started + duration;
-    let tasks: Vec<_> = (0..workers.max(1))
+    let recorder = Arc::clone(&ctx.recorder);
+    let ticker = tick_intervals(
+        move |end| recorder.close_interval(end),
+        started,
+        interval_length(duration),
+    );
+    let counts = Arc::new(Counts::default());
+    let req = ApiRequest::get(path);
+    match pace {
+        Pace::Closed { workers } => {
+            closed(&ctx, &transport, &req, workers, started + duration, &counts).await
+        }
+        Pace::Rate { per_s } => {
+            open(&ctx, &transport, &req, per_s, started, duration, &counts).await
+        }
+    }
+    ticker.abort();
+    let elapsed = started.elapsed();
+    ctx.recorder.close_interval(elapsed);
+    let step = Step::Poll.as_str();
+    ProbeResult {
+        requests: counts.ok.load(Ordering::Relaxed),
+        errors: counts.failed.load(Ordering::Relaxed),
+        dropped: counts.dropped.load(Ordering::Relaxed),
+        elapsed,
+        latency: latency_of(&ctx.recorder.histograms(), &[step])[step],
+        over_time: ctx.recorder.points(),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// Sends one request meant for `intended` and counts how it ended; false when the run stopped.
+async fn one<T: Transport>(
+    ctx: &Ctx,
+    transport: &T,
+    req: ApiRequest,
+    intended: Instant,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    counts: &Counts,
+) -> bool {
+    // The probe's route is recorded under `poll`: a stateless GET like a console's poll.
+    match ctx
+        .call(transport, Some(Step::Poll), req, intended, rng)
+        .await
+    {
+        Ok(a) if a.ok() => counts.ok.fetch_add(1, Ordering::Relaxed),
+        Ok(_) | Err(Failure::Unreachable(_)) => counts.failed.fetch_add(1, Ordering::Relaxed),
+        Err(Failure::Cancelled) => return false,
+    };
+    true
+}
+
+async fn closed<T: Transport>(
+    ctx: &Arc<Ctx>,
+    transport: &T,
+    req: &ApiRequest,
+    workers: usize,
+    until: Instant,
+    counts: &Arc<Counts>,
+) {
+    let tasks: Vec<_> = (0..workers.max(1) as u64)
         .map(|w| {
-            let (ctx, transport, req) =
-                (Arc::clone(&ctx), transport.clone(), ApiRequest::get(path));
+            let (ctx, transport, req, counts) = (
+                Arc::clone(ctx),
+                transport.clone(),
+                req.clone(),
+                Arc::clone(counts),
+            );
             tokio::spawn(async move {
-                let mut rng = console_rng(0, w as u64);
-                let (mut ok, mut failed) = (0u64, 0u64);
+                let mut rng = console_rng(0, w);
                 while Instant::now() < until {
-                    match ctx
-                        .call(
-                            &transport,
-                            Some(Step::Poll),
-                            req.clone(),
-                            Instant::now(),
-                            &mut rng,
-                        )
-                        .await
-                    {
-                        Ok(a) if a.ok() => ok += 1,
-                        Ok(_) | Err(Failure::Unreachable(_)) => failed += 1,
-                        Err(Failure::Cancelled) => break,
+                    let now = Instant::now();
+                    if !one(&ctx, &transport, req.clone(), now, &mut rng, &counts).await {
+                        break;
                     }
                 }
-                (ok, failed)
             })
         })
         .collect();
-    let (mut requests, mut errors) = (0, 0);
     for t in tasks {
-        if let Ok((ok, failed)) = t.await {
-            requests += ok;
-            errors += failed;
-        }
+        let _ = t.await;
     }
-    ProbeResult {
-        requests,
-        errors,
-        elapsed: started.elapsed(),
-        latency_us: summarize(&ctx.recorder.raw_histogram(Step::Poll)),
+}
+
+async fn open<T: Transport>(
+    ctx: &Arc<Ctx>,
+    transport: &T,
+    req: &ApiRequest,
+    per_s: f64,
+    started: Instant,
+    duration: Duration,
+    counts: &Arc<Counts>,
+) {
+    let total = (per_s * duration.as_secs_f64()).floor() as u64;
+    for i in 0..total {
+        let intended = started + Duration::from_secs_f64(i as f64 / per_s);
+        // The scheduler's own timer lateness is the generator's: it shows in the lateness view.
+        tokio::time::sleep_until(intended).await;
+        if counts.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            counts.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        counts.in_flight.fetch_add(1, Ordering::Relaxed);
+        let (ctx, transport, req, counts) = (
+            Arc::clone(ctx),
+            transport.clone(),
+            req.clone(),
+            Arc::clone(counts),
+        );
+        tokio::spawn(async move {
+            let mut rng = console_rng(0, i);
+            one(&ctx, &transport, req, intended, &mut rng, &counts).await;
+            counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    // The last requests are answered within the transport's timeout.
+    while counts.in_flight.load(Ordering::Relaxed) > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 /// One request of the contract.
 #[derive(Debug, Clone)]
@@ -78,8 +79,11 @@ impl ApiRequest {
 }
 
 impl ApiResponse {
-    /// Reads a whole response.
-    async fn read<B>(response: http::Response<B>) -> Result<ApiResponse, TransportError>
+    /// Reads a whole response to a request sent at `sent`.
+    async fn read<B>(
+        response: http::Response<B>,
+        sent: Instant,
+    ) -> Result<ApiResponse, TransportError>
     where
         B: hyper::body::Body,
         B::Error: std::fmt::Display,
@@ -91,7 +95,7 @@ impl ApiResponse {
             .await
             .map_err(|e| TransportError::Io(e.to_string()))?
             .to_bytes();
-        Ok(ApiResponse { status, body })
+        Ok(ApiResponse { status, body, sent })
     }
 }
 
@@ -100,6 +104,9 @@ impl ApiResponse {
 pub struct ApiResponse {
     pub status: u16,
     pub body: Bytes,
+    /// When the request actually left: a connection in hand (the wait for a pooled connection
+    /// is over). From here to the answer is the service time; before it, generator lateness.
+    pub sent: Instant,
 }
 
 /// Why no answer came.
@@ -207,6 +214,9 @@ impl HttpTransport {
     }
 
     async fn round_trip(&self, req: ApiRequest) -> Result<ApiResponse, TransportError> {
+        // A connection is ours from here (the permit is held): connecting, when needed, is the
+        // network's time, so it counts as service, not lateness.
+        let sent = Instant::now();
         let idle = self.pool.idle.lock().pop();
         let mut sender = match idle {
             Some(s) if !s.is_closed() => s,
@@ -222,7 +232,7 @@ impl HttpTransport {
             .send_request(request)
             .await
             .map_err(|e| TransportError::Io(source_chain(&e)))?;
-        let answer = ApiResponse::read(response).await?;
+        let answer = ApiResponse::read(response, sent).await?;
         // Back to the pool for the next request, unless the server is closing it.
         if !sender.is_closed() {
             self.pool.idle.lock().push(sender);
@@ -291,8 +301,9 @@ impl Transport for InProcessTransport {
     }
 
     async fn send(&self, req: ApiRequest) -> Result<ApiResponse, TransportError> {
+        let sent = Instant::now();
         let request = req.into_http(Request::builder())?;
         let response = otpfleet_server::handle(&self.app, request).await;
-        ApiResponse::read(response).await
+        ApiResponse::read(response, sent).await
     }
 }

@@ -1,186 +1,158 @@
 //! `otpfleet report compare`: the differences between a baseline run and a new one, as a
-//! Markdown table fit for a pull-request comment, and the limits the new run exceeded.
+//! Markdown table fit for a pull-request comment (and JSON), and the limits the new run
+//! exceeded.
 //!
-//! Works on any `RunReport` (fleet, rehearsal, load): it compares what both reports carry.
-//! Only increases count as regressions; a limit is a largest allowed increase in percent.
+//! Limits (`--max-regression`, names in `gate.rs`): a latency statistic may rise by at most N%
+//! (`p99=10%`, `redeem.response.p50=20%`; the service view when none is named), requests per
+//! second may fall by at most N% (`rps=-10%`), an error rate or an outcome's share may rise by
+//! at most N percentage points (`error-rate=+0.5pp`, `expired=+1pp`). Without limits the
+//! defaults apply (`DEFAULT_LIMITS`). A step with fewer samples than the minimum in either run
+//! is not gated, and the comparison says so.
 
-use crate::histograms::Summary;
+use crate::gate::{Metric, NAMES, Stat, items};
+use crate::histograms::{Summary, View};
 use crate::html::kind_name;
-use crate::numbers::{change_pct, share, thousands};
+use crate::numbers::{change_pct, rate_pct, share, thousands};
 use crate::report::{Outcome, RunReport, TimeToSignedIn};
 use crate::run_histograms::flow_rank;
+use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-/// The name a limit uses for the whole flow, `time_to_signed_in_s` in the report.
-pub const TIME_TO_SIGNED_IN: &str = "time_to_signed_in";
+/// The limits a comparison applies when none are given: the server's own median and tail
+/// (service view), and its errors. A server twice as slow fails them; run-to-run noise on a
+/// shared machine (about ±15% at p50 on this project's CI machine) does not.
+pub const DEFAULT_LIMITS: &str = "p50=25%,p99=50%,error-rate=+1pp";
 /// Most limits one comparison takes.
 const MAX_LIMITS: usize = 256;
 
-/// A statistic of a step that a limit can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stat {
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
+/// How much a metric may move.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Allowed {
+    /// A rise of at most this many percent (latencies, times).
+    RisePct(f64),
+    /// A fall of at most this many percent (requests per second).
+    FallPct(f64),
+    /// A rise of at most this many percentage points (error rates, outcome shares).
+    RisePoints(f64),
 }
 
-impl Stat {
-    pub const ALL: [Stat; 5] = [Stat::P50, Stat::P90, Stat::P99, Stat::P999, Stat::Max];
-
-    pub fn as_str(self) -> &'static str {
+impl fmt::Display for Allowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P99 => "p99",
-            Stat::P999 => "p999",
-            Stat::Max => "max",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Stat> {
-        match text {
-            "p99.9" => Some(Stat::P999),
-            _ => Stat::ALL.into_iter().find(|s| s.as_str() == text),
-        }
-    }
-
-    fn header(self) -> &'static str {
-        match self {
-            Stat::P999 => "p99.9",
-            other => other.as_str(),
+            Allowed::RisePct(n) => write!(f, "+{n}%"),
+            Allowed::FallPct(n) => write!(f, "-{n}%"),
+            Allowed::RisePoints(n) => write!(f, "+{n}pp"),
         }
     }
 }
 
-/// One limit: `STAT=N%` for every latency step, or `STEP.STAT=N%` for one step
-/// (`time_to_signed_in.p99=5%` for the whole flow).
+/// One limit, e.g. `redeem.p99=10%`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limit {
-    pub step: Option<String>,
-    pub stat: Stat,
-    pub max_increase_pct: f64,
+    pub metric: Metric,
+    pub allowed: Allowed,
 }
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(step) = &self.step {
-            write!(f, "{step}.")?;
-        }
-        write!(f, "{} +{}%", self.stat.as_str(), self.max_increase_pct)
+        write!(f, "{}={}", self.metric.name(None), self.allowed)
     }
 }
 
-/// The limits of a comparison, e.g. parsed from `p99=10%,p50=20%,redeem.max=50%`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The limits of a comparison, e.g. parsed from `p99=10%,rps=-10%,expired=+1pp`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits(pub Vec<Limit>);
+
+impl Default for Limits {
+    fn default() -> Self {
+        DEFAULT_LIMITS.parse().expect("the default limits parse")
+    }
+}
 
 impl FromStr for Limits {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Limits, String> {
-        let mut limits = Vec::new();
-        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            limits.push(parse_limit(item)?);
-        }
+        let limits = items(text)
+            .into_iter()
+            .map(|(at, item)| parse_limit(text, at, item))
+            .collect::<Result<Vec<_>, _>>()?;
         if limits.is_empty() || limits.len() > MAX_LIMITS {
             return Err(format!(
-                "{text:?}: give 1 to {MAX_LIMITS} limits like p99=10%,p50=20%"
+                "--max-regression {text:?}: give 1 to {MAX_LIMITS} limits like p99=10%,rps=-10%"
             ));
         }
         Ok(Limits(limits))
     }
 }
 
-fn parse_limit(item: &str) -> Result<Limit, String> {
-    let bad = |why: &str| {
+fn parse_limit(text: &str, at: usize, item: &str) -> Result<Limit, String> {
+    let bad = |pos: usize, why: &str| {
         format!(
-            "{item:?} is not a limit ({why}): write STAT=N% or STEP.STAT=N%, STAT one of p50, \
-             p90, p99, p999, max (e.g. p99=10% or redeem.p50=20%)"
+            "--max-regression {text:?}: {item:?} is not a limit: {why} (at character {pos}); \
+             write NAME=N% for a latency (a rise, e.g. p99=10% or redeem.response.p50=20%), \
+             rps=-N% (a fall), error-rate=+Npp or OUTCOME=+Npp (percentage points); NAME one \
+             of {NAMES}"
         )
     };
-    let (key, value) = item.split_once('=').ok_or_else(|| bad("no ="))?;
-    let key = key.trim();
-    // Longest names first, so that `redeem.p99.9` is p99.9 of redeem.
-    let (step, stat) = ["p99.9", "p999", "p50", "p90", "p99", "max"]
-        .into_iter()
-        .find_map(|name| {
-            let stat = Stat::parse(name)?;
-            if key == name {
-                return Some((None, stat));
-            }
-            let step = key.strip_suffix(name)?.strip_suffix('.')?;
-            (!step.is_empty()).then(|| (Some(step.to_owned()), stat))
-        })
-        .ok_or_else(|| bad("unknown statistic"))?;
-    let number = value.trim().trim_end_matches('%').trim();
-    let max_increase_pct: f64 = number.parse().map_err(|_| bad("not a number"))?;
-    if !(0.0..=100_000.0).contains(&max_increase_pct) {
-        return Err(bad("the percentage must be from 0 to 100000"));
-    }
-    Ok(Limit {
-        step,
-        stat,
-        max_increase_pct,
-    })
+    let (key, value) = item.split_once('=').ok_or_else(|| bad(at, "no ="))?;
+    let value_at = at + key.len() + 1;
+    let metric = Metric::parse(key, true).map_err(|why| bad(at, &why))?;
+    let value = value.trim();
+    let number = |v: &str| -> Result<f64, String> {
+        let n: f64 = v
+            .parse()
+            .map_err(|_| bad(value_at, &format!("{v:?} is not a number")))?;
+        if !(0.0..=100_000.0).contains(&n) {
+            return Err(bad(value_at, "the number must be from 0 to 100000"));
+        }
+        Ok(n)
+    };
+    let allowed = match &metric {
+        Metric::Latency { .. } | Metric::TimeToSignedIn(_) => {
+            let v = value.strip_prefix('+').unwrap_or(value);
+            Allowed::RisePct(number(v.strip_suffix('%').unwrap_or(v))?)
+        }
+        Metric::Rps { .. } => {
+            let v = value.strip_prefix('-').unwrap_or(value);
+            Allowed::FallPct(number(v.strip_suffix('%').unwrap_or(v))?)
+        }
+        Metric::ErrorRate { .. } | Metric::Outcome(_) => {
+            let v = value.strip_prefix('+').unwrap_or(value);
+            let v = v
+                .strip_suffix("pp")
+                .ok_or_else(|| bad(value_at, "a share moves in percentage points: write +0.5pp"))?;
+            Allowed::RisePoints(number(v)?)
+        }
+    };
+    Ok(Limit { metric, allowed })
 }
 
 /// A limit the new run exceeded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regression {
-    pub step: String,
-    pub stat: Stat,
+    /// What moved, e.g. `redeem.service.p99`.
+    pub name: String,
     pub base: f64,
     pub new: f64,
-    pub change_pct: f64,
-    pub limit_pct: f64,
+    pub change: String,
+    pub limit: String,
 }
 
 impl fmt::Display for Regression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {:+.1}% (limit +{}%)",
-            self.step,
-            self.stat.as_str(),
-            self.change_pct,
-            self.limit_pct
-        )
+        write!(f, "{} {} (limit {})", self.name, self.change, self.limit)
     }
 }
 
-/// A step's numbers as compared: its count and the five statistics (the whole flow has no
-/// p99.9).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct Stats {
-    count: u64,
-    values: [Option<f64>; 5],
-}
-
-impl Stats {
-    fn from_summary(s: &Summary) -> Stats {
-        let v = |x: u64| Some(x as f64);
-        Stats {
-            count: s.count,
-            values: [v(s.p50), v(s.p90), v(s.p99), v(s.p999), v(s.max)],
-        }
-    }
-
-    fn from_flow(t: &TimeToSignedIn) -> Stats {
-        Stats {
-            count: t.count,
-            values: [Some(t.p50), Some(t.p90), Some(t.p99), None, Some(t.max)],
-        }
-    }
-
-    fn get(&self, stat: Stat) -> Option<f64> {
-        let i = Stat::ALL.iter().position(|s| *s == stat)?;
-        self.values[i].filter(|_| self.count > 0)
-    }
+/// A limit that was not applied to a step, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub why: String,
 }
 
 /// The result of comparing two runs.
@@ -189,7 +161,9 @@ pub struct Comparison<'a> {
     pub base: &'a RunReport,
     pub new: &'a RunReport,
     pub limits: &'a Limits,
+    pub min_samples: u64,
     pub regressions: Vec<Regression>,
+    pub skipped: Vec<Skipped>,
 }
 
 impl Comparison<'_> {
@@ -199,88 +173,134 @@ impl Comparison<'_> {
     }
 }
 
-/// Compares `new` against `base` under `limits`. A limit naming a step neither report has is an
-/// error (a typo would otherwise pass silently).
+/// Compares `new` against `base` under `limits`. Runs of different kinds do not compare; a
+/// limit naming a step neither report has is an error (a typo would otherwise pass silently).
 pub fn compare<'a>(
     base: &'a RunReport,
     new: &'a RunReport,
     limits: &'a Limits,
+    min_samples: u64,
 ) -> Result<Comparison<'a>, String> {
-    let steps = step_names(base, new);
-    let mut regressions = Vec::new();
-    for limit in &limits.0 {
-        let targets: Vec<&str> = match &limit.step {
-            None => steps.iter().map(String::as_str).collect(),
-            Some(step) if step == TIME_TO_SIGNED_IN || steps.contains(step) => vec![step.as_str()],
-            Some(step) => {
-                return Err(format!(
-                    "the limit {limit} names step {step:?}, which neither report has (steps: \
-                     {}, {TIME_TO_SIGNED_IN})",
-                    steps.iter().cloned().collect::<Vec<_>>().join(", ")
-                ));
-            }
-        };
-        for step in targets {
-            let (b, n) = (stats(base, step), stats(new, step));
-            let (Some(bv), Some(nv)) = (b.get(limit.stat), n.get(limit.stat)) else {
-                continue;
-            };
-            let Some(change) = change_pct(bv, nv) else {
-                continue;
-            };
-            if change > limit.max_increase_pct {
-                regressions.push(Regression {
-                    step: step.to_owned(),
-                    stat: limit.stat,
-                    base: bv,
-                    new: nv,
-                    change_pct: change,
-                    limit_pct: limit.max_increase_pct,
-                });
-            }
-        }
+    if base.kind != new.kind {
+        return Err(format!(
+            "a {} run and a {} run measure different things: comparing them is meaningless \
+             (compare runs of the same kind)",
+            kind_name(base.kind),
+            kind_name(new.kind)
+        ));
     }
-    regressions.sort_by(|a, b| (&a.step, a.stat.as_str()).cmp(&(&b.step, b.stat.as_str())));
-    regressions.dedup_by(|a, b| a.step == b.step && a.stat == b.stat);
-    Ok(Comparison {
+    let steps = step_names(base, new);
+    let mut c = Comparison {
         base,
         new,
         limits,
-        regressions,
-    })
+        min_samples,
+        regressions: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for limit in &limits.0 {
+        let mut targets: BTreeSet<Option<String>> = BTreeSet::new();
+        targets.extend(limit.metric.targets(base, 1));
+        targets.extend(limit.metric.targets(new, 1));
+        for step in targets {
+            if let Some(s) = &step {
+                if !steps.contains(s) {
+                    return Err(format!(
+                        "the limit {limit} names step {s:?}, which neither report has (steps: {})",
+                        steps.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            judge(&mut c, limit, step.as_deref());
+        }
+    }
+    c.regressions.sort_by(|a, b| a.name.cmp(&b.name));
+    c.regressions.dedup_by(|a, b| a.name == b.name);
+    c.skipped.sort_by(|a, b| a.name.cmp(&b.name));
+    c.skipped.dedup_by(|a, b| a.name == b.name);
+    Ok(c)
+}
+
+fn judge(c: &mut Comparison<'_>, limit: &Limit, step: Option<&str>) {
+    let name = limit.metric.name(step);
+    let (Some((b, bn)), Some((n, nn))) = (
+        limit.metric.value(c.base, step),
+        limit.metric.value(c.new, step),
+    ) else {
+        return;
+    };
+    let fewest = bn.min(nn);
+    if fewest < c.min_samples {
+        c.skipped.push(Skipped {
+            name,
+            why: format!(
+                "{} sample{} (fewer than {}): not gated",
+                thousands(fewest),
+                if fewest == 1 { "" } else { "s" },
+                c.min_samples
+            ),
+        });
+        return;
+    }
+    let exceeded = match limit.allowed {
+        Allowed::RisePct(max) => change_pct(b, n)
+            .filter(|ch| *ch > max)
+            .map(|ch| format!("{ch:+.1}%")),
+        Allowed::FallPct(max) => change_pct(b, n)
+            .filter(|ch| -*ch > max)
+            .map(|ch| format!("{ch:+.1}%")),
+        Allowed::RisePoints(max) => Some(n - b)
+            .filter(|pp| *pp > max)
+            .map(|pp| format!("{pp:+.2}pp")),
+    };
+    if let Some(change) = exceeded {
+        c.regressions.push(Regression {
+            name,
+            base: b,
+            new: n,
+            change,
+            limit: limit.allowed.to_string(),
+        });
+    }
 }
 
 fn step_names(base: &RunReport, new: &RunReport) -> BTreeSet<String> {
     base.latency_us
         .keys()
         .chain(new.latency_us.keys())
+        .chain(base.throughput.steps.keys())
+        .chain(new.throughput.steps.keys())
         .cloned()
         .collect()
 }
 
-fn stats(r: &RunReport, step: &str) -> Stats {
-    if step == TIME_TO_SIGNED_IN {
-        return Stats::from_flow(&r.time_to_signed_in_s);
-    }
-    r.latency_us
-        .get(step)
-        .map(Stats::from_summary)
-        .unwrap_or_default()
+/// The comparison as JSON, for a CI to read.
+pub fn write_comparison_json(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> {
+    let limits: Vec<String> = c.limits.0.iter().map(Limit::to_string).collect();
+    let json = serde_json::json!({
+        "within_limits": c.within_limits(),
+        "limits": limits,
+        "min_samples": c.min_samples,
+        "regressions": c.regressions,
+        "not_gated": c.skipped,
+    });
+    serde_json::to_writer_pretty(&mut *out, &json).map_err(io::Error::other)?;
+    writeln!(out)
 }
 
-/// Writes the comparison as Markdown: the verdict, then latency per step, the whole flow,
-/// outcomes, faults and errors, each `base → new (change)`.
+/// Writes the comparison as Markdown: the verdict, then per step the service, response and
+/// lateness views, requests and errors, the whole flow, outcomes, faults and errors, each
+/// `base → new (change)`.
 pub fn write_comparison(
     c: &Comparison<'_>,
     base_name: &str,
     new_name: &str,
     out: &mut impl io::Write,
 ) -> io::Result<()> {
-    let (base, new) = (c.base, c.new);
     writeln!(out, "## otpfleet compare\n")?;
     writeln!(out, "| | run | kind | seed | consoles | duration |")?;
     writeln!(out, "| --- | --- | --- | ---: | ---: | ---: |")?;
-    for (label, name, r) in [("base", base_name, base), ("new", new_name, new)] {
+    for (label, name, r) in [("base", base_name, c.base), ("new", new_name, c.new)] {
         writeln!(
             out,
             "| {label} | `{}` | {} | {} | {} | {:.1} s |",
@@ -293,38 +313,38 @@ pub fn write_comparison(
     }
     writeln!(out)?;
     write_verdict(c, out)?;
-    writeln!(
-        out,
-        "\n### Latency per step (µs, from the intended send time)\n"
-    )?;
-    write_step_table(c, &|r, step| stats(r, step), Table::Corrected, out)?;
-    let raw = |r: &RunReport, step: &str| {
-        r.latency_raw_us
-            .get(step)
-            .map(Stats::from_summary)
-            .unwrap_or_default()
-    };
-    if !base.latency_raw_us.is_empty() || !new.latency_raw_us.is_empty() {
+    for view in [View::Service, View::Response, View::Lateness] {
+        let (open, close) = match view {
+            View::Service => ("", ""),
+            _ => ("<details><summary>", "</summary>"),
+        };
         writeln!(
             out,
-            "\n<details><summary>Raw view (µs, from the actual send: server and network)</summary>\n"
+            "\n{open}### {} per step (µs){close}\n",
+            capitalised(view.meaning())
         )?;
-        write_step_table(c, &raw, Table::Raw, out)?;
-        writeln!(out, "\n</details>")?;
+        write_step_table(c, view, out)?;
+        if view != View::Service {
+            writeln!(out, "\n</details>")?;
+        }
     }
+    write_requests(c, out)?;
     writeln!(out, "\n### Time to signed in (s)\n")?;
-    write_step_table(c, &|r, step| stats(r, step), Table::Flow, out)?;
+    write_flow(c, out)?;
     write_counts(c, out)
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn write_verdict(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> {
     let limits: Vec<String> = c.limits.0.iter().map(Limit::to_string).collect();
-    if c.limits.0.is_empty() {
-        writeln!(
-            out,
-            "No limits given (`--max-regression p99=10%,...`): differences only."
-        )?;
-    } else if c.within_limits() {
+    if c.within_limits() {
         writeln!(out, "✅ Within every limit ({}).", limits.join(", "))?;
     } else {
         writeln!(
@@ -339,67 +359,140 @@ fn write_verdict(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()>
                 .join("; ")
         )?;
     }
-    if c.base.kind != c.new.kind {
-        writeln!(
-            out,
-            "\nNote: the runs are of different kinds ({} and {}).",
-            kind_name(c.base.kind),
-            kind_name(c.new.kind)
-        )?;
+    if !c.skipped.is_empty() {
+        let skipped: Vec<String> = c
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.name, s.why))
+            .collect();
+        writeln!(out, "\nNot gated: {}.", skipped.join("; "))?;
     }
     Ok(())
 }
 
 /// One row per step: `count`, then each statistic as `base → new (change)`, marked where a
 /// limit was exceeded.
-fn write_step_table(
-    c: &Comparison<'_>,
-    view: &dyn Fn(&RunReport, &str) -> Stats,
-    table: Table,
-    out: &mut impl io::Write,
-) -> io::Result<()> {
-    let flow = table == Table::Flow;
-    let stats_shown: Vec<Stat> = Stat::ALL
-        .into_iter()
-        .filter(|s| !(flow && *s == Stat::P999))
-        .collect();
-    let header: Vec<&str> = stats_shown.iter().map(|s| s.header()).collect();
+fn write_step_table(c: &Comparison<'_>, view: View, out: &mut impl io::Write) -> io::Result<()> {
+    let header: Vec<&str> = Stat::ALL.iter().map(|s| s.header()).collect();
     writeln!(out, "| step | count | {} |", header.join(" | "))?;
-    writeln!(out, "| --- | ---: |{}", " ---: |".repeat(stats_shown.len()))?;
-    let steps: Vec<String> = if flow {
-        vec![TIME_TO_SIGNED_IN.to_owned()]
-    } else {
-        let mut steps: Vec<String> = step_names(c.base, c.new).into_iter().collect();
-        steps.sort_by_key(|s| (flow_rank(s), s.clone()));
-        steps
-    };
+    writeln!(out, "| --- | ---: |{}", " ---: |".repeat(Stat::ALL.len()))?;
+    let mut steps: Vec<String> = c
+        .base
+        .latency_us
+        .keys()
+        .chain(c.new.latency_us.keys())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    steps.sort_by_key(|s| (flow_rank(s), s.clone()));
     for step in steps {
-        let (b, n) = (view(c.base, &step), view(c.new, &step));
-        let mut cells = vec![format!("{} → {}", thousands(b.count), thousands(n.count))];
-        for stat in &stats_shown {
-            let failed = table != Table::Raw
-                && c.regressions
-                    .iter()
-                    .any(|r| r.step == step && r.stat == *stat);
-            cells.push(cell(b.get(*stat), n.get(*stat), flow, failed));
+        let get = |r: &RunReport| {
+            r.latency_us
+                .get(&step)
+                .map(|l| *l.get(view))
+                .unwrap_or_default()
+        };
+        let (b, n) = (get(c.base), get(c.new));
+        let mut count = format!("{} → {}", thousands(b.count), thousands(n.count));
+        if b.count.min(n.count) < c.min_samples && b.count.max(n.count) > 0 {
+            count.push_str(&format!(" (n < {}: not gated)", c.min_samples));
+        }
+        let mut cells = vec![count];
+        for stat in Stat::ALL {
+            let name = format!("{step}.{}.{}", view.as_str(), stat.header());
+            let failed = c.regressions.iter().any(|r| r.name == name);
+            let value = |s: &Summary| (s.count > 0).then(|| stat_of(s, stat) as f64);
+            cells.push(cell(value(&b), value(&n), false, failed));
         }
         writeln!(out, "| {step} | {} |", cells.join(" | "))?;
     }
     Ok(())
 }
 
-/// The tables of a comparison: limits hold the corrected view and the whole flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Table {
-    Corrected,
-    Raw,
-    Flow,
+fn stat_of(s: &Summary, stat: Stat) -> u64 {
+    match stat {
+        Stat::P50 => s.p50,
+        Stat::P90 => s.p90,
+        Stat::P99 => s.p99,
+        Stat::P999 => s.p999,
+        Stat::Max => s.max,
+    }
+}
+
+fn write_requests(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n### Requests and errors\n\n| step | requests | req/s | error rate |\n\
+         | --- | ---: | ---: | ---: |"
+    )?;
+    let (bt, nt) = (&c.base.throughput, &c.new.throughput);
+    let mut steps: Vec<&String> = bt
+        .steps
+        .keys()
+        .chain(nt.steps.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    steps.sort_by_key(|s| (flow_rank(s), *s));
+    let marked = |name: &str| c.regressions.iter().any(|r| r.name == name);
+    let mut row = |label: &str, b: (u64, f64, f64), n: (u64, f64, f64), prefix: &str| {
+        writeln!(
+            out,
+            "| {label} | {} → {} | {} | {} → {}{} |",
+            thousands(b.0),
+            thousands(n.0),
+            cell(Some(b.1), Some(n.1), false, marked(&format!("{prefix}rps"))),
+            rate_pct(b.2),
+            rate_pct(n.2),
+            if marked(&format!("{prefix}error-rate")) {
+                " ❌"
+            } else {
+                ""
+            }
+        )
+    };
+    for step in steps {
+        let get = |t: &crate::report::Throughput| {
+            t.steps
+                .get(step)
+                .map_or((0, 0.0, 0.0), |s| (s.counts.requests, s.rps, s.error_rate))
+        };
+        row(step, get(bt), get(nt), &format!("{step}."))?;
+    }
+    row(
+        "**all**",
+        (bt.requests, bt.rps, bt.error_rate),
+        (nt.requests, nt.rps, nt.error_rate),
+        "",
+    )
+}
+
+fn write_flow(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "| count | p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    let values =
+        |t: &TimeToSignedIn| [t.p50, t.p90, t.p99, t.max].map(|v| (t.count > 0).then_some(v));
+    let (b, n) = (&c.base.time_to_signed_in_s, &c.new.time_to_signed_in_s);
+    let mut cells = vec![format!("{} → {}", thousands(b.count), thousands(n.count))];
+    for (stat, (bv, nv)) in [Stat::P50, Stat::P90, Stat::P99, Stat::Max]
+        .into_iter()
+        .zip(values(b).into_iter().zip(values(n)))
+    {
+        let name = format!("time_to_signed_in.{}", stat.header());
+        let failed = c.regressions.iter().any(|r| r.name == name);
+        cells.push(cell(bv, nv, true, failed));
+    }
+    writeln!(out, "| {} |", cells.join(" | "))
 }
 
 fn cell(base: Option<f64>, new: Option<f64>, seconds: bool, failed: bool) -> String {
     let show = |v: Option<f64>| match v {
         None => "-".to_owned(),
         Some(v) if seconds => format!("{v:.3}"),
+        Some(v) if v.fract() != 0.0 && v < 100.0 => format!("{v:.1}"),
         Some(v) => thousands(v.round() as u64),
     };
     let change = match (base, new) {
@@ -423,28 +516,30 @@ fn write_counts(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> 
     )?;
     for o in Outcome::ALL {
         let (b, n) = (base.outcomes.get(o), new.outcomes.get(o));
+        let failed = c
+            .regressions
+            .iter()
+            .any(|r| r.name == format!("outcomes.{}", o.as_str()));
         writeln!(
             out,
-            "| {} | {} ({}) | {} ({}) | {:+} |",
+            "| {} | {} ({}) | {} ({}) | {:+}{} |",
             o.as_str(),
             thousands(b),
             share(b, base.consoles),
             thousands(n),
             share(n, new.consoles),
-            i128::from(n) - i128::from(b)
+            i128::from(n) - i128::from(b),
+            if failed { " ❌" } else { "" }
         )?;
     }
-    let faults = |r: &RunReport| serde_json::to_value(r.faults).unwrap_or_default();
-    let (bf, nf) = (faults(base), faults(new));
-    let mut rows = Vec::new();
-    if let Some(names) = bf.as_object() {
-        for (name, b) in names {
-            let (b, n) = (b.as_u64().unwrap_or(0), nf[name].as_u64().unwrap_or(0));
-            if b != 0 || n != 0 {
-                rows.push((name.clone(), b, n));
-            }
-        }
-    }
+    let rows: Vec<(String, u64, u64)> = base
+        .faults
+        .named()
+        .into_iter()
+        .zip(new.faults.named())
+        .filter(|((_, b), (_, n))| *b != 0 || *n != 0)
+        .map(|((name, b), (_, n))| (name.to_owned(), b, n))
+        .collect();
     write_count_table("Faults", "fault", &rows, out)?;
     let kinds: BTreeSet<&String> = base.errors.keys().chain(new.errors.keys()).collect();
     let rows: Vec<(String, u64, u64)> = kinds
@@ -454,7 +549,7 @@ fn write_counts(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> 
             (k.clone(), get(base), get(new))
         })
         .collect();
-    write_count_table("Errors", "kind", &rows, out)
+    write_count_table("Unexpected answers", "kind", &rows, out)
 }
 
 fn write_count_table(
@@ -487,20 +582,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_parse_with_or_without_a_step_and_a_percent_sign() {
-        let limits: Limits = "p99=10%, p50=20,redeem.max=50%,time_to_signed_in.p99.9=1%"
-            .parse()
-            .expect("limits");
-        assert_eq!(limits.0.len(), 4);
-        assert_eq!(limits.0[0].stat, Stat::P99);
-        assert_eq!(limits.0[0].step, None);
-        assert_eq!(limits.0[1].max_increase_pct, 20.0);
-        assert_eq!(limits.0[2].step.as_deref(), Some("redeem"));
-        assert_eq!(limits.0[3].stat, Stat::P999);
-        assert_eq!(limits.0[3].step.as_deref(), Some("time_to_signed_in"));
-        for bad in ["", "p98=10%", "p99", "p99=ten%", "p99=-5%"] {
+    fn limits_parse_every_kind() {
+        let limits: Limits =
+            "p99=10%, p50=20,redeem.response.max=50%,rps=-10%,error-rate=+0.5pp,expired=+1pp"
+                .parse()
+                .expect("limits");
+        assert_eq!(limits.0.len(), 6);
+        assert_eq!(limits.0[1].allowed, Allowed::RisePct(20.0));
+        assert_eq!(limits.0[3].allowed, Allowed::FallPct(10.0));
+        assert_eq!(limits.0[4].allowed, Allowed::RisePoints(0.5));
+        assert_eq!(limits.0[5].metric, Metric::Outcome(Outcome::Expired));
+        assert_eq!(Limits::default().0.len(), 3);
+    }
+
+    #[test]
+    fn bad_limits_name_the_item_and_its_place() {
+        for (bad, at) in [
+            ("p99=10%,p98=10%", 8),
+            ("p99", 0),
+            ("p99=ten%", 4),
+            ("p99=-5%", 4),
+            ("error-rate=+1%", 11),
+        ] {
             let err = bad.parse::<Limits>().expect_err(bad);
-            assert!(err.contains("p99=10%"), "{bad}: {err}");
+            assert!(err.contains(&format!("at character {at}")), "{bad}: {err}");
         }
     }
 }

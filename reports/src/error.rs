@@ -15,6 +15,17 @@ pub enum ReportError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error(
+        "{path} has report schema version {found} (written by otpfleet {written_by}); this \
+         otpfleet reads version {}: render or compare it with the otpfleet that wrote it, or \
+         run it again",
+        crate::report::SCHEMA_VERSION
+    )]
+    Version {
+        path: PathBuf,
+        found: u32,
+        written_by: String,
+    },
     #[error("{path}: {message}")]
     Hlog { path: PathBuf, message: String },
     /// Runs given to `merge` that are not shards of one run.

@@ -1,7 +1,7 @@
-//! A run folder: `report.json`, `report.md`, `report.html`, and per measured step a
-//! `<step>.hlog` (corrected view) and a `<step>.raw.hlog` (raw view).
+//! A run folder: `report.json`, `report.md`, `report.html`, and the HdrHistogram interval logs:
+//! per measured step and view a `<step>.<view>.hlog`, per flow a `<flow>.hlog`.
 
-use crate::histograms::{Recorder, write_histogram_log};
+use crate::histograms::Recorder;
 use crate::html::write_html;
 use crate::markdown::write_markdown;
 use crate::report::RunReport;
@@ -19,13 +19,19 @@ pub struct RunFolder {
 }
 
 /// Writes the run folder (created if missing). Histogram logs are written for steps that
-/// recorded something.
+/// recorded something, up to the recorder's last closed interval.
 pub fn write_run_folder(
     dir: &Path,
     report: &RunReport,
     recorder: &Recorder,
 ) -> io::Result<RunFolder> {
-    write_run_folder_from(dir, report, &RunHistograms::from_recorder(recorder))
+    let mut histograms = recorder.histograms();
+    if report.kind == crate::report::RunKind::Rehearsal {
+        // Requests in simulated time take no time: the report has no latency, nor the folder.
+        histograms.steps.clear();
+        histograms.lines.clear();
+    }
+    write_run_folder_from(dir, report, &histograms)
 }
 
 /// Writes the run folder from histograms already taken (a merge, a rebuilt run).
@@ -42,10 +48,8 @@ pub fn write_run_folder_from(
     })?;
     files.extend(write_views(dir, report, histograms)?);
     let duration = Duration::from_secs_f64(report.duration_s.max(0.001));
-    for (name, comment, h) in histograms.logs() {
-        write_file(dir, &name, &mut files, &mut |out| {
-            write_histogram_log(h, &comment, duration, out)
-        })?;
+    for name in histograms.write_logs(dir, duration)? {
+        files.push(dir.join(name));
     }
     Ok(RunFolder {
         dir: dir.to_path_buf(),

@@ -1,63 +1,81 @@
-//! Latency recording: one HdrHistogram per step, microseconds, 3 significant figures.
+//! Latency recording: per request step three HdrHistograms (the three views), microseconds, 3
+//! significant figures, closed interval by interval into HdrHistogram interval logs.
+//!
+//! The three views of a request, named the same in every output:
+//! - **response** time: from the moment the request was *meant* to be sent to the answer (what a
+//!   console waited, coordinated omission included);
+//! - **service** time: from the actual send (a connection in hand) to the answer (what the server
+//!   and the network took);
+//! - generator **lateness**: from the intended send to the actual send (the generator's own timer
+//!   and the wait for a pooled connection).
+//!
+//! Each request is recorded in all three from two durations, so `lateness + service = response`
+//! holds per request, to the microsecond.
 
+use crate::intervals::{IntervalLine, IntervalPoint, IntervalStep};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{
-    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
-};
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io;
 use std::time::Duration;
 
-/// Largest value a histogram holds: one hour, in microseconds. Larger values are clamped.
-pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+/// Largest value a histogram holds: 366 days, in microseconds (longer than any rehearsal: OTPs
+/// live at most 14 days). A larger value is not clamped: it is counted in `over_range` and left
+/// out of the histogram, so it never passes for the maximum.
+pub const HISTOGRAM_MAX_US: u64 = 366 * 24 * 3600 * 1_000_000;
 
-/// The measured steps of a run. `TimeToSignedIn` is a whole console's flow, the others single
-/// requests.
+/// The requests a run measures, one per route a console or admin calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     Issue,
+    /// `POST /v1/otp-batches` with `review_only` (the wizard's dry run).
+    Review,
+    /// `GET /v1/otp-batches/{id}/export`.
+    Export,
     Verify,
     Redeem,
     Poll,
+    /// `GET /v1/requests?status=awaiting_approval` (the approval queue).
+    ListRequests,
     Approve,
     Reject,
     SignIn,
     ManualSignIn,
-    TimeToSignedIn,
-    /// From redemption to the decision reaching the console (rehearsals).
-    WaitForApproval,
 }
 
 impl Step {
-    pub const ALL: [Step; 10] = [
+    /// In the order of a console's walk: the admin issues, the console verifies, redeems,
+    /// polls, the admin decides, the console signs in.
+    pub const ALL: [Step; 11] = [
         Step::Issue,
+        Step::Review,
+        Step::Export,
         Step::Verify,
         Step::Redeem,
         Step::Poll,
+        Step::ListRequests,
         Step::Approve,
         Step::Reject,
         Step::SignIn,
         Step::ManualSignIn,
-        Step::TimeToSignedIn,
-        Step::WaitForApproval,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Issue => "issue",
+            Step::Review => "review",
+            Step::Export => "export",
             Step::Verify => "verify",
             Step::Redeem => "redeem",
             Step::Poll => "poll",
+            Step::ListRequests => "list_requests",
             Step::Approve => "approve",
             Step::Reject => "reject",
             Step::SignIn => "sign_in",
             Step::ManualSignIn => "manual_sign_in",
-            Step::TimeToSignedIn => "time_to_signed_in",
-            Step::WaitForApproval => "wait_for_approval",
         }
     }
 
@@ -66,148 +84,396 @@ impl Step {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// Whole-console durations: not requests, so they have one view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Flow {
+    /// From a console's arrival to its sign-in.
+    TimeToSignedIn,
+    /// From redemption to the decision reaching the console (rehearsals).
+    WaitForApproval,
+}
+
+impl Flow {
+    pub const ALL: [Flow; 2] = [Flow::TimeToSignedIn, Flow::WaitForApproval];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::TimeToSignedIn => "time_to_signed_in",
+            Flow::WaitForApproval => "wait_for_approval",
+        }
+    }
+}
+
+/// The three views of a request (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    Response,
+    Service,
+    Lateness,
+}
+
+impl View {
+    pub const ALL: [View; 3] = [View::Response, View::Service, View::Lateness];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Response => "response",
+            View::Service => "service",
+            View::Lateness => "lateness",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<View> {
+        View::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+
+    /// What the view measures, for notes and log comments.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            View::Response => "response time: from the intended send to the answer",
+            View::Service => "service time: from the actual send to the answer",
+            View::Lateness => "generator lateness: from the intended send to the actual send",
+        }
+    }
+}
+
+/// How a request ended, for the counts of its step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered<'a> {
+    /// A 2xx answer.
+    Ok,
+    /// A 4xx answer, by the contract's error code: the server refusing, as the contract says
+    /// it must (a mistyped OTP, a request already decided).
+    Refused(&'a str),
+    /// A 5xx answer, by error code or status: the server failing.
+    Failed(&'a str),
+}
+
+/// A new histogram of the full range.
+pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("static bounds are valid")
 }
 
-/// Shared recorder: one histogram per step behind its own lock (a record is a few nanoseconds,
-/// so contention stays low even with thousands of consoles).
-///
-/// Each request step has two histograms: *corrected*, from the moment the request was meant to
-/// be sent (what a user waits, coordinated omission included), and *raw*, from the moment it was
-/// actually sent (what the server took, plus the network).
+/// Microseconds of a duration, at least 1 (the histogram's lowest value); `None` past the range.
+fn to_us(d: Duration) -> Option<u64> {
+    let us = u64::try_from(d.as_micros()).ok()?;
+    (us <= HISTOGRAM_MAX_US).then_some(us.max(1))
+}
+
+/// One step's three histograms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewHistograms {
+    pub response: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub lateness: Histogram<u64>,
+}
+
+impl Default for ViewHistograms {
+    fn default() -> Self {
+        ViewHistograms {
+            response: new_histogram(),
+            service: new_histogram(),
+            lateness: new_histogram(),
+        }
+    }
+}
+
+impl ViewHistograms {
+    pub fn get(&self, view: View) -> &Histogram<u64> {
+        match view {
+            View::Response => &self.response,
+            View::Service => &self.service,
+            View::Lateness => &self.lateness,
+        }
+    }
+
+    pub fn get_mut(&mut self, view: View) -> &mut Histogram<u64> {
+        match view {
+            View::Response => &mut self.response,
+            View::Service => &mut self.service,
+            View::Lateness => &mut self.lateness,
+        }
+    }
+
+    /// Adds another step's histograms without loss.
+    pub fn add(&mut self, other: &ViewHistograms) -> Result<(), String> {
+        for view in View::ALL {
+            self.get_mut(view)
+                .add(other.get(view))
+                .map_err(|e| format!("the {} view does not add up: {e:?}", view.as_str()))?;
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        View::ALL.iter().all(|v| self.get(*v).is_empty())
+    }
+}
+
+/// What a step's requests came to, beyond their latencies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCounts {
+    /// Requests sent and answered or failed (real ones: synthetic samples are not requests).
+    pub requests: u64,
+    /// Samples the load scenarios' coordinated-omission correction added to the response view
+    /// (closed loop only; never counted as requests).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub synthetic: u64,
+    /// 5xx answers and requests that got no answer, by kind.
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
+    /// 4xx answers by error code: refusals the contract makes (a typo, a decided request).
+    #[serde(default)]
+    pub refusals: BTreeMap<String, u64>,
+    /// Values longer than the histograms hold (`HISTOGRAM_MAX_US`), counted and left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub over_range: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl StepCounts {
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Adds another run's counts (shards).
+    pub fn add(&mut self, other: &StepCounts) {
+        self.requests += other.requests;
+        self.synthetic += other.synthetic;
+        self.over_range += other.over_range;
+        for (mine, theirs) in [
+            (&mut self.errors, &other.errors),
+            (&mut self.refusals, &other.refusals),
+        ] {
+            for (kind, n) in theirs {
+                *mine.entry(kind.clone()).or_default() += n;
+            }
+        }
+    }
+}
+
+/// A step while the run goes: the open interval's histograms and the counts so far.
+#[derive(Debug, Default)]
+struct OpenStep {
+    interval: ViewHistograms,
+    counts: StepCounts,
+}
+
+/// What closed intervals left: the totals, each interval's log lines and its point.
+#[derive(Debug, Default)]
+struct Closed {
+    totals: Vec<ViewHistograms>,
+    lines: BTreeMap<(Step, View), Vec<IntervalLine>>,
+    points: Vec<IntervalPoint>,
+    /// Where the open interval starts, from the run's start.
+    open_since: Duration,
+}
+
+/// The recorder of a run: shared by every console and admin. Each step has its own lock (a
+/// record is a few nanoseconds, so contention stays low with thousands of consoles); a ticker
+/// closes an interval every so often (`close_interval`), which writes its histograms as lines
+/// of the interval logs and adds them to the run's totals.
 #[derive(Debug)]
 pub struct Recorder {
-    steps: BTreeMap<Step, Mutex<Histogram<u64>>>,
-    raw: BTreeMap<Step, Mutex<Histogram<u64>>>,
+    steps: Vec<Mutex<OpenStep>>,
+    flows: Vec<Mutex<Histogram<u64>>>,
+    flows_over_range: Mutex<u64>,
+    closed: Mutex<Closed>,
 }
 
 impl Default for Recorder {
     fn default() -> Self {
-        let set = || {
-            Step::ALL
-                .into_iter()
-                .map(|s| (s, Mutex::new(new_histogram())))
-                .collect()
-        };
         Recorder {
-            steps: set(),
-            raw: set(),
+            steps: Step::ALL
+                .iter()
+                .map(|_| Mutex::new(OpenStep::default()))
+                .collect(),
+            flows: Flow::ALL
+                .iter()
+                .map(|_| Mutex::new(new_histogram()))
+                .collect(),
+            flows_over_range: Mutex::new(0),
+            closed: Mutex::new(Closed {
+                totals: Step::ALL
+                    .iter()
+                    .map(|_| ViewHistograms::default())
+                    .collect(),
+                ..Closed::default()
+            }),
         }
     }
-}
-
-fn to_us(elapsed: Duration) -> u64 {
-    u64::try_from(elapsed.as_micros())
-        .unwrap_or(u64::MAX)
-        .clamp(1, HISTOGRAM_MAX_US)
 }
 
 impl Recorder {
-    /// Records one duration; values past one hour are clamped to it.
-    pub fn record(&self, step: Step, elapsed: Duration) {
-        if let Some(h) = self.steps.get(&step) {
-            // Saturating: a value within bounds cannot fail to record.
-            h.lock().saturating_record(to_us(elapsed));
-        }
-    }
-
-    /// Records one request's time from its actual send (the raw view).
-    pub fn record_raw(&self, step: Step, elapsed: Duration) {
-        if let Some(h) = self.raw.get(&step) {
-            h.lock().saturating_record(to_us(elapsed));
-        }
-    }
-
-    /// A copy of one step's raw histogram.
-    pub fn raw_histogram(&self, step: Step) -> Histogram<u64> {
-        self.raw
-            .get(&step)
-            .map_or_else(new_histogram, |h| h.lock().clone())
-    }
-
-    /// A copy of one step's histogram.
-    pub fn histogram(&self, step: Step) -> Histogram<u64> {
-        self.steps
-            .get(&step)
-            .map_or_else(new_histogram, |h| h.lock().clone())
-    }
-
-    /// Adds another recorder's counts (shards, merged runs) without loss.
-    pub fn add(&self, step: Step, other: &Histogram<u64>) {
-        if let Some(h) = self.steps.get(&step) {
-            let _ = h.lock().add(other);
-        }
-    }
-
-    /// Writes one step's histogram as an HdrHistogram interval log (one interval of
-    /// `duration`, compressed V2 encoding, as Java's `HistogramLogWriter` writes).
-    pub fn write_log(
+    /// Records one answered request: `lateness` from its intended send to its actual send,
+    /// `service` from the actual send to the answer. The response view gets their sum. A closed
+    /// loop (goose) has no intended send time: `None` leaves the lateness view empty, and the
+    /// response view then holds the service time.
+    pub fn request(
         &self,
         step: Step,
-        duration: Duration,
-        out: &mut impl io::Write,
-    ) -> io::Result<()> {
-        let comment = format!("otpfleet step {}: values in microseconds", step.as_str());
-        write_histogram_log(&self.histogram(step), &comment, duration, out)
+        lateness: Option<Duration>,
+        service: Duration,
+        answer: Answered<'_>,
+    ) {
+        let mut s = self.steps[step as usize].lock();
+        s.counts.requests += 1;
+        match answer {
+            Answered::Ok => {}
+            Answered::Refused(code) => count(&mut s.counts.refusals, code),
+            Answered::Failed(kind) => count(&mut s.counts.errors, kind),
+        }
+        let late = lateness.unwrap_or_default();
+        let values = [Some(late + service), Some(service), lateness];
+        for (view, d) in View::ALL.into_iter().zip(values) {
+            let Some(d) = d else { continue };
+            match to_us(d) {
+                Some(us) => s.interval.get_mut(view).saturating_record(us),
+                None => s.counts.over_range += 1,
+            }
+        }
+    }
+
+    /// Counts a request that got no answer (a timeout, a reset): an error of its step, with no
+    /// latency (there was no answer to time).
+    pub fn no_answer(&self, step: Step, kind: &str) {
+        let mut s = self.steps[step as usize].lock();
+        s.counts.requests += 1;
+        count(&mut s.counts.errors, kind);
+    }
+
+    /// Adds synthetic samples (microseconds) to a step's response view: the requests a stalled
+    /// closed-loop user would have sent (load scenarios' coordinated-omission correction). They
+    /// are counted apart and never as requests.
+    pub fn synthetic(&self, step: Step, values_us: &[u64]) {
+        let mut s = self.steps[step as usize].lock();
+        s.counts.synthetic += values_us.len() as u64;
+        for us in values_us {
+            s.interval
+                .response
+                .saturating_record((*us).clamp(1, HISTOGRAM_MAX_US));
+        }
+    }
+
+    /// Records a whole-console duration.
+    pub fn flow(&self, flow: Flow, elapsed: Duration) {
+        match to_us(elapsed) {
+            Some(us) => self.flows[flow as usize].lock().saturating_record(us),
+            None => *self.flows_over_range.lock() += 1,
+        }
+    }
+
+    /// Closes the open interval at `end` (from the run's start): its histograms become lines of
+    /// the interval logs and a point over time, and are added to the totals. An interval without
+    /// a request leaves no line.
+    pub fn close_interval(&self, end: Duration) {
+        let mut closed = self.closed.lock();
+        let start = closed.open_since;
+        let length = end.saturating_sub(start);
+        let mut point = IntervalPoint::new(start, length);
+        for step in Step::ALL {
+            let mut open = self.steps[step as usize].lock();
+            if open.interval.is_empty() {
+                continue;
+            }
+            for view in View::ALL {
+                let h = open.interval.get(view);
+                if !h.is_empty() {
+                    let line = IntervalLine::encode(h, start, length);
+                    closed.lines.entry((step, view)).or_default().push(line);
+                }
+            }
+            point.steps.insert(
+                step.as_str().to_owned(),
+                IntervalStep::of(&open.interval, length),
+            );
+            // Cannot fail: every histogram has the same bounds.
+            let _ = closed.totals[step as usize].add(&open.interval);
+            for view in View::ALL {
+                open.interval.get_mut(view).reset();
+            }
+        }
+        if !point.steps.is_empty() {
+            closed.points.push(point);
+        }
+        closed.open_since = end;
+    }
+
+    /// A copy of one flow's histogram.
+    pub fn flow_histogram(&self, flow: Flow) -> Histogram<u64> {
+        self.flows[flow as usize].lock().clone()
+    }
+
+    /// The counts of one step so far.
+    pub fn counts(&self, step: Step) -> StepCounts {
+        self.steps[step as usize].lock().counts.clone()
+    }
+
+    /// Each closed interval's point over time (requests per second, p50 and p99 per step).
+    pub fn points(&self) -> Vec<IntervalPoint> {
+        self.closed.lock().points.clone()
+    }
+
+    /// Whole-console values past the histograms' range.
+    pub fn flows_over_range(&self) -> u64 {
+        *self.flows_over_range.lock()
+    }
+
+    /// Everything recorded up to the last closed interval: totals, interval logs and the flows. Close the last interval first (`close_interval` at the run's end).
+    pub fn histograms(&self) -> crate::RunHistograms {
+        let closed = self.closed.lock();
+        let mut out = crate::RunHistograms::default();
+        for step in Step::ALL {
+            let totals = &closed.totals[step as usize];
+            if !totals.is_empty() {
+                out.steps.insert(step.as_str().to_owned(), totals.clone());
+            }
+        }
+        for ((step, view), lines) in &closed.lines {
+            out.lines
+                .insert((step.as_str().to_owned(), *view), lines.clone());
+        }
+        for flow in Flow::ALL {
+            let h = self.flows[flow as usize].lock();
+            if !h.is_empty() {
+                out.flows.insert(flow.as_str().to_owned(), h.clone());
+            }
+        }
+        out
     }
 }
 
-/// Writes one histogram as an HdrHistogram interval log: a `#comment` line, then one interval
-/// of `duration` (compressed V2 encoding, as Java's `HistogramLogWriter` writes).
+fn count(map: &mut BTreeMap<String, u64>, kind: &str) {
+    match map.get_mut(kind) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(kind.to_owned(), 1);
+        }
+    }
+}
+
+/// Writes one histogram as an HdrHistogram interval log of one interval of `duration`
+/// (compressed V2 encoding, as Java's `HistogramLogWriter` writes), after a `#comment` line.
 pub fn write_histogram_log(
     h: &Histogram<u64>,
     comment: &str,
     duration: Duration,
-    out: &mut impl io::Write,
-) -> io::Result<()> {
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let mut serializer = V2DeflateSerializer::new();
     let mut writer = IntervalLogWriterBuilder::new()
         .add_comment(comment)
         .begin_log_with(out, &mut serializer)?;
     writer
         .write_histogram(h, Duration::ZERO, duration, None)
-        .map_err(|e| io::Error::other(format!("{e:?}")))
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))
 }
 
-/// Reads every interval of an HdrHistogram interval log into one histogram.
-pub fn read_histogram_log(bytes: &[u8]) -> Result<Histogram<u64>, String> {
-    let mut total = new_histogram();
-    let mut deserializer = Deserializer::new();
-    for entry in IntervalLogIterator::new(bytes) {
-        let entry = entry.map_err(|e| format!("not an HdrHistogram interval log: {e:?}"))?;
-        if let LogEntry::Interval(interval) = entry {
-            let decoded = base64_decode(interval.encoded_histogram())?;
-            let h: Histogram<u64> = deserializer
-                .deserialize(&mut io::Cursor::new(decoded))
-                .map_err(|e| format!("a histogram in the log does not decode: {e:?}"))?;
-            total.add(&h).map_err(|e| format!("{e:?}"))?;
-        }
-    }
-    Ok(total)
-}
-
-fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for &c in text.as_bytes().iter().filter(|c| **c != b'=') {
-        let v = ALPHABET
-            .iter()
-            .position(|a| *a == c)
-            .ok_or("bad base64 in the log")? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Ok(out)
-}
-
-/// Percentiles of one step, in the histogram's unit.
+/// Percentiles of one histogram, in its unit (microseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub count: u64,
@@ -237,30 +503,87 @@ pub fn summarize(h: &Histogram<u64>) -> Summary {
 mod tests {
     use super::*;
 
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
     #[test]
-    fn logs_round_trip_without_loss() {
+    fn the_three_views_add_up_per_request() {
         let r = Recorder::default();
-        for ms in 1..=1000u64 {
-            r.record(Step::Redeem, Duration::from_micros(ms * 37));
+        for i in 1..=1000u64 {
+            let lateness = Duration::from_micros(i * 3);
+            let service = Duration::from_micros(500 + i);
+            r.request(Step::Redeem, Some(lateness), service, Answered::Ok);
         }
-        let mut log = Vec::new();
-        r.write_log(Step::Redeem, Duration::from_secs(3), &mut log)
-            .expect("write");
-        let text = String::from_utf8(log.clone()).expect("text");
-        assert!(text.starts_with("#otpfleet step redeem"));
-        let back = read_histogram_log(&log).expect("read");
-        assert_eq!(back, r.histogram(Step::Redeem));
-        assert_eq!(summarize(&back).count, 1000);
+        r.close_interval(Duration::from_secs(1));
+        let h = &r.histograms().steps["redeem"];
+        assert_eq!(h.response.len(), 1000);
+        assert_eq!(h.service.max(), h.service.highest_equivalent(1500));
+        assert_eq!(h.lateness.max(), h.lateness.highest_equivalent(3000));
+        assert_eq!(h.response.max(), h.response.highest_equivalent(4500));
     }
 
     #[test]
-    fn summaries_are_percentiles() {
+    fn values_of_days_are_kept_and_past_the_range_counted_not_clamped() {
         let r = Recorder::default();
-        for us in 1..=100u64 {
-            r.record(Step::Poll, Duration::from_micros(us * 10));
+        r.flow(Flow::TimeToSignedIn, DAY * 3);
+        r.flow(Flow::TimeToSignedIn, DAY * 400);
+        r.request(
+            Step::Poll,
+            Some(DAY * 400),
+            Duration::from_millis(1),
+            Answered::Ok,
+        );
+        r.close_interval(Duration::from_secs(1));
+        let all = r.histograms();
+        let flow = &all.flows["time_to_signed_in"];
+        assert_eq!(flow.len(), 1, "the 400-day value is not in the histogram");
+        let three_days = 3 * DAY.as_micros() as u64;
+        assert!(flow.max().abs_diff(three_days) <= three_days / 1000);
+        assert_eq!(r.flows_over_range(), 1);
+        assert_eq!(r.counts(Step::Poll).over_range, 2, "lateness and response");
+        assert_eq!(all.steps["poll"].service.len(), 1);
+    }
+
+    #[test]
+    fn counts_split_refusals_errors_and_synthetic_samples() {
+        let r = Recorder::default();
+        let ms = Duration::from_millis(1);
+        r.request(Step::Redeem, Some(ms), ms, Answered::Ok);
+        r.request(Step::Redeem, Some(ms), ms, Answered::Refused("invalid_otp"));
+        r.request(Step::Redeem, Some(ms), ms, Answered::Failed("status 503"));
+        r.no_answer(Step::Redeem, "timeout");
+        r.synthetic(Step::Redeem, &[5_000, 2_500]);
+        let c = r.counts(Step::Redeem);
+        assert_eq!((c.requests, c.synthetic, c.error_count()), (4, 2, 2));
+        assert_eq!(c.refusals["invalid_otp"], 1);
+        r.close_interval(Duration::from_secs(2));
+        let h = &r.histograms().steps["redeem"];
+        assert_eq!((h.response.len(), h.service.len()), (5, 3));
+    }
+
+    #[test]
+    fn intervals_become_points_and_totals() {
+        let r = Recorder::default();
+        let ms = Duration::from_millis(1);
+        for _ in 0..10 {
+            r.request(Step::Verify, Some(ms), ms, Answered::Ok);
         }
-        let s = summarize(&r.histogram(Step::Poll));
-        assert_eq!((s.count, s.p50, s.max), (100, 500, 1000));
-        assert_eq!(summarize(&r.histogram(Step::Verify)), Summary::default());
+        r.close_interval(Duration::from_secs(2));
+        r.close_interval(Duration::from_secs(4));
+        for _ in 0..4 {
+            r.request(Step::Verify, Some(ms), ms * 5, Answered::Ok);
+        }
+        r.close_interval(Duration::from_secs(6));
+        let all = r.histograms();
+        let points = r.points();
+        assert_eq!(points.len(), 2, "an empty interval leaves no point");
+        assert_eq!(points[1].start_s, 4.0);
+        assert_eq!(points[1].steps["verify"].requests, 4);
+        assert_eq!(points[1].steps["verify"].rps, 2.0);
+        assert_eq!(
+            crate::intervals::points_of(&all.lines).expect("points"),
+            points
+        );
+        assert_eq!(all.steps["verify"].service.len(), 14);
+        assert_eq!(all.lines[&("verify".to_owned(), View::Service)].len(), 2);
     }
 }

@@ -8,12 +8,14 @@
 
 mod bars;
 mod distribution;
+mod over_time;
 mod percentiles;
 mod theme;
 mod timeline;
 
-use crate::numbers::{seconds, share, thousands};
-use crate::report::{Outcome, RunReport};
+use crate::histograms::View;
+use crate::numbers::{micros, rate_pct, seconds, share, thousands};
+use crate::report::{MIN_SAMPLES, Outcome, RunKind, RunReport};
 use crate::run_histograms::RunHistograms;
 use bars::Bar;
 use percentiles::Curve;
@@ -47,9 +49,11 @@ pub fn write_html(
     // A rehearsal answers questions: its findings come first.
     write_rehearsal(report, out)?;
     write_latency(report, histograms, out)?;
+    write_over_time(report, out)?;
     write_time_to_signed_in(report, histograms, out)?;
     write_timeline(report, out)?;
     write_counts(report, out)?;
+    write_requests_table(report, out)?;
     write_latency_table(report, out)?;
     write_provenance(report, out)?;
     writeln!(out, "</main>\n</body>\n</html>")
@@ -79,10 +83,15 @@ fn write_header(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     } else {
         format!(" · merged from {} shards", r.merged_from.len())
     };
+    let simulated = if r.kind == RunKind::Rehearsal {
+        " simulated"
+    } else {
+        ""
+    };
     writeln!(
         out,
         "<header><h1>otpfleet {} run</h1>\n<p class=\"meta\">{} consoles · seed {}{shard}{merged} \
-         · {} · against {} · otpfleet {}</p></header>",
+         · {}{simulated} · against {} · otpfleet {}</p></header>",
         kind_of(r),
         thousands(r.consoles),
         r.seed,
@@ -98,6 +107,13 @@ fn write_header(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
             esc(why)
         )?;
     }
+    if let Some(note) = r.generator_dominated() {
+        writeln!(
+            out,
+            "<p class=\"alert\"><strong>Generator-bound:</strong> {}.</p>",
+            esc(&note.to_string())
+        )?;
+    }
     Ok(())
 }
 
@@ -109,8 +125,8 @@ fn write_cards(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     let slowest = r
         .latency_us
         .iter()
-        .filter(|(_, s)| s.count >= 100)
-        .max_by_key(|(_, s)| s.p99);
+        .filter(|(_, l)| l.service.count >= MIN_SAMPLES)
+        .max_by_key(|(_, l)| l.service.p99);
     let errors: u64 = r.errors.values().sum();
     let mut cards = vec![
         (
@@ -129,14 +145,31 @@ fn write_cards(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
             } else {
                 "-".into()
             },
-            format!("p90 {} · p99 {}", seconds(t.p90), seconds(t.p99)),
+            if t.count > 0 {
+                format!("p90 {} · p99 {}", seconds(t.p90), seconds(t.p99))
+            } else {
+                "no console signed in".into()
+            },
         ),
     ];
-    if let Some((step, s)) = slowest {
+    if r.kind != RunKind::Rehearsal {
+        let tp = &r.throughput;
         cards.push((
-            "slowest step at p99".to_owned(),
-            format!("{} µs", thousands(s.p99)),
-            format!("{} (p50 {} µs)", esc(step), thousands(s.p50)),
+            "requests per second".to_owned(),
+            format!("{:.1}", tp.rps),
+            format!(
+                "{} requests · {} errors ({})",
+                thousands(tp.requests),
+                thousands(tp.errors),
+                rate_pct(tp.error_rate)
+            ),
+        ));
+    }
+    if let Some((step, l)) = slowest {
+        cards.push((
+            "slowest step, service p99".to_owned(),
+            micros(l.service.p99),
+            format!("{} · response p99 {}", esc(step), micros(l.response.p99)),
         ));
     }
     cards.push((
@@ -165,16 +198,15 @@ fn write_latency(
     out: &mut impl io::Write,
 ) -> io::Result<()> {
     writeln!(out, "<section>\n<h2>Latency by percentile</h2>")?;
-    if r.kind == crate::report::RunKind::Rehearsal {
+    if r.kind == RunKind::Rehearsal {
         return writeln!(
             out,
-            "<p class=\"note\">A rehearsal runs in simulated time against the in-process \
-             server, which answers at once: its request latencies say nothing about a real \
-             server, so they are not charted (the table below has them). Measure latency with \
-             a fleet or load run.</p>\n</section>"
+            "<p class=\"note\">No request latencies: a rehearsal runs in simulated time \
+             against the in-process server, which answers at once. Measure latency with a \
+             fleet or load run.</p>\n</section>"
         );
     }
-    let steps = histograms.recorded_steps(r.latency_us.keys().map(String::as_str));
+    let steps = histograms.recorded_steps();
     if steps.is_empty() {
         return writeln!(
             out,
@@ -184,15 +216,16 @@ fn write_latency(
     }
     writeln!(
         out,
-        "<p class=\"note\">Each step's latency from the moment a request was <em>meant</em> to be \
-         sent (coordinated omission included), in µs. x: percentile on a 1/(1−p) scale, so the \
-         tail gets its room; both axes logarithmic. {} requests in all.</p>",
-        thousands(r.latency_us.values().map(|s| s.count).sum())
+        "<p class=\"note\">Each step's <strong>service time</strong> (from the actual send to \
+         the answer: the server and the network), in µs. x: percentile on a 1/(1−p) scale, so \
+         the tail gets its room; both axes logarithmic. {} requests in all.</p>",
+        thousands(r.throughput.requests)
     )?;
+    let curve = |step: &str, view: View| Some(Curve::of(step, histograms.view(step, view)?));
     // A single value makes no curve; such steps (an OTP batch issued once) are named instead.
     let (curves, single): (Vec<Curve>, Vec<Curve>) = steps
         .iter()
-        .filter_map(|s| Some(Curve::of(s, histograms.corrected.get(*s)?)))
+        .filter_map(|s| curve(s, View::Service))
         .partition(|c| c.count > 1);
     if !single.is_empty() {
         let named: Vec<String> = single
@@ -214,15 +247,13 @@ fn write_latency(
     write_chart(percentiles::overview(&curves, (WIDTH, 400)), out)?;
     writeln!(
         out,
-        "<h3>Per step: corrected <span class=\"key solid\"></span> and raw \
-         <span class=\"key dashed\"></span> (from the actual send: server and network alone)</h3>"
+        "<h3>Per step: response time <span class=\"key solid\"></span> (from the intended \
+         send) and service time <span class=\"key dashed\"></span> (from the actual send); the \
+         gap is the generator's lateness</h3>"
     )?;
     let pairs: Vec<(Curve, Option<Curve>)> = curves
-        .into_iter()
-        .map(|c| {
-            let raw = histograms.raw.get(&c.name).map(|h| Curve::of(&c.name, h));
-            (c, raw)
-        })
+        .iter()
+        .filter_map(|service| Some((curve(&service.name, View::Response)?, Some(service.clone()))))
         .collect();
     let columns = 4;
     let rows = pairs.len().div_ceil(columns) as u32;
@@ -230,6 +261,27 @@ fn write_latency(
         percentiles::per_step(&pairs, columns, (WIDTH, 195 * rows)),
         out,
     )?;
+    writeln!(out, "</section>")
+}
+
+fn write_over_time(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.over_time.is_empty() {
+        return Ok(());
+    }
+    let length = r.over_time.first().map_or(0.0, |p| p.length_s);
+    writeln!(
+        out,
+        "<section>\n<h2>Over time</h2>\n<p class=\"note\">Requests per second of each step, \
+         interval by interval ({} each; from the interval logs).</p>",
+        seconds(length)
+    )?;
+    write_chart(over_time::rates(&r.over_time, (WIDTH, 300)), out)?;
+    writeln!(
+        out,
+        "<h3>p99 per interval: response time <span class=\"key solid\"></span> and service \
+         time <span class=\"key dashed\"></span></h3>"
+    )?;
+    write_chart(over_time::percentiles(&r.over_time, (WIDTH, 320)), out)?;
     writeln!(out, "</section>")
 }
 
@@ -341,25 +393,85 @@ fn write_counts(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     Ok(())
 }
 
-fn write_latency_table(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+fn write_requests_table(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    let t = &r.throughput;
+    if t.steps.is_empty() {
+        return Ok(());
+    }
     writeln!(
         out,
-        "<section>\n<h2>Latency per step (µs)</h2>\n<table>\n<tr><th>step</th>\
-         <th class=\"n\">count</th><th class=\"n\">p50</th><th class=\"n\">p90</th>\
-         <th class=\"n\">p99</th><th class=\"n\">p99.9</th><th class=\"n\">max</th>\
-         <th class=\"n\">raw p50</th><th class=\"n\">raw p99</th></tr>"
+        "<section>\n<h2>Requests</h2>\n<p class=\"note\">{} requests in {}: {:.1} per second. \
+         Errors are 5xx answers and requests without an answer; refusals are 4xx answers the \
+         contract makes (a mistyped OTP, a request already decided).</p>\n<table>\n<tr>\
+         <th>step</th><th class=\"n\">requests</th><th class=\"n\">req/s</th>\
+         <th class=\"n\">errors</th><th class=\"n\">error rate</th>\
+         <th class=\"n\">refusals</th><th>by kind</th></tr>",
+        thousands(t.requests),
+        seconds(t.measured_s),
+        t.rps
     )?;
-    let mut steps: Vec<(&String, &crate::histograms::Summary)> = r.latency_us.iter().collect();
-    steps.sort_by_key(|(name, _)| (crate::run_histograms::flow_rank(name), *name));
-    for (step, s) in steps {
-        let raw = r.latency_raw_us.get(step).copied().unwrap_or_default();
-        let cells: Vec<String> = [
-            s.count, s.p50, s.p90, s.p99, s.p999, s.max, raw.p50, raw.p99,
-        ]
-        .into_iter()
-        .map(|v| format!("<td class=\"n\">{}</td>", thousands(v)))
-        .collect();
-        writeln!(out, "<tr><td>{}</td>{}</tr>", esc(step), cells.concat())?;
+    let mut steps: Vec<&String> = t.steps.keys().collect();
+    steps.sort_by_key(|s| (crate::run_histograms::flow_rank(s), *s));
+    for step in steps {
+        let s = &t.steps[step];
+        let kinds: Vec<String> = s
+            .counts
+            .errors
+            .iter()
+            .chain(&s.counts.refusals)
+            .map(|(k, n)| format!("{} {}", esc(k), thousands(*n)))
+            .collect();
+        writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td>{}</td></tr>",
+            esc(step),
+            thousands(s.counts.requests),
+            s.rps,
+            thousands(s.counts.error_count()),
+            rate_pct(s.error_rate),
+            thousands(s.counts.refusals.values().sum()),
+            kinds.join(", ")
+        )?;
+    }
+    writeln!(out, "</table>\n</section>")
+}
+
+fn write_latency_table(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.kind == RunKind::Rehearsal {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<section>\n<h2>Latency per step (µs)</h2>\n<p class=\"note\">Response time: from the \
+         intended send to the answer. Service time: from the actual send to the answer. \
+         Lateness: from the intended send to the actual send (the generator).</p>\n<table>\n\
+         <tr><th>step</th><th>view</th><th class=\"n\">count</th><th class=\"n\">p50</th>\
+         <th class=\"n\">p90</th><th class=\"n\">p99</th><th class=\"n\">p99.9</th>\
+         <th class=\"n\">max</th></tr>"
+    )?;
+    let mut steps: Vec<&String> = r.latency_us.keys().collect();
+    steps.sort_by_key(|name| (crate::run_histograms::flow_rank(name), *name));
+    for step in steps {
+        for view in View::ALL {
+            let s = r.latency_us[step].get(view);
+            let cells: Vec<String> = [s.count, s.p50, s.p90, s.p99, s.p999, s.max]
+                .into_iter()
+                .map(|v| format!("<td class=\"n\">{}</td>", thousands(v)))
+                .collect();
+            writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td>{}</tr>",
+                if view == View::Response {
+                    esc(step)
+                } else {
+                    String::new()
+                },
+                view.as_str(),
+                cells.concat()
+            )?;
+        }
     }
     writeln!(out, "</table>\n</section>")
 }
@@ -467,7 +579,7 @@ section{background:#fff;border:1px solid #e1e3e8;border-radius:8px;padding:14px 
 .note{margin:0 0 8px;color:#666;font-size:14px}
 figure{margin:0}
 figure svg{display:block;max-width:100%;height:auto}
-.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:12px;background:none;border:0;padding:0}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:12px;background:none;border:0;padding:0}
 .card{background:#fff;border:1px solid #e1e3e8;border-radius:8px;padding:10px 14px}
 .card .label{color:#666;font-size:13px}
 .card .value{font-size:26px;font-weight:600}

@@ -7,26 +7,39 @@
 //! **Architecture invariant:** a report is a pure function of what was recorded: no clock is read
 //! here, and maps are ordered (`BTreeMap`), so the same run gives the same bytes.
 
+mod check;
 mod compare;
 mod error;
 mod folder;
+mod gate;
 mod histograms;
 mod html;
+mod intervals;
 mod markdown;
 mod merge;
-mod numbers;
+pub mod numbers;
 mod render;
 mod report;
 mod run_histograms;
 
-pub use compare::{Comparison, Limit, Limits, Regression, Stat, compare, write_comparison};
+pub use check::{Op, Threshold, Verdict, check};
+pub use compare::{
+    Allowed, Comparison, DEFAULT_LIMITS, Limit, Limits, Regression, Skipped, compare,
+    write_comparison, write_comparison_json,
+};
 pub use error::ReportError;
 pub use folder::{RunFolder, write_run_folder, write_run_folder_from, write_views};
+pub use gate::{DEFAULT_MIN_SAMPLES, DEFAULT_VIEW, Metric, Stat};
 pub use hdrhistogram::Histogram;
 pub use histograms::{
-    HISTOGRAM_MAX_US, Recorder, Step, Summary, read_histogram_log, summarize, write_histogram_log,
+    Answered, Flow, HISTOGRAM_MAX_US, Recorder, Step, StepCounts, Summary, View, ViewHistograms,
+    new_histogram, summarize, write_histogram_log,
 };
 pub use html::write_html;
+pub use intervals::{
+    IntervalLine, IntervalPoint, IntervalStep, MAX_INTERVALS, interval_length, read_log, total_of,
+    write_log,
+};
 pub use markdown::write_markdown;
 pub use merge::{MAX_SHARDS, ShardRun, merge_run_folders, merge_runs, read_shards};
 pub use render::{read_report, read_run_folder, render_run_folder, report_path};

@@ -1,6 +1,9 @@
 //! `report.md`: a run's results as Markdown, fit for a pull-request comment.
 
-use crate::report::{Outcome, RunReport};
+use crate::histograms::{Summary, View};
+use crate::numbers::{micros, rate_pct, seconds, share, thousands};
+use crate::report::{Outcome, RunKind, RunReport};
+use crate::run_histograms::flow_rank;
 use std::io;
 
 pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
@@ -9,11 +12,19 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
     } else {
         String::new()
     };
-    writeln!(out, "# otpfleet {:?} run\n", r.kind)?;
+    let simulated = if r.kind == RunKind::Rehearsal {
+        " of simulated time"
+    } else {
+        ""
+    };
+    writeln!(out, "# otpfleet {} run\n", crate::html::kind_name(r.kind))?;
     writeln!(
         out,
-        "{} consoles against {} (seed {}{shard}), {:.1} s.\n",
-        r.consoles, r.target, r.seed, r.duration_s
+        "{} consoles against {} (seed {}{shard}), {}{simulated}.\n",
+        thousands(r.consoles),
+        r.target,
+        r.seed,
+        seconds(r.duration_s)
     )?;
     if !r.merged_from.is_empty() {
         let shards: Vec<String> = r
@@ -26,64 +37,159 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
     if let Some(why) = &r.stopped_because {
         writeln!(out, "**Incomplete run:** {why}\n")?;
     }
+    if let Some(note) = r.generator_dominated() {
+        writeln!(out, "**Note:** {note}.\n")?;
+    }
+    write_outcomes(r, out)?;
+    if r.kind == RunKind::Rehearsal {
+        writeln!(
+            out,
+            "No request latencies: a rehearsal runs in simulated time against the in-process \
+             server, which answers at once. Measure latency with a fleet or load run.\n"
+        )?;
+    } else {
+        write_requests(r, out)?;
+        for view in View::ALL {
+            write_view(r, view, out)?;
+        }
+    }
+    writeln!(out, "## Faults\n\n| fault | count |\n| --- | ---: |")?;
+    for (name, n) in r.faults.named() {
+        writeln!(out, "| {name} | {} |", thousands(n))?;
+    }
+    if !r.errors.is_empty() {
+        writeln!(
+            out,
+            "\n## Unexpected answers\n\n| kind | count |\n| --- | ---: |"
+        )?;
+        for (kind, n) in &r.errors {
+            writeln!(out, "| {kind} | {} |", thousands(*n))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_outcomes(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     writeln!(
         out,
         "## Outcomes\n\n| outcome | consoles | share |\n| --- | ---: | ---: |"
     )?;
     for o in Outcome::ALL {
         let n = r.outcomes.get(o);
-        writeln!(out, "| {} | {n} | {} |", o.as_str(), percent(n, r.consoles))?;
+        writeln!(
+            out,
+            "| {} | {} | {} |",
+            o.as_str(),
+            thousands(n),
+            share(n, r.consoles)
+        )?;
     }
     let t = &r.time_to_signed_in_s;
-    writeln!(
-        out,
-        "\nTime to signed in (s): p50 {} | p90 {} | p99 {} | max {} (n = {})\n",
-        t.p50, t.p90, t.p99, t.max, t.count
-    )?;
-    writeln!(out, "## Latency per step (µs, from intended send time)\n")?;
-    writeln!(
-        out,
-        "| step | count | p50 | p90 | p99 | p99.9 | max |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-    )?;
-    for (step, s) in &r.latency_us {
+    if t.count == 0 {
+        writeln!(out, "\nNo console signed in.\n")?;
+    } else {
         writeln!(
             out,
-            "| {step} | {} | {} | {} | {} | {} | {} |",
-            s.count, s.p50, s.p90, s.p99, s.p999, s.max
+            "\nTime to signed in ({} consoles): p50 {} · p90 {} · p99 {} · max {}\n",
+            thousands(t.count),
+            seconds(t.p50),
+            seconds(t.p90),
+            seconds(t.p99),
+            seconds(t.max)
         )?;
     }
-    writeln!(
-        out,
-        "\nRaw view (µs, from actual send time: server and network alone):\n"
-    )?;
-    writeln!(
-        out,
-        "| step | count | p50 | p99 | max |\n| --- | ---: | ---: | ---: | ---: |"
-    )?;
-    for (step, s) in &r.latency_raw_us {
+    if t.over_range > 0 {
         writeln!(
             out,
-            "| {step} | {} | {} | {} | {} |",
-            s.count, s.p50, s.p99, s.max
+            "{} consoles took longer than the histograms hold (366 days): counted, not in the \
+             percentiles.\n",
+            thousands(t.over_range)
         )?;
-    }
-    let f = &r.faults;
-    writeln!(out, "\n## Faults\n\n| fault | count |\n| --- | ---: |")?;
-    for (name, n) in f.named() {
-        writeln!(out, "| {name} | {n} |")?;
-    }
-    if !r.errors.is_empty() {
-        writeln!(out, "\n## Errors\n\n| kind | count |\n| --- | ---: |")?;
-        for (kind, n) in &r.errors {
-            writeln!(out, "| {kind} | {n} |")?;
-        }
     }
     Ok(())
 }
 
-fn percent(n: u64, of: u64) -> String {
-    if of == 0 {
-        return "-".into();
+fn write_requests(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    let t = &r.throughput;
+    writeln!(
+        out,
+        "## Requests\n\n{} requests in {}: {} req/s, {} errors ({}).\n",
+        thousands(t.requests),
+        seconds(t.measured_s),
+        t.rps,
+        thousands(t.errors),
+        rate_pct(t.error_rate)
+    )?;
+    writeln!(
+        out,
+        "| step | requests | req/s | errors | error rate | refusals (4xx) | service p50 | \
+         service p99 | response p50 | response p99 | lateness p99 |"
+    )?;
+    writeln!(
+        out,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    let mut steps: Vec<&String> = t.steps.keys().collect();
+    steps.sort_by_key(|s| (flow_rank(s), *s));
+    for step in steps {
+        let s = &t.steps[step];
+        let l = r.latency_us.get(step).copied().unwrap_or_default();
+        let refusals: u64 = s.counts.refusals.values().sum();
+        writeln!(
+            out,
+            "| {step} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            thousands(s.counts.requests),
+            s.rps,
+            thousands(s.counts.error_count()),
+            rate_pct(s.error_rate),
+            thousands(refusals),
+            micros(l.service.p50),
+            micros(l.service.p99),
+            micros(l.response.p50),
+            micros(l.response.p99),
+            micros(l.lateness.p99)
+        )?;
     }
-    format!("{:.1}%", n as f64 * 100.0 / of as f64)
+    let synthetic: u64 = t.steps.values().map(|s| s.counts.synthetic).sum();
+    if synthetic > 0 {
+        writeln!(
+            out,
+            "\nThe response view also holds {} synthetic samples (coordinated-omission \
+             correction of a closed loop); they are not requests.",
+            thousands(synthetic)
+        )?;
+    }
+    writeln!(out)
+}
+
+fn write_view(r: &RunReport, view: View, out: &mut impl io::Write) -> io::Result<()> {
+    let title = match view {
+        View::Response => "Response time (µs): from the intended send to the answer",
+        View::Service => "Service time (µs): from the actual send to the answer",
+        View::Lateness => "Generator lateness (µs): from the intended send to the actual send",
+    };
+    writeln!(
+        out,
+        "## {title}\n\n| step | count | p50 | p90 | p99 | p99.9 | max |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    let mut steps: Vec<(&String, &Summary)> = r
+        .latency_us
+        .iter()
+        .map(|(step, l)| (step, l.get(view)))
+        .collect();
+    steps.sort_by_key(|(s, _)| (flow_rank(s), *s));
+    for (step, s) in steps {
+        let cells: Vec<String> = [s.p50, s.p90, s.p99, s.p999, s.max]
+            .iter()
+            .map(|v| thousands(*v))
+            .collect();
+        writeln!(
+            out,
+            "| {step} | {} | {} |",
+            thousands(s.count),
+            cells.join(" | ")
+        )?;
+    }
+    writeln!(out)
 }

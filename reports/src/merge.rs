@@ -7,11 +7,11 @@
 
 use crate::error::ReportError;
 use crate::folder::{RunFolder, write_run_folder_from};
-use crate::histograms::summarize;
+use crate::histograms::{StepCounts, View, summarize};
 use crate::render::read_run_folder;
 use crate::report::{
-    Faults, MergedFrom, Outcomes, RunReport, SCHEMA_VERSION, ShardInfo, TimeToSignedIn,
-    TimelinePoint,
+    Faults, MergedFrom, Outcomes, RunReport, SCHEMA_VERSION, ShardInfo, Throughput, TimeToSignedIn,
+    TimelinePoint, latency_of,
 };
 use crate::run_histograms::{RunHistograms, TIME_TO_SIGNED_IN};
 use hdrhistogram::Histogram;
@@ -93,31 +93,17 @@ pub fn merge_runs(shards: &[ShardRun]) -> Result<(RunReport, RunHistograms), Rep
                 message,
             })?;
     }
-    let report = merged_report(shards, &histograms);
+    let report = merged_report(shards, &histograms)?;
     Ok((report, histograms))
 }
 
-fn merged_report(shards: &[ShardRun], histograms: &RunHistograms) -> RunReport {
+fn merged_report(
+    shards: &[ShardRun],
+    histograms: &RunHistograms,
+) -> Result<RunReport, ReportError> {
     let reports: Vec<&RunReport> = shards.iter().map(|s| &s.report).collect();
     let first = reports[0];
-    let latency_names = |view: fn(&RunReport) -> &BTreeMap<String, _>| -> Vec<String> {
-        let mut names: Vec<String> = reports
-            .iter()
-            .flat_map(|r| view(r).keys().cloned())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    };
-    let summaries = |names: Vec<String>, hs: &BTreeMap<String, Histogram<u64>>| {
-        names
-            .into_iter()
-            .map(|name| {
-                let summary = hs.get(&name).map(summarize).unwrap_or_default();
-                (name, summary)
-            })
-            .collect()
-    };
+    let always: Vec<&str> = first.latency_us.keys().map(String::as_str).collect();
     let stopped: Vec<String> = shards
         .iter()
         .filter_map(|s| {
@@ -134,7 +120,24 @@ fn merged_report(shards: &[ShardRun], histograms: &RunHistograms) -> RunReport {
         })
         .collect();
     merged_from.sort_by_key(|m| m.shard.index);
-    RunReport {
+    // Shards run side by side: the whole run's rates are its requests over the longest shard.
+    let measured_s = reports
+        .iter()
+        .map(|r| r.throughput.measured_s)
+        .fold(0.0, f64::max);
+    let mut counts: BTreeMap<String, StepCounts> = BTreeMap::new();
+    for (step, t) in reports.iter().flat_map(|r| &r.throughput.steps) {
+        counts.entry(step.clone()).or_default().add(&t.counts);
+    }
+    let over_time = if first.over_time.is_empty() {
+        Vec::new()
+    } else {
+        histograms.points().map_err(|message| ReportError::Hlog {
+            path: shards[0].dir.clone(),
+            message,
+        })?
+    };
+    Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         kind: first.kind,
         otpfleet_version: first.otpfleet_version.clone(),
@@ -151,19 +154,25 @@ fn merged_report(shards: &[ShardRun], histograms: &RunHistograms) -> RunReport {
             .iter()
             .fold(Faults::default(), |a, r| add_faults(&a, &r.faults)),
         errors: sum_errors(&reports),
-        latency_us: summaries(latency_names(|r| &r.latency_us), &histograms.corrected),
-        latency_raw_us: summaries(latency_names(|r| &r.latency_raw_us), &histograms.raw),
-        time_to_signed_in_s: histograms
-            .corrected
-            .get(TIME_TO_SIGNED_IN)
-            .map(|h| TimeToSignedIn::from_us(&summarize(h)))
-            .unwrap_or_default(),
+        latency_us: latency_of(histograms, &always),
+        throughput: Throughput::of(counts, measured_s),
+        over_time,
+        time_to_signed_in_s: TimeToSignedIn {
+            over_range: reports
+                .iter()
+                .map(|r| r.time_to_signed_in_s.over_range)
+                .sum(),
+            ..histograms
+                .time_to_signed_in()
+                .map(|h| TimeToSignedIn::from_us(&summarize(h)))
+                .unwrap_or_default()
+        },
         duration_s: reports.iter().map(|r| r.duration_s).fold(0.0, f64::max),
         config: whole_run_config(&first.config),
         timeline: sum_timelines(&reports),
         rehearsal: first.rehearsal.clone().filter(|_| reports.len() == 1),
         merged_from,
-    }
+    })
 }
 
 /// Shards of one run share kind, seed, build, schema, shard count and every setting but the
@@ -249,35 +258,30 @@ fn check_logs_match_report(
     report: &RunReport,
     histograms: &RunHistograms,
 ) -> Result<(), ReportError> {
-    let views = [
-        (&report.latency_us, &histograms.corrected, ".hlog"),
-        (&report.latency_raw_us, &histograms.raw, ".raw.hlog"),
-    ];
-    let tts = BTreeMap::from([(
-        TIME_TO_SIGNED_IN.to_owned(),
-        crate::histograms::Summary {
-            count: report.time_to_signed_in_s.count,
-            ..Default::default()
-        },
-    )]);
-    for (summaries, logs, suffix) in
-        views
-            .into_iter()
-            .chain([(&tts, &histograms.corrected, ".hlog")])
-    {
-        for (step, summary) in summaries {
-            let held = logs.get(step).map_or(0, Histogram::len);
-            if held != summary.count {
-                return Err(ReportError::Hlog {
-                    path: dir.join(format!("{step}{suffix}")),
-                    message: format!(
-                        "holds {held} values but report.json counts {} for {step}: the \
-                         histogram logs do not belong to this report (or are missing), so the \
-                         run cannot be merged without loss",
-                        summary.count
-                    ),
-                });
-            }
+    let mut expected: Vec<(String, u64, u64)> = Vec::new();
+    for (step, latency) in &report.latency_us {
+        for view in View::ALL {
+            let held = histograms.view(step, view).map_or(0, Histogram::len);
+            let file = format!("{step}.{}.hlog", view.as_str());
+            expected.push((file, held, latency.get(view).count));
+        }
+    }
+    let held = histograms.time_to_signed_in().map_or(0, Histogram::len);
+    expected.push((
+        format!("{TIME_TO_SIGNED_IN}.hlog"),
+        held,
+        report.time_to_signed_in_s.count,
+    ));
+    for (file, held, counted) in expected {
+        if held != counted {
+            return Err(ReportError::Hlog {
+                path: dir.join(file),
+                message: format!(
+                    "holds {held} values but report.json counts {counted}: the histogram logs \
+                     do not belong to this report (or are missing), so the run cannot be merged \
+                     without loss"
+                ),
+            });
         }
     }
     Ok(())

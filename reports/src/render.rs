@@ -2,7 +2,7 @@
 
 use crate::error::ReportError;
 use crate::folder::write_views;
-use crate::report::RunReport;
+use crate::report::{RunReport, SCHEMA_VERSION};
 use crate::run_histograms::RunHistograms;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,30 @@ pub fn read_report(path: &Path) -> Result<RunReport, ReportError> {
         });
     }
     let text = std::fs::read_to_string(&path).map_err(read_err)?;
+    check_version(&path, &text)?;
     serde_json::from_str(&text).map_err(|source| ReportError::Json { path, source })
+}
+
+/// Refuses a report of another schema version, naming the otpfleet that wrote it.
+fn check_version(path: &Path, text: &str) -> Result<(), ReportError> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema_version: Option<u32>,
+        otpfleet_version: Option<String>,
+    }
+    let Ok(v) = serde_json::from_str::<Version>(text) else {
+        return Ok(()); // Not even that parses: the full parse names the problem.
+    };
+    match v.schema_version {
+        Some(SCHEMA_VERSION) | None => Ok(()),
+        Some(other) => Err(ReportError::Version {
+            path: path.to_path_buf(),
+            found: other,
+            written_by: v
+                .otpfleet_version
+                .unwrap_or_else(|| "an unknown version".into()),
+        }),
+    }
 }
 
 /// Reads a run folder: its `report.json` and every histogram log.

@@ -1,11 +1,115 @@
 //! `report.json`: the schema of a run's results.
 
-use crate::histograms::Summary;
+use crate::histograms::{StepCounts, Summary, View, summarize};
+use crate::intervals::IntervalPoint;
+use crate::run_histograms::RunHistograms;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Bumped whenever a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever a field changes meaning or disappears. Version 2: the three views of every
+/// request (`latency_us.<step>.response|service|lateness`), `throughput` and `over_time`;
+/// `latency_raw_us` is gone.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A request step's three views (see `View`), microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StepLatency {
+    /// From the intended send to the answer: what a console waited.
+    pub response: Summary,
+    /// From the actual send to the answer: what the server and the network took.
+    pub service: Summary,
+    /// From the intended send to the actual send: the generator's own delay.
+    pub lateness: Summary,
+}
+
+impl StepLatency {
+    pub fn get(&self, view: View) -> &Summary {
+        match view {
+            View::Response => &self.response,
+            View::Service => &self.service,
+            View::Lateness => &self.lateness,
+        }
+    }
+}
+
+/// Per step, the three views of what `histograms` holds; `always` steps appear even when
+/// nothing was measured (DESIGN.md section 5), so runs line up in a comparison.
+pub fn latency_of(histograms: &RunHistograms, always: &[&str]) -> BTreeMap<String, StepLatency> {
+    let mut out: BTreeMap<String, StepLatency> = always
+        .iter()
+        .map(|s| ((*s).to_owned(), StepLatency::default()))
+        .collect();
+    for (step, views) in &histograms.steps {
+        out.insert(
+            step.clone(),
+            StepLatency {
+                response: summarize(&views.response),
+                service: summarize(&views.service),
+                lateness: summarize(&views.lateness),
+            },
+        );
+    }
+    out
+}
+
+/// A step's requests: counts, rate and errors.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StepThroughput {
+    #[serde(flatten)]
+    pub counts: StepCounts,
+    /// Real requests per second over the measured period.
+    pub rps: f64,
+    /// Errors (5xx answers and requests without an answer) per request, 0 to 1.
+    pub error_rate: f64,
+}
+
+/// Requests per second and errors, per step and in total.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Throughput {
+    /// The period rates are counted over, seconds: the run's length.
+    pub measured_s: f64,
+    pub requests: u64,
+    pub rps: f64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub steps: BTreeMap<String, StepThroughput>,
+}
+
+impl Throughput {
+    /// Rates of `counts` over `measured_s` seconds.
+    pub fn of(counts: BTreeMap<String, StepCounts>, measured_s: f64) -> Throughput {
+        let rate = |n: u64| {
+            if measured_s > 0.0 {
+                (n as f64 / measured_s * 10.0).round() / 10.0
+            } else {
+                0.0
+            }
+        };
+        let share = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
+        let steps: BTreeMap<String, StepThroughput> = counts
+            .into_iter()
+            .filter(|(_, c)| c.requests > 0 || c.synthetic > 0)
+            .map(|(step, counts)| {
+                let t = StepThroughput {
+                    rps: rate(counts.requests),
+                    error_rate: share(counts.error_count(), counts.requests),
+                    counts,
+                };
+                (step, t)
+            })
+            .collect();
+        let requests = steps.values().map(|s| s.counts.requests).sum();
+        let errors = steps.values().map(|s| s.counts.error_count()).sum();
+        Throughput {
+            measured_s,
+            requests,
+            rps: rate(requests),
+            errors,
+            error_rate: share(errors, requests),
+            steps,
+        }
+    }
+}
 
 /// What kind of run produced a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +242,13 @@ pub struct TimeToSignedIn {
     pub p90: f64,
     pub p99: f64,
     pub max: f64,
+    /// Values longer than the histograms hold (366 days), counted and left out of the others.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub over_range: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TimeToSignedIn {
@@ -150,6 +261,7 @@ impl TimeToSignedIn {
             p90: secs(s.p90),
             p99: secs(s.p99),
             max: secs(s.max),
+            over_range: 0,
         }
     }
 }
@@ -182,11 +294,14 @@ pub struct RunReport {
     pub faults: Faults,
     /// Answers a console did not expect, and transport failures, by kind.
     pub errors: BTreeMap<String, u64>,
-    /// Per step, in microseconds, from the intended send time (see the README on coordinated
-    /// omission).
-    pub latency_us: BTreeMap<String, Summary>,
-    /// Per step, in microseconds, from the actual send time (the server and network alone).
-    pub latency_raw_us: BTreeMap<String, Summary>,
+    /// Per request step, in microseconds, the three views: response, service and lateness
+    /// (see the README). Empty for rehearsals: their requests take no time.
+    pub latency_us: BTreeMap<String, StepLatency>,
+    /// Requests per second and errors, per step and in total (empty for rehearsals).
+    pub throughput: Throughput,
+    /// Per interval of the run: requests per second and response and service p50/p99 per step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub over_time: Vec<IntervalPoint>,
     pub time_to_signed_in_s: TimeToSignedIn,
     /// Wall time of the run, in seconds (simulated time for rehearsals).
     pub duration_s: f64,
@@ -258,4 +373,52 @@ pub struct WaveResult {
     pub consoles: u64,
     pub outcomes: Outcomes,
     pub time_to_signed_in_s: TimeToSignedIn,
+}
+
+/// Fewer requests than this make a percentile too shaky to judge or to headline.
+pub const MIN_SAMPLES: u64 = 100;
+
+/// A step whose response times were mostly the generator's own lateness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorNote {
+    pub step: String,
+    pub lateness_p50_us: u64,
+    pub service_p50_us: u64,
+    pub response_p50_us: u64,
+}
+
+impl std::fmt::Display for GeneratorNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let share = self.lateness_p50_us as f64 * 100.0 / self.response_p50_us.max(1) as f64;
+        write!(
+            f,
+            "the generator, not the server, dominated the response times: {} waited {} µs on \
+             the generator (lateness p50) for {} µs of service (p50), {share:.0}% of its median \
+             response time; read the service view for the server",
+            self.step, self.lateness_p50_us, self.service_p50_us
+        )
+    }
+}
+
+impl RunReport {
+    /// The rule (README, "The three views"): among steps with at least `MIN_SAMPLES` requests,
+    /// the one whose median lateness is the largest share of its median response time, when
+    /// that lateness is at least its median service time (the generator's delay is half or more
+    /// of what a typical request waited).
+    pub fn generator_dominated(&self) -> Option<GeneratorNote> {
+        self.latency_us
+            .iter()
+            .filter(|(_, l)| l.service.count >= MIN_SAMPLES && l.lateness.count > 0)
+            .filter(|(_, l)| l.lateness.p50 >= l.service.p50)
+            .max_by(|(_, a), (_, b)| {
+                let share = |l: &StepLatency| l.lateness.p50 as f64 / l.response.p50.max(1) as f64;
+                share(a).total_cmp(&share(b))
+            })
+            .map(|(step, l)| GeneratorNote {
+                step: step.clone(),
+                lateness_p50_us: l.lateness.p50,
+                service_p50_us: l.service.p50,
+                response_p50_us: l.response.p50,
+            })
+    }
 }

@@ -1,49 +1,41 @@
-//! A run's histograms by step name, both views: as recorded (from a `Recorder`) or as read back
-//! from a run folder's `.hlog` files. Charts, `render` and `merge` work from this, so a folder
-//! rebuilt from its logs gives the same pages as the run that wrote it.
+//! A run's histograms by name: per request step the three views (totals and interval logs),
+//! and the whole-console flows, as recorded (from a `Recorder`) or as read back from a run
+//! folder's `.hlog` files. Charts, `render` and `merge` work from this, so a folder rebuilt from
+//! its logs gives the same pages as the run that wrote it.
 //!
-//! File names: `<step>.hlog` holds the corrected view (from the intended send time),
-//! `<step>.raw.hlog` the raw view (from the actual send).
+//! File names: `<step>.<view>.hlog` for a request step (`redeem.service.hlog`: view one of
+//! `response`, `service`, `lateness`), `<flow>.hlog` for a flow (`time_to_signed_in.hlog`).
 
 use crate::error::ReportError;
-use crate::histograms::{Recorder, Step, read_histogram_log};
+use crate::histograms::{View, ViewHistograms, write_histogram_log};
+use crate::intervals::{self, IntervalLine, IntervalPoint};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
+use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 /// The name of a whole console's flow, whose histogram feeds `time_to_signed_in_s`.
 pub const TIME_TO_SIGNED_IN: &str = "time_to_signed_in";
 
 const HLOG: &str = ".hlog";
-const RAW_HLOG: &str = ".raw.hlog";
-/// Bounds on what a run folder may hold: more steps or bigger logs than any run writes.
+/// Bounds on what a run folder may hold: more logs or bigger logs than any run writes.
 const MAX_HLOG_FILES: usize = 256;
-const MAX_HLOG_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_HLOG_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Per step name, the corrected and the raw histogram (microseconds). Only steps that recorded
-/// something are present.
+/// Per request step its three views, per flow its histogram (microseconds). Only what recorded
+/// something is present.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunHistograms {
-    pub corrected: BTreeMap<String, Histogram<u64>>,
-    pub raw: BTreeMap<String, Histogram<u64>>,
+    /// Totals per step.
+    pub steps: BTreeMap<String, ViewHistograms>,
+    /// Whole-console durations by flow name.
+    pub flows: BTreeMap<String, Histogram<u64>>,
+    /// The interval logs per (step, view): the same values as `steps`, interval by interval.
+    pub lines: BTreeMap<(String, View), Vec<IntervalLine>>,
 }
 
 impl RunHistograms {
-    /// The non-empty histograms of a recorder.
-    pub fn from_recorder(recorder: &Recorder) -> RunHistograms {
-        let pick = |h: &dyn Fn(Step) -> Histogram<u64>| {
-            Step::ALL
-                .into_iter()
-                .map(|s| (s.as_str().to_owned(), h(s)))
-                .filter(|(_, h)| !h.is_empty())
-                .collect()
-        };
-        RunHistograms {
-            corrected: pick(&|s| recorder.histogram(s)),
-            raw: pick(&|s| recorder.raw_histogram(s)),
-        }
-    }
-
     /// Reads every `.hlog` of a run folder.
     pub fn read_dir(dir: &Path) -> Result<RunHistograms, ReportError> {
         let read_err = |source| ReportError::Read {
@@ -58,78 +50,122 @@ impl RunHistograms {
             }
         }
         if names.len() > MAX_HLOG_FILES {
-            return Err(ReportError::Hlog {
-                path: dir.to_path_buf(),
-                message: format!("more than {MAX_HLOG_FILES} .hlog files: not a run folder"),
-            });
+            return Err(hlog_error(
+                dir,
+                format!("more than {MAX_HLOG_FILES} .hlog files: not a run folder"),
+            ));
         }
         names.sort();
         let mut out = RunHistograms::default();
         for name in names {
-            let (step, raw) = match name.strip_suffix(RAW_HLOG) {
-                Some(step) => (step, true),
-                None => (name.strip_suffix(HLOG).unwrap_or(&name), false),
-            };
-            let h = read_log_file(&dir.join(&name))?;
-            let map = if raw {
-                &mut out.raw
-            } else {
-                &mut out.corrected
-            };
-            map.insert(step.to_owned(), h);
+            let path = dir.join(&name);
+            let lines = read_log_file(&path)?;
+            let total = intervals::total_of(&lines).map_err(|m| hlog_error(&path, m))?;
+            let stem = name.strip_suffix(HLOG).unwrap_or(&name);
+            let view = stem
+                .rsplit_once('.')
+                .and_then(|(step, view)| Some((step, View::parse(view)?)));
+            match view {
+                Some((step, view)) => {
+                    *out.steps.entry(step.to_owned()).or_default().get_mut(view) = total;
+                    out.lines.insert((step.to_owned(), view), lines);
+                }
+                None if stem.contains('.') => {
+                    return Err(hlog_error(
+                        &path,
+                        "not a log otpfleet writes (<step>.<response|service|lateness>.hlog or \
+                         <flow>.hlog); a folder of an older otpfleet can be rendered by that \
+                         version"
+                            .into(),
+                    ));
+                }
+                None => {
+                    out.flows.insert(stem.to_owned(), total);
+                }
+            }
         }
         Ok(out)
     }
 
-    /// The logs a run folder holds: file name, comment line and histogram, for each non-empty
-    /// histogram.
-    pub fn logs(&self) -> Vec<(String, String, &Histogram<u64>)> {
-        let mut logs = Vec::new();
-        for (views, suffix, what) in [
-            (&self.corrected, HLOG, ""),
-            (&self.raw, RAW_HLOG, " (raw view: from the actual send)"),
-        ] {
-            for (step, h) in views.iter().filter(|(_, h)| !h.is_empty()) {
-                let comment = format!("otpfleet step {step}{what}: values in microseconds");
-                logs.push((format!("{step}{suffix}"), comment, h));
-            }
+    /// Writes every log into `dir`: a request step's views interval by interval, a flow as one
+    /// interval of `duration`. Answers the file names.
+    pub fn write_logs(&self, dir: &Path, duration: Duration) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for ((step, view), lines) in &self.lines {
+            let name = format!("{step}.{}{HLOG}", view.as_str());
+            let comment = format!(
+                "otpfleet step {step}, {}: values in microseconds",
+                view.meaning()
+            );
+            write_file(&dir.join(&name), |out| {
+                intervals::write_log(&comment, lines, out)
+            })?;
+            names.push(name);
         }
-        logs
+        for (flow, h) in self.flows.iter().filter(|(_, h)| !h.is_empty()) {
+            let name = format!("{flow}{HLOG}");
+            let comment = format!("otpfleet flow {flow}: values in microseconds");
+            write_file(&dir.join(&name), |out| {
+                write_histogram_log(h, &comment, duration, out)
+            })?;
+            names.push(name);
+        }
+        Ok(names)
     }
 
-    /// Adds another run's histograms, step by step, without loss.
+    /// Adds another run's histograms (a shard), step by step and interval by interval, without
+    /// loss.
     pub fn add(&mut self, other: &RunHistograms) -> Result<(), String> {
-        for (mine, theirs) in [
-            (&mut self.corrected, &other.corrected),
-            (&mut self.raw, &other.raw),
-        ] {
-            for (step, h) in theirs {
-                match mine.get_mut(step) {
-                    Some(m) => m
-                        .add(h)
-                        .map_err(|e| format!("step {step} does not add up: {e:?}"))?,
-                    None => {
-                        mine.insert(step.clone(), h.clone());
-                    }
+        for (step, views) in &other.steps {
+            self.steps
+                .entry(step.clone())
+                .or_default()
+                .add(views)
+                .map_err(|e| format!("step {step}: {e}"))?;
+        }
+        for (flow, h) in &other.flows {
+            match self.flows.get_mut(flow) {
+                Some(mine) => mine
+                    .add(h)
+                    .map_err(|e| format!("flow {flow} does not add up: {e:?}"))?,
+                None => {
+                    self.flows.insert(flow.clone(), h.clone());
                 }
             }
+        }
+        for (key, theirs) in &other.lines {
+            let mine = self.lines.remove(key).unwrap_or_default();
+            self.lines
+                .insert(key.clone(), intervals::add_logs(&mine, theirs)?);
         }
         Ok(())
     }
 
-    /// The whole-flow histogram (arrival to sign-in), when something signed in.
-    pub fn time_to_signed_in(&self) -> Option<&Histogram<u64>> {
-        self.corrected
-            .get(TIME_TO_SIGNED_IN)
+    /// The points over time of these logs (a merged run's).
+    pub fn points(&self) -> Result<Vec<IntervalPoint>, String> {
+        intervals::points_of(&self.lines)
+    }
+
+    /// One view of a step, when it recorded something.
+    pub fn view(&self, step: &str, view: View) -> Option<&Histogram<u64>> {
+        self.steps
+            .get(step)
+            .map(|v| v.get(view))
             .filter(|h| !h.is_empty())
     }
 
-    /// Of `steps` (a report's `latency_us` names), those with a non-empty histogram, in the
-    /// order of a console's walk, then any other names alphabetically.
-    pub fn recorded_steps<'a>(&self, steps: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-        let mut steps: Vec<&str> = steps
-            .into_iter()
-            .filter(|s| self.corrected.get(*s).is_some_and(|h| !h.is_empty()))
+    /// The whole-flow histogram (arrival to sign-in), when something signed in.
+    pub fn time_to_signed_in(&self) -> Option<&Histogram<u64>> {
+        self.flows.get(TIME_TO_SIGNED_IN).filter(|h| !h.is_empty())
+    }
+
+    /// The request steps with a non-empty response view, in the order of a console's walk.
+    pub fn recorded_steps(&self) -> Vec<&str> {
+        let mut steps: Vec<&str> = self
+            .steps
+            .iter()
+            .filter(|(_, v)| !v.response.is_empty())
+            .map(|(s, _)| s.as_str())
             .collect();
         steps.sort_by_key(|name| (flow_rank(name), *name));
         steps
@@ -139,34 +175,37 @@ impl RunHistograms {
 /// A step's place in a console's walk: admin issues, console verifies, redeems, polls, the admin
 /// decides, the console signs in.
 pub(crate) fn flow_rank(step: &str) -> usize {
-    const ORDER: [&str; 8] = [
-        "issue",
-        "verify",
-        "redeem",
-        "poll",
-        "approve",
-        "reject",
-        "sign_in",
-        "manual_sign_in",
-    ];
-    ORDER.iter().position(|s| *s == step).unwrap_or(ORDER.len())
+    crate::histograms::Step::parse(step).map_or(usize::MAX, |s| s as usize)
 }
 
-fn read_log_file(path: &Path) -> Result<Histogram<u64>, ReportError> {
+fn hlog_error(path: &Path, message: String) -> ReportError {
+    ReportError::Hlog {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+fn write_file(
+    path: &Path,
+    f: impl FnOnce(&mut io::BufWriter<std::fs::File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut out = io::BufWriter::new(std::fs::File::create(path)?);
+    f(&mut out)?;
+    io::Write::flush(&mut out)
+}
+
+fn read_log_file(path: &Path) -> Result<Vec<IntervalLine>, ReportError> {
     let read_err = |source| ReportError::Read {
         path: path.to_path_buf(),
         source,
     };
     let len = std::fs::metadata(path).map_err(read_err)?.len();
     if len > MAX_HLOG_BYTES {
-        return Err(ReportError::Hlog {
-            path: path.to_path_buf(),
-            message: format!("{len} bytes: larger than any histogram log ({MAX_HLOG_BYTES})"),
-        });
+        return Err(hlog_error(
+            path,
+            format!("{len} bytes: larger than any histogram log ({MAX_HLOG_BYTES})"),
+        ));
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
-    read_histogram_log(&bytes).map_err(|message| ReportError::Hlog {
-        path: path.to_path_buf(),
-        message,
-    })
+    intervals::read_log(&bytes).map_err(|m| hlog_error(path, m))
 }

@@ -7,10 +7,11 @@ pub(crate) mod admin;
 pub(crate) mod console;
 pub(crate) mod http;
 
-use crate::record::{LoadRecorder, Tally};
+use crate::record::Tally;
 use crate::tickets::{Ticket, TicketQueue};
 use goose::prelude::*;
 use otpfleet_protocol::RequestStatus;
+use otpfleet_reports::Recorder;
 use parking_lot::Mutex;
 use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
@@ -44,6 +45,9 @@ pub struct HarnessConfig {
     /// goose's shutdown, which waits for each user's transaction, is not held up by consoles
     /// still polling, and no pre-issued OTP is spent on a flow that cannot finish.
     pub wind_down_after: Option<Duration>,
+    /// Coordinated-omission correction on (as goose's `--co-mitigation`): a request slower than
+    /// its user's cadence adds synthetic samples to the response view.
+    pub co_mitigation: bool,
 }
 
 impl Default for HarnessConfig {
@@ -58,6 +62,7 @@ impl Default for HarnessConfig {
             idle: Duration::from_millis(100),
             issue_think: Duration::ZERO,
             wind_down_after: None,
+            co_mitigation: false,
         }
     }
 }
@@ -75,7 +80,7 @@ pub struct Background {
 #[derive(Debug)]
 pub struct Harness {
     pub config: HarnessConfig,
-    pub recorder: LoadRecorder,
+    pub recorder: Recorder,
     pub tally: Tally,
     /// OTPs for the consoles (goose users of `redeem`).
     pub tickets: TicketQueue,
@@ -93,7 +98,7 @@ impl Harness {
     pub fn new(config: HarnessConfig, tickets: Vec<Ticket>, issue_accounts: Vec<String>) -> Self {
         Harness {
             config,
-            recorder: LoadRecorder::default(),
+            recorder: Recorder::default(),
             tally: Tally::default(),
             tickets: TicketQueue::new(tickets),
             issue_accounts,

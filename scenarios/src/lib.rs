@@ -26,7 +26,7 @@ pub mod mixed;
 pub mod redeem;
 
 pub use common::{Harness, HarnessConfig};
-pub use record::{LoadRecorder, LoadStep, MAX_BACKFILL, Tally, backfill};
+pub use record::{MAX_BACKFILL, Tally, backfill, record};
 pub use report::{GooseSummary, build_report, summarize_goose};
 pub use run::{
     DEFAULT_RUN_TIME, LoadConfig, LoadError, LoadRun, Sizing, apply_goose_defaults, run_goose_only,

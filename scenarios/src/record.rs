@@ -1,152 +1,35 @@
-//! What a load run measures besides goose's own metrics: an HdrHistogram per step (corrected and
-//! raw views, microseconds), the consoles' outcomes, and the answers the scenarios did not expect.
-//!
-//! The steps a fleet run also has (`issue`, `verify`, `redeem`, `poll`, `approve`, `reject`,
-//! `sign_in`, `time_to_signed_in`) go into an `otpfleet_reports::Recorder`, so a load run and a
-//! fleet run compare step by step; the admin-only steps (`review`, `export`, `list_requests`)
-//! go into histograms of the same bounds kept here.
+//! What a load run counts besides goose's own metrics: the consoles' outcomes and the answers
+//! the scenarios did not expect, and the coordinated-omission correction of a closed loop.
+//! Latencies go into an `otpfleet_reports::Recorder` (the one a fleet run uses), so a load run
+//! and a fleet run compare step by step.
 
-use otpfleet_reports::{
-    HISTOGRAM_MAX_US, Histogram, Outcome, Outcomes, Recorder, RunHistograms, Step,
-};
+use otpfleet_reports::{Answered, Outcome, Outcomes, Recorder, Step};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Most synthetic samples one stalled request may add to the corrected view.
+/// Most synthetic samples one stalled request may add to the response view.
 pub const MAX_BACKFILL: u64 = 10_000;
 
-/// A measured request of the scenarios.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LoadStep {
-    /// A step the fleet emulator measures too.
-    Shared(Step),
-    /// `POST /v1/otp-batches` with `review_only` (the wizard's dry run).
-    Review,
-    /// `GET /v1/otp-batches/{id}/export`.
-    Export,
-    /// `GET /v1/requests?status=awaiting_approval` (the approval queue).
-    ListRequests,
-}
-
-impl LoadStep {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoadStep::Shared(step) => step.as_str(),
-            LoadStep::Review => "review",
-            LoadStep::Export => "export",
-            LoadStep::ListRequests => "list_requests",
-        }
-    }
-
-    const EXTRA: [LoadStep; 3] = [LoadStep::Review, LoadStep::Export, LoadStep::ListRequests];
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("static bounds are valid")
-}
-
-fn to_us(d: Duration) -> u64 {
-    u64::try_from(d.as_micros())
-        .unwrap_or(u64::MAX)
-        .clamp(1, HISTOGRAM_MAX_US)
-}
-
-/// A step's two histograms.
-#[derive(Debug)]
-struct Views {
-    corrected: Mutex<Histogram<u64>>,
-    raw: Mutex<Histogram<u64>>,
-}
-
-/// The latency histograms of a load run.
-#[derive(Debug)]
-pub struct LoadRecorder {
-    shared: Arc<Recorder>,
-    extra: BTreeMap<LoadStep, Views>,
-    synthetic: AtomicU64,
-}
-
-impl Default for LoadRecorder {
-    fn default() -> Self {
-        LoadRecorder {
-            shared: Arc::new(Recorder::default()),
-            extra: LoadStep::EXTRA
-                .into_iter()
-                .map(|s| {
-                    (
-                        s,
-                        Views {
-                            corrected: Mutex::new(new_histogram()),
-                            raw: Mutex::new(new_histogram()),
-                        },
-                    )
-                })
-                .collect(),
-            synthetic: AtomicU64::new(0),
-        }
-    }
-}
-
-impl LoadRecorder {
-    /// Records one request that took `took`, sent by a user whose scenario iterations take
-    /// `expected` on average (`None` before its cadence is known).
-    ///
-    /// The raw view gets the value as measured. The corrected view gets it too and, when it
-    /// exceeds the expected interval, the requests the user would have sent meanwhile, as
-    /// HdrHistogram's `recordValueWithExpectedInterval` does: `took - expected`,
-    /// `took - 2 * expected`, ... down to `expected` (coordinated omission in a closed loop).
-    pub fn record(&self, step: LoadStep, took: Duration, expected: Option<Duration>) {
-        let value_us = to_us(took);
-        let fills = backfill(value_us, expected.map(to_us));
-        self.synthetic
-            .fetch_add(fills.len() as u64, Ordering::Relaxed);
-        match step {
-            LoadStep::Shared(s) => {
-                self.shared.record_raw(s, took);
-                self.shared.record(s, took);
-                for us in fills {
-                    self.shared.record(s, Duration::from_micros(us));
-                }
-            }
-            other => {
-                if let Some(Views { corrected, raw }) = self.extra.get(&other) {
-                    raw.lock().saturating_record(value_us);
-                    let mut h = corrected.lock();
-                    h.saturating_record(value_us);
-                    for us in fills {
-                        h.saturating_record(us);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Records a whole flow (arrival to sign-in); it has one view.
-    pub fn record_flow(&self, step: Step, took: Duration) {
-        self.shared.record(step, took);
-    }
-
-    /// Synthetic samples the corrected view holds.
-    pub fn synthetic(&self) -> u64 {
-        self.synthetic.load(Ordering::Relaxed)
-    }
-
-    /// Every non-empty histogram by step name, both views.
-    pub fn histograms(&self) -> RunHistograms {
-        let mut all = RunHistograms::from_recorder(&self.shared);
-        for (step, Views { corrected, raw }) in &self.extra {
-            let (c, r) = (corrected.lock().clone(), raw.lock().clone());
-            if !c.is_empty() {
-                all.corrected.insert(step.as_str().to_owned(), c);
-            }
-            if !r.is_empty() {
-                all.raw.insert(step.as_str().to_owned(), r);
-            }
-        }
-        all
+/// Records one request that took `took` (service time: goose's users send at once, so a
+/// closed loop has no lateness). With `expected`, the user's average iteration (coordinated
+/// omission correction on and the cadence known), a slower request also adds the requests the
+/// user would have sent meanwhile to the response view, as HdrHistogram's
+/// `recordValueWithExpectedInterval` does: `took - expected`, `took - 2 * expected`, ... down
+/// to `expected`. They are synthetic samples, counted apart, never requests.
+pub fn record(
+    recorder: &Recorder,
+    step: Step,
+    took: Duration,
+    answer: Answered<'_>,
+    expected: Option<Duration>,
+) {
+    recorder.request(step, None, took, answer);
+    let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let fills = backfill(us(took), expected.map(us));
+    if !fills.is_empty() {
+        recorder.synthetic(step, &fills);
     }
 }
 
@@ -255,29 +138,29 @@ mod tests {
     }
 
     #[test]
-    fn the_corrected_view_holds_the_backfill_and_the_raw_view_does_not() {
-        let r = LoadRecorder::default();
-        let redeem = LoadStep::Shared(Step::Redeem);
-        r.record(
-            redeem,
-            Duration::from_millis(10),
+    fn synthetic_samples_go_to_the_response_view_only_and_are_not_requests() {
+        let r = Recorder::default();
+        let ms = Duration::from_millis(10);
+        record(
+            &r,
+            Step::Redeem,
+            ms,
+            Answered::Ok,
             Some(Duration::from_micros(2_500)),
         );
-        r.record(
-            LoadStep::Review,
-            Duration::from_millis(10),
-            Some(Duration::from_micros(2_500)),
-        );
+        record(&r, Step::Review, ms, Answered::Ok, None);
+        r.close_interval(Duration::from_secs(1));
         let h = r.histograms();
-        assert_eq!(h.corrected["redeem"].len(), 4);
-        assert_eq!(h.raw["redeem"].len(), 1);
-        assert_eq!(h.corrected["review"].len(), 4);
-        assert_eq!(h.raw["review"].len(), 1);
+        assert_eq!(h.steps["redeem"].response.len(), 4);
+        assert_eq!(h.steps["redeem"].service.len(), 1);
         assert!(
-            !h.corrected.contains_key("export"),
-            "empty steps are left out"
+            h.steps["redeem"].lateness.is_empty(),
+            "a closed loop has no lateness"
         );
-        assert_eq!(r.synthetic(), 6);
+        assert_eq!(h.steps["review"].response.len(), 1);
+        let c = r.counts(Step::Redeem);
+        assert_eq!((c.requests, c.synthetic), (1, 3));
+        assert!(!h.steps.contains_key("export"), "empty steps are left out");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use crate::run::{LoadConfig, LoadRun};
 use goose::metrics::GooseMetrics;
 use otpfleet_reports::{
-    Faults, RunHistograms, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Summary,
-    TIME_TO_SIGNED_IN, TimeToSignedIn, summarize,
+    Faults, RunHistograms, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step, Throughput,
+    TimeToSignedIn, latency_of, summarize,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -58,21 +58,13 @@ pub fn build_report(
 ) -> (RunReport, RunHistograms) {
     let h = &run.harness;
     let histograms = h.recorder.histograms();
-    let view = |views: &BTreeMap<String, otpfleet_reports::Histogram<u64>>| {
-        let mut out: BTreeMap<String, Summary> = ALWAYS
-            .iter()
-            .map(|s| ((*s).to_owned(), Summary::default()))
-            .collect();
-        for (step, hist) in views
-            .iter()
-            .filter(|(s, _)| s.as_str() != TIME_TO_SIGNED_IN)
-        {
-            out.insert(step.clone(), summarize(hist));
-        }
-        out
-    };
-    let latency_us = view(&histograms.corrected);
-    let latency_raw_us = view(&histograms.raw);
+    let latency_us = latency_of(&histograms, &ALWAYS);
+    let duration_s = (run.elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
+    let counts = Step::ALL
+        .into_iter()
+        .map(|s| (s.as_str().to_owned(), h.recorder.counts(s)))
+        .collect();
+    let throughput = Throughput::of(counts, duration_s);
     let time_to_signed_in_s = histograms
         .time_to_signed_in()
         .map(|hist| TimeToSignedIn::from_us(&summarize(hist)))
@@ -101,9 +93,10 @@ pub fn build_report(
         },
         errors: h.tally.errors(),
         latency_us,
-        latency_raw_us,
+        throughput,
+        over_time: h.recorder.points(),
         time_to_signed_in_s,
-        duration_s: (run.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        duration_s,
         config: config_json(run, cfg, extra),
         timeline: Vec::new(),
         rehearsal: None,
@@ -125,9 +118,9 @@ fn config_json(run: &LoadRun, cfg: &LoadConfig, extra: serde_json::Value) -> ser
         "generator": "goose 0.19: closed-loop users (each sends its next request when the last one answered)",
         "coordinated_omission": {
             "goose_co_mitigation": mitigation,
-            "latency_us": "raw plus HdrHistogram's expected-interval backfill: a request slower than its user's average scenario iteration (deliberate waits left out, after 3 iterations) adds the requests the user would have sent meanwhile",
-            "latency_raw_us": "as measured: from just before goose sent the request to the end of the answer's body",
-            "synthetic_samples": h.recorder.synthetic(),
+            "service": "as measured: from just before goose sent the request to the end of the answer's body",
+            "response": "the service time, plus (with --co-mitigation other than disabled) HdrHistogram's expected-interval backfill: a request slower than its user's average scenario iteration (deliberate waits left out, after 3 iterations) adds the requests the user would have sent meanwhile, counted as synthetic samples per step in throughput",
+            "lateness": "not measured: goose's users are a closed loop, with no intended send time",
         },
         "batch_size": cfg.batch_size,
         "reject_rate": cfg.reject_rate,

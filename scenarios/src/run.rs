@@ -61,8 +61,21 @@ pub enum LoadError {
     Options(String),
     #[error("while setting the server up: {0}")]
     Setup(String),
-    #[error("goose: {0}")]
+    #[error("goose: {}", goose_message(.0))]
     Goose(GooseError),
+}
+
+/// A goose error with what its fields say (its `Display` names only the kind): the option,
+/// the value and goose's explanation.
+pub fn goose_message(e: &GooseError) -> String {
+    match e {
+        GooseError::InvalidOption {
+            option,
+            value,
+            detail,
+        } => format!("{option} {value:?}: {detail}"),
+        other => other.to_string(),
+    }
 }
 
 impl From<GooseError> for LoadError {
@@ -80,12 +93,17 @@ pub struct Sizing {
     pub duration_s: f64,
     /// `--iterations`, when given: each user runs its scenario that many times.
     pub iterations: Option<usize>,
+    /// Whether coordinated-omission correction is on (`--co-mitigation` other than
+    /// `disabled`): our response view then gets the same synthetic samples goose adds.
+    pub co_mitigation: bool,
 }
 
 /// Fills in what the command line left out, keeping goose's meaning of every option:
 /// `--host` from the target, users per scenario, every user started within a second, a
-/// 30-second `--run-time`, `--co-mitigation average`, and goose's HTML and JSON reports in the
-/// run folder (`goose-report.html`, `goose-report.json`).
+/// 30-second `--run-time`, and goose's HTML and JSON reports in the run folder
+/// (`goose-report.html`, `goose-report.json`). Coordinated-omission mitigation stays goose's
+/// default, disabled: the scenarios pause on purpose (approvers on an empty queue, consoles
+/// between polls), and goose's mitigation takes those pauses for stalls.
 pub fn apply_goose_defaults(
     goose: &mut GooseConfiguration,
     scenario: ScenarioName,
@@ -111,6 +129,21 @@ pub fn apply_goose_defaults(
             goose.run_time = Some(DEFAULT_RUN_TIME.to_owned());
         }
     }
+    if goose.users == Some(0) {
+        return Err(LoadError::Options(
+            "--users 0: give at least one user (-u 1)".into(),
+        ));
+    }
+    // Goose checks its options only once the attack starts, after our set-up issued OTPs:
+    // refuse a rule it would refuse, now.
+    for rule in &goose.threshold {
+        if let Err(e) = rule.parse::<goose::threshold::Threshold>() {
+            return Err(LoadError::Options(format!(
+                "--threshold {rule:?} is not a goose threshold: {}",
+                goose_message(&e)
+            )));
+        }
+    }
     if let Some(t) = &goose.run_time {
         if goose::util::parse_timespan(t) == Some(0) {
             return Err(LoadError::Options(format!(
@@ -121,7 +154,7 @@ pub fn apply_goose_defaults(
     if !goose.no_metrics {
         goose
             .co_mitigation
-            .get_or_insert(GooseCoordinatedOmissionMitigation::Average);
+            .get_or_insert(GooseCoordinatedOmissionMitigation::Disabled);
         if goose.report_file.is_empty() {
             for name in ["goose-report.html", "goose-report.json"] {
                 goose.report_file.push(out.join(name).display().to_string());
@@ -157,6 +190,13 @@ fn uses_run_folder(goose: &GooseConfiguration) -> bool {
         .any(bare)
 }
 
+fn co_mitigation(goose: &GooseConfiguration) -> bool {
+    !matches!(
+        goose.co_mitigation,
+        None | Some(GooseCoordinatedOmissionMitigation::Disabled)
+    )
+}
+
 fn sizing(
     goose: &GooseConfiguration,
     plan: Option<Vec<(usize, usize)>>,
@@ -169,6 +209,7 @@ fn sizing(
             users,
             duration_s: ms as f64 / 1000.0,
             iterations: None,
+            co_mitigation: co_mitigation(goose),
         };
     }
     let users = goose.users.unwrap_or(1).max(1);
@@ -189,6 +230,7 @@ fn sizing(
         users,
         duration_s: (ramp_s + secs(&goose.run_time) + secs(&goose.decrease_time)).min(MAX_RUN_S),
         iterations,
+        co_mitigation: co_mitigation(goose),
     }
 }
 
@@ -254,6 +296,7 @@ fn harness_config(cfg: &LoadConfig, s: &Sizing) -> HarnessConfig {
             .iterations
             .is_none()
             .then(|| Duration::from_secs_f64(s.duration_s)),
+        co_mitigation: s.co_mitigation,
         ..defaults
     }
 }
@@ -318,8 +361,16 @@ pub async fn run_load(
         .scenario
         .register(GooseAttack::initialize_with_config(goose)?, &h)?;
     let started = Instant::now();
+    let recorder = Arc::clone(&h);
+    let ticker = otpfleet_emulator::tick_intervals(
+        move |end| recorder.recorder.close_interval(end),
+        started,
+        otpfleet_reports::interval_length(Duration::from_secs_f64(sizing.duration_s)),
+    );
     let result = attack.execute().await;
     let elapsed = started.elapsed();
+    ticker.abort();
+    h.recorder.close_interval(elapsed);
     cancel.cancel();
     let mut background_stopped = None;
     if let Some(task) = feeder {
@@ -389,7 +440,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_bound_the_run_and_turn_mitigation_on() {
+    fn defaults_bound_the_run_and_leave_mitigation_off() {
         let mut g = parsed(&[]);
         let out = Path::new("runs/x");
         let s = apply_goose_defaults(&mut g, ScenarioName::Redeem, "http://h:1", out).expect("ok");
@@ -398,8 +449,9 @@ mod tests {
         assert_eq!(g.run_time.as_deref(), Some(DEFAULT_RUN_TIME));
         assert_eq!(
             g.co_mitigation,
-            Some(GooseCoordinatedOmissionMitigation::Average)
+            Some(GooseCoordinatedOmissionMitigation::Disabled)
         );
+        assert!(!s.co_mitigation);
         assert_eq!(g.report_file.len(), 2);
         assert!(
             g.output_dir.is_none(),
@@ -465,6 +517,7 @@ mod tests {
             users: 20,
             duration_s: 10.0,
             iterations: None,
+            co_mitigation: false,
         };
         let plan = plan_setup(&config(ScenarioName::Mixed), &s);
         // 16 of 20 users are consoles, each at most 10 s / 1 s + 2 flows.

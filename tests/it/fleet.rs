@@ -27,6 +27,12 @@ fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {
             "--hdmi-fix-ms",
             "5..20",
         ])
+        .args([
+            "--threshold",
+            "verify.service.p99<10s",
+            "--threshold",
+            "outcomes.abandoned<1%",
+        ])
         .arg("--out")
         .arg(&out_dir)
         .output()
@@ -34,6 +40,15 @@ fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    for text in [
+        "service time (µs)",
+        "response time (µs)",
+        "generator lateness",
+        "req/s",
+        "ok: verify.service.p99 is",
+    ] {
+        assert!(stdout.contains(text), "{text}: {stdout}");
+    }
     assert!(stderr.contains("seed 42"), "the seed is printed: {stderr}");
     assert!(
         stdout.contains("signed_in_otp") && stdout.contains("run folder:"),
@@ -43,8 +58,10 @@ fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {
         "report.json",
         "report.md",
         "consoles.csv",
-        "verify.hlog",
-        "redeem.hlog",
+        "verify.response.hlog",
+        "verify.service.hlog",
+        "verify.lateness.hlog",
+        "redeem.service.hlog",
         "time_to_signed_in.hlog",
     ] {
         assert!(out_dir.join(file).exists(), "{file} is written");
@@ -61,9 +78,48 @@ fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {
         .filter_map(|v| v.as_u64())
         .sum();
     assert_eq!(sum, 80);
-    for key in ["faults", "latency_us", "time_to_signed_in_s"] {
+    for key in [
+        "faults",
+        "latency_us",
+        "throughput",
+        "over_time",
+        "time_to_signed_in_s",
+    ] {
         assert!(report.get(key).is_some(), "{key}");
     }
+}
+
+#[test]
+fn a_breached_threshold_fails_the_run_after_its_report_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("run");
+    let out = otpfleet()
+        .args(["fleet", "--consoles", "20", "--seed", "5", "--quiet"])
+        .args([
+            "--arrival-window-ms",
+            "100",
+            "--boot-ms",
+            "1..2",
+            "--think-ms",
+            "1..2",
+        ])
+        .args([
+            "--typing-ms",
+            "1..2",
+            "--threshold",
+            "verify.service.p50<1us",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("BREACHED: verify.service.p50"), "{stdout}");
+    assert!(
+        out_dir.join("report.json").exists(),
+        "the report is written first"
+    );
 }
 
 #[test]
@@ -78,6 +134,8 @@ fn bad_flags_are_refused_naming_the_flag_before_anything_starts() {
         (vec!["--shard", "3/2"], "--shard"),
         (vec!["--boot-ms", "9..1"], "--boot-ms"),
         (vec!["--admins", "0"], "--admins"),
+        (vec!["--threshold", "p99<<1ms"], "at character 4"),
+        (vec!["--threshold", "redeem.raw.p99<1ms"], "unknown view"),
         (vec!["--target", "http://127.0.0.1:9"], "--admin-token-file"),
         (
             vec![

@@ -49,13 +49,23 @@ fn clean_run(scenario: &str, out: &Path, measured: &[&str], extra: &[&str]) -> V
     assert_eq!(report["errors"], serde_json::json!({}), "{}", text(&o));
     assert_eq!(report["kind"], "load");
     assert_eq!(
-        report["config"]["coordinated_omission"]["goose_co_mitigation"], "Average",
-        "mitigation is on by default and the report says so"
+        report["config"]["coordinated_omission"]["goose_co_mitigation"], "Disabled",
+        "mitigation is off by default (deliberate pauses are not stalls) and the report says so"
     );
     for step in measured {
-        let count = report["latency_us"][step]["count"].as_u64().unwrap_or(0);
+        let count = report["latency_us"][step]["service"]["count"]
+            .as_u64()
+            .unwrap_or(0);
         assert!(count > 0, "{step} was measured: {}", report["latency_us"]);
-        assert!(out.join(format!("{step}.hlog")).exists(), "{step}.hlog");
+        assert_eq!(
+            report["throughput"]["steps"][step]["requests"].as_u64(),
+            Some(count),
+            "one count per request"
+        );
+        assert!(
+            out.join(format!("{step}.service.hlog")).exists(),
+            "{step}.service.hlog"
+        );
     }
     for file in [
         "goose-report.html",
@@ -186,10 +196,12 @@ fn goose_options_keep_their_names_and_bad_ones_are_refused() {
         assert!(help.contains(flag), "{flag} in load --help:\n{help}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["-H", "http://127.0.0.1:9"], "--target"),
         (&["--run-time", "0"], "--run-time"),
         (&["--co-mitigation", "sometimes"], "--co-mitigation"),
+        (&["-u", "0"], "--users 0"),
+        (&["--threshold", "p99<<1ms"], "--threshold \"p99<<1ms\""),
     ];
     for (args, named) in cases {
         let o = otpfleet()
@@ -211,4 +223,69 @@ fn goose_options_keep_their_names_and_bad_ones_are_refused() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("issue, redeem, approve, mixed"));
+}
+
+/// A scenario of known size: 2 issue admins, 3 iterations each, 3 requests an iteration
+/// (review, generate, export). Requests per second are the real requests over the run's
+/// measured time; with coordinated-omission correction on, synthetic samples are counted apart
+/// and are not requests.
+#[test]
+fn requests_per_second_count_real_requests_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [
+        ("plain", &[][..]),
+        ("mitigated", &["--co-mitigation", "average"][..]),
+    ] {
+        let out = dir.path().join(name);
+        let o = otpfleet()
+            .args([
+                "load",
+                "--scenario",
+                "issue",
+                "--seed",
+                "3",
+                "--no-telnet",
+                "-q",
+            ])
+            .args(["-u", "2", "--iterations", "3"])
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let report = read_json(&out.join("report.json"));
+        let t = &report["throughput"];
+        assert_eq!(t["requests"], 18, "{name}: {t}");
+        for step in ["review", "issue", "export"] {
+            assert_eq!(t["steps"][step]["requests"], 6, "{name} {step}: {t}");
+        }
+        let measured = t["measured_s"].as_f64().unwrap();
+        assert_eq!(measured, report["duration_s"].as_f64().unwrap());
+        let rps = t["rps"].as_f64().unwrap();
+        assert!(
+            (rps - 18.0 / measured).abs() <= 0.05,
+            "{name}: {rps} vs 18 / {measured}"
+        );
+        let synthetic: u64 = ["review", "issue", "export"]
+            .iter()
+            .filter_map(|s| t["steps"][s]["synthetic"].as_u64())
+            .sum();
+        let response: u64 = ["review", "issue", "export"]
+            .iter()
+            .map(|s| {
+                report["latency_us"][s]["response"]["count"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(
+            response,
+            18 + synthetic,
+            "{name}: synthetic samples are in the response view only"
+        );
+        if name == "plain" {
+            assert_eq!(synthetic, 0, "no correction unless asked");
+        }
+    }
 }

@@ -156,14 +156,15 @@ fn merging_the_two_shards_gives_the_unsharded_runs_counts() {
     let (whole_h, merged_h) = (read(&r.whole), read(&out));
     let shard_h = [read(&r.shards[0]), read(&r.shards[1])];
     // Lossless: every merged histogram holds exactly what its shards recorded.
-    for (step, h) in &merged_h.corrected {
+    for (step, views) in &merged_h.steps {
+        let h = &views.response;
         let sum: u64 = shard_h
             .iter()
-            .filter_map(|s| s.corrected.get(step))
-            .map(|s| s.len())
+            .filter_map(|s| s.steps.get(step))
+            .map(|s| s.response.len())
             .sum();
         assert_eq!(h.len(), sum, "{step}");
-        if let Some(max) = merged["latency_us"][step.as_str()]["max"].as_u64() {
+        if let Some(max) = merged["latency_us"][step.as_str()]["response"]["max"].as_u64() {
             assert_eq!(
                 max,
                 h.max(),
@@ -181,7 +182,10 @@ fn merging_the_two_shards_gives_the_unsharded_runs_counts() {
         "manual_sign_in",
         "time_to_signed_in",
     ] {
-        let count = |h: &RunHistograms| h.corrected.get(step).map_or(0, |h| h.len());
+        let count = |h: &RunHistograms| match h.steps.get(step) {
+            Some(views) => views.service.len(),
+            None => h.flows.get(step).map_or(0, |h| h.len()),
+        };
         assert_eq!(count(&merged_h), count(&whole_h), "{step}");
         assert!(
             count(&whole_h) > 0 || step == "manual_sign_in",
@@ -192,7 +196,13 @@ fn merging_the_two_shards_gives_the_unsharded_runs_counts() {
         merged["time_to_signed_in_s"]["count"],
         whole["time_to_signed_in_s"]["count"]
     );
-    for file in ["report.md", "report.html", "redeem.hlog", "redeem.raw.hlog"] {
+    for file in [
+        "report.md",
+        "report.html",
+        "redeem.response.hlog",
+        "redeem.service.hlog",
+        "redeem.lateness.hlog",
+    ] {
         assert!(out.join(file).exists(), "{file}");
     }
 }
@@ -250,8 +260,10 @@ fn compare_exits_1_on_a_planted_p99_regression_and_0_on_itself() {
     );
 
     let mut planted = report_json(&r.whole);
-    let p99 = planted["latency_us"]["redeem"]["p99"].as_u64().unwrap();
-    planted["latency_us"]["redeem"]["p99"] = (p99 * 2).into();
+    let p99 = planted["latency_us"]["redeem"]["service"]["p99"]
+        .as_u64()
+        .unwrap();
+    planted["latency_us"]["redeem"]["service"]["p99"] = (p99 * 2).into();
     let planted_path = r.root.join("planted.json");
     std::fs::write(&planted_path, serde_json::to_string(&planted).unwrap()).unwrap();
     let worse = report(&[
@@ -265,18 +277,71 @@ fn compare_exits_1_on_a_planted_p99_regression_and_0_on_itself() {
     let stderr = String::from_utf8_lossy(&worse.stderr);
     assert_eq!(worse.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("redeem p99 +100.0% (limit +10%)"),
+        stdout.contains("redeem.service.p99 +100.0% (limit +10%)"),
         "{stdout}"
     );
     assert!(stderr.contains("limit(s) exceeded"), "{stderr}");
 
-    // Without limits the table is information only.
-    let info = report(&[
+    // The default limits (p99=50% among them) catch a doubled p99 too, and --json writes the
+    // verdict for a CI.
+    let json = r.root.join("compare.json");
+    let defaults = report(&[
         "compare".as_ref(),
         r.whole.as_os_str(),
         planted_path.as_os_str(),
+        "--json".as_ref(),
+        json.as_os_str(),
     ]);
-    assert_eq!(info.status.code(), Some(0));
+    assert_eq!(defaults.status.code(), Some(1));
+    let verdict: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(verdict["within_limits"], false);
+    assert_eq!(verdict["regressions"][0]["name"], "redeem.service.p99");
+
+    // A limit that does not parse is refused before anything is read, naming where.
+    let bad = report(&[
+        "compare".as_ref(),
+        r.whole.as_os_str(),
+        r.whole.as_os_str(),
+        "--max-regression".as_ref(),
+        "p99=10%,redeem.p98=5%".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("at character 8"), "{stderr}");
+}
+
+#[test]
+fn check_exits_1_on_a_breached_absolute_limit_and_0_on_a_met_one() {
+    let r = runs();
+    let check = |thresholds: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["check".as_ref(), r.whole.as_os_str()];
+        for t in thresholds {
+            args.push("--threshold".as_ref());
+            args.push(t.as_ref());
+        }
+        report(&args)
+    };
+    let met = check(&[
+        "redeem.service.p99<10s",
+        "error-rate<50%",
+        "outcomes.expired<1%",
+    ]);
+    let stdout = String::from_utf8_lossy(&met.stdout);
+    assert_eq!(met.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("ok: redeem.service.p99 is"), "{stdout}");
+    let breached = check(&["redeem.service.p99<1us", "rps>1000000"]);
+    let stdout = String::from_utf8_lossy(&breached.stdout);
+    assert_eq!(breached.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("BREACHED: redeem.service.p99"), "{stdout}");
+    assert!(stdout.contains("BREACHED: rps"), "{stdout}");
+    let bad = check(&["p99<<1ms"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("at character 4") && stderr.contains("outcomes.NAME"),
+        "{stderr}"
+    );
 }
 
 #[test]

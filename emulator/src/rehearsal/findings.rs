@@ -5,7 +5,7 @@ use super::plan::CompiledPlan;
 use crate::api::Ctx;
 use crate::console::ConsoleRecord;
 use otpfleet_reports::{
-    Outcome, Outcomes, RehearsalFindings, Step, TimeToSignedIn, TimelinePoint, WaveResult,
+    Flow, Outcome, Outcomes, RehearsalFindings, TimeToSignedIn, TimelinePoint, WaveResult,
     summarize,
 };
 use otpfleet_server::clock::rfc3339;
@@ -34,7 +34,9 @@ pub fn findings(
         u64::try_from(t.saturating_duration_since(origin).as_millis()).unwrap_or(0)
     });
     let queue_depth_peak_at = rfc3339(u64::try_from(plan.start_ms).unwrap_or(0) + peak_ms);
-    let wait = TimeToSignedIn::from_us(&summarize(&ctx.recorder.histogram(Step::WaitForApproval)));
+    let wait = TimeToSignedIn::from_us(&summarize(
+        &ctx.recorder.flow_histogram(Flow::WaitForApproval),
+    ));
     let stuck = records
         .iter()
         .filter(|r| r.outcome == Outcome::VerificationFailed)
@@ -94,6 +96,7 @@ fn quantiles_s(sorted_ms: &[u64]) -> TimeToSignedIn {
         p90: at(0.90),
         p99: at(0.99),
         max: at(1.0),
+        over_range: 0,
     }
 }
 

@@ -62,7 +62,21 @@ async fn a_fleet_ends_in_one_outcome_each_with_the_faults_the_seed_chose() {
         );
     }
     for step in ["verify", "redeem", "poll", "approve", "sign_in", "issue"] {
-        assert!(r.latency_us[step].count > 0, "{step} was measured");
+        let l = &r.latency_us[step];
+        assert!(l.service.count > 0, "{step} was measured");
+        // Every answered request is in all three views, and no view is larger than the
+        // response time it is a part of.
+        assert_eq!(l.response.count, l.service.count, "{step}");
+        assert_eq!(l.lateness.count, l.service.count, "{step}");
+        assert!(
+            l.service.p50 <= l.response.p50 && l.service.max <= l.response.max,
+            "{step}: {l:?}"
+        );
+        assert!(l.lateness.max <= l.response.max, "{step}: {l:?}");
+        assert_eq!(
+            r.throughput.steps[step].counts.requests, l.service.count,
+            "{step}"
+        );
     }
     assert!(r.time_to_signed_in_s.count == o.signed_in_otp + o.signed_in_manual);
 }
@@ -165,14 +179,14 @@ async fn a_server_that_dies_mid_run_ends_it_with_a_report_of_what_was_measured()
     );
     assert!(r.outcomes.abandoned > 0);
     assert!(
-        r.latency_us["verify"].count > 0,
+        r.latency_us["verify"].service.count > 0,
         "what was measured before is kept"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_drives_a_stateless_route_without_errors() {
-    use otpfleet_emulator::probe::probe;
+    use otpfleet_emulator::probe::{Pace, probe};
     use otpfleet_emulator::{HttpTransport, reference};
     use std::sync::Arc;
     use std::time::Duration;
@@ -181,8 +195,9 @@ async fn the_probe_drives_a_stateless_route_without_errors() {
         .await
         .expect("starts");
     let transport = HttpTransport::new(&server.url(), 4, Duration::from_secs(5));
-    let result = probe(transport, "/healthz", 4, Duration::from_millis(300)).await;
+    let pace = Pace::Closed { workers: 4 };
+    let result = probe(transport, "/healthz", pace, Duration::from_millis(300)).await;
     assert!(result.requests > 10, "{result:?}");
     assert_eq!(result.errors, 0);
-    assert_eq!(result.latency_us.count, result.requests);
+    assert_eq!(result.latency.response.count, result.requests);
 }

@@ -121,25 +121,25 @@ fn draw_curve(
     Ok(())
 }
 
-/// One small chart per step: the corrected view (solid) over the raw view (dashed), so the
+/// One small chart per step: the response view (solid) over the service view (dashed), so the
 /// generator's own lateness shows as the gap between them.
 pub fn per_step(steps: &[(Curve, Option<Curve>)], columns: usize, size: (u32, u32)) -> ChartResult {
     let rows = steps.len().div_ceil(columns.max(1)).max(1);
     theme::svg(size, |root| {
         let cells = root.split_evenly((rows, columns.max(1)));
-        for ((corrected, raw), cell) in steps.iter().zip(cells) {
-            let mut all = vec![corrected];
-            all.extend(raw.iter());
+        for ((response, service), cell) in steps.iter().zip(cells) {
+            let mut all = vec![response];
+            all.extend(service.iter());
             let cell = cell.margin(4, 8, 4, 8);
             let cell = cell.titled(
-                &format!("{}  (n = {})", corrected.name, thousands(corrected.count)),
+                &format!("{}  (n = {})", response.name, thousands(response.count)),
                 theme::text(15),
             )?;
             let mut chart = frame(&cell, &all, 32, 58, 11)?;
-            draw_curve(&mut chart, corrected, corrected.color.stroke_width(2))?;
-            if let Some(raw) = raw {
+            draw_curve(&mut chart, response, response.color.stroke_width(2))?;
+            if let Some(service) = service {
                 chart.draw_series(DashedLineSeries::new(
-                    raw.points.iter().copied(),
+                    service.points.iter().copied(),
                     5,
                     4,
                     MUTED.stroke_width(1),
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_curve_runs_from_the_minimum_to_the_maximum_within_what_the_count_tells() {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("h");
+        let mut h = crate::histograms::new_histogram();
         for v in 1..=1000u64 {
             h.record(v * 10).expect("record");
         }

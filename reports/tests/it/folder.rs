@@ -1,16 +1,21 @@
-//! A run folder holds both views of every step as HdrHistogram logs, and its pages can be
+//! A run folder holds the three views of every step as HdrHistogram logs, and its pages can be
 //! rebuilt from report.json and those logs, byte for byte.
 
 use crate::runs;
 use otpfleet_reports::{
-    RunHistograms, read_run_folder, render_run_folder, write_html, write_run_folder_from,
+    View, read_run_folder, render_run_folder, write_html, write_run_folder_from,
 };
 
 #[test]
 fn render_rebuilds_the_same_pages_from_report_json_and_the_histogram_logs() {
     let dir = tempfile::tempdir().unwrap();
     let report = runs::write(dir.path(), 11, (0, 1), 300);
-    for name in ["verify.hlog", "verify.raw.hlog", "time_to_signed_in.hlog"] {
+    for name in [
+        "verify.response.hlog",
+        "verify.service.hlog",
+        "verify.lateness.hlog",
+        "time_to_signed_in.hlog",
+    ] {
         assert!(dir.path().join(name).exists(), "{name} is written");
     }
     let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
@@ -29,14 +34,19 @@ fn render_rebuilds_the_same_pages_from_report_json_and_the_histogram_logs() {
 
     let (back, histograms) = read_run_folder(dir.path()).unwrap();
     assert_eq!(back, report);
-    assert_eq!(histograms.corrected["redeem"].len(), 300);
-    assert_eq!(histograms.raw["redeem"].len(), 300);
+    for view in [View::Response, View::Service, View::Lateness] {
+        assert_eq!(histograms.view("redeem", view).unwrap().len(), 300);
+    }
+    assert_eq!(
+        histograms.lines[&("redeem".to_owned(), View::Service)].len(),
+        2
+    );
 }
 
 #[test]
 fn the_page_is_self_contained_and_draws_every_chart() {
     let (report, recorder) = runs::run(3, (0, 1), 200);
-    let histograms = RunHistograms::from_recorder(&recorder);
+    let histograms = recorder.histograms();
     let mut page = Vec::new();
     write_html(&report, &histograms, &mut page).unwrap();
     let page = String::from_utf8(page).unwrap();
@@ -46,14 +56,18 @@ fn the_page_is_self_contained_and_draws_every_chart() {
     ] {
         assert!(!page.contains(outside), "the page loads nothing: {outside}");
     }
-    // Percentile overview, per step, time to signed in, outcomes, faults.
-    assert_eq!(page.matches("<svg").count(), 5, "five charts");
+    // Percentile overview, per step, rates and p99 over time, time to signed in, outcomes,
+    // faults.
+    assert_eq!(page.matches("<svg").count(), 7, "seven charts");
     for text in [
         "99.9%",
         "verify",
         "signed_in_otp",
         "otp_typos",
         "has no timeline",
+        "requests per second",
+        "service time",
+        "lateness",
     ] {
         assert!(page.contains(text), "{text}");
     }
@@ -62,9 +76,13 @@ fn the_page_is_self_contained_and_draws_every_chart() {
     let mut page = Vec::new();
     write_html(&full, &histograms, &mut page).unwrap();
     let page = String::from_utf8(page).unwrap();
-    // A rehearsal's latencies are simulated (not charted); its timeline is drawn.
+    // A rehearsal's latencies are simulated (not charted nor tabled); its timeline is drawn.
     assert_eq!(page.matches("<svg").count(), 4, "{page}");
     assert!(page.contains("runs in simulated time"));
+    assert!(
+        !page.contains("Latency per step"),
+        "no latency table for simulated time"
+    );
     assert!(page.contains("awaiting approval") && page.contains("Incomplete run"));
     assert!(page.contains("wave 1 &lt;east&gt;"), "text is escaped");
     assert!(page.contains("Merged from <code>runs/a</code>"));
@@ -74,7 +92,7 @@ fn the_page_is_self_contained_and_draws_every_chart() {
 fn a_folder_written_from_histograms_reads_back_the_same_histograms() {
     let dir = tempfile::tempdir().unwrap();
     let (report, recorder) = runs::run(4, (0, 1), 120);
-    let histograms = RunHistograms::from_recorder(&recorder);
+    let histograms = recorder.histograms();
     write_run_folder_from(dir.path(), &report, &histograms).unwrap();
     let (_, back) = read_run_folder(dir.path()).unwrap();
     assert_eq!(back, histograms);

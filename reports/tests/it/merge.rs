@@ -34,12 +34,22 @@ fn merged_shards_equal_the_whole_run() {
         "errors are summed"
     );
     // Lossless: the merged histograms are the whole run's, so every percentile is.
-    assert_eq!(histograms, whole_histograms);
+    // Interval by interval, to the byte of each encoded histogram.
+    assert!(
+        histograms == whole_histograms,
+        "the merged logs are the whole run's"
+    );
     assert_eq!(merged.latency_us, whole.latency_us);
-    assert_eq!(merged.latency_raw_us, whole.latency_raw_us);
+    assert_eq!(merged.over_time, whole.over_time, "interval by interval");
+    assert_eq!(merged.over_time.len(), 2);
     assert_eq!(merged.time_to_signed_in_s, whole.time_to_signed_in_s);
+    assert_eq!(merged.throughput.requests, whole.throughput.requests);
+    for (step, t) in &whole.throughput.steps {
+        assert_eq!(merged.throughput.steps[step].counts, t.counts, "{step}");
+    }
+    assert_eq!(merged.throughput.measured_s, 5.5, "shards run side by side");
     assert_eq!(
-        summarize(&histograms.corrected[Step::Redeem.as_str()]).count,
+        summarize(&histograms.steps[Step::Redeem.as_str()].service).count,
         301
     );
     assert_eq!((merged.shard.index, merged.shard.count), (0, 1));
@@ -106,12 +116,12 @@ fn runs_that_do_not_belong_together_are_refused_clearly() {
 fn logs_that_do_not_match_their_report_are_refused() {
     let root = tempfile::tempdir().unwrap();
     let dirs = shards(root.path(), 9, 2, 100);
-    std::fs::remove_file(dirs[1].join("redeem.raw.hlog")).unwrap();
+    std::fs::remove_file(dirs[1].join("redeem.lateness.hlog")).unwrap();
     let err = merge_run_folders(&dirs, &root.path().join("out")).expect_err("refused");
     assert!(matches!(err, ReportError::Hlog { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains("redeem.raw.hlog") && text.contains("holds 0 values"),
+        text.contains("redeem.lateness.hlog") && text.contains("holds 0 values"),
         "{text}"
     );
 }

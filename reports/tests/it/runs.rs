@@ -2,9 +2,9 @@
 //! run add up exactly to the whole.
 
 use otpfleet_reports::{
-    Faults, MergedFrom, Outcome, Outcomes, Recorder, RehearsalFindings, RunKind, RunReport,
-    SCHEMA_VERSION, ShardInfo, Step, TimeToSignedIn, TimelinePoint, WaveResult, summarize,
-    write_run_folder,
+    Answered, Faults, Flow, MergedFrom, Outcome, Outcomes, Recorder, RehearsalFindings, RunKind,
+    RunReport, SCHEMA_VERSION, ShardInfo, Step, Throughput, TimeToSignedIn, TimelinePoint,
+    WaveResult, latency_of, summarize, write_run_folder,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,30 +19,43 @@ pub const STEPS: [Step; 5] = [
     Step::SignIn,
 ];
 
-/// A run of `consoles` consoles (this shard's share of them), seeded.
+/// A run of `consoles` consoles (this shard's share of them), seeded: the first half of the
+/// consoles in a first one-second interval, the rest in a second.
 pub fn run(seed: u64, shard: (u32, u32), consoles: u64) -> (RunReport, Recorder) {
     let recorder = Recorder::default();
     let mut outcomes = Outcomes::default();
     let mut faults = Faults::default();
     let mine = (0..consoles).filter(|i| i % u64::from(shard.1) == u64::from(shard.0));
+    let mut first_closed = false;
     for i in mine {
+        if i >= consoles / 2 && !first_closed {
+            recorder.close_interval(Duration::from_secs(1));
+            first_closed = true;
+        }
         let base = 200 + (i * 7919 + seed) % 1_700;
         for (k, step) in STEPS.into_iter().enumerate() {
             let us = base * (k as u64 + 1) + (i % 13) * 31;
-            recorder.record(step, Duration::from_micros(us));
-            recorder.record_raw(step, Duration::from_micros(us / 3 + 1));
+            let service = Duration::from_micros(us / 3 + 1);
+            let lateness = Duration::from_micros(us - us / 3);
+            let answer = if i % 50 == 7 && step == Step::Poll {
+                Answered::Failed("status 500")
+            } else {
+                Answered::Ok
+            };
+            recorder.request(step, Some(lateness), service, answer);
         }
         if i % 10 == 3 {
             outcomes.add(Outcome::Rejected);
         } else {
             outcomes.add(Outcome::SignedInOtp);
-            recorder.record(
-                Step::TimeToSignedIn,
+            recorder.flow(
+                Flow::TimeToSignedIn,
                 Duration::from_millis(2_000 + (i * 37) % 3_000),
             );
         }
         faults.otp_typos += i % 3;
     }
+    recorder.close_interval(Duration::from_secs(2));
     let report = report_of(seed, shard, consoles, &recorder, outcomes, faults);
     (report, recorder)
 }
@@ -55,19 +68,12 @@ fn report_of(
     outcomes: Outcomes,
     faults: Faults,
 ) -> RunReport {
-    let view = |raw: bool| -> BTreeMap<String, _> {
-        STEPS
-            .into_iter()
-            .map(|s| {
-                let h = if raw {
-                    recorder.raw_histogram(s)
-                } else {
-                    recorder.histogram(s)
-                };
-                (s.as_str().to_owned(), summarize(&h))
-            })
-            .collect()
-    };
+    let names: Vec<&str> = STEPS.iter().map(|s| s.as_str()).collect();
+    let counts = STEPS
+        .into_iter()
+        .map(|s| (s.as_str().to_owned(), recorder.counts(s)))
+        .collect();
+    let duration_s = 3.5 + f64::from(shard.0);
     RunReport {
         schema_version: SCHEMA_VERSION,
         kind: RunKind::Fleet,
@@ -84,12 +90,13 @@ fn report_of(
         outcomes,
         faults,
         errors: BTreeMap::from([("unexpected_answer: poll 500".to_owned(), 1)]),
-        latency_us: view(false),
-        latency_raw_us: view(true),
+        latency_us: latency_of(&recorder.histograms(), &names),
+        throughput: Throughput::of(counts, duration_s),
+        over_time: recorder.points(),
         time_to_signed_in_s: TimeToSignedIn::from_us(&summarize(
-            &recorder.histogram(Step::TimeToSignedIn),
+            &recorder.flow_histogram(Flow::TimeToSignedIn),
         )),
-        duration_s: 3.5 + f64::from(shard.0),
+        duration_s,
         config: serde_json::json!({
             "consoles": total,
             "seed": seed,
@@ -114,6 +121,10 @@ pub fn write(dir: &Path, seed: u64, shard: (u32, u32), consoles: u64) -> RunRepo
 pub fn full_report() -> RunReport {
     let (mut r, _) = run(5, (0, 1), 50);
     r.kind = RunKind::Rehearsal;
+    // A rehearsal's requests take no time: it reports none.
+    r.latency_us.clear();
+    r.throughput = Default::default();
+    r.over_time.clear();
     r.complete = false;
     r.stopped_because = Some("the run reached its time limit (600 s)".into());
     r.timeline = (0..4)

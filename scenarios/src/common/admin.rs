@@ -3,7 +3,6 @@
 
 use super::http::{Call, send, unexpected};
 use super::{BatchFlow, Harness, pause, state};
-use crate::record::LoadStep;
 use goose::prelude::*;
 use otpfleet_protocol::{
     BatchCreated, BatchRequest, BatchReview, ErrorCode, PasswordMode, RejectBody, RejectReason,
@@ -14,9 +13,9 @@ use rand::Rng as _;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-const GENERATE: LoadStep = LoadStep::Shared(Step::Issue);
-const APPROVE: LoadStep = LoadStep::Shared(Step::Approve);
-const REJECT: LoadStep = LoadStep::Shared(Step::Reject);
+const GENERATE: Step = Step::Issue;
+const APPROVE: Step = Step::Approve;
+const REJECT: Step = Step::Reject;
 
 /// The OTP wizard, in order: review (dry run), generate what the review allows, export the
 /// batch for the installers.
@@ -66,7 +65,7 @@ async fn review(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     }
     let body = batch(ids, true);
     let token = h.config.admin_token.clone();
-    let step = LoadStep::Review;
+    let step = Step::Review;
     let call = Call::post(step, "/v1/otp-batches", &body).bearer(&token);
     let reply = send(user, &h, &st, call).await?;
     match reply.parse::<BatchReview>().filter(|_| reply.ok()) {
@@ -121,7 +120,7 @@ async fn export(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     }
     let path = format!("/v1/otp-batches/{id}/export?include_passwords=false");
     let token = h.config.admin_token.clone();
-    let step = LoadStep::Export;
+    let step = Step::Export;
     let reply = send(user, &h, &st, Call::get(step, &path).bearer(&token)).await?;
     // A CSV with a header line and one line per generated OTP.
     if reply.ok() && reply.body.starts_with(b"upn") {
@@ -150,7 +149,7 @@ async fn list_requests(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResu
         h.config.page_limit
     );
     let token = h.config.admin_token.clone();
-    let step = LoadStep::ListRequests;
+    let step = Step::ListRequests;
     let reply = send(user, &h, &st, Call::get(step, &path).bearer(&token)).await?;
     let Some(page) = reply.parse::<RequestPage>().filter(|_| reply.ok()) else {
         return unexpected(user, &h, step, reply);

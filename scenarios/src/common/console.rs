@@ -4,21 +4,20 @@
 
 use super::http::{Call, send, unexpected};
 use super::{ConsoleFlow, Harness, Redeemed, pause, state};
-use crate::record::LoadStep;
 use goose::prelude::*;
 use otpfleet_protocol::{
     Credentials, ErrorCode, PollResponse, RedeemRequest, RedeemResponse, RequestStatus,
     VerifyRequest, VerifyResponse,
 };
-use otpfleet_reports::{Outcome, Step};
+use otpfleet_reports::{Flow, Outcome, Step};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-const VERIFY: LoadStep = LoadStep::Shared(Step::Verify);
-const REDEEM: LoadStep = LoadStep::Shared(Step::Redeem);
-const POLL: LoadStep = LoadStep::Shared(Step::Poll);
-const SIGN_IN: LoadStep = LoadStep::Shared(Step::SignIn);
+const VERIFY: Step = Step::Verify;
+const REDEEM: Step = Step::Redeem;
+const POLL: Step = Step::Poll;
+const SIGN_IN: Step = Step::SignIn;
 
 /// A certified console of the shipped catalogue (DESIGN.md: Logitech Tap).
 const MAKE: &str = "Logitech";
@@ -231,7 +230,6 @@ async fn sign_in(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
         return unexpected(user, &h, SIGN_IN, reply);
     }
     h.tally.outcome(Outcome::SignedInOtp);
-    h.recorder
-        .record_flow(Step::TimeToSignedIn, started.elapsed());
+    h.recorder.flow(Flow::TimeToSignedIn, started.elapsed());
     Ok(())
 }

@@ -2,18 +2,18 @@
 //! thresholds, under the step's name) and recorded into our histograms.
 
 use super::{Harness, UserState};
-use crate::record::LoadStep;
 use bytes::Bytes;
 use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionError};
 use goose::metrics::GooseRequestMetric;
 use otpfleet_protocol::{ErrorBody, ErrorCode};
+use otpfleet_reports::{Answered, Step};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
 /// A request to send.
 #[derive(Debug)]
 pub(crate) struct Call<'a> {
-    pub step: LoadStep,
+    pub step: Step,
     pub method: GooseMethod,
     pub path: &'a str,
     pub bearer: Option<&'a str>,
@@ -21,7 +21,7 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub fn get(step: LoadStep, path: &'a str) -> Self {
+    pub fn get(step: Step, path: &'a str) -> Self {
         Call {
             step,
             method: GooseMethod::Get,
@@ -31,7 +31,7 @@ impl<'a> Call<'a> {
         }
     }
 
-    pub fn post(step: LoadStep, path: &'a str, body: &impl serde::Serialize) -> Self {
+    pub fn post(step: Step, path: &'a str, body: &impl serde::Serialize) -> Self {
         Call {
             step,
             method: GooseMethod::Post,
@@ -42,7 +42,7 @@ impl<'a> Call<'a> {
     }
 
     /// A POST without a body (approve, sign in).
-    pub fn post_empty(step: LoadStep, path: &'a str) -> Self {
+    pub fn post_empty(step: Step, path: &'a str) -> Self {
         Call {
             method: GooseMethod::Post,
             ..Call::get(step, path)
@@ -84,12 +84,17 @@ impl Reply {
         )
     }
 
-    /// `step: code` (or `step: status N`), the key of an unexpected answer in the report.
-    pub fn kind(&self, step: LoadStep) -> String {
+    /// The contract's error code of an error answer, or `status N` when it has none.
+    pub fn code(&self) -> String {
         match self.error() {
-            Some(ErrorCode::Unknown) | None => format!("{}: status {}", step.as_str(), self.status),
-            Some(code) => format!("{}: {code}", step.as_str()),
+            Some(ErrorCode::Unknown) | None => format!("status {}", self.status),
+            Some(code) => code.to_string(),
         }
+    }
+
+    /// `step: code` (or `step: status N`), the key of an unexpected answer in the report.
+    pub fn kind(&self, step: Step) -> String {
+        format!("{}: {}", step.as_str(), self.code())
     }
 }
 
@@ -131,16 +136,34 @@ pub(crate) async fn send(
         Ok(answer) => answer,
         Err(e) => {
             h.tally.error(format!("{name}: transport"));
+            h.recorder.no_answer(call.step, "transport");
             return Err(Box::new(TransactionError::Reqwest(e)));
         }
     };
-    let expected = state.lock().cadence.expected();
-    h.recorder.record(call.step, started.elapsed(), expected);
-    Ok(Reply {
+    let reply = Reply {
         status,
         body,
         metric: goose.request,
-    })
+    };
+    let expected = h
+        .config
+        .co_mitigation
+        .then(|| state.lock().cadence.expected())
+        .flatten();
+    let code = reply.code();
+    let answered = match status {
+        200..=299 => Answered::Ok,
+        400..=499 => Answered::Refused(&code),
+        _ => Answered::Failed(&code),
+    };
+    crate::record::record(
+        &h.recorder,
+        call.step,
+        started.elapsed(),
+        answered,
+        expected,
+    );
+    Ok(reply)
 }
 
 /// Ends a transaction on an answer the scenario did not expect: counted by kind, and a failed
@@ -148,7 +171,7 @@ pub(crate) async fn send(
 pub(crate) fn unexpected(
     user: &mut GooseUser,
     h: &Harness,
-    step: LoadStep,
+    step: Step,
     mut reply: Reply,
 ) -> Result<(), Box<TransactionError>> {
     if reply.ok() {

@@ -1,0 +1,116 @@
+//! Figures over time (fleet and load runs): requests per second per step, and p50/p99 per step
+//! in the response (solid) and service (dashed) views, interval by interval.
+
+use super::theme::{self, AXIS, ChartResult, GRID, step_color};
+use crate::intervals::{IntervalPoint, IntervalStep};
+use crate::numbers::thousands;
+use plotters::prelude::*;
+use std::collections::BTreeSet;
+
+/// The steps that appear in any interval, in the order of a console's walk.
+fn steps(points: &[IntervalPoint]) -> Vec<String> {
+    let set: BTreeSet<&String> = points.iter().flat_map(|p| p.steps.keys()).collect();
+    let mut steps: Vec<String> = set.into_iter().cloned().collect();
+    steps.sort_by_key(|s| (crate::run_histograms::flow_rank(s), s.clone()));
+    steps
+}
+
+fn x_end(points: &[IntervalPoint]) -> f64 {
+    points
+        .iter()
+        .map(|p| p.start_s + p.length_s)
+        .fold(1.0, f64::max)
+}
+
+/// Requests per second of each step, at the middle of each interval.
+pub fn rates(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
+    let names = steps(points);
+    let y_top = points
+        .iter()
+        .flat_map(|p| p.steps.values().map(|s| s.rps))
+        .fold(1.0, f64::max)
+        * 1.1;
+    theme::svg(size, |root| {
+        let (plot, key) = root.split_horizontally(size.0.saturating_sub(170));
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(68)
+            .build_cartesian_2d(0f64..x_end(points), 0f64..y_top)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the run started")
+            .y_desc("requests per second")
+            .y_labels(6)
+            .y_label_formatter(&|y| thousands(y.round() as u64))
+            .bold_line_style(GRID)
+            .light_line_style(WHITE.mix(0.0))
+            .axis_style(AXIS)
+            .label_style(theme::text(14))
+            .axis_desc_style(theme::muted(14))
+            .draw()?;
+        for name in &names {
+            let series = series(points, name, |s| s.rps);
+            chart.draw_series(LineSeries::new(series, step_color(name).stroke_width(2)))?;
+        }
+        let entries: Vec<(String, RGBColor)> =
+            names.iter().map(|n| (n.clone(), step_color(n))).collect();
+        theme::legend(&key, &entries)
+    })
+}
+
+/// p99 of each step per interval: response view solid, service view dashed; log scale.
+pub fn percentiles(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
+    let names = steps(points);
+    let values = points.iter().flat_map(|p| {
+        p.steps
+            .values()
+            .flat_map(|s| [s.response_p99_us, s.service_p99_us, s.service_p50_us])
+    });
+    let (lo, hi) = values.fold((u64::MAX, 1u64), |(lo, hi), v| {
+        (lo.min(v.max(1)), hi.max(v))
+    });
+    let lo = if lo == u64::MAX { 1.0 } else { lo as f64 / 1.5 };
+    let hi = (hi as f64 * 1.5).max(lo * 10.0);
+    theme::svg(size, |root| {
+        let (plot, key) = root.split_horizontally(size.0.saturating_sub(170));
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(76)
+            .build_cartesian_2d(0f64..x_end(points), (lo.max(1.0)..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the run started")
+            .y_desc("p99 (µs)")
+            .y_labels(8)
+            .y_label_formatter(&|y| thousands(y.round() as u64))
+            .bold_line_style(GRID)
+            .light_line_style(WHITE.mix(0.0))
+            .axis_style(AXIS)
+            .label_style(theme::text(14))
+            .axis_desc_style(theme::muted(14))
+            .draw()?;
+        for name in &names {
+            let color = step_color(name);
+            let response = series(points, name, |s| s.response_p99_us.max(1) as f64);
+            chart.draw_series(LineSeries::new(response, color.stroke_width(2)))?;
+            let service = series(points, name, |s| s.service_p99_us.max(1) as f64);
+            chart.draw_series(DashedLineSeries::new(service, 5, 4, color.stroke_width(1)))?;
+        }
+        let entries: Vec<(String, RGBColor)> =
+            names.iter().map(|n| (n.clone(), step_color(n))).collect();
+        theme::legend(&key, &entries)
+    })
+}
+
+fn series(
+    points: &[IntervalPoint],
+    step: &str,
+    pick: impl Fn(&IntervalStep) -> f64,
+) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .filter_map(|p| Some((p.start_s + p.length_s / 2.0, pick(p.steps.get(step)?))))
+        .collect()
+}

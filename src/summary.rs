@@ -1,0 +1,148 @@
+//! What a run prints when it ends, the same for `fleet`, `load` and `rehearse`: outcomes, the
+//! requests with their service and response times side by side (each view named), the
+//! generator's lateness in one line, time to sign-in, and the verdict of any `--threshold`.
+
+use otpfleet_reports::{
+    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Threshold, Verdict, check, numbers,
+};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The summary of a finished run.
+pub fn text(r: &RunReport, out: &Path) -> String {
+    let mut s = String::new();
+    let simulated = if r.kind == RunKind::Rehearsal {
+        " of simulated time"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        "\n{} consoles, seed {}, {}{simulated}\n",
+        numbers::thousands(r.consoles),
+        r.seed,
+        numbers::seconds(r.duration_s)
+    );
+    s.push_str("outcome               consoles    share\n");
+    for o in Outcome::ALL {
+        let n = r.outcomes.get(o);
+        let _ = writeln!(
+            s,
+            "{:<20} {:>9} {:>8}",
+            o.as_str(),
+            numbers::thousands(n),
+            numbers::share(n, r.consoles)
+        );
+    }
+    if r.kind == RunKind::Rehearsal {
+        s.push_str(
+            "\nno request latencies: a rehearsal's requests take no time (simulated time, \
+             in-process server)\n",
+        );
+    } else {
+        requests(r, &mut s);
+    }
+    let t = &r.time_to_signed_in_s;
+    if t.count > 0 {
+        let _ = writeln!(
+            s,
+            "\ntime to signed in: p50 {}, p90 {}, p99 {}, max {}",
+            numbers::seconds(t.p50),
+            numbers::seconds(t.p90),
+            numbers::seconds(t.p99),
+            numbers::seconds(t.max)
+        );
+    } else {
+        s.push_str("\nno console signed in\n");
+    }
+    if t.over_range > 0 {
+        let _ = writeln!(
+            s,
+            "{} consoles took longer than the histograms hold (366 days): counted, not in the \
+             percentiles",
+            t.over_range
+        );
+    }
+    if !r.errors.is_empty() {
+        s.push_str("\nunexpected answers:\n");
+        for (kind, n) in &r.errors {
+            let _ = writeln!(s, "  {kind}: {n}");
+        }
+    }
+    let _ = writeln!(s, "\nrun folder: {}", out.display());
+    s
+}
+
+fn requests(r: &RunReport, s: &mut String) {
+    let t = &r.throughput;
+    let _ = writeln!(
+        s,
+        "\n{} requests in {}: {:.1} req/s, {} errors ({})\n",
+        numbers::thousands(t.requests),
+        numbers::seconds(t.measured_s),
+        t.rps,
+        numbers::thousands(t.errors),
+        numbers::rate_pct(t.error_rate)
+    );
+    s.push_str(
+        "                                      service time (µs)          response time (µs)\n",
+    );
+    s.push_str(
+        "step            requests    req/s errors     p50     p90     p99     p50     p90     p99\n",
+    );
+    let mut late = Vec::new();
+    for (step, l) in r.latency_us.iter().filter(|(_, l)| l.service.count > 0) {
+        let tp = r.throughput.steps.get(step);
+        let _ = writeln!(
+            s,
+            "{step:<14} {:>9} {:>8.1} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            numbers::thousands(tp.map_or(0, |t| t.counts.requests)),
+            tp.map_or(0.0, |t| t.rps),
+            numbers::thousands(tp.map_or(0, |t| t.counts.error_count())),
+            l.service.p50,
+            l.service.p90,
+            l.service.p99,
+            l.response.p50,
+            l.response.p90,
+            l.response.p99
+        );
+        if l.lateness.count > 0 {
+            late.push(format!("{step} {}/{}", l.lateness.p50, l.lateness.p99));
+        }
+    }
+    if late.is_empty() {
+        s.push_str("generator lateness: not measured (a closed loop sends at once)\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "generator lateness, intended to actual send, p50/p99 µs: {}",
+            late.join(" · ")
+        );
+    }
+    if let Some(note) = r.generator_dominated() {
+        let _ = writeln!(s, "note: {note}");
+    }
+}
+
+/// Judges a finished run against `--threshold`s, prints every verdict, and fails when one is
+/// breached.
+pub fn judge(r: &RunReport, thresholds: &[Threshold]) -> anyhow::Result<()> {
+    if thresholds.is_empty() {
+        return Ok(());
+    }
+    let verdicts = check(r, thresholds, DEFAULT_MIN_SAMPLES);
+    println!("\nthresholds:");
+    for v in &verdicts {
+        println!("  {v}");
+    }
+    let breached: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed).collect();
+    if breached.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = breached.iter().map(ToString::to_string).collect();
+    anyhow::bail!(
+        "{} threshold(s) breached: {}",
+        breached.len(),
+        list.join("; ")
+    )
+}
