@@ -28,6 +28,10 @@ pub struct ProbeOpts {
     /// --latency-correction), instead of as fast as the connections allow.
     #[arg(long, value_name = "PER_S")]
     pub rate: Option<f64>,
+    /// With --rate: send on tokio's timer alone (up to ~2 ms late, shown as lateness) instead of
+    /// yielding through the last millisecond to send when due (which costs CPU).
+    #[arg(long)]
+    pub coarse_timers: bool,
     /// Print the result as one JSON object (for scripts).
     #[arg(long)]
     pub json: bool,
@@ -55,7 +59,10 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let transport = HttpTransport::new(&opts.target, connections, Duration::from_secs(10));
         let pace = match opts.rate {
-            Some(per_s) => Pace::Rate { per_s },
+            Some(per_s) => Pace::Rate {
+                per_s,
+                precise: !opts.coarse_timers,
+            },
             None => Pace::Closed {
                 workers: connections,
             },

@@ -3,7 +3,7 @@
 //! generator's lateness in one line, time to sign-in, and the verdict of any `--threshold`.
 
 use otpfleet_reports::{
-    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Threshold, Verdict, check, numbers,
+    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Step, Threshold, Verdict, check, numbers,
 };
 use std::fmt::Write as _;
 use std::path::Path;
@@ -91,7 +91,14 @@ fn requests(r: &RunReport, s: &mut String) {
         "step            requests    req/s errors     p50     p90     p99     p50     p90     p99\n",
     );
     let mut late = Vec::new();
-    for (step, l) in r.latency_us.iter().filter(|(_, l)| l.service.count > 0) {
+    let mut steps: Vec<_> = r
+        .latency_us
+        .iter()
+        .filter(|(_, l)| l.service.count > 0)
+        .collect();
+    // In the order of a console's walk.
+    steps.sort_by_key(|(name, _)| Step::parse(name).map_or(usize::MAX, |s| s as usize));
+    for (step, l) in steps {
         let tp = r.throughput.steps.get(step);
         let _ = writeln!(
             s,

@@ -96,7 +96,7 @@ impl Ctx {
             // A timer costs a trip through tokio's timer wheel: only arm one to wait.
             if intended > Instant::now() {
                 tokio::select! {
-                    () = tokio::time::sleep_until(intended) => {}
+                    () = wait_until(intended, self.cfg.precise_timers) => {}
                     () = cancel.cancelled() => return Err(Failure::Cancelled),
                 }
             } else if cancel.is_cancelled() {
@@ -149,6 +149,38 @@ impl Ctx {
                 }
             }
         }
+    }
+}
+
+/// tokio's timer wheel ticks every millisecond and fires a sleep at the first tick after its
+/// deadline (then the runtime has to get round to the task): up to two milliseconds late.
+const TIMER_TICK: Duration = Duration::from_millis(2);
+
+/// Waits until `deadline`. Coarse: tokio's timer alone, which wakes up to a couple of
+/// milliseconds late (that delay is the generator's lateness). Precise: tokio's timer until two
+/// ticks before the deadline, then a Linux timerfd armed for the deadline itself (nanosecond
+/// resolution, woken through tokio's own reactor: no thread, no spinning), so a request leaves
+/// within tens of microseconds of when it is due. The timerfd is held only for those last
+/// milliseconds, so a fleet holds a few, not one per waiting console. Precise waits use the
+/// system's clock, so they must stay off under tokio's paused clock (rehearsals).
+///
+/// Why tokio-timerfd: the smallest well-scoped crate that puts a timerfd on tokio's reactor
+/// (`AsyncFd`); tokio's own timer cannot go below its millisecond wheel.
+pub async fn wait_until(deadline: Instant, precise: bool) {
+    if !precise {
+        return tokio::time::sleep_until(deadline).await;
+    }
+    let coarse = deadline.checked_sub(TIMER_TICK).unwrap_or(deadline);
+    if coarse > Instant::now() {
+        tokio::time::sleep_until(coarse).await;
+    }
+    let precise = match tokio_timerfd::Delay::new(deadline.into_std()) {
+        Ok(delay) => delay.await,
+        Err(e) => Err(e),
+    };
+    if precise.is_err() {
+        // Out of file descriptors, say: the coarse timer still waits, a tick late at worst.
+        tokio::time::sleep_until(deadline).await;
     }
 }
 

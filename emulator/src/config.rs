@@ -207,6 +207,11 @@ pub struct FleetConfig {
     pub request_timeout_ms: u64,
     /// The whole run's time limit: consoles still running then are `abandoned`.
     pub max_duration_ms: u64,
+    /// Send each request when it is due rather than at tokio's next millisecond tick: the last
+    /// millisecond is waited by yielding (CPU spent for precision; see `api::wait_until`). Off
+    /// for simulated time, where a yield never moves the clock.
+    #[serde(default)]
+    pub precise_timers: bool,
 }
 
 /// Most consoles one process drives.
@@ -226,6 +231,7 @@ impl Default for FleetConfig {
             max_retries: 5,
             request_timeout_ms: 10_000,
             max_duration_ms: 10 * 60_000,
+            precise_timers: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! measurement) or at a fixed rate (open loop: what oha's `-q RATE --latency-correction` does,
 //! so the two can be held side by side).
 
-use crate::api::{Ctx, Failure};
+use crate::api::{Ctx, Failure, wait_until};
 use crate::config::FleetConfig;
 use crate::fleet::tick_intervals;
 use crate::profile::console_rng;
@@ -40,8 +40,9 @@ pub struct ProbeResult {
 pub enum Pace {
     /// `workers` workers, each sending its next request when the previous answer arrives.
     Closed { workers: usize },
-    /// One request every `1 / rate` seconds, whatever the answers do (open loop).
-    Rate { per_s: f64 },
+    /// One request every `1 / per_s` seconds, whatever the answers do (open loop); `precise`
+    /// sends each when due rather than at the timer's next tick (`api::wait_until`).
+    Rate { per_s: f64, precise: bool },
 }
 
 /// Sends `GET path` for `duration` at `pace`.
@@ -69,8 +70,9 @@ pub async fn probe<T: Transport>(
         Pace::Closed { workers } => {
             closed(&ctx, &transport, &req, workers, started + duration, &counts).await
         }
-        Pace::Rate { per_s } => {
-            open(&ctx, &transport, &req, per_s, started, duration, &counts).await
+        Pace::Rate { per_s, precise } => {
+            let rate = (per_s, precise);
+            open(&ctx, &transport, &req, rate, started, duration, &counts).await
         }
     }
     ticker.abort();
@@ -152,7 +154,7 @@ async fn open<T: Transport>(
     ctx: &Arc<Ctx>,
     transport: &T,
     req: &ApiRequest,
-    per_s: f64,
+    (per_s, precise): (f64, bool),
     started: Instant,
     duration: Duration,
     counts: &Arc<Counts>,
@@ -161,7 +163,7 @@ async fn open<T: Transport>(
     for i in 0..total {
         let intended = started + Duration::from_secs_f64(i as f64 / per_s);
         // The scheduler's own timer lateness is the generator's: it shows in the lateness view.
-        tokio::time::sleep_until(intended).await;
+        wait_until(intended, precise).await;
         if counts.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
             counts.dropped.fetch_add(1, Ordering::Relaxed);
             continue;

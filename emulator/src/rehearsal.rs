@@ -116,6 +116,8 @@ fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
         max_retries: 5,
         request_timeout_ms: 30_000,
         max_duration_ms: plan.horizon_ms,
+        // Simulated time: a yielding wait would never let the paused clock move.
+        precise_timers: false,
     }
 }
 

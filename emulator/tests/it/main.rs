@@ -4,3 +4,4 @@
 mod fleet;
 mod harness;
 mod rehearsal;
+mod views;

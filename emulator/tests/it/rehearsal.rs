@@ -162,3 +162,79 @@ fn impossible_plans_are_refused_or_warned_about() {
         plan.warnings
     );
 }
+
+/// Installers on a Friday afternoon, one approver on weekday office hours: requests made after
+/// the approver's day wait the weekend, and the slowest console takes days, not the hour the
+/// histograms once clamped at.
+const WEEKEND: &str = r#"
+name = "friday installs"
+start = "2026-12-04T00:00:00Z"   # a Friday
+days = 7
+
+[preferences]
+otp_validity_hours = 96
+auto_approve = false
+
+[faults]
+hdmi_missing_rate = 0
+uncertified_rate = 0
+typo_rate = 0
+manual_rate = 0
+
+[[admins]]
+name = "IT desk"
+count = 1
+time_zone = "Europe/London"
+working_hours = "09:00-17:00"
+decision_seconds = "30..60"
+
+[[sites]]
+name = "London office"
+time_zone = "Europe/London"
+
+[[waves]]
+name = "friday"
+site = "London office"
+consoles = 40
+start_date = "2026-12-04"
+installer_hours = "13:00-19:00"
+otps_generated_at = "2026-12-04T08:00"
+"#;
+
+#[test]
+fn a_tail_of_days_is_reported_whole_and_equals_the_slowest_console() {
+    let plan = compile(WEEKEND).expect("compiles");
+    let run = rehearse_once(&plan, 1).expect("runs");
+    let r = &run.report;
+    let slowest_ms = run
+        .consoles
+        .iter()
+        .filter_map(|c| c.time_to_signed_in_ms)
+        .max()
+        .expect("consoles signed in");
+    let day_s = 86_400.0;
+    assert!(
+        slowest_ms as f64 / 1000.0 > day_s,
+        "the plan makes someone wait over a day: {slowest_ms} ms"
+    );
+    let max = r.time_to_signed_in_s.max;
+    let slowest = slowest_ms as f64 / 1000.0;
+    // Three significant digits: within 0.1% (HdrHistogram's precision), never cut off.
+    assert!(
+        (max - slowest).abs() <= slowest * 0.001,
+        "report max {max} s, slowest console {slowest} s"
+    );
+    assert_eq!(r.time_to_signed_in_s.over_range, 0);
+    // The consoles.csv line of the slowest console says the same.
+    let mut csv = Vec::new();
+    otpfleet_emulator::write_consoles_csv(&run.consoles, &mut csv).expect("csv");
+    let csv = String::from_utf8(csv).expect("utf-8");
+    let csv_max = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit(',').next()?.parse::<u64>().ok())
+        .max();
+    assert_eq!(csv_max, Some(slowest_ms));
+    // And a rehearsal reports no request latency of simulated time.
+    assert!(r.latency_us.is_empty() && r.throughput.steps.is_empty());
+}
