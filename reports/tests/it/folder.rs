@@ -97,3 +97,22 @@ fn a_folder_written_from_histograms_reads_back_the_same_histograms() {
     let (_, back) = read_run_folder(dir.path()).unwrap();
     assert_eq!(back, histograms);
 }
+
+#[test]
+fn a_folder_of_another_schema_version_is_refused_naming_its_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    runs::write(dir.path(), 2, (0, 1), 20);
+    let path = dir.path().join("report.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["schema_version"] = 1.into();
+    json["otpfleet_version"] = "0.0.9".into();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let err = render_run_folder(dir.path())
+        .expect_err("an old folder")
+        .to_string();
+    assert!(
+        err.contains("schema version 1") && err.contains("otpfleet 0.0.9"),
+        "{err}"
+    );
+}
