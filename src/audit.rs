@@ -13,8 +13,9 @@ pub struct AuditOpts {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain of every entry; name the first broken one (exit 1), or print the
-    /// count and the head link to keep elsewhere (exit 0).
+    /// Check the hash chain of every entry and that the log replays as a server would replay
+    /// it on start; name the first broken entry or the event that does not replay (exit 1), or
+    /// print the count and the head link to keep elsewhere (exit 0).
     Verify {
         /// The server's data directory (stop the server first: it holds the directory locked).
         #[arg(long, value_name = "DIR", default_value = "otpfleet-data")]
@@ -26,6 +27,8 @@ pub fn run(opts: AuditOpts) -> anyhow::Result<()> {
     match opts.command {
         AuditCommand::Verify { data_dir } => match journal::verify(&data_dir) {
             Ok(v) => {
+                otpfleet_server::check_replay(&data_dir)
+                    .with_context(|| format!("while replaying {}", data_dir.display()))?;
                 println!(
                     "{}: {} entries, chain intact; head {}",
                     data_dir.display(),

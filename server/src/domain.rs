@@ -27,6 +27,7 @@ pub mod throttle;
 pub use error::ApiError;
 pub use events::{Event, EventSink};
 pub use ids::IdKind;
+pub use replay::Replay;
 pub use store::Stats;
 
 use crate::catalogue::Catalogue;

@@ -55,7 +55,9 @@ pub enum JournalError {
     )]
     Corrupt { path: PathBuf, reason: String },
     #[error(
-        "{path}: event {seq} cannot be replayed: {reason}. The data directory was left as it is"
+        "{path}: event {seq} cannot be replayed: {reason}. The data directory was left as it is: \
+         keep a copy of it, and report the entry `otpfleet audit verify` names (a newer otpfleet \
+         may replay it, as this one replays account creations an older one journaled out of order)"
     )]
     Replay {
         path: PathBuf,

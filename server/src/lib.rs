@@ -39,6 +39,40 @@ pub struct Durable {
 
 /// Opens a durable server's state in `dir`: the journal (its chain checked), replayed into a
 /// core that journals every further change, stamped by `clock`.
+/// Replays `entries` into `core`; an event that does not fit is named with its sequence number.
+fn replay(
+    core: &Core,
+    entries: Vec<journal::Entry>,
+    dir: &Path,
+) -> Result<(), journal::JournalError> {
+    let error = |seq, reason| journal::JournalError::Replay {
+        path: dir.to_path_buf(),
+        seq,
+        reason,
+    };
+    let mut replay = domain::Replay::new(core);
+    let mut last = 0;
+    for entry in entries {
+        last = entry.seq;
+        replay.apply(entry.event).map_err(|r| error(entry.seq, r))?;
+    }
+    replay.finish().map_err(|r| error(last, r))
+}
+
+/// Checks offline that a data directory's journal replays (its chain checked too): what a
+/// server would do on start, without starting one. Answers the number of entries.
+pub fn check_replay(dir: &Path) -> Result<usize, journal::JournalError> {
+    let entries = journal::read_dir(dir)?;
+    let count = entries.len();
+    let core = Core::new(
+        ServerConfig::default(),
+        Catalogue::builtin(),
+        domain::secrets::Secrets::random(),
+    );
+    replay(&core, entries, dir)?;
+    Ok(count)
+}
+
 pub fn open_durable(
     dir: &Path,
     config: ServerConfig,
@@ -53,15 +87,7 @@ pub fn open_durable(
     );
     let tokens = tokens::in_force(&recovered.entries);
     let replayed = recovered.entries.len();
-    for entry in recovered.entries {
-        let seq = entry.seq;
-        core.apply(entry.event)
-            .map_err(|reason| journal::JournalError::Replay {
-                path: dir.to_path_buf(),
-                seq,
-                reason,
-            })?;
-    }
+    replay(&core, recovered.entries, dir)?;
     let journal = Arc::new(journal);
     core.set_sink(Arc::clone(&journal) as Arc<dyn domain::EventSink>);
     Ok(Durable {

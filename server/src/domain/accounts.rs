@@ -195,6 +195,19 @@ pub fn check_text(field: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The journal's record of an account as it now is.
+fn upserted(a: &AccountRecord, by: Option<&str>) -> Event {
+    Event::AccountUpserted {
+        id: a.id,
+        upn: a.upn.clone(),
+        display_name: a.display_name.clone(),
+        license: a.license,
+        readiness: a.readiness,
+        password_hash: a.password_hash,
+        by: by.map(str::to_owned),
+    }
+}
+
 fn check_row(input: &AccountInput) -> Vec<(Option<&'static str>, String)> {
     let mut problems = Vec::new();
     if let Err(e) = check_upn(&input.upn) {
@@ -257,13 +270,16 @@ impl Core {
 
     fn upsert(&self, input: &AccountInput, by: Option<&str>) -> (u64, ImportAction) {
         let lower = input.upn.to_lowercase();
-        let mut created = false;
+        let password_hash = input
+            .password
+            .as_deref()
+            .map(|p| self.secrets.password_hash(&lower, p));
+        let mut created = None;
         let account = Arc::clone(
             self.store
                 .by_upn
                 .entry(lower.clone())
                 .or_insert_with(|| {
-                    created = true;
                     let mut accounts = self.store.accounts.write();
                     let record = AccountRecord {
                         id: accounts.len() as u64 + 1,
@@ -272,41 +288,35 @@ impl Core {
                         display_name: input.display_name.clone(),
                         license: input.license,
                         readiness: input.readiness,
-                        password_hash: None,
+                        password_hash,
                         signed_in_manually: false,
                         otp: None,
                     };
+                    // Emitted under the lock that numbers accounts: the journal then holds
+                    // creations in id order, as replay appends them, however many imports run
+                    // at once.
+                    self.emit(|| upserted(&record, by));
+                    created = Some(record.id);
                     let account: AccountRef = Arc::new(Mutex::new(record));
                     accounts.push(Arc::clone(&account));
                     account
                 })
                 .value(),
         );
+        if let Some(id) = created {
+            return (id, ImportAction::Created);
+        }
         let mut a = account.lock();
-        if !created {
-            a.upn = input.upn.clone();
-            a.display_name = input.display_name.clone();
-            a.license = input.license;
-            a.readiness = input.readiness;
+        a.upn = input.upn.clone();
+        a.display_name = input.display_name.clone();
+        a.license = input.license;
+        a.readiness = input.readiness;
+        if password_hash.is_some() {
+            a.password_hash = password_hash;
         }
-        if let Some(password) = &input.password {
-            a.password_hash = Some(self.secrets.password_hash(&lower, password));
-        }
-        self.emit(|| Event::AccountUpserted {
-            id: a.id,
-            upn: a.upn.clone(),
-            display_name: a.display_name.clone(),
-            license: a.license,
-            readiness: a.readiness,
-            password_hash: a.password_hash,
-            by: by.map(str::to_owned),
-        });
-        let action = if created {
-            ImportAction::Created
-        } else {
-            ImportAction::Updated
-        };
-        (a.id, action)
+        // Emitted under the account's lock, like every change of an account.
+        self.emit(|| upserted(&a, by));
+        (a.id, ImportAction::Updated)
     }
 
     /// One page of accounts in id order, filtered.

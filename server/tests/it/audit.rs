@@ -259,13 +259,7 @@ async fn directory_with(n: usize) -> tempfile::TempDir {
     for id in &ids {
         app.generate_otps(std::slice::from_ref(id)).await;
     }
-    let journal = Arc::clone(app.app.journal.as_ref().unwrap());
-    drop(app);
-    // The server task lets go of the app once it has stopped; then the journal closes.
-    while Arc::strong_count(&journal) > 1 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    drop(journal);
+    app.stop().await;
     dir
 }
 

@@ -73,6 +73,19 @@ impl TestApp {
         TestApp::start(app, clock).await
     }
 
+    /// Stops the server and waits until its journal has closed (the directory can be opened
+    /// again at once).
+    pub async fn stop(self) {
+        let journal = self.app.journal.clone();
+        drop(self);
+        if let Some(journal) = journal {
+            // The server task lets go of the app once it has stopped; then the journal closes.
+            while Arc::strong_count(&journal) > 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+
     async fn start(app: App, clock: ManualClock) -> TestApp {
         let app = Arc::new(app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
