@@ -7,7 +7,7 @@ use crate::profile::{ConsoleProfile, console_rng};
 use crate::transport::{ApiRequest, Transport};
 use otpfleet_protocol::{
     AccountInput, BatchCreated, BatchRequest, ImportResult, License, PasswordMode, Preferences,
-    Readiness,
+    Readiness, export_value,
 };
 use otpfleet_reports::Step;
 use std::collections::HashMap;
@@ -192,7 +192,8 @@ async fn export_passwords<T: Transport>(
     for record in reader.records() {
         let record = record.map_err(|e| format!("the batch export is not CSV: {e}"))?;
         if let (Some(upn), Some(pw)) = (record.get(upn_col), record.get(pw_col)) {
-            passwords.insert(upn.to_owned(), pw.to_owned());
+            // A cell that would start a formula carries a leading ' that is not the value.
+            passwords.insert(export_value(upn).to_owned(), export_value(pw).to_owned());
         }
     }
     Ok(passwords)

@@ -281,3 +281,51 @@ pub struct AuditPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+
+/// First characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV
+/// Injection"): `=`, `+`, `-`, `@`, tab and carriage return.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A value as a batch export's cell holds it: one that would start a formula gets a leading
+/// `'`, which spreadsheets take as "this is text" (the export also quotes every cell). The `'`
+/// is not part of the value; [`export_value`] takes it off.
+pub fn export_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(FORMULA_STARTS) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// The value a batch export's cell stands for (the inverse of [`export_cell`]).
+pub fn export_value(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_read_back() {
+        for value in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            let cell = export_cell(value);
+            assert!(cell.starts_with('\''), "{value:?}");
+            assert_eq!(export_value(&cell), value);
+        }
+        for value in ["room-1@contoso.com", "Room 1", "'quoted", "a=b"] {
+            assert_eq!(export_cell(value), value);
+            assert_eq!(export_value(value), value);
+        }
+    }
+}

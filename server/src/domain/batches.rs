@@ -10,7 +10,7 @@ use crate::clock::rfc3339;
 use otpfleet_protocol::limits::MAX_ROWS_PER_REQUEST;
 use otpfleet_protocol::{
     AccountRef as WireAccountRef, BatchCreated, BatchRequest, BatchReview, ErrorCode, IssuedOtp,
-    License, PasswordMode, Refusal, RefusalReason,
+    License, PasswordMode, Refusal, RefusalReason, export_cell,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -304,6 +304,10 @@ impl Core {
     }
 }
 
+/// The export installers open in a spreadsheet: a cell that would start a formula is
+/// neutralised with a leading `'` (OWASP's advice on CSV injection; see
+/// `otpfleet_protocol::export_cell`), and a cell holding a comma, quote or line break is quoted,
+/// so no value can spill into another cell.
 fn export_csv(rows: &[ExportRow], include_passwords: bool) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["upn", "display_name", "otp", "expires_at"];
@@ -318,7 +322,8 @@ fn export_csv(rows: &[ExportRow], include_passwords: bool) -> String {
         if include_passwords {
             record.push(&r.password);
         }
-        let _ = w.write_record(&record);
+        let cells: Vec<_> = record.into_iter().map(export_cell).collect();
+        let _ = w.write_record(cells.iter().map(|c| c.as_bytes()));
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -160,11 +160,22 @@ pub fn new_otp() -> OtpCode {
     OtpCode::from_indices(indices)
 }
 
-/// A fresh account password (20 characters, about 119 bits).
+/// A fresh account password (20 characters, about 119 bits). It never starts with a character
+/// that would make a spreadsheet read the export's cell as a formula, so the export never has
+/// to mark it (`otpfleet_protocol::export_cell`).
 pub fn new_password() -> String {
     let mut rng = rand::rng();
-    (0..PASSWORD_LEN)
-        .map(|_| char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())]))
+    let first = PASSWORD_ALPHABET
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_alphanumeric)
+        .collect::<Vec<u8>>();
+    std::iter::once(char::from(first[rng.random_range(0..first.len())]))
+        .chain(
+            (1..PASSWORD_LEN).map(|_| {
+                char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())])
+            }),
+        )
         .collect()
 }
 

@@ -425,3 +425,49 @@ async fn accounts_page_by_cursor_and_filter() {
         .await;
     assert_eq!(search.body["accounts"][0]["id"], ids[4].as_str());
 }
+
+/// Installers open the export in a spreadsheet: a display name or upn that starts a formula
+/// (`=HYPERLINK(...)`, `@SUM(...)`, `+`, `-`) is written as text, its bytes checked (OWASP,
+/// CSV injection); generated passwords never start one.
+#[tokio::test]
+async fn an_export_cannot_carry_a_formula_into_a_spreadsheet() {
+    let app = TestApp::spawn().await;
+    let rows = json!([
+        {"upn": "=cmd@contoso.com", "display_name": "=HYPERLINK(\"http://evil.example\",\"Room\")",
+         "license": "pro", "readiness": "no_action_needed"},
+        {"upn": "room-b@contoso.com", "display_name": "@SUM(A1:A9)",
+         "license": "pro", "readiness": "no_action_needed"},
+        {"upn": "room-c@contoso.com", "display_name": "-2+3",
+         "license": "pro", "readiness": "no_action_needed"},
+    ]);
+    let ids = app.import(rows).await;
+    let batch = app.generate_otps(&ids).await;
+    let batch_id = batch["batch_id"].as_str().unwrap();
+    let export = app
+        .admin(
+            Method::GET,
+            &format!("/v1/otp-batches/{batch_id}/export?include_passwords=true"),
+            None,
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    let text = &export.text;
+    assert!(
+        text.contains(
+            "'=cmd@contoso.com,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"Room\"\")\""
+        ),
+        "{text}"
+    );
+    assert!(text.contains("room-b@contoso.com,'@SUM(A1:A9),"), "{text}");
+    assert!(text.contains("room-c@contoso.com,'-2+3,"), "{text}");
+    // No cell of any line starts a formula.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} starts a formula"
+            );
+        }
+    }
+}
