@@ -49,6 +49,17 @@ pub struct ServeOpts {
     /// Longest a request may take, in seconds (1 to 600).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_s: u64,
+    /// Most connections open at once; past it a new one is answered 503 and closed (keep it
+    /// under the process's file-descriptor limit, `ulimit -n`).
+    #[arg(long, default_value_t = 8_192, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Most connections open at once from one client address (a fleet with
+    /// --connection-per-console opens one per console in flight).
+    #[arg(long, default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections_per_address: u64,
+    /// A connection that sends nothing for this long, in seconds, is closed (1 to 3600).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub idle_timeout_s: u64,
 }
 
 impl ServeOpts {
@@ -58,6 +69,11 @@ impl ServeOpts {
             export_window_ms: self.export_window_min * 60_000,
             max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.request_timeout_s),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(self.max_connections_per_address)
+                .unwrap_or(usize::MAX),
+            idle_timeout: Duration::from_secs(self.idle_timeout_s),
+            write_timeout: Duration::from_secs(self.request_timeout_s),
             ..ServerConfig::default()
         }
     }

@@ -17,6 +17,15 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Limits on failed redemptions.
     pub throttle: crate::domain::throttle::ThrottleConfig,
+    /// Most connections open at once; past it new ones are answered 503 and closed.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address.
+    pub max_connections_per_address: usize,
+    /// A connection that sends nothing for this long is closed (a keep-alive connection
+    /// between requests included; consoles poll every few seconds).
+    pub idle_timeout: Duration,
+    /// A connection whose client does not take an answer for this long is closed.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +37,10 @@ impl Default for ServerConfig {
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             throttle: crate::domain::throttle::ThrottleConfig::default(),
+            max_connections: 8_192,
+            max_connections_per_address: 1_024,
+            idle_timeout: Duration::from_secs(120),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }

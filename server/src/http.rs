@@ -7,11 +7,13 @@
 
 mod auth;
 mod body;
+mod connections;
 mod metrics;
 mod router;
 mod serve;
 
 pub use auth::{AdminTokens, new_admin_token};
+pub use connections::Connections;
 pub use metrics::Metrics;
 pub use router::handle;
 pub use serve::serve;
@@ -35,16 +37,24 @@ pub struct App {
     pub metrics: Metrics,
     /// The journal of a durable server: changes are acknowledged once it holds them.
     pub journal: Option<Arc<Journal>>,
+    /// The open connections, bounded (sockets only; the in-process transport has none).
+    pub connections: Arc<Connections>,
 }
 
 impl App {
     pub fn new(core: Core, clock: Arc<dyn Clock>, admin_tokens: AdminTokens) -> App {
+        let config = core.config();
+        let connections = Arc::new(Connections::new(
+            config.max_connections,
+            config.max_connections_per_address,
+        ));
         App {
             core,
             clock,
             admin_tokens,
             metrics: Metrics::default(),
             journal: None,
+            connections,
         }
     }
 

@@ -48,6 +48,7 @@ impl Metrics {
         (failures, by_source, global): (u64, u64, u64),
         bound: &otpfleet_protocol::GuessingBound,
         journal: Option<crate::journal::JournalStats>,
+        connections: &super::Connections,
     ) -> String {
         let mut out = String::with_capacity(8192);
         out.push_str(
@@ -110,6 +111,20 @@ impl Metrics {
             GAUGE,
             "Bound on the chance that guessing hits a live OTP within one validity period.",
             format!("{:e}", bound.success_probability),
+        );
+        metric(
+            &mut out,
+            "otpfleet_connections_open",
+            GAUGE,
+            "Client connections open now.",
+            connections.open(),
+        );
+        metric(
+            &mut out,
+            "otpfleet_connections_refused_total",
+            COUNTER,
+            "Connections refused at the server's bounds (in all, or per client address).",
+            connections.refused(),
         );
         if let Some(j) = journal {
             metric(

@@ -188,6 +188,7 @@ where
                 core.throttle_counts(),
                 &core.guessing_bound(stats.live_otps),
                 app.journal.as_ref().map(|j| j.stats()),
+                &app.connections,
             );
             Ok(reply_bytes(
                 StatusCode::OK,

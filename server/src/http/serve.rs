@@ -42,11 +42,24 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let admitted = match app.connections.admit(peer.ip()) {
+                    Ok(admitted) => admitted,
+                    Err(why) => {
+                        refuse(stream, &why);
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
+                let config = app.core.config();
+                // A client that stops sending, or stops reading its answers, loses the
+                // connection instead of holding it (and a file descriptor) forever.
+                let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+                stream.set_read_timeout(Some(config.idle_timeout));
+                stream.set_write_timeout(Some(config.write_timeout));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(app.core.config().request_timeout)
-                    .serve_connection(TokioIo::new(stream), service_fn({
+                    .header_read_timeout(config.request_timeout)
+                    .serve_connection(TokioIo::new(Box::pin(stream)), service_fn({
                         let app = Arc::clone(&app);
                         move |mut req: http::Request<hyper::body::Incoming>| {
                             req.extensions_mut().insert(super::ClientAddr(peer.ip()));
@@ -55,8 +68,10 @@ pub async fn serve(
                     }));
                 let watched = graceful.watch(conn);
                 tokio::spawn(async move {
-                    // Connection errors (resets, malformed HTTP) end that connection only.
+                    // Connection errors (resets, malformed HTTP, timeouts) end that connection
+                    // only; its place is given back when it ends.
                     let _ = watched.await;
+                    drop(admitted);
                 });
             }
             _ = purge.tick() => {
@@ -79,6 +94,19 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Answers a connection past a bound with one `503 server_busy` and closes it, without
+/// waiting: the answer is small enough for an empty socket buffer, and a client that cannot take
+/// it just sees the connection close.
+fn refuse(stream: tokio::net::TcpStream, why: &str) {
+    let body = serde_json::json!({"error": ErrorCode::ServerBusy, "message": why}).to_string();
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(answer.as_bytes());
 }
 
 /// One request with the request timeout around it (reading the body included).

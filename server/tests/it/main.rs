@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod concurrency;
+mod connections;
 mod durable;
 mod eligibility;
 mod fuzz;
