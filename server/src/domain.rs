@@ -25,7 +25,7 @@ mod store;
 pub mod throttle;
 
 pub use error::ApiError;
-pub use events::{Event, EventSink};
+pub use events::{Event, EventSink, Reserved};
 pub use ids::IdKind;
 pub use replay::Replay;
 pub use store::Stats;
@@ -35,6 +35,29 @@ use crate::config::ServerConfig;
 use otpfleet_protocol::Preferences;
 use secrets::Secrets;
 use store::Store;
+
+/// The events of one request, numbered as its changes are applied and sent together.
+pub(crate) struct Unit<'a> {
+    sink: Option<&'a std::sync::Arc<dyn EventSink>>,
+    reserved: Vec<events::Reserved>,
+}
+
+impl Unit<'_> {
+    /// Numbers one event of the unit (built only when journaling).
+    pub(crate) fn emit(&mut self, event: impl FnOnce() -> Event) {
+        if let Some(sink) = self.sink {
+            self.reserved.push(sink.reserve(&event()));
+        }
+    }
+}
+
+impl Drop for Unit<'_> {
+    fn drop(&mut self) {
+        if let (Some(sink), false) = (self.sink, self.reserved.is_empty()) {
+            sink.send_unit(std::mem::take(&mut self.reserved));
+        }
+    }
+}
 
 /// The domain core. Share it behind an `Arc`; every method takes `&self`.
 #[derive(Debug)]
@@ -82,6 +105,15 @@ impl Core {
     fn emit(&self, event: impl FnOnce() -> Event) {
         if let Some(sink) = &self.sink {
             sink.append(&event());
+        }
+    }
+
+    /// A unit of events: a request's changes journaled together, committed whole or not at all
+    /// (see `EventSink`). Sent when dropped, on every path out of the request.
+    fn unit(&self) -> Unit<'_> {
+        Unit {
+            sink: self.sink.as_ref(),
+            reserved: Vec::new(),
         }
     }
 

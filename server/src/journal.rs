@@ -17,10 +17,11 @@
 //! link `otpfleet audit verify` prints somewhere else to detect those.
 
 use crate::clock::Clock;
-use crate::domain::{Event, EventSink};
+use crate::domain::{Event, EventSink, Reserved};
 use parking_lot::Mutex;
 use redb::{Database, ReadableTable, TableDefinition};
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,13 +97,10 @@ pub struct Recovered {
     pub entries: Vec<Entry>,
 }
 
-/// An event on its way to the writer: sequence number, time and encoded bytes.
-type Queued = (u64, u64, Vec<u8>);
-
 /// The journal of a durable server.
 pub struct Journal {
-    /// The last sequence number given out, and the writer's queue.
-    queue: Mutex<(u64, mpsc::Sender<Queued>)>,
+    /// The last sequence number given out, and the writer's queue of units.
+    queue: Mutex<(u64, mpsc::Sender<Vec<Reserved>>)>,
     appended: AtomicU64,
     committed: watch::Receiver<Result<u64, String>>,
     /// Where records get their time (read under the queue lock, so times never go backwards
@@ -168,14 +166,14 @@ impl Journal {
         let entries = read_all(&db, &path)?;
         let (last, link) = entries.last().map_or((0, [0; 32]), |e| (e.seq, e.link));
         let db = Arc::new(db);
-        let (tx, rx) = mpsc::channel::<Queued>();
+        let (tx, rx) = mpsc::channel::<Vec<Reserved>>();
         let (committed_tx, committed) = watch::channel(Ok(last));
         let writer_db = Arc::clone(&db);
         let counters = Arc::new(Counters::default());
         let writer_counters = Arc::clone(&counters);
         let writer = std::thread::Builder::new()
             .name("otpfleet-journal".into())
-            .spawn(move || writer(&writer_db, link, rx, committed_tx, &writer_counters))
+            .spawn(move || writer(&writer_db, (last, link), rx, committed_tx, &writer_counters))
             .map_err(|e| JournalError::Write(e.to_string()))?;
         let journal = Journal {
             queue: Mutex::new((last, tx)),
@@ -252,16 +250,21 @@ impl Journal {
 }
 
 impl EventSink for Journal {
-    fn append(&self, event: &Event) -> u64 {
-        let bytes = serde_json::to_vec(event).unwrap_or_default();
-        // Numbering, stamping and queueing under one short lock keeps the queue in sequence
-        // (and time) order.
+    fn reserve(&self, event: &Event) -> Reserved {
+        let bytes = serde_json::to_vec(event).expect("an event always serializes to JSON");
+        // Numbering and stamping under one short lock: numbers follow the order changes were
+        // applied in, and times never go backwards along the log with a monotonic clock.
         let mut q = self.queue.lock();
         q.0 += 1;
         let seq = q.0;
-        let _ = q.1.send((seq, self.clock.now_ms(), bytes));
+        let at_ms = self.clock.now_ms();
         self.appended.store(seq, Ordering::Release);
-        seq
+        Reserved { seq, at_ms, bytes }
+    }
+
+    fn send_unit(&self, unit: Vec<Reserved>) {
+        // A closed queue means the journal is being dropped; nothing waits for these any more.
+        let _ = self.queue.lock().1.send(unit);
     }
 
     fn appended(&self) -> u64 {
@@ -343,24 +346,28 @@ fn open_db(
     }
 }
 
-/// The writer thread: one transaction per group of waiting events, each record linked to the
-/// one before.
+/// The writer thread: one transaction per group of waiting units, in sequence order, each
+/// record linked to the one before.
 fn writer(
     db: &Database,
-    mut link_so_far: [u8; 32],
-    rx: mpsc::Receiver<Queued>,
+    (last, mut link_so_far): (u64, [u8; 32]),
+    rx: mpsc::Receiver<Vec<Reserved>>,
     committed: watch::Sender<Result<u64, String>>,
     counters: &Counters,
 ) {
+    let mut waiting = Waiting::new(last);
     while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        waiting.add(first);
+        while waiting.events() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(next) => group.push(next),
+                Ok(next) => waiting.add(next),
                 Err(_) => break,
             }
         }
-        let last = group.last().map_or(0, |(seq, _, _)| *seq);
+        let group = waiting.take_committable();
+        let Some(last) = group.last().map(|r| r.seq) else {
+            continue;
+        };
         let started = std::time::Instant::now();
         let done = commit(db, &group, &mut link_so_far);
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -379,16 +386,85 @@ fn writer(
     }
 }
 
+/// Units the writer has received and not committed yet. Units arrive in any order (a long
+/// import is sent when it ends, its numbers taken as it went); the writer commits only a run of
+/// numbers with none missing, and never part of a unit.
+struct Waiting {
+    /// The first number not committed yet.
+    next: u64,
+    /// By the unit's lowest number: its highest number and its events.
+    units: BTreeMap<u64, (u64, Vec<Reserved>)>,
+    received: BTreeSet<u64>,
+}
+
+impl Waiting {
+    fn new(last_committed: u64) -> Waiting {
+        Waiting {
+            next: last_committed + 1,
+            units: BTreeMap::new(),
+            received: BTreeSet::new(),
+        }
+    }
+
+    fn add(&mut self, unit: Vec<Reserved>) {
+        let (Some(low), Some(high)) = (
+            unit.iter().map(|r| r.seq).min(),
+            unit.iter().map(|r| r.seq).max(),
+        ) else {
+            return;
+        };
+        self.received.extend(unit.iter().map(|r| r.seq));
+        self.units.insert(low, (high, unit));
+    }
+
+    fn events(&self) -> usize {
+        self.received.len()
+    }
+
+    /// The events that can be committed now, in number order: the longest run from `next`
+    /// with no number missing, cut before any unit that reaches past it.
+    fn take_committable(&mut self) -> Vec<Reserved> {
+        let mut end = self.next - 1;
+        for seq in self.received.range(self.next..) {
+            if *seq != end + 1 {
+                break;
+            }
+            end = *seq;
+        }
+        while let Some(low) = self
+            .units
+            .range(..=end)
+            .find(|(_, (high, _))| *high > end)
+            .map(|(low, _)| *low)
+        {
+            end = low - 1;
+        }
+        let lows: Vec<u64> = self.units.range(..=end).map(|(low, _)| *low).collect();
+        let mut out = Vec::new();
+        for low in lows {
+            if let Some((_, unit)) = self.units.remove(&low) {
+                for r in &unit {
+                    self.received.remove(&r.seq);
+                }
+                out.extend(unit);
+            }
+        }
+        out.sort_by_key(|r| r.seq);
+        self.next = end + 1;
+        out
+    }
+}
+
 /// One row per group, keyed by the group's first sequence number: each record as its length
 /// (4 bytes, little-endian), time (8), link (32) and JSON. One B-tree insert per commit instead
 /// of one per event.
-fn commit(db: &Database, group: &[Queued], chain: &mut [u8; 32]) -> Result<(), String> {
-    let Some((first, _, _)) = group.first() else {
+fn commit(db: &Database, group: &[Reserved], chain: &mut [u8; 32]) -> Result<(), String> {
+    let Some(first) = group.first().map(|r| r.seq) else {
         return Ok(());
     };
-    let mut row = Vec::with_capacity(group.iter().map(|(_, _, b)| b.len() + HEADER).sum());
+    let mut row = Vec::with_capacity(group.iter().map(|r| r.bytes.len() + HEADER).sum());
     let mut link_after = *chain;
-    for (seq, at_ms, bytes) in group {
+    for Reserved { seq, at_ms, bytes } in group {
         link_after = link(&link_after, *seq, *at_ms, bytes);
         row.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
         row.extend_from_slice(&at_ms.to_le_bytes());
@@ -399,7 +475,7 @@ fn commit(db: &Database, group: &[Queued], chain: &mut [u8; 32]) -> Result<(), S
     {
         let mut table = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
         table
-            .insert(*first, row.as_slice())
+            .insert(first, row.as_slice())
             .map_err(|e| e.to_string())?;
     }
     txn.commit().map_err(|e| e.to_string())?;
@@ -554,5 +630,50 @@ fn restrict_permissions(path: &Path) {
         use std::os::unix::fs::PermissionsExt as _;
         // The journal holds the server secret and passwords awaiting hand-over.
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seqs: &[u64]) -> Vec<Reserved> {
+        seqs.iter()
+            .map(|seq| Reserved {
+                seq: *seq,
+                at_ms: 0,
+                bytes: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn seqs(group: &[Reserved]) -> Vec<u64> {
+        group.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn units_are_committed_whole_in_order_and_never_past_a_gap() {
+        let mut w = Waiting::new(0);
+        // A long unit (1, 3, 5) interleaves with single events 2 and 4; 6 comes on its own.
+        w.add(unit(&[2]));
+        w.add(unit(&[4]));
+        assert!(w.take_committable().is_empty(), "1 is missing");
+        w.add(unit(&[6]));
+        assert!(w.take_committable().is_empty());
+        w.add(unit(&[1, 3, 5]));
+        assert_eq!(seqs(&w.take_committable()), [1, 2, 3, 4, 5, 6]);
+        // A unit reaching past a gap waits, and so does what follows it.
+        w.add(unit(&[7, 9]));
+        w.add(unit(&[10]));
+        assert!(
+            w.take_committable().is_empty(),
+            "8 is missing, inside a unit"
+        );
+        w.add(unit(&[8]));
+        assert_eq!(seqs(&w.take_committable()), [7, 8, 9, 10]);
+        // A complete prefix is committed even while a later unit is incomplete.
+        w.add(unit(&[11]));
+        w.add(unit(&[12, 14]));
+        assert_eq!(seqs(&w.take_committable()), [11]);
     }
 }

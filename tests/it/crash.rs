@@ -247,3 +247,169 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
         ledger.redeemed.len()
     );
 }
+
+/// All GET answers of `paths`, as JSON.
+async fn get_all(t: &HttpTransport, paths: &[String]) -> Vec<serde_json::Value> {
+    let mut out = Vec::with_capacity(paths.len());
+    for path in paths {
+        let a = t
+            .send(ApiRequest::get(path.clone()).with_bearer(TOKEN))
+            .await
+            .expect("answers");
+        out.push(serde_json::from_slice(&a.body).expect("json"));
+    }
+    out
+}
+
+/// How many accounts' upn contains `text`.
+async fn count_accounts(t: &HttpTransport, text: &str) -> usize {
+    let (mut n, mut cursor) = (0, String::new());
+    loop {
+        let page = get_all(
+            t,
+            &[format!("/v1/accounts?search={text}&limit=1000{cursor}")],
+        )
+        .await
+        .remove(0);
+        n += page["accounts"].as_array().expect("accounts").len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return n,
+        }
+    }
+}
+
+/// SIGKILL in the middle of a large OTP batch and of a large import, at random moments: after a
+/// restart each is there whole or not at all. No account holds an OTP of a batch the server does
+/// not know, the batch's accounts all hold its OTPs or none does (so the OTPs handed out before
+/// still work), and an import's rows are all there or none is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_killed_half_way_is_applied_whole_or_not_at_all() {
+    const ROOMS: usize = 2_000;
+    const IMPORT: usize = 20_000;
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261130);
+    println!("crash test seed {seed} (set CRASH_SEED to replay)");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, token) = (dir.path().join("data"), dir.path().join("token"));
+    std::fs::write(&token, TOKEN).expect("write");
+    let rooms: Vec<serde_json::Value> = (0..ROOMS)
+        .map(|i| {
+            json!({"upn": format!("room-{i}@whole.test"), "display_name": "R",
+                        "license": "pro", "readiness": "no_action_needed"})
+        })
+        .collect();
+    let (mut child, url) = start(&data, &token);
+    let t = HttpTransport::new(&url, 4, Duration::from_secs(30));
+    let imported: ImportResult = serde_json::from_slice(
+        &t.send(post("/v1/accounts", json!(rooms)))
+            .await
+            .unwrap()
+            .body,
+    )
+    .expect("imported");
+    let ids: Vec<String> = imported
+        .results
+        .iter()
+        .map(|r| r.account_id.clone())
+        .collect();
+    let batch_of_all = json!({"account_ids": ids, "password_mode": "auto_generate"});
+    let first: BatchCreated = serde_json::from_slice(
+        &t.send(post("/v1/otp-batches", batch_of_all.clone()))
+            .await
+            .unwrap()
+            .body,
+    )
+    .expect("the first batch");
+    let mut handed_out: Vec<String> = first.generated.iter().map(|g| g.otp.clone()).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let details: Vec<String> = ids.iter().map(|id| format!("/v1/accounts/{id}")).collect();
+    for round in 0..6 {
+        let (mut child, url) = start(&data, &token);
+        let t = HttpTransport::new(&url, 4, Duration::from_secs(30));
+        let request = if round % 2 == 0 {
+            post("/v1/otp-batches", batch_of_all.clone())
+        } else {
+            let rows: Vec<serde_json::Value> = (0..IMPORT)
+                .map(|i| {
+                    json!({"upn": format!("imp{round}-{i}@whole.test"), "display_name": "R",
+                                "license": "pro", "readiness": "no_action_needed"})
+                })
+                .collect();
+            post("/v1/accounts", json!(rows))
+        };
+        let sender = tokio::spawn(async move { t.send(request).await });
+        tokio::time::sleep(Duration::from_millis(rng.random_range(5..250))).await;
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        let answered = sender.await.expect("the sender ran");
+
+        let (mut child, url) = start(&data, &token);
+        let t = HttpTransport::new(&url, 4, Duration::from_secs(30));
+        if round % 2 == 0 {
+            let tabs = get_all(&t, &details).await;
+            let batches: std::collections::BTreeSet<&str> = tabs
+                .iter()
+                .map(|d| d["otp"]["batch_id"].as_str().expect("an OTP tab"))
+                .collect();
+            assert_eq!(
+                batches.len(),
+                1,
+                "round {round}: the batch was applied in part: {batches:?}"
+            );
+            let batch = batches.first().expect("one batch");
+            let export = get_all(&t, &[format!("/v1/otp-batches/{batch}/export")]).await;
+            assert_ne!(
+                export[0]["error"], "batch_not_found",
+                "round {round}: accounts hold OTPs of {batch}, a batch the server does not know"
+            );
+            if let Ok(answer) = &answered {
+                if let Ok(created) = serde_json::from_slice::<BatchCreated>(&answer.body) {
+                    handed_out = created.generated.iter().map(|g| g.otp.clone()).collect();
+                }
+            }
+            if *batch == first.batch_id.as_str() || answered.is_ok() {
+                // The OTPs handed out are the ones in force: one of them still redeems.
+                let otp = handed_out.pop().expect("an OTP left");
+                let verify = json!({"make": "Logitech", "model": "Tap", "serial": format!("W{round}"), "hdmi_ingest": true});
+                let v: serde_json::Value = serde_json::from_slice(
+                    &t.send(ApiRequest::post_json("/v1/console/verify", &verify))
+                        .await
+                        .unwrap()
+                        .body,
+                )
+                .unwrap();
+                let r = t
+                    .send(ApiRequest::post_json(
+                        "/v1/console/redeem",
+                        &json!({"otp": otp, "verification_token": v["verification_token"]}),
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    r.status, 202,
+                    "round {round}: a handed-out OTP stopped working"
+                );
+            } else {
+                // The whole new batch survived the kill but its answer was lost: its OTPs are
+                // unknown to this client, so the old ones rightly no longer work.
+                handed_out.clear();
+            }
+        } else {
+            let n = count_accounts(&t, &format!("imp{round}-")).await;
+            assert!(
+                n == 0 || n == IMPORT,
+                "round {round}: {n} of {IMPORT} rows of a killed import were kept"
+            );
+            if answered.is_ok_and(|a| a.status == 200) {
+                assert_eq!(n, IMPORT, "round {round}: an acknowledged import was lost");
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

@@ -252,8 +252,10 @@ impl Core {
             updated: 0,
             results: Vec::with_capacity(rows.len()),
         };
+        // One unit: the whole import is journaled, and so survives a crash, or none of it.
+        let mut unit = self.unit();
         for row in rows {
-            let (account_id, action) = self.upsert(&row.input, by);
+            let (account_id, action) = self.upsert(&row.input, by, &mut unit);
             match action {
                 ImportAction::Created => result.created += 1,
                 ImportAction::Updated => result.updated += 1,
@@ -268,7 +270,12 @@ impl Core {
         Ok(result)
     }
 
-    fn upsert(&self, input: &AccountInput, by: Option<&str>) -> (u64, ImportAction) {
+    fn upsert(
+        &self,
+        input: &AccountInput,
+        by: Option<&str>,
+        unit: &mut super::Unit<'_>,
+    ) -> (u64, ImportAction) {
         let lower = input.upn.to_lowercase();
         let password_hash = input
             .password
@@ -295,7 +302,7 @@ impl Core {
                     // Emitted under the lock that numbers accounts: the journal then holds
                     // creations in id order, as replay appends them, however many imports run
                     // at once.
-                    self.emit(|| upserted(&record, by));
+                    unit.emit(|| upserted(&record, by));
                     created = Some(record.id);
                     let account: AccountRef = Arc::new(Mutex::new(record));
                     accounts.push(Arc::clone(&account));
@@ -315,7 +322,7 @@ impl Core {
             a.password_hash = password_hash;
         }
         // Emitted under the account's lock, like every change of an account.
-        self.emit(|| upserted(&a, by));
+        unit.emit(|| upserted(&a, by));
         (a.id, ImportAction::Updated)
     }
 

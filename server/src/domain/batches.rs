@@ -78,19 +78,22 @@ impl Core {
         let batch_id = self.store.next_batch_id();
         let mut generated = Vec::with_capacity(eligible.len());
         let mut rows = Vec::with_capacity(eligible.len());
+        // One unit: the batch is journaled, and so survives a crash, whole or not at all (an
+        // account never keeps an OTP of a batch that does not exist, nor loses its old one).
+        let mut unit = self.unit();
         for account in eligible {
             let (issued, row) = self.issue(
                 &account,
                 batch_id,
                 passwords.as_ref(),
                 (now_ms, expires_ms),
-                by,
+                (by, &mut unit),
             );
             generated.push(issued);
             rows.push(row);
         }
         let export_expires_ms = now_ms + self.config.export_window_ms;
-        self.emit(|| Event::BatchCreated {
+        unit.emit(|| Event::BatchCreated {
             batch: batch_id,
             export_expires_ms,
             by: by.map(str::to_owned),
@@ -117,7 +120,7 @@ impl Core {
         batch_id: u64,
         passwords: Option<&HashMap<String, String>>,
         (now_ms, expires_ms): (u64, u64),
-        by: Option<&str>,
+        (by, unit): (Option<&str>, &mut super::Unit<'_>),
     ) -> (IssuedOtp, ExportRow) {
         let code = new_otp();
         let key = self.secrets.otp_key(&code);
@@ -127,7 +130,7 @@ impl Core {
             .unwrap_or_else(new_password);
         let password_hash = self.secrets.password_hash(&a.upn_lower, &password);
         a.password_hash = Some(password_hash);
-        self.emit(|| Event::OtpIssued {
+        unit.emit(|| Event::OtpIssued {
             account: a.id,
             key,
             batch: batch_id,

@@ -99,10 +99,33 @@ pub enum Event {
     },
 }
 
+/// An event with its place in the journal taken, waiting to be sent with the rest of its unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub bytes: Vec<u8>,
+}
+
 /// Where events go: a journal that makes them durable, in the order appended.
+///
+/// A request that changes many things (an import, an OTP batch) journals its events as one
+/// unit: each is numbered when its change is applied (`reserve`, under the lock that orders the
+/// change), and all are sent together (`send_unit`). The journal commits a unit whole or not at
+/// all, so a crash leaves every request wholly applied or not at all.
 pub trait EventSink: Send + Sync + std::fmt::Debug {
-    /// Appends one event; answers its sequence number.
-    fn append(&self, event: &Event) -> u64;
-    /// The sequence number of the last event appended so far.
+    /// Appends one event (a unit of one); answers its sequence number.
+    fn append(&self, event: &Event) -> u64 {
+        let reserved = self.reserve(event);
+        let seq = reserved.seq;
+        self.send_unit(vec![reserved]);
+        seq
+    }
+    /// The sequence number of the last event numbered so far.
     fn appended(&self) -> u64;
+    /// Numbers `event` (its place among every change) without sending it.
+    fn reserve(&self, event: &Event) -> Reserved;
+    /// Sends the events of one unit. Every reserved event must be sent: the journal commits in
+    /// order and waits for a missing number.
+    fn send_unit(&self, unit: Vec<Reserved>);
 }
