@@ -71,6 +71,8 @@ pub struct Core {
     auto_approve: std::sync::atomic::AtomicBool,
     store: Store,
     throttle: throttle::Throttle,
+    /// Wrong passwords of manual sign-ins, throttled apart from OTP guesses.
+    sign_in_throttle: throttle::Throttle,
     /// Where changes are journaled, when the server is durable.
     sink: Option<std::sync::Arc<dyn EventSink>>,
 }
@@ -79,6 +81,7 @@ impl Core {
     pub fn new(config: ServerConfig, catalogue: Catalogue, secrets: Secrets) -> Core {
         Core {
             throttle: throttle::Throttle::new(config.throttle),
+            sign_in_throttle: throttle::Throttle::new(config.throttle),
             config,
             catalogue,
             secrets,

@@ -85,7 +85,7 @@ impl Core {
     }
 
     /// Like [`Core::redeem`], from a client address: failed redemptions are throttled per
-    /// address, per console serial and globally.
+    /// address, per console serial from that address, and globally.
     pub fn redeem_from(
         &self,
         req: &RedeemRequest,
@@ -99,7 +99,7 @@ impl Core {
             Err(e) => return Err(code.err().unwrap_or(e)),
         };
         let both;
-        let serial = self.throttle.serial(&device.serial);
+        let serial = self.throttle.serial(&device.serial, address);
         let sources: &[Source] = match address {
             Some(ip) => {
                 both = [serial, Source::Address(ip)];
@@ -296,9 +296,12 @@ impl Core {
     }
 
     /// Manual setup: the installer types the account's email and password on the console.
+    /// Wrong passwords are throttled per account, per client address and globally, like
+    /// redemptions (NIST SP 800-63B section 5.2.2).
     pub fn manual_sign_in(
         &self,
         req: &ManualSignInRequest,
+        address: Option<IpAddr>,
         now_ms: u64,
     ) -> Result<ManualSignInResponse, ApiError> {
         self.open_token(&req.verification_token, now_ms)?;
@@ -308,18 +311,36 @@ impl Core {
                 "the email or password is not right; check them and try again",
             )
         };
-        if req.email.len() > 256 || req.password.len() > 256 {
-            return Err(invalid());
+        let account = self.account_by_upn(&req.email);
+        let mut sources = Vec::with_capacity(2);
+        sources.extend(address.map(Source::Address));
+        sources.extend(account.as_ref().map(|a| Source::Account(a.lock().id)));
+        let throttle = &self.sign_in_throttle;
+        if let Some(wait_s) = throttle.check(&sources, now_ms) {
+            return Err(ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!("too many wrong passwords; wait {wait_s} s before trying again"),
+            )
+            .with_retry_after(wait_s));
         }
-        let account = self.account_by_upn(&req.email).ok_or_else(invalid)?;
+        let fail = || {
+            throttle.failure(&sources, now_ms);
+            invalid()
+        };
+        if req.email.len() > 256 || req.password.len() > 256 {
+            return Err(fail());
+        }
+        let account = account.ok_or_else(fail)?;
         let mut a = account.lock();
         let presented = self.secrets.password_hash(&a.upn_lower, &req.password);
         let matches = a
             .password_hash
             .is_some_and(|stored| bool::from(stored.ct_eq(&presented)));
         if !matches {
-            return Err(invalid());
+            drop(a);
+            return Err(fail());
         }
+        throttle.success(&sources);
         match a.readiness {
             Readiness::PasswordExpired => {
                 return Err(ApiError::new(

@@ -1,9 +1,15 @@
-//! Throttling of failed redemptions, per source (client address, console serial) and globally.
+//! Throttling of failed attempts (OTP redemptions; manual sign-ins), per source and globally.
 //!
 //! NIST SP 800-63B allows at most 100 consecutive failed attempts per secret before a back-off;
 //! with many live OTPs an attacker spreads guesses over them, so the guessing budget is also
-//! global: past `global_failures_per_min` failures in a minute, every redemption waits for the
-//! next minute. A success resets its sources.
+//! global: past `global_failures_per_min` failures in a minute, a source that failed in that
+//! minute waits for the next one. A source with no failure in the minute is spared, so a guesser
+//! cannot lock out everyone else; the price is that, past the budget, each new source gets one
+//! failure a minute (the guessing bound says so). A success resets its sources.
+//!
+//! Sources are claims the server can check only so far: a console's serial is whatever the
+//! client says, so failures are never counted against a serial alone (anyone could lock a
+//! console out by naming it) but against the serial *from that address*.
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -39,7 +45,10 @@ impl Default for ThrottleConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
     Address(IpAddr),
+    /// A console serial from one address (keyed hash of both).
     Serial(u64),
+    /// An account (manual sign-in: failures per account, as NIST asks).
+    Account(u64),
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -47,6 +56,8 @@ struct SourceState {
     consecutive: u32,
     blocked_until_ms: u64,
     blocks: u32,
+    /// The minute of its last failure plus one (0: none), for the global budget.
+    failed_in_minute: u64,
 }
 
 /// Most sources remembered; past it, sources neither blocked nor close to it are forgotten.
@@ -81,10 +92,11 @@ impl Throttle {
         }
     }
 
-    /// The source of a console serial.
-    pub fn serial(&self, serial: &str) -> Source {
+    /// The source of a console serial claimed from `address` (from nowhere in particular
+    /// when called in process).
+    pub fn serial(&self, serial: &str, address: Option<IpAddr>) -> Source {
         use std::hash::BuildHasher as _;
-        Source::Serial(self.serial_key.hash_one(serial))
+        Source::Serial(self.serial_key.hash_one((serial, address)))
     }
 
     pub fn config(&self) -> ThrottleConfig {
@@ -94,14 +106,23 @@ impl Throttle {
     /// Seconds to wait before these sources may try again, if they must.
     pub fn check(&self, sources: &[Source], now_ms: u64) -> Option<u64> {
         let minute = now_ms / 60_000;
-        {
+        let exhausted = {
             let g = self.global.lock();
-            if g.0 == minute && g.1 >= self.config.global_failures_per_min {
-                self.counters
-                    .throttled_global
-                    .fetch_add(1, Ordering::Relaxed);
-                return Some(((minute + 1) * 60_000 - now_ms).div_ceil(1000).max(1));
-            }
+            g.0 == minute && g.1 >= self.config.global_failures_per_min
+        };
+        // Past the budget only sources that failed this minute wait: the others are spared.
+        let failed_this_minute = || {
+            sources.iter().any(|s| {
+                self.sources
+                    .get(s)
+                    .is_some_and(|st| st.failed_in_minute == minute + 1)
+            })
+        };
+        if exhausted && failed_this_minute() {
+            self.counters
+                .throttled_global
+                .fetch_add(1, Ordering::Relaxed);
+            return Some(((minute + 1) * 60_000 - now_ms).div_ceil(1000).max(1));
         }
         let wait_ms = sources
             .iter()
@@ -140,6 +161,7 @@ impl Throttle {
         for s in sources {
             let mut st = self.sources.entry(*s).or_default();
             st.consecutive += 1;
+            st.failed_in_minute = now_ms / 60_000 + 1;
             if st.consecutive >= self.config.per_source_failures {
                 let backoff_s = self
                     .config
@@ -197,15 +219,31 @@ mod tests {
     }
 
     #[test]
-    fn the_global_budget_pauses_everyone_until_the_next_minute() {
+    fn past_the_global_budget_sources_that_failed_wait_and_others_are_spared() {
         let t = Throttle::new(ThrottleConfig {
             global_failures_per_min: 10,
             ..ThrottleConfig::default()
         });
+        let guesser = [t.serial("S0", None)];
         for i in 0..10 {
-            t.failure(&[t.serial(&format!("S{i}"))], 1_000);
+            t.failure(&[t.serial(&format!("S{i}"), None)], 1_000);
         }
-        assert_eq!(t.check(&[t.serial("other")], 1_000), Some(59));
-        assert_eq!(t.check(&[t.serial("other")], 60_000), None);
+        assert_eq!(t.check(&guesser, 1_000), Some(59), "it failed this minute");
+        assert_eq!(t.check(&[t.serial("other", None)], 1_000), None, "spared");
+        // A fresh source that fails joins the waiting ones.
+        t.failure(&[t.serial("other", None)], 1_000);
+        assert_eq!(t.check(&[t.serial("other", None)], 1_000), Some(59));
+        assert_eq!(t.check(&guesser, 60_000), None, "a new minute");
+    }
+
+    #[test]
+    fn a_serial_named_from_elsewhere_does_not_block_the_console() {
+        let t = Throttle::new(ThrottleConfig::default());
+        let (console, stranger) = ("10.0.0.5".parse().ok(), "10.9.9.9".parse().ok());
+        for _ in 0..100 {
+            t.failure(&[t.serial("VICTIM-1", stranger)], 0);
+        }
+        assert!(t.check(&[t.serial("VICTIM-1", stranger)], 0).is_some());
+        assert_eq!(t.check(&[t.serial("VICTIM-1", console)], 0), None);
     }
 }

@@ -175,7 +175,8 @@ where
         RouteId::SignIn => ok(&core.sign_in(id, poll_token(&parts.headers)?, app.now_ms())?),
         RouteId::ManualSignIn => {
             let req: ManualSignInRequest = json_body(body, content_type, max).await?;
-            ok(&core.manual_sign_in(&req, app.now_ms())?)
+            let address = parts.extensions.get::<super::ClientAddr>().map(|c| c.0);
+            ok(&core.manual_sign_in(&req, address, app.now_ms())?)
         }
         RouteId::Healthz => ok(&Health {
             status: "ok".into(),

@@ -119,3 +119,140 @@ async fn the_metrics_show_the_throttle_and_the_bound() {
         assert!(text.contains(metric), "{metric} in {text}");
     }
 }
+
+/// A core with `n` ready accounts, each with an OTP and a known password; answers the OTPs.
+fn rooms_with_otps(core: &Core, n: usize, now: u64) -> Vec<String> {
+    let rows = (0..n)
+        .map(|i| ImportRow {
+            line: i + 1,
+            input: AccountInput {
+                upn: format!("room-{i}@contoso.com"),
+                display_name: format!("Room {i}"),
+                license: License::Pro,
+                readiness: Readiness::NoActionNeeded,
+                password: Some(format!("right-password-{i}")),
+            },
+        })
+        .collect();
+    let ids = core
+        .import_accounts(rows, None)
+        .expect("import")
+        .results
+        .into_iter()
+        .map(|r| r.account_id)
+        .collect();
+    let batch = BatchRequest {
+        account_ids: ids,
+        password_mode: PasswordMode::AutoGenerate,
+        sign_in_csv: None,
+        review_only: false,
+    };
+    match core.create_batch(batch, now, None).expect("generate") {
+        otpfleet_server::domain::batches::BatchOutcome::Created(c) => {
+            c.generated.into_iter().map(|g| g.otp).collect()
+        }
+        otpfleet_server::domain::batches::BatchOutcome::Review(_) => panic!("not a review"),
+    }
+}
+
+fn token(core: &Core, serial: &str, now: u64) -> String {
+    let verify = VerifyRequest {
+        make: "Logitech".into(),
+        model: "Tap".into(),
+        serial: serial.into(),
+        hdmi_ingest: true,
+    };
+    core.verify(&verify, now)
+        .expect("verify")
+        .verification_token
+}
+
+fn redeem(core: &Core, otp: &str, token: String, from: IpAddr, now: u64) -> Result<(), String> {
+    let req = RedeemRequest {
+        otp: otp.into(),
+        verification_token: token,
+    };
+    core.redeem_from(&req, Some(from), now)
+        .map(|_| ())
+        .map_err(|e| e.code.as_str().to_owned())
+}
+
+/// Strangers cannot lock everyone out: the global budget spent by 10,000 wrong OTPs from 200
+/// addresses leaves a new address's valid OTP redeemable, and 100 wrong OTPs naming another
+/// console's serial do not block that console.
+#[test]
+fn guessers_do_not_lock_out_other_consoles() {
+    let core = Core::with_defaults();
+    let now = crate::helpers::START_MS;
+    let otps = rooms_with_otps(&core, 3, now);
+    let wrong = "BBBB-BBBB-BBBB-BBBB";
+    let mut throttled_global = 0;
+    for i in 0..10_000u32 {
+        let from: IpAddr = [198, 51, 100, (i % 200) as u8].into();
+        let t = token(&core, &format!("ATK{i}"), now);
+        if redeem(&core, wrong, t, from, now).is_err_and(|c| c == "too_many_attempts") {
+            throttled_global += 1;
+        }
+    }
+    let (failures, _, _) = core.throttle_counts();
+    assert!(failures >= 9_000, "the guesses were counted: {failures}");
+    let t = token(&core, "ROOM-A", now);
+    assert_eq!(
+        redeem(&core, &otps[0], t, [203, 0, 113, 7].into(), now),
+        Ok(()),
+        "a new address's valid OTP redeems ({throttled_global} guesses throttled)"
+    );
+
+    // 100 wrong OTPs naming the victim's serial, from the attacker's address.
+    let attacker: IpAddr = [198, 51, 100, 250].into();
+    let victim: IpAddr = [192, 0, 2, 10].into();
+    let later = now + 120_000;
+    for _ in 0..100 {
+        let _ = redeem(
+            &core,
+            wrong,
+            token(&core, "VICTIM-9", later),
+            attacker,
+            later,
+        );
+    }
+    let t = token(&core, "VICTIM-9", later);
+    assert_eq!(redeem(&core, &otps[1], t, victim, later), Ok(()));
+}
+
+/// Manual sign-in is throttled like redemption: 1,000 wrong passwords for one account engage
+/// the back-off, and while it lasts even the right password is refused.
+#[test]
+fn wrong_passwords_on_manual_sign_in_engage_the_throttle() {
+    let core = Core::with_defaults();
+    let now = crate::helpers::START_MS;
+    rooms_with_otps(&core, 1, now);
+    let attempt = |password: &str, from: IpAddr| {
+        let req = otpfleet_protocol::ManualSignInRequest {
+            email: "room-0@contoso.com".into(),
+            password: password.into(),
+            verification_token: token(&core, "MANUAL-1", now),
+        };
+        core.manual_sign_in(&req, Some(from), now)
+            .map(|_| ())
+            .map_err(|e| e.code.as_str().to_owned())
+    };
+    let mut throttled = 0;
+    for i in 0..1_000u32 {
+        // The guesser rotates addresses: the account's own count catches it.
+        let from: IpAddr = [198, 51, 100, (i % 250) as u8].into();
+        match attempt(&format!("guess-{i}"), from).unwrap_err().as_str() {
+            "too_many_attempts" => throttled += 1,
+            other => assert_eq!(other, "invalid_credentials"),
+        }
+    }
+    assert!(
+        throttled >= 800,
+        "the throttle engaged: {throttled} of 1,000"
+    );
+    assert_eq!(
+        attempt("right-password-0", [203, 0, 113, 1].into()),
+        Err("too_many_attempts".into()),
+        "the right password waits out the back-off too"
+    );
+}
