@@ -161,8 +161,48 @@ pub(crate) fn refuse_if_bad(code: ErrorCode, bad: Vec<ErrorDetail>) -> Result<()
     .with_details(bad))
 }
 
+/// The key a upn is found by: its NFKC form (fullwidth and other compatibility variants fold
+/// into their plain letters), lower-cased. Two upns with one key are one account.
+///
+/// Why unicode-normalization: the standard crate for Unicode normal forms (NFKC needs the
+/// Unicode compatibility tables, which std does not carry).
+pub fn upn_key(upn: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    upn.nfkc().collect::<String>().to_lowercase()
+}
+
+/// Characters a person cannot see, or that reorder what they see: zero-width characters,
+/// bidirectional controls and other format characters. In a upn they make look-alikes of an
+/// existing account; a display name of nothing else shows nothing.
+pub fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 /// Checks that a upn looks like an email address: `name@domain.tld`, no spaces, bounded.
 pub fn check_upn(upn: &str) -> Result<(), String> {
+    if let Some(c) = upn.chars().find(|c| invisible(*c)) {
+        return Err(format!(
+            "upn contains U+{:04X}, an invisible or direction-changing character: type the \
+             address plainly",
+            u32::from(c)
+        ));
+    }
     let ok_len = !upn.is_empty() && upn.len() <= MAX_FIELD_BYTES;
     let well_formed = upn.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()
@@ -181,10 +221,13 @@ pub fn check_upn(upn: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a free-text field: not empty, bounded, no control characters.
+/// Checks a free-text field: something visible in it, bounded, no control characters.
 pub fn check_text(field: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err(format!("{field} must not be empty"));
+    if !value
+        .chars()
+        .any(|c| !c.is_whitespace() && !invisible(c) && !c.is_control())
+    {
+        return Err(format!("{field} must hold a visible character"));
     }
     if value.len() > MAX_FIELD_BYTES {
         return Err(format!("{field} is longer than {MAX_FIELD_BYTES} bytes"));
@@ -227,17 +270,23 @@ impl Core {
     /// whole import, naming every bad row.
     pub fn import_accounts(
         &self,
-        rows: Vec<ImportRow>,
+        mut rows: Vec<ImportRow>,
         by: Option<&str>,
     ) -> Result<ImportResult, ApiError> {
+        use unicode_normalization::UnicodeNormalization as _;
+        // Stored in NFKC: a fullwidth or otherwise compatible variant is the same upn.
+        for row in &mut rows {
+            if !unicode_normalization::is_nfkc(&row.input.upn) {
+                row.input.upn = row.input.upn.nfkc().collect();
+            }
+        }
         let mut bad = Vec::new();
         let mut first_line: HashMap<String, usize> = HashMap::new();
         for row in &rows {
             for (field, message) in check_row(&row.input) {
                 bad.push(line_detail(row.line, field, message));
             }
-            let lower = row.input.upn.to_lowercase();
-            if let Some(first) = first_line.insert(lower, row.line) {
+            if let Some(first) = first_line.insert(upn_key(&row.input.upn), row.line) {
                 bad.push(line_detail(
                     row.line,
                     Some("upn"),
@@ -276,7 +325,7 @@ impl Core {
         by: Option<&str>,
         unit: &mut super::Unit<'_>,
     ) -> (u64, ImportAction) {
-        let lower = input.upn.to_lowercase();
+        let lower = upn_key(&input.upn);
         let password_hash = input
             .password
             .as_deref()
@@ -386,7 +435,7 @@ impl Core {
 
     /// The account with this upn (case-insensitive), for manual sign-in.
     pub(crate) fn account_by_upn(&self, upn: &str) -> Option<AccountRef> {
-        lookup(&self.store.by_upn, &upn.to_lowercase())
+        lookup(&self.store.by_upn, &upn_key(upn))
     }
 }
 

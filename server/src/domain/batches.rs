@@ -257,7 +257,7 @@ impl Core {
             let n = record.len();
             return Err((None, format!("expected 2 fields (upn,password), found {n}")));
         }
-        let upn = record[0].trim().to_lowercase();
+        let upn = super::accounts::upn_key(record[0].trim());
         // Passwords are taken as typed: leading or trailing spaces may be part of them.
         let password = record[1].to_owned();
         check_text("password", &password).map_err(|e| (Some("password"), e))?;

@@ -85,7 +85,7 @@ impl Core {
                 password_hash,
                 by: _,
             } => {
-                let lower = upn.to_lowercase();
+                let lower = super::accounts::upn_key(&upn);
                 let existing = self.store.account(id);
                 let account = match existing {
                     Some(a) => a,

@@ -236,3 +236,50 @@ async fn oversized_bodies_get_413() {
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(a.error_code(), "body_too_large");
 }
+
+/// Look-alike text: a fullwidth variant of an existing upn is that account (stored in NFKC), a
+/// upn with a zero-width or direction-changing character is refused naming it, and a display
+/// name of nothing visible (U+202E alone) is refused.
+#[tokio::test]
+async fn look_alike_upns_are_one_account_and_invisible_text_is_refused() {
+    let app = TestApp::spawn().await;
+    let row = |upn: &str, name: &str| json!([{"upn": upn, "display_name": name, "license": "pro", "readiness": "no_action_needed"}]);
+    let first = app.import(row("room-1@contoso.com", "Room 1")).await;
+    let fullwidth = app
+        .admin(
+            Method::POST,
+            "/v1/accounts",
+            Some(row("ｒｏｏｍ-１@contoso.com", "Room 1")),
+        )
+        .await;
+    assert_eq!(fullwidth.status, StatusCode::OK, "{}", fullwidth.text);
+    assert_eq!(fullwidth.body["results"][0]["action"], "updated");
+    assert_eq!(
+        fullwidth.body["results"][0]["account_id"],
+        first[0].as_str()
+    );
+    assert_eq!(fullwidth.body["results"][0]["upn"], "room-1@contoso.com");
+    for (upn, name, says) in [
+        ("room\u{200B}-1@contoso.com", "Room 1", "U+200B"),
+        ("room-1@contoso.com\u{202E}", "Room 1", "U+202E"),
+        ("room-2@contoso.com", "\u{202E}", "visible"),
+        ("room-3@contoso.com", " \u{200B} ", "visible"),
+    ] {
+        let a = app
+            .admin(Method::POST, "/v1/accounts", Some(row(upn, name)))
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{upn:?} {name:?}: {}",
+            a.text
+        );
+        assert!(a.text.contains(says), "{upn:?} {name:?}: {}", a.text);
+    }
+    let listed = app.admin(Method::GET, "/v1/accounts", None).await;
+    assert_eq!(
+        listed.body["accounts"].as_array().unwrap().len(),
+        1,
+        "nothing else was created"
+    );
+}
