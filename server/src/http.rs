@@ -39,7 +39,13 @@ pub struct App {
     pub journal: Option<Arc<Journal>>,
     /// The open connections, bounded (sockets only; the in-process transport has none).
     pub connections: Arc<Connections>,
+    /// The last walk over the accounts for `/metrics`, and when: scrapes within
+    /// `STATS_EVERY_MS` share it, so a flood of scrapes costs one walk every few seconds.
+    stats: parking_lot::Mutex<Option<(u64, crate::domain::Stats)>>,
 }
+
+/// How long one walk over the accounts serves `/metrics`.
+const STATS_EVERY_MS: u64 = 5_000;
 
 impl App {
     pub fn new(core: Core, clock: Arc<dyn Clock>, admin_tokens: AdminTokens) -> App {
@@ -55,6 +61,22 @@ impl App {
             metrics: Metrics::default(),
             journal: None,
             connections,
+            stats: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The accounts' counts for `/metrics`, walked at most every `STATS_EVERY_MS` (the lock is
+    /// held through a walk, so concurrent scrapes wait for it instead of walking too).
+    pub fn stats(&self) -> crate::domain::Stats {
+        let now = self.now_ms();
+        let mut cached = self.stats.lock();
+        match &*cached {
+            Some((at, stats)) if now.saturating_sub(*at) < STATS_EVERY_MS => stats.clone(),
+            _ => {
+                let stats = self.core.stats(now);
+                *cached = Some((now, stats.clone()));
+                stats
+            }
         }
     }
 

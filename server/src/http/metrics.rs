@@ -41,12 +41,13 @@ impl Metrics {
         self.requests[row * (STATUSES.len() + 1) + col].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition: request counters, accounts by provisioning state, approval queue.
+    /// The exposition: request counters, connections, throttling and the journal; with
+    /// `sensitive` (admins only) also accounts by provisioning state, live OTPs, the approval
+    /// queue and the guessing bound.
     pub fn render(
         &self,
-        stats: &Stats,
+        sensitive: Option<(&Stats, &otpfleet_protocol::GuessingBound)>,
         (failures, by_source, global): (u64, u64, u64),
-        bound: &otpfleet_protocol::GuessingBound,
         journal: Option<crate::journal::JournalStats>,
         connections: &super::Connections,
     ) -> String {
@@ -72,25 +73,6 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP otpfleet_accounts Resource accounts, by provisioning state.\n");
-        out.push_str("# TYPE otpfleet_accounts gauge\n");
-        for (state, n) in &stats.by_provisioning {
-            let _ = writeln!(out, "otpfleet_accounts{{provisioning=\"{state}\"}} {n}");
-        }
-        metric(
-            &mut out,
-            "otpfleet_live_otps",
-            GAUGE,
-            "OTPs generated and neither redeemed nor expired.",
-            stats.live_otps,
-        );
-        metric(
-            &mut out,
-            "otpfleet_approval_queue_depth",
-            GAUGE,
-            "Requests awaiting approval.",
-            stats.approval_queue_depth,
-        );
         metric(
             &mut out,
             "otpfleet_redeem_failures_total",
@@ -105,13 +87,9 @@ impl Metrics {
              otpfleet_redeem_throttled_total{{scope=\"source\"}} {by_source}\n\
              otpfleet_redeem_throttled_total{{scope=\"global\"}} {global}"
         );
-        metric(
-            &mut out,
-            "otpfleet_guessing_bound",
-            GAUGE,
-            "Bound on the chance that guessing hits a live OTP within one validity period.",
-            format!("{:e}", bound.success_probability),
-        );
+        if let Some((stats, bound)) = sensitive {
+            render_accounts(&mut out, stats, bound);
+        }
         metric(
             &mut out,
             "otpfleet_connections_open",
@@ -151,6 +129,36 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The gauges of what the accounts hold (admins only).
+fn render_accounts(out: &mut String, stats: &Stats, bound: &otpfleet_protocol::GuessingBound) {
+    out.push_str("# HELP otpfleet_accounts Resource accounts, by provisioning state.\n");
+    out.push_str("# TYPE otpfleet_accounts gauge\n");
+    for (state, n) in &stats.by_provisioning {
+        let _ = writeln!(out, "otpfleet_accounts{{provisioning=\"{state}\"}} {n}");
+    }
+    metric(
+        out,
+        "otpfleet_live_otps",
+        GAUGE,
+        "OTPs generated and neither redeemed nor expired.",
+        stats.live_otps,
+    );
+    metric(
+        out,
+        "otpfleet_approval_queue_depth",
+        GAUGE,
+        "Requests awaiting approval.",
+        stats.approval_queue_depth,
+    );
+    metric(
+        out,
+        "otpfleet_guessing_bound",
+        GAUGE,
+        "Bound on the chance that guessing hits a live OTP within one validity period.",
+        format!("{:e}", bound.success_probability),
+    );
 }
 
 const GAUGE: &str = "gauge";

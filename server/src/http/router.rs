@@ -183,11 +183,16 @@ where
             version: env!("CARGO_PKG_VERSION").into(),
         }),
         RouteId::Metrics => {
-            let stats = core.stats(app.now_ms());
+            // What the accounts hold (states, live OTPs, the queue, the guessing bound) is for
+            // admins only; the counters of requests, connections, throttling and the journal
+            // are for anyone who can reach the server.
+            let stats = admin_token(app, &parts.headers).map(|_| app.stats());
+            let sensitive = stats
+                .as_ref()
+                .map(|s| (s, core.guessing_bound(s.live_otps)));
             let text = app.metrics.render(
-                &stats,
+                sensitive.as_ref().map(|(s, b)| (*s, b)),
                 core.throttle_counts(),
-                &core.guessing_bound(stats.live_otps),
                 app.journal.as_ref().map(|j| j.stats()),
                 &app.connections,
             );

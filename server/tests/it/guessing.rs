@@ -102,21 +102,47 @@ async fn the_metrics_show_the_throttle_and_the_bound() {
         std::sync::Arc::new(otpfleet_server::ManualClock::new(crate::helpers::START_MS)),
         otpfleet_server::http::AdminTokens::new(["t"]),
     );
-    let req = http::Request::get("/metrics")
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .expect("request");
-    let reply = handle(&app, req).await;
-    let body = http_body_util::BodyExt::collect(reply.into_body())
-        .await
-        .expect("body")
-        .to_bytes();
-    let text = String::from_utf8_lossy(&body);
+    let scrape = |token: Option<&str>| {
+        let mut req = http::Request::get("/metrics");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("request");
+        let app = &app;
+        async move {
+            let reply = handle(app, req).await;
+            let body = http_body_util::BodyExt::collect(reply.into_body())
+                .await
+                .expect("body")
+                .to_bytes();
+            String::from_utf8_lossy(&body).into_owned()
+        }
+    };
+    let admin = scrape(Some("t")).await;
     for metric in [
         "otpfleet_redeem_failures_total 0",
         "otpfleet_redeem_throttled_total{scope=\"source\"} 0",
         "otpfleet_guessing_bound 0e0",
+        "otpfleet_live_otps 0",
+        "otpfleet_approval_queue_depth 0",
     ] {
-        assert!(text.contains(metric), "{metric} in {text}");
+        assert!(admin.contains(metric), "{metric} in {admin}");
+    }
+    // Without the admin token: the counters, not what the accounts hold.
+    let public = scrape(None).await;
+    assert!(
+        public.contains("otpfleet_redeem_failures_total 0"),
+        "{public}"
+    );
+    for hidden in [
+        "otpfleet_accounts",
+        "otpfleet_live_otps",
+        "otpfleet_approval_queue_depth",
+        "otpfleet_guessing_bound",
+    ] {
+        assert!(!public.contains(hidden), "{hidden} is for admins: {public}");
     }
 }
 
