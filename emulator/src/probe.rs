@@ -68,21 +68,21 @@ pub async fn probe<T: Transport>(
         started,
         interval_length(duration),
     );
-    let counts = Arc::new(Counts::default());
-    let req = ApiRequest::get(path);
+    let shot = Shot {
+        ctx: Arc::clone(&ctx),
+        transport,
+        req: ApiRequest::get(path),
+        counts: Arc::new(Counts::default()),
+    };
     match pace {
-        Pace::Closed { workers } => {
-            closed(&ctx, &transport, &req, workers, started + duration, &counts).await
-        }
-        Pace::Rate { per_s, precise } => {
-            let rate = (per_s, precise);
-            open(&ctx, &transport, &req, rate, started, duration, &counts).await
-        }
+        Pace::Closed { workers } => closed(&shot, workers, started + duration).await,
+        Pace::Rate { per_s, precise } => open(&shot, (per_s, precise), started, duration).await,
     }
     ticker.abort();
     let elapsed = started.elapsed();
     ctx.recorder.close_interval(elapsed);
     let step = Step::Poll.as_str();
+    let counts = &shot.counts;
     ProbeResult {
         requests: counts.ok.load(Ordering::Relaxed),
         errors: counts.failed.load(Ordering::Relaxed),
@@ -101,48 +101,43 @@ struct Counts {
     in_flight: AtomicU64,
 }
 
-/// Sends one request meant for `intended` and counts how it ended; false when the run stopped.
-async fn one<T: Transport>(
-    ctx: &Ctx,
-    transport: &T,
+/// What every request of a probe needs, cloned into each task.
+#[derive(Debug, Clone)]
+struct Shot<T> {
+    ctx: Arc<Ctx>,
+    transport: T,
     req: ApiRequest,
-    intended: Instant,
-    rng: &mut rand_chacha::ChaCha8Rng,
-    counts: &Counts,
-) -> bool {
-    // The probe's route is recorded under `poll`: a stateless GET like a console's poll.
-    match ctx
-        .call(transport, Some(Step::Poll), req, intended, rng)
-        .await
-    {
-        Ok(a) if a.ok() => counts.ok.fetch_add(1, Ordering::Relaxed),
-        Ok(_) | Err(Failure::Unreachable(_)) => counts.failed.fetch_add(1, Ordering::Relaxed),
-        Err(Failure::Cancelled) => return false,
-    };
-    true
+    counts: Arc<Counts>,
 }
 
-async fn closed<T: Transport>(
-    ctx: &Arc<Ctx>,
-    transport: &T,
-    req: &ApiRequest,
-    workers: usize,
-    until: Instant,
-    counts: &Arc<Counts>,
-) {
+impl<T: Transport> Shot<T> {
+    /// Sends one request meant for `intended` and counts how it ended; false when the run
+    /// stopped.
+    async fn one(&self, intended: Instant, rng: &mut rand_chacha::ChaCha8Rng) -> bool {
+        // The probe's route is recorded under `poll`: a stateless GET like a console's poll.
+        let step = Some(Step::Poll);
+        let counts = &self.counts;
+        match self
+            .ctx
+            .call(&self.transport, step, self.req.clone(), intended, rng)
+            .await
+        {
+            Ok(a) if a.ok() => counts.ok.fetch_add(1, Ordering::Relaxed),
+            Ok(_) | Err(Failure::Unreachable(_)) => counts.failed.fetch_add(1, Ordering::Relaxed),
+            Err(Failure::Cancelled) => return false,
+        };
+        true
+    }
+}
+
+async fn closed<T: Transport>(shot: &Shot<T>, workers: usize, until: Instant) {
     let tasks: Vec<_> = (0..workers.max(1) as u64)
         .map(|w| {
-            let (ctx, transport, req, counts) = (
-                Arc::clone(ctx),
-                transport.clone(),
-                req.clone(),
-                Arc::clone(counts),
-            );
+            let shot = shot.clone();
             tokio::spawn(async move {
                 let mut rng = console_rng(0, w);
                 while Instant::now() < until {
-                    let now = Instant::now();
-                    if !one(&ctx, &transport, req.clone(), now, &mut rng, &counts).await {
+                    if !shot.one(Instant::now(), &mut rng).await {
                         break;
                     }
                 }
@@ -155,14 +150,12 @@ async fn closed<T: Transport>(
 }
 
 async fn open<T: Transport>(
-    ctx: &Arc<Ctx>,
-    transport: &T,
-    req: &ApiRequest,
+    shot: &Shot<T>,
     (per_s, precise): (f64, bool),
     started: Instant,
     duration: Duration,
-    counts: &Arc<Counts>,
 ) {
+    let counts = &shot.counts;
     let total = (per_s * duration.as_secs_f64()).floor() as u64;
     for i in 0..total {
         let intended = started + Duration::from_secs_f64(i as f64 / per_s);
@@ -176,17 +169,12 @@ async fn open<T: Transport>(
             continue;
         }
         counts.in_flight.fetch_add(1, Ordering::Relaxed);
-        let (ctx, transport, req, counts) = (
-            Arc::clone(ctx),
-            transport.clone(),
-            req.clone(),
-            Arc::clone(counts),
-        );
+        let shot = shot.clone();
         tokio::spawn(async move {
             let mut rng = console_rng(0, i);
             wait_until(intended, precise).await;
-            one(&ctx, &transport, req, intended, &mut rng, &counts).await;
-            counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+            shot.one(intended, &mut rng).await;
+            shot.counts.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
     }
     // The last requests are answered within the transport's timeout.

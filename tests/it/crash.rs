@@ -41,6 +41,16 @@ fn start(dir: &Path, token: &Path) -> (Child, String) {
     (child, url)
 }
 
+/// The test's random stream: `CRASH_SEED` when set (to replay a failure), else `default`.
+fn seeded(default: u64) -> ChaCha8Rng {
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    println!("crash test seed {seed} (set CRASH_SEED to replay)");
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
 fn post(path: &str, body: serde_json::Value) -> ApiRequest {
     ApiRequest::post_json(path, &body).with_bearer(TOKEN)
 }
@@ -187,12 +197,7 @@ async fn check(t: &HttpTransport, ledger: &Ledger, round: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
-    let seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261121);
-    println!("crash test seed {seed} (set CRASH_SEED to replay)");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(20261121);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let token = dir.path().join("token");
@@ -287,12 +292,7 @@ async fn count_accounts(t: &HttpTransport, text: &str) -> usize {
 async fn a_request_killed_half_way_is_applied_whole_or_not_at_all() {
     const ROOMS: usize = 2_000;
     const IMPORT: usize = 20_000;
-    let seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261130);
-    println!("crash test seed {seed} (set CRASH_SEED to replay)");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(20261130);
     let dir = tempfile::tempdir().expect("tempdir");
     let (data, token) = (dir.path().join("data"), dir.path().join("token"));
     std::fs::write(&token, TOKEN).expect("write");

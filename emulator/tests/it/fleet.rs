@@ -201,3 +201,30 @@ async fn the_probe_drives_a_stateless_route_without_errors() {
     assert_eq!(result.errors, 0);
     assert_eq!(result.latency.response.count, result.requests);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_sends_at_a_fixed_rate_on_time() {
+    use otpfleet_emulator::probe::{Pace, probe};
+    use otpfleet_emulator::{HttpTransport, reference};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let clock = Arc::new(otpfleet_server::TokioClock::new(1_795_248_000_000));
+    let server = reference::start(otpfleet_server::ServerConfig::default(), clock)
+        .await
+        .expect("starts");
+    let transport = HttpTransport::new(&server.url(), 8, Duration::from_secs(5));
+    let pace = Pace::Rate {
+        per_s: 200.0,
+        precise: true,
+    };
+    let result = probe(transport, "/healthz", pace, Duration::from_secs(1)).await;
+    // 200 requests due over the second, each sent and answered, none dropped.
+    assert_eq!(
+        (result.requests, result.errors, result.dropped),
+        (200, 0, 0)
+    );
+    let l = &result.latency;
+    assert_eq!(l.response.count, 200);
+    assert_eq!(l.lateness.count, 200);
+    assert!(l.service.p50 <= l.response.p50, "{l:?}");
+}

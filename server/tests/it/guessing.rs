@@ -17,32 +17,7 @@ const GUESSES: u64 = 100_000;
 fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_throttled() {
     let core = Core::with_defaults();
     let now = crate::helpers::START_MS;
-    let rows = (0..LIVE)
-        .map(|i| ImportRow {
-            line: i + 1,
-            input: AccountInput {
-                upn: format!("room-{i}@contoso.com"),
-                display_name: format!("Room {i}"),
-                license: License::Pro,
-                readiness: Readiness::NoActionNeeded,
-                password: None,
-            },
-        })
-        .collect();
-    let ids: Vec<String> = core
-        .import_accounts(rows, None)
-        .expect("import")
-        .results
-        .into_iter()
-        .map(|r| r.account_id)
-        .collect();
-    let batch = BatchRequest {
-        account_ids: ids,
-        password_mode: PasswordMode::AutoGenerate,
-        sign_in_csv: None,
-        review_only: false,
-    };
-    core.create_batch(batch, now, None).expect("generate");
+    rooms_with_otps(&core, LIVE, now);
     assert_eq!(
         core.preferences_view(now).guessing_bound.live_otps,
         LIVE as u64
