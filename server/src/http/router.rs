@@ -23,16 +23,33 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let found = find_route(req.method(), req.uri().path());
+    // HEAD is GET without the body (RFC 9110 section 9.3.2), on every GET route.
+    let head = req.method() == Method::HEAD;
+    let method = if head { &Method::GET } else { req.method() };
+    let found = find_route(method, req.uri().path());
     let route_index = found.as_ref().ok().map(|(i, _, _)| *i);
-    let reply = match found {
+    let mut reply = match found {
         Ok((_, route, id)) => match dispatch(app, route, id.as_deref(), req).await {
             Ok(reply) => durable(app, route, reply).await,
             Err(e) => reply_error(e),
         },
-        Err(e) => reply_error(e),
+        Err((e, allow)) => {
+            let mut reply = reply_error(e);
+            if let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+                reply.headers_mut().insert(header::ALLOW, allow);
+            }
+            reply
+        }
     };
     app.metrics.count(route_index, reply.status().as_u16());
+    if head {
+        let length = http_body_util::BodyExt::collect(reply.body_mut())
+            .await
+            .map_or(0, |b| b.to_bytes().len());
+        reply
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     reply
 }
 
@@ -64,11 +81,12 @@ async fn durable(app: &App, route: &Route, reply: Reply) -> Reply {
 }
 
 /// The route for a method and path: 404 when no template matches, 405 when only the method
-/// is wrong.
+/// is wrong (with the methods the path allows, for the `Allow` header).
+#[allow(clippy::type_complexity)]
 fn find_route(
     method: &Method,
     path: &str,
-) -> Result<(usize, &'static Route, Option<String>), ApiError> {
+) -> Result<(usize, &'static Route, Option<String>), (ApiError, Option<String>)> {
     let mut allowed = Vec::new();
     for (i, route) in ROUTES.iter().enumerate() {
         if let Some(id) = route.matches(path) {
@@ -80,14 +98,23 @@ fn find_route(
     }
     if allowed.is_empty() {
         let shown: String = path.chars().take(100).collect();
-        return Err(ApiError::new(
-            ErrorCode::RouteNotFound,
-            format!("no route {shown}; GET /openapi.json lists them"),
+        return Err((
+            ApiError::new(
+                ErrorCode::RouteNotFound,
+                format!("no route {shown}; GET /openapi.json lists them"),
+            ),
+            None,
         ));
     }
-    Err(ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        format!("{method} is not allowed here; use {}", allowed.join(" or ")),
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    Err((
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed here; use {}", allowed.join(" or ")),
+        ),
+        Some(allowed.join(", ")),
     ))
 }
 

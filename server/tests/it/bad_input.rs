@@ -283,3 +283,31 @@ async fn look_alike_upns_are_one_account_and_invisible_text_is_refused() {
         "nothing else was created"
     );
 }
+
+/// A 405 names the methods the path allows in `Allow`; HEAD answers every GET route with its
+/// headers and no body.
+#[tokio::test]
+async fn method_not_allowed_says_what_is_and_head_answers_get_routes() {
+    let app = TestApp::spawn().await;
+    let wrong = app
+        .send(Method::DELETE, "/v1/accounts", None, None, "")
+        .await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.error_code(), "method_not_allowed");
+    let allow = wrong.headers.get("allow").expect("an Allow header");
+    assert_eq!(allow, "POST, GET, HEAD");
+    let head = app.send(Method::HEAD, "/healthz", None, None, "").await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.text.is_empty(), "no body: {:?}", head.text);
+    let get = app.send(Method::GET, "/healthz", None, None, "").await;
+    assert_eq!(
+        head.headers
+            .get("content-length")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some(get.text.len().to_string())
+    );
+    let post_only = app
+        .send(Method::HEAD, "/v1/console/verify", None, None, "")
+        .await;
+    assert_eq!(post_only.status, StatusCode::METHOD_NOT_ALLOWED);
+}
