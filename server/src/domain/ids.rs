@@ -34,10 +34,15 @@ impl IdKind {
         format!("{}{n}", self.prefix())
     }
 
-    /// The number behind an id, or `None` if the text is no id of this kind.
+    /// The number behind an id, or `None` if the text is no id of this kind. Only the
+    /// canonical form is an id (`acc_1`, never `acc_01`): one thing has one name.
     pub fn parse(self, text: &str) -> Option<u64> {
         let digits = text.strip_prefix(self.prefix())?;
-        if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        let canonical = !digits.is_empty()
+            && digits.len() <= 19
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !(digits.len() > 1 && digits.starts_with('0'));
+        if !canonical {
             return None;
         }
         digits.parse().ok()
@@ -60,5 +65,7 @@ mod tests {
         assert_eq!(IdKind::Account.parse("acc_"), None);
         assert_eq!(IdKind::Account.parse("acc_+1"), None);
         assert_eq!(IdKind::Account.parse("acc_99999999999999999999"), None);
+        assert_eq!(IdKind::Account.parse("acc_01"), None, "only the canonical form");
+        assert_eq!(IdKind::Account.parse("acc_0"), Some(0));
     }
 }
