@@ -60,6 +60,11 @@ pub struct ServeOpts {
     /// A connection that sends nothing for this long, in seconds, is closed (1 to 3600).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub idle_timeout_s: u64,
+    /// A reverse proxy's network (CIDR, e.g. 10.0.0.0/8) whose X-Forwarded-For is believed:
+    /// throttling then counts the client behind it, not the proxy (repeatable; off by default,
+    /// since anyone can write that header).
+    #[arg(long, value_name = "CIDR")]
+    pub trust_forwarded_for: Vec<ipnet::IpNet>,
 }
 
 impl ServeOpts {
@@ -74,6 +79,7 @@ impl ServeOpts {
                 .unwrap_or(usize::MAX),
             idle_timeout: Duration::from_secs(self.idle_timeout_s),
             write_timeout: Duration::from_secs(self.request_timeout_s),
+            trusted_proxies: self.trust_forwarded_for.clone(),
             ..ServerConfig::default()
         }
     }

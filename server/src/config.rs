@@ -26,6 +26,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// A connection whose client does not take an answer for this long is closed.
     pub write_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: behind one, the client address
+    /// (for throttling and connection bounds per address) is the last address in that header
+    /// that is not one of these networks. Empty: the header is ignored (anyone can write it).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +45,7 @@ impl Default for ServerConfig {
             max_connections_per_address: 1_024,
             idle_timeout: Duration::from_secs(120),
             write_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -65,7 +65,11 @@ mod tests {
         assert_eq!(IdKind::Account.parse("acc_"), None);
         assert_eq!(IdKind::Account.parse("acc_+1"), None);
         assert_eq!(IdKind::Account.parse("acc_99999999999999999999"), None);
-        assert_eq!(IdKind::Account.parse("acc_01"), None, "only the canonical form");
+        assert_eq!(
+            IdKind::Account.parse("acc_01"),
+            None,
+            "only the canonical form"
+        );
         assert_eq!(IdKind::Account.parse("acc_0"), Some(0));
     }
 }

@@ -62,7 +62,12 @@ pub async fn serve(
                     .serve_connection(TokioIo::new(Box::pin(stream)), service_fn({
                         let app = Arc::clone(&app);
                         move |mut req: http::Request<hyper::body::Incoming>| {
-                            req.extensions_mut().insert(super::ClientAddr(peer.ip()));
+                            let client = client_address(
+                                peer.ip(),
+                                req.headers(),
+                                &app.core.config().trusted_proxies,
+                            );
+                            req.extensions_mut().insert(super::ClientAddr(client));
                             answer(Arc::clone(&app), req)
                         }
                     }));
@@ -96,6 +101,34 @@ pub async fn serve(
     Ok(())
 }
 
+/// The client a request comes from: the peer, or, when the peer is a trusted proxy, the last
+/// address of `X-Forwarded-For` that is not a trusted proxy (addresses to its left were written
+/// by whoever sent the request, and are not believed).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    headers: &http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok());
+    let mut client = peer;
+    for hop in hops.collect::<Vec<_>>().into_iter().rev() {
+        client = hop;
+        if !is_trusted(&hop) {
+            break;
+        }
+    }
+    client
+}
+
 /// Answers a connection past a bound with one `503 server_busy` and closes it, without
 /// waiting: the answer is small enough for an empty socket buffer, and a client that cannot take
 /// it just sees the connection close.
@@ -123,4 +156,29 @@ async fn answer(
         )),
     };
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7, 10.1.2.3".parse().unwrap(),
+        );
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        // Through the proxy: the last hop it did not add is the client (203.0.113.9 was
+        // written by the client and is not believed).
+        assert_eq!(
+            client_address(proxy, &headers, &trusted),
+            "198.51.100.7".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(stranger, &headers, &trusted), stranger);
+        assert_eq!(client_address(proxy, &headers, &[]), proxy, "opt-in only");
+    }
 }
