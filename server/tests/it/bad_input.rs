@@ -311,3 +311,25 @@ async fn method_not_allowed_says_what_is_and_head_answers_get_routes() {
         .await;
     assert_eq!(post_only.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// A JSON import that repeats a key is refused, as every other body is (last-wins is not
+/// what the sender meant), and nothing is imported.
+#[tokio::test]
+async fn a_json_import_with_a_repeated_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let body = r#"[{"upn": "room-1@contoso.com", "display_name": "Room 1", "license": "pro",
+                    "readiness": "no_action_needed", "license": "basic"}]"#;
+    let a = app
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(TOKEN),
+            Some("application/json"),
+            body,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    assert_eq!(a.error_code(), "invalid_json");
+    assert!(a.text.contains("duplicate key `license`"), "{}", a.text);
+    assert_eq!(account_count(&app).await, 0);
+}
