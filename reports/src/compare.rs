@@ -402,22 +402,12 @@ fn write_step_table(c: &Comparison<'_>, view: View, out: &mut impl io::Write) ->
         for stat in Stat::ALL {
             let name = format!("{step}.{}.{}", view.as_str(), stat.header());
             let failed = c.regressions.iter().any(|r| r.name == name);
-            let value = |s: &Summary| (s.count > 0).then(|| stat_of(s, stat) as f64);
+            let value = |s: &Summary| (s.count > 0).then(|| stat.of(s) as f64);
             cells.push(cell(value(&b), value(&n), false, failed));
         }
         writeln!(out, "| {step} | {} |", cells.join(" | "))?;
     }
     Ok(())
-}
-
-fn stat_of(s: &Summary, stat: Stat) -> u64 {
-    match stat {
-        Stat::P50 => s.p50,
-        Stat::P90 => s.p90,
-        Stat::P99 => s.p99,
-        Stat::P999 => s.p999,
-        Stat::Max => s.max,
-    }
 }
 
 fn write_requests(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> {

@@ -52,7 +52,7 @@ impl Stat {
         }
     }
 
-    fn of(self, s: &crate::histograms::Summary) -> u64 {
+    pub(crate) fn of(self, s: &crate::histograms::Summary) -> u64 {
         match self {
             Stat::P50 => s.p50,
             Stat::P90 => s.p90,

@@ -231,7 +231,7 @@ pub struct StepCounts {
     pub over_range: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 

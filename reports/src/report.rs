@@ -243,12 +243,8 @@ pub struct TimeToSignedIn {
     pub p99: f64,
     pub max: f64,
     /// Values longer than the histograms hold (366 days), counted and left out of the others.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::histograms::is_zero")]
     pub over_range: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 impl TimeToSignedIn {
