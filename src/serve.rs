@@ -149,11 +149,7 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
             }
             None => {}
         }
-        let mut app = App::new(core, clock, tokens);
-        if let Some(journal) = journal {
-            app = app.with_journal(journal);
-        }
-        let app = Arc::new(app);
+        let app = Arc::new(App::new(core, journal, clock, tokens));
         // Signal handlers go in before the port is announced: a SIGTERM sent right after the
         // first line must stop the server cleanly, not kill it.
         let shutdown = shutdown_signal()?;

@@ -18,7 +18,7 @@ use otpfleet_protocol::{
 };
 use otpfleet_server::domain::accounts::ImportRow;
 use otpfleet_server::domain::batches::BatchOutcome;
-use otpfleet_server::http::AdminTokens;
+use otpfleet_server::http::{AdminTokens, Served};
 use otpfleet_server::{App, Clock, Core, ManualClock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +50,8 @@ pub struct Redeemed {
 #[derive(Debug)]
 pub struct Domain {
     pub app: Arc<App>,
+    /// What the app serves (an in-memory app never replaces it).
+    served: Arc<Served>,
     pub clock: ManualClock,
     next_room: AtomicUsize,
 }
@@ -74,10 +76,12 @@ impl Domain {
         .expect("fixture: 336 hours is a valid OTP validity");
         let app = App::new(
             core,
+            None,
             Arc::new(clock.clone()),
             AdminTokens::new([ADMIN_TOKEN]),
         );
         Domain {
+            served: app.served(),
             app: Arc::new(app),
             clock,
             next_room: AtomicUsize::new(0),
@@ -85,7 +89,7 @@ impl Domain {
     }
 
     pub fn core(&self) -> &Core {
-        &self.app.core
+        &self.served.core
     }
 
     pub fn now_ms(&self) -> u64 {

@@ -27,7 +27,12 @@ pub fn app(config: ServerConfig, clock: Arc<dyn Clock>) -> (Arc<App>, String) {
     let token = new_admin_token();
     let core = Core::new(config, Catalogue::builtin(), Secrets::random());
     (
-        Arc::new(App::new(core, clock, AdminTokens::new([token.as_str()]))),
+        Arc::new(App::new(
+            core,
+            None,
+            clock,
+            AdminTokens::new([token.as_str()]),
+        )),
         token,
     )
 }

@@ -72,6 +72,7 @@ error_codes! {
     SignInBlocked = "sign_in_blocked" => 403,
     // Server side.
     ServerBusy = "server_busy" => 503,
+    StorageUnavailable = "storage_unavailable" => 503,
     Internal = "internal" => 500,
 }
 

@@ -70,9 +70,11 @@ pub struct Core {
     /// redemption reads it without touching the lock's shared counter.
     auto_approve: std::sync::atomic::AtomicBool,
     store: Store,
-    throttle: throttle::Throttle,
+    /// Shared with the core that replaces this one when a durable server rebuilds its state
+    /// (`with_throttles_of`): a rebuild must not give guessers a fresh budget.
+    throttle: std::sync::Arc<throttle::Throttle>,
     /// Wrong passwords of manual sign-ins, throttled apart from OTP guesses.
-    sign_in_throttle: throttle::Throttle,
+    sign_in_throttle: std::sync::Arc<throttle::Throttle>,
     /// Where changes are journaled, when the server is durable.
     sink: Option<std::sync::Arc<dyn EventSink>>,
 }
@@ -80,8 +82,8 @@ pub struct Core {
 impl Core {
     pub fn new(config: ServerConfig, catalogue: Catalogue, secrets: Secrets) -> Core {
         Core {
-            throttle: throttle::Throttle::new(config.throttle),
-            sign_in_throttle: throttle::Throttle::new(config.throttle),
+            throttle: std::sync::Arc::new(throttle::Throttle::new(config.throttle)),
+            sign_in_throttle: std::sync::Arc::new(throttle::Throttle::new(config.throttle)),
             config,
             catalogue,
             secrets,
@@ -131,6 +133,17 @@ impl Core {
 
     pub fn config(&self) -> &ServerConfig {
         &self.config
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// This core, throttling with `other`'s throttles (what they counted included).
+    pub fn with_throttles_of(mut self, other: &Core) -> Core {
+        self.throttle = std::sync::Arc::clone(&other.throttle);
+        self.sign_in_throttle = std::sync::Arc::clone(&other.sign_in_throttle);
+        self
     }
 
     pub fn preferences(&self) -> Preferences {

@@ -27,16 +27,30 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::IpAddr);
 
-/// Everything a request handler needs: the domain core, the clock, the admin tokens, the
-/// request counters.
+/// What requests are served from: the domain core and, for a durable server, the journal its
+/// changes go to. A durable server replaces it whole when it rebuilds its state from the
+/// journal after a write failure ([`App::recover`]).
+#[derive(Debug)]
+pub struct Served {
+    pub core: Core,
+    pub journal: Option<Arc<Journal>>,
+}
+
+impl Served {
+    /// Why changes cannot be journaled now, if they cannot.
+    pub fn journal_failure(&self) -> Option<String> {
+        self.journal.as_ref().and_then(|j| j.failure())
+    }
+}
+
+/// Everything a request handler needs: what it is served from, the clock, the admin tokens,
+/// the request counters.
 #[derive(Debug)]
 pub struct App {
-    pub core: Core,
+    served: arc_swap::ArcSwap<Served>,
     pub clock: Arc<dyn Clock>,
     pub admin_tokens: AdminTokens,
     pub metrics: Metrics,
-    /// The journal of a durable server: changes are acknowledged once it holds them.
-    pub journal: Option<Arc<Journal>>,
     /// The open connections, bounded (sockets only; the in-process transport has none).
     pub connections: Arc<Connections>,
     /// The last walk over the accounts for `/metrics`, and when: scrapes within
@@ -46,47 +60,122 @@ pub struct App {
 
 /// How long one walk over the accounts serves `/metrics`.
 const STATS_EVERY_MS: u64 = 5_000;
+/// How often a durable server whose journal failed tries to open it anew.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl App {
-    pub fn new(core: Core, clock: Arc<dyn Clock>, admin_tokens: AdminTokens) -> App {
+    /// An app serving `core`; a durable one also names the journal `core` writes to.
+    pub fn new(
+        core: Core,
+        journal: Option<Arc<Journal>>,
+        clock: Arc<dyn Clock>,
+        admin_tokens: AdminTokens,
+    ) -> App {
         let config = core.config();
         let connections = Arc::new(Connections::new(
             config.max_connections,
             config.max_connections_per_address,
         ));
         App {
-            core,
+            served: arc_swap::ArcSwap::from_pointee(Served { core, journal }),
             clock,
             admin_tokens,
             metrics: Metrics::default(),
-            journal: None,
             connections,
             stats: parking_lot::Mutex::new(None),
         }
     }
 
+    /// What requests are served from now. Hold it for one request: a durable server may
+    /// replace it (see [`App::recover`]).
+    pub fn served(&self) -> Arc<Served> {
+        self.served.load_full()
+    }
+
     /// The accounts' counts for `/metrics`, walked at most every `STATS_EVERY_MS` (the lock is
     /// held through a walk, so concurrent scrapes wait for it instead of walking too).
-    pub fn stats(&self) -> crate::domain::Stats {
+    pub fn stats(&self, core: &Core) -> crate::domain::Stats {
         let now = self.now_ms();
         let mut cached = self.stats.lock();
         match &*cached {
             Some((at, stats)) if now.saturating_sub(*at) < STATS_EVERY_MS => stats.clone(),
             _ => {
-                let stats = self.core.stats(now);
+                let stats = core.stats(now);
                 *cached = Some((now, stats.clone()));
                 stats
             }
         }
     }
 
-    /// A durable app: `core` must already journal into `journal` (see `durable::open`).
-    pub fn with_journal(mut self, journal: Arc<Journal>) -> App {
-        self.journal = Some(journal);
-        self
-    }
-
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// Keeps a durable server serving through journal write failures (a full disk, an I/O
+    /// error), for as long as it runs: once the journal fails, changes are refused (503
+    /// `storage_unavailable`) and every second the journal is opened anew; when that works,
+    /// the state is rebuilt by replaying it, so whatever a refused change had applied in
+    /// memory is gone, and the server takes changes again. Logs each failure and recovery.
+    pub async fn recover(self: Arc<Self>) {
+        loop {
+            let Some(journal) = self.served().journal.clone() else {
+                return;
+            };
+            journal.failed().await;
+            self.metrics.journal_failed();
+            let why = journal.failure().unwrap_or_default();
+            eprintln!(
+                "journal write failed in {}: {why}; changes are refused (503 storage_unavailable) \
+                 until it can be written again (tried every {REOPEN_EVERY:?})",
+                journal.dir().display()
+            );
+            journal.close();
+            drop(journal);
+            let mut last_error = String::new();
+            loop {
+                tokio::time::sleep(REOPEN_EVERY).await;
+                let app = Arc::clone(&self);
+                match tokio::task::spawn_blocking(move || app.reopen()).await {
+                    Ok(Ok(replayed)) => {
+                        eprintln!(
+                            "journal writable again: state rebuilt from its {replayed} entries; \
+                             taking changes"
+                        );
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        let e = e.to_string();
+                        if e != last_error {
+                            eprintln!("journal still unavailable: {e}");
+                            last_error = e;
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+
+    /// Opens the failed journal's directory anew and serves the state replayed from it.
+    fn reopen(&self) -> Result<usize, crate::journal::JournalError> {
+        let served = self.served();
+        let Some(old) = &served.journal else {
+            return Ok(0);
+        };
+        let core = &served.core;
+        let durable = crate::open_durable(
+            old.dir(),
+            core.config().clone(),
+            core.catalogue().clone(),
+            Arc::clone(&self.clock),
+        )?;
+        let core = durable.core.with_throttles_of(core);
+        self.served.store(Arc::new(Served {
+            core,
+            journal: Some(durable.journal),
+        }));
+        *self.stats.lock() = None;
+        self.metrics.journal_recovered();
+        Ok(durable.replayed)
     }
 }

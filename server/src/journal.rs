@@ -98,18 +98,32 @@ pub struct Recovered {
 }
 
 /// The journal of a durable server.
+///
+/// A write that fails (a full disk, an I/O error) stops this journal for good: the waiters of
+/// everything not committed get the error, and so does every later wait. The server then
+/// refuses changes and rebuilds its state from a journal opened anew (see `App::recover`), so
+/// that a change it refused is not left applied in memory.
 pub struct Journal {
     /// The last sequence number given out, and the writer's queue of units.
     queue: Mutex<(u64, mpsc::Sender<Vec<Reserved>>)>,
     appended: AtomicU64,
-    committed: watch::Receiver<Result<u64, String>>,
+    progress: watch::Receiver<Progress>,
     /// Where records get their time (read under the queue lock, so times never go backwards
     /// along the log with a monotonic clock).
     clock: Arc<dyn Clock>,
-    db: Arc<Database>,
+    /// The database, until the journal is closed after a failure (a new journal can open the
+    /// file only once nothing holds it).
+    db: Mutex<Option<Arc<Database>>>,
     path: PathBuf,
     writer: Option<std::thread::JoinHandle<()>>,
     counters: Arc<Counters>,
+}
+
+/// How far the writer got, and why it stopped if it did.
+#[derive(Debug, Clone)]
+struct Progress {
+    committed: u64,
+    failure: Option<String>,
 }
 
 /// What the writer has done since the journal was opened (for `/metrics`).
@@ -124,10 +138,12 @@ struct Counters {
 pub struct JournalStats {
     /// Entries in the log (committed), recovered ones included.
     pub entries: u64,
-    /// Commit transactions (each one fsync) since the server started.
+    /// Commit transactions (each one fsync) since the journal was opened.
     pub commits: u64,
-    /// Time spent committing since the server started.
+    /// Time spent committing since the journal was opened.
     pub commit_seconds: f64,
+    /// Whether the journal takes changes (no write has failed).
+    pub writable: bool,
 }
 
 impl Drop for Journal {
@@ -167,20 +183,23 @@ impl Journal {
         let (last, link) = entries.last().map_or((0, [0; 32]), |e| (e.seq, e.link));
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Vec<Reserved>>();
-        let (committed_tx, committed) = watch::channel(Ok(last));
+        let (progress_tx, progress) = watch::channel(Progress {
+            committed: last,
+            failure: None,
+        });
         let writer_db = Arc::clone(&db);
         let counters = Arc::new(Counters::default());
         let writer_counters = Arc::clone(&counters);
         let writer = std::thread::Builder::new()
             .name("otpfleet-journal".into())
-            .spawn(move || writer(&writer_db, (last, link), rx, committed_tx, &writer_counters))
+            .spawn(move || writer(writer_db, (last, link), rx, progress_tx, &writer_counters))
             .map_err(|e| JournalError::Write(e.to_string()))?;
         let journal = Journal {
             queue: Mutex::new((last, tx)),
             appended: AtomicU64::new(last),
-            committed,
+            progress,
             clock,
-            db,
+            db: Mutex::new(Some(db)),
             path,
             writer: Some(writer),
             counters,
@@ -191,7 +210,8 @@ impl Journal {
     /// Entries committed so far, and the writer's work since the journal was opened.
     pub fn stats(&self) -> JournalStats {
         JournalStats {
-            entries: self.committed.borrow().as_ref().map_or(0, |seq| *seq),
+            entries: self.progress.borrow().committed,
+            writable: self.progress.borrow().failure.is_none(),
             commits: self.counters.commits.load(Ordering::Relaxed),
             commit_seconds: self.counters.commit_us.load(Ordering::Relaxed) as f64 / 1e6,
         }
@@ -199,7 +219,8 @@ impl Journal {
 
     /// Up to `limit` committed entries after sequence number `after`, oldest first.
     pub fn page(&self, after: u64, limit: usize) -> Result<Vec<Entry>, JournalError> {
-        let txn = self.db.begin_read().map_err(|e| corrupt(&self.path, e))?;
+        let db = self.db.lock().clone().ok_or_else(|| self.stopped())?;
+        let txn = db.begin_read().map_err(|e| corrupt(&self.path, e))?;
         let Some(table) = events_table(&txn, &self.path)? else {
             return Ok(Vec::new());
         };
@@ -232,20 +253,48 @@ impl Journal {
         Ok(out)
     }
 
-    /// Waits until every event up to `seq` is committed.
+    /// Waits until every event up to `seq` is committed; an error once the writer has failed
+    /// before getting there (what it did commit before failing stays acknowledged).
     pub async fn wait_durable(&self, seq: u64) -> Result<(), JournalError> {
-        let mut rx = self.committed.clone();
-        let result = rx
-            .wait_for(|c| match c {
-                Ok(done) => *done >= seq,
-                Err(_) => true,
-            })
+        let mut rx = self.progress.clone();
+        let progress = rx
+            .wait_for(|p| p.committed >= seq || p.failure.is_some())
             .await
-            .map_err(|_| JournalError::Write("the journal writer stopped".into()))?;
-        match &*result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(JournalError::Write(e.clone())),
+            .map_err(|_| self.stopped())?;
+        match &progress.failure {
+            _ if progress.committed >= seq => Ok(()),
+            Some(why) => Err(JournalError::Write(why.clone())),
+            None => Err(self.stopped()),
         }
+    }
+
+    /// Why the journal stopped writing, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.progress.borrow().failure.clone()
+    }
+
+    /// Resolves once the journal has stopped writing (at once if it has).
+    pub async fn failed(&self) {
+        let mut rx = self.progress.clone();
+        let _ = rx.wait_for(|p| p.failure.is_some()).await;
+    }
+
+    /// The data directory this journal lives in.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Lets go of the database after a failure, so that the directory can be opened anew once
+    /// the requests still reading from it are done. The journal serves nothing after this.
+    pub fn close(&self) {
+        self.db.lock().take();
+    }
+
+    fn stopped(&self) -> JournalError {
+        JournalError::Write(
+            self.failure()
+                .unwrap_or_else(|| "the journal writer stopped".into()),
+        )
     }
 }
 
@@ -349,10 +398,10 @@ fn open_db(
 /// The writer thread: one transaction per group of waiting units, in sequence order, each
 /// record linked to the one before.
 fn writer(
-    db: &Database,
+    db: Arc<Database>,
     (last, mut link_so_far): (u64, [u8; 32]),
     rx: mpsc::Receiver<Vec<Reserved>>,
-    committed: watch::Sender<Result<u64, String>>,
+    progress: watch::Sender<Progress>,
     counters: &Counters,
 ) {
     let mut waiting = Waiting::new(last);
@@ -369,17 +418,20 @@ fn writer(
             continue;
         };
         let started = std::time::Instant::now();
-        let done = commit(db, &group, &mut link_so_far);
+        let done = commit(&db, &group, &mut link_so_far);
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         counters.commits.fetch_add(1, Ordering::Relaxed);
         counters.commit_us.fetch_add(took, Ordering::Relaxed);
         match done {
             Ok(()) => {
-                let _ = committed.send_replace(Ok(last));
+                progress.send_modify(|p| p.committed = last);
             }
             Err(e) => {
-                // Nothing after a failed commit can be acknowledged: every waiter gets the error.
-                let _ = committed.send_replace(Err(e));
+                // Nothing after a failed commit can be acknowledged: every waiter of it, and
+                // of anything later, gets the error. redb answers nothing more after an I/O
+                // error (not even reads): the database is let go of here, and the server
+                // opens it anew (see `Journal::close`).
+                progress.send_modify(|p| p.failure = Some(e));
                 return;
             }
         }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // A test that unwraps fails with the value in its message.
 mod crash;
 mod fleet;
+mod full_disk;
 mod load;
 mod rehearse;
 mod report;

@@ -19,6 +19,9 @@ pub struct Metrics {
     /// `(ROUTES.len() + 1) x (STATUSES.len() + 1)`: the last route row is "unmatched", the last
     /// status column is "other".
     requests: Vec<AtomicU64>,
+    /// Times the journal stopped writing, and times the server rebuilt its state after that.
+    journal_failures: AtomicU64,
+    journal_recoveries: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -26,6 +29,8 @@ impl Default for Metrics {
         let cells = (ROUTES.len() + 1) * (STATUSES.len() + 1);
         Metrics {
             requests: (0..cells).map(|_| AtomicU64::new(0)).collect(),
+            journal_failures: AtomicU64::new(0),
+            journal_recoveries: AtomicU64::new(0),
         }
     }
 }
@@ -39,6 +44,14 @@ impl Metrics {
             .position(|s| *s == status)
             .unwrap_or(STATUSES.len());
         self.requests[row * (STATUSES.len() + 1) + col].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn journal_failed(&self) {
+        self.journal_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn journal_recovered(&self) {
+        self.journal_recoveries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition: request counters, connections, throttling and the journal; with
@@ -116,15 +129,36 @@ impl Metrics {
                 &mut out,
                 "otpfleet_journal_commits_total",
                 COUNTER,
-                "Journal commits (one fsync each, many changes per commit under load) since the server started.",
+                "Journal commits (one fsync each, many changes per commit under load) since the journal was last opened.",
                 j.commits,
             );
             metric(
                 &mut out,
                 "otpfleet_journal_commit_seconds_total",
                 COUNTER,
-                "Time spent committing the journal since the server started.",
+                "Time spent committing the journal since it was last opened.",
                 j.commit_seconds,
+            );
+            metric(
+                &mut out,
+                "otpfleet_journal_writable",
+                GAUGE,
+                "1 while the journal takes changes; 0 after a write failed, until the server has rebuilt its state from a journal it can write again.",
+                u8::from(j.writable),
+            );
+            metric(
+                &mut out,
+                "otpfleet_journal_failures_total",
+                COUNTER,
+                "Times a journal write failed (a full disk, an I/O error) since the server started; changes were refused until it recovered.",
+                self.journal_failures.load(Ordering::Relaxed),
+            );
+            metric(
+                &mut out,
+                "otpfleet_journal_recoveries_total",
+                COUNTER,
+                "Times the server rebuilt its state from the journal after a write failure.",
+                self.journal_recoveries.load(Ordering::Relaxed),
             );
         }
         out

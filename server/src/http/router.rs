@@ -1,8 +1,8 @@
 //! Routing and dispatch: from an HTTP request to a domain call and back.
 
-use super::App;
 use super::auth::bearer;
 use super::body::{Media, Reply, json, media, read, reply_bytes, reply_error, reply_json};
+use super::{App, Served};
 use crate::domain::accounts::{AccountQuery, parse_accounts_csv, parse_accounts_json};
 use crate::domain::batches::BatchOutcome;
 use crate::domain::requests::RequestQuery;
@@ -28,9 +28,11 @@ where
     let method = if head { &Method::GET } else { req.method() };
     let found = find_route(method, req.uri().path());
     let route_index = found.as_ref().ok().map(|(i, _, _)| *i);
+    // One request is served from one state, even if a durable server replaces it meanwhile.
+    let served = app.served();
     let mut reply = match found {
-        Ok((_, route, id)) => match dispatch(app, route, id.as_deref(), req).await {
-            Ok(reply) => durable(app, route, reply).await,
+        Ok((_, route, id)) => match dispatch(app, &served, route, id.as_deref(), req).await {
+            Ok(reply) => durable(&served, route, reply).await,
             Err(e) => reply_error(e),
         },
         Err((e, allow)) => {
@@ -55,7 +57,7 @@ where
 
 /// A change is acknowledged only once the journal holds it (durable servers); refusals
 /// changed nothing and need no wait.
-async fn durable(app: &App, route: &Route, reply: Reply) -> Reply {
+async fn durable(served: &Served, route: &Route, reply: Reply) -> Reply {
     let changes = matches!(
         route.id,
         RouteId::ImportAccounts
@@ -68,16 +70,29 @@ async fn durable(app: &App, route: &Route, reply: Reply) -> Reply {
             | RouteId::SignIn
             | RouteId::ManualSignIn
     );
-    let (Some(journal), Some(seq), true) = (&app.journal, app.core.journaled(), changes) else {
+    let (Some(journal), Some(seq), true) = (&served.journal, served.core.journaled(), changes)
+    else {
         return reply;
     };
     match journal.wait_durable(seq).await {
         Ok(()) => reply,
-        Err(e) => reply_error(ApiError::new(
-            ErrorCode::ServerBusy,
-            format!("the change could not be made durable ({e}); the server needs attention"),
-        )),
+        Err(crate::journal::JournalError::Write(why)) => reply_error(storage_unavailable(&why)),
+        Err(other) => reply_error(storage_unavailable(&other.to_string())),
     }
+}
+
+/// The refusal of every request but health, metrics and this document while the journal
+/// cannot be written: the state in memory may hold changes that were refused, until the
+/// server has rebuilt it from the journal.
+fn storage_unavailable(why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::StorageUnavailable,
+        format!(
+            "the server cannot write its journal ({why}); nothing of this request was kept. \
+             Send it again once GET /healthz answers 200: the server recovers by itself when \
+             its data directory can be written"
+        ),
+    )
 }
 
 /// The route for a method and path: 404 when no template matches, 405 when only the method
@@ -120,6 +135,7 @@ fn find_route(
 
 async fn dispatch<B>(
     app: &App,
+    served: &Served,
     route: &Route,
     id: Option<&str>,
     req: Request<B>,
@@ -140,7 +156,17 @@ where
         Auth::PollToken | Auth::None => None,
     };
     let id = id.unwrap_or_default();
-    let core = &app.core;
+    let core = &served.core;
+    let failure = served.journal_failure();
+    if let (Some(why), false) = (
+        &failure,
+        matches!(
+            route.id,
+            RouteId::Healthz | RouteId::Metrics | RouteId::OpenApi
+        ),
+    ) {
+        return Err(storage_unavailable(why));
+    }
     let max = core.config().max_body_bytes;
     if let Some(len) = content_length(&parts.headers) {
         if len > max as u64 {
@@ -187,7 +213,7 @@ where
             let reject: RejectBody = json_body(body, content_type, max).await?;
             ok(&core.reject(id, reject.reason, app.now_ms(), by)?)
         }
-        RouteId::ListAudit => audit_page(app, query),
+        RouteId::ListAudit => audit_page(served, query),
         RouteId::Verify => {
             let req: VerifyRequest = json_body(body, content_type, max).await?;
             ok(&core.verify(&req, app.now_ms())?)
@@ -205,22 +231,31 @@ where
             let address = parts.extensions.get::<super::ClientAddr>().map(|c| c.0);
             ok(&core.manual_sign_in(&req, address, app.now_ms())?)
         }
-        RouteId::Healthz => ok(&Health {
-            status: "ok".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        }),
+        RouteId::Healthz => match failure {
+            Some(why) => Err(ApiError::new(
+                ErrorCode::StorageUnavailable,
+                format!(
+                    "the server cannot write its journal ({why}): it refuses requests, and \
+                     tries every second to open the journal anew and rebuild its state from it"
+                ),
+            )),
+            None => ok(&Health {
+                status: "ok".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            }),
+        },
         RouteId::Metrics => {
             // What the accounts hold (states, live OTPs, the queue, the guessing bound) is for
             // admins only; the counters of requests, connections, throttling and the journal
             // are for anyone who can reach the server.
-            let stats = admin_token(app, &parts.headers).map(|_| app.stats());
+            let stats = admin_token(app, &parts.headers).map(|_| app.stats(core));
             let sensitive = stats
                 .as_ref()
                 .map(|s| (s, core.guessing_bound(s.live_otps)));
             let text = app.metrics.render(
                 sensitive.as_ref().map(|(s, b)| (*s, b)),
                 core.throttle_counts(),
-                app.journal.as_ref().map(|j| j.stats()),
+                served.journal.as_ref().map(|j| j.stats()),
                 &app.connections,
             );
             Ok(reply_bytes(
@@ -305,7 +340,7 @@ fn export(
 }
 
 /// One page of the audit log, read from the journal (only committed entries).
-fn audit_page(app: &App, query: Option<&str>) -> Result<Reply, ApiError> {
+fn audit_page(served: &Served, query: Option<&str>) -> Result<Reply, ApiError> {
     // The query is checked first, so a bad one is named whatever the server keeps.
     let p = query_params(query, &["limit", "cursor"])?;
     let limit = limit(&p)?;
@@ -315,7 +350,7 @@ fn audit_page(app: &App, query: Option<&str>) -> Result<Reply, ApiError> {
             .parse::<u64>()
             .map_err(|_| bad_param("cursor", c, "the next_cursor of the previous page"))?,
     };
-    let Some(journal) = &app.journal else {
+    let Some(journal) = &served.journal else {
         return Err(ApiError::new(
             ErrorCode::AuditUnavailable,
             "this server runs --in-memory and keeps no audit log; start it with --data-dir",

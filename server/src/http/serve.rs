@@ -29,6 +29,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut purge = tokio::time::interval(PURGE_EVERY);
+    // The settings stay the same when a durable server rebuilds its state.
+    let config = Arc::new(app.served().core.config().clone());
+    let recovery = tokio::spawn(Arc::clone(&app).recover());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -50,7 +53,6 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let config = app.core.config();
                 // A client that stops sending, or stops reading its answers, loses the
                 // connection instead of holding it (and a file descriptor) forever.
                 let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
@@ -61,14 +63,15 @@ pub async fn serve(
                     .header_read_timeout(config.request_timeout)
                     .serve_connection(TokioIo::new(Box::pin(stream)), service_fn({
                         let app = Arc::clone(&app);
+                        let config = Arc::clone(&config);
                         move |mut req: http::Request<hyper::body::Incoming>| {
                             let client = client_address(
                                 peer.ip(),
                                 req.headers(),
-                                &app.core.config().trusted_proxies,
+                                &config.trusted_proxies,
                             );
                             req.extensions_mut().insert(super::ClientAddr(client));
-                            answer(Arc::clone(&app), req)
+                            answer(Arc::clone(&app), req, config.request_timeout)
                         }
                     }));
                 let watched = graceful.watch(conn);
@@ -84,13 +87,17 @@ pub async fn serve(
                 let app = Arc::clone(&app);
                 tokio::task::spawn_blocking(move || {
                     let now_ms = app.now_ms();
-                    app.core.purge_expired_exports(now_ms);
-                    app.core.record_expiries(now_ms);
+                    let served = app.served();
+                    served.core.purge_expired_exports(now_ms);
+                    if served.journal_failure().is_none() {
+                        served.core.record_expiries(now_ms);
+                    }
                 });
             }
             () = &mut shutdown => break,
         }
     }
+    recovery.abort();
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
@@ -146,8 +153,8 @@ fn refuse(stream: tokio::net::TcpStream, why: &str) {
 async fn answer(
     app: Arc<App>,
     req: http::Request<hyper::body::Incoming>,
+    timeout: Duration,
 ) -> Result<super::body::Reply, std::convert::Infallible> {
-    let timeout = app.core.config().request_timeout;
     let reply = match tokio::time::timeout(timeout, super::handle(&app, req)).await {
         Ok(reply) => reply,
         Err(_) => reply_error(ApiError::new(

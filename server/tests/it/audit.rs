@@ -99,16 +99,17 @@ async fn every_change_is_an_audit_entry_in_order_and_none_holds_a_secret() {
     // Room 2: never redeemed; it expires (batch OTPs were made with the default validity).
     let validity_h = u64::from(otpfleet_protocol::limits::VALIDITY_HOURS_DEFAULT);
     app.advance_hours(validity_h + 1);
-    assert_eq!(app.app.core.record_expiries(app.clock.now_ms()), 1);
+    let served = app.app.served();
+    assert_eq!(served.core.record_expiries(app.clock.now_ms()), 1);
     assert_eq!(
-        app.app.core.record_expiries(app.clock.now_ms()),
+        served.core.record_expiries(app.clock.now_ms()),
         0,
         "an expiry is recorded once"
     );
     // The sweeper's entry is not acknowledged to anyone: wait until it is committed.
-    let journal = app.app.journal.as_ref().unwrap();
+    let journal = served.journal.as_ref().unwrap();
     journal
-        .wait_durable(app.app.core.journaled().unwrap())
+        .wait_durable(served.core.journaled().unwrap())
         .await
         .unwrap();
 

@@ -19,6 +19,7 @@ fn app() -> App {
     );
     App::new(
         core,
+        None,
         Arc::new(ManualClock::new(crate::helpers::START_MS)),
         AdminTokens::new([crate::helpers::TOKEN]),
     )

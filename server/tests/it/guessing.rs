@@ -74,6 +74,7 @@ fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_t
 async fn the_metrics_show_the_throttle_and_the_bound() {
     let app = otpfleet_server::App::new(
         Core::with_defaults(),
+        None,
         std::sync::Arc::new(otpfleet_server::ManualClock::new(crate::helpers::START_MS)),
         otpfleet_server::http::AdminTokens::new(["t"]),
     );

@@ -50,7 +50,12 @@ impl TestApp {
     pub async fn spawn_with(config: ServerConfig) -> TestApp {
         let clock = ManualClock::new(START_MS);
         let core = Core::new(config, Catalogue::builtin(), Secrets::random());
-        let app = App::new(core, Arc::new(clock.clone()), AdminTokens::new([TOKEN]));
+        let app = App::new(
+            core,
+            None,
+            Arc::new(clock.clone()),
+            AdminTokens::new([TOKEN]),
+        );
         TestApp::start(app, clock).await
     }
 
@@ -66,17 +71,17 @@ impl TestApp {
         .expect("the data directory opens");
         let app = App::new(
             durable.core,
+            Some(durable.journal),
             Arc::new(clock.clone()),
             AdminTokens::new([TOKEN]),
-        )
-        .with_journal(durable.journal);
+        );
         TestApp::start(app, clock).await
     }
 
     /// Stops the server and waits until its journal has closed (the directory can be opened
     /// again at once).
     pub async fn stop(self) {
-        let journal = self.app.journal.clone();
+        let journal = self.app.served().journal.clone();
         drop(self);
         if let Some(journal) = journal {
             // The server task lets go of the app once it has stopped; then the journal closes.
