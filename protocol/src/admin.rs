@@ -179,6 +179,7 @@ pub struct BatchCreated {
 #[serde(deny_unknown_fields)]
 pub struct Preferences {
     /// OTP validity from generation, 1 to 336 hours.
+    #[serde(deserialize_with = "crate::integral_u32")]
     pub otp_validity_hours: u32,
     /// Approve a redeemed OTP at once.
     pub auto_approve: bool,

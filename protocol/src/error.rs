@@ -36,7 +36,10 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    // Envelope and input errors.
+    // Envelope and input errors. The first three are answered before any route is chosen.
+    MalformedRequest = "malformed_request" => 400,
+    UriTooLong = "uri_too_long" => 414,
+    HeadersTooLarge = "headers_too_large" => 431,
     Unauthorized = "unauthorized" => 401,
     RouteNotFound = "route_not_found" => 404,
     MethodNotAllowed = "method_not_allowed" => 405,
@@ -49,6 +52,7 @@ error_codes! {
     InvalidField = "invalid_field" => 400,
     // Admin side.
     AccountNotFound = "account_not_found" => 404,
+    RepeatedUpn = "repeated_upn" => 422,
     BatchNotFound = "batch_not_found" => 404,
     ExportExpired = "export_expired" => 410,
     ValidityOutOfRange = "validity_out_of_range" => 422,

@@ -9,6 +9,7 @@ mod auth;
 mod body;
 mod connections;
 mod metrics;
+mod refusals;
 mod router;
 mod serve;
 

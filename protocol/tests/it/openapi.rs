@@ -227,7 +227,7 @@ fn error_responses_name_codes_of_their_status() {
         }
     }
     // Codes not tied to one operation: no route matched, or the server as a whole.
-    let unattached = ["route_not_found", "method_not_allowed"];
+    let unattached = ["malformed_request", "route_not_found", "method_not_allowed"];
     for code in ErrorCode::ALL {
         assert!(
             used.contains(code.as_str()) || unattached.contains(&code.as_str()),
@@ -345,6 +345,14 @@ fn json_type(doc: &Value, schema: &Value) -> Option<String> {
     let schema = deref(doc, schema);
     if let Some(t) = schema["type"].as_str() {
         return Some(t.to_owned());
+    }
+    // `["string", "null"]`: an optional field that may also be sent as null.
+    if let Some(types) = schema["type"].as_array() {
+        return types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .map(str::to_owned);
     }
     schema["allOf"]
         .as_array()?

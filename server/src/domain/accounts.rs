@@ -4,7 +4,7 @@ use super::error::line_detail;
 use super::ids::IdKind;
 use super::store::{AccountRecord, AccountRef, lookup};
 use super::{ApiError, Core, Event};
-use otpfleet_protocol::limits::{MAX_FIELD_BYTES, MAX_ROWS_PER_REQUEST};
+use otpfleet_protocol::limits::{MAX_FIELD_CHARS, MAX_ROWS_PER_REQUEST};
 use otpfleet_protocol::{
     AccountDetail, AccountInput, AccountPage, ErrorCode, ErrorDetail, ImportAction, ImportLine,
     ImportResult, License, Provisioning, Readiness,
@@ -254,8 +254,13 @@ pub fn invisible(c: char) -> bool {
     )
 }
 
-/// Checks that a upn looks like an email address: `name@domain.tld`, no spaces, bounded.
-pub fn check_upn(upn: &str) -> Result<(), String> {
+/// Checks that a upn looks like an email address: `name@domain.tld`, no spaces, bounded. The
+/// length is that of the upn as sent; the form is checked on its NFKC form, which is what is
+/// stored (a character whose compatibility form holds a space, say `´`, is refused).
+pub fn check_upn(sent: &str) -> Result<(), String> {
+    use unicode_normalization::UnicodeNormalization as _;
+    let ok_len = !sent.is_empty() && sent.chars().count() <= MAX_FIELD_CHARS;
+    let upn: String = sent.nfkc().collect();
     if let Some(c) = upn.chars().find(|c| invisible(*c)) {
         return Err(format!(
             "upn contains U+{:04X}, an invisible or direction-changing character: type the \
@@ -263,7 +268,6 @@ pub fn check_upn(upn: &str) -> Result<(), String> {
             u32::from(c)
         ));
     }
-    let ok_len = !upn.is_empty() && upn.len() <= MAX_FIELD_BYTES;
     let well_formed = upn.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()
             && domain.contains('.')
@@ -275,7 +279,7 @@ pub fn check_upn(upn: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "upn {:?} is not an address like room-101@contoso.com (at most {MAX_FIELD_BYTES} bytes)",
+            "upn {:?} is not an address like room-101@contoso.com (at most {MAX_FIELD_CHARS} characters)",
             upn.chars().take(60).collect::<String>()
         ))
     }
@@ -289,8 +293,10 @@ pub fn check_text(field: &str, value: &str) -> Result<(), String> {
     {
         return Err(format!("{field} must hold a visible character"));
     }
-    if value.len() > MAX_FIELD_BYTES {
-        return Err(format!("{field} is longer than {MAX_FIELD_BYTES} bytes"));
+    if value.chars().count() > MAX_FIELD_CHARS {
+        return Err(format!(
+            "{field} is longer than {MAX_FIELD_CHARS} characters"
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(format!("{field} must not contain control characters"));
@@ -334,27 +340,36 @@ impl Core {
         by: Option<&str>,
     ) -> Result<ImportResult, ApiError> {
         use unicode_normalization::UnicodeNormalization as _;
+        let mut bad = Vec::new();
+        for row in &rows {
+            for (field, message) in check_row(&row.input) {
+                bad.push(line_detail(row.line, field, message));
+            }
+        }
         // Stored in NFKC: a fullwidth or otherwise compatible variant is the same upn.
         for row in &mut rows {
             if !unicode_normalization::is_nfkc(&row.input.upn) {
                 row.input.upn = row.input.upn.nfkc().collect();
             }
         }
-        let mut bad = Vec::new();
         let mut first_line: HashMap<String, usize> = HashMap::new();
+        // A upn named twice breaks no field's rule but one across rows (422 when it is the
+        // only problem; listed with the field problems otherwise).
+        let mut repeated = Vec::new();
         for row in &rows {
-            for (field, message) in check_row(&row.input) {
-                bad.push(line_detail(row.line, field, message));
-            }
             if let Some(first) = first_line.insert(upn_key(&row.input.upn), row.line) {
-                bad.push(line_detail(
+                repeated.push(line_detail(
                     row.line,
                     Some("upn"),
                     format!("{} is already on line {first}", row.input.upn),
                 ));
             }
         }
-        refuse_if_bad(ErrorCode::InvalidField, bad)?;
+        if !bad.is_empty() {
+            bad.append(&mut repeated);
+            refuse_if_bad(ErrorCode::InvalidField, bad)?;
+        }
+        refuse_if_bad(ErrorCode::RepeatedUpn, repeated)?;
 
         let mut result = ImportResult {
             created: 0,

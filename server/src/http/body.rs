@@ -75,12 +75,20 @@ pub fn media(content_type: Option<&HeaderValue>, csv_allowed: bool) -> Result<Me
 /// Parses a JSON body into a request type; serde's message names the field and position.
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        let what = if e.is_data() {
-            "the body does not match the contract"
-        } else {
-            "the body is not valid JSON"
+        // serde_json reports some mismatches (a null where an enum belongs) as syntax errors:
+        // the body is named invalid JSON only if it is.
+        let valid = e.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        let message = match (valid, e.is_data()) {
+            (true, true) => format!("the body does not match the contract: {e}"),
+            (true, false) => format!(
+                "the body does not match the contract: the value at line {} column {} is not \
+                 of the kind its field takes (GET /openapi.json has the schema)",
+                e.line(),
+                e.column()
+            ),
+            (false, _) => format!("the body is not valid JSON: {e}"),
         };
-        ApiError::new(ErrorCode::InvalidJson, format!("{what}: {e}"))
+        ApiError::new(ErrorCode::InvalidJson, message)
     })
 }
 

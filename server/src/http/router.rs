@@ -344,8 +344,9 @@ fn audit_page(served: &Served, query: Option<&str>) -> Result<Reply, ApiError> {
     // The query is checked first, so a bad one is named whatever the server keeps.
     let p = query_params(query, &["limit", "cursor"])?;
     let limit = limit(&p)?;
-    let after = match p.get("cursor") {
-        None => 0,
+    // An empty cursor is the first page, as on every listing.
+    let after = match p.get("cursor").map(String::as_str) {
+        None | Some("") => 0,
         Some(c) => c
             .parse::<u64>()
             .map_err(|_| bad_param("cursor", c, "the next_cursor of the previous page"))?,
@@ -398,7 +399,7 @@ fn account_query(query: Option<&str>) -> Result<AccountQuery, ApiError> {
             .transpose()?,
         search: p.remove("search").filter(|s| !s.is_empty()),
         limit: limit(&p)?,
-        cursor: p.remove("cursor"),
+        cursor: first_page_if_empty(p.remove("cursor")),
     })
 }
 
@@ -412,8 +413,13 @@ fn request_query(query: Option<&str>) -> Result<RequestQuery, ApiError> {
     Ok(RequestQuery {
         status,
         limit: limit(&p)?,
-        cursor: p.remove("cursor"),
+        cursor: first_page_if_empty(p.remove("cursor")),
     })
+}
+
+/// A listing's cursor: `cursor=` (empty) asks for the first page, as no cursor does.
+fn first_page_if_empty(cursor: Option<String>) -> Option<String> {
+    cursor.filter(|c| !c.is_empty())
 }
 
 fn limit(p: &BTreeMap<String, String>) -> Result<usize, ApiError> {

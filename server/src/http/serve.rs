@@ -4,6 +4,7 @@
 
 use super::App;
 use super::body::reply_error;
+use super::refusals::ContractRefusals;
 use crate::domain::ApiError;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -61,7 +62,7 @@ pub async fn serve(
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(config.request_timeout)
-                    .serve_connection(TokioIo::new(Box::pin(stream)), service_fn({
+                    .serve_connection(TokioIo::new(ContractRefusals::new(Box::pin(stream))), service_fn({
                         let app = Arc::clone(&app);
                         let config = Arc::clone(&config);
                         move |mut req: http::Request<hyper::body::Incoming>| {

@@ -333,3 +333,140 @@ async fn a_json_import_with_a_repeated_key_is_refused() {
     assert!(a.text.contains("duplicate key `license`"), "{}", a.text);
     assert_eq!(account_count(&app).await, 0);
 }
+
+/// Requests hyper refuses before any route is chosen (a malformed head, a URI over 64 KiB, too
+/// many or too large headers) get the contract's `{error, message}` body too, not an empty one;
+/// and the server goes on serving.
+#[tokio::test]
+async fn refusals_made_by_hyper_have_contract_bodies() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = TestApp::spawn().await;
+    let many_headers: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let cases = [
+        (
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n".to_owned(),
+            400,
+            "malformed_request",
+        ),
+        (
+            format!(
+                "GET /v1/accounts?search={} HTTP/1.1\r\nhost: x\r\n\r\n",
+                "a".repeat(70_000)
+            ),
+            414,
+            "uri_too_long",
+        ),
+        (
+            format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n"),
+            431,
+            "headers_too_large",
+        ),
+        (
+            format!(
+                "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+                "b".repeat(500_000)
+            ),
+            431,
+            "headers_too_large",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        // The server may answer and close before it has read all of a large head.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an answer");
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+        assert_eq!(body["error"], code, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let health = app.send(Method::GET, "/healthz", None, None, "").await;
+    assert_eq!(health.status, StatusCode::OK);
+}
+
+fn room(upn: &str) -> serde_json::Value {
+    json!({"upn": upn, "display_name": "Room", "license": "pro", "readiness": "no_action_needed"})
+}
+
+/// An import naming one account twice (here a fullwidth look-alike) is refused whole with 422
+/// `repeated_upn` when that is its only problem, and with the field problems (400) otherwise.
+#[tokio::test]
+async fn an_import_naming_an_account_twice_is_refused_whole() {
+    let app = TestApp::spawn().await;
+    let twice = json!([
+        room("a@contoso.com"),
+        room("b@contoso.com"),
+        room("ａ@contoso.com")
+    ]);
+    let a = app.admin(Method::POST, "/v1/accounts", Some(twice)).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert_eq!(a.error_code(), "repeated_upn");
+    assert_eq!(a.body["details"][0]["line"], 3, "{}", a.text);
+    let both = json!([
+        room("a@contoso.com"),
+        room("a@contoso.com"),
+        room("not-an-address")
+    ]);
+    let a = app.admin(Method::POST, "/v1/accounts", Some(both)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    assert_eq!(
+        a.body["details"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        a.text
+    );
+    assert_eq!(account_count(&app).await, 0);
+}
+
+/// What a client generating requests from the schema may send is taken: an empty cursor is the
+/// first page, `24.0` is the integer 24, `null` leaves an optional field out. A `null` where the
+/// contract wants a value is named a mismatch, not invalid JSON. A upn whose compatibility form
+/// holds a space is refused; its length is counted as sent.
+#[tokio::test]
+async fn values_a_schema_allows_are_taken_and_mismatches_named() {
+    let app = TestApp::spawn().await;
+    let a = app
+        .admin(Method::POST, "/v1/accounts", Some(json!([{"upn": "a@contoso.com",
+            "display_name": "A", "license": "pro", "readiness": "no_action_needed", "password": null}])))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    for path in ["/v1/accounts?cursor=", "/v1/requests?cursor="] {
+        let a = app.admin(Method::GET, path, None).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text);
+    }
+    let prefs = json!({"otp_validity_hours": 24.0, "auto_approve": false});
+    let a = app.admin(Method::PUT, "/v1/preferences", Some(prefs)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body["otp_validity_hours"], 24);
+    let a = app
+        .admin(
+            Method::POST,
+            "/v1/requests/req_1/reject",
+            Some(json!({"reason": null})),
+        )
+        .await;
+    assert_eq!(a.error_code(), "invalid_json");
+    assert!(a.text.contains("does not match the contract"), "{}", a.text);
+    for upn in [
+        "a\u{b4}b@contoso.com",
+        &format!("{}@contoso.com", "\u{bd}".repeat(250)),
+    ] {
+        let a = app
+            .admin(Method::POST, "/v1/accounts", Some(json!([room(upn)])))
+            .await;
+        assert_eq!(a.error_code(), "invalid_field", "{upn}: {}", a.text);
+    }
+    let long_but_fine = format!("{}@contoso.com", "\u{bd}".repeat(240));
+    let a = app
+        .admin(
+            Method::POST,
+            "/v1/accounts",
+            Some(json!([room(&long_but_fine)])),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "counted as sent: {}", a.text);
+}
