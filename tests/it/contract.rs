@@ -56,7 +56,7 @@ fn assert_agree(schema: &jsonschema::Validator, values: &[String], server: impl 
         "{accepted} of {} accepted",
         values.len()
     );
-    values
+    let wrong: Vec<String> = values
         .iter()
         .filter(|v| schema.is_valid(&Value::String((*v).clone())) != server(v))
         .map(|v| {
@@ -65,7 +65,9 @@ fn assert_agree(schema: &jsonschema::Validator, values: &[String], server: impl 
                 schema.is_valid(&Value::String(v.clone()))
             )
         })
-        .collect()
+        .collect();
+    let shown = &wrong[..wrong.len().min(10)];
+    assert!(wrong.is_empty(), "{} disagree: {shown:?}", wrong.len());
 }
 
 #[test]
