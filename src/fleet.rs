@@ -142,9 +142,13 @@ pub struct FleetOpts {
     /// before a send is waited by yielding, so requests leave when due.
     #[arg(long)]
     pub coarse_timers: bool,
-    /// No progress bar.
+    /// No progress (neither the bar on a terminal nor the lines elsewhere).
     #[arg(long)]
     pub quiet: bool,
+    /// When stderr is not a terminal (a CI log), print a progress line this often, seconds.
+    #[arg(long, default_value_t = 10, value_name = "S",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub progress_every_s: u64,
     /// An absolute limit the run must meet, e.g. redeem.service.p99<5ms, p99<20ms (every step),
     /// error-rate<0.1%, outcomes.expired<1%, rps>100 (repeatable). Checked before the run
     /// starts; the run exits 1 when one is breached.
@@ -186,14 +190,13 @@ impl FleetOpts {
         }
     }
 
-    fn out_dir(&self, seed: u64, shard: Shard) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| {
-            let mut name = format!("fleet-seed{seed}");
-            if shard.count > 1 {
-                name.push_str(&format!("-shard{}of{}", shard.index, shard.count));
-            }
-            PathBuf::from("runs").join(name)
-        })
+    /// The default run folder: `runs/fleet-seed<SEED>[-shard<K>of<N>]`.
+    fn default_out(seed: u64, shard: Shard) -> PathBuf {
+        let mut name = format!("fleet-seed{seed}");
+        if shard.count > 1 {
+            name.push_str(&format!("-shard{}of{}", shard.index, shard.count));
+        }
+        PathBuf::from("runs").join(name)
     }
 }
 
@@ -202,46 +205,60 @@ impl FleetOpts {
 pub struct FleetDone {
     pub report: RunReport,
     pub out: PathBuf,
+    /// The signal that interrupted the run, if one did.
+    pub interrupted: Option<i32>,
 }
 
 pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
     let done = execute(&opts)?;
     print!("{}", crate::summary::text(&done.report, &done.out));
-    if let Some(why) = &done.report.stopped_because {
-        bail!("the run stopped early: {why}; the report covers what was measured");
-    }
+    crate::summary::ended(&done.report, done.interrupted)?;
     crate::summary::judge(&done.report, &opts.threshold)
 }
 
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
 pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
+    let started_ms = crate::wall_clock_ms();
     let seed = opts.seed.unwrap_or_else(random_seed);
     let cfg = opts.config(seed);
     cfg.validate().map_err(anyhow::Error::msg)?;
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
         bail!("--max-connections must be between 1 and 100000");
     }
+    crate::target::check_target(opts.target.as_deref(), opts.admin_token_file.as_deref())?;
     let token = opts
         .admin_token_file
         .as_deref()
         .map(crate::target::read_token_file)
         .transpose()?;
-    if let Some(target) = &opts.target {
-        if !target.starts_with("http://") {
-            bail!("--target {target:?} must be an http:// URL (the emulator speaks plain HTTP)");
-        }
-    }
-    let out = opts.out_dir(seed, cfg.shard);
+    let out = crate::target::run_folder(
+        opts.out.as_deref(),
+        &FleetOpts::default_out(seed, cfg.shard),
+    )?;
     eprintln!(
         "fleet: {} consoles, seed {seed}, run folder {}",
         cfg.consoles,
         out.display()
     );
+    if let Some(url) = &opts.target {
+        eprintln!(
+            "fleet: changes the target {url}: sets its preferences (OTP validity {} h, auto \
+             approval {}) for the run and puts back the ones it finds after it; imports {} \
+             accounts {} to {} and generates an OTP for each",
+            cfg.validity_hours,
+            if cfg.auto_approve { "on" } else { "off" },
+            cfg.consoles,
+            otpfleet_emulator::upn(seed, 0),
+            otpfleet_emulator::upn(seed, cfg.consoles.saturating_sub(1)),
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
-    let run = runtime.block_on(async {
+    let (run, interrupted) = runtime.block_on(async {
+        let interrupts = crate::interrupt::Interrupts::listen()
+            .context("while listening for SIGINT and SIGTERM")?;
         let timeout = Duration::from_millis(cfg.request_timeout_ms);
         let (url, token, _server) =
             crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
@@ -249,17 +266,33 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         if opts.connection_per_console {
             transport = transport.per_console();
         }
-        let progress = RunOptions {
+        let options = RunOptions {
             progress: !opts.quiet,
+            progress_every: Some(Duration::from_secs(opts.progress_every_s)),
+            stop: interrupts.token(),
+            restore_preferences: opts.target.is_some(),
         };
-        run_fleet(cfg, transport, &token, progress)
+        let run = run_fleet(cfg, transport, &token, options)
             .await
-            .map_err(anyhow::Error::msg)
+            .map_err(anyhow::Error::msg)?;
+        anyhow::Ok((run, interrupts.signal()))
     })?;
-    crate::target::write_emulated_run(&out, &run.report, &run.recorder, &run.consoles)?;
+    match &run.restored {
+        Some(Ok(prefs)) => eprintln!(
+            "fleet: the target's preferences are put back (OTP validity {} h, auto approval {})",
+            prefs.otp_validity_hours,
+            if prefs.auto_approve { "on" } else { "off" }
+        ),
+        Some(Err(why)) => eprintln!("warning: {why}; set them back by hand"),
+        None => {}
+    }
+    let mut report = run.report;
+    report.meta = Some(crate::target::run_meta(started_ms, None));
+    crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
     Ok(FleetDone {
-        report: run.report,
+        report,
         out,
+        interrupted,
     })
 }
 

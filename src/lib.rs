@@ -4,6 +4,7 @@
 mod admin_token;
 mod audit;
 pub mod fleet;
+mod interrupt;
 mod load;
 mod probe;
 mod rehearse;
@@ -48,7 +49,8 @@ pub enum Command {
     Audit(audit::AuditOpts),
 }
 
-/// Runs one subcommand; errors are printed with their causes and end in exit code 1.
+/// Runs one subcommand; errors are printed with their causes and end in the exit code of their
+/// kind (see the `exit` module).
 pub fn run(opts: Opts) -> ExitCode {
     let result = match opts.command {
         Command::Serve(serve) => serve::run(serve),
@@ -64,19 +66,40 @@ pub fn run(opts: Opts) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.is::<BadInput>() {
-                ExitCode::from(BAD_INPUT)
-            } else {
-                ExitCode::FAILURE
-            }
+            ExitCode::from(exit::code(&e))
         }
     }
 }
 
-/// Exit code of input that cannot be used (as clap's usage errors): nothing was run.
-pub const BAD_INPUT: u8 = 2;
+/// The exit codes, one per way a command ends (documented in the README).
+pub mod exit {
+    /// Everything ran, and every `--threshold` held.
+    pub const SUCCESS: u8 = 0;
+    /// A `--threshold` was breached, or the command failed (the message says which).
+    pub const FAILURE: u8 = 1;
+    /// Input that cannot be used (as clap's usage errors): nothing was run.
+    pub const BAD_INPUT: u8 = 2;
+    /// The run stopped early by itself (its time limit, a server gone); its folder is written.
+    pub const INCOMPLETE: u8 = 3;
+    /// Interrupted: 128 + the signal's number, 130 for SIGINT and 143 for SIGTERM; the run
+    /// folder is written.
+    pub const INTERRUPTED_SIGINT: u8 = 130;
 
-/// Input refused before anything ran: exits with `BAD_INPUT` instead of 1 (a failure or a
+    /// The exit code of an error.
+    pub(crate) fn code(e: &anyhow::Error) -> u8 {
+        if e.is::<super::BadInput>() {
+            BAD_INPUT
+        } else if let Some(i) = e.downcast_ref::<super::interrupt::Interrupted>() {
+            u8::try_from(128 + i.0).unwrap_or(FAILURE)
+        } else if e.is::<super::interrupt::Incomplete>() {
+            INCOMPLETE
+        } else {
+            FAILURE
+        }
+    }
+}
+
+/// Input refused before anything ran: exits with `exit::BAD_INPUT` instead of 1 (a failure or a
 /// breached limit).
 #[derive(Debug)]
 pub(crate) struct BadInput(pub String);

@@ -111,6 +111,7 @@ fn ours(arg: clap::Arg, short: &'static str, note: &'static str) -> clap::Arg {
 }
 
 pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
+    let started_ms = crate::wall_clock_ms();
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
     check(&opts)?;
     let token = opts
@@ -118,9 +119,6 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::target::read_token_file)
         .transpose()?;
-    let out = opts.out.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!("load-{}-seed{seed}", opts.scenario))
-    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,11 +129,18 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
             .block_on(run_goose_only(opts.scenario, goose))
             .map_err(anyhow::Error::from);
     }
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("while creating the run folder {}", out.display()))?;
-    let done = runtime.block_on(attack(&opts, goose, token, seed, &out))?;
+    let out = crate::target::run_folder(
+        opts.out.as_deref(),
+        &PathBuf::from("runs").join(format!("load-{}-seed{seed}", opts.scenario)),
+    )?;
+    let mut done = runtime.block_on(attack(&opts, goose, token, seed, &out))?;
+    done.report.meta = Some(crate::target::run_meta(
+        started_ms,
+        Some(done.run.goose_config.clone()),
+    ));
     write_folders(&done, &out)?;
     print_summary(&done, &out);
+    crate::summary::ended(&done.report, done.signal)?;
     if let Some(why) = &done.run.background_stopped {
         eprintln!("warning: {why}");
     }
@@ -159,11 +164,7 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
 }
 
 fn check(opts: &LoadOpts) -> anyhow::Result<()> {
-    if let Some(target) = &opts.target {
-        if !target.starts_with("http://") {
-            bail!("--target {target:?} must be an http:// URL (the harness speaks plain HTTP)");
-        }
-    }
+    crate::target::check_target(opts.target.as_deref(), opts.admin_token_file.as_deref())?;
     if opts.fleet > MAX_FLEET {
         bail!("--fleet must be at most {MAX_FLEET}");
     }
@@ -185,6 +186,8 @@ struct Done {
     histograms: otpfleet_reports::RunHistograms,
     fleet: Option<FleetRun>,
     goose: GooseSummary,
+    /// The signal that interrupted the attack, if one did (goose's Ctrl-C handler takes SIGINT).
+    signal: Option<i32>,
 }
 
 async fn attack(
@@ -194,6 +197,20 @@ async fn attack(
     seed: u64,
     out: &Path,
 ) -> anyhow::Result<Done> {
+    let interrupts =
+        crate::interrupt::Interrupts::listen().context("while listening for SIGTERM")?;
+    // goose stops on its killswitch: SIGINT triggers it through goose's own handler (installed
+    // when the attack starts, over ours), SIGTERM through ours.
+    // goose clears its killswitch when an attack starts: a signal during the set-up is passed
+    // on again until the attack has seen it.
+    let stop = interrupts.token();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        loop {
+            goose::trigger_killswitch(otpfleet_emulator::INTERRUPTED);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
     let (url, token, server) =
         crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
@@ -225,8 +242,10 @@ async fn attack(
         sizing.duration_s,
         out.display()
     );
-    let fleet = (opts.fleet > 0).then(|| spawn_fleet(opts, &sizing, &url, &token, seed));
-    let run = run_load(&cfg, goose, &sizing).await?;
+    let fleet = (opts.fleet > 0)
+        .then(|| spawn_fleet(opts, &sizing, &url, &token, seed, interrupts.token()));
+    let mut run = run_load(&cfg, goose, &sizing).await?;
+    run.interrupted |= interrupts.signal().is_some();
     let fleet = match fleet {
         Some(task) => {
             eprintln!("load: waiting for the background fleet's consoles to finish");
@@ -246,12 +265,14 @@ async fn attack(
     let (report, histograms) = build_report(&run, &cfg, &target, extra);
     let goose = summarize_goose(&run.metrics);
     drop(server);
+    let signal = run.interrupted.then(|| interrupts.signal().unwrap_or(2));
     Ok(Done {
         run,
         report,
         histograms,
         fleet,
         goose,
+        signal,
     })
 }
 
@@ -263,6 +284,7 @@ fn spawn_fleet(
     url: &str,
     token: &str,
     seed: u64,
+    stop: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<Result<FleetRun, String>> {
     let window_ms = (sizing.duration_s * 1000.0) as u64;
     let cfg = FleetConfig {
@@ -277,9 +299,13 @@ fn spawn_fleet(
     };
     let transport = HttpTransport::new(url, opts.max_connections as usize, Duration::from_secs(10));
     let token = token.to_owned();
-    tokio::spawn(
-        async move { run_fleet(cfg, transport, &token, RunOptions { progress: false }).await },
-    )
+    tokio::spawn(async move {
+        let options = RunOptions {
+            stop,
+            ..RunOptions::default()
+        };
+        run_fleet(cfg, transport, &token, options).await
+    })
 }
 
 fn write_folders(done: &Done, out: &Path) -> anyhow::Result<()> {

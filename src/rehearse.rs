@@ -1,9 +1,9 @@
 //! `otpfleet rehearse`: a rollout plan run in simulated time.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Args;
 use otpfleet_emulator::rehearsal::plan::compile;
-use otpfleet_emulator::rehearsal::rehearse;
+use otpfleet_emulator::rehearsal::rehearse_until;
 use otpfleet_reports::{RunReport, Threshold};
 use std::path::{Path, PathBuf};
 
@@ -32,19 +32,20 @@ pub struct RehearseOpts {
 pub struct RehearsalDone {
     pub report: RunReport,
     pub out: PathBuf,
+    /// The signal that interrupted the rehearsal, if one did.
+    pub interrupted: Option<i32>,
 }
 
 pub fn run(opts: RehearseOpts) -> anyhow::Result<()> {
     let done = execute(&opts)?;
     print_findings(&done.report, &done.out);
-    if let Some(why) = &done.report.stopped_because {
-        bail!("the rehearsal stopped early: {why}");
-    }
+    crate::summary::ended(&done.report, done.interrupted)?;
     crate::summary::judge(&done.report, &opts.threshold)
 }
 
 /// Runs the rehearsal and writes its folder.
 pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
+    let started_ms = crate::wall_clock_ms();
     let text = std::fs::read_to_string(&opts.plan)
         .with_context(|| format!("while reading the plan {}", opts.plan.display()))?;
     let plan = compile(&text).map_err(|errors| {
@@ -67,10 +68,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         eprintln!("warning: {w}");
     }
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&opts.plan, seed));
+    let out = crate::target::run_folder(opts.out.as_deref(), &default_out(&opts.plan, seed))?;
     let consoles: u64 = plan.waves.iter().map(|w| w.consoles).sum();
     eprintln!(
         "rehearse: {:?}, {consoles} consoles over up to {} days, seed {seed}, run folder {}",
@@ -78,11 +76,25 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         plan.horizon_ms / 86_400_000,
         out.display()
     );
-    let run = rehearse(&plan, seed, !opts.no_suggest).map_err(anyhow::Error::msg)?;
-    crate::target::write_emulated_run(&out, &run.report, &run.recorder, &run.consoles)?;
+    // The rehearsal runs on its own simulated-time runtime; signals are heard on this one.
+    let signals = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    let interrupts = {
+        let _in = signals.enter();
+        crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?
+    };
+    let run = rehearse_until(&plan, seed, !opts.no_suggest, &interrupts.token())
+        .map_err(anyhow::Error::msg)?;
+    let mut report = run.report;
+    report.meta = Some(crate::target::run_meta(started_ms, None));
+    crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
     Ok(RehearsalDone {
-        report: run.report,
+        report,
         out,
+        interrupted: interrupts.signal(),
     })
 }
 

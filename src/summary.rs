@@ -153,3 +153,15 @@ pub fn judge(r: &RunReport, thresholds: &[Threshold]) -> anyhow::Result<()> {
         list.join("; ")
     )
 }
+
+/// How a run ended, as an error when it did not end by itself: interrupted by `signal` (exits
+/// 128 + its number), or stopped early (its time limit, a server gone: exits `INCOMPLETE`). A
+/// signal that came after the run had ended changes nothing.
+pub fn ended(r: &RunReport, signal: Option<i32>) -> anyhow::Result<()> {
+    use crate::interrupt::{Incomplete, Interrupted};
+    match r.stopped_because.as_deref() {
+        None => Ok(()),
+        Some(otpfleet_emulator::INTERRUPTED) => Err(Interrupted(signal.unwrap_or(2)).into()),
+        Some(why) => Err(Incomplete(why.to_owned()).into()),
+    }
+}

@@ -7,7 +7,7 @@ use otpfleet_emulator::{ConsoleRecord, write_consoles_csv};
 use otpfleet_reports::{Recorder, RunReport, write_run_folder};
 use otpfleet_server::{ServerConfig, TokioClock};
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The admin token in an `--admin-token-file`.
@@ -65,4 +65,82 @@ pub(crate) fn write_emulated_run(
     write_consoles_csv(consoles, &mut file)?;
     file.flush()?;
     Ok(())
+}
+
+/// Where, when and how a run was made: `started_ms` read from the wall clock when the command
+/// started, the end read now (both at the edges of the run).
+pub(crate) fn run_meta(
+    started_ms: u64,
+    goose_options: Option<serde_json::Value>,
+) -> otpfleet_reports::RunMeta {
+    let rfc3339 = |ms: u64| {
+        jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
+            .map_or_else(|_| "unknown".into(), |t| t.to_string())
+    };
+    otpfleet_reports::RunMeta {
+        started_at: rfc3339(started_ms),
+        ended_at: rfc3339(crate::wall_clock_ms()),
+        host: host_name(),
+        command_line: std::env::args().collect(),
+        git_commit: env!("OTPFLEET_GIT_COMMIT").to_owned(),
+        goose_options,
+    }
+}
+
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The run folder: `--out` as given, or the default one under `runs/` (never one that holds an
+/// earlier run), made ready before the run starts: a file, an unwritable place or a folder of
+/// other things is refused at once; the folder of an earlier run is emptied (see
+/// `reports::prepare_out`).
+pub(crate) fn run_folder(given: Option<&Path>, default: &Path) -> anyhow::Result<PathBuf> {
+    let out = given.map_or_else(
+        || otpfleet_reports::unused_folder(default),
+        Path::to_path_buf,
+    );
+    match otpfleet_reports::prepare_out(&out) {
+        Ok(otpfleet_reports::Prepared::ReplacedEarlierRun) => {
+            eprintln!("--out {}: the earlier run there is replaced", out.display());
+            Ok(out)
+        }
+        Ok(otpfleet_reports::Prepared::Fresh) => Ok(out),
+        Err(e) => Err(crate::BadInput(e.to_string()).into()),
+    }
+}
+
+/// Checks `--target` and `--admin-token-file` together: a token file without a target would be
+/// ignored, and a URL path would be dropped (every route is at the server's root), so both are
+/// refused.
+pub(crate) fn check_target(target: Option<&str>, token_file: Option<&Path>) -> anyhow::Result<()> {
+    let bad = |m: String| Err(crate::BadInput(m).into());
+    match (target, token_file) {
+        (None, Some(file)) => bad(format!(
+            "--admin-token-file {} is for a --target; the embedded reference server makes its own \
+             token (drop the flag, or add --target URL)",
+            file.display()
+        )),
+        (Some(url), _) => {
+            let Some(rest) = url.strip_prefix("http://") else {
+                return bad(format!(
+                    "--target {url:?} must be an http:// URL (the emulator speaks plain HTTP)"
+                ));
+            };
+            match rest.trim_end_matches('/').split_once('/') {
+                Some((_, path)) => bad(format!(
+                    "--target {url:?} has a path (/{path}): the contract's routes are at the \
+                     server's root, so give http://host:port"
+                )),
+                None => Ok(()),
+            }
+        }
+        (None, None) => Ok(()),
+    }
 }

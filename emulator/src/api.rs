@@ -40,6 +40,15 @@ pub struct Answer {
     pub body: bytes::Bytes,
 }
 
+impl From<crate::transport::ApiResponse> for Answer {
+    fn from(r: crate::transport::ApiResponse) -> Answer {
+        Answer {
+            status: r.status,
+            body: r.body,
+        }
+    }
+}
+
 impl Answer {
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)

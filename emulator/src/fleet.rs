@@ -6,7 +6,7 @@ use crate::api::Ctx;
 use crate::config::FleetConfig;
 use crate::console::{ConsoleRecord, run_console};
 use crate::profile::ConsoleProfile;
-use crate::seed::seed_server;
+use crate::seed::{found_preferences, restore_preferences, seed_server};
 use crate::tally::Tally;
 use crate::transport::Transport;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,12 +19,26 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How a run shows itself while it goes.
-#[derive(Debug, Clone, Copy, Default)]
+/// How a run shows itself while it goes, and how it is stopped from outside.
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
+    /// Show progress on stderr: a bar on a terminal, else a plain line every `progress_every`.
     pub progress: bool,
+    /// How often a plain progress line is printed when stderr is not a terminal (default 10 s).
+    pub progress_every: Option<Duration>,
+    /// Cancelled to interrupt the run: no new work starts, requests in flight finish (each
+    /// within its timeout), and the report says `stopped_because: "interrupted"`.
+    pub stop: CancellationToken,
+    /// Read the server's preferences before the run changes them, and put them back after it
+    /// (a server that is not ours: `--target`).
+    pub restore_preferences: bool,
 }
+
+/// `stopped_because` of a run interrupted from outside (`RunOptions::stop`).
+pub const INTERRUPTED: &str = "interrupted";
+
+/// How often a plain progress line is printed by default.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// What a run produced.
 #[derive(Debug)]
@@ -33,6 +47,9 @@ pub struct FleetRun {
     pub recorder: Arc<Recorder>,
     /// One record per console, in index order.
     pub consoles: Vec<ConsoleRecord>,
+    /// With `RunOptions::restore_preferences`: the preferences found and put back, or why they
+    /// could not be put back.
+    pub restored: Option<Result<otpfleet_protocol::Preferences, String>>,
 }
 
 /// The consoles of this run's shard, drawn from the seed.
@@ -59,8 +76,20 @@ pub async fn run_fleet<T: Transport>(
         tally: Arc::new(Tally::default()),
     });
     let profiles = profiles(&cfg);
+    let found = if opts.restore_preferences {
+        Some(found_preferences(&transport, admin_token).await?)
+    } else {
+        None
+    };
     let tickets = seed_server(&ctx, &transport, admin_token, &profiles).await?;
     let started = Instant::now();
+    let interrupt = {
+        let (ctx, stop) = (Arc::clone(&ctx), opts.stop.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            ctx.tally.stop(INTERRUPTED);
+        })
+    };
     let done = CancellationToken::new();
     let admins = if cfg.auto_approve { 0 } else { cfg.admins };
     let desk = Arc::new(Desk::default());
@@ -108,7 +137,9 @@ pub async fn run_fleet<T: Transport>(
         started,
         interval_length(Duration::from_millis(cfg.max_duration_ms)),
     );
-    let progress = progress_bar(total as u64, opts.progress);
+    let mut progress = Progress::new("fleet", total as u64, &opts, started);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let deadline = started + Duration::from_millis(cfg.max_duration_ms);
     let mut records = Vec::with_capacity(total);
     let mut outcomes = Outcomes::default();
@@ -117,16 +148,18 @@ pub async fn run_fleet<T: Transport>(
             got = rx.recv() => {
                 let Some(record) = got else { break };
                 outcomes.add(record.outcome);
-                progress.inc(1);
-                progress.set_message(outcome_line(&outcomes));
                 records.push(record);
+            }
+            _ = tick.tick(), if opts.progress => {
+                progress.show(records.len() as u64, &outcomes, ctx.recorder.requests());
             }
             () = tokio::time::sleep_until(deadline), if !ctx.tally.cancel_token().is_cancelled() => {
                 ctx.tally.stop(format!("the run reached its time limit ({} s)", cfg.max_duration_ms / 1000));
             }
         }
     }
-    progress.finish_and_clear();
+    progress.finish();
+    interrupt.abort();
     done.cancel();
     let _ = launcher.await;
     for task in admin_tasks {
@@ -142,10 +175,19 @@ pub async fn run_fleet<T: Transport>(
         &records,
         started.elapsed(),
     );
+    let restored = match found {
+        Some(prefs) => Some(
+            restore_preferences(&transport, admin_token, prefs)
+                .await
+                .map(|()| prefs),
+        ),
+        None => None,
+    };
     Ok(FleetRun {
         report,
         recorder: Arc::clone(&ctx.recorder),
         consoles: records,
+        restored,
     })
 }
 
@@ -167,18 +209,77 @@ pub fn tick_intervals(
     })
 }
 
-fn progress_bar(total: u64, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
+/// Progress on stderr, updated once a second: on a terminal a bar with the elapsed time, the
+/// ETA, consoles done, requests per second and outcomes; elsewhere (a CI log) the same figures
+/// as a plain line every `RunOptions::progress_every`, so a long run shows it is alive.
+#[derive(Debug)]
+pub struct Progress {
+    what: &'static str,
+    total: u64,
+    started: Instant,
+    /// The bar, on a terminal.
+    bar: Option<ProgressBar>,
+    /// Plain lines: how often, and when the last one was printed.
+    every: Duration,
+    last_line: Instant,
+    /// Requests at the last update, and when, for the rate.
+    last: (u64, Instant),
+    rate: f64,
+}
+
+impl Progress {
+    pub fn new(what: &'static str, total: u64, opts: &RunOptions, started: Instant) -> Progress {
+        use std::io::IsTerminal as _;
+        let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} consoles, ETA {eta}  {msg}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Progress {
+            what,
+            total,
+            started,
+            bar,
+            every: opts.progress_every.unwrap_or(PROGRESS_EVERY),
+            last_line: started,
+            last: (0, started),
+            rate: 0.0,
+        }
     }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} consoles  {msg}")
-    {
-        bar.set_style(style.progress_chars("=> "));
+
+    /// Shows `done` consoles of the total, the outcomes so far and the request rate since the
+    /// last update (`requests` counted so far).
+    pub fn show(&mut self, done: u64, outcomes: &Outcomes, requests: u64) {
+        let now = Instant::now();
+        let seconds = now.duration_since(self.last.1).as_secs_f64();
+        if seconds > 0.0 {
+            self.rate = requests.saturating_sub(self.last.0) as f64 / seconds;
+        }
+        self.last = (requests, now);
+        let line = format!("{:.0} req/s | {}", self.rate, outcome_line(outcomes));
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(line);
+        } else if now.duration_since(self.last_line) >= self.every {
+            self.last_line = now;
+            eprintln!(
+                "{}: {:.0} s, {done}/{} consoles done, {line}",
+                self.what,
+                now.duration_since(self.started).as_secs_f64(),
+                self.total
+            );
+        }
     }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn outcome_line(o: &Outcomes) -> String {
@@ -256,6 +357,7 @@ pub fn build_report(
         timeline: Vec::new(),
         rehearsal: None,
         merged_from: Vec::new(),
+        meta: None,
     }
 }
 

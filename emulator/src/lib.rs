@@ -24,7 +24,8 @@ pub mod transport;
 pub use config::{ConnectionMode, FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 pub use console::{ConsoleRecord, Ticket};
 pub use fleet::{
-    FleetRun, RunOptions, build_report, profiles, run_fleet, tick_intervals, write_consoles_csv,
+    FleetRun, INTERRUPTED, Progress, RunOptions, build_report, profiles, run_fleet, tick_intervals,
+    write_consoles_csv,
 };
 pub use profile::{ConsoleProfile, admin_verdict};
 pub use seed::upn;

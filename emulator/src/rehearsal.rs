@@ -41,9 +41,20 @@ const VALIDITY_LADDER_HOURS: [u32; 7] = [12, 24, 48, 72, 120, 168, 336];
 /// Rehearses `plan` with `seed`. With `suggest`, a plan that expires more than 1% of its OTPs is
 /// re-run with longer validities to find one that would not.
 pub fn rehearse(plan: &CompiledPlan, seed: u64, suggest: bool) -> Result<RehearsalRun, String> {
-    let mut run = rehearse_once(plan, seed)?;
+    rehearse_until(plan, seed, suggest, &CancellationToken::new())
+}
+
+/// [`rehearse`], interrupted when `stop` is cancelled: the rehearsal ends at that moment of
+/// simulated time with `stopped_because: "interrupted"`, and no suggestion is looked for.
+pub fn rehearse_until(
+    plan: &CompiledPlan,
+    seed: u64,
+    suggest: bool,
+    stop: &CancellationToken,
+) -> Result<RehearsalRun, String> {
+    let mut run = rehearse_stoppable(plan, seed, stop)?;
     let share = expired_share(&run.report);
-    if suggest && share > 0.01 {
+    if suggest && share > 0.01 && !stop.is_cancelled() {
         let mut found = None;
         for hours in VALIDITY_LADDER_HOURS
             .into_iter()
@@ -74,12 +85,20 @@ fn expired_share(r: &RunReport) -> f64 {
 
 /// One rehearsal on its own paused single-thread runtime: deterministic for a plan and seed.
 pub fn rehearse_once(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, String> {
+    rehearse_stoppable(plan, seed, &CancellationToken::new())
+}
+
+fn rehearse_stoppable(
+    plan: &CompiledPlan,
+    seed: u64,
+    stop: &CancellationToken,
+) -> Result<RehearsalRun, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .map_err(|e| format!("could not start the simulated-time runtime: {e}"))?;
-    runtime.block_on(run_plan(plan, seed))
+    runtime.block_on(run_plan(plan, seed, stop))
 }
 
 /// The fleet settings a plan implies (the per-wave rates replace these when drawing consoles).
@@ -161,7 +180,11 @@ fn wave_profiles(
     profiles
 }
 
-async fn run_plan(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, String> {
+async fn run_plan(
+    plan: &CompiledPlan,
+    seed: u64,
+    stop: &CancellationToken,
+) -> Result<RehearsalRun, String> {
     let origin = Instant::now();
     let start_ms =
         u64::try_from(plan.start_ms).map_err(|_| "the plan starts before 1970".to_owned())?;
@@ -289,6 +312,9 @@ async fn run_plan(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, String
             },
             () = tokio::time::sleep_until(deadline), if !ctx.tally.cancel_token().is_cancelled() => {
                 ctx.tally.stop(format!("the rehearsal reached its horizon ({} days)", plan.horizon_ms / 86_400_000));
+            }
+            () = stop.cancelled(), if !ctx.tally.cancel_token().is_cancelled() => {
+                ctx.tally.stop(crate::INTERRUPTED);
             }
         }
     }

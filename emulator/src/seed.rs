@@ -213,3 +213,43 @@ fn expect_ok(result: Result<Answer, Failure>, doing: &str) -> Result<Answer, Str
         Err(Failure::Unreachable(e)) => Err(format!("while {doing}: {e}")),
     }
 }
+
+/// The target's preferences, read before a run changes them (outside any run: not recorded,
+/// not cancelled).
+pub async fn found_preferences<T: Transport>(
+    transport: &T,
+    token: &str,
+) -> Result<Preferences, String> {
+    let doing = "reading the target's preferences";
+    let req = ApiRequest::get("/v1/preferences").with_bearer(token);
+    let answer = transport
+        .send(req)
+        .await
+        .map_err(|e| format!("while {doing}: {e}"))?;
+    let answer = expect_ok(Ok(answer.into()), doing)?;
+    serde_json::from_slice::<otpfleet_protocol::PreferencesView>(&answer.body)
+        .map(|v| Preferences {
+            otp_validity_hours: v.otp_validity_hours,
+            auto_approve: v.auto_approve,
+        })
+        .map_err(|e| format!("while {doing}: the answer is not the contract's: {e}"))
+}
+
+/// Puts back the preferences a run found (after the run, even an interrupted one: not
+/// cancelled).
+pub async fn restore_preferences<T: Transport>(
+    transport: &T,
+    token: &str,
+    prefs: Preferences,
+) -> Result<(), String> {
+    let doing = "restoring the target's preferences";
+    let req = ApiRequest {
+        method: http::Method::PUT,
+        ..ApiRequest::post_json("/v1/preferences", &prefs).with_bearer(token)
+    };
+    let answer = transport
+        .send(req)
+        .await
+        .map_err(|e| format!("while {doing}: {e}"))?;
+    expect_ok(Ok(answer.into()), doing).map(|_| ())
+}

@@ -413,6 +413,11 @@ impl Recorder {
         self.steps[step as usize].lock().counts.clone()
     }
 
+    /// Requests of every step so far (for progress lines).
+    pub fn requests(&self) -> u64 {
+        self.steps.iter().map(|s| s.lock().counts.requests).sum()
+    }
+
     /// Each closed interval's point over time (requests per second, p50 and p99 per step).
     pub fn points(&self) -> Vec<IntervalPoint> {
         self.closed.lock().points.clone()

@@ -28,7 +28,10 @@ pub use compare::{
     write_comparison, write_comparison_json,
 };
 pub use error::ReportError;
-pub use folder::{RunFolder, write_run_folder, write_run_folder_from, write_views};
+pub use folder::{
+    OutError, Prepared, RunFolder, prepare_out, unused_folder, write_run_folder,
+    write_run_folder_from, write_views,
+};
 pub use gate::{DEFAULT_MIN_SAMPLES, DEFAULT_VIEW, Metric, Stat};
 pub use hdrhistogram::Histogram;
 pub use histograms::{

@@ -172,6 +172,8 @@ fn merged_report(
         timeline: sum_timelines(&reports),
         rehearsal: first.rehearsal.clone().filter(|_| reports.len() == 1),
         merged_from,
+        // Each shard's folder says where and when it ran.
+        meta: None,
     })
 }
 

@@ -312,6 +312,28 @@ pub struct RunReport {
     /// Merged runs (`otpfleet report merge`): the shard runs this report adds up, by shard.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<MergedFrom>,
+    /// Where, when and how the run was made. Filled in by the command line at its edges (the
+    /// wall clock read at the start and at the end, never inside a run): a rehearsal's report is
+    /// the same for the same plan and seed but for this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<RunMeta>,
+}
+
+/// Where, when and how a run was made, so a figure can say what it was measured on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// When the run started and ended, RFC 3339 in UTC.
+    pub started_at: String,
+    pub ended_at: String,
+    /// The machine it ran on.
+    pub host: String,
+    /// The command line, program name first.
+    pub command_line: Vec<String>,
+    /// The git commit otpfleet was built from (`unknown` outside a git checkout).
+    pub git_commit: String,
+    /// `load`: goose's options as the attack ran with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goose_options: Option<serde_json::Value>,
 }
 
 /// One shard run that a merged report adds up.

@@ -70,12 +70,17 @@ pub fn build_report(
         .map(|hist| TimeToSignedIn::from_us(&summarize(hist)))
         .unwrap_or_default();
     let aborted = run.thresholds_failed.iter().find(|t| t.aborted);
-    let stopped_because = aborted.map(|t| {
-        format!(
-            "goose's --threshold {} failed (observed {}) and stopped the run",
-            t.rule, t.observed
-        )
-    });
+    let stopped_because = aborted
+        .map(|t| {
+            format!(
+                "goose's --threshold {} failed (observed {}) and stopped the run",
+                t.rule, t.observed
+            )
+        })
+        .or_else(|| {
+            run.interrupted
+                .then(|| otpfleet_emulator::INTERRUPTED.to_owned())
+        });
     let report = RunReport {
         schema_version: SCHEMA_VERSION,
         kind: RunKind::Load,
@@ -101,6 +106,7 @@ pub fn build_report(
         timeline: Vec::new(),
         rehearsal: None,
         merged_from: Vec::new(),
+        meta: None,
     };
     (report, histograms)
 }

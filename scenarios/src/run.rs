@@ -316,6 +316,9 @@ pub struct LoadRun {
     pub feeder_tickets_used: usize,
     /// Why the harness's background work stopped before the attack did, if it did.
     pub background_stopped: Option<String>,
+    /// Whether goose's killswitch stopped the attack other than for a failed `--threshold`:
+    /// Ctrl-C (goose's own handler) or a signal the command passed on.
+    pub interrupted: bool,
     /// Goose's configuration as given to the attack (dashboard token hidden by goose).
     pub goose_config: serde_json::Value,
 }
@@ -384,6 +387,8 @@ pub async fn run_load(
         Err(GooseError::ThresholdsFailed { failed, metrics }) => (*metrics.0, failed),
         Err(e) => return Err(e.into()),
     };
+    let interrupted =
+        goose::is_killswitch_triggered() && !thresholds_failed.iter().any(|t| t.aborted);
     Ok(LoadRun {
         harness: h,
         metrics,
@@ -393,6 +398,7 @@ pub async fn run_load(
         setup_s,
         feeder_tickets_used: feeder_tickets.taken(),
         background_stopped,
+        interrupted,
         goose_config,
     })
 }

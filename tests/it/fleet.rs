@@ -195,3 +195,135 @@ fn an_unreachable_target_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+fn read_report(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// SIGINT (and SIGTERM) a few seconds into a fleet started in the background of a script: the
+/// run stops, writes its whole folder marked interrupted, and exits 128 + the signal. Without
+/// a terminal the run printed progress lines while it ran.
+#[test]
+fn an_interrupted_fleet_writes_its_folder_and_exits_with_its_own_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (signal, code, after_s) in [("INT", 130, 4), ("TERM", 143, 3)] {
+        let out = dir.path().join(signal);
+        let out_arg = out.to_str().expect("utf-8");
+        let (status, stderr) = crate::signalled(
+            &[
+                "fleet",
+                "--consoles",
+                "400",
+                "--seed",
+                "7",
+                "--arrival-window-ms",
+                "60000",
+                "--progress-every-s",
+                "1",
+                "--out",
+                out_arg,
+            ],
+            signal,
+            std::time::Duration::from_secs(after_s),
+        );
+        assert_eq!(status, code, "SIG{signal}: {stderr}");
+        assert!(stderr.contains("consoles done"), "progress lines: {stderr}");
+        let report = read_report(&out);
+        assert_eq!(report["complete"], false);
+        assert_eq!(report["stopped_because"], "interrupted");
+        let problems = crate::schema_problems(&report);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(out.join("report.html").exists() && out.join("consoles.csv").exists());
+    }
+}
+
+/// `--out` is checked before anything runs; a run into the folder of an earlier run leaves
+/// nothing of the earlier one; the report says where, when and with what it was made.
+#[test]
+fn the_run_folder_is_checked_first_and_replaced_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let started = std::time::Instant::now();
+    let out = otpfleet()
+        .args(["fleet", "--quiet", "--out"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&*file.to_string_lossy()) && stderr.contains("is a file"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "at once"
+    );
+
+    let run = dir.path().join("run");
+    let small = |seed: &str| {
+        let out = otpfleet()
+            .args(["fleet", "--quiet", "--consoles", "20", "--seed", seed])
+            .args(["--arrival-window-ms", "100", "--out"])
+            .arg(&run)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    small("1");
+    std::fs::write(run.join("left-from-before.hlog"), "stale").expect("write");
+    small("2");
+    assert!(
+        !run.join("left-from-before.hlog").exists(),
+        "nothing of the earlier run"
+    );
+    let report = read_report(&run);
+    assert_eq!(report["seed"], 2);
+    let meta = &report["meta"];
+    for key in ["started_at", "ended_at", "host", "git_commit"] {
+        assert!(
+            meta[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: {meta}"
+        );
+    }
+    assert_eq!(meta["command_line"][1], "fleet", "{meta}");
+    let problems = crate::schema_problems(&report);
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+/// What would be silently ignored or dropped is refused: a token file without a target, a
+/// target URL with a path.
+#[test]
+fn target_flags_that_would_be_ignored_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").expect("write");
+    let token = token.to_str().expect("utf-8");
+    for (args, says) in [
+        (vec!["--admin-token-file", token], "is for a --target"),
+        (
+            vec![
+                "--target",
+                "http://127.0.0.1:9/base",
+                "--admin-token-file",
+                token,
+            ],
+            "has a path (/base)",
+        ),
+    ] {
+        let out = otpfleet()
+            .args(["fleet", "--quiet"])
+            .args(&args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -289,3 +289,40 @@ fn requests_per_second_count_real_requests_only() {
         }
     }
 }
+
+/// SIGINT (taken by goose's own handler) and SIGTERM (ours) stop an attack started in the
+/// background of a script: every report is written, report.json says interrupted, and the
+/// command exits 128 + the signal.
+#[test]
+fn an_interrupted_load_says_so_and_exits_with_its_own_code() {
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let out = dir.path().join(signal);
+        let (status, stderr) = crate::signalled(
+            &[
+                "load",
+                "--scenario",
+                "redeem",
+                "--seed",
+                "3",
+                "--no-telnet",
+                "-q",
+                "-u",
+                "4",
+                "-t",
+                "60s",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            signal,
+            std::time::Duration::from_secs(5),
+        );
+        assert_eq!(status, code, "SIG{signal}: {stderr}");
+        let report = read_json(&out.join("report.json"));
+        assert_eq!(report["complete"], false, "{stderr}");
+        assert_eq!(report["stopped_because"], "interrupted");
+        assert!(report["meta"]["goose_options"].is_object());
+        let problems = crate::schema_problems(&report);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+}

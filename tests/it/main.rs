@@ -66,3 +66,37 @@ pub fn schema_problems(report: &serde_json::Value) -> Vec<String> {
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect()
 }
+
+/// Starts `otpfleet ARGS` in the background of a non-interactive shell (where SIGINT starts out
+/// ignored), sends it `signal` (`INT`, `TERM`) after `after`, and answers its exit code and
+/// stderr.
+pub fn signalled(args: &[&str], signal: &str, after: std::time::Duration) -> (i32, String) {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("pid");
+    let mut shell = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" \"$@\" & echo $! > \"$PID_FILE\"; wait $!")
+        .arg(env!("CARGO_BIN_EXE_otpfleet"))
+        .args(args)
+        .env("PID_FILE", &pid_file)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("sh runs");
+    std::thread::sleep(after);
+    let pid = std::fs::read_to_string(&pid_file).expect("the shell wrote the pid");
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), pid.trim()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let mut stderr = String::new();
+    let _ = shell
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    let status = shell.wait().expect("the shell ends");
+    (status.code().expect("an exit code"), stderr)
+}

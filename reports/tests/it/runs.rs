@@ -106,6 +106,7 @@ fn report_of(
         timeline: Vec::new(),
         rehearsal: None,
         merged_from: Vec::new(),
+        meta: None,
     }
 }
 
