@@ -36,7 +36,13 @@ pub struct ConsoleRecord {
     pub typos: u32,
     pub hdmi_missing: bool,
     pub manual: bool,
+    /// A late installer: the OTP was typed after it expired (whatever made the installer late:
+    /// `--late-rate`, or a wave whose OTPs expired before its installers came).
     pub late: bool,
+    /// When the installer arrived, ms from the run's start.
+    pub arrival_ms: u64,
+    /// The rehearsal wave the console belongs to (none in a fleet run).
+    pub wave: Option<std::sync::Arc<str>>,
     /// From arrival to signed in.
     pub time_to_signed_in_ms: Option<u64>,
     /// Why it was abandoned, if it was.
@@ -58,7 +64,9 @@ impl ConsoleRecord {
             typos: p.typos,
             hdmi_missing: p.hdmi_missing,
             manual: p.manual,
-            late: p.late,
+            late: false,
+            arrival_ms: p.arrival_ms,
+            wave: None,
             time_to_signed_in_ms: None,
             note: Some(note.to_owned()),
             expired_awaiting_approval: false,
@@ -93,7 +101,6 @@ pub async fn run_console<T: Transport>(
 ) -> ConsoleRecord {
     let mut arrival = start + ms(p.arrival_ms);
     if p.late {
-        ctx.tally.fault(Fault::LateInstaller);
         // The installer turns up after the OTP expired.
         arrival = arrival.max(ticket.expires_at + ms(60_000 + p.think_ms));
     }
@@ -123,6 +130,11 @@ pub async fn run_console<T: Transport>(
         Outcome::Expired => ctx.tally.up(Gauge::Expired),
         _ => {}
     }
+    // The one meaning of a late installer, in the faults, the findings and consoles.csv.
+    let late = outcome == Outcome::Expired && !run.redeemed;
+    if late {
+        ctx.tally.fault(Fault::LateInstaller);
+    }
     let signed_in = matches!(outcome, Outcome::SignedInOtp | Outcome::SignedInManual);
     let time_to_signed_in_ms = signed_in.then(|| {
         let elapsed = run.arrived.elapsed();
@@ -139,7 +151,10 @@ pub async fn run_console<T: Transport>(
         typos: p.typos,
         hdmi_missing: p.hdmi_missing,
         manual: p.manual,
-        late: p.late,
+        late,
+        arrival_ms: u64::try_from(run.arrived.saturating_duration_since(start).as_millis())
+            .unwrap_or(u64::MAX),
+        wave: None,
         time_to_signed_in_ms,
         note,
         expired_awaiting_approval: outcome == Outcome::Expired && run.redeemed,

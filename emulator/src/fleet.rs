@@ -11,8 +11,8 @@ use crate::tally::Tally;
 use crate::transport::Transport;
 use indicatif::{ProgressBar, ProgressStyle};
 use otpfleet_reports::{
-    Flow, Outcomes, Recorder, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step, Throughput,
-    TimeToSignedIn, interval_length, latency_of, summarize,
+    Flow, Outcome, Outcomes, Recorder, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step,
+    Throughput, TimeToSignedIn, interval_length, latency_of, summarize,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -366,20 +366,31 @@ fn round_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-/// Writes one line per console: index, make, model, serial, faults, outcome.
+/// Writes one line per console: index, wave (rehearsals), make, model, serial, faults (`late`:
+/// the OTP was typed after it expired), arrival, outcome, why an OTP expired (`awaiting_approval`
+/// or `installer_late`), when it signed in (seconds from the run's start, simulated time for a
+/// rehearsal) and the time from arrival to signed in.
 pub fn write_consoles_csv(
     records: &[ConsoleRecord],
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "index,make,model,serial,hdmi_missing,typos,manual,late,outcome,time_to_signed_in_ms"
+        "index,wave,make,model,serial,hdmi_missing,typos,manual,late,arrival_s,outcome,\
+         expired_cause,signed_in_s,time_to_signed_in_ms"
     )?;
+    let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
     for r in records {
+        let cause = match (r.outcome, r.expired_awaiting_approval) {
+            (Outcome::Expired, true) => "awaiting_approval",
+            (Outcome::Expired, false) => "installer_late",
+            _ => "",
+        };
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.index,
+            r.wave.as_deref().map_or_else(String::new, csv_field),
             r.make,
             r.model,
             r.serial,
@@ -387,10 +398,24 @@ pub fn write_consoles_csv(
             r.typos,
             r.manual,
             r.late,
+            secs(r.arrival_ms),
             r.outcome.as_str(),
+            cause,
+            r.time_to_signed_in_ms
+                .map_or(String::new(), |t| secs(r.arrival_ms + t)),
             r.time_to_signed_in_ms
                 .map_or(String::new(), |t| t.to_string())
         )?;
     }
     Ok(())
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break (a wave's name is the
+/// plan author's text).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
 }

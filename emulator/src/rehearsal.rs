@@ -326,6 +326,15 @@ async fn run_plan(
     }
     let timeline = sampler.await.unwrap_or_default();
     records.sort_by_key(|r| r.index);
+    for wave in &plan.waves {
+        let name: Arc<str> = Arc::from(wave.name.as_str());
+        for r in records
+            .iter_mut()
+            .filter(|r| (wave.first_index..wave.first_index + wave.consoles).contains(&r.index))
+        {
+            r.wave = Some(Arc::clone(&name));
+        }
+    }
     let mut report = build_report(
         RunKind::Rehearsal,
         &ctx,

@@ -14,7 +14,7 @@ mod theme;
 mod timeline;
 
 use crate::histograms::View;
-use crate::numbers::{micros, rate_pct, seconds, share, thousands};
+use crate::numbers::{micros, rate_pct, seconds, seconds_of, share, thousands};
 use crate::report::{MIN_SAMPLES, Outcome, RunKind, RunReport};
 use crate::run_histograms::RunHistograms;
 use bars::Bar;
@@ -504,8 +504,8 @@ fn write_rehearsal(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
                 thousands(w.consoles),
                 thousands(w.outcomes.signed_in_otp + w.outcomes.signed_in_manual),
                 thousands(w.outcomes.expired),
-                seconds(w.time_to_signed_in_s.p50),
-                seconds(w.time_to_signed_in_s.p99)
+                seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p50),
+                seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p99)
             )?;
         }
         writeln!(out, "</table>")?;

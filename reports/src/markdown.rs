@@ -1,7 +1,7 @@
 //! `report.md`: a run's results as Markdown, fit for a pull-request comment.
 
 use crate::histograms::{Summary, View};
-use crate::numbers::{micros, rate_pct, seconds, share, thousands};
+use crate::numbers::{micros, rate_pct, seconds, seconds_of, share, thousands};
 use crate::report::{Outcome, RunKind, RunReport};
 use crate::run_histograms::flow_rank;
 use std::io;
@@ -40,6 +40,8 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
     if let Some(note) = r.generator_dominated() {
         writeln!(out, "**Note:** {note}.\n")?;
     }
+    // A rehearsal answers questions: its answers come first.
+    write_rehearsal(r, out)?;
     write_outcomes(r, out)?;
     if r.kind == RunKind::Rehearsal {
         writeln!(
@@ -65,6 +67,44 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
         for (kind, n) in &r.errors {
             writeln!(out, "| {kind} | {} |", thousands(*n))?;
         }
+    }
+    Ok(())
+}
+
+fn write_rehearsal(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    let Some(f) = &r.rehearsal else {
+        return Ok(());
+    };
+    writeln!(out, "## Findings\n")?;
+    for line in &f.findings {
+        writeln!(out, "- {line}")?;
+    }
+    if let Some(s) = &f.suggestion {
+        writeln!(out, "\n**Suggestion:** {s}")?;
+    }
+    writeln!(out)?;
+    if !f.waves.is_empty() {
+        writeln!(
+            out,
+            "## Waves\n\n| wave | consoles | signed in | expired | rejected | stuck in verification \
+             | time to signed in p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        )?;
+        for w in &f.waves {
+            let o = &w.outcomes;
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                w.name,
+                thousands(w.consoles),
+                thousands(o.signed_in_otp + o.signed_in_manual),
+                thousands(o.expired),
+                thousands(o.rejected),
+                thousands(o.verification_failed),
+                seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p50),
+                seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p99)
+            )?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

@@ -26,6 +26,12 @@ pub fn change_pct(base: f64, new: f64) -> Option<f64> {
     (base > 0.0).then(|| (new - base) / base * 100.0)
 }
 
+/// The duration `s` of a set of `count` values, or `-` when the set is empty (a p50 of nothing
+/// is not 0 ms).
+pub fn seconds_of(count: u64, s: f64) -> String {
+    if count == 0 { "-".into() } else { seconds(s) }
+}
+
 /// A duration in seconds as people say it: `250 ms`, `2.74 s`, `10 min 5 s`, `2 h 30 min`,
 /// `19 d 2 h` (whole units from two minutes on).
 pub fn seconds(s: f64) -> String {

@@ -210,7 +210,8 @@ pub struct Faults {
     pub otp_typos: u64,
     /// Consoles set up manually (email and password).
     pub manual_setup: u64,
-    /// Consoles whose installer arrived after the OTP expired.
+    /// Late installers: consoles whose installer typed the OTP after it expired (the same count
+    /// as a rehearsal's `expired_installer_late` and the `late` column of consoles.csv).
     pub late_installers: u64,
     /// Injected network faults (each one retried with backoff).
     pub network_faults: u64,

@@ -68,3 +68,97 @@ fn a_bad_plan_is_refused_with_file_line_and_field() {
     );
     assert!(!dir.path().join("never").exists());
 }
+
+fn shipped(name: &str) -> String {
+    format!("{}/scenarios/rollouts/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The national plan's report.md leads with the rehearsal's answers: findings, the suggestion,
+/// the approval queue and the waves, in words that read right; consoles.csv says per console
+/// its wave, when it arrived and why an OTP expired; one count of late installers everywhere.
+#[test]
+fn a_national_rehearsal_report_leads_with_its_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("run");
+    let out = otpfleet()
+        .args([
+            "rehearse",
+            "--plan",
+            &shipped("national-5000.toml"),
+            "--seed",
+            "1",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(out_dir.join("report.md")).expect("report.md");
+    let at = |text: &str| md.find(text).unwrap_or_else(|| panic!("{text:?} in\n{md}"));
+    assert!(at("## Findings") < at("## Outcomes"), "answers first");
+    assert!(at("**Suggestion:**") < at("## Outcomes"));
+    assert!(at("The approval queue peaked at") < at("## Outcomes"));
+    assert!(at("## Waves") < at("## Outcomes"));
+    assert!(!md.contains("or more"), "percentiles as p50/p99: {md}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).expect("read"))
+            .expect("json");
+    let late = report["faults"]["late_installers"].as_u64().expect("late");
+    assert_eq!(
+        Some(late),
+        report["rehearsal"]["expired_installer_late"].as_u64()
+    );
+    let csv = std::fs::read_to_string(out_dir.join("consoles.csv")).expect("consoles.csv");
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    for column in ["wave", "arrival_s", "expired_cause", "signed_in_s"] {
+        assert!(header.contains(&column), "{column}: {header:?}");
+    }
+    let late_lines = csv
+        .lines()
+        .filter(|l| l.contains(",installer_late,"))
+        .count() as u64;
+    assert_eq!(
+        late_lines, late,
+        "consoles.csv counts the same late installers"
+    );
+}
+
+/// A plan whose OTPs expire before its installers can arrive is warned about before the run,
+/// and the finding names the wave and the cause.
+#[test]
+fn otps_that_expire_before_the_installers_arrive_are_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("early.toml");
+    let text = std::fs::read_to_string(shipped("office-20.toml"))
+        .expect("read")
+        .replace(
+            "otps_generated_at = \"2026-12-07T08:00\"",
+            "otps_generated_at = \"2026-12-07T00:30\"",
+        );
+    std::fs::write(&plan, text).expect("write");
+    let out = otpfleet()
+        .args(["rehearse", "--plan"])
+        .arg(&plan)
+        .args(["--seed", "1", "--out"])
+        .arg(dir.path().join("run"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warned = stderr
+        .find("warning: wave \"all rooms\": its OTPs generated")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        stderr[warned..].contains("before its first installer can arrive"),
+        "{stderr}"
+    );
+    assert!(
+        warned < stderr.find("rehearse: ").expect("the start line"),
+        "before the run: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("expires unused"), "a finding: {stdout}");
+}

@@ -73,7 +73,19 @@ pub fn findings(
         findings: Vec::new(),
         suggestion: None,
     };
-    f.findings = sentences(plan, &f, records.len() as u64, timeline);
+    let late_by_wave: Vec<u64> = plan
+        .waves
+        .iter()
+        .map(|w| {
+            records
+                .iter()
+                .filter(|r| {
+                    r.late && (w.first_index..w.first_index + w.consoles).contains(&r.index)
+                })
+                .count() as u64
+        })
+        .collect();
+    f.findings = sentences(plan, &f, records.len() as u64, timeline, &late_by_wave);
     f
 }
 
@@ -113,34 +125,53 @@ fn sentences(
     f: &RehearsalFindings,
     consoles: u64,
     timeline: &[TimelinePoint],
+    late_by_wave: &[u64],
 ) -> Vec<String> {
     let mut out = Vec::new();
     let expired = f.expired_awaiting_approval + f.expired_installer_late;
     out.push(format!(
-        "{expired} of {consoles} OTPs expired ({:.1}%): {} while the request waited for approval, {} because the installer typed the OTP after it expired.",
+        "{expired} of {consoles} OTPs expired ({:.1}%): {} while the request waited for approval, {} late installers (the installer typed the OTP after it expired).",
         f.expired_share * 100.0,
         f.expired_awaiting_approval,
         f.expired_installer_late
     ));
+    let wait = &f.wait_for_approval_s;
+    let waited = if wait.count == 0 {
+        "no request was approved".to_owned()
+    } else {
+        format!(
+            "wait for approval p50 {}, p99 {}",
+            hours(wait.p50),
+            hours(wait.p99)
+        )
+    };
     if f.queue_depth_peak > 0 {
         out.push(format!(
-            "The approval queue peaked at {} requests ({}); half the rooms waited {} or more for approval, 1% waited {} or more.",
-            f.queue_depth_peak,
-            f.queue_depth_peak_at,
-            hours(f.wait_for_approval_s.p50),
-            hours(f.wait_for_approval_s.p99)
+            "The approval queue peaked at {} requests ({}); {waited}.",
+            f.queue_depth_peak, f.queue_depth_peak_at,
         ));
     } else if plan.auto_approve {
         out.push("Auto approval was on: no request waited for an admin.".into());
     }
-    for w in &f.waves {
+    for (w, late) in f.waves.iter().zip(late_by_wave) {
         let signed = w.outcomes.signed_in_otp + w.outcomes.signed_in_manual;
+        let times = if w.time_to_signed_in_s.count == 0 {
+            "no console signed in".to_owned()
+        } else {
+            format!(
+                "time to sign-in p50 {}, p99 {}",
+                hours(w.time_to_signed_in_s.p50),
+                hours(w.time_to_signed_in_s.p99)
+            )
+        };
+        let late = if *late > 0 {
+            format!("; {late} late installers typed an OTP that had expired")
+        } else {
+            String::new()
+        };
         out.push(format!(
-            "Wave {:?}: {signed} of {} consoles signed in; time to sign-in p50 {}, p99 {}.",
-            w.name,
-            w.consoles,
-            hours(w.time_to_signed_in_s.p50),
-            hours(w.time_to_signed_in_s.p99)
+            "Wave {:?}: {signed} of {} consoles signed in; {times}{late}.",
+            w.name, w.consoles,
         ));
     }
     if f.stuck_in_verification > 0 {

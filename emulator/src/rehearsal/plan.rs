@@ -732,9 +732,14 @@ fn installation_dates(start: Date, days: u32) -> Vec<Date> {
     dates
 }
 
-/// Things that run but probably not as meant: approvers who never work while installers do.
+/// Things that run but probably not as meant: OTPs that expire before the installers who type
+/// them can arrive, approvers who never work while installers do.
 fn warnings(p: &CompiledPlan) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = p
+        .waves
+        .iter()
+        .filter_map(|w| expires_unused(p, w))
+        .collect();
     if p.admins.is_empty() {
         return out;
     }
@@ -766,6 +771,81 @@ fn warnings(p: &CompiledPlan) -> Vec<String> {
         }
     }
     out
+}
+
+/// A wave whose OTPs expire before installers can type them: a batch that expires before the
+/// first installer's day opens (every OTP of it expires unused), or before the installers' hours
+/// of the last day it serves end (installers who come later type expired OTPs).
+fn expires_unused(p: &CompiledPlan, w: &CompiledWave) -> Option<String> {
+    let start = Timestamp::from_millisecond(p.start_ms).ok()?;
+    let at = |ms: u64| {
+        start
+            .checked_add(jiff::SignedDuration::from_millis(i64::try_from(ms).ok()?))
+            .ok()
+    };
+    let local = |t: Timestamp| {
+        t.to_zoned(w.tz.clone())
+            .strftime("%a %Y-%m-%d %H:%M")
+            .to_string()
+    };
+    // Each batch with the days whose consoles it serves (one batch for all days, or one per day).
+    for (batch, generated_ms) in w.generate_at_ms.iter().enumerate() {
+        let days: Vec<&Date> = if w.generate_at_ms.len() == 1 {
+            w.dates.iter().collect()
+        } else {
+            w.dates.get(batch).into_iter().collect()
+        };
+        let validity = p
+            .changes
+            .iter()
+            .filter(|(ms, v, _)| *ms <= *generated_ms && v.is_some())
+            .filter_map(|(_, v, _)| *v)
+            .next_back()
+            .unwrap_or(p.validity_hours);
+        let expires = at(generated_ms + u64::from(validity) * 3_600_000)?;
+        let opens = |d: &Date| {
+            d.to_datetime(w.installer_hours.0)
+                .to_zoned(w.tz.clone())
+                .ok()
+                .map(|z| z.timestamp())
+        };
+        let closes = |d: &Date| {
+            d.to_datetime(w.installer_hours.1)
+                .to_zoned(w.tz.clone())
+                .ok()
+                .map(|z| z.timestamp())
+        };
+        let (first, last) = (opens(days.first()?)?, closes(days.last()?)?);
+        let cause = format!(
+            "OTPs generated {} are valid {validity} h and expire {}",
+            local(at(*generated_ms)?),
+            local(expires)
+        );
+        if expires <= first {
+            return Some(format!(
+                "wave {:?}: its {cause}, before its first installer can arrive ({}): every one \
+                 of them expires unused; generate them later (otps_generated_at) or make them \
+                 valid longer",
+                w.name,
+                local(first)
+            ));
+        }
+        if expires < last {
+            let advice = if days.len() > 1 {
+                "or generate a batch per day"
+            } else {
+                "or generate each day's batch nearer the installers' hours"
+            };
+            return Some(format!(
+                "wave {:?}: its {cause}, before its installers' hours end ({}): installers who \
+                 come after the expiry type expired OTPs; make the OTPs valid for the whole \
+                 installation time, {advice}",
+                w.name,
+                local(last)
+            ));
+        }
+    }
+    None
 }
 
 fn works_at(a: &CompiledAdmins, t: Timestamp) -> bool {
