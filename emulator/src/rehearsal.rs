@@ -298,7 +298,7 @@ async fn run_plan(
     drop(tx);
     let sampler = tokio::spawn(sample_timeline(
         Arc::clone(&ctx),
-        plan.start_ms,
+        plan.clone(),
         origin,
         done.clone(),
     ));
@@ -405,10 +405,11 @@ async fn preference_changes(
 /// One timeline point per simulated hour until the rehearsal is done, and a last one at its end.
 async fn sample_timeline(
     ctx: Arc<Ctx>,
-    start_ms: i64,
+    plan: CompiledPlan,
     origin: Instant,
     done: CancellationToken,
 ) -> Vec<TimelinePoint> {
+    let start_ms = plan.start_ms;
     let mut points = Vec::new();
     let mut hour = 0u32;
     loop {
@@ -430,6 +431,7 @@ async fn sample_timeline(
             awaiting_approval: g.awaiting_approval,
             expired: g.expired,
             in_verification: g.in_verification,
+            approvers_at_work: plan.approvers_at_work(u64::from(hour) * 3_600_000 - 1_800_000),
         });
         if finished {
             return points;

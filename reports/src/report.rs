@@ -361,6 +361,9 @@ pub struct TimelinePoint {
     pub expired: u64,
     /// Consoles verifying at that moment (booting, failed verification awaiting the installer).
     pub in_verification: u64,
+    /// Approvers at work in the middle of that hour (by the plan's working hours and days).
+    #[serde(default)]
+    pub approvers_at_work: u32,
 }
 
 /// What a rehearsal found out.

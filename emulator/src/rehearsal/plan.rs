@@ -848,6 +848,26 @@ fn expires_unused(p: &CompiledPlan, w: &CompiledWave) -> Option<String> {
     None
 }
 
+impl CompiledPlan {
+    /// Approvers at work `ms` after the rehearsal's start.
+    pub fn approvers_at_work(&self, ms: u64) -> u32 {
+        let Some(t) = Timestamp::from_millisecond(self.start_ms)
+            .ok()
+            .and_then(|s| {
+                s.checked_add(jiff::SignedDuration::from_millis(i64::try_from(ms).ok()?))
+                    .ok()
+            })
+        else {
+            return 0;
+        };
+        self.admins
+            .iter()
+            .filter(|a| works_at(a, t))
+            .map(|a| a.count)
+            .sum()
+    }
+}
+
 fn works_at(a: &CompiledAdmins, t: Timestamp) -> bool {
     let z = t.to_zoned(a.tz.clone());
     a.days.contains(&z.weekday()) && z.time() >= a.hours.0 && z.time() < a.hours.1

@@ -1,7 +1,7 @@
 //! Figures over time (fleet and load runs): requests per second per step, and p50/p99 per step
 //! in the response (solid) and service (dashed) views, interval by interval.
 
-use super::theme::{self, AXIS, ChartResult, GRID, step_color};
+use super::theme::{self, AXIS, ChartResult, GRID, step_color, step_marker};
 use crate::intervals::{IntervalPoint, IntervalStep};
 use crate::numbers::thousands;
 use plotters::prelude::*;
@@ -51,11 +51,11 @@ pub fn rates(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
             .draw()?;
         for name in &names {
             let series = series(points, name, |s| s.rps);
-            chart.draw_series(LineSeries::new(series, step_color(name).stroke_width(2)))?;
+            let color = step_color(name);
+            chart.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?;
+            theme::draw_markers(&mut chart, &series, step_marker(name), color)?;
         }
-        let entries: Vec<(String, RGBColor)> =
-            names.iter().map(|n| (n.clone(), step_color(n))).collect();
-        theme::legend(&key, &entries)
+        theme::step_legend(&key, &names)
     })
 }
 
@@ -78,12 +78,16 @@ pub fn percentiles(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(76)
-            .build_cartesian_2d(0f64..x_end(points), (lo.max(1.0)..hi).log_scale())?;
+            .build_cartesian_2d(
+                0f64..x_end(points),
+                (lo.max(1.0)..hi)
+                    .log_scale()
+                    .with_key_points(theme::log_ticks(lo.max(1.0), hi, 8)),
+            )?;
         chart
             .configure_mesh()
             .x_desc("seconds since the run started")
             .y_desc("p99 (µs)")
-            .y_labels(8)
             .y_label_formatter(&|y| thousands(y.round() as u64))
             .bold_line_style(GRID)
             .light_line_style(WHITE.mix(0.0))
@@ -94,13 +98,12 @@ pub fn percentiles(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
         for name in &names {
             let color = step_color(name);
             let response = series(points, name, |s| s.response_p99_us.max(1) as f64);
-            chart.draw_series(LineSeries::new(response, color.stroke_width(2)))?;
+            chart.draw_series(LineSeries::new(response.clone(), color.stroke_width(2)))?;
+            theme::draw_markers(&mut chart, &response, step_marker(name), color)?;
             let service = series(points, name, |s| s.service_p99_us.max(1) as f64);
             chart.draw_series(DashedLineSeries::new(service, 5, 4, color.stroke_width(1)))?;
         }
-        let entries: Vec<(String, RGBColor)> =
-            names.iter().map(|n| (n.clone(), step_color(n))).collect();
-        theme::legend(&key, &entries)
+        theme::step_legend(&key, &names)
     })
 }
 

@@ -2,7 +2,7 @@
 //! (so 90%, 99%, 99.9% are evenly spaced and the tail gets the room it deserves), y the latency
 //! in microseconds, both logarithmic.
 
-use super::theme::{self, AXIS, ChartResult, GRID, MUTED, step_color};
+use super::theme::{self, AXIS, ChartResult, GRID, MUTED, step_color, step_marker};
 use crate::numbers::thousands;
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
@@ -100,10 +100,10 @@ pub fn overview(curves: &[Curve], size: (u32, u32)) -> ChartResult {
         let mut chart = frame(&plot, &all, 58, 76, 14)?;
         for c in &all {
             draw_curve(&mut chart, c, c.color.stroke_width(2))?;
+            theme::draw_markers(&mut chart, &c.points, step_marker(&c.name), c.color)?;
         }
-        let entries: Vec<(String, RGBColor)> =
-            all.iter().map(|c| (c.name.clone(), c.color)).collect();
-        theme::legend(&key, &entries)
+        let names: Vec<String> = all.iter().map(|c| c.name.clone()).collect();
+        theme::step_legend(&key, &names)
     })
 }
 
@@ -155,7 +155,7 @@ type LogChart<'a, 'b> = ChartContext<
     SVGBackend<'b>,
     Cartesian2d<
         plotters::coord::combinators::WithKeyPoints<plotters::coord::combinators::LogCoord<f64>>,
-        plotters::coord::combinators::LogCoord<f64>,
+        plotters::coord::combinators::WithKeyPoints<plotters::coord::combinators::LogCoord<f64>>,
     >,
 >;
 
@@ -179,7 +179,11 @@ fn frame<'a, 'b>(
             (1f64..x_end)
                 .log_scale()
                 .with_key_points(key_points(x_end, small)),
-            (y_lo..y_hi).log_scale(),
+            (y_lo..y_hi).log_scale().with_key_points(theme::log_ticks(
+                y_lo,
+                y_hi,
+                if small { 5 } else { 10 },
+            )),
         )?;
     chart
         .configure_mesh()
@@ -187,7 +191,6 @@ fn frame<'a, 'b>(
         .y_desc(if small { "" } else { "latency (µs)" })
         .x_label_formatter(&|x| percentile_label(*x))
         .y_label_formatter(&|y| thousands(y.round() as u64))
-        .y_labels(if small { 5 } else { 10 })
         .bold_line_style(GRID)
         .light_line_style(WHITE.mix(0.0))
         .axis_style(AXIS)

@@ -136,6 +136,7 @@ pub fn full_report() -> RunReport {
             awaiting_approval: 5,
             expired: u64::from(hour),
             in_verification: 1,
+            approvers_at_work: u32::from(hour % 2 == 0),
         })
         .collect();
     r.rehearsal = Some(RehearsalFindings {
