@@ -6,6 +6,7 @@ mod crash;
 mod fleet;
 mod full_disk;
 mod load;
+mod readme;
 mod rehearse;
 mod report;
 mod serve;
