@@ -140,7 +140,6 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
     ));
     write_folders(&done, &out)?;
     print_summary(&done, &out);
-    crate::summary::ended(&done.report, done.signal)?;
     if let Some(why) = &done.run.background_stopped {
         eprintln!("warning: {why}");
     }
@@ -158,9 +157,10 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
             .iter()
             .map(|t| format!("{} (observed {})", t.rule, t.observed))
             .collect();
+        // A breached threshold exits 1 even when goose stopped the run for it.
         bail!("goose threshold failed: {}", rules.join("; "));
     }
-    Ok(())
+    crate::summary::ended(&done.report, done.signal)
 }
 
 fn check(opts: &LoadOpts) -> anyhow::Result<()> {

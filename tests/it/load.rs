@@ -166,7 +166,7 @@ fn a_threshold_that_cannot_be_met_exits_non_zero_with_every_report_written() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("threshold");
     let o = load("issue", &out, &["--threshold", "p99<1us"]);
-    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "a breach exits 1: {}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains("threshold") && stderr.contains("p99<1us"),

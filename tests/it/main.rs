@@ -1,6 +1,7 @@
 //! End-to-end tests of the `otpfleet` command: the real binary, on port 0.
 
 #![allow(clippy::unwrap_used)] // A test that unwraps fails with the value in its message.
+mod architecture;
 mod contract;
 mod crash;
 mod fleet;

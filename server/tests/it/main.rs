@@ -13,3 +13,4 @@ mod guessing;
 mod helpers;
 mod lifecycle;
 mod preferences;
+mod replay;

@@ -1,0 +1,111 @@
+//! ARCHITECTURE.md stays true: every file it names exists, every crate of the workspace has its
+//! section, and every subcommand is named (as rust-analyzer's own documentation test does).
+
+use clap::CommandFactory as _;
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Files of a run folder, named in ARCHITECTURE.md as what runs write.
+const RUN_FILES: &[&str] = &["report.json", "report.md", "report.html", "consoles.csv"];
+
+fn architecture() -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).expect("ARCHITECTURE.md")
+}
+
+/// Every file of the repository (target, .git and run folders left out), relative to the root.
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if matches!(
+            name.to_str(),
+            Some("target" | ".git" | "runs" | "node_modules")
+        ) {
+            continue;
+        }
+        if path.is_dir() {
+            files(&path, out);
+        } else if let Ok(relative) = path.strip_prefix(ROOT) {
+            out.push(relative.to_path_buf());
+        }
+    }
+}
+
+/// The names in backticks that look like a file or folder of ours: `server/src/journal.rs`,
+/// `journal.rs`, `scripts/perf-gate`, `benches/`.
+fn named_paths(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| !t.contains(' ') && !t.contains("::") && !t.contains('<') && !t.contains('*'))
+        // What a run writes into its folder is not a file of the repository.
+        .filter(|t| !RUN_FILES.contains(t))
+        .filter(|t| {
+            let file = [".rs", ".toml", ".json", ".md"]
+                .iter()
+                .any(|ext| t.ends_with(ext));
+            file || t.starts_with("scripts/") || (t.ends_with('/') && t.len() > 1)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_file_it_names_exists() {
+    let mut all = Vec::new();
+    files(Path::new(ROOT), &mut all);
+    let all: Vec<String> = all
+        .iter()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .collect();
+    let missing: Vec<String> = named_paths(&architecture())
+        .into_iter()
+        .filter(|name| {
+            let name = name.trim_start_matches("./");
+            !all.iter().any(|f| {
+                f == name
+                    || f.ends_with(&format!("/{name}"))
+                    || (name.ends_with('/')
+                        && (f.starts_with(name) || f.contains(&format!("/{name}"))))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names files that do not exist: {missing:?}"
+    );
+}
+
+#[test]
+fn every_crate_and_subcommand_is_in_it() {
+    let text = architecture();
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).expect("Cargo.toml");
+    let members: Vec<&str> = manifest
+        .split("members = [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("workspace members")
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|m| *m != ".")
+        .collect();
+    assert!(members.len() >= 5, "{members:?}");
+    for member in members {
+        assert!(
+            text.contains(&format!("### `{member}/`")),
+            "ARCHITECTURE.md has no section for the crate {member}/"
+        );
+    }
+    for sub in otpfleet::Opts::command().get_subcommands() {
+        let name = sub.get_name();
+        let file = name.replace('-', "_");
+        assert!(
+            text.contains(&format!("otpfleet {name}")) || text.contains(&format!("{file}.rs")),
+            "ARCHITECTURE.md does not name the subcommand `otpfleet {name}`"
+        );
+    }
+}
