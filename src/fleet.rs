@@ -193,8 +193,8 @@ impl FleetOpts {
     /// The default run folder: `runs/fleet-seed<SEED>[-shard<K>of<N>]`.
     fn default_out(seed: u64, shard: Shard) -> PathBuf {
         let mut name = format!("fleet-seed{seed}");
-        if shard.count > 1 {
-            name.push_str(&format!("-shard{}of{}", shard.index, shard.count));
+        if shard.count() > 1 {
+            name.push_str(&format!("-shard{}of{}", shard.index(), shard.count()));
         }
         PathBuf::from("runs").join(name)
     }

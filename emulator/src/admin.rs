@@ -115,7 +115,7 @@ pub async fn run_admin<T: Transport>(
             if !desk.claim(&r.id) {
                 continue;
             }
-            let think = rng.random_range(admin.decision.min_ms..=admin.decision.max_ms);
+            let think = rng.random_range(admin.decision.min_ms()..=admin.decision.max_ms());
             let at = Instant::now() + Duration::from_millis(think);
             let (step, req) = match admin_verdict(ctx.cfg.seed, &r.device.serial, admin.reject) {
                 None => (

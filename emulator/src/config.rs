@@ -5,16 +5,45 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A uniform range of milliseconds, written `MIN..MAX` (or one number for a fixed value).
+/// A uniform range of milliseconds, written `MIN..MAX` (or one number for a fixed value): the
+/// minimum at most the maximum, at most a week (valid by construction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MsRange {
-    pub min_ms: u64,
-    pub max_ms: u64,
+    min_ms: u64,
+    max_ms: u64,
 }
 
+/// The longest range a knob takes: a week.
+const MS_RANGE_MAX: u64 = 7 * 24 * 3_600_000;
+
 impl MsRange {
-    pub const fn new(min_ms: u64, max_ms: u64) -> MsRange {
+    /// A range; refused when the minimum is above the maximum or the maximum above a week.
+    pub fn new(min_ms: u64, max_ms: u64) -> Result<MsRange, String> {
+        if min_ms > max_ms {
+            return Err(format!(
+                "{min_ms}..{max_ms}: the minimum is above the maximum"
+            ));
+        }
+        if max_ms > MS_RANGE_MAX {
+            return Err(format!(
+                "{min_ms}..{max_ms}: at most a week ({MS_RANGE_MAX} ms)"
+            ));
+        }
+        Ok(MsRange { min_ms, max_ms })
+    }
+
+    /// A range known valid where it is written (a constant of ours).
+    pub const fn known(min_ms: u64, max_ms: u64) -> MsRange {
+        assert!(min_ms <= max_ms && max_ms <= MS_RANGE_MAX, "a valid range");
         MsRange { min_ms, max_ms }
+    }
+
+    pub fn min_ms(self) -> u64 {
+        self.min_ms
+    }
+
+    pub fn max_ms(self) -> u64 {
+        self.max_ms
     }
 }
 
@@ -34,13 +63,7 @@ impl FromStr for MsRange {
                 (v, v)
             }
         };
-        if min_ms > max_ms {
-            return Err(format!("{s:?}: the minimum is above the maximum"));
-        }
-        if max_ms > 7 * 24 * 3_600_000 {
-            return Err(format!("{s:?}: at most a week (604800000 ms)"));
-        }
-        Ok(MsRange { min_ms, max_ms })
+        MsRange::new(min_ms, max_ms).map_err(|why| format!("{s:?}: {why}"))
     }
 }
 
@@ -50,15 +73,37 @@ impl fmt::Display for MsRange {
     }
 }
 
-/// `K/N`: this process runs consoles whose index modulo `N` is `K`.
+/// `K/N`: this process runs consoles whose index modulo `N` is `K`; `0 <= K < N <= 10,000`
+/// (valid by construction: a count of 0 would divide by zero in `owns`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Shard {
-    pub index: u32,
-    pub count: u32,
+    index: u32,
+    count: u32,
 }
+
+/// Most shards a fleet is split into.
+const MAX_SHARDS: u32 = 10_000;
 
 impl Shard {
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count`; refused unless `index < count <= 10,000`.
+    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+        if count == 0 || index >= count || count > MAX_SHARDS {
+            return Err(format!(
+                "{index}/{count} is not a shard: write K/N with 0 <= K < N <= {MAX_SHARDS}, e.g. 0/2"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    pub fn count(self) -> u32 {
+        self.count
+    }
 
     pub fn owns(&self, console: u64) -> bool {
         console % u64::from(self.count) == u64::from(self.index)
@@ -73,10 +118,7 @@ impl FromStr for Shard {
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u32 = k.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count || count > 10_000 {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
+        Shard::new(index, count).map_err(|_| bad())
     }
 }
 
@@ -86,6 +128,12 @@ pub struct Rate(f64);
 
 impl Rate {
     pub const ZERO: Rate = Rate(0.0);
+
+    /// A rate known valid where it is written (a constant of ours).
+    pub const fn known(p: f64) -> Rate {
+        assert!(p >= 0.0 && p <= 1.0, "a rate is within 0..=1");
+        Rate(p)
+    }
 
     pub fn new(p: f64) -> Result<Rate, String> {
         if p.is_finite() && (0.0..=1.0).contains(&p) {
@@ -171,11 +219,11 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             arrival_window_ms: 10_000,
-            boot: MsRange::new(200, 800),
-            think: MsRange::new(100, 500),
-            typing: MsRange::new(300, 1_500),
-            hdmi_fix: MsRange::new(1_000, 3_000),
-            decision: MsRange::new(2, 10),
+            boot: MsRange::known(200, 800),
+            think: MsRange::known(100, 500),
+            typing: MsRange::known(300, 1_500),
+            hdmi_fix: MsRange::known(1_000, 3_000),
+            decision: MsRange::known(2, 10),
             admin_idle_ms: 100,
         }
     }
@@ -280,7 +328,8 @@ mod tests {
 
     #[test]
     fn shards_parse_and_refuse_nonsense() {
-        assert_eq!("1/2".parse(), Ok(Shard { index: 1, count: 2 }));
+        assert_eq!("1/2".parse(), Shard::new(1, 2));
+        assert!(Shard::new(0, 0).is_err(), "no division by zero");
         for bad in ["3/2", "2/2", "0/0", "1", "a/b", "-1/2"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
@@ -296,8 +345,12 @@ mod tests {
 
     #[test]
     fn ranges_parse() {
-        assert_eq!("100..500".parse(), Ok(MsRange::new(100, 500)));
-        assert_eq!("7".parse(), Ok(MsRange::new(7, 7)));
+        assert_eq!("100..500".parse(), MsRange::new(100, 500));
+        assert!(
+            MsRange::new(9, 1).is_err(),
+            "the minimum at most the maximum"
+        );
+        assert_eq!("7".parse(), MsRange::new(7, 7));
         assert!("500..100".parse::<MsRange>().is_err());
     }
 }

@@ -91,8 +91,33 @@ struct Run<'a, T> {
     redeemed: bool,
 }
 
-/// Runs one console from arrival to its outcome.
+/// Runs one console from arrival to its outcome. A console whose code panics ends `abandoned`,
+/// its note and the run's errors (`console_panicked`) saying so, instead of vanishing from the
+/// run (its record never sent).
 pub async fn run_console<T: Transport>(
+    ctx: &Ctx,
+    transport: T,
+    p: &ConsoleProfile,
+    ticket: &Ticket,
+    start: Instant,
+) -> ConsoleRecord {
+    use futures::FutureExt as _;
+    let walk = std::panic::AssertUnwindSafe(walk(ctx, transport, p, ticket, start));
+    match walk.catch_unwind().await {
+        Ok(record) => record,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            ctx.tally.error("console_panicked");
+            ConsoleRecord::never_started(p, &format!("the console's code panicked: {why}"))
+        }
+    }
+}
+
+async fn walk<T: Transport>(
     ctx: &Ctx,
     transport: T,
     p: &ConsoleProfile,

@@ -161,10 +161,8 @@ pub async fn run_fleet<T: Transport>(
     progress.finish();
     interrupt.abort();
     done.cancel();
-    let _ = launcher.await;
-    for task in admin_tasks {
-        let _ = task.await;
-    }
+    join_counted(&ctx, std::iter::once(launcher)).await;
+    join_counted(&ctx, admin_tasks).await;
     records.sort_by_key(|r| r.index);
     ticker.abort();
     ctx.recorder.close_interval(started.elapsed());
@@ -189,6 +187,19 @@ pub async fn run_fleet<T: Transport>(
         consoles: records,
         restored,
     })
+}
+
+/// Waits for a run's tasks; one that panicked is counted in the run's errors (`task_panicked`)
+/// instead of being dropped unseen.
+pub(crate) async fn join_counted<R>(
+    ctx: &Ctx,
+    tasks: impl IntoIterator<Item = tokio::task::JoinHandle<R>>,
+) {
+    for task in tasks {
+        if task.await.is_err_and(|e| e.is_panic()) {
+            ctx.tally.error("task_panicked");
+        }
+    }
 }
 
 /// Closes a recorder's interval (`close`) every `length` from `started`, at the nominal moment
@@ -334,8 +345,8 @@ pub fn build_report(
         seed: cfg.seed,
         consoles: records.len() as u64,
         shard: ShardInfo {
-            index: cfg.shard.index,
-            count: cfg.shard.count,
+            index: cfg.shard.index(),
+            count: cfg.shard.count(),
         },
         target: target.to_owned(),
         complete: stopped_because.is_none(),

@@ -85,7 +85,7 @@ fn chance(rng: &mut ChaCha8Rng, rate: Rate) -> bool {
 }
 
 fn draw(rng: &mut ChaCha8Rng, range: MsRange) -> u64 {
-    rng.random_range(range.min_ms..=range.max_ms)
+    rng.random_range(range.min_ms()..=range.max_ms())
 }
 
 impl ConsoleProfile {
@@ -240,7 +240,7 @@ mod tests {
     fn typos_change_the_otp_and_the_last_attempt_is_right() {
         let cfg = FleetConfig {
             rates: crate::config::Rates {
-                typo: Rate::new(1.0).unwrap_or(Rate::ZERO),
+                typo: Rate::known(1.0),
                 ..Default::default()
             },
             ..FleetConfig::default()

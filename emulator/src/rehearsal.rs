@@ -103,29 +103,27 @@ fn rehearse_stoppable(
 
 /// The fleet settings a plan implies (the per-wave rates replace these when drawing consoles).
 fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
-    let rate = |p: f64| Rate::new(p).unwrap_or(Rate::ZERO);
-    let ms = |(a, b): (u64, u64)| MsRange::new(a, b);
     let consoles = plan.waves.iter().map(|w| w.consoles).sum();
     FleetConfig {
         consoles,
         seed,
         shard: Shard::WHOLE,
         rates: Rates {
-            hdmi_missing: rate(plan.faults.hdmi_missing),
-            uncertified: rate(plan.faults.uncertified),
-            typo: rate(plan.faults.typo),
-            manual: rate(plan.faults.manual),
+            hdmi_missing: plan.faults.hdmi_missing,
+            uncertified: plan.faults.uncertified,
+            typo: plan.faults.typo,
+            manual: plan.faults.manual,
             reject: Rate::ZERO,
             late: Rate::ZERO,
-            network_fault: rate(plan.faults.network_fault),
+            network_fault: plan.faults.network_fault,
         },
         timing: Timing {
             arrival_window_ms: 0,
-            boot: ms(plan.timing.boot_ms),
-            think: ms(plan.timing.think_ms),
-            typing: ms(plan.timing.typing_ms),
-            hdmi_fix: ms(plan.timing.hdmi_fix_ms),
-            decision: MsRange::new(30_000, 90_000),
+            boot: plan.timing.boot_ms,
+            think: plan.timing.think_ms,
+            typing: plan.timing.typing_ms,
+            hdmi_fix: plan.timing.hdmi_fix_ms,
+            decision: MsRange::known(30_000, 90_000),
             // An admin with an empty queue looks again a minute later.
             admin_idle_ms: 60_000,
         },
@@ -147,13 +145,12 @@ fn wave_profiles(
     wave: &CompiledWave,
     cfg: &FleetConfig,
 ) -> Vec<ConsoleProfile> {
-    let rate = |p: f64| Rate::new(p).unwrap_or(Rate::ZERO);
     let mut wave_cfg = cfg.clone();
-    wave_cfg.rates.hdmi_missing = rate(wave.faults.hdmi_missing);
-    wave_cfg.rates.uncertified = rate(wave.faults.uncertified);
-    wave_cfg.rates.typo = rate(wave.faults.typo);
-    wave_cfg.rates.manual = rate(wave.faults.manual);
-    wave_cfg.rates.network_fault = rate(wave.faults.network_fault);
+    wave_cfg.rates.hdmi_missing = wave.faults.hdmi_missing;
+    wave_cfg.rates.uncertified = wave.faults.uncertified;
+    wave_cfg.rates.typo = wave.faults.typo;
+    wave_cfg.rates.manual = wave.faults.manual;
+    wave_cfg.rates.network_fault = wave.faults.network_fault;
     let (open, close) = wave.installer_hours;
     let day_ms =
         |t: jiff::civil::Time| i64::from(t.hour()) * 3_600_000 + i64::from(t.minute()) * 60_000;
@@ -238,8 +235,8 @@ async fn run_plan(
                     origin_ms: plan.start_ms,
                     origin,
                 }),
-                decision: MsRange::new(group.decision_ms.0, group.decision_ms.1),
-                reject: Rate::new(group.reject_rate).unwrap_or(Rate::ZERO),
+                decision: group.decision_ms,
+                reject: group.reject_rate,
             };
             number += 1;
             let (ctx, transport, desk, done) = (
@@ -321,9 +318,7 @@ async fn run_plan(
     let elapsed = origin.elapsed();
     done.cancel();
     ctx.tally.cancel_token().cancel();
-    for task in tasks {
-        let _ = task.await;
-    }
+    crate::fleet::join_counted(&ctx, tasks).await;
     let timeline = sampler.await.unwrap_or_default();
     records.sort_by_key(|r| r.index);
     for wave in &plan.waves {

@@ -3,6 +3,7 @@
 //! `scenarios/rollouts/README.md`; a wrong field, type or value is refused with the file, the
 //! line and the field.
 
+use crate::config::{MsRange, Rate};
 use crate::schedule::{parse_hours, parse_weekday};
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
@@ -160,20 +161,20 @@ pub struct CompiledPlan {
 /// Fault rates in force.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rates {
-    pub hdmi_missing: f64,
-    pub uncertified: f64,
-    pub typo: f64,
-    pub manual: f64,
-    pub network_fault: f64,
+    pub hdmi_missing: Rate,
+    pub uncertified: Rate,
+    pub typo: Rate,
+    pub manual: Rate,
+    pub network_fault: Rate,
 }
 
 /// Durations in milliseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Timings {
-    pub boot_ms: (u64, u64),
-    pub think_ms: (u64, u64),
-    pub typing_ms: (u64, u64),
-    pub hdmi_fix_ms: (u64, u64),
+    pub boot_ms: MsRange,
+    pub think_ms: MsRange,
+    pub typing_ms: MsRange,
+    pub hdmi_fix_ms: MsRange,
 }
 
 #[derive(Debug, Clone)]
@@ -183,8 +184,8 @@ pub struct CompiledAdmins {
     pub tz: TimeZone,
     pub hours: (Time, Time),
     pub days: Vec<Weekday>,
-    pub decision_ms: (u64, u64),
-    pub reject_rate: f64,
+    pub decision_ms: MsRange,
+    pub reject_rate: Rate,
 }
 
 #[derive(Debug, Clone)]
@@ -323,17 +324,19 @@ impl Checker<'_> {
         }
     }
 
-    fn rate(&mut self, v: &Option<Spanned<f64>>, field: &str, default: f64) -> f64 {
+    fn rate(&mut self, v: &Option<Spanned<f64>>, field: &str, default: Rate) -> Rate {
         match v {
             None => default,
-            Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
-            Some(r) => self
-                .fail(
-                    r.span(),
-                    field,
-                    format!("{} is not a rate: give a number from 0 to 1", r.get_ref()),
-                )
-                .unwrap_or(default),
+            Some(r) => match Rate::new(*r.get_ref()) {
+                Ok(rate) => rate,
+                Err(_) => self
+                    .fail(
+                        r.span(),
+                        field,
+                        format!("{} is not a rate: give a number from 0 to 1", r.get_ref()),
+                    )
+                    .unwrap_or(default),
+            },
         }
     }
 
@@ -342,20 +345,22 @@ impl Checker<'_> {
         v: &Option<Spanned<String>>,
         field: &str,
         unit_ms: u64,
-        default: (u64, u64),
-    ) -> (u64, u64) {
+        default: MsRange,
+    ) -> MsRange {
         let Some(v) = v else { return default };
         let parsed = v.get_ref().split_once("..").and_then(|(a, b)| {
-            Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?))
+            let ms = |t: &str| t.trim().parse::<u64>().ok()?.checked_mul(unit_ms);
+            MsRange::new(ms(a)?, ms(b)?).ok()
         });
         match parsed {
-            Some((a, b)) if a <= b && b <= 100_000 => (a * unit_ms, b * unit_ms),
-            _ => self
+            Some(range) => range,
+            None => self
                 .fail(
                     v.span(),
                     field,
                     format!(
-                        "{:?} is not a range: write MIN..MAX with MIN <= MAX, e.g. 30..90",
+                        "{:?} is not a range: write MIN..MAX with MIN <= MAX, at most a week, \
+                         e.g. 30..90",
                         v.get_ref()
                     ),
                 )
@@ -416,11 +421,11 @@ impl Checker<'_> {
             "preferences.otp_validity_hours",
         );
         let defaults = Rates {
-            hdmi_missing: 0.03,
-            uncertified: 0.005,
-            typo: 0.05,
-            manual: 0.02,
-            network_fault: 0.0,
+            hdmi_missing: Rate::known(0.03),
+            uncertified: Rate::known(0.005),
+            typo: Rate::known(0.05),
+            manual: Rate::known(0.02),
+            network_fault: Rate::ZERO,
         };
         let faults = self.faults(&p.faults, "faults.", defaults);
         let t = &p.timing;
@@ -429,25 +434,25 @@ impl Checker<'_> {
                 &t.boot_seconds,
                 "timing.boot_seconds",
                 1000,
-                (60_000, 180_000),
+                MsRange::known(60_000, 180_000),
             ),
             think_ms: self.range(
                 &t.think_seconds,
                 "timing.think_seconds",
                 1000,
-                (10_000, 60_000),
+                MsRange::known(10_000, 60_000),
             ),
             typing_ms: self.range(
                 &t.typing_seconds,
                 "timing.typing_seconds",
                 1000,
-                (20_000, 90_000),
+                MsRange::known(20_000, 90_000),
             ),
             hdmi_fix_ms: self.range(
                 &t.hdmi_fix_minutes,
                 "timing.hdmi_fix_minutes",
                 60_000,
-                (300_000, 1_800_000),
+                MsRange::known(300_000, 1_800_000),
             ),
         };
         let start_ms = start_ms?;
@@ -567,9 +572,13 @@ impl Checker<'_> {
             &Some(a.decision_seconds.clone()),
             &format!("{field}.decision_seconds"),
             1000,
-            (30_000, 90_000),
+            MsRange::known(30_000, 90_000),
         );
-        let reject_rate = self.rate(&a.reject_rate, &format!("{field}.reject_rate"), 0.01);
+        let reject_rate = self.rate(
+            &a.reject_rate,
+            &format!("{field}.reject_rate"),
+            Rate::known(0.01),
+        );
         Some(CompiledAdmins {
             name: a.name.clone(),
             count: *a.count.get_ref(),
