@@ -16,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use otpfleet_protocol::RouteId;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
@@ -135,10 +136,13 @@ pub fn hello_request(addr: SocketAddr) -> Request<Full<Bytes>> {
 
 /// `GET /v1/console/requests/{id}` with the console's poll token.
 pub fn poll_request(addr: SocketAddr, request_id: &str, poll_token: &str) -> Request<Full<Bytes>> {
-    Request::get(format!("http://{addr}/v1/console/requests/{request_id}"))
-        .header(header::AUTHORIZATION, format!("Bearer {poll_token}"))
-        .body(Full::default())
-        .expect("bench: a well-formed request")
+    Request::get(format!(
+        "http://{addr}{}",
+        RouteId::Poll.path_for(request_id)
+    ))
+    .header(header::AUTHORIZATION, format!("Bearer {poll_token}"))
+    .body(Full::default())
+    .expect("bench: a well-formed request")
 }
 
 /// `POST /v1/console/redeem` with a JSON body.
@@ -149,7 +153,7 @@ pub fn redeem_request(
     let body = serde_json::to_vec(req).expect("bench: a redeem request serializes");
     Request::builder()
         .method(Method::POST)
-        .uri(format!("http://{addr}/v1/console/redeem"))
+        .uri(format!("http://{addr}{}", RouteId::Redeem.path()))
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
         .expect("bench: a well-formed request")

@@ -7,6 +7,7 @@ use crate::config::{MsRange, Rate};
 use crate::profile::{admin_verdict, console_rng};
 use crate::schedule::WorkSchedule;
 use crate::transport::{ApiRequest, Transport};
+use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{ErrorCode, RejectBody, RequestPage};
 use otpfleet_reports::Step;
 use parking_lot::Mutex;
@@ -62,7 +63,8 @@ pub async fn run_admin<T: Transport>(
     let mut rng = console_rng(ctx.cfg.seed, u64::MAX - u64::from(admin.number));
     let timing = ctx.cfg.timing;
     let list = ApiRequest::get(format!(
-        "/v1/requests?status=awaiting_approval&limit={PAGE}"
+        "{}?status=awaiting_approval&limit={PAGE}",
+        RouteId::ListRequests.path()
     ))
     .with_bearer(&admin.token);
     while !done.is_cancelled() {
@@ -121,14 +123,14 @@ pub async fn run_admin<T: Transport>(
                 None => (
                     Step::Approve,
                     ApiRequest::post_json(
-                        format!("/v1/requests/{}/approve", r.id),
+                        RouteId::ApproveRequest.path_for(&r.id),
                         &serde_json::json!({}),
                     ),
                 ),
                 Some(reason) => (
                     Step::Reject,
                     ApiRequest::post_json(
-                        format!("/v1/requests/{}/reject", r.id),
+                        RouteId::RejectRequest.path_for(&r.id),
                         &RejectBody { reason },
                     ),
                 ),

@@ -6,6 +6,7 @@ use crate::api::{Answer, Ctx, Failure};
 use crate::profile::{ConsoleProfile, console_rng};
 use crate::tally::{Fault, Gauge};
 use crate::transport::{ApiRequest, Transport};
+use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{
     ErrorCode, ManualSignInRequest, PollResponse, RedeemRequest, RedeemResponse, RequestStatus,
     VerifyRequest, VerifyResponse,
@@ -261,7 +262,7 @@ impl<T: Transport> Run<'_, T> {
             let answer = self
                 .send(
                     Step::Verify,
-                    ApiRequest::post_json("/v1/console/verify", &body),
+                    ApiRequest::post_json(RouteId::Verify.path(), &body),
                     at,
                 )
                 .await?;
@@ -301,7 +302,7 @@ impl<T: Transport> Run<'_, T> {
             verification_token: token.into(),
         };
         let at = at + ms(self.p.typing_ms);
-        let req = ApiRequest::post_json("/v1/console/manual-sign-in", &body);
+        let req = ApiRequest::post_json(RouteId::ManualSignIn.path(), &body);
         let answer = self.send(Step::ManualSignIn, req, at).await?;
         if answer.ok() {
             return Ok(Outcome::SignedInManual);
@@ -329,7 +330,7 @@ impl<T: Transport> Run<'_, T> {
             let answer = self
                 .send(
                     Step::Redeem,
-                    ApiRequest::post_json("/v1/console/redeem", &body),
+                    ApiRequest::post_json(RouteId::Redeem.path(), &body),
                     at,
                 )
                 .await?;
@@ -379,7 +380,7 @@ impl<T: Transport> Run<'_, T> {
                 return Err("still awaiting approval after the most polls a console makes".into());
             }
             let at = Instant::now() + Duration::from_secs(u64::from(interval_s));
-            let req = ApiRequest::get(format!("/v1/console/requests/{id}")).with_bearer(&token);
+            let req = ApiRequest::get(RouteId::Poll.path_for(&id)).with_bearer(&token);
             let answer = self.send(Step::Poll, req, at).await?;
             match answer.error() {
                 None => {
@@ -413,8 +414,7 @@ impl<T: Transport> Run<'_, T> {
             RequestStatus::Expired => return Ok(Outcome::Expired),
             other => return Err(format!("request ended {other} before sign-in")),
         }
-        let req =
-            ApiRequest::post(format!("/v1/console/requests/{id}/sign-in")).with_bearer(&token);
+        let req = ApiRequest::post(RouteId::SignIn.path_for(&id)).with_bearer(&token);
         let answer = self.send(Step::SignIn, req, Instant::now()).await?;
         if answer.ok() {
             return Ok(Outcome::SignedInOtp);

@@ -5,6 +5,7 @@ use crate::api::{Answer, Ctx, Failure};
 use crate::console::Ticket;
 use crate::profile::{ConsoleProfile, console_rng};
 use crate::transport::{ApiRequest, Transport};
+use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{
     AccountInput, BatchCreated, BatchRequest, ImportResult, License, PasswordMode, Preferences,
     Readiness, export_value,
@@ -58,7 +59,7 @@ pub async fn set_preferences<T: Transport>(
     let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_000);
     let req = ApiRequest {
         method: http::Method::PUT,
-        ..ApiRequest::post_json("/v1/preferences", &prefs).with_bearer(token)
+        ..ApiRequest::post_json(RouteId::PutPreferences.path(), &prefs).with_bearer(token)
     };
     let answer = ctx
         .call(transport, None, req, Instant::now(), &mut rng)
@@ -86,7 +87,8 @@ pub async fn import_accounts<T: Transport>(
                 password: None,
             })
             .collect();
-        let req = ApiRequest::post_json("/v1/accounts", &accounts).with_bearer(token);
+        let req =
+            ApiRequest::post_json(RouteId::ImportAccounts.path(), &accounts).with_bearer(token);
         let answer = ctx
             .call(transport, None, req, Instant::now(), &mut rng)
             .await;
@@ -120,7 +122,7 @@ pub async fn issue_tickets<T: Transport>(
             sign_in_csv: None,
             review_only: false,
         };
-        let req = ApiRequest::post_json("/v1/otp-batches", &batch).with_bearer(token);
+        let req = ApiRequest::post_json(RouteId::CreateBatch.path(), &batch).with_bearer(token);
         let answer = ctx
             .call(transport, Some(Step::Issue), req, Instant::now(), &mut rng)
             .await;
@@ -172,7 +174,8 @@ async fn export_passwords<T: Transport>(
     rng: &mut rand_chacha::ChaCha8Rng,
 ) -> Result<HashMap<String, String>, String> {
     let req = ApiRequest::get(format!(
-        "/v1/otp-batches/{batch_id}/export?include_passwords=true"
+        "{}?include_passwords=true",
+        RouteId::ExportBatch.path_for(batch_id)
     ))
     .with_bearer(token);
     let answer = expect_ok(
@@ -221,7 +224,7 @@ pub async fn found_preferences<T: Transport>(
     token: &str,
 ) -> Result<Preferences, String> {
     let doing = "reading the target's preferences";
-    let req = ApiRequest::get("/v1/preferences").with_bearer(token);
+    let req = ApiRequest::get(RouteId::GetPreferences.path()).with_bearer(token);
     let answer = transport
         .send(req)
         .await
@@ -245,7 +248,7 @@ pub async fn restore_preferences<T: Transport>(
     let doing = "restoring the target's preferences";
     let req = ApiRequest {
         method: http::Method::PUT,
-        ..ApiRequest::post_json("/v1/preferences", &prefs).with_bearer(token)
+        ..ApiRequest::post_json(RouteId::PutPreferences.path(), &prefs).with_bearer(token)
     };
     let answer = transport
         .send(req)

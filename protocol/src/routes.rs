@@ -125,6 +125,16 @@ impl RouteId {
             .find(|r| r.id == self)
             .expect("every RouteId has an entry in ROUTES")
     }
+
+    /// The path of a route without an `{id}` (`/v1/console/verify`): what a client requests.
+    pub fn path(self) -> &'static str {
+        self.route().path
+    }
+
+    /// The path of a route for the resource `id` (`/v1/requests/req_7/approve`).
+    pub fn path_for(self, id: &str) -> String {
+        self.route().path.replace("{id}", id)
+    }
 }
 
 impl Route {
@@ -148,6 +158,17 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_build_paths_from_the_table() {
+        assert_eq!(RouteId::Verify.path(), "/v1/console/verify");
+        let path = RouteId::ApproveRequest.path_for("req_7");
+        assert_eq!(path, "/v1/requests/req_7/approve");
+        assert_eq!(
+            RouteId::ApproveRequest.route().matches(&path),
+            Some(Some("req_7"))
+        );
+    }
 
     #[test]
     fn templates_match_their_segments_only() {

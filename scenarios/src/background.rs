@@ -6,6 +6,7 @@
 use crate::common::Harness;
 use crate::tickets::TicketQueue;
 use otpfleet_emulator::transport::{ApiRequest, Transport};
+use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{
     RedeemRequest, RedeemResponse, RequestPage, VerifyRequest, VerifyResponse,
 };
@@ -62,7 +63,7 @@ async fn redeem_one<T: Transport>(t: &T, h: &Harness, otp: String, serial: Strin
         hdmi_ingest: true,
     };
     let token = match t
-        .send(ApiRequest::post_json("/v1/console/verify", &verify))
+        .send(ApiRequest::post_json(RouteId::Verify.path(), &verify))
         .await
     {
         Ok(a) if a.status == 200 => serde_json::from_slice::<VerifyResponse>(&a.body).ok(),
@@ -81,7 +82,7 @@ async fn redeem_one<T: Transport>(t: &T, h: &Harness, otp: String, serial: Strin
         verification_token: token.verification_token,
     };
     match t
-        .send(ApiRequest::post_json("/v1/console/redeem", &redeem))
+        .send(ApiRequest::post_json(RouteId::Redeem.path(), &redeem))
         .await
     {
         Ok(a) if serde_json::from_slice::<RedeemResponse>(&a.body).is_ok() => 1,
@@ -100,7 +101,8 @@ async fn redeem_one<T: Transport>(t: &T, h: &Harness, otp: String, serial: Strin
 pub async fn approve_all<T: Transport>(t: T, h: Arc<Harness>, cancel: CancellationToken) {
     let token = h.config.admin_token.clone();
     let list = ApiRequest::get(format!(
-        "/v1/requests?status=awaiting_approval&limit={APPROVER_PAGE}"
+        "{}?status=awaiting_approval&limit={APPROVER_PAGE}",
+        RouteId::ListRequests.path()
     ))
     .with_bearer(&token);
     while !cancel.is_cancelled() {
@@ -123,7 +125,7 @@ pub async fn approve_all<T: Transport>(t: T, h: Arc<Harness>, cancel: Cancellati
         for r in requests.iter().filter(|r| h.desk.claim(&r.id)) {
             let approve = ApiRequest {
                 method: http::Method::POST,
-                ..ApiRequest::get(format!("/v1/requests/{}/approve", r.id))
+                ..ApiRequest::get(RouteId::ApproveRequest.path_for(&r.id))
             }
             .with_bearer(&token);
             // 409: decided by someone else meanwhile, which is fine.

@@ -4,6 +4,7 @@
 
 use crate::tickets::Ticket;
 use otpfleet_emulator::transport::{ApiRequest, ApiResponse, Transport};
+use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{
     AccountInput, BatchCreated, BatchRequest, ErrorBody, ImportResult, License, PasswordMode,
     Preferences, Readiness,
@@ -67,7 +68,7 @@ pub async fn seed<T: Transport>(t: &T, token: &str, plan: &SetupPlan) -> Result<
     };
     let req = ApiRequest {
         method: http::Method::PUT,
-        ..ApiRequest::post_json("/v1/preferences", &prefs).with_bearer(token)
+        ..ApiRequest::post_json(RouteId::PutPreferences.path(), &prefs).with_bearer(token)
     };
     expect_ok(t.send(req).await, "setting the preferences")?;
     let issue: Vec<AccountInput> = (0..plan.issue_accounts)
@@ -108,7 +109,7 @@ async fn import<T: Transport>(
 ) -> Result<Vec<String>, String> {
     let mut ids = Vec::with_capacity(accounts.len());
     for chunk in accounts.chunks(CHUNK) {
-        let req = ApiRequest::post_json("/v1/accounts", &chunk).with_bearer(token);
+        let req = ApiRequest::post_json(RouteId::ImportAccounts.path(), &chunk).with_bearer(token);
         let answer = expect_ok(t.send(req).await, "importing accounts")?;
         let imported: ImportResult = parse(&answer, "the account import")?;
         if imported.results.len() != chunk.len() {
@@ -140,7 +141,7 @@ async fn tickets<T: Transport>(
             sign_in_csv: None,
             review_only: false,
         };
-        let req = ApiRequest::post_json("/v1/otp-batches", &body).with_bearer(token);
+        let req = ApiRequest::post_json(RouteId::CreateBatch.path(), &body).with_bearer(token);
         let answer = expect_ok(t.send(req).await, "generating OTPs")?;
         let created: BatchCreated = parse(&answer, "the OTP batch")?;
         if let Some(r) = created.refused.first() {

@@ -109,3 +109,31 @@ fn every_crate_and_subcommand_is_in_it() {
         );
     }
 }
+
+/// Every client path comes from `protocol`'s route table: no `"/v1/...` literal in the
+/// production code of any crate but `protocol` (comments aside).
+#[test]
+fn route_paths_are_written_only_in_protocol() {
+    let mut all = Vec::new();
+    files(Path::new(ROOT), &mut all);
+    let offenders: Vec<String> = all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            (s.starts_with("src/") || s.contains("/src/")) && !s.starts_with("protocol/")
+        })
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(Path::new(ROOT).join(p)).unwrap_or_default();
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains("/v1/"))
+                .map(|(i, l)| format!("{}:{}: {}", p.display(), i + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "paths written outside protocol's route table (use RouteId::path/path_for): {offenders:#?}"
+    );
+}

@@ -4,6 +4,7 @@
 use super::http::{Call, send, unexpected};
 use super::{BatchFlow, Harness, pause, state};
 use goose::prelude::*;
+use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{
     BatchCreated, BatchRequest, BatchReview, ErrorCode, PasswordMode, RejectBody, RejectReason,
     RequestPage,
@@ -66,7 +67,7 @@ async fn review(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     let body = batch(ids, true);
     let token = h.config.admin_token.clone();
     let step = Step::Review;
-    let call = Call::post(step, "/v1/otp-batches", &body).bearer(&token);
+    let call = Call::post(step, RouteId::CreateBatch.path(), &body).bearer(&token);
     let reply = send(user, &h, &st, call).await?;
     match reply.parse::<BatchReview>().filter(|_| reply.ok()) {
         Some(r) => {
@@ -93,7 +94,7 @@ async fn generate(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     }
     let body = batch(ids, false);
     let token = h.config.admin_token.clone();
-    let call = Call::post(GENERATE, "/v1/otp-batches", &body).bearer(&token);
+    let call = Call::post(GENERATE, RouteId::CreateBatch.path(), &body).bearer(&token);
     let reply = send(user, &h, &st, call).await?;
     match reply.parse::<BatchCreated>().filter(|_| reply.ok()) {
         Some(created) => {
@@ -118,7 +119,10 @@ async fn export(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     if !pause(&h, &st, h.config.issue_think).await {
         return Ok(());
     }
-    let path = format!("/v1/otp-batches/{id}/export?include_passwords=false");
+    let path = format!(
+        "{}?include_passwords=false",
+        RouteId::ExportBatch.path_for(&id)
+    );
     let token = h.config.admin_token.clone();
     let step = Step::Export;
     let reply = send(user, &h, &st, Call::get(step, &path).bearer(&token)).await?;
@@ -145,7 +149,8 @@ async fn list_requests(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResu
         return Ok(());
     }
     let path = format!(
-        "/v1/requests?status=awaiting_approval&limit={}",
+        "{}?status=awaiting_approval&limit={}",
+        RouteId::ListRequests.path(),
         h.config.page_limit
     );
     let token = h.config.admin_token.clone();
@@ -179,12 +184,12 @@ async fn decide(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     let token = h.config.admin_token.clone();
     let result = match reason {
         None => {
-            let path = format!("/v1/requests/{id}/approve");
+            let path = RouteId::ApproveRequest.path_for(&id);
             let call = Call::post_empty(APPROVE, &path).bearer(&token);
             send(user, &h, &st, call).await.map(|r| (APPROVE, r))
         }
         Some(reason) => {
-            let path = format!("/v1/requests/{id}/reject");
+            let path = RouteId::RejectRequest.path_for(&id);
             let call = Call::post(REJECT, &path, &RejectBody { reason }).bearer(&token);
             send(user, &h, &st, call).await.map(|r| (REJECT, r))
         }

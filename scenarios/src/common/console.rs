@@ -5,6 +5,7 @@
 use super::http::{Call, send, unexpected};
 use super::{ConsoleFlow, Harness, Redeemed, pause, state};
 use goose::prelude::*;
+use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{
     Credentials, ErrorCode, PollResponse, RedeemRequest, RedeemResponse, RequestStatus,
     VerifyRequest, VerifyResponse,
@@ -69,7 +70,7 @@ async fn verify(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
         user,
         &h,
         &st,
-        Call::post(VERIFY, "/v1/console/verify", &body),
+        Call::post(VERIFY, RouteId::Verify.path(), &body),
     )
     .await?;
     match reply.parse::<VerifyResponse>().filter(|_| reply.ok()) {
@@ -110,7 +111,7 @@ async fn redeem(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
         user,
         &h,
         &st,
-        Call::post(REDEEM, "/v1/console/redeem", &body),
+        Call::post(REDEEM, RouteId::Redeem.path(), &body),
     )
     .await?;
     match reply.parse::<RedeemResponse>().filter(|_| reply.ok()) {
@@ -144,7 +145,7 @@ async fn poll(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     let Some(mut r) = st.lock().console.as_ref().and_then(|f| f.request.clone()) else {
         return Ok(());
     };
-    let path = format!("/v1/console/requests/{}", r.id);
+    let path = RouteId::Poll.path_for(&r.id);
     let mut polls = 0;
     while r.status == RequestStatus::AwaitingApproval {
         if polls == h.config.max_polls {
@@ -214,7 +215,7 @@ async fn sign_in(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     if r.status != RequestStatus::Approved {
         return Ok(());
     }
-    let path = format!("/v1/console/requests/{}/sign-in", r.id);
+    let path = RouteId::SignIn.path_for(&r.id);
     let reply = send(
         user,
         &h,
