@@ -2,9 +2,8 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use otpfleet_server::domain::secrets::Secrets;
-use otpfleet_server::http::{AdminTokens, new_admin_token};
-use otpfleet_server::{App, Catalogue, Core, ServerConfig, TokioClock};
+use otpfleet_server::http::new_admin_token;
+use otpfleet_server::{Catalogue, ServerConfig, Storage, TokioClock};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -113,43 +112,36 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         // The wall clock is read once, here at the edge; from now on time follows tokio.
         let clock: Arc<dyn otpfleet_server::Clock> =
             Arc::new(TokioClock::new(crate::wall_clock_ms()));
-        let (core, journal, mut tokens) = if opts.in_memory {
-            let core = Core::new(opts.config(), catalogue, Secrets::random());
-            (core, None, AdminTokens::default())
+        let storage = if opts.in_memory {
+            Storage::InMemory
         } else {
-            let started = std::time::Instant::now();
-            let durable = otpfleet_server::open_durable(
-                &opts.data_dir,
-                opts.config(),
-                catalogue,
-                Arc::clone(&clock),
-            )
-            .with_context(|| {
-                format!(
-                    "while opening the data directory {}",
-                    opts.data_dir.display()
-                )
-            })?;
+            Storage::Durable(opts.data_dir.clone())
+        };
+        let given: Vec<(&str, &str)> = given.iter().map(|t| (t.as_str(), "token-file")).collect();
+        let started = std::time::Instant::now();
+        let mut server =
+            otpfleet_server::assemble(opts.config(), catalogue, &storage, clock, &given)
+                .with_context(|| {
+                    format!(
+                        "while opening the data directory {}",
+                        opts.data_dir.display()
+                    )
+                })?;
+        if let Storage::Durable(dir) = &storage {
             eprintln!(
                 "data directory {}: recovered {} events in {} ms; {} admin token(s) stored",
-                opts.data_dir.display(),
-                durable.replayed,
+                dir.display(),
+                server.replayed,
                 started.elapsed().as_millis(),
-                durable.tokens.len()
+                server.stored_tokens
             );
-            let tokens = AdminTokens::from_stored(&durable.tokens);
-            (durable.core, Some(durable.journal), tokens)
-        };
-        match &given {
-            Some(token) => tokens.add(token, "token-file"),
-            None if tokens.is_empty() => {
-                let (token, path) = generate_token_file()?;
-                tokens.add(&token, "run-token");
-                generated_file = Some(path);
-            }
-            None => {}
         }
-        let app = Arc::new(App::new(core, journal, clock, tokens));
+        if server.app.admin_tokens.is_empty() {
+            let (token, path) = generate_token_file()?;
+            server.app.admin_tokens.add(&token, "run-token");
+            generated_file = Some(path);
+        }
+        let app = Arc::new(server.app);
         // Signal handlers go in before the port is announced: a SIGTERM sent right after the
         // first line must stop the server cleanly, not kill it.
         let shutdown = shutdown_signal()?;

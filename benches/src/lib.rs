@@ -18,7 +18,7 @@ use otpfleet_protocol::{
 };
 use otpfleet_server::domain::accounts::ImportRow;
 use otpfleet_server::domain::batches::BatchOutcome;
-use otpfleet_server::http::{AdminTokens, Served};
+use otpfleet_server::http::Served;
 use otpfleet_server::{App, Clock, Core, ManualClock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,24 +65,28 @@ impl Default for Domain {
 impl Domain {
     pub fn new() -> Domain {
         let clock = ManualClock::new(START_MS);
-        let core = Core::with_defaults();
-        core.set_preferences(
-            Preferences {
-                otp_validity_hours: 336,
-                auto_approve: false,
-            },
-            None,
-        )
-        .expect("fixture: 336 hours is a valid OTP validity");
-        let app = App::new(
-            core,
-            None,
+        let server = otpfleet_server::assemble(
+            otpfleet_server::ServerConfig::default(),
+            otpfleet_server::Catalogue::builtin(),
+            &otpfleet_server::Storage::InMemory,
             Arc::new(clock.clone()),
-            AdminTokens::new([ADMIN_TOKEN]),
-        );
+            &[(ADMIN_TOKEN, "token-file")],
+        )
+        .expect("fixture: an in-memory server assembles");
+        let served = server.app.served();
+        served
+            .core
+            .set_preferences(
+                Preferences {
+                    otp_validity_hours: 336,
+                    auto_approve: false,
+                },
+                None,
+            )
+            .expect("fixture: 336 hours is a valid OTP validity");
         Domain {
-            served: app.served(),
-            app: Arc::new(app),
+            served,
+            app: Arc::new(server.app),
             clock,
             next_room: AtomicUsize::new(0),
         }

@@ -1,8 +1,7 @@
 //! The reference server embedded in the emulator's process, for runs without `--target`.
 
-use otpfleet_server::domain::secrets::Secrets;
-use otpfleet_server::http::{AdminTokens, new_admin_token};
-use otpfleet_server::{App, Catalogue, Clock, Core, ServerConfig};
+use otpfleet_server::http::new_admin_token;
+use otpfleet_server::{App, Catalogue, Clock, ServerConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -25,16 +24,15 @@ impl EmbeddedServer {
 /// The reference server's app with a fresh admin token (for the in-process transport).
 pub fn app(config: ServerConfig, clock: Arc<dyn Clock>) -> (Arc<App>, String) {
     let token = new_admin_token();
-    let core = Core::new(config, Catalogue::builtin(), Secrets::random());
-    (
-        Arc::new(App::new(
-            core,
-            None,
-            clock,
-            AdminTokens::new([token.as_str()]),
-        )),
-        token,
+    let server = otpfleet_server::assemble(
+        config,
+        Catalogue::builtin(),
+        &otpfleet_server::Storage::InMemory,
+        clock,
+        &[(token.as_str(), "token-file")],
     )
+    .expect("an in-memory server always assembles");
+    (Arc::new(server.app), token)
 }
 
 /// Starts the reference server on a free loopback port.

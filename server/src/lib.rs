@@ -22,8 +22,61 @@ pub use config::ServerConfig;
 pub use domain::{ApiError, Core};
 pub use http::{App, handle, serve};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Where a server keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory only, lost when the server stops (benchmarks, tests, embedded runs).
+    InMemory,
+    /// A data directory: every change journaled before it is answered, replayed on start.
+    Durable(PathBuf),
+}
+
+/// A server put together, ready to [`serve`]: its app, and what a durable one recovered.
+#[derive(Debug)]
+pub struct Assembled {
+    pub app: App,
+    /// Journal entries replayed (0 in memory).
+    pub replayed: usize,
+    /// Admin tokens the data directory holds (0 in memory).
+    pub stored_tokens: usize,
+}
+
+/// The one way a server is put together (the CLI, the tests, the emulator's embedded server and
+/// the benches all use it): a core with fresh secrets, or replayed from a data directory with its
+/// secret and journaling every further change; the admin tokens the directory holds plus
+/// `tokens`; `clock` for every `now_ms`. Serve it with [`serve`] (which also recovers from journal
+/// write failures), or call [`handle`] in process.
+pub fn assemble(
+    config: ServerConfig,
+    catalogue: Catalogue,
+    storage: &Storage,
+    clock: Arc<dyn Clock>,
+    tokens: &[(&str, &str)],
+) -> Result<Assembled, journal::JournalError> {
+    let (core, journal, mut admin_tokens, replayed) = match storage {
+        Storage::InMemory => {
+            let core = Core::new(config, catalogue, domain::secrets::Secrets::random());
+            (core, None, http::AdminTokens::default(), 0)
+        }
+        Storage::Durable(dir) => {
+            let d = open_durable(dir, config, catalogue, Arc::clone(&clock))?;
+            let stored = http::AdminTokens::from_stored(&d.tokens);
+            (d.core, Some(d.journal), stored, d.replayed)
+        }
+    };
+    let stored_tokens = admin_tokens.len();
+    for (token, name) in tokens {
+        admin_tokens.add(token, name);
+    }
+    Ok(Assembled {
+        app: App::new(core, journal, clock, admin_tokens),
+        replayed,
+        stored_tokens,
+    })
+}
 
 /// A durable server's state, opened from its data directory.
 #[derive(Debug)]

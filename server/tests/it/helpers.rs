@@ -6,9 +6,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use otpfleet_server::domain::secrets::Secrets;
-use otpfleet_server::http::AdminTokens;
-use otpfleet_server::{App, Catalogue, Core, ManualClock, ServerConfig};
+use otpfleet_server::{App, Catalogue, ManualClock, ServerConfig, Storage, assemble};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,32 +47,30 @@ impl TestApp {
 
     pub async fn spawn_with(config: ServerConfig) -> TestApp {
         let clock = ManualClock::new(START_MS);
-        let core = Core::new(config, Catalogue::builtin(), Secrets::random());
-        let app = App::new(
-            core,
-            None,
+        let app = assemble(
+            config,
+            Catalogue::builtin(),
+            &Storage::InMemory,
             Arc::new(clock.clone()),
-            AdminTokens::new([TOKEN]),
-        );
+            &[(TOKEN, "token-file")],
+        )
+        .expect("an in-memory server assembles")
+        .app;
         TestApp::start(app, clock).await
     }
 
     /// A durable server on `dir` (default settings).
     pub async fn spawn_durable(dir: &std::path::Path) -> TestApp {
         let clock = ManualClock::new(START_MS);
-        let durable = otpfleet_server::open_durable(
-            dir,
+        let app = assemble(
             ServerConfig::default(),
             Catalogue::builtin(),
+            &Storage::Durable(dir.to_path_buf()),
             Arc::new(clock.clone()),
+            &[(TOKEN, "token-file")],
         )
-        .expect("the data directory opens");
-        let app = App::new(
-            durable.core,
-            Some(durable.journal),
-            Arc::new(clock.clone()),
-            AdminTokens::new([TOKEN]),
-        );
+        .expect("the data directory opens")
+        .app;
         TestApp::start(app, clock).await
     }
 
