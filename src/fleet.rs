@@ -260,8 +260,11 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         let interrupts = crate::interrupt::Interrupts::listen()
             .context("while listening for SIGINT and SIGTERM")?;
         let timeout = Duration::from_millis(cfg.request_timeout_ms);
-        let (url, token, _server) =
-            crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
+        let crate::target::Driven {
+            url,
+            admin_token: token,
+            embedded: _server,
+        } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
         let mut transport = HttpTransport::new(&url, opts.max_connections, timeout);
         if opts.connection_per_console {
             transport = transport.per_console();

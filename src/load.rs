@@ -211,8 +211,11 @@ async fn attack(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let (url, token, server) =
-        crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
+    let crate::target::Driven {
+        url,
+        admin_token: token,
+        embedded: server,
+    } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
     let cfg = LoadConfig {
         scenario: opts.scenario,

@@ -28,15 +28,28 @@ pub(crate) fn read_token_file(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// The server a run drives.
+pub(crate) struct Driven {
+    pub url: String,
+    pub admin_token: String,
+    /// The reference server started for the run, kept running while this lives (none with
+    /// `--target`).
+    pub embedded: Option<EmbeddedServer>,
+}
+
 /// The server to drive: `target` with its token, or the reference server started on
-/// `127.0.0.1:0` (kept running while the answered handle lives). Answers URL and admin token.
+/// `127.0.0.1:0`.
 pub(crate) async fn server(
     target: Option<&str>,
     token: Option<String>,
     poll_interval_s: u32,
-) -> anyhow::Result<(String, String, Option<EmbeddedServer>)> {
+) -> anyhow::Result<Driven> {
     if let (Some(url), Some(token)) = (target, token) {
-        return Ok((url.trim_end_matches('/').to_owned(), token, None));
+        return Ok(Driven {
+            url: url.trim_end_matches('/').to_owned(),
+            admin_token: token,
+            embedded: None,
+        });
     }
     let config = ServerConfig {
         poll_interval_s,
@@ -46,7 +59,11 @@ pub(crate) async fn server(
     let server = reference::start(config, clock)
         .await
         .context("while starting the reference server")?;
-    Ok((server.url(), server.admin_token.clone(), Some(server)))
+    Ok(Driven {
+        url: server.url(),
+        admin_token: server.admin_token.clone(),
+        embedded: Some(server),
+    })
 }
 
 /// Writes an emulated run's folder: the reports and `consoles.csv`.

@@ -4,7 +4,7 @@
 
 use crate::api::{Ctx, Failure};
 use crate::config::{MsRange, Rate};
-use crate::profile::{admin_verdict, console_rng};
+use crate::profile::{Stream, admin_verdict, stream_rng};
 use crate::schedule::WorkSchedule;
 use crate::transport::{ApiRequest, Transport};
 use otpfleet_protocol::RouteId;
@@ -60,7 +60,7 @@ pub async fn run_admin<T: Transport>(
     done: CancellationToken,
 ) {
     // Admins draw from streams above every console's, so they never share one.
-    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - u64::from(admin.number));
+    let mut rng = stream_rng(ctx.cfg.seed, Stream::Admin(admin.number));
     let timing = ctx.cfg.timing;
     let list = ApiRequest::get(format!(
         "{}?status=awaiting_approval&limit={PAGE}",

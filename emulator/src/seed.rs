@@ -3,7 +3,7 @@
 
 use crate::api::{Answer, Ctx, Failure};
 use crate::console::Ticket;
-use crate::profile::{ConsoleProfile, console_rng};
+use crate::profile::{ConsoleProfile, Stream, stream_rng};
 use crate::transport::{ApiRequest, Transport};
 use otpfleet_protocol::RouteId;
 use otpfleet_protocol::{
@@ -56,7 +56,7 @@ pub async fn set_preferences<T: Transport>(
     token: &str,
     prefs: Preferences,
 ) -> Result<(), String> {
-    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_000);
+    let mut rng = stream_rng(ctx.cfg.seed, Stream::Preferences);
     let req = ApiRequest {
         method: http::Method::PUT,
         ..ApiRequest::post_json(RouteId::PutPreferences.path(), &prefs).with_bearer(token)
@@ -74,7 +74,7 @@ pub async fn import_accounts<T: Transport>(
     token: &str,
     profiles: &[ConsoleProfile],
 ) -> Result<Vec<String>, String> {
-    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_001);
+    let mut rng = stream_rng(ctx.cfg.seed, Stream::Import);
     let mut ids = Vec::with_capacity(profiles.len());
     for chunk in profiles.chunks(CHUNK) {
         let accounts: Vec<AccountInput> = chunk
@@ -113,7 +113,7 @@ pub async fn issue_tickets<T: Transport>(
     account_ids: &[String],
     validity_hours: u32,
 ) -> Result<Vec<Ticket>, String> {
-    let mut rng = console_rng(ctx.cfg.seed, u64::MAX - 10_002);
+    let mut rng = stream_rng(ctx.cfg.seed, Stream::Batches);
     let mut tickets = Vec::with_capacity(profiles.len());
     for (chunk, ids) in profiles.chunks(CHUNK).zip(account_ids.chunks(CHUNK)) {
         let batch = BatchRequest {

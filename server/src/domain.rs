@@ -217,16 +217,15 @@ impl Core {
         }
     }
 
-    /// Failed and throttled redemptions so far: (failures, throttled per source, throttled
-    /// globally).
-    pub fn throttle_counts(&self) -> (u64, u64, u64) {
+    /// Failed and throttled redemptions so far.
+    pub fn throttle_counts(&self) -> throttle::ThrottleCounts {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &self.throttle.counters;
-        (
-            c.failures.load(Relaxed),
-            c.throttled_source.load(Relaxed),
-            c.throttled_global.load(Relaxed),
-        )
+        throttle::ThrottleCounts {
+            failures: c.failures.load(Relaxed),
+            throttled_source: c.throttled_source.load(Relaxed),
+            throttled_global: c.throttled_global.load(Relaxed),
+        }
     }
 
     /// Counts for `/metrics`: accounts by provisioning state and the approval queue depth.

@@ -104,8 +104,7 @@ pub struct Recovered {
 /// refuses changes and rebuilds its state from a journal opened anew (see `App::recover`), so
 /// that a change it refused is not left applied in memory.
 pub struct Journal {
-    /// The last sequence number given out, and the writer's queue of units.
-    queue: Mutex<(u64, mpsc::Sender<Vec<Reserved>>)>,
+    queue: Mutex<Queue>,
     appended: AtomicU64,
     progress: watch::Receiver<Progress>,
     /// Where records get their time (read under the queue lock, so times never go backwards
@@ -117,6 +116,15 @@ pub struct Journal {
     path: PathBuf,
     writer: Option<std::thread::JoinHandle<()>>,
     counters: Arc<Counters>,
+}
+
+/// Where changes are numbered and handed to the writer (under one lock, so numbers follow the
+/// order changes were applied in).
+struct Queue {
+    /// The last sequence number given out.
+    last: u64,
+    /// The writer's queue of units.
+    to_writer: mpsc::Sender<Vec<Reserved>>,
 }
 
 /// How far the writer got, and why it stopped if it did.
@@ -151,7 +159,10 @@ impl Drop for Journal {
     /// the directory can be opened again as soon as this returns.
     fn drop(&mut self) {
         let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.queue.get_mut().1, closed));
+        drop(std::mem::replace(
+            &mut self.queue.get_mut().to_writer,
+            closed,
+        ));
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -195,7 +206,10 @@ impl Journal {
             .spawn(move || writer(writer_db, (last, link), rx, progress_tx, &writer_counters))
             .map_err(|e| JournalError::Write(e.to_string()))?;
         let journal = Journal {
-            queue: Mutex::new((last, tx)),
+            queue: Mutex::new(Queue {
+                last,
+                to_writer: tx,
+            }),
             appended: AtomicU64::new(last),
             progress,
             clock,
@@ -304,8 +318,8 @@ impl EventSink for Journal {
         // Numbering and stamping under one short lock: numbers follow the order changes were
         // applied in, and times never go backwards along the log with a monotonic clock.
         let mut q = self.queue.lock();
-        q.0 += 1;
-        let seq = q.0;
+        q.last += 1;
+        let seq = q.last;
         let at_ms = self.clock.now_ms();
         self.appended.store(seq, Ordering::Release);
         Reserved { seq, at_ms, bytes }
@@ -313,7 +327,7 @@ impl EventSink for Journal {
 
     fn send_unit(&self, unit: Vec<Reserved>) {
         // A closed queue means the journal is being dropped; nothing waits for these any more.
-        let _ = self.queue.lock().1.send(unit);
+        let _ = self.queue.lock().to_writer.send(unit);
     }
 
     fn appended(&self) -> u64 {

@@ -63,6 +63,17 @@ struct SourceState {
 /// Most sources remembered; past it, sources neither blocked nor close to it are forgotten.
 const MAX_SOURCES: usize = 1_000_000;
 
+/// Failed and throttled redemptions at one moment (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleCounts {
+    /// Failed redemptions (malformed or unknown OTPs).
+    pub failures: u64,
+    /// Refused `too_many_attempts` because the source was throttled.
+    pub throttled_source: u64,
+    /// Refused `too_many_attempts` because the global budget was spent.
+    pub throttled_global: u64,
+}
+
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct ThrottleCounters {

@@ -60,7 +60,7 @@ impl Metrics {
     pub fn render(
         &self,
         sensitive: Option<(&Stats, &otpfleet_protocol::GuessingBound)>,
-        (failures, by_source, global): (u64, u64, u64),
+        throttle: crate::domain::throttle::ThrottleCounts,
         journal: Option<crate::journal::JournalStats>,
         connections: &super::Connections,
     ) -> String {
@@ -91,8 +91,9 @@ impl Metrics {
             "otpfleet_redeem_failures_total",
             COUNTER,
             "Failed redemptions (malformed or unknown OTPs).",
-            failures,
+            throttle.failures,
         );
+        let (by_source, global) = (throttle.throttled_source, throttle.throttled_global);
         let _ = writeln!(
             out,
             "# HELP otpfleet_redeem_throttled_total Redemptions refused with too_many_attempts, by scope.\n\
