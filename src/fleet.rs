@@ -241,50 +241,18 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         out.display()
     );
     if let Some(url) = &opts.target {
-        eprintln!(
-            "fleet: changes the target {url}: sets its preferences (OTP validity {} h, auto \
-             approval {}) for the run and puts back the ones it finds after it; imports {} \
-             accounts {} to {} and generates an OTP for each",
-            cfg.validity_hours,
-            if cfg.auto_approve { "on" } else { "off" },
-            cfg.consoles,
-            otpfleet_emulator::upn(seed, 0),
-            otpfleet_emulator::upn(seed, cfg.consoles.saturating_sub(1)),
-        );
+        announce_changes(url, &cfg);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
-    let (run, interrupted) = runtime.block_on(async {
-        let interrupts = crate::interrupt::Interrupts::listen()
-            .context("while listening for SIGINT and SIGTERM")?;
-        let timeout = Duration::from_millis(cfg.request_timeout_ms);
-        let crate::target::Driven {
-            url,
-            admin_token: token,
-            embedded: _server,
-        } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
-        let mut transport = HttpTransport::new(&url, opts.max_connections, timeout);
-        if opts.connection_per_console {
-            transport = transport.per_console();
-        }
-        let options = RunOptions {
-            progress: !opts.quiet,
-            progress_every: Some(Duration::from_secs(opts.progress_every_s)),
-            stop: interrupts.token(),
-            restore_preferences: opts.target.is_some(),
-        };
-        let run = run_fleet(cfg, transport, &token, options)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        anyhow::Ok((run, interrupts.signal()))
-    })?;
+    let (run, interrupted) = runtime.block_on(drive(opts, cfg, token))?;
     match &run.restored {
         Some(Ok(prefs)) => eprintln!(
             "fleet: the target's preferences are put back (OTP validity {} h, auto approval {})",
             prefs.otp_validity_hours,
-            if prefs.auto_approve { "on" } else { "off" }
+            on_off(prefs.auto_approve)
         ),
         Some(Err(why)) => eprintln!("warning: {why}; set them back by hand"),
         None => {}
@@ -297,6 +265,55 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         out,
         interrupted,
     })
+}
+
+/// Runs the fleet against its server (started here, or the target), hearing SIGINT and SIGTERM;
+/// answers the run and the signal that interrupted it, if one did.
+async fn drive(
+    opts: &FleetOpts,
+    cfg: otpfleet_emulator::FleetConfig,
+    token: Option<String>,
+) -> anyhow::Result<(otpfleet_emulator::FleetRun, Option<i32>)> {
+    let interrupts =
+        crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?;
+    let timeout = Duration::from_millis(cfg.request_timeout_ms);
+    let crate::target::Driven {
+        url,
+        admin_token: token,
+        embedded: _server,
+    } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
+    let mut transport = HttpTransport::new(&url, opts.max_connections, timeout);
+    if opts.connection_per_console {
+        transport = transport.per_console();
+    }
+    let options = RunOptions {
+        progress: !opts.quiet,
+        progress_every: Some(Duration::from_secs(opts.progress_every_s)),
+        stop: interrupts.token(),
+        restore_preferences: opts.target.is_some(),
+    };
+    let run = run_fleet(cfg, transport, &token, options)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok((run, interrupts.signal()))
+}
+
+/// Says what a run will change on a server that is not ours, before it changes anything.
+fn announce_changes(url: &str, cfg: &otpfleet_emulator::FleetConfig) {
+    eprintln!(
+        "fleet: changes the target {url}: sets its preferences (OTP validity {} h, auto approval \
+         {}) for the run and puts back the ones it finds after it; imports {} accounts {} to {} \
+         and generates an OTP for each",
+        cfg.validity_hours,
+        on_off(cfg.auto_approve),
+        cfg.consoles,
+        otpfleet_emulator::upn(cfg.seed, 0),
+        otpfleet_emulator::upn(cfg.seed, cfg.consoles.saturating_sub(1)),
+    );
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }
 
 /// A seed for a run that was given none.

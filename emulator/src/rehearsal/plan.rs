@@ -799,18 +799,8 @@ fn expires_unused(p: &CompiledPlan, w: &CompiledWave) -> Option<String> {
     };
     // Each batch with the days whose consoles it serves (one batch for all days, or one per day).
     for (batch, generated_ms) in w.generate_at_ms.iter().enumerate() {
-        let days: Vec<&Date> = if w.generate_at_ms.len() == 1 {
-            w.dates.iter().collect()
-        } else {
-            w.dates.get(batch).into_iter().collect()
-        };
-        let validity = p
-            .changes
-            .iter()
-            .filter(|(ms, v, _)| *ms <= *generated_ms && v.is_some())
-            .filter_map(|(_, v, _)| *v)
-            .next_back()
-            .unwrap_or(p.validity_hours);
+        let days = w.days_of_batch(batch);
+        let validity = p.validity_at(*generated_ms);
         let expires = at(generated_ms + u64::from(validity) * 3_600_000)?;
         let opens = |d: &Date| {
             d.to_datetime(w.installer_hours.0)
@@ -857,7 +847,29 @@ fn expires_unused(p: &CompiledPlan, w: &CompiledWave) -> Option<String> {
     None
 }
 
+impl CompiledWave {
+    /// The installation days whose consoles batch `batch` serves: every day for one batch, its
+    /// own day for a batch per day.
+    fn days_of_batch(&self, batch: usize) -> Vec<&Date> {
+        if self.generate_at_ms.len() == 1 {
+            self.dates.iter().collect()
+        } else {
+            self.dates.get(batch).into_iter().collect()
+        }
+    }
+}
+
 impl CompiledPlan {
+    /// The OTP validity in force `ms` after the start (the last preference change before it).
+    fn validity_at(&self, ms: u64) -> u32 {
+        self.changes
+            .iter()
+            .filter(|(at, v, _)| *at <= ms && v.is_some())
+            .filter_map(|(_, v, _)| *v)
+            .next_back()
+            .unwrap_or(self.validity_hours)
+    }
+
     /// Approvers at work `ms` after the rehearsal's start.
     pub fn approvers_at_work(&self, ms: u64) -> u32 {
         let Some(t) = Timestamp::from_millisecond(self.start_ms)

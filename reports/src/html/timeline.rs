@@ -106,13 +106,25 @@ fn panel(
         .label_style(theme::text(13))
         .axis_desc_style(theme::muted(13))
         .draw()?;
+    draw_lines(&mut chart, points, lines)
+}
+
+/// The panel's lines, with a dot per hour so that a short rehearsal still shows.
+fn draw_lines(
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<Hours, plotters::coord::types::RangedCoordf64>,
+    >,
+    points: &[TimelinePoint],
+    lines: &[(&str, RGBColor, Pick)],
+) -> Result<(), Box<dyn std::error::Error>> {
     for (_, color, pick) in lines {
         let series: Vec<(f64, f64)> = points
             .iter()
             .map(|p| (f64::from(p.hour), pick(p) as f64))
             .collect();
         chart.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?;
-        // Dots as well, so a short rehearsal (one or two hours) still shows.
         chart.draw_series(
             series
                 .into_iter()
