@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use otpfleet_emulator::rehearsal::plan::compile;
-use otpfleet_emulator::rehearsal::rehearse_until;
+use otpfleet_emulator::rehearsal::{Watch, rehearse_until};
 use otpfleet_reports::{RunReport, Threshold};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,9 @@ pub struct RehearseOpts {
     /// Skip the re-runs that look for a validity keeping expiries under 1%.
     #[arg(long)]
     pub no_suggest: bool,
+    /// No progress (a long rehearsal prints a line every 10 s of wall time otherwise).
+    #[arg(long)]
+    pub quiet: bool,
     /// An absolute limit the rehearsal must meet, e.g. outcomes.expired<1% or
     /// time_to_signed_in.p99<8h (repeatable); exit 1 when one is breached.
     #[arg(long, value_name = "EXPR")]
@@ -86,8 +89,11 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         let _in = signals.enter();
         crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?
     };
-    let run = rehearse_until(&plan, seed, !opts.no_suggest, &interrupts.token())
-        .map_err(anyhow::Error::msg)?;
+    let watch = Watch {
+        stop: interrupts.token(),
+        progress: !opts.quiet,
+    };
+    let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;
     report.meta = Some(crate::target::run_meta(started_ms, None));
     crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;

@@ -41,20 +41,30 @@ const VALIDITY_LADDER_HOURS: [u32; 7] = [12, 24, 48, 72, 120, 168, 336];
 /// Rehearses `plan` with `seed`. With `suggest`, a plan that expires more than 1% of its OTPs is
 /// re-run with longer validities to find one that would not.
 pub fn rehearse(plan: &CompiledPlan, seed: u64, suggest: bool) -> Result<RehearsalRun, String> {
-    rehearse_until(plan, seed, suggest, &CancellationToken::new())
+    rehearse_until(plan, seed, suggest, &Watch::default())
 }
 
-/// [`rehearse`], interrupted when `stop` is cancelled: the rehearsal ends at that moment of
-/// simulated time with `stopped_because: "interrupted"`, and no suggestion is looked for.
+/// How a rehearsal is watched from outside.
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    /// Cancelled to interrupt it: it ends at that moment of simulated time with
+    /// `stopped_because: "interrupted"`, and no suggestion is looked for.
+    pub stop: CancellationToken,
+    /// Print a line of progress (simulated time, signed in, queue, expired) every 10 s of wall
+    /// time, so a long rehearsal shows it is alive (a short one prints none).
+    pub progress: bool,
+}
+
+/// [`rehearse`], watched by `watch`.
 pub fn rehearse_until(
     plan: &CompiledPlan,
     seed: u64,
     suggest: bool,
-    stop: &CancellationToken,
+    watch: &Watch,
 ) -> Result<RehearsalRun, String> {
-    let mut run = rehearse_stoppable(plan, seed, stop)?;
+    let mut run = rehearse_stoppable(plan, seed, watch)?;
     let share = expired_share(&run.report);
-    if suggest && share > 0.01 && !stop.is_cancelled() {
+    if suggest && share > 0.01 && !watch.stop.is_cancelled() {
         let mut found = None;
         for hours in VALIDITY_LADDER_HOURS
             .into_iter()
@@ -63,7 +73,7 @@ pub fn rehearse_until(
             let mut longer = plan.clone();
             longer.validity_hours = hours;
             for change in &mut longer.changes {
-                change.1 = change.1.map(|v| v.max(hours));
+                change.validity_hours = change.validity_hours.map(|v| v.max(hours));
             }
             let other = rehearse_once(&longer, seed)?;
             let other_share = expired_share(&other.report);
@@ -85,20 +95,20 @@ fn expired_share(r: &RunReport) -> f64 {
 
 /// One rehearsal on its own paused single-thread runtime: deterministic for a plan and seed.
 pub fn rehearse_once(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, String> {
-    rehearse_stoppable(plan, seed, &CancellationToken::new())
+    rehearse_stoppable(plan, seed, &Watch::default())
 }
 
 fn rehearse_stoppable(
     plan: &CompiledPlan,
     seed: u64,
-    stop: &CancellationToken,
+    watch: &Watch,
 ) -> Result<RehearsalRun, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .map_err(|e| format!("could not start the simulated-time runtime: {e}"))?;
-    runtime.block_on(run_plan(plan, seed, stop))
+    runtime.block_on(run_plan(plan, seed, watch))
 }
 
 /// The fleet settings a plan implies (the per-wave rates replace these when drawing consoles).
@@ -177,11 +187,7 @@ fn wave_profiles(
     profiles
 }
 
-async fn run_plan(
-    plan: &CompiledPlan,
-    seed: u64,
-    stop: &CancellationToken,
-) -> Result<RehearsalRun, String> {
+async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<RehearsalRun, String> {
     let origin = Instant::now();
     let start_ms =
         u64::try_from(plan.start_ms).map_err(|_| "the plan starts before 1970".to_owned())?;
@@ -298,6 +304,7 @@ async fn run_plan(
         plan.clone(),
         origin,
         done.clone(),
+        watch.progress.then_some(total),
     ));
     let deadline = origin + Duration::from_millis(plan.horizon_ms);
     let mut records = Vec::with_capacity(total);
@@ -310,7 +317,7 @@ async fn run_plan(
             () = tokio::time::sleep_until(deadline), if !ctx.tally.cancel_token().is_cancelled() => {
                 ctx.tally.stop(format!("the rehearsal reached its horizon ({} days)", plan.horizon_ms / 86_400_000));
             }
-            () = stop.cancelled(), if !ctx.tally.cancel_token().is_cancelled() => {
+            () = watch.stop.cancelled(), if !ctx.tally.cancel_token().is_cancelled() => {
                 ctx.tally.stop(crate::INTERRUPTED);
             }
         }
@@ -383,13 +390,13 @@ async fn preference_changes(
         otp_validity_hours: plan.validity_hours,
         auto_approve: plan.auto_approve,
     };
-    for (at_ms, validity, auto) in &plan.changes {
+    for change in &plan.changes {
         tokio::select! {
-            () = tokio::time::sleep_until(origin + Duration::from_millis(*at_ms)) => {}
+            () = tokio::time::sleep_until(origin + Duration::from_millis(change.at_ms)) => {}
             () = ctx.tally.cancel_token().cancelled() => return,
         }
-        prefs.otp_validity_hours = validity.unwrap_or(prefs.otp_validity_hours);
-        prefs.auto_approve = auto.unwrap_or(prefs.auto_approve);
+        prefs.otp_validity_hours = change.validity_hours.unwrap_or(prefs.otp_validity_hours);
+        prefs.auto_approve = change.auto_approve.unwrap_or(prefs.auto_approve);
         if let Err(e) = set_preferences(&ctx, &transport, &token, prefs).await {
             ctx.tally.error(format!("preference change: {e}"));
         }
@@ -403,8 +410,13 @@ async fn sample_timeline(
     plan: CompiledPlan,
     origin: Instant,
     done: CancellationToken,
+    progress_of: Option<usize>,
 ) -> Vec<TimelinePoint> {
     let start_ms = plan.start_ms;
+    // Progress is paced by the wall clock (the runtime's clock is simulated); it only decides
+    // when a line is printed, nothing of the rehearsal.
+    let wall = std::time::Instant::now();
+    let mut last_line = wall;
     let mut points = Vec::new();
     let mut hour = 0u32;
     loop {
@@ -428,6 +440,22 @@ async fn sample_timeline(
             in_verification: g.in_verification,
             approvers_at_work: plan.approvers_at_work(u64::from(hour) * 3_600_000 - 1_800_000),
         });
+        if let Some(total) = progress_of {
+            if last_line.elapsed() >= std::time::Duration::from_secs(10) {
+                last_line = std::time::Instant::now();
+                eprintln!(
+                    "rehearse: simulated day {} hour {} of {} days, {} of {total} consoles signed \
+                     in, {} awaiting approval, {} expired ({:.0} s)",
+                    hour / 24 + 1,
+                    hour % 24,
+                    plan.horizon_ms / 86_400_000,
+                    g.signed_in,
+                    g.awaiting_approval,
+                    g.expired,
+                    wall.elapsed().as_secs_f64()
+                );
+            }
+        }
         if finished {
             return points;
         }

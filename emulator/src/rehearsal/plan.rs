@@ -146,8 +146,8 @@ pub struct CompiledPlan {
     pub poll_interval_s: u32,
     pub validity_hours: u32,
     pub auto_approve: bool,
-    /// (ms from start, validity, auto approval) in time order.
-    pub changes: Vec<(u64, Option<u32>, Option<bool>)>,
+    /// Preference changes in time order.
+    pub changes: Vec<CompiledChange>,
     pub faults: Rates,
     pub timing: Timings,
     pub admins: Vec<CompiledAdmins>,
@@ -156,6 +156,15 @@ pub struct CompiledPlan {
     pub warnings: Vec<String>,
     /// The plan as written, for the report.
     pub source: Plan,
+}
+
+/// A preference change: when, and what it sets (what it leaves out stays as it was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompiledChange {
+    /// Milliseconds from the rehearsal's start.
+    pub at_ms: u64,
+    pub validity_hours: Option<u32>,
+    pub auto_approve: Option<bool>,
 }
 
 /// Fault rates in force.
@@ -474,9 +483,13 @@ impl Checker<'_> {
                 .otp_validity_hours
                 .as_ref()
                 .map(|v| self.validity(v, &format!("{field}.otp_validity_hours")));
-            changes.push(((at - start_ms) as u64, validity, ch.auto_approve));
+            changes.push(CompiledChange {
+                at_ms: (at - start_ms) as u64,
+                validity_hours: validity,
+                auto_approve: ch.auto_approve,
+            });
         }
-        changes.sort_by_key(|c| c.0);
+        changes.sort_by_key(|c| c.at_ms);
         let admins = p
             .admins
             .iter()
@@ -510,7 +523,8 @@ impl Checker<'_> {
                 format!("{first_index} consoles in all: at most {MAX_CONSOLES}"),
             );
         }
-        let ever_auto = p.preferences.auto_approve || changes.iter().any(|c| c.2 == Some(true));
+        let ever_auto =
+            p.preferences.auto_approve || changes.iter().any(|c| c.auto_approve == Some(true));
         // Counted as written, so a group refused above does not also count as "no admins".
         let admin_count: u32 = p.admins.iter().map(|a| *a.count.get_ref()).sum();
         if admin_count == 0 && !ever_auto {
@@ -864,8 +878,8 @@ impl CompiledPlan {
     fn validity_at(&self, ms: u64) -> u32 {
         self.changes
             .iter()
-            .filter(|(at, v, _)| *at <= ms && v.is_some())
-            .filter_map(|(_, v, _)| *v)
+            .filter(|c| c.at_ms <= ms)
+            .filter_map(|c| c.validity_hours)
             .next_back()
             .unwrap_or(self.validity_hours)
     }
