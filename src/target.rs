@@ -90,10 +90,7 @@ pub(crate) fn run_meta(
     started_ms: u64,
     goose_options: Option<serde_json::Value>,
 ) -> otpfleet_reports::RunMeta {
-    let rfc3339 = |ms: u64| {
-        jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
-            .map_or_else(|_| "unknown".into(), |t| t.to_string())
-    };
+    use otpfleet_server::clock::rfc3339;
     otpfleet_reports::RunMeta {
         started_at: rfc3339(started_ms),
         ended_at: rfc3339(crate::wall_clock_ms()),

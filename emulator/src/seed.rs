@@ -57,10 +57,7 @@ pub async fn set_preferences<T: Transport>(
     prefs: Preferences,
 ) -> Result<(), String> {
     let mut rng = stream_rng(ctx.cfg.seed, Stream::Preferences);
-    let req = ApiRequest {
-        method: http::Method::PUT,
-        ..ApiRequest::post_json(RouteId::PutPreferences.path(), &prefs).with_bearer(token)
-    };
+    let req = put_preferences(prefs, token);
     let answer = ctx
         .call(transport, None, req, Instant::now(), &mut rng)
         .await;
@@ -246,13 +243,18 @@ pub async fn restore_preferences<T: Transport>(
     prefs: Preferences,
 ) -> Result<(), String> {
     let doing = "restoring the target's preferences";
-    let req = ApiRequest {
-        method: http::Method::PUT,
-        ..ApiRequest::post_json(RouteId::PutPreferences.path(), &prefs).with_bearer(token)
-    };
+    let req = put_preferences(prefs, token);
     let answer = transport
         .send(req)
         .await
         .map_err(|e| format!("while {doing}: {e}"))?;
     expect_ok(Ok(answer.into()), doing).map(|_| ())
+}
+
+/// `PUT /v1/preferences` with the admin token.
+fn put_preferences(prefs: Preferences, token: &str) -> ApiRequest {
+    ApiRequest {
+        method: http::Method::PUT,
+        ..ApiRequest::post_json(RouteId::PutPreferences.path(), &prefs).with_bearer(token)
+    }
 }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use tokio::sync::watch;
 
@@ -139,6 +139,9 @@ struct Progress {
 struct Counters {
     commits: AtomicU64,
     commit_us: AtomicU64,
+    /// Set once a write failed (before the failure is published in `Progress`): every request
+    /// asks whether the journal failed, and reads this rather than the watch's lock.
+    failed: AtomicBool,
 }
 
 /// The journal's figures for `/metrics`.
@@ -225,7 +228,7 @@ impl Journal {
     pub fn stats(&self) -> JournalStats {
         JournalStats {
             entries: self.progress.borrow().committed,
-            writable: self.progress.borrow().failure.is_none(),
+            writable: !self.counters.failed.load(Ordering::Acquire),
             commits: self.counters.commits.load(Ordering::Relaxed),
             commit_seconds: self.counters.commit_us.load(Ordering::Relaxed) as f64 / 1e6,
         }
@@ -284,6 +287,9 @@ impl Journal {
 
     /// Why the journal stopped writing, once it has.
     pub fn failure(&self) -> Option<String> {
+        if !self.counters.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.progress.borrow().failure.clone()
     }
 
@@ -445,6 +451,7 @@ fn writer(
                 // of anything later, gets the error. redb answers nothing more after an I/O
                 // error (not even reads): the database is let go of here, and the server
                 // opens it anew (see `Journal::close`).
+                counters.failed.store(true, Ordering::Release);
                 progress.send_modify(|p| p.failure = Some(e));
                 return;
             }

@@ -66,9 +66,7 @@ fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {
     ] {
         assert!(out_dir.join(file).exists(), "{file} is written");
     }
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).expect("read"))
-            .expect("json");
+    let report = crate::read_report(&out_dir);
     assert_eq!(report["seed"], 42);
     assert_eq!(report["consoles"], 80);
     let sum: u64 = report["outcomes"]
@@ -196,11 +194,6 @@ fn an_unreachable_target_is_a_clear_error() {
     );
 }
 
-fn read_report(dir: &std::path::Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
-    serde_json::from_str(&text).expect("json")
-}
-
 /// SIGINT (and SIGTERM) a few seconds into a fleet started in the background of a script: the
 /// run stops, writes its whole folder marked interrupted, and exits 128 + the signal. Without
 /// a terminal the run printed progress lines while it ran.
@@ -229,7 +222,7 @@ fn an_interrupted_fleet_writes_its_folder_and_exits_with_its_own_code() {
         );
         assert_eq!(status, code, "SIG{signal}: {stderr}");
         assert!(stderr.contains("consoles done"), "progress lines: {stderr}");
-        let report = read_report(&out);
+        let report = crate::read_report(&out);
         assert_eq!(report["complete"], false);
         assert_eq!(report["stopped_because"], "interrupted");
         let problems = crate::schema_problems(&report);
@@ -283,7 +276,7 @@ fn the_run_folder_is_checked_first_and_replaced_whole() {
         !run.join("left-from-before.hlog").exists(),
         "nothing of the earlier run"
     );
-    let report = read_report(&run);
+    let report = crate::read_report(&run);
     assert_eq!(report["seed"], 2);
     let meta = &report["meta"];
     for key in ["started_at", "ended_at", "host", "git_commit"] {

@@ -102,3 +102,9 @@ pub fn signalled(args: &[&str], signal: &str, after: std::time::Duration) -> (i3
     let status = shell.wait().expect("the shell ends");
     (status.code().expect("an exit code"), stderr)
 }
+
+/// The `report.json` of a run folder.
+pub fn read_report(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("json")
+}

@@ -25,9 +25,7 @@ fn the_office_plan_rehearses_and_prints_its_findings() {
         stdout.contains("findings:") && stdout.contains("OTPs expired"),
         "{stdout}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).expect("read"))
-            .expect("json");
+    let report = crate::read_report(&out_dir);
     assert_eq!(report["kind"], "rehearsal");
     assert_eq!(report["seed"], 5);
     assert!(report["timeline"].as_array().is_some_and(|t| !t.is_empty()));
@@ -104,9 +102,7 @@ fn a_national_rehearsal_report_leads_with_its_answers() {
     assert!(at("The approval queue peaked at") < at("## Outcomes"));
     assert!(at("## Waves") < at("## Outcomes"));
     assert!(!md.contains("or more"), "percentiles as p50/p99: {md}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).expect("read"))
-            .expect("json");
+    let report = crate::read_report(&out_dir);
     let late = report["faults"]["late_installers"].as_u64().expect("late");
     assert_eq!(
         Some(late),
