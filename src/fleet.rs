@@ -3,8 +3,9 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use otpfleet_client::HttpTransport;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
-use otpfleet_emulator::{HttpTransport, RunOptions, run_fleet};
+use otpfleet_emulator::{ConfigError, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, Threshold};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -216,12 +217,24 @@ pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
     crate::summary::judge(&done.report, &opts.threshold)
 }
 
+/// A setting out of range, named by the flag that sets it.
+fn flag_error(e: ConfigError) -> anyhow::Error {
+    let flag = match e {
+        ConfigError::Consoles { .. } => "--consoles",
+        ConfigError::NobodyApproves | ConfigError::Admins { .. } => "--admins",
+        ConfigError::ValidityHours(_) => "--validity-hours",
+        ConfigError::Retries { .. } => "--max-retries",
+        ConfigError::ZeroTime => "--request-timeout-ms, --max-duration-s",
+    };
+    anyhow::anyhow!("{flag}: {e}")
+}
+
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
 pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     let started_ms = crate::wall_clock_ms();
     let seed = opts.seed.unwrap_or_else(random_seed);
     let cfg = opts.config(seed);
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate().map_err(flag_error)?;
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
         bail!("--max-connections must be between 1 and 100000");
     }

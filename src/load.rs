@@ -5,8 +5,9 @@
 use anyhow::{Context as _, bail};
 use clap::Args;
 use goose::config::GooseConfiguration;
+use otpfleet_client::HttpTransport;
 use otpfleet_emulator::config::{FleetConfig, Rate, Timing};
-use otpfleet_emulator::{FleetRun, HttpTransport, RunOptions, run_fleet};
+use otpfleet_emulator::{FleetRun, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, write_run_folder, write_run_folder_from};
 use otpfleet_scenarios::{
     GooseSummary, LoadConfig, LoadRun, MAX_ACCOUNTS, ScenarioName, Sizing, apply_goose_defaults,
@@ -207,7 +208,7 @@ async fn attack(
     tokio::spawn(async move {
         stop.cancelled().await;
         loop {
-            goose::trigger_killswitch(otpfleet_emulator::INTERRUPTED);
+            goose::trigger_killswitch(otpfleet_reports::INTERRUPTED);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
@@ -288,7 +289,7 @@ fn spawn_fleet(
     token: &str,
     seed: u64,
     stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<Result<FleetRun, String>> {
+) -> tokio::task::JoinHandle<Result<FleetRun, otpfleet_emulator::RunError>> {
     let window_ms = (sizing.duration_s * 1000.0) as u64;
     let cfg = FleetConfig {
         consoles: opts.fleet,

@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use otpfleet_emulator::HttpTransport;
+use otpfleet_client::HttpTransport;
 use otpfleet_emulator::probe::{Pace, probe};
 use std::time::Duration;
 

@@ -161,7 +161,7 @@ pub fn ended(r: &RunReport, signal: Option<i32>) -> anyhow::Result<()> {
     use crate::interrupt::{Incomplete, Interrupted};
     match r.stopped_because.as_deref() {
         None => Ok(()),
-        Some(otpfleet_emulator::INTERRUPTED) => Err(Interrupted(signal.unwrap_or(2)).into()),
+        Some(otpfleet_reports::INTERRUPTED) => Err(Interrupted(signal.unwrap_or(2)).into()),
         Some(why) => Err(Incomplete(why.to_owned()).into()),
     }
 }

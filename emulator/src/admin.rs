@@ -2,40 +2,20 @@
 //! reject with a reason. Admins share a desk: a request one admin is deciding is skipped by the
 //! others, as people in one portal see who is on what. Admins may keep working hours.
 
-use crate::api::{Ctx, Failure};
+use crate::api::Ctx;
 use crate::config::{MsRange, Rate};
 use crate::profile::{Stream, admin_verdict, stream_rng};
 use crate::schedule::WorkSchedule;
-use crate::transport::{ApiRequest, Transport};
-use otpfleet_protocol::RouteId;
-use otpfleet_protocol::{ErrorCode, RejectBody, RequestPage};
+use otpfleet_client::{CallError, Desk, Transport, calls};
+use otpfleet_protocol::{ErrorCode, RequestPage};
 use otpfleet_reports::Step;
-use parking_lot::Mutex;
 use rand::Rng;
-use std::collections::HashSet;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How many requests an admin lists at a time.
 const PAGE: usize = 100;
-
-/// The requests admins are deciding or have decided (never released once decided, so no admin
-/// decides one twice; a rehearsal of a million requests keeps about 50 MB of ids here).
-#[derive(Debug, Default)]
-pub struct Desk {
-    claimed: Mutex<HashSet<String>>,
-}
-
-impl Desk {
-    fn claim(&self, id: &str) -> bool {
-        self.claimed.lock().insert(id.to_owned())
-    }
-
-    fn release(&self, id: &str) {
-        self.claimed.lock().remove(id);
-    }
-}
 
 /// One virtual admin.
 #[derive(Debug, Clone)]
@@ -62,11 +42,7 @@ pub async fn run_admin<T: Transport>(
     // Admins draw from streams above every console's, so they never share one.
     let mut rng = stream_rng(ctx.cfg.seed, Stream::Admin(admin.number));
     let timing = ctx.cfg.timing;
-    let list = ApiRequest::get(format!(
-        "{}?status=awaiting_approval&limit={PAGE}",
-        RouteId::ListRequests.path()
-    ))
-    .with_bearer(&admin.token);
+    let list = calls::awaiting_approval(PAGE, &admin.token);
     while !done.is_cancelled() {
         if let Some(schedule) = &admin.schedule {
             let off_ms = schedule.ms_until_working(Instant::now());
@@ -85,8 +61,8 @@ pub async fn run_admin<T: Transport>(
             .await
         {
             Ok(a) => a,
-            Err(Failure::Cancelled) => return,
-            Err(Failure::Unreachable(e)) => {
+            Err(CallError::Cancelled) => return,
+            Err(CallError::Unreachable(e)) => {
                 ctx.tally
                     .stop(format!("the server could not be reached by an admin: {e}"));
                 return;
@@ -120,33 +96,15 @@ pub async fn run_admin<T: Transport>(
             let think = rng.random_range(admin.decision.min_ms()..=admin.decision.max_ms());
             let at = Instant::now() + Duration::from_millis(think);
             let (step, req) = match admin_verdict(ctx.cfg.seed, &r.device.serial, admin.reject) {
-                None => (
-                    Step::Approve,
-                    ApiRequest::post_json(
-                        RouteId::ApproveRequest.path_for(&r.id),
-                        &serde_json::json!({}),
-                    ),
-                ),
-                Some(reason) => (
-                    Step::Reject,
-                    ApiRequest::post_json(
-                        RouteId::RejectRequest.path_for(&r.id),
-                        &RejectBody { reason },
-                    ),
-                ),
+                None => (Step::Approve, calls::approve(&r.id, &admin.token)),
+                Some(reason) => (Step::Reject, calls::reject(&r.id, reason, &admin.token)),
             };
-            let result = ctx
-                .call(
-                    &transport,
-                    Some(step),
-                    req.with_bearer(&admin.token),
-                    at,
-                    &mut rng,
-                )
-                .await;
+            let result = ctx.call(&transport, Some(step), req, at, &mut rng).await;
             // A decided request stays claimed: another admin's older listing may still show it.
             if result.is_err() {
                 desk.release(&r.id);
+            } else {
+                desk.decided(&r.id);
             }
             match result {
                 Ok(a) if a.ok() => decided += 1,
@@ -156,8 +114,8 @@ pub async fn run_admin<T: Transport>(
                     ctx.tally
                         .error(format!("unexpected_answer: {} {}", step.as_str(), a.status))
                 }
-                Err(Failure::Cancelled) => return,
-                Err(Failure::Unreachable(e)) => {
+                Err(CallError::Cancelled) => return,
+                Err(CallError::Unreachable(e)) => {
                     ctx.tally
                         .stop(format!("the server could not be reached by an admin: {e}"));
                     return;

@@ -3,8 +3,7 @@
 
 use crate::config::FleetConfig;
 use crate::tally::{Fault, Tally};
-use crate::transport::{ApiRequest, ApiResponse, Transport, TransportError};
-use otpfleet_protocol::{ErrorBody, ErrorCode};
+use otpfleet_client::{Answer, ApiRequest, CallError, Transport, TransportError};
 use otpfleet_reports::{Answered, Recorder, Step};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -24,65 +23,6 @@ pub struct Ctx {
     pub tally: Arc<Tally>,
 }
 
-/// Why a request got no usable answer.
-#[derive(Debug, Clone)]
-pub enum Failure {
-    /// The run was stopped.
-    Cancelled,
-    /// No answer after every retry.
-    Unreachable(TransportError),
-}
-
-/// An answer, with the contract's error code when it is an error.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub body: bytes::Bytes,
-}
-
-impl From<crate::transport::ApiResponse> for Answer {
-    fn from(r: crate::transport::ApiResponse) -> Answer {
-        Answer {
-            status: r.status,
-            body: r.body,
-        }
-    }
-}
-
-impl Answer {
-    pub fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The error code of an error answer (`Unknown` for anything not in the contract).
-    pub fn error(&self) -> Option<ErrorCode> {
-        if self.ok() {
-            return None;
-        }
-        Some(
-            serde_json::from_slice::<ErrorBody>(&self.body).map_or(ErrorCode::Unknown, |b| b.error),
-        )
-    }
-
-    /// How the answer counts for its step: 2xx ok, 4xx a refusal by code, 5xx an error.
-    fn class(&self) -> AnswerClass {
-        match self.status {
-            200..=299 => AnswerClass::Ok,
-            400..=499 => AnswerClass::Refused(code_name(self)),
-            _ => AnswerClass::Failed(code_name(self)),
-        }
-    }
-
-    pub fn error_body(&self) -> Option<ErrorBody> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
-    /// The body as a contract type, or `None` if it does not parse.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
-
 impl Ctx {
     /// Sends `req` at `intended` (sleeping until then), retrying network faults and transport
     /// failures with backoff. For `step` it records the three views of the attempt that got the
@@ -96,7 +36,7 @@ impl Ctx {
         req: ApiRequest,
         intended: Instant,
         rng: &mut ChaCha8Rng,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, CallError> {
         let cancel = self.tally.cancel_token();
         let mut intended = intended;
         let mut backoff = FIRST_BACKOFF;
@@ -106,10 +46,10 @@ impl Ctx {
             if intended > Instant::now() {
                 tokio::select! {
                     () = wait_until(intended, self.cfg.precise_timers) => {}
-                    () = cancel.cancelled() => return Err(Failure::Cancelled),
+                    () = cancel.cancelled() => return Err(CallError::Cancelled),
                 }
             } else if cancel.is_cancelled() {
-                return Err(Failure::Cancelled);
+                return Err(CallError::Cancelled);
             }
             let injected = rng.random::<f64>() < self.cfg.rates.network_fault.get();
             let result = if injected {
@@ -124,15 +64,14 @@ impl Ctx {
                 transport.send(req.clone()).await
             };
             match result {
-                Ok(ApiResponse { status, body, sent }) => {
-                    let answer = Answer { status, body };
+                Ok(answer) => {
                     if let Some(step) = step {
-                        let lateness = sent.saturating_duration_since(intended);
-                        let class = answer.class();
+                        let lateness = answer.sent.saturating_duration_since(intended);
+                        let class = AnswerClass::of(&answer);
                         self.recorder.request(
                             step,
                             Some(lateness),
-                            sent.elapsed(),
+                            answer.sent.elapsed(),
                             class.answered(),
                         );
                     }
@@ -140,15 +79,15 @@ impl Ctx {
                 }
                 Err(e) if attempt >= self.cfg.max_retries => {
                     if let (Some(step), false) = (step, injected) {
-                        self.recorder.no_answer(step, kind(&e));
+                        self.recorder.no_answer(step, e.kind());
                     }
-                    return Err(Failure::Unreachable(e));
+                    return Err(CallError::Unreachable(e));
                 }
                 Err(e) => {
                     if !injected {
-                        self.tally.error(format!("transport_retry: {}", kind(&e)));
+                        self.tally.error(format!("transport_retry: {}", e.kind()));
                         if let Some(step) = step {
-                            self.recorder.no_answer(step, kind(&e));
+                            self.recorder.no_answer(step, e.kind());
                         }
                     }
                     attempt += 1;
@@ -201,27 +140,20 @@ enum AnswerClass {
 }
 
 impl AnswerClass {
+    /// How an answer counts for its step: 2xx ok, 4xx a refusal by code, 5xx an error.
+    fn of(answer: &Answer) -> AnswerClass {
+        match answer.status {
+            200..=299 => AnswerClass::Ok,
+            400..=499 => AnswerClass::Refused(answer.code()),
+            _ => AnswerClass::Failed(answer.code()),
+        }
+    }
+
     fn answered(&self) -> Answered<'_> {
         match self {
             AnswerClass::Ok => Answered::Ok,
             AnswerClass::Refused(code) => Answered::Refused(code),
             AnswerClass::Failed(code) => Answered::Failed(code),
         }
-    }
-}
-
-/// The contract's error code of an error answer, or `status N` when it has none.
-fn code_name(answer: &Answer) -> String {
-    match answer.error() {
-        Some(ErrorCode::Unknown) | None => format!("status {}", answer.status),
-        Some(code) => code.to_string(),
-    }
-}
-
-fn kind(e: &TransportError) -> &'static str {
-    match e {
-        TransportError::Timeout(_) => "timeout",
-        TransportError::Connect(_) => "connect",
-        TransportError::Io(_) => "io",
     }
 }

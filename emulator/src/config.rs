@@ -1,5 +1,6 @@
 //! The knobs of a fleet run, each with a bound, checked before anything starts.
 
+use crate::error::ConfigError;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -264,6 +265,10 @@ pub struct FleetConfig {
 
 /// Most consoles one process drives.
 pub const MAX_CONSOLES: u64 = 10_000_000;
+/// Most admins of one run.
+pub const MAX_ADMINS: u32 = 1_000;
+/// Most retries of one request.
+pub const MAX_RETRIES: u32 = 100;
 
 impl Default for FleetConfig {
     fn default() -> Self {
@@ -286,24 +291,33 @@ impl Default for FleetConfig {
 
 impl FleetConfig {
     /// Checks what the types cannot: counts and combinations.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.consoles == 0 || self.consoles > MAX_CONSOLES {
-            return Err(format!("--consoles must be between 1 and {MAX_CONSOLES}"));
+            return Err(ConfigError::Consoles {
+                got: self.consoles,
+                max: MAX_CONSOLES,
+            });
         }
         if self.admins == 0 && !self.auto_approve {
-            return Err("--admins 0 without --auto-approve: nobody would approve; add admins or turn on auto approval".into());
+            return Err(ConfigError::NobodyApproves);
         }
-        if self.admins > 1_000 {
-            return Err("--admins must be at most 1000".into());
+        if self.admins > MAX_ADMINS {
+            return Err(ConfigError::Admins {
+                got: self.admins,
+                max: MAX_ADMINS,
+            });
         }
         if !(1..=336).contains(&self.validity_hours) {
-            return Err("--validity-hours must be between 1 and 336".into());
+            return Err(ConfigError::ValidityHours(self.validity_hours));
         }
-        if self.max_retries > 100 {
-            return Err("--max-retries must be at most 100".into());
+        if self.max_retries > MAX_RETRIES {
+            return Err(ConfigError::Retries {
+                got: self.max_retries,
+                max: MAX_RETRIES,
+            });
         }
         if self.request_timeout_ms == 0 || self.max_duration_ms == 0 {
-            return Err("--request-timeout-ms and --max-duration-s must be above zero".into());
+            return Err(ConfigError::ZeroTime);
         }
         Ok(())
     }

@@ -2,11 +2,10 @@
 //! models), accept the agreement, type the OTP (with typos) or set up manually, wait for
 //! approval polling at `interval_s` (honouring `slow_down`), and collect its credentials once.
 
-use crate::api::{Answer, Ctx, Failure};
+use crate::api::Ctx;
 use crate::profile::{ConsoleProfile, console_rng};
 use crate::tally::{Fault, Gauge};
-use crate::transport::{ApiRequest, Transport};
-use otpfleet_protocol::RouteId;
+use otpfleet_client::{Answer, ApiRequest, CallError, Ticket, Transport, calls};
 use otpfleet_protocol::{
     ErrorCode, ManualSignInRequest, PollResponse, RedeemRequest, RedeemResponse, RequestStatus,
     VerifyRequest, VerifyResponse,
@@ -15,16 +14,6 @@ use otpfleet_reports::{Outcome, Step};
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// What the admin handed this console's installer: the OTP (or, for manual setup, the account's
-/// email and password) and when the OTP expires.
-#[derive(Debug, Clone)]
-pub struct Ticket {
-    pub upn: String,
-    pub otp: String,
-    pub password: Option<String>,
-    pub expires_at: Instant,
-}
 
 /// How one console ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,8 +210,8 @@ impl<T: Transport> Run<'_, T> {
             .await
         {
             Ok(answer) => Ok(answer),
-            Err(Failure::Cancelled) => Err("the run was stopped".into()),
-            Err(Failure::Unreachable(e)) => {
+            Err(CallError::Cancelled) => Err("the run was stopped".into()),
+            Err(CallError::Unreachable(e)) => {
                 self.ctx
                     .tally
                     .error(format!("unreachable: {}", step.as_str()));
@@ -259,13 +248,7 @@ impl<T: Transport> Run<'_, T> {
                 serial: self.p.serial.clone(),
                 hdmi_ingest,
             };
-            let answer = self
-                .send(
-                    Step::Verify,
-                    ApiRequest::post_json(RouteId::Verify.path(), &body),
-                    at,
-                )
-                .await?;
+            let answer = self.send(Step::Verify, calls::verify(&body), at).await?;
             match answer.error() {
                 None => {
                     let v: VerifyResponse = answer
@@ -302,7 +285,7 @@ impl<T: Transport> Run<'_, T> {
             verification_token: token.into(),
         };
         let at = at + ms(self.p.typing_ms);
-        let req = ApiRequest::post_json(RouteId::ManualSignIn.path(), &body);
+        let req = calls::manual_sign_in(&body);
         let answer = self.send(Step::ManualSignIn, req, at).await?;
         if answer.ok() {
             return Ok(Outcome::SignedInManual);
@@ -327,13 +310,7 @@ impl<T: Transport> Run<'_, T> {
                 otp: self.p.typed_otp(&ticket.otp, attempt),
                 verification_token: token.into(),
             };
-            let answer = self
-                .send(
-                    Step::Redeem,
-                    ApiRequest::post_json(RouteId::Redeem.path(), &body),
-                    at,
-                )
-                .await?;
+            let answer = self.send(Step::Redeem, calls::redeem(&body), at).await?;
             match answer.error() {
                 None => {
                     return answer
@@ -380,7 +357,7 @@ impl<T: Transport> Run<'_, T> {
                 return Err("still awaiting approval after the most polls a console makes".into());
             }
             let at = Instant::now() + Duration::from_secs(u64::from(interval_s));
-            let req = ApiRequest::get(RouteId::Poll.path_for(&id)).with_bearer(&token);
+            let req = calls::poll(&id, &token);
             let answer = self.send(Step::Poll, req, at).await?;
             match answer.error() {
                 None => {
@@ -414,7 +391,7 @@ impl<T: Transport> Run<'_, T> {
             RequestStatus::Expired => return Ok(Outcome::Expired),
             other => return Err(format!("request ended {other} before sign-in")),
         }
-        let req = ApiRequest::post(RouteId::SignIn.path_for(&id)).with_bearer(&token);
+        let req = calls::sign_in(&id, &token);
         let answer = self.send(Step::SignIn, req, Instant::now()).await?;
         if answer.ok() {
             return Ok(Outcome::SignedInOtp);

@@ -1,15 +1,16 @@
 //! A fleet run: seed the server, start the admins, let every console arrive and walk its first
 //! boot, collect the outcomes (with a progress bar), and build the report.
 
-use crate::admin::{Admin, Desk, run_admin};
+use crate::admin::{Admin, run_admin};
 use crate::api::Ctx;
 use crate::config::FleetConfig;
 use crate::console::{ConsoleRecord, run_console};
+use crate::error::RunError;
 use crate::profile::ConsoleProfile;
-use crate::seed::{found_preferences, restore_preferences, seed_server};
+use crate::seed::seed_server;
 use crate::tally::Tally;
-use crate::transport::Transport;
 use indicatif::{ProgressBar, ProgressStyle};
+use otpfleet_client::{AdminClient, AdminError, Desk, Transport, tick_intervals};
 use otpfleet_reports::{
     Flow, Outcome, Outcomes, Recorder, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step,
     Throughput, TimeToSignedIn, interval_length, latency_of, summarize,
@@ -34,9 +35,6 @@ pub struct RunOptions {
     pub restore_preferences: bool,
 }
 
-/// `stopped_because` of a run interrupted from outside (`RunOptions::stop`).
-pub const INTERRUPTED: &str = "interrupted";
-
 /// How often a plain progress line is printed by default.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -49,7 +47,7 @@ pub struct FleetRun {
     pub consoles: Vec<ConsoleRecord>,
     /// With `RunOptions::restore_preferences`: the preferences found and put back, or why they
     /// could not be put back.
-    pub restored: Option<Result<otpfleet_protocol::Preferences, String>>,
+    pub restored: Option<Result<otpfleet_protocol::Preferences, AdminError>>,
 }
 
 /// The consoles of this run's shard, drawn from the seed.
@@ -68,7 +66,7 @@ pub async fn run_fleet<T: Transport>(
     transport: T,
     admin_token: &str,
     opts: RunOptions,
-) -> Result<FleetRun, String> {
+) -> Result<FleetRun, RunError> {
     cfg.validate()?;
     let ctx = Arc::new(Ctx {
         cfg: cfg.clone(),
@@ -77,7 +75,11 @@ pub async fn run_fleet<T: Transport>(
     });
     let profiles = profiles(&cfg);
     let found = if opts.restore_preferences {
-        Some(found_preferences(&transport, admin_token).await?)
+        Some(
+            AdminClient::new(&transport, admin_token)
+                .preferences()
+                .await?,
+        )
     } else {
         None
     };
@@ -87,7 +89,7 @@ pub async fn run_fleet<T: Transport>(
         let (ctx, stop) = (Arc::clone(&ctx), opts.stop.clone());
         tokio::spawn(async move {
             stop.cancelled().await;
-            ctx.tally.stop(INTERRUPTED);
+            ctx.tally.stop(otpfleet_reports::INTERRUPTED);
         })
     };
     let done = CancellationToken::new();
@@ -175,7 +177,8 @@ pub async fn run_fleet<T: Transport>(
     );
     let restored = match found {
         Some(prefs) => Some(
-            restore_preferences(&transport, admin_token, prefs)
+            AdminClient::new(&transport, admin_token)
+                .put_preferences(prefs)
                 .await
                 .map(|()| prefs),
         ),
@@ -200,24 +203,6 @@ pub(crate) async fn join_counted<R>(
             ctx.tally.error("task_panicked");
         }
     }
-}
-
-/// Closes a recorder's interval (`close`) every `length` from `started`, at the nominal moment
-/// (so intervals are whole multiples of `length`), until aborted. The run closes the last, partial
-/// interval itself when it ends.
-pub fn tick_intervals(
-    close: impl Fn(Duration) + Send + 'static,
-    started: Instant,
-    length: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut end = length;
-        loop {
-            tokio::time::sleep_until(started + end).await;
-            close(end);
-            end += length;
-        }
-    })
 }
 
 /// Progress on stderr, updated once a second: on a terminal a bar with the elapsed time, the

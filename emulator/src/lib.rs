@@ -11,6 +11,7 @@ mod admin;
 mod api;
 pub mod config;
 mod console;
+mod error;
 mod fleet;
 pub mod probe;
 pub mod profile;
@@ -19,14 +20,13 @@ pub mod rehearsal;
 pub mod schedule;
 mod seed;
 mod tally;
-pub mod transport;
 
 pub use config::{ConnectionMode, FleetConfig, MsRange, Rate, Rates, Shard, Timing};
-pub use console::{ConsoleRecord, Ticket};
+pub use console::ConsoleRecord;
+pub use error::{ConfigError, RunError};
 pub use fleet::{
-    FleetRun, INTERRUPTED, Progress, RunOptions, build_report, profiles, run_fleet, tick_intervals,
-    write_consoles_csv,
+    FleetRun, Progress, RunOptions, build_report, profiles, run_fleet, write_consoles_csv,
 };
 pub use profile::{ConsoleProfile, admin_verdict};
+pub use reference::InProcessTransport;
 pub use seed::upn;
-pub use transport::{HttpTransport, InProcessTransport, Transport};

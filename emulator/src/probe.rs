@@ -3,12 +3,12 @@
 //! measurement) or at a fixed rate (open loop: what oha's `-q RATE --latency-correction` does,
 //! so the two can be held side by side).
 
-use crate::api::{Ctx, Failure, wait_until};
+use crate::api::{Ctx, wait_until};
 use crate::config::FleetConfig;
-use crate::fleet::tick_intervals;
 use crate::profile::console_rng;
 use crate::tally::Tally;
-use crate::transport::{ApiRequest, Transport};
+use otpfleet_client::tick_intervals;
+use otpfleet_client::{ApiRequest, CallError, Transport};
 use otpfleet_reports::{IntervalPoint, Recorder, Step, StepLatency, interval_length, latency_of};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,8 +123,8 @@ impl<T: Transport> Shot<T> {
             .await
         {
             Ok(a) if a.ok() => counts.ok.fetch_add(1, Ordering::Relaxed),
-            Ok(_) | Err(Failure::Unreachable(_)) => counts.failed.fetch_add(1, Ordering::Relaxed),
-            Err(Failure::Cancelled) => return false,
+            Ok(_) | Err(CallError::Unreachable(_)) => counts.failed.fetch_add(1, Ordering::Relaxed),
+            Err(CallError::Cancelled) => return false,
         };
         true
     }

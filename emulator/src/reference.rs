@@ -1,10 +1,13 @@
-//! The reference server embedded in the emulator's process, for runs without `--target`.
+//! The reference server embedded in the emulator's process, for runs without `--target`, and
+//! the in-process transport that calls it without a socket (rehearsals).
 
+use otpfleet_client::{Answer, ApiRequest, Transport, TransportError};
 use otpfleet_server::http::new_admin_token;
 use otpfleet_server::{App, Catalogue, Clock, ServerConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 /// A reference server on `127.0.0.1:0`, stopped when dropped.
 #[derive(Debug)]
@@ -50,4 +53,30 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> std::io::Resu
         app,
         _stop: stop,
     })
+}
+
+/// The reference server's request handler, called directly: no socket, no serialization of
+/// HTTP, same contract. Under a paused tokio runtime this runs in simulated time.
+#[derive(Debug, Clone)]
+pub struct InProcessTransport {
+    app: Arc<App>,
+}
+
+impl InProcessTransport {
+    pub fn new(app: Arc<App>) -> InProcessTransport {
+        InProcessTransport { app }
+    }
+}
+
+impl Transport for InProcessTransport {
+    fn describe(&self) -> String {
+        "in-process reference server (no socket)".into()
+    }
+
+    async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
+        let sent = Instant::now();
+        let request = req.into_http(http::Request::builder())?;
+        let response = otpfleet_server::handle(&self.app, request).await;
+        Answer::read(response, sent).await
+    }
 }

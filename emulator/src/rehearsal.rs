@@ -6,16 +6,18 @@
 mod findings;
 pub mod plan;
 
-use crate::admin::{Admin, Desk, run_admin};
+use crate::admin::{Admin, run_admin};
 use crate::api::Ctx;
 use crate::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use crate::console::{ConsoleRecord, run_console};
+use crate::error::RunError;
 use crate::profile::{ConsoleProfile, console_rng};
+use crate::reference::InProcessTransport;
 use crate::schedule::WorkSchedule;
 use crate::seed::{import_accounts, issue_tickets, set_preferences};
 use crate::tally::Tally;
-use crate::transport::{InProcessTransport, Transport};
 use crate::{build_report, reference};
+use otpfleet_client::{Desk, Transport};
 use otpfleet_protocol::Preferences;
 use otpfleet_reports::{Recorder, RunKind, RunReport, TimelinePoint};
 use otpfleet_server::{ServerConfig, TokioClock};
@@ -40,7 +42,7 @@ const VALIDITY_LADDER_HOURS: [u32; 7] = [12, 24, 48, 72, 120, 168, 336];
 
 /// Rehearses `plan` with `seed`. With `suggest`, a plan that expires more than 1% of its OTPs is
 /// re-run with longer validities to find one that would not.
-pub fn rehearse(plan: &CompiledPlan, seed: u64, suggest: bool) -> Result<RehearsalRun, String> {
+pub fn rehearse(plan: &CompiledPlan, seed: u64, suggest: bool) -> Result<RehearsalRun, RunError> {
     rehearse_until(plan, seed, suggest, &Watch::default())
 }
 
@@ -61,7 +63,7 @@ pub fn rehearse_until(
     seed: u64,
     suggest: bool,
     watch: &Watch,
-) -> Result<RehearsalRun, String> {
+) -> Result<RehearsalRun, RunError> {
     let mut run = rehearse_stoppable(plan, seed, watch)?;
     let share = expired_share(&run.report);
     if suggest && share > 0.01 && !watch.stop.is_cancelled() {
@@ -94,7 +96,7 @@ fn expired_share(r: &RunReport) -> f64 {
 }
 
 /// One rehearsal on its own paused single-thread runtime: deterministic for a plan and seed.
-pub fn rehearse_once(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, String> {
+pub fn rehearse_once(plan: &CompiledPlan, seed: u64) -> Result<RehearsalRun, RunError> {
     rehearse_stoppable(plan, seed, &Watch::default())
 }
 
@@ -102,12 +104,12 @@ fn rehearse_stoppable(
     plan: &CompiledPlan,
     seed: u64,
     watch: &Watch,
-) -> Result<RehearsalRun, String> {
+) -> Result<RehearsalRun, RunError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .map_err(|e| format!("could not start the simulated-time runtime: {e}"))?;
+        .map_err(|e| RunError::Runtime(e.to_string()))?;
     runtime.block_on(run_plan(plan, seed, watch))
 }
 
@@ -187,10 +189,10 @@ fn wave_profiles(
     profiles
 }
 
-async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<RehearsalRun, String> {
+async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<RehearsalRun, RunError> {
     let origin = Instant::now();
-    let start_ms =
-        u64::try_from(plan.start_ms).map_err(|_| "the plan starts before 1970".to_owned())?;
+    let start_ms = u64::try_from(plan.start_ms)
+        .map_err(|_| RunError::Plan("the plan starts before 1970".into()))?;
     let clock = Arc::new(TokioClock::new(start_ms));
     let config = ServerConfig {
         poll_interval_s: plan.poll_interval_s,
@@ -318,7 +320,7 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
                 ctx.tally.stop(format!("the rehearsal reached its horizon ({} days)", plan.horizon_ms / 86_400_000));
             }
             () = watch.stop.cancelled(), if !ctx.tally.cancel_token().is_cancelled() => {
-                ctx.tally.stop(crate::INTERRUPTED);
+                ctx.tally.stop(otpfleet_reports::INTERRUPTED);
             }
         }
     }
@@ -359,7 +361,7 @@ async fn launch(
     ctx: &Arc<Ctx>,
     transport: &InProcessTransport,
     profiles: Vec<ConsoleProfile>,
-    tickets: Vec<crate::console::Ticket>,
+    tickets: Vec<otpfleet_client::Ticket>,
     origin: Instant,
     tx: tokio::sync::mpsc::UnboundedSender<ConsoleRecord>,
 ) {

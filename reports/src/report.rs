@@ -6,6 +6,9 @@ use crate::run_histograms::RunHistograms;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// `stopped_because` of a run interrupted from outside (a signal).
+pub const INTERRUPTED: &str = "interrupted";
+
 /// Bumped whenever a field changes meaning or disappears. Version 2: the three views of every
 /// request (`latency_us.<step>.response|service|lateness`), `throughput` and `over_time`;
 /// `latency_raw_us` is gone.

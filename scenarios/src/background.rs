@@ -5,8 +5,7 @@
 
 use crate::common::Harness;
 use crate::tickets::TicketQueue;
-use otpfleet_emulator::transport::{ApiRequest, Transport};
-use otpfleet_protocol::RouteId;
+use otpfleet_client::{Transport, calls};
 use otpfleet_protocol::{
     RedeemRequest, RedeemResponse, RequestPage, VerifyRequest, VerifyResponse,
 };
@@ -40,7 +39,7 @@ pub async fn feed<T: Transport>(
         }
         let burst: Vec<_> = (0..(depth - pending).min(FEED_BURST))
             .map_while(|_| tickets.take())
-            .map(|ticket| redeem_one(&t, &h, ticket.otp.clone(), ticket.serial.clone()))
+            .map(|handed| redeem_one(&t, &h, handed.ticket.otp, handed.serial))
             .collect();
         if burst.is_empty() {
             return Some(format!(
@@ -62,10 +61,7 @@ async fn redeem_one<T: Transport>(t: &T, h: &Harness, otp: String, serial: Strin
         serial,
         hdmi_ingest: true,
     };
-    let token = match t
-        .send(ApiRequest::post_json(RouteId::Verify.path(), &verify))
-        .await
-    {
+    let token = match t.send(calls::verify(&verify)).await {
         Ok(a) if a.status == 200 => serde_json::from_slice::<VerifyResponse>(&a.body).ok(),
         Ok(a) => {
             h.tally.error(format!("feeder: verify status {}", a.status));
@@ -81,11 +77,8 @@ async fn redeem_one<T: Transport>(t: &T, h: &Harness, otp: String, serial: Strin
         otp,
         verification_token: token.verification_token,
     };
-    match t
-        .send(ApiRequest::post_json(RouteId::Redeem.path(), &redeem))
-        .await
-    {
-        Ok(a) if serde_json::from_slice::<RedeemResponse>(&a.body).is_ok() => 1,
+    match t.send(calls::redeem(&redeem)).await {
+        Ok(a) if a.parse::<RedeemResponse>().is_some() => 1,
         Ok(a) => {
             h.tally.error(format!("feeder: redeem status {}", a.status));
             0
@@ -100,14 +93,10 @@ async fn redeem_one<T: Transport>(t: &T, h: &Harness, otp: String, serial: Strin
 /// Approves every request awaiting approval that no admin has taken, until `cancel`.
 pub async fn approve_all<T: Transport>(t: T, h: Arc<Harness>, cancel: CancellationToken) {
     let token = h.config.admin_token.clone();
-    let list = ApiRequest::get(format!(
-        "{}?status=awaiting_approval&limit={APPROVER_PAGE}",
-        RouteId::ListRequests.path()
-    ))
-    .with_bearer(&token);
+    let list = calls::awaiting_approval(APPROVER_PAGE, &token);
     while !cancel.is_cancelled() {
         let page = match t.send(list.clone()).await {
-            Ok(a) if a.status == 200 => serde_json::from_slice::<RequestPage>(&a.body).ok(),
+            Ok(a) if a.status == 200 => a.parse::<RequestPage>(),
             Ok(a) => {
                 h.tally.error(format!("approver: list status {}", a.status));
                 None
@@ -123,11 +112,7 @@ pub async fn approve_all<T: Transport>(t: T, h: Arc<Harness>, cancel: Cancellati
             continue;
         }
         for r in requests.iter().filter(|r| h.desk.claim(&r.id)) {
-            let approve = ApiRequest {
-                method: http::Method::POST,
-                ..ApiRequest::get(RouteId::ApproveRequest.path_for(&r.id))
-            }
-            .with_bearer(&token);
+            let approve = calls::approve(&r.id, &token);
             // 409: decided by someone else meanwhile, which is fine.
             match t.send(approve).await {
                 Ok(a) => {

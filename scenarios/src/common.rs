@@ -8,14 +8,14 @@ pub(crate) mod console;
 pub(crate) mod http;
 
 use crate::record::Tally;
-use crate::tickets::{Ticket, TicketQueue};
+use crate::tickets::{Handed, TicketQueue};
 use goose::prelude::*;
+use otpfleet_client::Desk;
 use otpfleet_protocol::RequestStatus;
 use otpfleet_reports::Recorder;
 use parking_lot::Mutex;
 use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -95,12 +95,12 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn new(config: HarnessConfig, tickets: Vec<Ticket>, issue_accounts: Vec<String>) -> Self {
+    pub fn new(config: HarnessConfig, tickets: TicketQueue, issue_accounts: Vec<String>) -> Self {
         Harness {
             config,
             recorder: Recorder::default(),
             tally: Tally::default(),
-            tickets: TicketQueue::new(tickets),
+            tickets,
             issue_accounts,
             issue_cursor: AtomicUsize::new(0),
             desk: Desk::default(),
@@ -154,51 +154,10 @@ const WIND_DOWN_SLACK: Duration = Duration::from_millis(500);
 /// A winding-down user's wait between iterations, until goose stops it.
 const WIND_DOWN_NAP: Duration = Duration::from_millis(100);
 
-/// Decided requests the desk remembers (a listing made just before a decision may still show
-/// it); older ones are forgotten, bounding its memory.
-const DESK_MEMORY: usize = 100_000;
-
-/// The requests admins are deciding or have decided: one admin's request is skipped by the
-/// others, as people in one portal see who is on what, so our admins never race each other to
-/// a 409.
-#[derive(Debug, Default)]
-pub struct Desk {
-    inner: Mutex<DeskInner>,
-}
-
-#[derive(Debug, Default)]
-struct DeskInner {
-    claimed: HashSet<String>,
-    decided: VecDeque<String>,
-}
-
-impl Desk {
-    /// Takes a request; false if another admin has it or it was decided.
-    pub fn claim(&self, id: &str) -> bool {
-        self.inner.lock().claimed.insert(id.to_owned())
-    }
-
-    /// Gives a request back undecided (its decision got no answer).
-    pub fn release(&self, id: &str) {
-        self.inner.lock().claimed.remove(id);
-    }
-
-    /// Marks a claimed request decided: nobody takes it again.
-    pub fn decided(&self, id: &str) {
-        let mut d = self.inner.lock();
-        d.decided.push_back(id.to_owned());
-        if d.decided.len() > DESK_MEMORY {
-            if let Some(old) = d.decided.pop_front() {
-                d.claimed.remove(&old);
-            }
-        }
-    }
-}
-
 /// A console's first boot in progress.
 #[derive(Debug, Clone)]
 pub(crate) struct ConsoleFlow {
-    pub ticket: Ticket,
+    pub handed: Handed,
     pub started: Instant,
     pub verification_token: Option<String>,
     pub request: Option<Redeemed>,
@@ -340,23 +299,8 @@ mod tests {
             ..HarnessConfig::default()
         };
         let pool = (0..5).map(|i| format!("acc_{i}")).collect();
-        let h = Harness::new(config, Vec::new(), pool);
+        let h = Harness::new(config, TicketQueue::default(), pool);
         assert_eq!(h.next_batch(), ["acc_0", "acc_1", "acc_2"]);
         assert_eq!(h.next_batch(), ["acc_3", "acc_4", "acc_0"]);
-    }
-
-    #[test]
-    fn the_desk_gives_a_request_to_one_admin() {
-        let desk = Desk::default();
-        assert!(desk.claim("req_1"));
-        assert!(!desk.claim("req_1"));
-        desk.release("req_1");
-        assert!(desk.claim("req_1"));
-        desk.decided("req_1");
-        assert!(!desk.claim("req_1"), "a decided request is not taken again");
-        for i in 0..DESK_MEMORY {
-            desk.decided(&format!("old_{i}"));
-        }
-        assert!(desk.claim("req_1"), "the desk forgets the oldest decisions");
     }
 }

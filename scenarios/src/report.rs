@@ -79,7 +79,7 @@ pub fn build_report(
         })
         .or_else(|| {
             run.interrupted
-                .then(|| otpfleet_emulator::INTERRUPTED.to_owned())
+                .then(|| otpfleet_reports::INTERRUPTED.to_owned())
         });
     let report = RunReport {
         schema_version: SCHEMA_VERSION,

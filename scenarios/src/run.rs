@@ -11,7 +11,7 @@ use goose::config::{GooseConfiguration, RUN_FOLDER};
 use goose::metrics::{GooseCoordinatedOmissionMitigation, GooseMetrics};
 use goose::threshold::ThresholdResult;
 use goose::{GooseAttack, GooseError};
-use otpfleet_emulator::HttpTransport;
+use otpfleet_client::HttpTransport;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +60,7 @@ pub enum LoadError {
     #[error("{0}")]
     Options(String),
     #[error("while setting the server up: {0}")]
-    Setup(String),
+    Setup(#[from] crate::setup::SetupError),
     #[error("goose: {}", goose_message(.0))]
     Goose(GooseError),
 }
@@ -343,7 +343,7 @@ pub async fn run_load(
         seeded.console_tickets,
         seeded.issue_accounts,
     ));
-    let feeder_tickets = Arc::new(TicketQueue::new(seeded.feeder_tickets));
+    let feeder_tickets = Arc::new(seeded.feeder_tickets);
     let cancel = CancellationToken::new();
     let feeder = cfg.scenario.feeds_queue().then(|| {
         let (h, t, c) = (Arc::clone(&h), transport.clone(), cancel.clone());
@@ -365,7 +365,7 @@ pub async fn run_load(
         .register(GooseAttack::initialize_with_config(goose)?, &h)?;
     let started = Instant::now();
     let recorder = Arc::clone(&h);
-    let ticker = otpfleet_emulator::tick_intervals(
+    let ticker = otpfleet_client::tick_intervals(
         move |end| recorder.recorder.close_interval(end),
         started,
         otpfleet_reports::interval_length(Duration::from_secs_f64(sizing.duration_s)),
@@ -411,7 +411,7 @@ pub async fn run_goose_only(
 ) -> Result<(), LoadError> {
     let h = Arc::new(Harness::new(
         HarnessConfig::default(),
-        Vec::new(),
+        TicketQueue::default(),
         Vec::new(),
     ));
     let attack = scenario.register(GooseAttack::initialize_with_config(goose)?, &h)?;

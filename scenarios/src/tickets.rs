@@ -1,4 +1,5 @@
-//! Pre-issued OTPs, each handed to exactly one goose user (or the feeder).
+//! Pre-issued OTPs, each handed to exactly one goose user (or the feeder) with the serial
+//! number of the console that types it.
 //!
 //! The OTPs are generated before the attack, so no OTP generation competes with what a
 //! scenario measures, and each is handed out once: a used or expired OTP met during a run is a
@@ -6,13 +7,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// One pre-issued OTP and the console that will type it.
+use otpfleet_client::Ticket;
+
+/// A pre-issued OTP handed to a console.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ticket {
-    /// The account the OTP was generated for.
-    pub upn: String,
-    /// `XXXX-XXXX-XXXX-XXXX`.
-    pub otp: String,
+pub struct Handed {
+    pub ticket: Ticket,
     /// The serial number of the console that redeems it (synthetic, unique per ticket).
     pub serial: String,
 }
@@ -24,22 +24,33 @@ pub struct Ticket {
 #[derive(Debug, Default)]
 pub struct TicketQueue {
     tickets: Vec<Ticket>,
+    /// Console `i`'s serial is this prefix and `i`.
+    serial_prefix: String,
     next: AtomicUsize,
 }
 
 impl TicketQueue {
-    pub fn new(tickets: Vec<Ticket>) -> TicketQueue {
+    pub fn new(tickets: Vec<Ticket>, serial_prefix: String) -> TicketQueue {
         TicketQueue {
             tickets,
+            serial_prefix,
             next: AtomicUsize::new(0),
         }
     }
 
+    /// The serial of console `index` of a queue whose serials start with `prefix`.
+    pub fn serial(prefix: &str, index: usize) -> String {
+        format!("{prefix}{index:07}")
+    }
+
     /// The next ticket, or `None` once every ticket was handed out.
-    pub fn take(&self) -> Option<&Ticket> {
+    pub fn take(&self) -> Option<Handed> {
         // Past the end the cursor grows by one per call; wrapping would take usize::MAX calls.
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        self.tickets.get(i)
+        self.tickets.get(i).map(|ticket| Handed {
+            ticket: ticket.clone(),
+            serial: TicketQueue::serial(&self.serial_prefix, i),
+        })
     }
 
     /// Tickets issued in all.
@@ -64,25 +75,31 @@ mod tests {
     use std::sync::Arc;
 
     fn tickets(n: usize) -> Vec<Ticket> {
+        let expires_at = tokio::time::Instant::now();
         (0..n)
             .map(|i| Ticket {
                 upn: format!("room-{i}@load.test"),
                 otp: format!("OTP-{i}"),
-                serial: format!("S{i}"),
+                password: None,
+                expires_at,
             })
             .collect()
     }
 
     #[test]
     fn racing_takers_never_share_a_ticket_and_get_them_all() {
-        let queue = Arc::new(TicketQueue::new(tickets(20_000)));
+        let queue = Arc::new(TicketQueue::new(tickets(20_000), "S".into()));
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let q = Arc::clone(&queue);
                 std::thread::spawn(move || {
                     let mut got = Vec::new();
-                    while let Some(t) = q.take() {
-                        got.push(t.otp.clone());
+                    while let Some(h) = q.take() {
+                        assert_eq!(
+                            h.serial,
+                            TicketQueue::serial("S", h.ticket.otp[4..].parse().expect("index"))
+                        );
+                        got.push(h.ticket.otp);
                     }
                     got
                 })

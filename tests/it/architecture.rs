@@ -137,3 +137,43 @@ fn route_paths_are_written_only_in_protocol() {
         "paths written outside protocol's route table (use RouteId::path/path_for): {offenders:#?}"
     );
 }
+
+/// The workspace crates `member`'s `[dependencies]` name (not its dev-dependencies).
+fn workspace_dependencies(member: &str) -> Vec<String> {
+    let manifest = Path::new(ROOT).join(member).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("a member's Cargo.toml");
+    let mut section = "";
+    let mut deps = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if section == "[dependencies]" && line.starts_with("otpfleet-") {
+            let name = line.split(['.', ' ', '=']).next().unwrap_or_default();
+            deps.push(name.trim_start_matches("otpfleet-").to_owned());
+        }
+    }
+    deps
+}
+
+/// The client crate and the load scenarios never build the server: they load any server
+/// implementing the contract (`cargo tree -p otpfleet-scenarios` has no `otpfleet-server`).
+#[test]
+fn the_clients_of_the_contract_do_not_build_the_server() {
+    for start in ["client", "scenarios"] {
+        let mut seen = vec![start.to_owned()];
+        let mut next = vec![start.to_owned()];
+        while let Some(member) = next.pop() {
+            for dep in workspace_dependencies(&member) {
+                if !seen.contains(&dep) {
+                    seen.push(dep.clone());
+                    next.push(dep);
+                }
+            }
+        }
+        assert!(
+            !seen.iter().any(|c| c == "server" || c == "emulator"),
+            "{start} depends on {seen:?}: the server is built into it"
+        );
+    }
+    assert_eq!(workspace_dependencies("client"), ["protocol"]);
+}

@@ -3,7 +3,7 @@
 //! restarted on the same directory, and every answer the client had received is checked against
 //! the recovered state.
 
-use otpfleet_emulator::transport::{ApiRequest, HttpTransport, Transport};
+use otpfleet_client::{ApiRequest, HttpTransport, Transport};
 use otpfleet_protocol::{BatchCreated, ImportResult, RedeemResponse};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

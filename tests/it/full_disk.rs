@@ -6,7 +6,7 @@
 //! mount namespace of the server's own (`unshare`, so no root is needed), which the test fills
 //! with a file (reached through `/proc/<pid>/root`) and then empties.
 
-use otpfleet_emulator::transport::{ApiRequest, ApiResponse, HttpTransport, Transport};
+use otpfleet_client::{Answer, ApiRequest, HttpTransport, Transport};
 use serde_json::{Value, json};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ fn serve_on_tmpfs(mount: &Path, token: &Path) -> (Child, String, PathBuf) {
 }
 
 async fn send(t: &HttpTransport, req: ApiRequest) -> (u16, Value) {
-    let ApiResponse { status, body, .. } = t.send(req.with_bearer(TOKEN)).await.expect("answers");
+    let Answer { status, body, .. } = t.send(req.with_bearer(TOKEN)).await.expect("answers");
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 

@@ -3,7 +3,7 @@
 //! is an audit entry, and the offline check agrees with what the server answers.
 
 use crate::otpfleet;
-use otpfleet_emulator::transport::{ApiRequest, HttpTransport, Transport as _};
+use otpfleet_client::{ApiRequest, HttpTransport, Transport as _};
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Child, Output};

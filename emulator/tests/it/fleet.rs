@@ -141,7 +141,8 @@ async fn two_shards_cover_exactly_the_consoles_of_the_full_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_dies_mid_run_ends_it_with_a_report_of_what_was_measured() {
-    use otpfleet_emulator::{HttpTransport, RunOptions, reference, run_fleet};
+    use otpfleet_client::HttpTransport;
+    use otpfleet_emulator::{RunOptions, reference, run_fleet};
     use std::sync::Arc;
     use std::time::Duration;
     let mut cfg = quick(200, 13);
@@ -186,8 +187,9 @@ async fn a_server_that_dies_mid_run_ends_it_with_a_report_of_what_was_measured()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_drives_a_stateless_route_without_errors() {
+    use otpfleet_client::HttpTransport;
     use otpfleet_emulator::probe::{Pace, probe};
-    use otpfleet_emulator::{HttpTransport, reference};
+    use otpfleet_emulator::reference;
     use std::sync::Arc;
     use std::time::Duration;
     let clock = Arc::new(otpfleet_server::TokioClock::new(1_795_248_000_000));
@@ -204,8 +206,9 @@ async fn the_probe_drives_a_stateless_route_without_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_sends_at_a_fixed_rate_on_time() {
+    use otpfleet_client::HttpTransport;
     use otpfleet_emulator::probe::{Pace, probe};
-    use otpfleet_emulator::{HttpTransport, reference};
+    use otpfleet_emulator::reference;
     use std::sync::Arc;
     use std::time::Duration;
     let clock = Arc::new(otpfleet_server::TokioClock::new(1_795_248_000_000));

@@ -1,7 +1,8 @@
 //! A fleet against a fresh reference server on a free loopback port, with short timings.
 
+use otpfleet_client::HttpTransport;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Timing};
-use otpfleet_emulator::{FleetRun, HttpTransport, RunOptions, reference, run_fleet};
+use otpfleet_emulator::{FleetRun, RunOptions, reference, run_fleet};
 use otpfleet_server::{ServerConfig, TokioClock};
 use std::sync::Arc;
 use std::time::Duration;

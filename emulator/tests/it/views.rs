@@ -5,8 +5,8 @@
 //! exact, against the reference server in process.
 
 use crate::harness::quick;
+use otpfleet_client::{Answer, ApiRequest, Transport, TransportError};
 use otpfleet_emulator::config::FleetConfig;
-use otpfleet_emulator::transport::{ApiRequest, ApiResponse, Transport, TransportError};
 use otpfleet_emulator::{FleetRun, InProcessTransport, RunOptions, reference, run_fleet};
 use otpfleet_reports::{Limits, Summary, compare};
 use otpfleet_server::{ServerConfig, TokioClock};
@@ -24,7 +24,7 @@ struct Planted {
 }
 
 impl Transport for Planted {
-    async fn send(&self, req: ApiRequest) -> Result<ApiResponse, TransportError> {
+    async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
         tokio::time::sleep(self.before).await;
         let after = if req.path.ends_with("/console/redeem") {
             self.redeem_after

@@ -1,13 +1,12 @@
 //! Admins as goose transactions, one request each: the OTP wizard (review, generate, export)
 //! and the approval queue (list, then approve or reject one request).
 
-use super::http::{Call, send, unexpected};
+use super::http::{send, unexpected};
 use super::{BatchFlow, Harness, pause, state};
 use goose::prelude::*;
-use otpfleet_protocol::RouteId;
+use otpfleet_client::calls;
 use otpfleet_protocol::{
-    BatchCreated, BatchRequest, BatchReview, ErrorCode, PasswordMode, RejectBody, RejectReason,
-    RequestPage,
+    BatchCreated, BatchRequest, BatchReview, ErrorCode, PasswordMode, RejectReason, RequestPage,
 };
 use otpfleet_reports::Step;
 use rand::Rng as _;
@@ -67,8 +66,7 @@ async fn review(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     let body = batch(ids, true);
     let token = h.config.admin_token.clone();
     let step = Step::Review;
-    let call = Call::post(step, RouteId::CreateBatch.path(), &body).bearer(&token);
-    let reply = send(user, &h, &st, call).await?;
+    let reply = send(user, &h, &st, step, calls::create_batch(&body, &token)).await?;
     match reply.parse::<BatchReview>().filter(|_| reply.ok()) {
         Some(r) => {
             let account_ids = r.would_generate.into_iter().map(|a| a.account_id).collect();
@@ -94,8 +92,8 @@ async fn generate(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     }
     let body = batch(ids, false);
     let token = h.config.admin_token.clone();
-    let call = Call::post(GENERATE, RouteId::CreateBatch.path(), &body).bearer(&token);
-    let reply = send(user, &h, &st, call).await?;
+    let req = calls::create_batch(&body, &token);
+    let reply = send(user, &h, &st, GENERATE, req).await?;
     match reply.parse::<BatchCreated>().filter(|_| reply.ok()) {
         Some(created) => {
             if let Some(b) = st.lock().batch.as_mut() {
@@ -119,13 +117,9 @@ async fn export(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     if !pause(&h, &st, h.config.issue_think).await {
         return Ok(());
     }
-    let path = format!(
-        "{}?include_passwords=false",
-        RouteId::ExportBatch.path_for(&id)
-    );
-    let token = h.config.admin_token.clone();
+    let req = calls::export_batch(&id, false, &h.config.admin_token);
     let step = Step::Export;
-    let reply = send(user, &h, &st, Call::get(step, &path).bearer(&token)).await?;
+    let reply = send(user, &h, &st, step, req).await?;
     // A CSV with a header line and one line per generated OTP.
     if reply.ok() && reply.body.starts_with(b"upn") {
         Ok(())
@@ -148,14 +142,9 @@ async fn list_requests(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResu
     if h.wait_out().await {
         return Ok(());
     }
-    let path = format!(
-        "{}?status=awaiting_approval&limit={}",
-        RouteId::ListRequests.path(),
-        h.config.page_limit
-    );
-    let token = h.config.admin_token.clone();
+    let req = calls::awaiting_approval(h.config.page_limit, &h.config.admin_token);
     let step = Step::ListRequests;
-    let reply = send(user, &h, &st, Call::get(step, &path).bearer(&token)).await?;
+    let reply = send(user, &h, &st, step, req).await?;
     let Some(page) = reply.parse::<RequestPage>().filter(|_| reply.ok()) else {
         return unexpected(user, &h, step, reply);
     };
@@ -181,21 +170,14 @@ async fn decide(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
         let reject = s.rng.random::<f64>() < h.config.reject_rate;
         (id, reject.then(|| reject_reason(s.rng.random())))
     };
-    let token = h.config.admin_token.clone();
-    let result = match reason {
-        None => {
-            let path = RouteId::ApproveRequest.path_for(&id);
-            let call = Call::post_empty(APPROVE, &path).bearer(&token);
-            send(user, &h, &st, call).await.map(|r| (APPROVE, r))
-        }
-        Some(reason) => {
-            let path = RouteId::RejectRequest.path_for(&id);
-            let call = Call::post(REJECT, &path, &RejectBody { reason }).bearer(&token);
-            send(user, &h, &st, call).await.map(|r| (REJECT, r))
-        }
+    let token = &h.config.admin_token;
+    let (step, req) = match reason {
+        None => (APPROVE, calls::approve(&id, token)),
+        Some(reason) => (REJECT, calls::reject(&id, reason, token)),
     };
-    let (step, mut reply) = match result {
-        Ok(answer) => answer,
+    let result = send(user, &h, &st, step, req).await;
+    let mut reply = match result {
+        Ok(reply) => reply,
         Err(e) => {
             h.desk.release(&id);
             return Err(e);

@@ -2,10 +2,10 @@
 //! interval the server gives, as the contract asks), sign in. Each iteration takes a fresh
 //! pre-issued OTP, so no OTP is typed twice.
 
-use super::http::{Call, send, unexpected};
+use super::http::{send, unexpected};
 use super::{ConsoleFlow, Harness, Redeemed, pause, state};
 use goose::prelude::*;
-use otpfleet_protocol::RouteId;
+use otpfleet_client::calls;
 use otpfleet_protocol::{
     Credentials, ErrorCode, PollResponse, RedeemRequest, RedeemResponse, RequestStatus,
     VerifyRequest, VerifyResponse,
@@ -45,7 +45,7 @@ async fn verify(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     if h.wait_out().await {
         return Ok(());
     }
-    let Some(ticket) = h.tickets.take().cloned() else {
+    let Some(handed) = h.tickets.take() else {
         // Every OTP was handed out: this console has nothing left to redeem. Never reuse one.
         if !std::mem::replace(&mut st.lock().out_of_tickets, true) {
             h.tally.ticket_missing();
@@ -57,22 +57,16 @@ async fn verify(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     let body = VerifyRequest {
         make: MAKE.to_owned(),
         model: MODEL.to_owned(),
-        serial: ticket.serial.clone(),
+        serial: handed.serial.clone(),
         hdmi_ingest: true,
     };
     st.lock().console = Some(ConsoleFlow {
-        ticket,
+        handed,
         started: Instant::now(),
         verification_token: None,
         request: None,
     });
-    let reply = send(
-        user,
-        &h,
-        &st,
-        Call::post(VERIFY, RouteId::Verify.path(), &body),
-    )
-    .await?;
+    let reply = send(user, &h, &st, VERIFY, calls::verify(&body)).await?;
     match reply.parse::<VerifyResponse>().filter(|_| reply.ok()) {
         Some(v) => {
             if let Some(flow) = st.lock().console.as_mut() {
@@ -96,24 +90,18 @@ async fn redeem(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
         let s = st.lock();
         match &s.console {
             Some(ConsoleFlow {
-                ticket,
+                handed,
                 verification_token: Some(token),
                 request: None,
                 ..
             }) => RedeemRequest {
-                otp: ticket.otp.clone(),
+                otp: handed.ticket.otp.clone(),
                 verification_token: token.clone(),
             },
             _ => return Ok(()),
         }
     };
-    let reply = send(
-        user,
-        &h,
-        &st,
-        Call::post(REDEEM, RouteId::Redeem.path(), &body),
-    )
-    .await?;
+    let reply = send(user, &h, &st, REDEEM, calls::redeem(&body)).await?;
     match reply.parse::<RedeemResponse>().filter(|_| reply.ok()) {
         Some(r) => {
             if let Some(flow) = st.lock().console.as_mut() {
@@ -145,7 +133,6 @@ async fn poll(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     let Some(mut r) = st.lock().console.as_ref().and_then(|f| f.request.clone()) else {
         return Ok(());
     };
-    let path = RouteId::Poll.path_for(&r.id);
     let mut polls = 0;
     while r.status == RequestStatus::AwaitingApproval {
         if polls == h.config.max_polls {
@@ -161,7 +148,7 @@ async fn poll(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
             st.lock().console = None;
             return Ok(());
         }
-        let reply = send(user, &h, &st, Call::get(POLL, &path).bearer(&r.poll_token)).await?;
+        let reply = send(user, &h, &st, POLL, calls::poll(&r.id, &r.poll_token)).await?;
         match reply.parse::<PollResponse>().filter(|_| reply.ok()) {
             Some(p) => {
                 r.status = p.status;
@@ -215,14 +202,7 @@ async fn sign_in(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     if r.status != RequestStatus::Approved {
         return Ok(());
     }
-    let path = RouteId::SignIn.path_for(&r.id);
-    let reply = send(
-        user,
-        &h,
-        &st,
-        Call::post_empty(SIGN_IN, &path).bearer(&r.poll_token),
-    )
-    .await?;
+    let reply = send(user, &h, &st, SIGN_IN, calls::sign_in(&r.id, &r.poll_token)).await?;
     if reply
         .parse::<Credentials>()
         .filter(|_| reply.ok())

@@ -2,104 +2,49 @@
 //! thresholds, under the step's name) and recorded into our histograms.
 
 use super::{Harness, UserState};
-use bytes::Bytes;
 use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionError};
 use goose::metrics::GooseRequestMetric;
-use otpfleet_protocol::{ErrorBody, ErrorCode};
+use otpfleet_client::{Answer, ApiRequest};
 use otpfleet_reports::{Answered, Step};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-/// A request to send.
-#[derive(Debug)]
-pub(crate) struct Call<'a> {
-    pub step: Step,
-    pub method: GooseMethod,
-    pub path: &'a str,
-    pub bearer: Option<&'a str>,
-    pub json: Option<serde_json::Value>,
-}
-
-impl<'a> Call<'a> {
-    pub fn get(step: Step, path: &'a str) -> Self {
-        Call {
-            step,
-            method: GooseMethod::Get,
-            path,
-            bearer: None,
-            json: None,
-        }
-    }
-
-    pub fn post(step: Step, path: &'a str, body: &impl serde::Serialize) -> Self {
-        Call {
-            step,
-            method: GooseMethod::Post,
-            path,
-            bearer: None,
-            json: Some(serde_json::to_value(body).unwrap_or_default()),
-        }
-    }
-
-    /// A POST without a body (approve, sign in).
-    pub fn post_empty(step: Step, path: &'a str) -> Self {
-        Call {
-            method: GooseMethod::Post,
-            ..Call::get(step, path)
-        }
-    }
-
-    pub fn bearer(mut self, token: &'a str) -> Self {
-        self.bearer = Some(token);
-        self
-    }
-}
-
-/// A complete answer, with goose's record of the request (to mark it a success or failure).
+/// An answer, with goose's record of the request (to mark it a success or failure).
 #[derive(Debug)]
 pub(crate) struct Reply {
-    pub status: u16,
-    pub body: Bytes,
+    pub answer: Answer,
     pub metric: GooseRequestMetric,
 }
 
 impl Reply {
-    pub fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The body as a contract type.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
-    /// The contract's error code of an error answer (`Unknown` when the body is not one).
-    pub fn error(&self) -> Option<ErrorCode> {
-        if self.ok() {
-            return None;
-        }
-        Some(
-            self.parse::<ErrorBody>()
-                .map_or(ErrorCode::Unknown, |b| b.error),
-        )
-    }
-
-    /// The contract's error code of an error answer, or `status N` when it has none.
-    pub fn code(&self) -> String {
-        match self.error() {
-            Some(ErrorCode::Unknown) | None => format!("status {}", self.status),
-            Some(code) => code.to_string(),
-        }
-    }
-
     /// `step: code` (or `step: status N`), the key of an unexpected answer in the report.
     pub fn kind(&self, step: Step) -> String {
-        format!("{}: {}", step.as_str(), self.code())
+        format!("{}: {}", step.as_str(), self.answer.code())
     }
 }
 
-/// Sends `call` as `user`, timing it from just before goose sends it to the end of the body,
-/// and records it for `call.step` with the user's cadence as the expected interval.
+impl std::ops::Deref for Reply {
+    type Target = Answer;
+
+    fn deref(&self) -> &Answer {
+        &self.answer
+    }
+}
+
+/// goose's name of a method.
+fn goose_method(method: &http::Method) -> GooseMethod {
+    match *method {
+        http::Method::GET => GooseMethod::Get,
+        http::Method::PUT => GooseMethod::Put,
+        http::Method::DELETE => GooseMethod::Delete,
+        http::Method::PATCH => GooseMethod::Patch,
+        http::Method::HEAD => GooseMethod::Head,
+        _ => GooseMethod::Post,
+    }
+}
+
+/// Sends `req` as `user` for `step`, timing it from just before goose sends it to the end of
+/// the body, and records it with the user's cadence as the expected interval.
 ///
 /// A request that got no answer is already a failed request in goose's metrics; it is counted
 /// here as `step: transport` and ends the transaction.
@@ -107,19 +52,23 @@ pub(crate) async fn send(
     user: &mut GooseUser,
     h: &Harness,
     state: &Mutex<UserState>,
-    call: Call<'_>,
+    step: Step,
+    req: ApiRequest,
 ) -> Result<Reply, Box<TransactionError>> {
-    let name = call.step.as_str();
-    let mut builder = user.get_request_builder(&call.method, call.path)?;
-    if let Some(token) = call.bearer {
+    let name = step.as_str();
+    let method = goose_method(&req.method);
+    let mut builder = user.get_request_builder(&method, &req.path)?;
+    if let Some(token) = &req.bearer {
         builder = builder.bearer_auth(token);
     }
-    if let Some(body) = &call.json {
-        builder = builder.json(body);
+    if let Some(content_type) = req.content_type {
+        builder = builder
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(req.body);
     }
     let request = GooseRequest::builder()
-        .method(call.method)
-        .path(call.path)
+        .method(method)
+        .path(req.path.as_str())
         .name(name)
         .set_request_builder(builder)
         .build();
@@ -136,13 +85,16 @@ pub(crate) async fn send(
         Ok(answer) => answer,
         Err(e) => {
             h.tally.error(format!("{name}: transport"));
-            h.recorder.no_answer(call.step, "transport");
+            h.recorder.no_answer(step, "transport");
             return Err(Box::new(TransactionError::Reqwest(e)));
         }
     };
     let reply = Reply {
-        status,
-        body,
+        answer: Answer {
+            status,
+            body,
+            sent: started,
+        },
         metric: goose.request,
     };
     let expected = h
@@ -156,13 +108,7 @@ pub(crate) async fn send(
         400..=499 => Answered::Refused(&code),
         _ => Answered::Failed(&code),
     };
-    crate::record::record(
-        &h.recorder,
-        call.step,
-        started.elapsed(),
-        answered,
-        expected,
-    );
+    crate::record::record(&h.recorder, step, started.elapsed(), answered, expected);
     Ok(reply)
 }
 

@@ -1,14 +1,16 @@
-//! The transport seam: consoles and admins talk to "a server" through [`Transport`], either real
-//! HTTP ([`HttpTransport`], any server implementing the contract) or in process
-//! ([`InProcessTransport`], the reference server's handler called directly, no socket).
+//! The transport seam: consoles and admins talk to "a server" through [`Transport`]: real HTTP
+//! ([`HttpTransport`], any server implementing the contract), or whatever a crate that embeds
+//! a server provides (the emulator's in-process transport calls the reference server's handler
+//! directly, no socket).
 
+use crate::Answer;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::{Method, Request, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use otpfleet_server::App;
+use otpfleet_protocol::RouteId;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,8 @@ use tokio::time::Instant;
 /// One request of the contract.
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
+    /// The contract's route, for requests built by [`crate::calls`] (`None` for a raw path).
+    pub route: Option<RouteId>,
     pub method: Method,
     /// Path and query, e.g. `/v1/requests?status=awaiting_approval`.
     pub path: String,
@@ -29,6 +33,7 @@ pub struct ApiRequest {
 impl ApiRequest {
     pub fn get(path: impl Into<String>) -> ApiRequest {
         ApiRequest {
+            route: None,
             method: Method::GET,
             path: path.into(),
             bearer: None,
@@ -45,13 +50,16 @@ impl ApiRequest {
         }
     }
 
+    /// A POST of `body` as JSON. The contract's bodies are plain structs of strings, numbers
+    /// and lists: serializing one cannot fail.
     pub fn post_json(path: impl Into<String>, body: &impl serde::Serialize) -> ApiRequest {
         ApiRequest {
             method: Method::POST,
-            path: path.into(),
-            bearer: None,
             content_type: Some("application/json"),
-            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+            body: Bytes::from(
+                serde_json::to_vec(body).expect("a contract body serializes to JSON"),
+            ),
+            ..ApiRequest::get(path)
         }
     }
 
@@ -61,7 +69,7 @@ impl ApiRequest {
     }
 
     /// The HTTP request, on top of `builder` (which may carry transport headers).
-    fn into_http(
+    pub fn into_http(
         self,
         builder: http::request::Builder,
     ) -> Result<Request<Full<Bytes>>, TransportError> {
@@ -78,37 +86,6 @@ impl ApiRequest {
     }
 }
 
-impl ApiResponse {
-    /// Reads a whole response to a request sent at `sent`.
-    async fn read<B>(
-        response: http::Response<B>,
-        sent: Instant,
-    ) -> Result<ApiResponse, TransportError>
-    where
-        B: hyper::body::Body,
-        B::Error: std::fmt::Display,
-    {
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?
-            .to_bytes();
-        Ok(ApiResponse { status, body, sent })
-    }
-}
-
-/// A complete answer.
-#[derive(Debug, Clone)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub body: Bytes,
-    /// When the request actually left: a connection in hand (the wait for a pooled connection
-    /// is over). From here to the answer is the service time; before it, generator lateness.
-    pub sent: Instant,
-}
-
 /// Why no answer came.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
@@ -120,12 +97,20 @@ pub enum TransportError {
     Io(String),
 }
 
+impl TransportError {
+    /// The kind of failure, as reports count it: `timeout`, `connect` or `io`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportError::Timeout(_) => "timeout",
+            TransportError::Connect(_) => "connect",
+            TransportError::Io(_) => "io",
+        }
+    }
+}
+
 /// A way to send contract requests to a server.
 pub trait Transport: Clone + Send + Sync + 'static {
-    fn send(
-        &self,
-        req: ApiRequest,
-    ) -> impl Future<Output = Result<ApiResponse, TransportError>> + Send;
+    fn send(&self, req: ApiRequest) -> impl Future<Output = Result<Answer, TransportError>> + Send;
 
     /// A transport for one console's own use: by default the shared one; HTTP can give each
     /// console its own connection.
@@ -213,7 +198,7 @@ impl HttpTransport {
         Ok(sender)
     }
 
-    async fn round_trip(&self, req: ApiRequest) -> Result<ApiResponse, TransportError> {
+    async fn round_trip(&self, req: ApiRequest) -> Result<Answer, TransportError> {
         // A connection is ours from here (the permit is held): connecting, when needed, is the
         // network's time, so it counts as service, not lateness.
         let sent = Instant::now();
@@ -232,7 +217,7 @@ impl HttpTransport {
             .send_request(request)
             .await
             .map_err(|e| TransportError::Io(source_chain(&e)))?;
-        let answer = ApiResponse::read(response, sent).await?;
+        let answer = Answer::read(response, sent).await?;
         // Back to the pool for the next request, unless the server is closing it.
         if !sender.is_closed() {
             self.pool.idle.lock().push(sender);
@@ -268,7 +253,7 @@ impl Transport for HttpTransport {
         self.base.clone()
     }
 
-    async fn send(&self, req: ApiRequest) -> Result<ApiResponse, TransportError> {
+    async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
         let _permit = self
             .pool
             .permits
@@ -279,31 +264,5 @@ impl Transport for HttpTransport {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout(self.timeout)),
         }
-    }
-}
-
-/// The reference server's request handler, called directly: no socket, no serialization of
-/// HTTP, same contract. Under a paused tokio runtime this runs in simulated time.
-#[derive(Debug, Clone)]
-pub struct InProcessTransport {
-    app: Arc<App>,
-}
-
-impl InProcessTransport {
-    pub fn new(app: Arc<App>) -> InProcessTransport {
-        InProcessTransport { app }
-    }
-}
-
-impl Transport for InProcessTransport {
-    fn describe(&self) -> String {
-        "in-process reference server (no socket)".into()
-    }
-
-    async fn send(&self, req: ApiRequest) -> Result<ApiResponse, TransportError> {
-        let sent = Instant::now();
-        let request = req.into_http(Request::builder())?;
-        let response = otpfleet_server::handle(&self.app, request).await;
-        ApiResponse::read(response, sent).await
     }
 }

@@ -1,0 +1,40 @@
+//! The emulator's errors at its library boundary. Messages name what is wrong in the run's own
+//! terms; a front end (the CLI) says which of its flags sets it.
+
+use otpfleet_client::AdminError;
+
+/// A fleet setting out of range, or settings that cannot work together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the number of consoles must be between 1 and {max}, not {got}")]
+    Consoles { got: u64, max: u64 },
+    #[error(
+        "no admins and no auto approval: nobody would approve; add admins or turn on auto approval"
+    )]
+    NobodyApproves,
+    #[error("at most {max} admins, not {got}")]
+    Admins { got: u32, max: u32 },
+    #[error("the OTP validity must be between 1 and 336 hours, not {0}")]
+    ValidityHours(u32),
+    #[error("at most {max} retries, not {got}")]
+    Retries { got: u32, max: u32 },
+    #[error("the request timeout and the run's time limit must be above zero")]
+    ZeroTime,
+}
+
+/// Why a fleet or a rehearsal could not run (one that starts and then meets a dead server ends
+/// early with a report instead: `complete: false`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The server refused to be set up (or could not be reached while it was).
+    #[error(transparent)]
+    Setup(#[from] AdminError),
+    /// The plan cannot be rehearsed (it starts before 1970, say).
+    #[error("{0}")]
+    Plan(String),
+    /// The simulated-time runtime could not start.
+    #[error("could not start the simulated-time runtime: {0}")]
+    Runtime(String),
+}
