@@ -2,7 +2,7 @@
 
 use super::error::line_detail;
 use super::ids::IdKind;
-use super::store::{AccountRecord, AccountRef, lookup};
+use super::store::{AccountFields, AccountRecord, AccountRef, lookup};
 use super::{ApiError, Core, Event};
 use otpfleet_protocol::limits::{MAX_FIELD_CHARS, MAX_ROWS_PER_REQUEST};
 use otpfleet_protocol::{
@@ -405,6 +405,14 @@ impl Core {
             .password
             .as_deref()
             .map(|p| self.secrets.password_hash(&lower, p));
+        let fields = || AccountFields {
+            upn: input.upn.clone(),
+            upn_lower: lower.clone(),
+            display_name: input.display_name.clone(),
+            license: input.license,
+            readiness: input.readiness,
+            password_hash,
+        };
         let mut created = None;
         let account = Arc::clone(
             self.store
@@ -412,17 +420,7 @@ impl Core {
                 .entry(lower.clone())
                 .or_insert_with(|| {
                     let mut accounts = self.store.accounts.write();
-                    let record = AccountRecord {
-                        id: accounts.len() as u64 + 1,
-                        upn: input.upn.clone(),
-                        upn_lower: lower.clone(),
-                        display_name: input.display_name.clone(),
-                        license: input.license,
-                        readiness: input.readiness,
-                        password_hash,
-                        signed_in_manually: false,
-                        otp: None,
-                    };
+                    let record = AccountRecord::new(accounts.len() as u64 + 1, fields());
                     // Emitted under the lock that numbers accounts: the journal then holds
                     // creations in id order, as replay appends them, however many imports run
                     // at once.
@@ -438,13 +436,7 @@ impl Core {
             return (id, ImportAction::Created);
         }
         let mut a = account.lock();
-        a.upn = input.upn.clone();
-        a.display_name = input.display_name.clone();
-        a.license = input.license;
-        a.readiness = input.readiness;
-        if password_hash.is_some() {
-            a.password_hash = password_hash;
-        }
+        a.update(fields());
         // Emitted under the account's lock, like every change of an account.
         unit.emit(|| upserted(&a, by));
         (a.id, ImportAction::Updated)

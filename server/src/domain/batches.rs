@@ -4,7 +4,7 @@ use super::accounts::{check_text, refuse_if_bad};
 use super::error::line_detail;
 use super::ids::IdKind;
 use super::secrets::{new_otp, new_password};
-use super::store::{AccountRecord, AccountRef, BatchRecord, ExportRow, OtpSlot, lookup};
+use super::store::{AccountRecord, AccountRef, ExportRow, OtpSlot, lookup};
 use super::{ApiError, Core, Event};
 use crate::clock::rfc3339;
 use otpfleet_protocol::limits::MAX_ROWS_PER_REQUEST;
@@ -98,13 +98,8 @@ impl Core {
             export_expires_ms,
             by: by.map(str::to_owned),
         });
-        self.store.batches.lock().insert(
-            batch_id,
-            BatchRecord {
-                export_expires_ms,
-                rows: Some(rows),
-            },
-        );
+        self.store
+            .add_batch(batch_id, export_expires_ms, Some(rows));
         Ok(BatchOutcome::Created(BatchCreated {
             batch_id: IdKind::Batch.format(batch_id),
             generated,
@@ -129,7 +124,6 @@ impl Core {
             .and_then(|p| p.get(&a.upn_lower).cloned())
             .unwrap_or_else(new_password);
         let password_hash = self.secrets.password_hash(&a.upn_lower, &password);
-        a.password_hash = Some(password_hash);
         unit.emit(|| Event::OtpIssued {
             account: a.id,
             key,
@@ -140,19 +134,8 @@ impl Core {
             password_hash,
             by: by.map(str::to_owned),
         });
-        let old = a.otp.replace(OtpSlot {
-            key,
-            batch_id,
-            generated_ms: now_ms,
-            expires_ms,
-            credential: Some(password.clone()),
-            request: None,
-            expiry_logged: false,
-        });
-        if let Some(old) = old {
-            self.store.withdraw(old);
-        }
-        self.store.by_otp.insert(key, Arc::clone(account));
+        let slot = OtpSlot::new(key, batch_id, (now_ms, expires_ms), password.clone());
+        self.store.issue_otp(account, &mut a, slot, password_hash);
         let otp = code.to_string();
         let issued = IssuedOtp {
             account_id: IdKind::Account.format(a.id),

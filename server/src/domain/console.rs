@@ -4,7 +4,7 @@
 use super::accounts::check_text;
 use super::ids::IdKind;
 use super::secrets::{VerifiedDevice, encode_poll_token, new_poll_token, poll_token_matches};
-use super::store::{AccountRef, Decision, RequestRecord, lookup};
+use super::store::{AccountRef, RequestRecord, lookup};
 use super::throttle::Source;
 use super::{ApiError, Core, Event};
 use crate::catalogue::Certification;
@@ -16,7 +16,6 @@ use otpfleet_protocol::{
     VerifyResponse,
 };
 use std::net::IpAddr;
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// RFC 8628 section 3.5: a console told to slow down adds 5 seconds to its interval.
@@ -149,41 +148,25 @@ impl Core {
         }
         let id = self.store.next_request_id();
         let poll_token = new_poll_token();
-        let state = if auto_approve {
-            Decision::Approved
-        } else {
-            Decision::Pending
+        let device = Device {
+            make: device.make,
+            model: device.model,
+            serial: device.serial,
         };
-        slot.request = Some(RequestRecord {
-            id,
-            device: Device {
-                make: device.make,
-                model: device.model,
-                serial: device.serial,
-            },
+        let interval_s = self.config.poll_interval_s;
+        self.emit(|| Event::Redeemed {
+            account: account_id,
+            request: id,
+            device: device.clone(),
             requested_ms: now_ms,
-            state,
-            decided_ms: auto_approve.then_some(now_ms),
+            auto_approved: auto_approve,
             poll_token,
-            interval_s: self.config.poll_interval_s,
-            last_poll_ms: now_ms,
+            interval_s,
         });
-        if let Some(r) = &slot.request {
-            self.emit(|| Event::Redeemed {
-                account: account_id,
-                request: id,
-                device: r.device.clone(),
-                requested_ms: now_ms,
-                auto_approved: auto_approve,
-                poll_token,
-                interval_s: r.interval_s,
-            });
-        }
+        let request =
+            RequestRecord::new(id, device, now_ms, auto_approve, (poll_token, interval_s));
+        self.store.open_request(&account, slot, request);
         self.throttle.success(sources);
-        self.store.by_request.insert(id, Arc::clone(&account));
-        if !auto_approve {
-            self.store.pending.lock().insert(id);
-        }
         Ok(RedeemResponse {
             request_id: IdKind::Request.format(id),
             poll_token: encode_poll_token(&poll_token),
@@ -275,15 +258,12 @@ impl Core {
                 ));
             }
         }
-        let password = slot.credential.take().ok_or_else(|| {
+        let password = slot.hand_over().ok_or_else(|| {
             ApiError::new(
                 ErrorCode::Internal,
                 "the credentials of this request are gone",
             )
         })?;
-        if let Some(r) = slot.request.as_mut() {
-            r.state = Decision::SignedIn;
-        }
         self.emit(|| Event::CredentialsHanded {
             account: a.id,
             request: n,
@@ -356,12 +336,9 @@ impl Core {
             }
             Readiness::NoActionNeeded | Readiness::NeedsLicense => {}
         }
-        a.signed_in_manually = true;
         self.emit(|| Event::ManualSignedIn { account: a.id });
         // The account is signed in by other means: its OTP, if any, is withdrawn.
-        if let Some(old) = a.otp.take() {
-            self.store.withdraw(old);
-        }
+        self.store.sign_in_manually(&mut a);
         Ok(ManualSignInResponse {
             account_id: IdKind::Account.format(a.id),
             upn: a.upn.clone(),

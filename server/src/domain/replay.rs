@@ -3,7 +3,7 @@
 use super::Core;
 use super::events::Event;
 use super::ids::IdKind;
-use super::store::{AccountRecord, AccountRef, BatchRecord, Decision, OtpSlot, RequestRecord};
+use super::store::{AccountFields, AccountRecord, AccountRef, Decision, OtpSlot, RequestRecord};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -85,44 +85,17 @@ impl Core {
                 password_hash,
                 by: _,
             } => {
-                let lower = super::accounts::upn_key(&upn);
-                let existing = self.store.account(id);
-                let account = match existing {
-                    Some(a) => a,
-                    None => {
-                        let mut accounts = self.store.accounts.write();
-                        if accounts.len() as u64 + 1 != id {
-                            return Err(format!(
-                                "account {} appears out of order",
-                                IdKind::Account.format(id)
-                            ));
-                        }
-                        let record = AccountRecord {
-                            id,
-                            upn: upn.clone(),
-                            upn_lower: lower.clone(),
-                            display_name: display_name.clone(),
-                            license,
-                            readiness,
-                            password_hash: None,
-                            signed_in_manually: false,
-                            otp: None,
-                        };
-                        let account: AccountRef = Arc::new(Mutex::new(record));
-                        accounts.push(Arc::clone(&account));
-                        self.store
-                            .by_upn
-                            .insert(lower.clone(), Arc::clone(&account));
-                        account
-                    }
+                let fields = AccountFields {
+                    upn_lower: super::accounts::upn_key(&upn),
+                    upn,
+                    display_name,
+                    license,
+                    readiness,
+                    password_hash,
                 };
-                let mut a = account.lock();
-                a.upn = upn;
-                a.display_name = display_name;
-                a.license = license;
-                a.readiness = readiness;
-                if password_hash.is_some() {
-                    a.password_hash = password_hash;
+                match self.store.account(id) {
+                    Some(existing) => existing.lock().update(fields),
+                    None => self.create_account(id, fields)?,
                 }
             }
             Event::OtpIssued {
@@ -136,21 +109,9 @@ impl Core {
                 by: _,
             } => {
                 let acc = self.known(account)?;
-                let mut a = acc.lock();
-                a.password_hash = Some(password_hash);
-                let old = a.otp.replace(OtpSlot {
-                    key,
-                    batch_id: batch,
-                    generated_ms,
-                    expires_ms,
-                    credential: Some(credential),
-                    request: None,
-                    expiry_logged: false,
-                });
-                if let Some(old) = old {
-                    self.store.withdraw(old);
-                }
-                self.store.by_otp.insert(key, Arc::clone(&acc));
+                let slot = OtpSlot::new(key, batch, (generated_ms, expires_ms), credential);
+                self.store
+                    .issue_otp(&acc, &mut acc.lock(), slot, password_hash);
                 self.store.next_batch.fetch_max(batch, Ordering::Relaxed);
             }
             Event::BatchCreated {
@@ -159,81 +120,15 @@ impl Core {
                 by: _,
             } => {
                 // The export's plaintext is never journaled: after a restart it is gone.
-                self.store.batches.lock().insert(
-                    batch,
-                    BatchRecord {
-                        export_expires_ms,
-                        rows: None,
-                    },
-                );
+                self.store.add_batch(batch, export_expires_ms, None);
                 self.store.next_batch.fetch_max(batch, Ordering::Relaxed);
             }
-            Event::Redeemed {
-                account,
-                request,
-                device,
-                requested_ms,
-                auto_approved,
-                poll_token,
-                interval_s,
-            } => {
-                let acc = self.known(account)?;
-                let mut a = acc.lock();
-                let slot = a
-                    .otp
-                    .as_mut()
-                    .ok_or_else(|| format!("request {request} redeems no OTP"))?;
-                slot.request = Some(RequestRecord {
-                    id: request,
-                    device,
-                    requested_ms,
-                    state: if auto_approved {
-                        Decision::Approved
-                    } else {
-                        Decision::Pending
-                    },
-                    decided_ms: auto_approved.then_some(requested_ms),
-                    poll_token,
-                    interval_s,
-                    last_poll_ms: requested_ms,
-                });
-                self.store.by_request.insert(request, Arc::clone(&acc));
-                if !auto_approved {
-                    self.store.pending.lock().insert(request);
-                }
-                self.store
-                    .next_request
-                    .fetch_max(request, Ordering::Relaxed);
-            }
-            Event::Decided {
-                account,
-                request,
-                rejected,
-                at_ms,
-                by: _,
-            } => {
-                let acc = self.known(account)?;
-                let mut a = acc.lock();
-                let r = current(&mut a, request)?;
-                r.state = rejected.map_or(Decision::Approved, Decision::Rejected);
-                r.decided_ms = Some(at_ms);
-                self.store.pending.lock().remove(&request);
-            }
-            Event::CredentialsHanded { account, request } => {
-                let acc = self.known(account)?;
-                let mut a = acc.lock();
-                current(&mut a, request)?.state = Decision::SignedIn;
-                if let Some(slot) = a.otp.as_mut() {
-                    slot.credential = None;
-                }
-            }
+            event @ (Event::Redeemed { .. }
+            | Event::Decided { .. }
+            | Event::CredentialsHanded { .. }) => self.apply_to_request(event)?,
             Event::ManualSignedIn { account } => {
-                let acc = self.known(account)?;
-                let mut a = acc.lock();
-                a.signed_in_manually = true;
-                if let Some(old) = a.otp.take() {
-                    self.store.withdraw(old);
-                }
+                self.store
+                    .sign_in_manually(&mut self.known(account)?.lock());
             }
             Event::PreferencesSet { preferences, .. } => {
                 self.store_preferences(&mut self.preferences.write(), preferences);
@@ -259,6 +154,82 @@ impl Core {
             | Event::AdminTokenAdded { .. }
             | Event::AdminTokenRevoked { .. } => {}
         }
+        Ok(())
+    }
+
+    /// Applies an event of a console's request: redeemed, decided, signed in.
+    fn apply_to_request(&self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Redeemed {
+                account,
+                request,
+                device,
+                requested_ms,
+                auto_approved,
+                poll_token,
+                interval_s,
+            } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                let slot = a
+                    .otp
+                    .as_mut()
+                    .ok_or_else(|| format!("request {request} redeems no OTP"))?;
+                let record = RequestRecord::new(
+                    request,
+                    device,
+                    requested_ms,
+                    auto_approved,
+                    (poll_token, interval_s),
+                );
+                self.store.open_request(&acc, slot, record);
+                self.store
+                    .next_request
+                    .fetch_max(request, Ordering::Relaxed);
+            }
+            Event::Decided {
+                account,
+                request,
+                rejected,
+                at_ms,
+                by: _,
+            } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                let decision = rejected.map_or(Decision::Approved, Decision::Rejected);
+                self.store
+                    .decide(current(&mut a, request)?, decision, at_ms);
+            }
+            Event::CredentialsHanded { account, request } => {
+                let acc = self.known(account)?;
+                let mut a = acc.lock();
+                current(&mut a, request)?;
+                let handed = a.otp.as_mut().and_then(|slot| slot.hand_over());
+                if handed.is_none() {
+                    return Err(format!(
+                        "{} hands over credentials that were handed over before",
+                        IdKind::Request.format(request)
+                    ));
+                }
+            }
+            other => return Err(format!("{other:?} is not an event of a request")),
+        }
+        Ok(())
+    }
+
+    /// Creates account `id`, which must be the next one.
+    fn create_account(&self, id: u64, fields: AccountFields) -> Result<(), String> {
+        let mut accounts = self.store.accounts.write();
+        if accounts.len() as u64 + 1 != id {
+            return Err(format!(
+                "account {} appears out of order",
+                IdKind::Account.format(id)
+            ));
+        }
+        let lower = fields.upn_lower.clone();
+        let account: AccountRef = Arc::new(Mutex::new(AccountRecord::new(id, fields)));
+        accounts.push(Arc::clone(&account));
+        self.store.by_upn.insert(lower, account);
         Ok(())
     }
 

@@ -161,8 +161,7 @@ impl Core {
                 format!("request {id} is {status}{when}, no longer awaiting approval"),
             ));
         }
-        r.state = decision;
-        r.decided_ms = Some(now_ms);
+        self.store.decide(r, decision, now_ms);
         let rejected = match decision {
             Decision::Rejected(reason) => Some(reason),
             _ => None,
@@ -186,7 +185,6 @@ impl Core {
                 .ok_or_else(|| IdKind::Request.not_found(id))?;
             a.request_view(slot, r, now_ms)
         };
-        self.store.pending.lock().remove(&n);
         Ok(view)
     }
 }

@@ -69,7 +69,51 @@ pub(crate) enum Decision {
     SignedIn,
 }
 
+/// What an import says about an account.
+#[derive(Debug)]
+pub(crate) struct AccountFields {
+    pub upn: String,
+    /// The key of `upn` (see `accounts::upn_key`).
+    pub upn_lower: String,
+    pub display_name: String,
+    pub license: License,
+    pub readiness: Readiness,
+    /// Keyed hash of a password given with the import.
+    pub password_hash: Option<[u8; 32]>,
+}
+
+// The transitions of the store: each change of state is written here once, and the live
+// operation and the replay of its event both call it (a property test in
+// `server/tests/it/replay.rs` holds replayed state equal to live state).
+
 impl AccountRecord {
+    /// Account `id` as an import creates it.
+    pub fn new(id: u64, f: AccountFields) -> AccountRecord {
+        AccountRecord {
+            id,
+            upn: f.upn,
+            upn_lower: f.upn_lower,
+            display_name: f.display_name,
+            license: f.license,
+            readiness: f.readiness,
+            password_hash: f.password_hash,
+            signed_in_manually: false,
+            otp: None,
+        }
+    }
+
+    /// An import of an existing account (its key, `upn_lower`, is the same): names, licence
+    /// and readiness replaced, the password only when the import gave one.
+    pub fn update(&mut self, f: AccountFields) {
+        self.upn = f.upn;
+        self.display_name = f.display_name;
+        self.license = f.license;
+        self.readiness = f.readiness;
+        if f.password_hash.is_some() {
+            self.password_hash = f.password_hash;
+        }
+    }
+
     pub fn provisioning(&self, now_ms: u64) -> Provisioning {
         let Some(slot) = &self.otp else {
             return if self.signed_in_manually {
@@ -135,12 +179,64 @@ impl AccountRecord {
 }
 
 impl OtpSlot {
+    /// An OTP of batch `batch_id`, not redeemed, with the password it will hand over.
+    pub fn new(
+        key: OtpKey,
+        batch_id: u64,
+        (generated_ms, expires_ms): (u64, u64),
+        credential: String,
+    ) -> OtpSlot {
+        OtpSlot {
+            key,
+            batch_id,
+            generated_ms,
+            expires_ms,
+            credential: Some(credential),
+            request: None,
+            expiry_logged: false,
+        }
+    }
+
+    /// Hands the credentials over, once: the request is signed in and the password dropped.
+    /// `None` (and nothing changed) when they are gone already.
+    pub fn hand_over(&mut self) -> Option<String> {
+        let password = self.credential.take()?;
+        if let Some(r) = self.request.as_mut() {
+            r.state = Decision::SignedIn;
+        }
+        Some(password)
+    }
+
     pub fn request_status(&self, r: &RequestRecord, now_ms: u64) -> RequestStatus {
         r.status(self.expires_ms, now_ms)
     }
 }
 
 impl RequestRecord {
+    /// A console's redemption at `requested_ms`: approved at once or pending.
+    pub fn new(
+        id: u64,
+        device: Device,
+        requested_ms: u64,
+        auto_approved: bool,
+        (poll_token, interval_s): ([u8; POLL_TOKEN_BYTES], u32),
+    ) -> RequestRecord {
+        RequestRecord {
+            id,
+            device,
+            requested_ms,
+            state: if auto_approved {
+                Decision::Approved
+            } else {
+                Decision::Pending
+            },
+            decided_ms: auto_approved.then_some(requested_ms),
+            poll_token,
+            interval_s,
+            last_poll_ms: requested_ms,
+        }
+    }
+
     /// A pending request expires with its OTP; decided ones keep their decision.
     pub fn status(&self, expires_ms: u64, now_ms: u64) -> RequestStatus {
         match self.state {
@@ -255,6 +351,59 @@ impl Store {
             live_otps: count(Provisioning::OtpGenerated),
             by_provisioning: Provisioning::ALL.iter().map(|p| (*p, count(*p))).collect(),
         }
+    }
+
+    /// Gives `account` (locked as `a`) a new OTP and the password it hands over; the old OTP,
+    /// its request and their index entries are withdrawn.
+    pub fn issue_otp(
+        &self,
+        account: &AccountRef,
+        a: &mut AccountRecord,
+        slot: OtpSlot,
+        password_hash: [u8; 32],
+    ) {
+        a.password_hash = Some(password_hash);
+        let key = slot.key;
+        if let Some(old) = a.otp.replace(slot) {
+            self.withdraw(old);
+        }
+        self.by_otp.insert(key, Arc::clone(account));
+    }
+
+    /// Opens `request` on the OTP of `account` (locked, `slot` its OTP): indexed by id, and in
+    /// the approval queue when pending.
+    pub fn open_request(&self, account: &AccountRef, slot: &mut OtpSlot, request: RequestRecord) {
+        let (id, pending) = (request.id, request.state == Decision::Pending);
+        slot.request = Some(request);
+        self.by_request.insert(id, Arc::clone(account));
+        if pending {
+            self.pending.lock().insert(id);
+        }
+    }
+
+    /// An admin's decision on a pending request (its account locked): out of the queue.
+    pub fn decide(&self, r: &mut RequestRecord, decision: Decision, at_ms: u64) {
+        r.state = decision;
+        r.decided_ms = Some(at_ms);
+        self.pending.lock().remove(&r.id);
+    }
+
+    /// The account signed in by manual setup: its OTP, if any, is withdrawn.
+    pub fn sign_in_manually(&self, a: &mut AccountRecord) {
+        a.signed_in_manually = true;
+        if let Some(old) = a.otp.take() {
+            self.withdraw(old);
+        }
+    }
+
+    /// A batch's record: its export rows (none after a restart: plaintext is never
+    /// journaled) until `export_expires_ms`.
+    pub fn add_batch(&self, batch_id: u64, export_expires_ms: u64, rows: Option<Vec<ExportRow>>) {
+        let record = BatchRecord {
+            export_expires_ms,
+            rows,
+        };
+        self.batches.lock().insert(batch_id, record);
     }
 
     /// Drops the index entries of an OTP slot that was replaced or withdrawn: its key, its
