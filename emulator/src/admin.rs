@@ -2,7 +2,7 @@
 //! reject with a reason. Admins share a desk: a request one admin is deciding is skipped by the
 //! others, as people in one portal see who is on what. Admins may keep working hours.
 
-use crate::api::Ctx;
+use crate::api::Requester;
 use crate::config::{MsRange, Rate};
 use crate::profile::{Stream, admin_verdict, stream_rng};
 use crate::schedule::WorkSchedule;
@@ -31,26 +31,26 @@ pub struct Admin {
     pub reject: Rate,
 }
 
-/// Runs one admin until `done` (every console has an outcome) or the run is stopped.
+/// Runs one admin until `consoles_done` (every console has an outcome) or the run is stopped.
 pub async fn run_admin<T: Transport>(
-    ctx: &Ctx,
+    requester: &Requester,
     transport: T,
     admin: Admin,
     desk: &Desk,
-    done: CancellationToken,
+    consoles_done: CancellationToken,
 ) {
     // Admins draw from streams above every console's, so they never share one.
-    let mut rng = stream_rng(ctx.cfg.seed, Stream::Admin(admin.number));
-    let timing = ctx.cfg.timing;
+    let mut rng = stream_rng(requester.cfg.seed, Stream::Admin(admin.number));
+    let timing = requester.cfg.timing;
     let list = calls::awaiting_approval(PAGE, &admin.token);
-    while !done.is_cancelled() {
+    while !consoles_done.is_cancelled() {
         if let Some(schedule) = &admin.schedule {
             let off_ms = schedule.ms_until_working(Instant::now());
-            if off_ms > 0 && idle(ctx, &done, off_ms).await {
+            if off_ms > 0 && idle(requester, &consoles_done, off_ms).await {
                 return;
             }
         }
-        let answer = match ctx
+        let answer = match requester
             .call(
                 &transport,
                 Some(Step::ListRequests),
@@ -63,24 +63,25 @@ pub async fn run_admin<T: Transport>(
             Ok(a) => a,
             Err(CallError::Cancelled) => return,
             Err(CallError::Unreachable(e)) => {
-                ctx.tally
-                    .stop(format!("the server could not be reached by an admin: {e}"));
+                requester
+                    .stop
+                    .because(format!("the server could not be reached by an admin: {e}"));
                 return;
             }
         };
         let Some(page) = answer.parse::<RequestPage>() else {
-            ctx.tally.error(format!(
+            requester.tally.error(format!(
                 "unexpected_answer: list_requests {}",
                 answer.status
             ));
-            if idle(ctx, &done, timing.admin_idle_ms.max(1_000)).await {
+            if idle(requester, &consoles_done, timing.admin_idle_ms.max(1_000)).await {
                 return;
             }
             continue;
         };
         let mut decided = 0;
         for r in page.requests {
-            if done.is_cancelled() {
+            if consoles_done.is_cancelled() {
                 return;
             }
             if admin
@@ -95,11 +96,14 @@ pub async fn run_admin<T: Transport>(
             }
             let think = rng.random_range(admin.decision.min_ms()..=admin.decision.max_ms());
             let at = Instant::now() + Duration::from_millis(think);
-            let (step, req) = match admin_verdict(ctx.cfg.seed, &r.device.serial, admin.reject) {
-                None => (Step::Approve, calls::approve(&r.id, &admin.token)),
-                Some(reason) => (Step::Reject, calls::reject(&r.id, reason, &admin.token)),
-            };
-            let result = ctx.call(&transport, Some(step), req, at, &mut rng).await;
+            let (step, req) =
+                match admin_verdict(requester.cfg.seed, &r.device.serial, admin.reject) {
+                    None => (Step::Approve, calls::approve(&r.id, &admin.token)),
+                    Some(reason) => (Step::Reject, calls::reject(&r.id, reason, &admin.token)),
+                };
+            let result = requester
+                .call(&transport, Some(step), req, at, &mut rng)
+                .await;
             // A decided request stays claimed: another admin's older listing may still show it.
             if result.is_err() {
                 desk.release(&r.id);
@@ -110,29 +114,31 @@ pub async fn run_admin<T: Transport>(
                 Ok(a) if a.ok() => decided += 1,
                 // Expired or already decided since it was listed: nothing to do.
                 Ok(a) if a.error() == Some(ErrorCode::RequestNotPending) => {}
-                Ok(a) => {
-                    ctx.tally
-                        .error(format!("unexpected_answer: {} {}", step.as_str(), a.status))
-                }
+                Ok(a) => requester.tally.error(format!(
+                    "unexpected_answer: {} {}",
+                    step.as_str(),
+                    a.status
+                )),
                 Err(CallError::Cancelled) => return,
                 Err(CallError::Unreachable(e)) => {
-                    ctx.tally
-                        .stop(format!("the server could not be reached by an admin: {e}"));
+                    requester
+                        .stop
+                        .because(format!("the server could not be reached by an admin: {e}"));
                     return;
                 }
             }
         }
-        if decided == 0 && idle(ctx, &done, timing.admin_idle_ms).await {
+        if decided == 0 && idle(requester, &consoles_done, timing.admin_idle_ms).await {
             return;
         }
     }
 }
 
 /// Waits `ms`; true when the run was stopped or finished meanwhile.
-async fn idle(ctx: &Ctx, done: &CancellationToken, ms: u64) -> bool {
+async fn idle(requester: &Requester, consoles_done: &CancellationToken, ms: u64) -> bool {
     tokio::select! {
         () = tokio::time::sleep(Duration::from_millis(ms)) => false,
-        () = ctx.tally.cancel_token().cancelled() => true,
-        () = done.cancelled() => true,
+        () = requester.stop.stopped() => true,
+        () = consoles_done.cancelled() => true,
     }
 }

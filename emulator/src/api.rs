@@ -2,6 +2,7 @@
 //! network faults, retries with backoff, and its latency recorded from the intended send time.
 
 use crate::config::FleetConfig;
+use crate::stop::Stop;
 use crate::tally::{Fault, Tally};
 use otpfleet_client::{Answer, ApiRequest, CallError, Transport, TransportError};
 use otpfleet_reports::{Answered, Recorder, Step};
@@ -15,15 +16,17 @@ use tokio::time::Instant;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What a run shares between its consoles and admins.
+/// A run's request sender, shared by its consoles and admins: sends each request the way they
+/// do (`call`), records it, and holds what the run counts and its stop signal.
 #[derive(Debug)]
-pub struct Ctx {
+pub struct Requester {
     pub cfg: FleetConfig,
     pub recorder: Arc<Recorder>,
     pub tally: Arc<Tally>,
+    pub stop: Stop,
 }
 
-impl Ctx {
+impl Requester {
     /// Sends `req` at `intended` (sleeping until then), retrying network faults and transport
     /// failures with backoff. For `step` it records the three views of the attempt that got the
     /// answer: lateness from the intended send to the actual send (the transport's `sent`),
@@ -37,7 +40,6 @@ impl Ctx {
         intended: Instant,
         rng: &mut ChaCha8Rng,
     ) -> Result<Answer, CallError> {
-        let cancel = self.tally.cancel_token();
         let mut intended = intended;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
@@ -46,9 +48,9 @@ impl Ctx {
             if intended > Instant::now() {
                 tokio::select! {
                     () = wait_until(intended, self.cfg.precise_timers) => {}
-                    () = cancel.cancelled() => return Err(CallError::Cancelled),
+                    () = self.stop.stopped() => return Err(CallError::Cancelled),
                 }
-            } else if cancel.is_cancelled() {
+            } else if self.stop.is_stopped() {
                 return Err(CallError::Cancelled);
             }
             let injected = rng.random::<f64>() < self.cfg.rates.network_fault.get();

@@ -2,7 +2,7 @@
 //! models), accept the agreement, type the OTP (with typos) or set up manually, wait for
 //! approval polling at `interval_s` (honouring `slow_down`), and collect its credentials once.
 
-use crate::api::Ctx;
+use crate::api::Requester;
 use crate::profile::{ConsoleProfile, console_rng};
 use crate::tally::{Fault, Gauge};
 use otpfleet_client::{Answer, ApiRequest, CallError, Ticket, Transport, calls};
@@ -70,10 +70,10 @@ const MAX_THROTTLED: u32 = 10;
 /// Most polls one console makes before it gives up (bounds every console in count).
 const MAX_POLLS: u32 = 100_000;
 
-struct Run<'a, T> {
-    ctx: &'a Ctx,
+struct Console<'a, T> {
+    requester: &'a Requester,
     transport: T,
-    p: &'a ConsoleProfile,
+    profile: &'a ConsoleProfile,
     rng: ChaCha8Rng,
     arrived: Instant,
     verified: bool,
@@ -85,14 +85,14 @@ struct Run<'a, T> {
 /// its note and the run's errors (`console_panicked`) saying so, instead of vanishing from the
 /// run (its record never sent).
 pub async fn run_console<T: Transport>(
-    ctx: &Ctx,
+    requester: &Requester,
     transport: T,
     p: &ConsoleProfile,
     ticket: &Ticket,
     start: Instant,
 ) -> ConsoleRecord {
     use futures::FutureExt as _;
-    let walk = std::panic::AssertUnwindSafe(walk(ctx, transport, p, ticket, start));
+    let walk = std::panic::AssertUnwindSafe(walk(requester, transport, p, ticket, start));
     match walk.catch_unwind().await {
         Ok(record) => record,
         Err(panic) => {
@@ -101,14 +101,14 @@ pub async fn run_console<T: Transport>(
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            ctx.tally.error("console_panicked");
+            requester.tally.error("console_panicked");
             ConsoleRecord::never_started(p, &format!("the console's code panicked: {why}"))
         }
     }
 }
 
 async fn walk<T: Transport>(
-    ctx: &Ctx,
+    requester: &Requester,
     transport: T,
     p: &ConsoleProfile,
     ticket: &Ticket,
@@ -119,41 +119,42 @@ async fn walk<T: Transport>(
         // The installer turns up after the OTP expired.
         arrival = arrival.max(ticket.expires_at + ms(60_000 + p.think_ms));
     }
-    let mut run = Run {
-        ctx,
+    let mut console = Console {
+        requester,
         transport,
-        p,
+        profile: p,
         rng: console_rng(p.flow_seed, p.index),
         arrived: arrival,
         verified: false,
         awaiting: false,
         redeemed: false,
     };
-    ctx.tally.up(Gauge::InVerification);
-    let (outcome, note) = match run.first_boot(ticket).await {
+    requester.tally.up(Gauge::InVerification);
+    let (outcome, note) = match console.first_boot(ticket).await {
         Ok(outcome) => (outcome, None),
         Err(note) => (Outcome::Abandoned, Some(note)),
     };
-    if !run.verified {
-        ctx.tally.down(Gauge::InVerification);
+    if !console.verified {
+        requester.tally.down(Gauge::InVerification);
     }
-    if run.awaiting {
-        ctx.tally.down(Gauge::AwaitingApproval);
+    if console.awaiting {
+        requester.tally.down(Gauge::AwaitingApproval);
     }
     match outcome {
-        Outcome::SignedInOtp | Outcome::SignedInManual => ctx.tally.up(Gauge::SignedIn),
-        Outcome::Expired => ctx.tally.up(Gauge::Expired),
+        Outcome::SignedInOtp | Outcome::SignedInManual => requester.tally.up(Gauge::SignedIn),
+        Outcome::Expired => requester.tally.up(Gauge::Expired),
         _ => {}
     }
     // The one meaning of a late installer, in the faults, the findings and consoles.csv.
-    let late = outcome == Outcome::Expired && !run.redeemed;
+    let late = outcome == Outcome::Expired && !console.redeemed;
     if late {
-        ctx.tally.fault(Fault::LateInstaller);
+        requester.tally.fault(Fault::LateInstaller);
     }
     let signed_in = matches!(outcome, Outcome::SignedInOtp | Outcome::SignedInManual);
     let time_to_signed_in_ms = signed_in.then(|| {
-        let elapsed = run.arrived.elapsed();
-        ctx.recorder
+        let elapsed = console.arrived.elapsed();
+        requester
+            .recorder
             .flow(otpfleet_reports::Flow::TimeToSignedIn, elapsed);
         u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
     });
@@ -167,12 +168,12 @@ async fn walk<T: Transport>(
         hdmi_missing: p.hdmi_missing,
         manual: p.manual,
         late,
-        arrival_ms: u64::try_from(run.arrived.saturating_duration_since(start).as_millis())
+        arrival_ms: u64::try_from(console.arrived.saturating_duration_since(start).as_millis())
             .unwrap_or(u64::MAX),
         wave: None,
         time_to_signed_in_ms,
         note,
-        expired_awaiting_approval: outcome == Outcome::Expired && run.redeemed,
+        expired_awaiting_approval: outcome == Outcome::Expired && console.redeemed,
     }
 }
 
@@ -183,18 +184,18 @@ fn ms(n: u64) -> Duration {
 /// A console's flow either reaches an outcome or is abandoned with a note.
 type Flow<T> = Result<T, String>;
 
-impl<T: Transport> Run<'_, T> {
+impl<T: Transport> Console<'_, T> {
     async fn first_boot(&mut self, ticket: &Ticket) -> Flow<Outcome> {
-        let booted = self.arrived + ms(self.p.boot_ms);
+        let booted = self.arrived + ms(self.profile.boot_ms);
         let Some(verification_token) = self.verify(booted).await? else {
             return Ok(Outcome::VerificationFailed);
         };
         self.verified = true;
-        self.ctx.tally.down(Gauge::InVerification);
+        self.requester.tally.down(Gauge::InVerification);
         // Welcome page, then the agreement.
-        let next = Instant::now() + ms(self.p.think_ms);
-        if self.p.manual {
-            self.ctx.tally.fault(Fault::ManualSetup);
+        let next = Instant::now() + ms(self.profile.think_ms);
+        if self.profile.manual {
+            self.requester.tally.fault(Fault::ManualSetup);
             return self.manual(ticket, &verification_token, next).await;
         }
         let Some(redeemed) = self.redeem(ticket, &verification_token, next).await? else {
@@ -205,19 +206,19 @@ impl<T: Transport> Run<'_, T> {
 
     async fn send(&mut self, step: Step, req: ApiRequest, at: Instant) -> Flow<Answer> {
         match self
-            .ctx
+            .requester
             .call(&self.transport, Some(step), req, at, &mut self.rng)
             .await
         {
             Ok(answer) => Ok(answer),
             Err(CallError::Cancelled) => Err("the run was stopped".into()),
             Err(CallError::Unreachable(e)) => {
-                self.ctx
+                self.requester
                     .tally
                     .error(format!("unreachable: {}", step.as_str()));
-                self.ctx
-                    .tally
-                    .stop(format!("the server could not be reached: {e}"));
+                self.requester
+                    .stop
+                    .because(format!("the server could not be reached: {e}"));
                 Err(format!("server unreachable: {e}"))
             }
         }
@@ -232,20 +233,20 @@ impl<T: Transport> Run<'_, T> {
             step.as_str(),
             answer.status
         );
-        self.ctx.tally.error(kind.clone());
+        self.requester.tally.error(kind.clone());
         kind
     }
 
     /// Verification; a missing HDMI ingest module fails once, the installer connects it and
     /// restarts. `None` when the console is stuck (not certified).
     async fn verify(&mut self, at: Instant) -> Flow<Option<String>> {
-        let mut hdmi_ingest = !self.p.hdmi_missing;
+        let mut hdmi_ingest = !self.profile.hdmi_missing;
         let mut at = at;
         loop {
             let body = VerifyRequest {
-                make: self.p.model.make.into(),
-                model: self.p.model.model.into(),
-                serial: self.p.serial.clone(),
+                make: self.profile.model.make.into(),
+                model: self.profile.model.model.into(),
+                serial: self.profile.serial.clone(),
                 hdmi_ingest,
             };
             let answer = self.send(Step::Verify, calls::verify(&body), at).await?;
@@ -254,19 +255,19 @@ impl<T: Transport> Run<'_, T> {
                     let v: VerifyResponse = answer
                         .parse()
                         .ok_or_else(|| self.unexpected(Step::Verify, &answer))?;
-                    if self.p.hdmi_missing {
-                        self.ctx.tally.fault(Fault::HdmiRecovered);
+                    if self.profile.hdmi_missing {
+                        self.requester.tally.fault(Fault::HdmiRecovered);
                     }
                     return Ok(Some(v.verification_token));
                 }
                 Some(ErrorCode::VerificationInfoNotFound) if !hdmi_ingest => {
-                    self.ctx.tally.fault(Fault::HdmiMissing);
+                    self.requester.tally.fault(Fault::HdmiMissing);
                     // The installer connects the module and restarts: the console boots again.
                     hdmi_ingest = true;
-                    at = Instant::now() + ms(self.p.hdmi_fix_ms + self.p.reboot_ms);
+                    at = Instant::now() + ms(self.profile.hdmi_fix_ms + self.profile.reboot_ms);
                 }
                 Some(ErrorCode::UncertifiedDevice) => {
-                    self.ctx.tally.fault(Fault::Uncertified);
+                    self.requester.tally.fault(Fault::Uncertified);
                     return Ok(None);
                 }
                 Some(_) => return Err(self.unexpected(Step::Verify, &answer)),
@@ -284,7 +285,7 @@ impl<T: Transport> Run<'_, T> {
             password,
             verification_token: token.into(),
         };
-        let at = at + ms(self.p.typing_ms);
+        let at = at + ms(self.profile.typing_ms);
         let req = calls::manual_sign_in(&body);
         let answer = self.send(Step::ManualSignIn, req, at).await?;
         if answer.ok() {
@@ -304,10 +305,10 @@ impl<T: Transport> Run<'_, T> {
         let mut at = at;
         let mut attempt = 0;
         let mut throttled = 0;
-        while attempt <= self.p.typos {
-            at += ms(self.p.typing_ms);
+        while attempt <= self.profile.typos {
+            at += ms(self.profile.typing_ms);
             let body = RedeemRequest {
-                otp: self.p.typed_otp(&ticket.otp, attempt),
+                otp: self.profile.typed_otp(&ticket.otp, attempt),
                 verification_token: token.into(),
             };
             let answer = self.send(Step::Redeem, calls::redeem(&body), at).await?;
@@ -318,14 +319,14 @@ impl<T: Transport> Run<'_, T> {
                         .map(Some)
                         .ok_or_else(|| self.unexpected(Step::Redeem, &answer));
                 }
-                Some(ErrorCode::InvalidOtp) if attempt < self.p.typos => {
-                    self.ctx.tally.fault(Fault::OtpTypo);
-                    at = Instant::now() + ms(self.p.think_ms);
+                Some(ErrorCode::InvalidOtp) if attempt < self.profile.typos => {
+                    self.requester.tally.fault(Fault::OtpTypo);
+                    at = Instant::now() + ms(self.profile.think_ms);
                     attempt += 1;
                 }
                 Some(ErrorCode::TooManyAttempts) if throttled < MAX_THROTTLED => {
                     throttled += 1;
-                    self.ctx.tally.error("throttled: redeem");
+                    self.requester.tally.error("throttled: redeem");
                     let wait_s = answer
                         .error_body()
                         .and_then(|b| b.retry_after_s)
@@ -349,7 +350,7 @@ impl<T: Transport> Run<'_, T> {
         let waiting_since = Instant::now();
         if status == RequestStatus::AwaitingApproval {
             self.awaiting = true;
-            self.ctx.tally.up(Gauge::AwaitingApproval);
+            self.requester.tally.up(Gauge::AwaitingApproval);
         }
         while status == RequestStatus::AwaitingApproval {
             polls += 1;
@@ -368,7 +369,7 @@ impl<T: Transport> Run<'_, T> {
                     interval_s = poll.interval_s.max(1);
                 }
                 Some(ErrorCode::SlowDown) => {
-                    self.ctx.tally.fault(Fault::SlowDown);
+                    self.requester.tally.fault(Fault::SlowDown);
                     let told = answer.error_body().and_then(|b| b.interval_s);
                     interval_s = told.unwrap_or(interval_s + 5).max(1);
                 }
@@ -377,9 +378,9 @@ impl<T: Transport> Run<'_, T> {
         }
         if self.awaiting {
             self.awaiting = false;
-            self.ctx.tally.down(Gauge::AwaitingApproval);
+            self.requester.tally.down(Gauge::AwaitingApproval);
             if status != RequestStatus::Expired {
-                self.ctx.recorder.flow(
+                self.requester.recorder.flow(
                     otpfleet_reports::Flow::WaitForApproval,
                     waiting_since.elapsed(),
                 );

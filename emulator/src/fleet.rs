@@ -2,7 +2,7 @@
 //! boot, collect the outcomes (with a progress bar), and build the report.
 
 use crate::admin::{Admin, run_admin};
-use crate::api::Ctx;
+use crate::api::Requester;
 use crate::config::FleetConfig;
 use crate::console::{ConsoleRecord, run_console};
 use crate::error::RunError;
@@ -68,10 +68,11 @@ pub async fn run_fleet<T: Transport>(
     opts: RunOptions,
 ) -> Result<FleetRun, RunError> {
     cfg.validate()?;
-    let ctx = Arc::new(Ctx {
+    let requester = Arc::new(Requester {
         cfg: cfg.clone(),
         recorder: Arc::new(Recorder::default()),
         tally: Arc::new(Tally::default()),
+        stop: crate::stop::Stop::default(),
     });
     let profiles = profiles(&cfg);
     let found = if opts.restore_preferences {
@@ -83,13 +84,13 @@ pub async fn run_fleet<T: Transport>(
     } else {
         None
     };
-    let tickets = seed_server(&ctx, &transport, admin_token, &profiles).await?;
+    let tickets = seed_server(&requester, &transport, admin_token, &profiles).await?;
     let started = Instant::now();
     let interrupt = {
-        let (ctx, stop) = (Arc::clone(&ctx), opts.stop.clone());
+        let (requester, stop) = (Arc::clone(&requester), opts.stop.clone());
         tokio::spawn(async move {
             stop.cancelled().await;
-            ctx.tally.stop(otpfleet_reports::INTERRUPTED);
+            requester.stop.because(otpfleet_reports::INTERRUPTED);
         })
     };
     let done = CancellationToken::new();
@@ -104,36 +105,37 @@ pub async fn run_fleet<T: Transport>(
                 decision: cfg.timing.decision,
                 reject: cfg.rates.reject,
             };
-            let (ctx, transport, desk, done) = (
-                Arc::clone(&ctx),
+            let (requester, transport, desk, done) = (
+                Arc::clone(&requester),
                 transport.clone(),
                 Arc::clone(&desk),
                 done.clone(),
             );
-            tokio::spawn(async move { run_admin(&ctx, transport, admin, &desk, done).await })
+            tokio::spawn(async move { run_admin(&requester, transport, admin, &desk, done).await })
         })
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let total = profiles.len();
     let launcher = {
-        let (ctx, transport) = (Arc::clone(&ctx), transport.clone());
+        let (requester, transport) = (Arc::clone(&requester), transport.clone());
         tokio::spawn(async move {
             for (p, ticket) in profiles.into_iter().zip(tickets) {
                 // Spawn each console when it arrives, so only arrived consoles hold memory.
                 let arrival = started + Duration::from_millis(p.arrival_ms);
                 tokio::select! {
                     () = tokio::time::sleep_until(arrival) => {}
-                    () = ctx.tally.cancel_token().cancelled() => {}
+                    () = requester.stop.stopped() => {}
                 }
-                let (ctx, transport, tx) = (Arc::clone(&ctx), transport.dedicated(), tx.clone());
+                let (requester, transport, tx) =
+                    (Arc::clone(&requester), transport.dedicated(), tx.clone());
                 tokio::spawn(async move {
-                    let record = run_console(&ctx, transport, &p, &ticket, started).await;
+                    let record = run_console(&requester, transport, &p, &ticket, started).await;
                     let _ = tx.send(record);
                 });
             }
         })
     };
-    let recorder = Arc::clone(&ctx.recorder);
+    let recorder = Arc::clone(&requester.recorder);
     let ticker = tick_intervals(
         move |end| recorder.close_interval(end),
         started,
@@ -153,24 +155,24 @@ pub async fn run_fleet<T: Transport>(
                 records.push(record);
             }
             _ = tick.tick(), if opts.progress => {
-                progress.show(records.len() as u64, &outcomes, ctx.recorder.requests());
+                progress.show(records.len() as u64, &outcomes, requester.recorder.requests());
             }
-            () = tokio::time::sleep_until(deadline), if !ctx.tally.cancel_token().is_cancelled() => {
-                ctx.tally.stop(format!("the run reached its time limit ({} s)", cfg.max_duration_ms / 1000));
+            () = tokio::time::sleep_until(deadline), if !requester.stop.is_stopped() => {
+                requester.stop.because(format!("the run reached its time limit ({} s)", cfg.max_duration_ms / 1000));
             }
         }
     }
     progress.finish();
     interrupt.abort();
     done.cancel();
-    join_counted(&ctx, std::iter::once(launcher)).await;
-    join_counted(&ctx, admin_tasks).await;
+    join_counted(&requester, std::iter::once(launcher)).await;
+    join_counted(&requester, admin_tasks).await;
     records.sort_by_key(|r| r.index);
     ticker.abort();
-    ctx.recorder.close_interval(started.elapsed());
+    requester.recorder.close_interval(started.elapsed());
     let report = build_report(
         RunKind::Fleet,
-        &ctx,
+        &requester,
         &transport.describe(),
         &records,
         started.elapsed(),
@@ -186,7 +188,7 @@ pub async fn run_fleet<T: Transport>(
     };
     Ok(FleetRun {
         report,
-        recorder: Arc::clone(&ctx.recorder),
+        recorder: Arc::clone(&requester.recorder),
         consoles: records,
         restored,
     })
@@ -195,12 +197,12 @@ pub async fn run_fleet<T: Transport>(
 /// Waits for a run's tasks; one that panicked is counted in the run's errors (`task_panicked`)
 /// instead of being dropped unseen.
 pub(crate) async fn join_counted<R>(
-    ctx: &Ctx,
+    requester: &Requester,
     tasks: impl IntoIterator<Item = tokio::task::JoinHandle<R>>,
 ) {
     for task in tasks {
         if task.await.is_err_and(|e| e.is_panic()) {
-            ctx.tally.error("task_panicked");
+            requester.tally.error("task_panicked");
         }
     }
 }
@@ -293,7 +295,7 @@ fn outcome_line(o: &Outcomes) -> String {
 /// The report of a run from its counters and records.
 pub fn build_report(
     kind: RunKind,
-    ctx: &Ctx,
+    requester: &Requester,
     target: &str,
     records: &[ConsoleRecord],
     elapsed: Duration,
@@ -305,24 +307,24 @@ pub fn build_report(
     // A rehearsal's requests take no time (the in-process server in simulated time): it
     // reports no latency and no rates, only what the rollout came to.
     let measured = kind != RunKind::Rehearsal;
-    let histograms = ctx.recorder.histograms();
+    let histograms = requester.recorder.histograms();
     // The steps of DESIGN.md section 5 always appear; others when something was measured.
     const ALWAYS: [&str; 6] = ["verify", "redeem", "poll", "approve", "sign_in", "issue"];
     let (latency_us, throughput, over_time) = if measured {
         let counts = Step::ALL
             .into_iter()
-            .map(|s| (s.as_str().to_owned(), ctx.recorder.counts(s)))
+            .map(|s| (s.as_str().to_owned(), requester.recorder.counts(s)))
             .collect();
         (
             latency_of(&histograms, &ALWAYS),
             Throughput::of(counts, round_ms(elapsed)),
-            ctx.recorder.points(),
+            requester.recorder.points(),
         )
     } else {
         Default::default()
     };
-    let cfg = &ctx.cfg;
-    let stopped_because = ctx.tally.stopped_because();
+    let cfg = &requester.cfg;
+    let stopped_because = requester.stop.reason();
     RunReport {
         schema_version: SCHEMA_VERSION,
         kind,
@@ -337,15 +339,15 @@ pub fn build_report(
         complete: stopped_because.is_none(),
         stopped_because,
         outcomes,
-        faults: ctx.tally.faults(),
-        errors: ctx.tally.errors(),
+        faults: requester.tally.faults(),
+        errors: requester.tally.errors(),
         latency_us,
         throughput,
         over_time,
         time_to_signed_in_s: TimeToSignedIn {
-            over_range: ctx.recorder.flows_over_range(),
+            over_range: requester.recorder.flows_over_range(),
             ..TimeToSignedIn::from_us(&summarize(
-                &ctx.recorder.flow_histogram(Flow::TimeToSignedIn),
+                &requester.recorder.flow_histogram(Flow::TimeToSignedIn),
             ))
         },
         duration_s: round_ms(elapsed),

@@ -19,6 +19,7 @@ pub mod reference;
 pub mod rehearsal;
 pub mod schedule;
 mod seed;
+mod stop;
 mod tally;
 
 pub use config::{ConnectionMode, FleetConfig, MsRange, Rate, Rates, Shard, Timing};

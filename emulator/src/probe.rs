@@ -3,7 +3,7 @@
 //! measurement) or at a fixed rate (open loop: what oha's `-q RATE --latency-correction` does,
 //! so the two can be held side by side).
 
-use crate::api::{Ctx, wait_until};
+use crate::api::{Requester, wait_until};
 use crate::config::FleetConfig;
 use crate::profile::console_rng;
 use crate::tally::Tally;
@@ -56,20 +56,21 @@ pub async fn probe<T: Transport>(
     pace: Pace,
     duration: Duration,
 ) -> ProbeResult {
-    let ctx = Arc::new(Ctx {
+    let requester = Arc::new(Requester {
         cfg: FleetConfig::default(),
         recorder: Arc::new(Recorder::default()),
         tally: Arc::new(Tally::default()),
+        stop: crate::stop::Stop::default(),
     });
     let started = Instant::now();
-    let recorder = Arc::clone(&ctx.recorder);
+    let recorder = Arc::clone(&requester.recorder);
     let ticker = tick_intervals(
         move |end| recorder.close_interval(end),
         started,
         interval_length(duration),
     );
     let shot = Shot {
-        ctx: Arc::clone(&ctx),
+        requester: Arc::clone(&requester),
         transport,
         req: ApiRequest::get(path),
         counts: Arc::new(Counts::default()),
@@ -80,7 +81,7 @@ pub async fn probe<T: Transport>(
     }
     ticker.abort();
     let elapsed = started.elapsed();
-    ctx.recorder.close_interval(elapsed);
+    requester.recorder.close_interval(elapsed);
     let step = Step::Poll.as_str();
     let counts = &shot.counts;
     ProbeResult {
@@ -88,8 +89,8 @@ pub async fn probe<T: Transport>(
         errors: counts.failed.load(Ordering::Relaxed),
         dropped: counts.dropped.load(Ordering::Relaxed),
         elapsed,
-        latency: latency_of(&ctx.recorder.histograms(), &[step])[step],
-        over_time: ctx.recorder.points(),
+        latency: latency_of(&requester.recorder.histograms(), &[step])[step],
+        over_time: requester.recorder.points(),
     }
 }
 
@@ -104,7 +105,7 @@ struct Counts {
 /// What every request of a probe needs, cloned into each task.
 #[derive(Debug, Clone)]
 struct Shot<T> {
-    ctx: Arc<Ctx>,
+    requester: Arc<Requester>,
     transport: T,
     req: ApiRequest,
     counts: Arc<Counts>,
@@ -118,7 +119,7 @@ impl<T: Transport> Shot<T> {
         let step = Some(Step::Poll);
         let counts = &self.counts;
         match self
-            .ctx
+            .requester
             .call(&self.transport, step, self.req.clone(), intended, rng)
             .await
         {

@@ -7,7 +7,7 @@ mod findings;
 pub mod plan;
 
 use crate::admin::{Admin, run_admin};
-use crate::api::Ctx;
+use crate::api::Requester;
 use crate::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use crate::console::{ConsoleRecord, run_console};
 use crate::error::RunError;
@@ -201,10 +201,11 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     let (app, token) = reference::app(config, clock);
     let transport = InProcessTransport::new(app);
     let cfg = fleet_config(plan, seed);
-    let ctx = Arc::new(Ctx {
+    let requester = Arc::new(Requester {
         cfg: cfg.clone(),
         recorder: Arc::new(Recorder::default()),
         tally: Arc::new(Tally::default()),
+        stop: crate::stop::Stop::default(),
     });
     let waves: Vec<Vec<ConsoleProfile>> = plan
         .waves
@@ -216,12 +217,12 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         otp_validity_hours: plan.validity_hours,
         auto_approve: plan.auto_approve,
     };
-    set_preferences(&ctx, &transport, &token, prefs).await?;
+    set_preferences(&requester, &transport, &token, prefs).await?;
     let validity_now = Arc::new(AtomicU32::new(plan.validity_hours));
-    let done = CancellationToken::new();
+    let consoles_done = CancellationToken::new();
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(preference_changes(
-        Arc::clone(&ctx),
+        Arc::clone(&requester),
         transport.clone(),
         token.clone(),
         plan.clone(),
@@ -247,20 +248,20 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
                 reject: group.reject_rate,
             };
             number += 1;
-            let (ctx, transport, desk, done) = (
-                Arc::clone(&ctx),
+            let (requester, transport, desk, consoles_done) = (
+                Arc::clone(&requester),
                 transport.clone(),
                 Arc::clone(&desk),
-                done.clone(),
+                consoles_done.clone(),
             );
             tasks.push(tokio::spawn(async move {
-                run_admin(&ctx, transport, admin, &desk, done).await
+                run_admin(&requester, transport, admin, &desk, consoles_done).await
             }));
         }
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for (wave, profiles) in plan.waves.iter().zip(waves) {
-        let ids = import_accounts(&ctx, &transport, &token, &profiles).await?;
+        let ids = import_accounts(&requester, &transport, &token, &profiles).await?;
         // One batch per generation time of the wave (once, or each installation day).
         let mut batches: Vec<(Vec<ConsoleProfile>, Vec<String>)> =
             vec![(Vec::new(), Vec::new()); wave.generate_at_ms.len()];
@@ -270,8 +271,8 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
             batches[b].1.push(id);
         }
         for ((profiles, ids), at_ms) in batches.into_iter().zip(&wave.generate_at_ms) {
-            let (ctx, transport, token, tx, validity_now) = (
-                Arc::clone(&ctx),
+            let (requester, transport, token, tx, validity_now) = (
+                Arc::clone(&requester),
                 transport.clone(),
                 token.clone(),
                 tx.clone(),
@@ -281,12 +282,16 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep_until(generate_at).await;
                 let validity = validity_now.load(Ordering::SeqCst);
-                match issue_tickets(&ctx, &transport, &token, &profiles, &ids, validity).await {
-                    Ok(tickets) => launch(&ctx, &transport, profiles, tickets, origin, tx).await,
+                match issue_tickets(&requester, &transport, &token, &profiles, &ids, validity).await
+                {
+                    Ok(tickets) => {
+                        launch(&requester, &transport, profiles, tickets, origin, tx).await
+                    }
                     Err(e) => {
-                        if !ctx.tally.cancel_token().is_cancelled() {
-                            ctx.tally
-                                .stop(format!("generating a wave's OTPs failed: {e}"));
+                        if !requester.stop.is_stopped() {
+                            requester
+                                .stop
+                                .because(format!("generating a wave's OTPs failed: {e}"));
                         }
                         // Every console still ends in exactly one outcome.
                         for p in &profiles {
@@ -302,10 +307,10 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     }
     drop(tx);
     let sampler = tokio::spawn(sample_timeline(
-        Arc::clone(&ctx),
+        Arc::clone(&requester),
         plan.clone(),
         origin,
-        done.clone(),
+        consoles_done.clone(),
         watch.progress.then_some(total),
     ));
     let deadline = origin + Duration::from_millis(plan.horizon_ms);
@@ -316,18 +321,18 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
                 Some(record) => records.push(record),
                 None => break,
             },
-            () = tokio::time::sleep_until(deadline), if !ctx.tally.cancel_token().is_cancelled() => {
-                ctx.tally.stop(format!("the rehearsal reached its horizon ({} days)", plan.horizon_ms / 86_400_000));
+            () = tokio::time::sleep_until(deadline), if !requester.stop.is_stopped() => {
+                requester.stop.because(format!("the rehearsal reached its horizon ({} days)", plan.horizon_ms / 86_400_000));
             }
-            () = watch.stop.cancelled(), if !ctx.tally.cancel_token().is_cancelled() => {
-                ctx.tally.stop(otpfleet_reports::INTERRUPTED);
+            () = watch.stop.cancelled(), if !requester.stop.is_stopped() => {
+                requester.stop.because(otpfleet_reports::INTERRUPTED);
             }
         }
     }
     let elapsed = origin.elapsed();
-    done.cancel();
-    ctx.tally.cancel_token().cancel();
-    crate::fleet::join_counted(&ctx, tasks).await;
+    consoles_done.cancel();
+    requester.stop.end();
+    crate::fleet::join_counted(&requester, tasks).await;
     let timeline = sampler.await.unwrap_or_default();
     records.sort_by_key(|r| r.index);
     for wave in &plan.waves {
@@ -341,24 +346,26 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     }
     let mut report = build_report(
         RunKind::Rehearsal,
-        &ctx,
+        &requester,
         "in-process reference server (simulated time)",
         &records,
         elapsed,
     );
     report.config = serde_json::json!({ "plan": plan.source, "seed": seed });
-    report.rehearsal = Some(findings::findings(plan, &ctx, &records, &timeline, origin));
+    report.rehearsal = Some(findings::findings(
+        plan, &requester, &records, &timeline, origin,
+    ));
     report.timeline = timeline;
     Ok(RehearsalRun {
         report,
-        recorder: Arc::clone(&ctx.recorder),
+        recorder: Arc::clone(&requester.recorder),
         consoles: records,
     })
 }
 
 /// Spawns each console of a wave when its installer arrives.
 async fn launch(
-    ctx: &Arc<Ctx>,
+    requester: &Arc<Requester>,
     transport: &InProcessTransport,
     profiles: Vec<ConsoleProfile>,
     tickets: Vec<otpfleet_client::Ticket>,
@@ -369,11 +376,11 @@ async fn launch(
         let arrival = origin + Duration::from_millis(p.arrival_ms);
         tokio::select! {
             () = tokio::time::sleep_until(arrival) => {}
-            () = ctx.tally.cancel_token().cancelled() => {}
+            () = requester.stop.stopped() => {}
         }
-        let (ctx, transport, tx) = (Arc::clone(ctx), transport.dedicated(), tx.clone());
+        let (requester, transport, tx) = (Arc::clone(requester), transport.dedicated(), tx.clone());
         tokio::spawn(async move {
-            let record = run_console(&ctx, transport, &p, &ticket, origin).await;
+            let record = run_console(&requester, transport, &p, &ticket, origin).await;
             let _ = tx.send(record);
         });
     }
@@ -381,7 +388,7 @@ async fn launch(
 
 /// Applies the plan's preference changes at their times.
 async fn preference_changes(
-    ctx: Arc<Ctx>,
+    requester: Arc<Requester>,
     transport: InProcessTransport,
     token: String,
     plan: CompiledPlan,
@@ -395,23 +402,23 @@ async fn preference_changes(
     for change in &plan.changes {
         tokio::select! {
             () = tokio::time::sleep_until(origin + Duration::from_millis(change.at_ms)) => {}
-            () = ctx.tally.cancel_token().cancelled() => return,
+            () = requester.stop.stopped() => return,
         }
         prefs.otp_validity_hours = change.validity_hours.unwrap_or(prefs.otp_validity_hours);
         prefs.auto_approve = change.auto_approve.unwrap_or(prefs.auto_approve);
-        if let Err(e) = set_preferences(&ctx, &transport, &token, prefs).await {
-            ctx.tally.error(format!("preference change: {e}"));
+        if let Err(e) = set_preferences(&requester, &transport, &token, prefs).await {
+            requester.tally.error(format!("preference change: {e}"));
         }
         validity_now.store(prefs.otp_validity_hours, Ordering::SeqCst);
     }
 }
 
-/// One timeline point per simulated hour until the rehearsal is done, and a last one at its end.
+/// One timeline point per simulated hour until the rehearsal is consoles_done, and a last one at its end.
 async fn sample_timeline(
-    ctx: Arc<Ctx>,
+    requester: Arc<Requester>,
     plan: CompiledPlan,
     origin: Instant,
-    done: CancellationToken,
+    consoles_done: CancellationToken,
     progress_of: Option<usize>,
 ) -> Vec<TimelinePoint> {
     let start_ms = plan.start_ms;
@@ -425,9 +432,9 @@ async fn sample_timeline(
         hour += 1;
         let finished = tokio::select! {
             () = tokio::time::sleep_until(origin + Duration::from_secs(u64::from(hour) * 3600)) => false,
-            () = done.cancelled() => true,
+            () = consoles_done.cancelled() => true,
         };
-        let g = ctx.tally.gauges();
+        let g = requester.tally.gauges();
         let elapsed_ms = if finished {
             origin.elapsed().as_millis() as i64
         } else {

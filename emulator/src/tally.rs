@@ -1,10 +1,9 @@
-//! Shared counters of a run: faults, unexpected answers, and the reason a run stopped early.
+//! Shared counters of a run: faults, unexpected answers, gauges of what consoles are doing.
 
 use otpfleet_reports::Faults;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio_util::sync::CancellationToken;
 
 /// A fault counter.
 #[derive(Debug, Clone, Copy)]
@@ -49,8 +48,6 @@ pub struct Tally {
     /// Deepest approval queue seen, and when.
     queue_peak: Mutex<(u64, Option<tokio::time::Instant>)>,
     errors: Mutex<BTreeMap<String, u64>>,
-    stopped_because: Mutex<Option<String>>,
-    cancel: CancellationToken,
 }
 
 impl Tally {
@@ -108,21 +105,5 @@ impl Tally {
 
     pub fn errors(&self) -> BTreeMap<String, u64> {
         self.errors.lock().clone()
-    }
-
-    /// Stops the run: every console still running ends `abandoned`. The first reason wins.
-    pub fn stop(&self, reason: impl Into<String>) {
-        self.stopped_because
-            .lock()
-            .get_or_insert_with(|| reason.into());
-        self.cancel.cancel();
-    }
-
-    pub fn stopped_because(&self) -> Option<String> {
-        self.stopped_because.lock().clone()
-    }
-
-    pub fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
     }
 }

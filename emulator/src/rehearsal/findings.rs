@@ -2,7 +2,7 @@
 //! plain language.
 
 use super::plan::CompiledPlan;
-use crate::api::Ctx;
+use crate::api::Requester;
 use crate::console::ConsoleRecord;
 use otpfleet_reports::{
     Flow, Outcome, Outcomes, RehearsalFindings, TimeToSignedIn, TimelinePoint, WaveResult,
@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 pub fn findings(
     plan: &CompiledPlan,
-    ctx: &Ctx,
+    requester: &Requester,
     records: &[ConsoleRecord],
     timeline: &[TimelinePoint],
     origin: Instant,
@@ -29,13 +29,13 @@ pub fn findings(
     let expired_installer_late = expired.len() as u64 - expired_awaiting_approval;
     let consoles = records.len().max(1) as f64;
     let expired_share = round4(expired.len() as f64 / consoles);
-    let (peak, peak_when) = ctx.tally.queue_peak();
+    let (peak, peak_when) = requester.tally.queue_peak();
     let peak_ms = peak_when.map_or(0, |t| {
         u64::try_from(t.saturating_duration_since(origin).as_millis()).unwrap_or(0)
     });
     let queue_depth_peak_at = rfc3339(u64::try_from(plan.start_ms).unwrap_or(0) + peak_ms);
     let wait = TimeToSignedIn::from_us(&summarize(
-        &ctx.recorder.flow_histogram(Flow::WaitForApproval),
+        &requester.recorder.flow_histogram(Flow::WaitForApproval),
     ));
     let stuck = records
         .iter()
