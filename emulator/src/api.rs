@@ -27,6 +27,16 @@ pub struct Requester {
 }
 
 impl Requester {
+    /// The sender of a run with `cfg`: nothing recorded, counted or stopped yet.
+    pub fn new(cfg: FleetConfig) -> Requester {
+        Requester {
+            cfg,
+            recorder: Arc::new(Recorder::default()),
+            tally: Arc::new(Tally::default()),
+            stop: Stop::default(),
+        }
+    }
+
     /// Sends `req` at `intended` (sleeping until then), retrying network faults and transport
     /// failures with backoff. For `step` it records the three views of the attempt that got the
     /// answer: lateness from the intended send to the actual send (the transport's `sent`),

@@ -8,9 +8,8 @@ use crate::console::{ConsoleRecord, run_console};
 use crate::error::RunError;
 use crate::profile::ConsoleProfile;
 use crate::seed::seed_server;
-use crate::tally::Tally;
 use indicatif::{ProgressBar, ProgressStyle};
-use otpfleet_client::{AdminClient, AdminError, Desk, Transport, tick_intervals};
+use otpfleet_client::{AdminClient, AdminError, Desk, Ticket, Transport, tick_intervals};
 use otpfleet_reports::{
     Flow, Outcome, Outcomes, Recorder, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step,
     Throughput, TimeToSignedIn, interval_length, latency_of, summarize,
@@ -68,21 +67,12 @@ pub async fn run_fleet<T: Transport>(
     opts: RunOptions,
 ) -> Result<FleetRun, RunError> {
     cfg.validate()?;
-    let requester = Arc::new(Requester {
-        cfg: cfg.clone(),
-        recorder: Arc::new(Recorder::default()),
-        tally: Arc::new(Tally::default()),
-        stop: crate::stop::Stop::default(),
-    });
+    let requester = Arc::new(Requester::new(cfg.clone()));
     let profiles = profiles(&cfg);
-    let found = if opts.restore_preferences {
-        Some(
-            AdminClient::new(&transport, admin_token)
-                .preferences()
-                .await?,
-        )
-    } else {
-        None
+    let admin = AdminClient::new(&transport, admin_token);
+    let found = match opts.restore_preferences {
+        true => Some(admin.preferences().await?),
+        false => None,
     };
     let tickets = seed_server(&requester, &transport, admin_token, &profiles).await?;
     let started = Instant::now();
@@ -93,47 +83,15 @@ pub async fn run_fleet<T: Transport>(
             requester.stop.because(otpfleet_reports::INTERRUPTED);
         })
     };
-    let done = CancellationToken::new();
-    let admins = if cfg.auto_approve { 0 } else { cfg.admins };
-    let desk = Arc::new(Desk::default());
-    let admin_tasks: Vec<_> = (0..admins)
-        .map(|number| {
-            let admin = Admin {
-                number,
-                token: admin_token.to_owned(),
-                schedule: None,
-                decision: cfg.timing.decision,
-                reject: cfg.rates.reject,
-            };
-            let (requester, transport, desk, done) = (
-                Arc::clone(&requester),
-                transport.clone(),
-                Arc::clone(&desk),
-                done.clone(),
-            );
-            tokio::spawn(async move { run_admin(&requester, transport, admin, &desk, done).await })
-        })
-        .collect();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let consoles_done = CancellationToken::new();
+    let admin_tasks = spawn_admins(&requester, &transport, admin_token, &consoles_done);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let total = profiles.len();
     let launcher = {
         let (requester, transport) = (Arc::clone(&requester), transport.clone());
-        tokio::spawn(async move {
-            for (p, ticket) in profiles.into_iter().zip(tickets) {
-                // Spawn each console when it arrives, so only arrived consoles hold memory.
-                let arrival = started + Duration::from_millis(p.arrival_ms);
-                tokio::select! {
-                    () = tokio::time::sleep_until(arrival) => {}
-                    () = requester.stop.stopped() => {}
-                }
-                let (requester, transport, tx) =
-                    (Arc::clone(&requester), transport.dedicated(), tx.clone());
-                tokio::spawn(async move {
-                    let record = run_console(&requester, transport, &p, &ticket, started).await;
-                    let _ = tx.send(record);
-                });
-            }
-        })
+        tokio::spawn(
+            async move { launch(&requester, &transport, profiles, tickets, started, tx).await },
+        )
     };
     let recorder = Arc::clone(&requester.recorder);
     let ticker = tick_intervals(
@@ -142,29 +100,10 @@ pub async fn run_fleet<T: Transport>(
         interval_length(Duration::from_millis(cfg.max_duration_ms)),
     );
     let mut progress = Progress::new("fleet", total as u64, &opts, started);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let deadline = started + Duration::from_millis(cfg.max_duration_ms);
-    let mut records = Vec::with_capacity(total);
-    let mut outcomes = Outcomes::default();
-    while records.len() < total {
-        tokio::select! {
-            got = rx.recv() => {
-                let Some(record) = got else { break };
-                outcomes.add(record.outcome);
-                records.push(record);
-            }
-            _ = tick.tick(), if opts.progress => {
-                progress.show(records.len() as u64, &outcomes, requester.recorder.requests());
-            }
-            () = tokio::time::sleep_until(deadline), if !requester.stop.is_stopped() => {
-                requester.stop.because(format!("the run reached its time limit ({} s)", cfg.max_duration_ms / 1000));
-            }
-        }
-    }
+    let mut records = collect(&requester, rx, total, started, &mut progress, opts.progress).await;
     progress.finish();
     interrupt.abort();
-    done.cancel();
+    consoles_done.cancel();
     join_counted(&requester, std::iter::once(launcher)).await;
     join_counted(&requester, admin_tasks).await;
     records.sort_by_key(|r| r.index);
@@ -178,12 +117,7 @@ pub async fn run_fleet<T: Transport>(
         started.elapsed(),
     );
     let restored = match found {
-        Some(prefs) => Some(
-            AdminClient::new(&transport, admin_token)
-                .put_preferences(prefs)
-                .await
-                .map(|()| prefs),
-        ),
+        Some(prefs) => Some(admin.put_preferences(prefs).await.map(|()| prefs)),
         None => None,
     };
     Ok(FleetRun {
@@ -192,6 +126,96 @@ pub async fn run_fleet<T: Transport>(
         consoles: records,
         restored,
     })
+}
+
+/// Starts the fleet's admins (none with auto approval), working until `consoles_done`.
+fn spawn_admins<T: Transport>(
+    requester: &Arc<Requester>,
+    transport: &T,
+    admin_token: &str,
+    consoles_done: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let cfg = &requester.cfg;
+    let admins = if cfg.auto_approve { 0 } else { cfg.admins };
+    let desk = Arc::new(Desk::default());
+    (0..admins)
+        .map(|number| {
+            let admin = Admin {
+                number,
+                token: admin_token.to_owned(),
+                schedule: None,
+                decision: cfg.timing.decision,
+                reject: cfg.rates.reject,
+            };
+            let (requester, transport, desk, consoles_done) = (
+                Arc::clone(requester),
+                transport.clone(),
+                Arc::clone(&desk),
+                consoles_done.clone(),
+            );
+            tokio::spawn(async move {
+                run_admin(&requester, transport, admin, &desk, consoles_done).await
+            })
+        })
+        .collect()
+}
+
+/// Spawns each console when its installer arrives (so only arrived consoles hold memory); its
+/// record goes to `tx`. Arrivals are counted from `origin`.
+pub(crate) async fn launch<T: Transport>(
+    requester: &Arc<Requester>,
+    transport: &T,
+    profiles: Vec<ConsoleProfile>,
+    tickets: Vec<Ticket>,
+    origin: Instant,
+    tx: tokio::sync::mpsc::UnboundedSender<ConsoleRecord>,
+) {
+    for (p, ticket) in profiles.into_iter().zip(tickets) {
+        let arrival = origin + Duration::from_millis(p.arrival_ms);
+        tokio::select! {
+            () = tokio::time::sleep_until(arrival) => {}
+            () = requester.stop.stopped() => {}
+        }
+        let (requester, transport, tx) = (Arc::clone(requester), transport.dedicated(), tx.clone());
+        tokio::spawn(async move {
+            let record = run_console(&requester, transport, &p, &ticket, origin).await;
+            let _ = tx.send(record);
+        });
+    }
+}
+
+/// Receives the consoles' records until all `total` are in or the run's time limit passes
+/// (then the stopped consoles' records still come in), showing progress once a second.
+async fn collect(
+    requester: &Requester,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<ConsoleRecord>,
+    total: usize,
+    started: Instant,
+    progress: &mut Progress,
+    show_progress: bool,
+) -> Vec<ConsoleRecord> {
+    let limit_ms = requester.cfg.max_duration_ms;
+    let deadline = started + Duration::from_millis(limit_ms);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut records = Vec::with_capacity(total);
+    let mut outcomes = Outcomes::default();
+    while records.len() < total {
+        tokio::select! {
+            got = rx.recv() => {
+                let Some(record) = got else { break };
+                outcomes.add(record.outcome);
+                records.push(record);
+            }
+            _ = tick.tick(), if show_progress => {
+                progress.show(records.len() as u64, &outcomes, requester.recorder.requests());
+            }
+            () = tokio::time::sleep_until(deadline), if !requester.stop.is_stopped() => {
+                requester.stop.because(format!("the run reached its time limit ({} s)", limit_ms / 1000));
+            }
+        }
+    }
+    records
 }
 
 /// Waits for a run's tasks; one that panicked is counted in the run's errors (`task_panicked`)

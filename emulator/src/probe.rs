@@ -6,10 +6,9 @@
 use crate::api::{Requester, wait_until};
 use crate::config::FleetConfig;
 use crate::profile::console_rng;
-use crate::tally::Tally;
 use otpfleet_client::tick_intervals;
 use otpfleet_client::{ApiRequest, CallError, Transport};
-use otpfleet_reports::{IntervalPoint, Recorder, Step, StepLatency, interval_length, latency_of};
+use otpfleet_reports::{IntervalPoint, Step, StepLatency, interval_length, latency_of};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -56,12 +55,7 @@ pub async fn probe<T: Transport>(
     pace: Pace,
     duration: Duration,
 ) -> ProbeResult {
-    let requester = Arc::new(Requester {
-        cfg: FleetConfig::default(),
-        recorder: Arc::new(Recorder::default()),
-        tally: Arc::new(Tally::default()),
-        stop: crate::stop::Stop::default(),
-    });
+    let requester = Arc::new(Requester::new(FleetConfig::default()));
     let started = Instant::now();
     let recorder = Arc::clone(&requester.recorder);
     let ticker = tick_intervals(

@@ -9,15 +9,14 @@ pub mod plan;
 use crate::admin::{Admin, run_admin};
 use crate::api::Requester;
 use crate::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
-use crate::console::{ConsoleRecord, run_console};
+use crate::console::ConsoleRecord;
 use crate::error::RunError;
 use crate::profile::{ConsoleProfile, console_rng};
 use crate::reference::InProcessTransport;
 use crate::schedule::WorkSchedule;
 use crate::seed::{import_accounts, issue_tickets, set_preferences};
-use crate::tally::Tally;
 use crate::{build_report, reference};
-use otpfleet_client::{Desk, Transport};
+use otpfleet_client::Desk;
 use otpfleet_protocol::Preferences;
 use otpfleet_reports::{Recorder, RunKind, RunReport, TimelinePoint};
 use otpfleet_server::{ServerConfig, TokioClock};
@@ -189,24 +188,41 @@ fn wave_profiles(
     profiles
 }
 
+/// What every task of a rehearsal shares: the run's request sender, the in-process reference
+/// server with its admin token, and the moment simulated time starts.
+#[derive(Debug, Clone)]
+struct Stage {
+    requester: Arc<Requester>,
+    transport: InProcessTransport,
+    token: String,
+    origin: Instant,
+}
+
+impl Stage {
+    /// The reference server in process on the plan's clock (simulated time from the plan's
+    /// start at `origin`), with a fresh admin token.
+    fn new(plan: &CompiledPlan, requester: Requester, origin: Instant) -> Result<Stage, RunError> {
+        let start_ms = u64::try_from(plan.start_ms)
+            .map_err(|_| RunError::Plan("the plan starts before 1970".into()))?;
+        let config = ServerConfig {
+            poll_interval_s: plan.poll_interval_s,
+            ..ServerConfig::default()
+        };
+        let (app, token) = reference::app(config, Arc::new(TokioClock::new(start_ms)));
+        Ok(Stage {
+            requester: Arc::new(requester),
+            transport: InProcessTransport::new(app),
+            token,
+            origin,
+        })
+    }
+}
+
 async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<RehearsalRun, RunError> {
     let origin = Instant::now();
-    let start_ms = u64::try_from(plan.start_ms)
-        .map_err(|_| RunError::Plan("the plan starts before 1970".into()))?;
-    let clock = Arc::new(TokioClock::new(start_ms));
-    let config = ServerConfig {
-        poll_interval_s: plan.poll_interval_s,
-        ..ServerConfig::default()
-    };
-    let (app, token) = reference::app(config, clock);
-    let transport = InProcessTransport::new(app);
     let cfg = fleet_config(plan, seed);
-    let requester = Arc::new(Requester {
-        cfg: cfg.clone(),
-        recorder: Arc::new(Recorder::default()),
-        tally: Arc::new(Tally::default()),
-        stop: crate::stop::Stop::default(),
-    });
+    let stage = Stage::new(plan, Requester::new(cfg.clone()), origin)?;
+    let requester = &stage.requester;
     let waves: Vec<Vec<ConsoleProfile>> = plan
         .waves
         .iter()
@@ -217,102 +233,184 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         otp_validity_hours: plan.validity_hours,
         auto_approve: plan.auto_approve,
     };
-    set_preferences(&requester, &transport, &token, prefs).await?;
+    set_preferences(requester, &stage.transport, &stage.token, prefs).await?;
     let validity_now = Arc::new(AtomicU32::new(plan.validity_hours));
     let consoles_done = CancellationToken::new();
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(preference_changes(
-        Arc::clone(&requester),
-        transport.clone(),
-        token.clone(),
+    let mut tasks = vec![tokio::spawn(preference_changes(
+        stage.clone(),
         plan.clone(),
         Arc::clone(&validity_now),
+    ))];
+    tasks.extend(spawn_admins(&stage, plan, &consoles_done));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for (wave, profiles) in plan.waves.iter().zip(waves) {
+        tasks.extend(schedule_wave(&stage, wave, profiles, &validity_now, &tx).await?);
+    }
+    drop(tx);
+    let sampler = tokio::spawn(sample_timeline(
+        Arc::clone(requester),
+        plan.clone(),
         origin,
-    )));
+        consoles_done.clone(),
+        watch.progress.then_some(total),
+    ));
+    let mut records = collect(requester, rx, total, plan, origin, watch).await;
+    let elapsed = origin.elapsed();
+    consoles_done.cancel();
+    requester.stop.end();
+    crate::fleet::join_counted(requester, tasks).await;
+    let timeline = sampler.await.unwrap_or_default();
+    records.sort_by_key(|r| r.index);
+    name_waves(plan, &mut records);
+    let mut report = build_report(
+        RunKind::Rehearsal,
+        requester,
+        "in-process reference server (simulated time)",
+        &records,
+        elapsed,
+    );
+    report.config = serde_json::json!({ "plan": plan.source, "seed": seed });
+    report.rehearsal = Some(findings::findings(
+        plan, requester, &records, &timeline, origin,
+    ));
+    report.timeline = timeline;
+    Ok(RehearsalRun {
+        report,
+        recorder: Arc::clone(&requester.recorder),
+        consoles: records,
+    })
+}
+
+/// Starts the plan's admins, each on its group's schedule, until `consoles_done`.
+fn spawn_admins(
+    stage: &Stage,
+    plan: &CompiledPlan,
+    consoles_done: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let desk = Arc::new(Desk::default());
-    let mut number = 0;
-    for group in &plan.admins {
-        for _ in 0..group.count {
+    let groups = plan
+        .admins
+        .iter()
+        .flat_map(|g| (0..g.count).map(move |_| g));
+    groups
+        .zip(0..)
+        .map(|(group, number)| {
             let admin = Admin {
                 number,
-                token: token.clone(),
+                token: stage.token.clone(),
                 schedule: Some(WorkSchedule {
                     tz: group.tz.clone(),
                     start: group.hours.0,
                     end: group.hours.1,
                     days: group.days.clone(),
                     origin_ms: plan.start_ms,
-                    origin,
+                    origin: stage.origin,
                 }),
                 decision: group.decision_ms,
                 reject: group.reject_rate,
             };
-            number += 1;
-            let (requester, transport, desk, consoles_done) = (
-                Arc::clone(&requester),
-                transport.clone(),
-                Arc::clone(&desk),
-                consoles_done.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                run_admin(&requester, transport, admin, &desk, consoles_done).await
-            }));
-        }
+            let (stage, desk, consoles_done) =
+                (stage.clone(), Arc::clone(&desk), consoles_done.clone());
+            tokio::spawn(async move {
+                run_admin(
+                    &stage.requester,
+                    stage.transport,
+                    admin,
+                    &desk,
+                    consoles_done,
+                )
+                .await
+            })
+        })
+        .collect()
+}
+
+/// Imports a wave's accounts now and schedules its OTP batches: one per generation time (once,
+/// or each installation day), each launching its consoles once generated.
+async fn schedule_wave(
+    stage: &Stage,
+    wave: &CompiledWave,
+    profiles: Vec<ConsoleProfile>,
+    validity_now: &Arc<AtomicU32>,
+    tx: &Outcomes,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
+    let ids = import_accounts(&stage.requester, &stage.transport, &stage.token, &profiles).await?;
+    let mut batches: Vec<(Vec<ConsoleProfile>, Vec<String>)> =
+        vec![(Vec::new(), Vec::new()); wave.generate_at_ms.len()];
+    for (p, id) in profiles.into_iter().zip(ids) {
+        let b = wave.batch_of(p.index - wave.first_index);
+        batches[b].0.push(p);
+        batches[b].1.push(id);
     }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for (wave, profiles) in plan.waves.iter().zip(waves) {
-        let ids = import_accounts(&requester, &transport, &token, &profiles).await?;
-        // One batch per generation time of the wave (once, or each installation day).
-        let mut batches: Vec<(Vec<ConsoleProfile>, Vec<String>)> =
-            vec![(Vec::new(), Vec::new()); wave.generate_at_ms.len()];
-        for (p, id) in profiles.into_iter().zip(ids) {
-            let b = wave.batch_of(p.index - wave.first_index);
-            batches[b].0.push(p);
-            batches[b].1.push(id);
-        }
-        for ((profiles, ids), at_ms) in batches.into_iter().zip(&wave.generate_at_ms) {
-            let (requester, transport, token, tx, validity_now) = (
-                Arc::clone(&requester),
-                transport.clone(),
-                token.clone(),
-                tx.clone(),
-                Arc::clone(&validity_now),
-            );
-            let generate_at = origin + Duration::from_millis(*at_ms);
-            tasks.push(tokio::spawn(async move {
+    let tasks = batches
+        .into_iter()
+        .zip(&wave.generate_at_ms)
+        .map(|((profiles, ids), at_ms)| {
+            let (stage, tx, validity_now) = (stage.clone(), tx.clone(), Arc::clone(validity_now));
+            let generate_at = stage.origin + Duration::from_millis(*at_ms);
+            tokio::spawn(async move {
                 tokio::time::sleep_until(generate_at).await;
                 let validity = validity_now.load(Ordering::SeqCst);
-                match issue_tickets(&requester, &transport, &token, &profiles, &ids, validity).await
-                {
-                    Ok(tickets) => {
-                        launch(&requester, &transport, profiles, tickets, origin, tx).await
-                    }
-                    Err(e) => {
-                        if !requester.stop.is_stopped() {
-                            requester
-                                .stop
-                                .because(format!("generating a wave's OTPs failed: {e}"));
-                        }
-                        // Every console still ends in exactly one outcome.
-                        for p in &profiles {
-                            let _ = tx.send(ConsoleRecord::never_started(
-                                p,
-                                "its OTP batch was never generated",
-                            ));
-                        }
-                    }
-                }
-            }));
+                generate_and_launch(&stage, profiles, &ids, validity, tx).await;
+            })
+        })
+        .collect();
+    Ok(tasks)
+}
+
+/// Where consoles send their records.
+type Outcomes = tokio::sync::mpsc::UnboundedSender<ConsoleRecord>;
+
+/// Generates a batch's OTPs now and launches its consoles; if generating fails, the run stops
+/// and every console of the batch still ends in exactly one outcome.
+async fn generate_and_launch(
+    stage: &Stage,
+    profiles: Vec<ConsoleProfile>,
+    ids: &[String],
+    validity: u32,
+    tx: Outcomes,
+) {
+    let requester = &stage.requester;
+    let issued = issue_tickets(
+        requester,
+        &stage.transport,
+        &stage.token,
+        &profiles,
+        ids,
+        validity,
+    )
+    .await;
+    match issued {
+        Ok(tickets) => {
+            let transport = &stage.transport;
+            crate::fleet::launch(requester, transport, profiles, tickets, stage.origin, tx).await;
+        }
+        Err(e) => {
+            if !requester.stop.is_stopped() {
+                requester
+                    .stop
+                    .because(format!("generating a wave's OTPs failed: {e}"));
+            }
+            for p in &profiles {
+                let _ = tx.send(ConsoleRecord::never_started(
+                    p,
+                    "its OTP batch was never generated",
+                ));
+            }
         }
     }
-    drop(tx);
-    let sampler = tokio::spawn(sample_timeline(
-        Arc::clone(&requester),
-        plan.clone(),
-        origin,
-        consoles_done.clone(),
-        watch.progress.then_some(total),
-    ));
+}
+
+/// Receives the consoles' records until all `total` are in, the horizon passes or the
+/// rehearsal is interrupted (then the stopped consoles' records still come in).
+async fn collect(
+    requester: &Requester,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<ConsoleRecord>,
+    total: usize,
+    plan: &CompiledPlan,
+    origin: Instant,
+    watch: &Watch,
+) -> Vec<ConsoleRecord> {
     let deadline = origin + Duration::from_millis(plan.horizon_ms);
     let mut records = Vec::with_capacity(total);
     while records.len() < total {
@@ -329,12 +427,11 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
             }
         }
     }
-    let elapsed = origin.elapsed();
-    consoles_done.cancel();
-    requester.stop.end();
-    crate::fleet::join_counted(&requester, tasks).await;
-    let timeline = sampler.await.unwrap_or_default();
-    records.sort_by_key(|r| r.index);
+    records
+}
+
+/// Labels each record with its wave's name.
+fn name_waves(plan: &CompiledPlan, records: &mut [ConsoleRecord]) {
     for wave in &plan.waves {
         let name: Arc<str> = Arc::from(wave.name.as_str());
         for r in records
@@ -344,57 +441,16 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
             r.wave = Some(Arc::clone(&name));
         }
     }
-    let mut report = build_report(
-        RunKind::Rehearsal,
-        &requester,
-        "in-process reference server (simulated time)",
-        &records,
-        elapsed,
-    );
-    report.config = serde_json::json!({ "plan": plan.source, "seed": seed });
-    report.rehearsal = Some(findings::findings(
-        plan, &requester, &records, &timeline, origin,
-    ));
-    report.timeline = timeline;
-    Ok(RehearsalRun {
-        report,
-        recorder: Arc::clone(&requester.recorder),
-        consoles: records,
-    })
-}
-
-/// Spawns each console of a wave when its installer arrives.
-async fn launch(
-    requester: &Arc<Requester>,
-    transport: &InProcessTransport,
-    profiles: Vec<ConsoleProfile>,
-    tickets: Vec<otpfleet_client::Ticket>,
-    origin: Instant,
-    tx: tokio::sync::mpsc::UnboundedSender<ConsoleRecord>,
-) {
-    for (p, ticket) in profiles.into_iter().zip(tickets) {
-        let arrival = origin + Duration::from_millis(p.arrival_ms);
-        tokio::select! {
-            () = tokio::time::sleep_until(arrival) => {}
-            () = requester.stop.stopped() => {}
-        }
-        let (requester, transport, tx) = (Arc::clone(requester), transport.dedicated(), tx.clone());
-        tokio::spawn(async move {
-            let record = run_console(&requester, transport, &p, &ticket, origin).await;
-            let _ = tx.send(record);
-        });
-    }
 }
 
 /// Applies the plan's preference changes at their times.
-async fn preference_changes(
-    requester: Arc<Requester>,
-    transport: InProcessTransport,
-    token: String,
-    plan: CompiledPlan,
-    validity_now: Arc<AtomicU32>,
-    origin: Instant,
-) {
+async fn preference_changes(stage: Stage, plan: CompiledPlan, validity_now: Arc<AtomicU32>) {
+    let Stage {
+        requester,
+        transport,
+        token,
+        origin,
+    } = stage;
     let mut prefs = Preferences {
         otp_validity_hours: plan.validity_hours,
         auto_approve: plan.auto_approve,
@@ -413,7 +469,7 @@ async fn preference_changes(
     }
 }
 
-/// One timeline point per simulated hour until the rehearsal is consoles_done, and a last one at its end.
+/// One timeline point per simulated hour until every console is done, and a last one at its end.
 async fn sample_timeline(
     requester: Arc<Requester>,
     plan: CompiledPlan,
