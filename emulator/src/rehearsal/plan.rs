@@ -437,82 +437,16 @@ impl Checker<'_> {
             network_fault: Rate::ZERO,
         };
         let faults = self.faults(&p.faults, "faults.", defaults);
-        let t = &p.timing;
-        let timing = Timings {
-            boot_ms: self.range(
-                &t.boot_seconds,
-                "timing.boot_seconds",
-                1000,
-                MsRange::known(60_000, 180_000),
-            ),
-            think_ms: self.range(
-                &t.think_seconds,
-                "timing.think_seconds",
-                1000,
-                MsRange::known(10_000, 60_000),
-            ),
-            typing_ms: self.range(
-                &t.typing_seconds,
-                "timing.typing_seconds",
-                1000,
-                MsRange::known(20_000, 90_000),
-            ),
-            hdmi_fix_ms: self.range(
-                &t.hdmi_fix_minutes,
-                "timing.hdmi_fix_minutes",
-                60_000,
-                MsRange::known(300_000, 1_800_000),
-            ),
-        };
+        let timing = self.timings(&p.timing);
         let start_ms = start_ms?;
-        let mut changes = Vec::new();
-        for (i, ch) in p.preferences.changes.iter().enumerate() {
-            let field = format!("preferences.changes[{i}]");
-            let Some(at) = self.timestamp(&ch.at, &format!("{field}.at")) else {
-                continue;
-            };
-            if at < start_ms {
-                self.fail::<()>(
-                    ch.at.span(),
-                    &format!("{field}.at"),
-                    "is before the rehearsal's start",
-                );
-                continue;
-            }
-            let validity = ch
-                .otp_validity_hours
-                .as_ref()
-                .map(|v| self.validity(v, &format!("{field}.otp_validity_hours")));
-            changes.push(CompiledChange {
-                at_ms: (at - start_ms) as u64,
-                validity_hours: validity,
-                auto_approve: ch.auto_approve,
-            });
-        }
-        changes.sort_by_key(|c| c.at_ms);
+        let changes = self.changes(p, start_ms);
         let admins = p
             .admins
             .iter()
             .enumerate()
             .filter_map(|(i, a)| self.admins(a, i))
             .collect::<Vec<_>>();
-        let mut waves = Vec::new();
-        let mut first_index = 0u64;
-        let horizon_ms = i64::from(p.days) * 86_400_000;
-        for (i, w) in p.waves.iter().enumerate() {
-            if let Some(wave) = self.wave(p, w, i, start_ms, first_index, faults) {
-                let last_day_ms = wave
-                    .dates
-                    .last()
-                    .and_then(|d| d.to_zoned(wave.tz.clone()).ok())
-                    .map_or(0, |z| z.timestamp().as_millisecond() - start_ms);
-                if last_day_ms + 86_400_000 > horizon_ms {
-                    self.fail::<()>(w.start_date.span(), &format!("waves[{i}].start_date"), format!("the wave's installation days end after the rehearsal's {} days; raise `days` or start the wave earlier", p.days));
-                }
-                first_index += wave.consoles;
-                waves.push(wave);
-            }
-        }
+        let (waves, first_index) = self.waves(p, start_ms, faults);
         if p.waves.is_empty() {
             self.fail::<()>(0..0, "waves", "a plan needs at least one [[waves]] entry");
         }
@@ -547,6 +481,89 @@ impl Checker<'_> {
         };
         compiled.warnings = warnings(&compiled);
         Some(compiled)
+    }
+
+    /// The plan's timings, each a range in its unit with its default.
+    fn timings(&mut self, t: &PlanTiming) -> Timings {
+        Timings {
+            boot_ms: self.range(
+                &t.boot_seconds,
+                "timing.boot_seconds",
+                1000,
+                MsRange::known(60_000, 180_000),
+            ),
+            think_ms: self.range(
+                &t.think_seconds,
+                "timing.think_seconds",
+                1000,
+                MsRange::known(10_000, 60_000),
+            ),
+            typing_ms: self.range(
+                &t.typing_seconds,
+                "timing.typing_seconds",
+                1000,
+                MsRange::known(20_000, 90_000),
+            ),
+            hdmi_fix_ms: self.range(
+                &t.hdmi_fix_minutes,
+                "timing.hdmi_fix_minutes",
+                60_000,
+                MsRange::known(300_000, 1_800_000),
+            ),
+        }
+    }
+
+    /// The preference changes, in time order, as offsets from the start.
+    fn changes(&mut self, p: &Plan, start_ms: i64) -> Vec<CompiledChange> {
+        let mut changes = Vec::new();
+        for (i, ch) in p.preferences.changes.iter().enumerate() {
+            let field = format!("preferences.changes[{i}]");
+            let Some(at) = self.timestamp(&ch.at, &format!("{field}.at")) else {
+                continue;
+            };
+            if at < start_ms {
+                self.fail::<()>(
+                    ch.at.span(),
+                    &format!("{field}.at"),
+                    "is before the rehearsal's start",
+                );
+                continue;
+            }
+            let validity = ch
+                .otp_validity_hours
+                .as_ref()
+                .map(|v| self.validity(v, &format!("{field}.otp_validity_hours")));
+            changes.push(CompiledChange {
+                at_ms: (at - start_ms) as u64,
+                validity_hours: validity,
+                auto_approve: ch.auto_approve,
+            });
+        }
+        changes.sort_by_key(|c| c.at_ms);
+        changes
+    }
+
+    /// The waves, their consoles numbered one after another; answers them and the number of
+    /// consoles in all.
+    fn waves(&mut self, p: &Plan, start_ms: i64, faults: Rates) -> (Vec<CompiledWave>, u64) {
+        let mut waves = Vec::new();
+        let mut first_index = 0u64;
+        let horizon_ms = i64::from(p.days) * 86_400_000;
+        for (i, w) in p.waves.iter().enumerate() {
+            if let Some(wave) = self.wave(p, w, i, start_ms, first_index, faults) {
+                let last_day_ms = wave
+                    .dates
+                    .last()
+                    .and_then(|d| d.to_zoned(wave.tz.clone()).ok())
+                    .map_or(0, |z| z.timestamp().as_millisecond() - start_ms);
+                if last_day_ms + 86_400_000 > horizon_ms {
+                    self.fail::<()>(w.start_date.span(), &format!("waves[{i}].start_date"), format!("the wave's installation days end after the rehearsal's {} days; raise `days` or start the wave earlier", p.days));
+                }
+                first_index += wave.consoles;
+                waves.push(wave);
+            }
+        }
+        (waves, first_index)
     }
 
     fn admins(&mut self, a: &AdminGroup, i: usize) -> Option<CompiledAdmins> {
@@ -614,18 +631,7 @@ impl Checker<'_> {
         base: Rates,
     ) -> Option<CompiledWave> {
         let field = format!("waves[{i}]");
-        let Some(site) = p.sites.iter().find(|s| s.name == *w.site.get_ref()) else {
-            let names: Vec<&str> = p.sites.iter().map(|s| s.name.as_str()).collect();
-            return self.fail(
-                w.site.span(),
-                &format!("{field}.site"),
-                format!(
-                    "no site {:?}; the sites are: {}",
-                    w.site.get_ref(),
-                    names.join(", ")
-                ),
-            );
-        };
+        let site = self.site(p, w, &field)?;
         let tz = self.tz(&site.time_zone, &format!("site {:?}.time_zone", site.name))?;
         let consoles = *w.consoles.get_ref();
         if consoles == 0 {
@@ -665,6 +671,49 @@ impl Checker<'_> {
             }
         };
         let dates = installation_dates(start_date, days);
+        let generate_at_ms =
+            self.generation_times(w, &field, (start_date, &dates), &tz, start_ms)?;
+        let faults = self.faults(&w.faults, &format!("{field}.faults."), base);
+        Some(CompiledWave {
+            name: w.name.clone(),
+            consoles,
+            first_index,
+            tz,
+            dates,
+            installer_hours: hours,
+            generate_at_ms,
+            faults,
+        })
+    }
+
+    /// The site a wave names.
+    fn site<'p>(&mut self, p: &'p Plan, w: &Wave, field: &str) -> Option<&'p Site> {
+        let Some(site) = p.sites.iter().find(|s| s.name == *w.site.get_ref()) else {
+            let names: Vec<&str> = p.sites.iter().map(|s| s.name.as_str()).collect();
+            return self.fail(
+                w.site.span(),
+                &format!("{field}.site"),
+                format!(
+                    "no site {:?}; the sites are: {}",
+                    w.site.get_ref(),
+                    names.join(", ")
+                ),
+            );
+        };
+        Some(site)
+    }
+
+    /// When a wave's OTPs are generated, as offsets from the rehearsal's start: at one local
+    /// date-time, at a time of day on each installation date, or by default at 17:00 the day
+    /// before the first.
+    fn generation_times(
+        &mut self,
+        w: &Wave,
+        field: &str,
+        (start_date, dates): (Date, &[Date]),
+        tz: &TimeZone,
+        start_ms: i64,
+    ) -> Option<Vec<u64>> {
         let generate_local: Vec<DateTime> = match &w.otps_generated_at {
             Some(v) => {
                 if let Ok(dt) = v.get_ref().parse::<DateTime>() {
@@ -701,17 +750,7 @@ impl Checker<'_> {
             }
             generate_at_ms.push((ms - start_ms) as u64);
         }
-        let faults = self.faults(&w.faults, &format!("{field}.faults."), base);
-        Some(CompiledWave {
-            name: w.name.clone(),
-            consoles,
-            first_index,
-            tz,
-            dates,
-            installer_hours: hours,
-            generate_at_ms,
-            faults,
-        })
+        Some(generate_at_ms)
     }
 }
 
