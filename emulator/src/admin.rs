@@ -6,10 +6,11 @@ use crate::api::Requester;
 use crate::config::{MsRange, Rate};
 use crate::profile::{Stream, admin_verdict, stream_rng};
 use crate::schedule::WorkSchedule;
-use otpfleet_client::{CallError, Desk, Transport, calls};
-use otpfleet_protocol::{ErrorCode, RequestPage};
+use otpfleet_client::{Answer, ApiRequest, CallError, Desk, Transport, calls};
+use otpfleet_protocol::{ErrorCode, RequestPage, RequestView};
 use otpfleet_reports::Step;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -39,41 +40,31 @@ pub async fn run_admin<T: Transport>(
     desk: &Desk,
     consoles_done: CancellationToken,
 ) {
-    // Admins draw from streams above every console's, so they never share one.
-    let mut rng = stream_rng(requester.cfg.seed, Stream::Admin(admin.number));
     let timing = requester.cfg.timing;
     let list = calls::awaiting_approval(PAGE, &admin.token);
+    let mut session = Session {
+        requester,
+        transport,
+        // Admins draw from streams above every console's, so they never share one.
+        rng: stream_rng(requester.cfg.seed, Stream::Admin(admin.number)),
+        admin,
+    };
     while !consoles_done.is_cancelled() {
-        if let Some(schedule) = &admin.schedule {
-            let off_ms = schedule.ms_until_working(Instant::now());
-            if off_ms > 0 && idle(requester, &consoles_done, off_ms).await {
-                return;
-            }
+        let off_ms = session.off_ms();
+        if off_ms > 0 && idle(requester, &consoles_done, off_ms).await {
+            return;
         }
-        let answer = match requester
-            .call(
-                &transport,
-                Some(Step::ListRequests),
-                list.clone(),
-                Instant::now(),
-                &mut rng,
-            )
+        let Ok(answer) = session
+            .call(Step::ListRequests, list.clone(), Instant::now())
             .await
-        {
-            Ok(a) => a,
-            Err(CallError::Cancelled) => return,
-            Err(CallError::Unreachable(e)) => {
-                requester
-                    .stop
-                    .because(format!("the server could not be reached by an admin: {e}"));
-                return;
-            }
+        else {
+            return;
         };
         let Some(page) = answer.parse::<RequestPage>() else {
-            requester.tally.error(format!(
-                "unexpected_answer: list_requests {}",
-                answer.status
-            ));
+            let status = answer.status;
+            requester
+                .tally
+                .error(format!("unexpected_answer: list_requests {status}"));
             if idle(requester, &consoles_done, timing.admin_idle_ms.max(1_000)).await {
                 return;
             }
@@ -84,52 +75,87 @@ pub async fn run_admin<T: Transport>(
             if consoles_done.is_cancelled() {
                 return;
             }
-            if admin
-                .schedule
-                .as_ref()
-                .is_some_and(|s| s.ms_until_working(Instant::now()) > 0)
-            {
+            if session.off_ms() > 0 {
                 break;
             }
-            if !desk.claim(&r.id) {
-                continue;
-            }
-            let think = rng.random_range(admin.decision.min_ms()..=admin.decision.max_ms());
-            let at = Instant::now() + Duration::from_millis(think);
-            let (step, req) =
-                match admin_verdict(requester.cfg.seed, &r.device.serial, admin.reject) {
-                    None => (Step::Approve, calls::approve(&r.id, &admin.token)),
-                    Some(reason) => (Step::Reject, calls::reject(&r.id, reason, &admin.token)),
-                };
-            let result = requester
-                .call(&transport, Some(step), req, at, &mut rng)
-                .await;
-            // A decided request stays claimed: another admin's older listing may still show it.
-            if result.is_err() {
-                desk.release(&r.id);
-            } else {
-                desk.decided(&r.id);
-            }
-            match result {
-                Ok(a) if a.ok() => decided += 1,
-                // Expired or already decided since it was listed: nothing to do.
-                Ok(a) if a.error() == Some(ErrorCode::RequestNotPending) => {}
-                Ok(a) => requester.tally.error(format!(
-                    "unexpected_answer: {} {}",
-                    step.as_str(),
-                    a.status
-                )),
-                Err(CallError::Cancelled) => return,
-                Err(CallError::Unreachable(e)) => {
-                    requester
-                        .stop
-                        .because(format!("the server could not be reached by an admin: {e}"));
-                    return;
+            if desk.claim(&r.id) {
+                match session.decide(&r, desk).await {
+                    Ok(true) => decided += 1,
+                    Ok(false) => {}
+                    Err(Quit) => return,
                 }
             }
         }
         if decided == 0 && idle(requester, &consoles_done, timing.admin_idle_ms).await {
             return;
+        }
+    }
+}
+
+/// One admin at work: what each of its calls needs.
+struct Session<'a, T> {
+    requester: &'a Requester,
+    transport: T,
+    admin: Admin,
+    rng: ChaCha8Rng,
+}
+
+/// The admin stops: the run was stopped, or the server could not be reached (which stops it).
+struct Quit;
+
+impl<T: Transport> Session<'_, T> {
+    /// Milliseconds until the admin's working hours begin (0 while at work, or with none).
+    fn off_ms(&self) -> u64 {
+        self.admin
+            .schedule
+            .as_ref()
+            .map_or(0, |s| s.ms_until_working(Instant::now()))
+    }
+
+    async fn call(&mut self, step: Step, req: ApiRequest, at: Instant) -> Result<Answer, Quit> {
+        let sent = self
+            .requester
+            .call(&self.transport, Some(step), req, at, &mut self.rng);
+        match sent.await {
+            Ok(answer) => Ok(answer),
+            Err(CallError::Cancelled) => Err(Quit),
+            Err(CallError::Unreachable(e)) => {
+                self.requester
+                    .stop
+                    .because(format!("the server could not be reached by an admin: {e}"));
+                Err(Quit)
+            }
+        }
+    }
+
+    /// Takes a moment over request `r` (claimed on the desk), then approves or rejects it;
+    /// answers whether this admin decided it. A decided request stays claimed: another admin's
+    /// older listing may still show it.
+    async fn decide(&mut self, r: &RequestView, desk: &Desk) -> Result<bool, Quit> {
+        let decision = self.admin.decision;
+        let think = self.rng.random_range(decision.min_ms()..=decision.max_ms());
+        let at = Instant::now() + Duration::from_millis(think);
+        let (seed, token) = (self.requester.cfg.seed, &self.admin.token);
+        let (step, req) = match admin_verdict(seed, &r.device.serial, self.admin.reject) {
+            None => (Step::Approve, calls::approve(&r.id, token)),
+            Some(reason) => (Step::Reject, calls::reject(&r.id, reason, token)),
+        };
+        let Ok(answer) = self.call(step, req, at).await else {
+            desk.release(&r.id);
+            return Err(Quit);
+        };
+        desk.decided(&r.id);
+        match answer.error() {
+            None => Ok(true),
+            // Expired or already decided since it was listed: nothing to do.
+            Some(ErrorCode::RequestNotPending) => Ok(false),
+            Some(_) => {
+                let (step, status) = (step.as_str(), answer.status);
+                self.requester
+                    .tally
+                    .error(format!("unexpected_answer: {step} {status}"));
+                Ok(false)
+            }
         }
     }
 }
