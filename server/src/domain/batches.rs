@@ -22,6 +22,31 @@ pub enum BatchOutcome {
     Created(BatchCreated),
 }
 
+/// The accounts a batch can generate for, and the refusals of the others with their reason.
+fn eligible(
+    accounts: Vec<AccountRef>,
+    passwords: Option<&HashMap<String, String>>,
+) -> (Vec<AccountRef>, Vec<Refusal>) {
+    let mut eligible = Vec::new();
+    let mut refused = Vec::new();
+    for account in accounts {
+        let a = account.lock();
+        match refusal(&a, passwords) {
+            Some(reason) => refused.push(Refusal {
+                account_id: IdKind::Account.format(a.id),
+                upn: a.upn.clone(),
+                reason,
+                message: refusal_message(reason),
+            }),
+            None => {
+                drop(a);
+                eligible.push(account);
+            }
+        }
+    }
+    (eligible, refused)
+}
+
 impl Core {
     /// Reviews or generates an OTP batch. Unknown accounts and bad CSV lines refuse the whole
     /// request; ineligible accounts are refused one by one with their reason, and the eligible
@@ -33,40 +58,9 @@ impl Core {
         by: Option<&str>,
     ) -> Result<BatchOutcome, ApiError> {
         let accounts = self.resolve_accounts(&req.account_ids)?;
-        let passwords = match (req.password_mode, &req.sign_in_csv) {
-            (PasswordMode::FromCsv, Some(csv)) => Some(self.parse_sign_in_csv(csv)?),
-            (PasswordMode::FromCsv, None) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidField,
-                    "password_mode from_csv needs sign_in_csv: upn,password lines",
-                ));
-            }
-            (PasswordMode::AutoGenerate, Some(_)) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidField,
-                    "sign_in_csv is only for password_mode from_csv; remove it or switch modes",
-                ));
-            }
-            (PasswordMode::AutoGenerate, None) => None,
-        };
+        let passwords = self.passwords_of(&req)?;
         let expires_ms = now_ms + u64::from(self.preferences().otp_validity_hours) * 3_600_000;
-        let mut eligible = Vec::new();
-        let mut refused = Vec::new();
-        for account in accounts {
-            let a = account.lock();
-            match refusal(&a, passwords.as_ref()) {
-                Some(reason) => refused.push(Refusal {
-                    account_id: IdKind::Account.format(a.id),
-                    upn: a.upn.clone(),
-                    reason,
-                    message: refusal_message(reason),
-                }),
-                None => {
-                    drop(a);
-                    eligible.push(account);
-                }
-            }
-        }
+        let (eligible, refused) = eligible(accounts, passwords.as_ref());
         if req.review_only {
             let would_generate = eligible.iter().map(|a| wire_ref(&a.lock())).collect();
             return Ok(BatchOutcome::Review(BatchReview {
@@ -106,6 +100,29 @@ impl Core {
             refused,
             export_expires_at: rfc3339(export_expires_ms),
         }))
+    }
+
+    /// The passwords a batch gives its accounts: none (generated), or those of its sign-in CSV.
+    fn passwords_of(
+        &self,
+        req: &BatchRequest,
+    ) -> Result<Option<HashMap<String, String>>, ApiError> {
+        Ok(match (req.password_mode, &req.sign_in_csv) {
+            (PasswordMode::FromCsv, Some(csv)) => Some(self.parse_sign_in_csv(csv)?),
+            (PasswordMode::FromCsv, None) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidField,
+                    "password_mode from_csv needs sign_in_csv: upn,password lines",
+                ));
+            }
+            (PasswordMode::AutoGenerate, Some(_)) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidField,
+                    "sign_in_csv is only for password_mode from_csv; remove it or switch modes",
+                ));
+            }
+            (PasswordMode::AutoGenerate, None) => None,
+        })
     }
 
     /// Gives one account a new OTP, replacing its old OTP and any request for it.

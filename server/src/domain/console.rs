@@ -4,16 +4,15 @@
 use super::accounts::check_text;
 use super::ids::IdKind;
 use super::secrets::{VerifiedDevice, encode_poll_token, new_poll_token, poll_token_matches};
-use super::store::{AccountRef, RequestRecord, lookup};
+use super::store::{AccountRef, OtpSlot, RequestRecord, lookup};
 use super::throttle::Source;
 use super::{ApiError, Core, Event};
 use crate::catalogue::Certification;
 use crate::clock::rfc3339;
 use otpfleet_protocol::limits::MAX_SERIAL_BYTES;
 use otpfleet_protocol::{
-    Credentials, Device, ErrorCode, ManualSignInRequest, ManualSignInResponse, OtpCode,
-    PollResponse, Readiness, RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest,
-    VerifyResponse,
+    Credentials, ErrorCode, ManualSignInRequest, ManualSignInResponse, OtpCode, PollResponse,
+    Readiness, RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest, VerifyResponse,
 };
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
@@ -107,11 +106,7 @@ impl Core {
             None => std::slice::from_ref(&serial),
         };
         if let Some(wait_s) = self.throttle.check(sources, now_ms) {
-            return Err(ApiError::new(
-                ErrorCode::TooManyAttempts,
-                format!("too many wrong OTPs; wait {wait_s} s before trying again"),
-            )
-            .with_retry_after(wait_s));
+            return Err(too_many("OTPs", wait_s));
         }
         let code = code.inspect_err(|_| self.throttle.failure(sources, now_ms))?;
         let key = self.secrets.otp_key(&code);
@@ -130,29 +125,10 @@ impl Core {
                 return Err(invalid_otp());
             }
         };
-        if slot.request.is_some() {
-            return Err(ApiError::new(
-                ErrorCode::OtpAlreadyUsed,
-                "this OTP has already been used by a console; each OTP signs in one console \
-                 once, ask the admin for a new one",
-            ));
-        }
-        if now_ms >= slot.expires_ms {
-            return Err(ApiError::new(
-                ErrorCode::OtpExpired,
-                format!(
-                    "this OTP expired at {}; ask the admin to generate a new one",
-                    rfc3339(slot.expires_ms)
-                ),
-            ));
-        }
+        unredeemed(slot, now_ms)?;
         let id = self.store.next_request_id();
         let poll_token = new_poll_token();
-        let device = Device {
-            make: device.make,
-            model: device.model,
-            serial: device.serial,
-        };
+        let device = device.into_device();
         let interval_s = self.config.poll_interval_s;
         self.emit(|| Event::Redeemed {
             account: account_id,
@@ -297,11 +273,7 @@ impl Core {
         sources.extend(account.as_ref().map(|a| Source::Account(a.lock().id)));
         let throttle = &self.sign_in_throttle;
         if let Some(wait_s) = throttle.check(&sources, now_ms) {
-            return Err(ApiError::new(
-                ErrorCode::TooManyAttempts,
-                format!("too many wrong passwords; wait {wait_s} s before trying again"),
-            )
-            .with_retry_after(wait_s));
+            return Err(too_many("passwords", wait_s));
         }
         let fail = || {
             throttle.failure(&sources, now_ms);
@@ -345,6 +317,36 @@ impl Core {
             status: RequestStatus::SignedIn,
         })
     }
+}
+
+/// A redemption's OTP must be unused and unexpired.
+fn unredeemed(slot: &OtpSlot, now_ms: u64) -> Result<(), ApiError> {
+    if slot.request.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::OtpAlreadyUsed,
+            "this OTP has already been used by a console; each OTP signs in one console once, \
+             ask the admin for a new one",
+        ));
+    }
+    if now_ms >= slot.expires_ms {
+        return Err(ApiError::new(
+            ErrorCode::OtpExpired,
+            format!(
+                "this OTP expired at {}; ask the admin to generate a new one",
+                rfc3339(slot.expires_ms)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A source past its budget of wrong `what` (OTPs, passwords) waits `wait_s`.
+fn too_many(what: &str, wait_s: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooManyAttempts,
+        format!("too many wrong {what}; wait {wait_s} s before trying again"),
+    )
+    .with_retry_after(wait_s)
 }
 
 fn invalid_otp() -> ApiError {

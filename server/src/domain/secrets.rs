@@ -42,6 +42,17 @@ pub struct VerifiedDevice {
     pub issued_ms: u64,
 }
 
+impl VerifiedDevice {
+    /// The device as a request records it.
+    pub fn into_device(self) -> otpfleet_protocol::Device {
+        otpfleet_protocol::Device {
+            make: self.make,
+            model: self.model,
+            serial: self.serial,
+        }
+    }
+}
+
 /// The server's keys, each derived from one secret for one purpose.
 #[derive(Clone)]
 pub struct Secrets {
