@@ -4,6 +4,7 @@
 
 use super::App;
 use super::body::reply_error;
+use super::connections::Admitted;
 use super::refusals::ContractRefusals;
 use crate::domain::ApiError;
 use hyper::server::conn::http1;
@@ -12,9 +13,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use otpfleet_protocol::ErrorCode;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// How long open connections get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,48 +55,9 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                // A client that stops sending, or stops reading its answers, loses the
-                // connection instead of holding it (and a file descriptor) forever.
-                let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
-                stream.set_read_timeout(Some(config.idle_timeout));
-                stream.set_write_timeout(Some(config.write_timeout));
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(config.request_timeout)
-                    .serve_connection(TokioIo::new(ContractRefusals::new(Box::pin(stream))), service_fn({
-                        let app = Arc::clone(&app);
-                        let config = Arc::clone(&config);
-                        move |mut req: http::Request<hyper::body::Incoming>| {
-                            let client = client_address(
-                                peer.ip(),
-                                req.headers(),
-                                &config.trusted_proxies,
-                            );
-                            req.extensions_mut().insert(super::ClientAddr(client));
-                            answer(Arc::clone(&app), req, config.request_timeout)
-                        }
-                    }));
-                let watched = graceful.watch(conn);
-                tokio::spawn(async move {
-                    // Connection errors (resets, malformed HTTP, timeouts) end that connection
-                    // only; its place is given back when it ends.
-                    let _ = watched.await;
-                    drop(admitted);
-                });
+                serve_connection(&app, &config, &graceful, (stream, peer), admitted);
             }
-            _ = purge.tick() => {
-                // Both walk every account or batch: off the accept loop.
-                let app = Arc::clone(&app);
-                tokio::task::spawn_blocking(move || {
-                    let now_ms = app.now_ms();
-                    let served = app.served();
-                    served.core.purge_expired_exports(now_ms);
-                    if served.journal_failure().is_none() {
-                        served.core.record_expiries(now_ms);
-                    }
-                });
-            }
+            _ = purge.tick() => sweep(&app),
             () = &mut shutdown => break,
         }
     }
@@ -107,6 +70,60 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Serves one admitted connection: hyper's HTTP/1.1 with the contract's timeouts, the client
+/// address of each request, and hyper's own refusals given the contract's body.
+fn serve_connection(
+    app: &Arc<App>,
+    config: &Arc<crate::ServerConfig>,
+    graceful: &GracefulShutdown,
+    (stream, peer): (TcpStream, SocketAddr),
+    admitted: Admitted,
+) {
+    let _ = stream.set_nodelay(true);
+    // A client that stops sending, or stops reading its answers, loses the connection instead
+    // of holding it (and a file descriptor) forever.
+    let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+    stream.set_read_timeout(Some(config.idle_timeout));
+    stream.set_write_timeout(Some(config.write_timeout));
+    let service = service_fn({
+        let app = Arc::clone(app);
+        let config = Arc::clone(config);
+        move |mut req: http::Request<hyper::body::Incoming>| {
+            let client = client_address(peer.ip(), req.headers(), &config.trusted_proxies);
+            req.extensions_mut().insert(super::ClientAddr(client));
+            answer(Arc::clone(&app), req, config.request_timeout)
+        }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.request_timeout)
+        .serve_connection(
+            TokioIo::new(ContractRefusals::new(Box::pin(stream))),
+            service,
+        );
+    let watched = graceful.watch(conn);
+    tokio::spawn(async move {
+        // Connection errors (resets, malformed HTTP, timeouts) end that connection only; its
+        // place is given back when it ends.
+        let _ = watched.await;
+        drop(admitted);
+    });
+}
+
+/// The housekeeping of a minute: purges expired exports and records expired OTPs (both walk
+/// every account or batch: off the accept loop).
+fn sweep(app: &Arc<App>) {
+    let app = Arc::clone(app);
+    tokio::task::spawn_blocking(move || {
+        let now_ms = app.now_ms();
+        let served = app.served();
+        served.core.purge_expired_exports(now_ms);
+        if served.journal_failure().is_none() {
+            served.core.record_expiries(now_ms);
+        }
+    });
 }
 
 /// The client a request comes from: the peer, or, when the peer is a trusted proxy, the last
