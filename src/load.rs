@@ -200,41 +200,14 @@ async fn attack(
 ) -> anyhow::Result<Done> {
     let interrupts =
         crate::interrupt::Interrupts::listen().context("while listening for SIGTERM")?;
-    // goose stops on its killswitch: SIGINT triggers it through goose's own handler (installed
-    // when the attack starts, over ours), SIGTERM through ours.
-    // goose clears its killswitch when an attack starts: a signal during the set-up is passed
-    // on again until the attack has seen it.
-    let stop = interrupts.token();
-    tokio::spawn(async move {
-        stop.cancelled().await;
-        loop {
-            goose::trigger_killswitch(otpfleet_reports::INTERRUPTED);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
+    pass_signals_to_goose(interrupts.token());
     let crate::target::Driven {
         url,
         admin_token: token,
         embedded: server,
     } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
-    let cfg = LoadConfig {
-        scenario: opts.scenario,
-        url: url.clone(),
-        admin_token: token.clone(),
-        seed,
-        tickets: opts.tickets,
-        batch_size: opts.batch_size as usize,
-        reject_rate: opts.reject_rate.get(),
-        queue_depth: opts.queue_depth as usize,
-        poll_interval_s: if server.is_some() {
-            opts.poll_interval_s
-        } else {
-            1
-        },
-        max_connections: opts.max_connections as usize,
-        validity_hours: 8,
-    };
+    let cfg = load_config(opts, (&url, &token), seed, server.is_some());
     let target = match &server {
         Some(_) => format!("{url} (in-process reference server)"),
         None => url.clone(),
@@ -278,6 +251,42 @@ async fn attack(
         goose,
         signal,
     })
+}
+
+/// Triggers goose's killswitch once `stop` fires. goose stops on its killswitch: SIGINT
+/// triggers it through goose's own handler (installed when the attack starts, over ours),
+/// SIGTERM through ours. goose clears its killswitch when an attack starts: a signal during the
+/// set-up is passed on again until the attack has seen it.
+fn pass_signals_to_goose(stop: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        loop {
+            goose::trigger_killswitch(otpfleet_reports::INTERRUPTED);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// The scenarios' settings from the flags, for the server at `url` (embedded or not).
+fn load_config(
+    opts: &LoadOpts,
+    (url, token): (&str, &str),
+    seed: u64,
+    embedded: bool,
+) -> LoadConfig {
+    LoadConfig {
+        scenario: opts.scenario,
+        url: url.to_owned(),
+        admin_token: token.to_owned(),
+        seed,
+        tickets: opts.tickets,
+        batch_size: opts.batch_size as usize,
+        reject_rate: opts.reject_rate.get(),
+        queue_depth: opts.queue_depth as usize,
+        poll_interval_s: if embedded { opts.poll_interval_s } else { 1 },
+        max_connections: opts.max_connections as usize,
+        validity_hours: 8,
+    }
 }
 
 /// The background fleet: consoles arriving over the attack's length, with the emulator's

@@ -4,7 +4,7 @@
 use anyhow::{Context as _, bail};
 use clap::Args;
 use otpfleet_client::HttpTransport;
-use otpfleet_emulator::probe::{Pace, probe};
+use otpfleet_emulator::probe::{Pace, ProbeResult, probe};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -76,10 +76,19 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
         .await
     });
     let cpu = cpu_seconds() - cpu_before;
+    print_result(&result, cpu, opts.json);
+    if result.requests == 0 {
+        bail!("no request succeeded: is the server at {} up?", opts.target);
+    }
+    Ok(())
+}
+
+/// Prints a probe's result: one JSON object with `json`, else a few lines for people.
+fn print_result(result: &ProbeResult, cpu: f64, json: bool) {
     let secs = result.elapsed.as_secs_f64();
     let rps = result.requests as f64 / secs;
     let l = &result.latency;
-    if opts.json {
+    if json {
         let json = serde_json::json!({
             "requests": result.requests,
             "errors": result.errors,
@@ -111,10 +120,6 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
             );
         }
     }
-    if result.requests == 0 {
-        bail!("no request succeeded: is the server at {} up?", opts.target);
-    }
-    Ok(())
 }
 
 /// User plus system CPU time of this process, in seconds (from /proc; 0 where unavailable).

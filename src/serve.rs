@@ -84,16 +84,19 @@ impl ServeOpts {
     }
 }
 
-pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
-    let catalogue = match &opts.catalogue {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("while reading the catalogue {}", path.display()))?;
-            Catalogue::from_json(&text)
-                .with_context(|| format!("while loading the catalogue {}", path.display()))?
-        }
-        None => Catalogue::builtin(),
+/// The catalogue of `--catalogue`, or the built-in one.
+fn catalogue(path: Option<&Path>) -> anyhow::Result<Catalogue> {
+    let Some(path) = path else {
+        return Ok(Catalogue::builtin());
     };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading the catalogue {}", path.display()))?;
+    Catalogue::from_json(&text)
+        .with_context(|| format!("while loading the catalogue {}", path.display()))
+}
+
+pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
+    let catalogue = catalogue(opts.catalogue.as_deref())?;
     let given = opts
         .admin_token_file
         .as_deref()
