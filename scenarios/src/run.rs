@@ -323,6 +323,58 @@ pub struct LoadRun {
     pub goose_config: serde_json::Value,
 }
 
+/// The harness's work beside goose's users: the feeder (`approve`) and the approver
+/// (`redeem`), each when its scenario needs it.
+struct BackgroundTasks {
+    feeder: Option<tokio::task::JoinHandle<Option<String>>>,
+    approver: Option<tokio::task::JoinHandle<()>>,
+    cancel: CancellationToken,
+}
+
+impl BackgroundTasks {
+    fn start(
+        cfg: &LoadConfig,
+        h: &Arc<Harness>,
+        transport: &HttpTransport,
+        feeder_tickets: &Arc<TicketQueue>,
+    ) -> BackgroundTasks {
+        let cancel = CancellationToken::new();
+        let feeder = cfg.scenario.feeds_queue().then(|| {
+            let (h, t, c) = (Arc::clone(h), transport.clone(), cancel.clone());
+            let tickets = Arc::clone(feeder_tickets);
+            tokio::spawn(background::feed(t, h, tickets, cfg.queue_depth, c))
+        });
+        let approver = cfg.scenario.approves().then(|| {
+            let (h, t, c) = (Arc::clone(h), transport.clone(), cancel.clone());
+            tokio::spawn(background::approve_all(t, h, c))
+        });
+        BackgroundTasks {
+            feeder,
+            approver,
+            cancel,
+        }
+    }
+
+    /// Stops both and waits for them; answers why one stopped early, if one did (a task
+    /// that panicked says so instead of vanishing).
+    async fn stop(self) -> Option<String> {
+        self.cancel.cancel();
+        let mut stopped_because = None;
+        if let Some(task) = self.feeder {
+            stopped_because = match task.await {
+                Ok(why) => why,
+                Err(e) => Some(format!("the harness's feeder failed: {e}")),
+            };
+        }
+        if let Some(task) = self.approver {
+            if let Err(e) = task.await {
+                stopped_because.get_or_insert(format!("the harness's approver failed: {e}"));
+            }
+        }
+        stopped_because
+    }
+}
+
 /// Sets the server up, runs the attack with the harness's background work beside it, and
 /// answers what it measured. A failed `--threshold` is not an error here: it is in
 /// `thresholds_failed`, with every report of the run.
@@ -344,22 +396,9 @@ pub async fn run_load(
         seeded.issue_accounts,
     ));
     let feeder_tickets = Arc::new(seeded.feeder_tickets);
-    let cancel = CancellationToken::new();
-    let feeder = cfg.scenario.feeds_queue().then(|| {
-        let (h, t, c) = (Arc::clone(&h), transport.clone(), cancel.clone());
-        tokio::spawn(background::feed(
-            t,
-            h,
-            Arc::clone(&feeder_tickets),
-            cfg.queue_depth,
-            c,
-        ))
-    });
-    let approver = cfg.scenario.approves().then(|| {
-        let (h, t, c) = (Arc::clone(&h), transport.clone(), cancel.clone());
-        tokio::spawn(background::approve_all(t, h, c))
-    });
-    let goose_config = serde_json::to_value(&goose).unwrap_or_default();
+    let background = BackgroundTasks::start(cfg, &h, &transport, &feeder_tickets);
+    let goose_config =
+        serde_json::to_value(&goose).expect("goose's options are plain data and serialize");
     let attack = cfg
         .scenario
         .register(GooseAttack::initialize_with_config(goose)?, &h)?;
@@ -374,14 +413,7 @@ pub async fn run_load(
     let elapsed = started.elapsed();
     ticker.abort();
     h.recorder.close_interval(elapsed);
-    cancel.cancel();
-    let mut background_stopped = None;
-    if let Some(task) = feeder {
-        background_stopped = task.await.ok().flatten();
-    }
-    if let Some(task) = approver {
-        let _ = task.await;
-    }
+    let background_stopped = background.stop().await;
     let (metrics, thresholds_failed) = match result {
         Ok(metrics) => (metrics, Vec::new()),
         Err(GooseError::ThresholdsFailed { failed, metrics }) => (*metrics.0, failed),
