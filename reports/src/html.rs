@@ -119,6 +119,19 @@ fn write_header(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
 
 /// The few numbers a reader looks for first.
 fn write_cards(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    writeln!(out, "<section class=\"cards\">")?;
+    for (label, value, detail) in cards(r) {
+        writeln!(
+            out,
+            "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{value}\
+             </div><div class=\"detail\">{detail}</div></div>"
+        )?;
+    }
+    writeln!(out, "</section>")
+}
+
+/// The cards: label, value and a line of detail each.
+fn cards(r: &RunReport) -> Vec<(String, String, String)> {
     let signed_in = r.outcomes.signed_in_otp + r.outcomes.signed_in_manual;
     let t = &r.time_to_signed_in_s;
     // A p99 means something from about a hundred values on (one batch issue does not count).
@@ -181,15 +194,7 @@ fn write_cards(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
             format!("{} kinds, see below", r.errors.len())
         },
     ));
-    writeln!(out, "<section class=\"cards\">")?;
-    for (label, value, detail) in cards {
-        writeln!(
-            out,
-            "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{value}\
-             </div><div class=\"detail\">{detail}</div></div>"
-        )?;
-    }
-    writeln!(out, "</section>")
+    cards
 }
 
 fn write_latency(
@@ -227,20 +232,7 @@ fn write_latency(
         .iter()
         .filter_map(|s| curve(s, View::Service))
         .partition(|c| c.count > 1);
-    if !single.is_empty() {
-        let named: Vec<String> = single
-            .iter()
-            .map(|c| {
-                let us = c.points.last().map_or(0, |p| p.1.round() as u64);
-                format!("{} took {} µs", esc(&c.name), thousands(us))
-            })
-            .collect();
-        writeln!(
-            out,
-            "<p class=\"note\">Measured once, so not drawn: {}.</p>",
-            named.join("; ")
-        )?;
-    }
+    write_measured_once(&single, out)?;
     if curves.is_empty() {
         return writeln!(out, "</section>");
     }
@@ -262,6 +254,25 @@ fn write_latency(
         out,
     )?;
     writeln!(out, "</section>")
+}
+
+/// Names the steps measured once (no curve to draw) with their one value.
+fn write_measured_once(single: &[Curve], out: &mut impl io::Write) -> io::Result<()> {
+    if single.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = single
+        .iter()
+        .map(|c| {
+            let us = c.points.last().map_or(0, |p| p.1.round() as u64);
+            format!("{} took {} µs", esc(&c.name), thousands(us))
+        })
+        .collect();
+    writeln!(
+        out,
+        "<p class=\"note\">Measured once, so not drawn: {}.</p>",
+        named.join("; ")
+    )
 }
 
 fn write_over_time(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {

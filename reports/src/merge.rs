@@ -97,13 +97,8 @@ pub fn merge_runs(shards: &[ShardRun]) -> Result<(RunReport, RunHistograms), Rep
     Ok((report, histograms))
 }
 
-fn merged_report(
-    shards: &[ShardRun],
-    histograms: &RunHistograms,
-) -> Result<RunReport, ReportError> {
-    let reports: Vec<&RunReport> = shards.iter().map(|s| &s.report).collect();
-    let first = reports[0];
-    let always: Vec<&str> = first.latency_us.keys().map(String::as_str).collect();
+/// Why shards stopped early, each named by its folder.
+fn stopped_because(shards: &[ShardRun]) -> Option<String> {
     let stopped: Vec<String> = shards
         .iter()
         .filter_map(|s| {
@@ -111,6 +106,11 @@ fn merged_report(
             Some(format!("shard {}: {why}", s.dir.display()))
         })
         .collect();
+    (!stopped.is_empty()).then(|| stopped.join("; "))
+}
+
+/// The shards merged, in shard order.
+fn merged_from(shards: &[ShardRun]) -> Vec<MergedFrom> {
     let mut merged_from: Vec<MergedFrom> = shards
         .iter()
         .map(|s| MergedFrom {
@@ -120,15 +120,30 @@ fn merged_report(
         })
         .collect();
     merged_from.sort_by_key(|m| m.shard.index);
+    merged_from
+}
+
+/// The shards' request counts added step by step.
+fn step_counts(reports: &[&RunReport]) -> BTreeMap<String, StepCounts> {
+    let mut counts: BTreeMap<String, StepCounts> = BTreeMap::new();
+    for (step, t) in reports.iter().flat_map(|r| &r.throughput.steps) {
+        counts.entry(step.clone()).or_default().add(&t.counts);
+    }
+    counts
+}
+
+fn merged_report(
+    shards: &[ShardRun],
+    histograms: &RunHistograms,
+) -> Result<RunReport, ReportError> {
+    let reports: Vec<&RunReport> = shards.iter().map(|s| &s.report).collect();
+    let first = reports[0];
+    let always: Vec<&str> = first.latency_us.keys().map(String::as_str).collect();
     // Shards run side by side: the whole run's rates are its requests over the longest shard.
     let measured_s = reports
         .iter()
         .map(|r| r.throughput.measured_s)
         .fold(0.0, f64::max);
-    let mut counts: BTreeMap<String, StepCounts> = BTreeMap::new();
-    for (step, t) in reports.iter().flat_map(|r| &r.throughput.steps) {
-        counts.entry(step.clone()).or_default().add(&t.counts);
-    }
     let over_time = if first.over_time.is_empty() {
         Vec::new()
     } else {
@@ -146,7 +161,7 @@ fn merged_report(
         shard: ShardInfo { index: 0, count: 1 },
         target: targets(&reports),
         complete: reports.iter().all(|r| r.complete),
-        stopped_because: (!stopped.is_empty()).then(|| stopped.join("; ")),
+        stopped_because: stopped_because(shards),
         outcomes: reports
             .iter()
             .fold(Outcomes::default(), |a, r| add_outcomes(&a, &r.outcomes)),
@@ -155,7 +170,7 @@ fn merged_report(
             .fold(Faults::default(), |a, r| add_faults(&a, &r.faults)),
         errors: sum_errors(&reports),
         latency_us: latency_of(histograms, &always),
-        throughput: Throughput::of(counts, measured_s),
+        throughput: Throughput::of(step_counts(&reports), measured_s),
         over_time,
         time_to_signed_in_s: TimeToSignedIn {
             over_range: reports
@@ -171,7 +186,7 @@ fn merged_report(
         config: whole_run_config(&first.config),
         timeline: sum_timelines(&reports),
         rehearsal: first.rehearsal.clone().filter(|_| reports.len() == 1),
-        merged_from,
+        merged_from: merged_from(shards),
         // Each shard's folder says where and when it ran.
         meta: None,
     })
