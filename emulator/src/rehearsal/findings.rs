@@ -1,7 +1,7 @@
 //! A rehearsal's answers: expiries by cause, the approval queue, waits, waves, and findings in
 //! plain language.
 
-use super::plan::CompiledPlan;
+use super::plan::{CompiledPlan, CompiledWave};
 use crate::api::Requester;
 use crate::console::ConsoleRecord;
 use otpfleet_reports::{
@@ -41,26 +41,7 @@ pub fn findings(
         .iter()
         .filter(|r| r.outcome == Outcome::VerificationFailed)
         .count() as u64;
-    let waves = plan
-        .waves
-        .iter()
-        .map(|w| {
-            let mine: Vec<&ConsoleRecord> = records
-                .iter()
-                .filter(|r| (w.first_index..w.first_index + w.consoles).contains(&r.index))
-                .collect();
-            let mut outcomes = Outcomes::default();
-            mine.iter().for_each(|r| outcomes.add(r.outcome));
-            let mut times: Vec<u64> = mine.iter().filter_map(|r| r.time_to_signed_in_ms).collect();
-            times.sort_unstable();
-            WaveResult {
-                name: w.name.clone(),
-                consoles: mine.len() as u64,
-                outcomes,
-                time_to_signed_in_s: quantiles_s(&times),
-            }
-        })
-        .collect::<Vec<_>>();
+    let waves = plan.waves.iter().map(|w| wave_result(w, records)).collect();
     let mut f = RehearsalFindings {
         expired_awaiting_approval,
         expired_installer_late,
@@ -76,17 +57,38 @@ pub fn findings(
     let late_by_wave: Vec<u64> = plan
         .waves
         .iter()
-        .map(|w| {
-            records
-                .iter()
-                .filter(|r| {
-                    r.late && (w.first_index..w.first_index + w.consoles).contains(&r.index)
-                })
-                .count() as u64
-        })
+        .map(|w| of_wave(w, records).filter(|r| r.late).count() as u64)
         .collect();
     f.findings = sentences(plan, &f, records.len() as u64, timeline, &late_by_wave);
     f
+}
+
+/// The records of wave `w`'s consoles.
+fn of_wave<'r>(
+    w: &CompiledWave,
+    records: &'r [ConsoleRecord],
+) -> impl Iterator<Item = &'r ConsoleRecord> {
+    let indexes = w.first_index..w.first_index + w.consoles;
+    records.iter().filter(move |r| indexes.contains(&r.index))
+}
+
+/// One wave's consoles, outcomes and times to sign-in.
+fn wave_result(w: &CompiledWave, records: &[ConsoleRecord]) -> WaveResult {
+    let mut outcomes = Outcomes::default();
+    let mut times = Vec::new();
+    let mut consoles = 0;
+    for r in of_wave(w, records) {
+        consoles += 1;
+        outcomes.add(r.outcome);
+        times.extend(r.time_to_signed_in_ms);
+    }
+    times.sort_unstable();
+    WaveResult {
+        name: w.name.clone(),
+        consoles,
+        outcomes,
+        time_to_signed_in_s: quantiles_s(&times),
+    }
 }
 
 fn round4(x: f64) -> f64 {
@@ -153,27 +155,12 @@ fn sentences(
     } else if plan.auto_approve {
         out.push("Auto approval was on: no request waited for an admin.".into());
     }
-    for (w, late) in f.waves.iter().zip(late_by_wave) {
-        let signed = w.outcomes.signed_in_otp + w.outcomes.signed_in_manual;
-        let times = if w.time_to_signed_in_s.count == 0 {
-            "no console signed in".to_owned()
-        } else {
-            format!(
-                "time to sign-in p50 {}, p99 {}",
-                hours(w.time_to_signed_in_s.p50),
-                hours(w.time_to_signed_in_s.p99)
-            )
-        };
-        let late = if *late > 0 {
-            format!("; {late} late installers typed an OTP that had expired")
-        } else {
-            String::new()
-        };
-        out.push(format!(
-            "Wave {:?}: {signed} of {} consoles signed in; {times}{late}.",
-            w.name, w.consoles,
-        ));
-    }
+    out.extend(
+        f.waves
+            .iter()
+            .zip(late_by_wave)
+            .map(|(w, late)| wave_sentence(w, *late)),
+    );
     if f.stuck_in_verification > 0 {
         out.push(format!(
             "{} consoles are stuck in verification (not certified): their installers must contact the manufacturer.",
@@ -190,6 +177,29 @@ fn sentences(
     }
     out.extend(plan.warnings.iter().cloned());
     out
+}
+
+/// What happened to one wave, in a sentence.
+fn wave_sentence(w: &WaveResult, late: u64) -> String {
+    let signed = w.outcomes.signed_in_otp + w.outcomes.signed_in_manual;
+    let times = if w.time_to_signed_in_s.count == 0 {
+        "no console signed in".to_owned()
+    } else {
+        format!(
+            "time to sign-in p50 {}, p99 {}",
+            hours(w.time_to_signed_in_s.p50),
+            hours(w.time_to_signed_in_s.p99)
+        )
+    };
+    let late = if late > 0 {
+        format!("; {late} late installers typed an OTP that had expired")
+    } else {
+        String::new()
+    };
+    format!(
+        "Wave {:?}: {signed} of {} consoles signed in; {times}{late}.",
+        w.name, w.consoles,
+    )
 }
 
 /// The suggestion from re-running with longer validities.
