@@ -177,3 +177,63 @@ fn the_clients_of_the_contract_do_not_build_the_server() {
     }
     assert_eq!(workspace_dependencies("client"), ["protocol"]);
 }
+
+/// Flat tables, longer than a function should be because they list one line per case: the
+/// route table's dispatch, the audit log's entry per event, the metrics writer, and replay's
+/// match over events.
+const FLAT_TABLES: &[&str] = &[
+    "server/src/http/router.rs:dispatch",
+    "server/src/audit.rs:entry",
+    "server/src/http/metrics.rs:render",
+    "server/src/domain/replay.rs:apply",
+];
+
+/// Most lines of a production function (from `fn` to its closing brace).
+const MAX_FUNCTION_LINES: usize = 70;
+
+/// No production function is longer than `MAX_FUNCTION_LINES` but the flat tables (tests and
+/// `#[cfg(test)]` modules aside): rustfmt's layout, so the count is the code's shape.
+#[test]
+fn production_functions_are_short() {
+    let mut all = Vec::new();
+    files(Path::new(ROOT), &mut all);
+    let mut long = Vec::new();
+    for path in all.iter().filter(|p| {
+        let s = p.to_string_lossy();
+        p.extension().is_some_and(|e| e == "rs") && (s.starts_with("src/") || s.contains("/src/"))
+    }) {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let production = lines
+            .iter()
+            .position(|l| l.trim() == "#[cfg(test)]")
+            .unwrap_or(lines.len());
+        for (i, line) in lines[..production].iter().enumerate() {
+            let body = line.trim_start();
+            let indent = &line[..line.len() - body.len()];
+            let body = body.strip_prefix("pub(crate) ").unwrap_or(body);
+            let body = body.strip_prefix("pub ").unwrap_or(body);
+            let body = body.strip_prefix("async ").unwrap_or(body);
+            let Some(name) = body.strip_prefix("fn ") else {
+                continue;
+            };
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let close = format!("{indent}}}");
+            let Some(end) = lines[i + 1..].iter().position(|l| *l == close) else {
+                continue;
+            };
+            let length = end + 2;
+            let key = format!("{}:{name}", path.display());
+            if length > MAX_FUNCTION_LINES && !FLAT_TABLES.contains(&key.as_str()) {
+                long.push(format!("{key} ({length} lines)"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines (split them, or name a flat table): {long:#?}"
+    );
+}
