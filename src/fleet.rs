@@ -37,7 +37,7 @@ pub struct FleetOpts {
     /// Share of consoles booted without the HDMI ingest module.
     #[arg(
         long,
-        default_value = "0.03",
+        default_value_t = Rates::DEFAULT.hdmi_missing,
         value_name = "RATE",
         allow_negative_numbers = true
     )]
@@ -45,7 +45,7 @@ pub struct FleetOpts {
     /// Share of consoles that are not certified (stuck).
     #[arg(
         long,
-        default_value = "0.005",
+        default_value_t = Rates::DEFAULT.uncertified,
         value_name = "RATE",
         allow_negative_numbers = true
     )]
@@ -53,7 +53,7 @@ pub struct FleetOpts {
     /// Chance that typing the OTP goes wrong, per attempt.
     #[arg(
         long,
-        default_value = "0.05",
+        default_value_t = Rates::DEFAULT.typo,
         value_name = "RATE",
         allow_negative_numbers = true
     )]
@@ -61,7 +61,7 @@ pub struct FleetOpts {
     /// Share of consoles set up manually (email and password).
     #[arg(
         long,
-        default_value = "0.02",
+        default_value_t = Rates::DEFAULT.manual,
         value_name = "RATE",
         allow_negative_numbers = true
     )]
@@ -69,7 +69,7 @@ pub struct FleetOpts {
     /// Share of requests the admins reject.
     #[arg(
         long,
-        default_value = "0.01",
+        default_value_t = Rates::DEFAULT.reject,
         value_name = "RATE",
         allow_negative_numbers = true
     )]
@@ -77,7 +77,7 @@ pub struct FleetOpts {
     /// Share of installers arriving after the OTP expired (they wait out the validity).
     #[arg(
         long,
-        default_value = "0",
+        default_value_t = Rates::DEFAULT.late,
         value_name = "RATE",
         allow_negative_numbers = true
     )]
@@ -85,7 +85,7 @@ pub struct FleetOpts {
     /// Chance that a request meets a network fault (retried with backoff).
     #[arg(
         long,
-        default_value = "0",
+        default_value_t = Rates::DEFAULT.network_fault,
         value_name = "RATE",
         allow_negative_numbers = true
     )]

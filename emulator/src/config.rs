@@ -184,17 +184,29 @@ pub struct Rates {
     pub network_fault: Rate,
 }
 
+impl Rates {
+    /// The fault rates when none is given, as rollouts meet them: the one place they are
+    /// written (the CLI's defaults and a plan's are these).
+    pub const DEFAULT: Rates = Rates {
+        hdmi_missing: Rate(0.03),
+        uncertified: Rate(0.005),
+        typo: Rate(0.05),
+        manual: Rate(0.02),
+        reject: Rate(0.01),
+        late: Rate::ZERO,
+        network_fault: Rate::ZERO,
+    };
+}
+
 impl Default for Rates {
     fn default() -> Self {
-        Rates {
-            hdmi_missing: Rate(0.03),
-            uncertified: Rate(0.005),
-            typo: Rate(0.05),
-            manual: Rate(0.02),
-            reject: Rate(0.01),
-            late: Rate::ZERO,
-            network_fault: Rate::ZERO,
-        }
+        Rates::DEFAULT
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 

@@ -429,11 +429,12 @@ impl Checker<'_> {
             &p.preferences.otp_validity_hours,
             "preferences.otp_validity_hours",
         );
+        let fleet = crate::config::Rates::DEFAULT;
         let defaults = Rates {
-            hdmi_missing: Rate::known(0.03),
-            uncertified: Rate::known(0.005),
-            typo: Rate::known(0.05),
-            manual: Rate::known(0.02),
+            hdmi_missing: fleet.hdmi_missing,
+            uncertified: fleet.uncertified,
+            typo: fleet.typo,
+            manual: fleet.manual,
             network_fault: Rate::ZERO,
         };
         let faults = self.faults(&p.faults, "faults.", defaults);
