@@ -3,7 +3,6 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use otpfleet_client::HttpTransport;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use otpfleet_emulator::{ConfigError, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, Threshold};
@@ -22,13 +21,18 @@ pub struct FleetOpts {
     /// Run only shard K of N (consoles whose index modulo N is K), e.g. 0/2.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
-    /// URL of a server implementing the contract (e.g. http://127.0.0.1:8080). Default: start
-    /// the reference server in this process on 127.0.0.1:0.
+    /// URL of a server implementing the contract: http:// or https://, a host name or address,
+    /// and a base path every route is under (e.g. https://otp.staging.example:8443/base).
+    /// Default: start the reference server in this process on 127.0.0.1:0.
     #[arg(long, value_name = "URL", requires = "admin_token_file")]
     pub target: Option<String>,
     /// File holding the target's admin token (with --target).
     #[arg(long, value_name = "PATH")]
     pub admin_token_file: Option<PathBuf>,
+    /// PEM file of the CA certificate(s) to trust for an https:// target, instead of the
+    /// platform's trusted roots (a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Run folder for report.json, report.md, consoles.csv and the histograms.
     /// Default: runs/fleet-seed<SEED>[-shard<K>of<N>].
     #[arg(long, value_name = "DIR")]
@@ -238,7 +242,11 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
         bail!("--max-connections must be between 1 and 100000");
     }
-    crate::target::check_target(opts.target.as_deref(), opts.admin_token_file.as_deref())?;
+    crate::target::check_target(
+        opts.target.as_deref(),
+        opts.admin_token_file.as_deref(),
+        opts.ca_cert.as_deref(),
+    )?;
     let token = opts
         .admin_token_file
         .as_deref()
@@ -295,7 +303,8 @@ async fn drive(
         admin_token: token,
         embedded: _server,
     } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
-    let mut transport = HttpTransport::new(&url, opts.max_connections, timeout);
+    let ca_cert = opts.ca_cert.as_deref();
+    let mut transport = crate::target::transport(&url, ca_cert, opts.max_connections, timeout)?;
     if opts.connection_per_console {
         transport = transport.per_console();
     }

@@ -165,7 +165,11 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
 }
 
 fn check(opts: &LoadOpts) -> anyhow::Result<()> {
-    crate::target::check_target(opts.target.as_deref(), opts.admin_token_file.as_deref())?;
+    crate::target::check_target(
+        opts.target.as_deref(),
+        opts.admin_token_file.as_deref(),
+        None,
+    )?;
     if opts.fleet > MAX_FLEET {
         bail!("--fleet must be at most {MAX_FLEET}");
     }
@@ -220,7 +224,8 @@ async fn attack(
         out.display()
     );
     let fleet = (opts.fleet > 0)
-        .then(|| spawn_fleet(opts, &sizing, &url, &token, seed, interrupts.token()));
+        .then(|| spawn_fleet(opts, &sizing, &url, &token, seed, interrupts.token()))
+        .transpose()?;
     let mut run = run_load(&cfg, goose, &sizing).await?;
     run.interrupted |= interrupts.signal().is_some();
     let fleet = match fleet {
@@ -298,7 +303,7 @@ fn spawn_fleet(
     token: &str,
     seed: u64,
     stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<Result<FleetRun, otpfleet_emulator::RunError>> {
+) -> anyhow::Result<tokio::task::JoinHandle<Result<FleetRun, otpfleet_emulator::RunError>>> {
     let window_ms = (sizing.duration_s * 1000.0) as u64;
     let cfg = FleetConfig {
         consoles: opts.fleet,
@@ -310,15 +315,16 @@ fn spawn_fleet(
         max_duration_ms: window_ms + 120_000,
         ..FleetConfig::default()
     };
-    let transport = HttpTransport::new(url, opts.max_connections as usize, Duration::from_secs(10));
+    let transport =
+        HttpTransport::new(url, opts.max_connections as usize, Duration::from_secs(10))?;
     let token = token.to_owned();
-    tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         let options = RunOptions {
             stop,
             ..RunOptions::default()
         };
         run_fleet(cfg, transport, &token, options).await
-    })
+    }))
 }
 
 fn write_folders(done: &Done, out: &Path) -> anyhow::Result<()> {

@@ -3,15 +3,19 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use otpfleet_client::HttpTransport;
 use otpfleet_emulator::probe::{Pace, ProbeResult, probe};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct ProbeOpts {
-    /// Server URL (e.g. http://127.0.0.1:8080).
+    /// Server URL: http:// or https:// (e.g. http://127.0.0.1:8080).
     #[arg(long, value_name = "URL")]
     pub target: String,
+    /// PEM file of the CA certificate(s) to trust for an https:// target, instead of the
+    /// platform's trusted roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Route to request with GET; a stateless one (`/healthz`) measures the generator.
     #[arg(long, default_value = "/healthz")]
     pub path: String,
@@ -38,9 +42,7 @@ pub struct ProbeOpts {
 }
 
 pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
-    if !opts.target.starts_with("http://") {
-        bail!("--target {:?} must be an http:// URL", opts.target);
-    }
+    crate::target::check_target(Some(&opts.target), None, opts.ca_cert.as_deref())?;
     if !opts.path.starts_with('/') {
         bail!("--path {:?} must start with /", opts.path);
     }
@@ -56,8 +58,10 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
         .context("while starting the async runtime")?;
     let connections = opts.connections as usize;
     let cpu_before = cpu_seconds();
+    let timeout = Duration::from_secs(10);
+    let ca_cert = opts.ca_cert.as_deref();
+    let transport = crate::target::transport(&opts.target, ca_cert, connections, timeout)?;
     let result = runtime.block_on(async {
-        let transport = HttpTransport::new(&opts.target, connections, Duration::from_secs(10));
         let pace = match opts.rate {
             Some(per_s) => Pace::Rate {
                 per_s,

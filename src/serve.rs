@@ -5,16 +5,22 @@ use clap::Args;
 use otpfleet_server::http::new_admin_token;
 use otpfleet_server::{Catalogue, ServerConfig, Storage, TokioClock};
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeOpts {
-    /// Address to listen on; port 0 picks a free port (the first line of stdout names it).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on, HOST:PORT with an address or a host name (localhost:0); port 0
+    /// picks a free port (the first line of stdout names it).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// PEM file of the server's certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file of the certificate's private key (with --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// File holding the admin token. Without it a new token is made and written to a file
     /// only you can read, and its path is printed.
     #[arg(long, value_name = "PATH")]
@@ -95,8 +101,36 @@ fn catalogue(path: Option<&Path>) -> anyhow::Result<Catalogue> {
         .with_context(|| format!("while loading the catalogue {}", path.display()))
 }
 
+/// On stderr: what a durable server recovered from its data directory, and how fast.
+fn say_recovered(
+    storage: &Storage,
+    server: &otpfleet_server::Assembled,
+    started: std::time::Instant,
+) {
+    if let Storage::Durable(dir) = &storage {
+        eprintln!(
+            "data directory {}: recovered {} events in {} ms; {} admin token(s) stored",
+            dir.display(),
+            server.replayed,
+            started.elapsed().as_millis(),
+            server.stored_tokens
+        );
+    }
+}
+
+/// The TLS settings of `--tls-cert` and `--tls-key`, if given.
+fn tls(opts: &ServeOpts) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&opts.tls_cert, &opts.tls_key) else {
+        return Ok(None);
+    };
+    let config = otpfleet_server::tls_server_config(cert, key)
+        .map_err(|e| crate::BadInput(format!("--tls-cert/--tls-key: {e}")))?;
+    Ok(Some(config))
+}
+
 pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
     let catalogue = catalogue(opts.catalogue.as_deref())?;
+    let tls = tls(&opts)?;
     let given = opts
         .admin_token_file
         .as_deref()
@@ -108,17 +142,16 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         .build()
         .context("while starting the async runtime")?;
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(opts.listen)
+        let listener = tokio::net::TcpListener::bind(opts.listen.as_str())
             .await
-            .with_context(|| format!("while binding {}", opts.listen))?;
+            .with_context(|| format!("while binding {} (--listen)", opts.listen))?;
         let addr = listener.local_addr()?;
         // The wall clock is read once, here at the edge; from now on time follows tokio.
         let clock: Arc<dyn otpfleet_server::Clock> =
             Arc::new(TokioClock::new(crate::wall_clock_ms()));
-        let storage = if opts.in_memory {
-            Storage::InMemory
-        } else {
-            Storage::Durable(opts.data_dir.clone())
+        let storage = match opts.in_memory {
+            true => Storage::InMemory,
+            false => Storage::Durable(opts.data_dir.clone()),
         };
         let given: Vec<(&str, &str)> = given.iter().map(|t| (t.as_str(), "token-file")).collect();
         let started = std::time::Instant::now();
@@ -130,15 +163,7 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
                         opts.data_dir.display()
                     )
                 })?;
-        if let Storage::Durable(dir) = &storage {
-            eprintln!(
-                "data directory {}: recovered {} events in {} ms; {} admin token(s) stored",
-                dir.display(),
-                server.replayed,
-                started.elapsed().as_millis(),
-                server.stored_tokens
-            );
-        }
+        say_recovered(&storage, &server, started);
         if server.app.admin_tokens.is_empty() {
             let (token, path) = generate_token_file()?;
             server.app.admin_tokens.add(&token, "run-token");
@@ -149,10 +174,14 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         // first line must stop the server cleanly, not kill it.
         let shutdown = shutdown_signal()?;
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on http://{addr}")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        writeln!(stdout, "listening on {scheme}://{addr}")?;
         stdout.flush()?;
         drop(stdout);
-        otpfleet_server::serve(listener, app, shutdown).await?;
+        match tls {
+            Some(tls) => otpfleet_server::serve_tls(listener, app, tls, shutdown).await?,
+            None => otpfleet_server::serve(listener, app, shutdown).await?,
+        }
         eprintln!("stopped");
         Ok(())
     });

@@ -2,6 +2,7 @@
 //! in this process) and the run folder of an emulated run.
 
 use anyhow::{Context as _, bail};
+use otpfleet_client::{HttpTransport, Target, tls_config};
 use otpfleet_emulator::reference::{self, EmbeddedServer};
 use otpfleet_emulator::{ConsoleRecord, write_consoles_csv};
 use otpfleet_reports::{Recorder, RunReport, write_run_folder};
@@ -130,31 +131,54 @@ pub(crate) fn run_folder(given: Option<&Path>, default: &Path) -> anyhow::Result
     }
 }
 
-/// Checks `--target` and `--admin-token-file` together: a token file without a target would be
-/// ignored, and a URL path would be dropped (every route is at the server's root), so both are
-/// refused.
-pub(crate) fn check_target(target: Option<&str>, token_file: Option<&Path>) -> anyhow::Result<()> {
+/// Checks `--target`, `--admin-token-file` and `--ca-cert` together: a token file without a
+/// target would be ignored, and so would a CA certificate without an https:// target, so both
+/// are refused; the URL must be one the client can drive (scheme, host, port, base path).
+pub(crate) fn check_target(
+    target: Option<&str>,
+    token_file: Option<&Path>,
+    ca_cert: Option<&Path>,
+) -> anyhow::Result<()> {
     let bad = |m: String| Err(crate::BadInput(m).into());
-    match (target, token_file) {
-        (None, Some(file)) => bad(format!(
+    if let (None, Some(file)) = (target, token_file) {
+        return bad(format!(
             "--admin-token-file {} is for a --target; the embedded reference server makes its own \
              token (drop the flag, or add --target URL)",
             file.display()
-        )),
-        (Some(url), _) => {
-            let Some(rest) = url.strip_prefix("http://") else {
-                return bad(format!(
-                    "--target {url:?} must be an http:// URL (the emulator speaks plain HTTP)"
-                ));
-            };
-            match rest.trim_end_matches('/').split_once('/') {
-                Some((_, path)) => bad(format!(
-                    "--target {url:?} has a path (/{path}): the contract's routes are at the \
-                     server's root, so give http://host:port"
-                )),
-                None => Ok(()),
-            }
-        }
-        (None, None) => Ok(()),
+        ));
     }
+    let parsed = match target.map(str::parse::<Target>).transpose() {
+        Ok(parsed) => parsed,
+        Err(e) => return bad(format!("--target: {e}")),
+    };
+    match (parsed, ca_cert) {
+        (Some(t), Some(_)) if !t.tls => bad(format!(
+            "--ca-cert is for an https:// target; {} is plain HTTP (drop the flag, or use https://)",
+            t.url()
+        )),
+        (None, Some(_)) => bad(
+            "--ca-cert is for an https:// --target; the embedded reference server speaks plain \
+             HTTP (drop the flag, or add --target https://...)"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The client transport to `url`: TLS with the platform's roots or `--ca-cert`'s for https://.
+pub(crate) fn transport(
+    url: &str,
+    ca_cert: Option<&Path>,
+    max_connections: usize,
+    timeout: std::time::Duration,
+) -> anyhow::Result<HttpTransport> {
+    let target: Target = url
+        .parse()
+        .map_err(|e| crate::BadInput(format!("--target: {e}")))?;
+    let tls = if target.tls {
+        Some(tls_config(ca_cert).map_err(|e| crate::BadInput(format!("--ca-cert: {e}")))?)
+    } else {
+        None
+    };
+    Ok(HttpTransport::to(target, tls, max_connections, timeout))
 }

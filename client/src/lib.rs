@@ -10,11 +10,13 @@ pub mod admin;
 mod answer;
 pub mod calls;
 mod desk;
+pub mod target;
 mod ticks;
 pub mod transport;
 
 pub use admin::{AdminClient, AdminError, CallError, Caller, Ticket};
 pub use answer::Answer;
 pub use desk::{DESK_MEMORY, Desk};
+pub use target::{Target, TargetError, tls_config};
 pub use ticks::tick_intervals;
 pub use transport::{ApiRequest, HttpTransport, Transport, TransportError};

@@ -4,6 +4,7 @@
 //! directly, no socket).
 
 use crate::Answer;
+use crate::target::{Target, TargetError};
 use bytes::Bytes;
 use http::HeaderValue;
 use http::{Method, Request, header};
@@ -131,7 +132,9 @@ pub trait Transport: Clone + Send + Sync + 'static {
 /// second on this one-host workload (measured with `scripts/generator-efficiency`).
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
-    base: String,
+    target: Arc<Target>,
+    /// For `https://`: the TLS client settings.
+    tls: Option<Arc<rustls::ClientConfig>>,
     pool: Arc<Pool>,
     timeout: Duration,
     per_console: bool,
@@ -139,30 +142,43 @@ pub struct HttpTransport {
 
 #[derive(Debug)]
 struct Pool {
-    /// `host:port`, to connect to and to send as `Host`.
-    authority: String,
+    /// `host:port`, sent as `Host`.
     host: HeaderValue,
     idle: parking_lot::Mutex<Vec<http1::SendRequest<Full<Bytes>>>>,
     permits: Semaphore,
 }
 
 impl HttpTransport {
-    /// `base` is the server's URL without a path, e.g. `http://127.0.0.1:8080`.
-    pub fn new(base: &str, max_connections: usize, timeout: Duration) -> HttpTransport {
-        let base = base.trim_end_matches('/').to_owned();
-        let authority = base
-            .strip_prefix("http://")
-            .unwrap_or(&base)
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let host = HeaderValue::from_str(&authority)
+    /// A transport to the server at `url` (`http://HOST:PORT[/BASE]`, or `https://` with the
+    /// platform's trusted roots); at most `max_connections` at once.
+    pub fn new(
+        url: &str,
+        max_connections: usize,
+        timeout: Duration,
+    ) -> Result<HttpTransport, TargetError> {
+        let target: Target = url.parse()?;
+        let tls = if target.tls {
+            Some(crate::target::tls_config(None)?)
+        } else {
+            None
+        };
+        Ok(HttpTransport::to(target, tls, max_connections, timeout))
+    }
+
+    /// A transport to `target`, with `tls` for an `https://` target (see
+    /// [`crate::target::tls_config`]).
+    pub fn to(
+        target: Target,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        max_connections: usize,
+        timeout: Duration,
+    ) -> HttpTransport {
+        let host = HeaderValue::from_str(&target.authority())
             .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         HttpTransport {
-            base,
+            tls: tls.filter(|_| target.tls),
+            target: Arc::new(target),
             pool: Arc::new(Pool {
-                authority,
                 host,
                 idle: parking_lot::Mutex::new(Vec::new()),
                 permits: Semaphore::new(max_connections.max(1)),
@@ -180,22 +196,42 @@ impl HttpTransport {
 
     /// A transport with its own single connection (for one-connection-per-console runs).
     pub fn single(&self) -> HttpTransport {
-        HttpTransport::new(&self.base, 1, self.timeout)
+        HttpTransport {
+            pool: Arc::new(Pool {
+                host: self.pool.host.clone(),
+                idle: parking_lot::Mutex::new(Vec::new()),
+                permits: Semaphore::new(1),
+            }),
+            per_console: false,
+            ..self.clone()
+        }
     }
 
+    /// Opens a connection: TCP (the host name resolved), TLS for `https://`, HTTP/1.1.
     async fn connect(&self) -> Result<http1::SendRequest<Full<Bytes>>, TransportError> {
-        let stream = tokio::net::TcpStream::connect(&self.pool.authority)
+        let target = &self.target;
+        let at = || target.authority();
+        let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
             .await
-            .map_err(|e| TransportError::Connect(format!("{}: {e}", self.pool.authority)))?;
+            .map_err(|e| TransportError::Connect(format!("{}: {e}", at())))?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| TransportError::Connect(source_chain(&e)))?;
-        tokio::spawn(async move {
-            // The connection ends when the server closes it or the sender is dropped.
-            let _ = conn.await;
-        });
-        Ok(sender)
+        let Some(config) = &self.tls else {
+            return handshake(stream).await;
+        };
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+            .map_err(|e| TransportError::Connect(format!("{}: TLS: {e}", at())))?;
+        let stream = connector.connect(name, stream).await.map_err(|e| {
+            let why = source_chain(&e);
+            // A server answering plain HTTP to our ClientHello: say so.
+            let hint = if why.contains("InvalidContentType") {
+                " (the server does not speak TLS here: is it http://?)"
+            } else {
+                ""
+            };
+            TransportError::Connect(format!("{}: TLS: {why}{hint}", at()))
+        })?;
+        handshake(stream).await
     }
 
     async fn round_trip(&self, req: ApiRequest) -> Result<Answer, TransportError> {
@@ -211,6 +247,10 @@ impl HttpTransport {
             .ready()
             .await
             .map_err(|e| TransportError::Io(source_chain(&e)))?;
+        let mut req = req;
+        if !self.target.base_path.is_empty() {
+            req.path = format!("{}{}", self.target.base_path, req.path);
+        }
         let request =
             req.into_http(Request::builder().header(header::HOST, self.pool.host.clone()))?;
         let response = sender
@@ -224,6 +264,21 @@ impl HttpTransport {
         }
         Ok(answer)
     }
+}
+
+/// HTTP/1.1 over `io`; the connection runs on its own task until the server closes it or the
+/// sender is dropped.
+async fn handshake<IO>(io: IO) -> Result<http1::SendRequest<Full<Bytes>>, TransportError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| TransportError::Connect(source_chain(&e)))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {
@@ -250,7 +305,7 @@ impl Transport for HttpTransport {
     }
 
     fn describe(&self) -> String {
-        self.base.clone()
+        self.target.url()
     }
 
     async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
@@ -264,5 +319,41 @@ impl Transport for HttpTransport {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout(self.timeout)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A base path prefixes every route, and `Host` names the target.
+    #[tokio::test]
+    async fn requests_go_under_the_base_path() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut head = vec![0u8; 4096];
+            let n = stream.read(&mut head).await.expect("read");
+            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+            stream.write_all(answer.as_bytes()).await.expect("write");
+            String::from_utf8_lossy(&head[..n]).into_owned()
+        });
+        let url = format!("http://localhost:{port}/otp/base/");
+        let t = HttpTransport::new(&url, 1, Duration::from_secs(5)).expect("a URL");
+        assert_eq!(t.describe(), format!("http://localhost:{port}/otp/base"));
+        let answer = t
+            .send(crate::calls::get_preferences("t"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status, 200);
+        let head = server.await.expect("server");
+        let line = head.lines().next().unwrap_or_default();
+        let path = RouteId::GetPreferences.path();
+        assert_eq!(line, format!("GET /otp/base{path} HTTP/1.1"), "{head}");
+        assert!(head.contains(&format!("host: localhost:{port}")), "{head}");
     }
 }

@@ -61,6 +61,8 @@ pub enum LoadError {
     Options(String),
     #[error("while setting the server up: {0}")]
     Setup(#[from] crate::setup::SetupError),
+    #[error(transparent)]
+    Target(#[from] otpfleet_client::TargetError),
     #[error("goose: {}", goose_message(.0))]
     Goose(GooseError),
 }
@@ -383,7 +385,7 @@ pub async fn run_load(
     goose: GooseConfiguration,
     sizing: &Sizing,
 ) -> Result<LoadRun, LoadError> {
-    let transport = HttpTransport::new(&cfg.url, cfg.max_connections, Duration::from_secs(30));
+    let transport = HttpTransport::new(&cfg.url, cfg.max_connections, Duration::from_secs(30))?;
     let plan = plan_setup(cfg, sizing);
     let setup_started = Instant::now();
     let seeded = setup::seed(&transport, &cfg.admin_token, &plan)

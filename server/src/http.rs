@@ -17,7 +17,7 @@ pub use auth::{AdminTokens, new_admin_token};
 pub use connections::Connections;
 pub use metrics::Metrics;
 pub use router::handle;
-pub use serve::serve;
+pub use serve::{serve, serve_tls, tls_server_config};
 
 use crate::clock::Clock;
 use crate::domain::Core;

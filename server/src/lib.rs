@@ -20,7 +20,7 @@ pub use catalogue::Catalogue;
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use config::ServerConfig;
 pub use domain::{ApiError, Core};
-pub use http::{App, handle, serve};
+pub use http::{App, handle, serve, serve_tls, tls_server_config};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -206,7 +206,8 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
     let mut n = 0;
     for round in 0..KILLS {
         let (mut child, url) = start(&data, &token);
-        let t = HttpTransport::new(&url, 4, Duration::from_secs(5));
+        let t =
+            HttpTransport::new(&url, 4, Duration::from_secs(5)).expect("a loopback http:// URL");
         check(&t, &ledger, round).await;
         // Work for a random while, then SIGKILL mid-flight.
         let until = tokio::time::Instant::now() + Duration::from_millis(rng.random_range(50..400));
@@ -226,7 +227,7 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
     }
     let (mut child, url) = start(&data, &token);
     check(
-        &HttpTransport::new(&url, 4, Duration::from_secs(5)),
+        &HttpTransport::new(&url, 4, Duration::from_secs(5)).expect("a loopback http:// URL"),
         &ledger,
         KILLS,
     )
@@ -303,7 +304,7 @@ async fn a_request_killed_half_way_is_applied_whole_or_not_at_all() {
         })
         .collect();
     let (mut child, url) = start(&data, &token);
-    let t = HttpTransport::new(&url, 4, Duration::from_secs(30));
+    let t = HttpTransport::new(&url, 4, Duration::from_secs(30)).expect("a loopback http:// URL");
     let imported: ImportResult = serde_json::from_slice(
         &t.send(post("/v1/accounts", json!(rooms)))
             .await
@@ -330,7 +331,8 @@ async fn a_request_killed_half_way_is_applied_whole_or_not_at_all() {
     let details: Vec<String> = ids.iter().map(|id| format!("/v1/accounts/{id}")).collect();
     for round in 0..6 {
         let (mut child, url) = start(&data, &token);
-        let t = HttpTransport::new(&url, 4, Duration::from_secs(30));
+        let t =
+            HttpTransport::new(&url, 4, Duration::from_secs(30)).expect("a loopback http:// URL");
         let request = if round % 2 == 0 {
             post("/v1/otp-batches", batch_of_all.clone())
         } else {
@@ -349,7 +351,8 @@ async fn a_request_killed_half_way_is_applied_whole_or_not_at_all() {
         let answered = sender.await.expect("the sender ran");
 
         let (mut child, url) = start(&data, &token);
-        let t = HttpTransport::new(&url, 4, Duration::from_secs(30));
+        let t =
+            HttpTransport::new(&url, 4, Duration::from_secs(30)).expect("a loopback http:// URL");
         if round % 2 == 0 {
             let tabs = get_all(&t, &details).await;
             let batches: std::collections::BTreeSet<&str> = tabs

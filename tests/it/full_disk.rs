@@ -107,7 +107,7 @@ async fn a_full_disk_refuses_changes_keeps_none_and_recovers_without_a_restart()
     std::fs::create_dir(&mount).expect("mount point");
     std::fs::write(&token, TOKEN).expect("token");
     let (child, url, disk) = serve_on_tmpfs(&mount, &token);
-    let t = HttpTransport::new(&url, 2, Duration::from_secs(10));
+    let t = HttpTransport::new(&url, 2, Duration::from_secs(10)).expect("a loopback http:// URL");
 
     // Acknowledged before the disk fills: ten accounts and their OTPs.
     let (status, imported) = send(

@@ -11,6 +11,7 @@ mod readme;
 mod rehearse;
 mod report;
 mod serve;
+mod tls;
 mod tokens;
 
 use std::ffi::OsStr;
@@ -32,11 +33,17 @@ pub fn serve<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> (Child, Stri
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
+    let first = first_line(&mut child);
+    (child, first)
+}
+
+/// The first line a started server prints on stdout (`listening on ...`), trimmed.
+pub fn first_line(child: &mut Child) -> String {
     let mut first = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut first)
         .expect("a first line");
-    (child, first.trim().to_owned())
+    first.trim().to_owned()
 }
 
 /// Stops a server with SIGTERM and waits for it; asserts it stopped cleanly and answers its

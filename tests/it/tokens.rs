@@ -102,7 +102,8 @@ impl Server {
             .build()
             .expect("a runtime");
         runtime.block_on(async {
-            let transport = HttpTransport::new(&self.url, 1, Duration::from_secs(10));
+            let transport = HttpTransport::new(&self.url, 1, Duration::from_secs(10))
+                .expect("a loopback http:// URL");
             let mut req = ApiRequest::get(path);
             if let Some(token) = token {
                 req = req.with_bearer(token);

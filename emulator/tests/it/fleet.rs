@@ -152,7 +152,8 @@ async fn a_server_that_dies_mid_run_ends_it_with_a_report_of_what_was_measured()
     let server = reference::start(otpfleet_server::ServerConfig::default(), clock)
         .await
         .expect("starts");
-    let transport = HttpTransport::new(&server.url(), 8, Duration::from_secs(2));
+    let transport = HttpTransport::new(&server.url(), 8, Duration::from_secs(2))
+        .expect("a loopback http:// URL");
     let token = server.admin_token.clone();
     let fleet =
         tokio::spawn(async move { run_fleet(cfg, transport, &token, RunOptions::default()).await });
@@ -196,7 +197,8 @@ async fn the_probe_drives_a_stateless_route_without_errors() {
     let server = reference::start(otpfleet_server::ServerConfig::default(), clock)
         .await
         .expect("starts");
-    let transport = HttpTransport::new(&server.url(), 4, Duration::from_secs(5));
+    let transport = HttpTransport::new(&server.url(), 4, Duration::from_secs(5))
+        .expect("a loopback http:// URL");
     let pace = Pace::Closed { workers: 4 };
     let result = probe(transport, "/healthz", pace, Duration::from_millis(300)).await;
     assert!(result.requests > 10, "{result:?}");
@@ -215,7 +217,8 @@ async fn the_probe_sends_at_a_fixed_rate_on_time() {
     let server = reference::start(otpfleet_server::ServerConfig::default(), clock)
         .await
         .expect("starts");
-    let transport = HttpTransport::new(&server.url(), 8, Duration::from_secs(5));
+    let transport = HttpTransport::new(&server.url(), 8, Duration::from_secs(5))
+        .expect("a loopback http:// URL");
     let pace = Pace::Rate {
         per_s: 200.0,
         precise: true,

@@ -48,7 +48,8 @@ pub async fn run(cfg: FleetConfig) -> FleetRun {
     let server = reference::start(config, clock)
         .await
         .expect("the server starts");
-    let transport = HttpTransport::new(&server.url(), 32, Duration::from_secs(10));
+    let transport = HttpTransport::new(&server.url(), 32, Duration::from_secs(10))
+        .expect("a loopback http:// URL");
     run_fleet(cfg, transport, &server.admin_token, RunOptions::default())
         .await
         .expect("the fleet runs")

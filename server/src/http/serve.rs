@@ -10,7 +10,7 @@ use crate::domain::ApiError;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use otpfleet_protocol::ErrorCode;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +28,27 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_with(listener, app, None, shutdown).await
+}
+
+/// [`serve`] over TLS: each connection's handshake (bounded by the request timeout) before its
+/// HTTP/1.1.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_with(listener, app, Some(acceptor), shutdown).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -55,7 +76,8 @@ pub async fn serve(
                         continue;
                     }
                 };
-                serve_connection(&app, &config, &graceful, (stream, peer), admitted);
+                let accepted = (stream, peer, tls.clone());
+                serve_connection(&app, &config, graceful.watcher(), accepted, admitted);
             }
             _ = purge.tick() => sweep(&app),
             () = &mut shutdown => break,
@@ -72,13 +94,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one admitted connection: hyper's HTTP/1.1 with the contract's timeouts, the client
-/// address of each request, and hyper's own refusals given the contract's body.
+/// Serves one admitted connection: TLS first when the server has it, then hyper's HTTP/1.1 with
+/// the contract's timeouts, the client address of each request, and hyper's own refusals given
+/// the contract's body.
 fn serve_connection(
     app: &Arc<App>,
     config: &Arc<crate::ServerConfig>,
-    graceful: &GracefulShutdown,
-    (stream, peer): (TcpStream, SocketAddr),
+    watcher: Watcher,
+    (stream, peer, tls): (TcpStream, SocketAddr, Option<tokio_rustls::TlsAcceptor>),
     admitted: Admitted,
 ) {
     let _ = stream.set_nodelay(true);
@@ -87,6 +110,7 @@ fn serve_connection(
     let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
     stream.set_read_timeout(Some(config.idle_timeout));
     stream.set_write_timeout(Some(config.write_timeout));
+    let stream = Box::pin(stream);
     let service = service_fn({
         let app = Arc::clone(app);
         let config = Arc::clone(config);
@@ -96,20 +120,55 @@ fn serve_connection(
             answer(Arc::clone(&app), req, config.request_timeout)
         }
     });
-    let conn = http1::Builder::new()
+    let http = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(config.request_timeout)
-        .serve_connection(
-            TokioIo::new(ContractRefusals::new(Box::pin(stream))),
-            service,
-        );
-    let watched = graceful.watch(conn);
+        .clone();
+    let handshake_timeout = config.request_timeout;
     tokio::spawn(async move {
-        // Connection errors (resets, malformed HTTP, timeouts) end that connection only; its
-        // place is given back when it ends.
-        let _ = watched.await;
+        // Connection errors (resets, malformed HTTP, timeouts, failed handshakes) end that
+        // connection only; its place is given back when it ends.
+        match tls {
+            None => {
+                let io = TokioIo::new(ContractRefusals::new(stream));
+                let _ = watcher.watch(http.serve_connection(io, service)).await;
+            }
+            Some(acceptor) => {
+                let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                if let Ok(Ok(stream)) = handshake.await {
+                    let io = TokioIo::new(ContractRefusals::new(stream));
+                    let _ = watcher.watch(http.serve_connection(io, service)).await;
+                }
+            }
+        }
         drop(admitted);
     });
+}
+
+/// The TLS settings of `serve --tls-cert --tls-key`: the certificate chain and private key from
+/// PEM files, ALPN `http/1.1`.
+pub fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| format!("the certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "the certificate {} holds no PEM certificate",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("the private key {}: {e}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the certificate and key do not go together: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// The housekeeping of a minute: purges expired exports and records expired OTPs (both walk
