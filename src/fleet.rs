@@ -3,6 +3,8 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use otpfleet_emulator::arrival::Arrival;
+use otpfleet_emulator::config::DEFAULT_MAX_IN_FLIGHT;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use otpfleet_emulator::{ConfigError, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, Threshold};
@@ -105,9 +107,18 @@ pub struct FleetOpts {
     #[arg(long, default_value_t = 8)]
     pub validity_hours: u32,
 
-    /// Consoles arrive spread over this many milliseconds.
+    /// With `--arrival even`: consoles arrive spread over this many milliseconds.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub arrival_window_ms: u64,
+    /// How consoles arrive: even (over --arrival-window-ms), rate:50/s, ramp:0/s..200/s@10m,
+    /// steps:10/s@1m,50/s@5m, poisson:50/s, or replay:FILE (one arrival per line, its first
+    /// field a time in seconds). Seeded, and sharded like the consoles.
+    #[arg(long, default_value = "even", value_name = "SCHEDULE")]
+    pub arrival: Arrival,
+    /// Most consoles in flight at once: one that arrives past it is dropped (an outcome of its
+    /// own), never started late.
+    #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT, value_name = "N")]
+    pub max_in_flight: u64,
     /// Boot time, milliseconds (MIN..MAX).
     #[arg(long, default_value = "200..800", value_name = "MS")]
     pub boot_ms: MsRange,
@@ -185,6 +196,8 @@ impl FleetOpts {
                 decision: self.decision_ms,
                 ..Timing::default()
             },
+            arrival: self.arrival.clone(),
+            max_in_flight: self.max_in_flight,
             admins: self.admins,
             auto_approve: self.auto_approve,
             validity_hours: self.validity_hours,
@@ -229,6 +242,8 @@ fn flag_error(e: ConfigError) -> anyhow::Error {
         ConfigError::ValidityHours(_) => "--validity-hours",
         ConfigError::Retries { .. } => "--max-retries",
         ConfigError::ZeroTime => "--request-timeout-ms, --max-duration-s",
+        ConfigError::NoneInFlight => "--max-in-flight",
+        ConfigError::ReplayTooShort { .. } => "--arrival, --consoles",
     };
     anyhow::anyhow!("{flag}: {e}")
 }

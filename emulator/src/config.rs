@@ -1,5 +1,6 @@
 //! The knobs of a fleet run, each with a bound, checked before anything starts.
 
+use crate::arrival::Arrival;
 use crate::error::ConfigError;
 use serde::Serialize;
 use std::fmt;
@@ -259,6 +260,11 @@ pub struct FleetConfig {
     pub shard: Shard,
     pub rates: Rates,
     pub timing: Timing,
+    /// How consoles arrive (`Even` spreads them over `timing.arrival_window_ms`).
+    pub arrival: Arrival,
+    /// Most consoles in flight at once: one that arrives past it is `dropped`, never started
+    /// late.
+    pub max_in_flight: u64,
     pub admins: u32,
     pub auto_approve: bool,
     pub validity_hours: u32,
@@ -277,6 +283,8 @@ pub struct FleetConfig {
 
 /// Most consoles one process drives.
 pub const MAX_CONSOLES: u64 = 10_000_000;
+/// Consoles in flight at once by default (each holds a task and a few KB while it runs).
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 100_000;
 /// Most admins of one run.
 pub const MAX_ADMINS: u32 = 1_000;
 /// Most retries of one request.
@@ -290,6 +298,8 @@ impl Default for FleetConfig {
             shard: Shard::WHOLE,
             rates: Rates::default(),
             timing: Timing::default(),
+            arrival: Arrival::Even,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             admins: 2,
             auto_approve: false,
             validity_hours: 8,
@@ -331,7 +341,16 @@ impl FleetConfig {
         if self.request_timeout_ms == 0 || self.max_duration_ms == 0 {
             return Err(ConfigError::ZeroTime);
         }
-        Ok(())
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::NoneInFlight);
+        }
+        match self.arrival.capacity() {
+            Some(rows) if rows < self.consoles => Err(ConfigError::ReplayTooShort {
+                rows,
+                consoles: self.consoles,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -43,6 +43,17 @@ pub struct ConsoleRecord {
 }
 
 impl ConsoleRecord {
+    /// A console that arrived when `max_in_flight` consoles were running: never started.
+    pub fn dropped(p: &ConsoleProfile, max_in_flight: u64) -> ConsoleRecord {
+        ConsoleRecord {
+            outcome: Outcome::Dropped,
+            note: Some(format!(
+                "dropped: {max_in_flight} consoles were in flight when it arrived"
+            )),
+            ..ConsoleRecord::never_started(p, "")
+        }
+    }
+
     /// A console that never started (its batch was never generated, or the run stopped first).
     pub fn never_started(p: &ConsoleProfile, note: &str) -> ConsoleRecord {
         ConsoleRecord {

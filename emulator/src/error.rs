@@ -20,6 +20,12 @@ pub enum ConfigError {
     Retries { got: u32, max: u32 },
     #[error("the request timeout and the run's time limit must be above zero")]
     ZeroTime,
+    #[error("at least one console must be allowed in flight")]
+    NoneInFlight,
+    #[error(
+        "the replayed arrivals are {rows}, fewer than the {consoles} consoles: run at most {rows}"
+    )]
+    ReplayTooShort { rows: u64, consoles: u64 },
 }
 
 /// Why a fleet or a rehearsal could not run (one that starts and then meets a dead server ends

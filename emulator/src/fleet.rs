@@ -3,6 +3,7 @@
 
 use crate::admin::{Admin, run_admin};
 use crate::api::Requester;
+use crate::arrival::Schedule;
 use crate::config::FleetConfig;
 use crate::console::{ConsoleRecord, run_console};
 use crate::error::RunError;
@@ -15,6 +16,7 @@ use otpfleet_reports::{
     Throughput, TimeToSignedIn, interval_length, latency_of, summarize,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -49,11 +51,17 @@ pub struct FleetRun {
     pub restored: Option<Result<otpfleet_protocol::Preferences, AdminError>>,
 }
 
-/// The consoles of this run's shard, drawn from the seed.
+/// The consoles of this run's shard, drawn from the seed, arriving on the run's schedule (the
+/// whole run's: a shard's consoles arrive when they would in the unsharded run).
 pub fn profiles(cfg: &FleetConfig) -> Vec<ConsoleProfile> {
+    let window_ms = cfg.timing.arrival_window_ms;
+    let schedule = Schedule::new(&cfg.arrival, cfg.consoles, window_ms, cfg.seed);
     (0..cfg.consoles)
         .filter(|i| cfg.shard.owns(*i))
-        .map(|i| ConsoleProfile::draw(cfg, i))
+        .map(|i| ConsoleProfile {
+            arrival_ms: schedule.at_ms(i),
+            ..ConsoleProfile::draw(cfg, i)
+        })
         .collect()
 }
 
@@ -170,15 +178,28 @@ pub(crate) async fn launch<T: Transport>(
     origin: Instant,
     tx: tokio::sync::mpsc::UnboundedSender<ConsoleRecord>,
 ) {
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let max_in_flight = requester.cfg.max_in_flight;
     for (p, ticket) in profiles.into_iter().zip(tickets) {
         let arrival = origin + Duration::from_millis(p.arrival_ms);
         tokio::select! {
             () = tokio::time::sleep_until(arrival) => {}
             () = requester.stop.stopped() => {}
         }
-        let (requester, transport, tx) = (Arc::clone(requester), transport.dedicated(), tx.clone());
+        if in_flight.load(Ordering::Relaxed) >= max_in_flight && !requester.stop.is_stopped() {
+            let _ = tx.send(ConsoleRecord::dropped(&p, max_in_flight));
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let (requester, transport, tx, in_flight) = (
+            Arc::clone(requester),
+            transport.dedicated(),
+            tx.clone(),
+            Arc::clone(&in_flight),
+        );
         tokio::spawn(async move {
             let record = run_console(&requester, transport, &p, &ticket, origin).await;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
             let _ = tx.send(record);
         });
     }
@@ -306,13 +327,15 @@ impl Progress {
 
 fn outcome_line(o: &Outcomes) -> String {
     format!(
-        "otp {} | manual {} | rejected {} | expired {} | verification failed {} | abandoned {}",
+        "otp {} | manual {} | rejected {} | expired {} | verification failed {} | abandoned {} \
+         | dropped {}",
         o.signed_in_otp,
         o.signed_in_manual,
         o.rejected,
         o.expired,
         o.verification_failed,
-        o.abandoned
+        o.abandoned,
+        o.dropped
     )
 }
 

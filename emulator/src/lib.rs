@@ -9,6 +9,7 @@
 
 mod admin;
 mod api;
+pub mod arrival;
 pub mod config;
 mod console;
 mod error;

@@ -86,6 +86,8 @@ pub enum Stream {
     Import,
     /// Generating the OTP batches while seeding.
     Batches,
+    /// A Poisson arrival schedule's gaps.
+    Arrivals,
 }
 
 impl Stream {
@@ -95,6 +97,7 @@ impl Stream {
             Stream::Preferences => u64::MAX - 10_000,
             Stream::Import => u64::MAX - 10_001,
             Stream::Batches => u64::MAX - 10_002,
+            Stream::Arrivals => u64::MAX - 10_003,
         }
     }
 }

@@ -138,6 +138,10 @@ fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
             // An admin with an empty queue looks again a minute later.
             admin_idle_ms: 60_000,
         },
+        // A plan's consoles arrive on its installation days, and wait hours for approvers:
+        // none is dropped.
+        arrival: crate::arrival::Arrival::Even,
+        max_in_flight: u64::MAX,
         admins: plan.admins.iter().map(|a| a.count).sum(),
         auto_approve: plan.auto_approve,
         validity_hours: plan.validity_hours,

@@ -363,6 +363,7 @@ fn add_outcomes(a: &Outcomes, b: &Outcomes) -> Outcomes {
         expired: a.expired + b.expired,
         verification_failed: a.verification_failed + b.verification_failed,
         abandoned: a.abandoned + b.abandoned,
+        dropped: a.dropped + b.dropped,
     }
 }
 

@@ -133,16 +133,20 @@ pub enum Outcome {
     Expired,
     VerificationFailed,
     Abandoned,
+    /// Never started: it arrived when the run already had its most consoles in flight (k6's
+    /// dropped iterations), so it was not sent late instead.
+    Dropped,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::SignedInOtp,
         Outcome::SignedInManual,
         Outcome::Rejected,
         Outcome::Expired,
         Outcome::VerificationFailed,
         Outcome::Abandoned,
+        Outcome::Dropped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -153,6 +157,7 @@ impl Outcome {
             Outcome::Expired => "expired",
             Outcome::VerificationFailed => "verification_failed",
             Outcome::Abandoned => "abandoned",
+            Outcome::Dropped => "dropped",
         }
     }
 }
@@ -166,6 +171,9 @@ pub struct Outcomes {
     pub expired: u64,
     pub verification_failed: u64,
     pub abandoned: u64,
+    /// Absent in reports written before arrival schedules: none were dropped then.
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 impl Outcomes {
@@ -181,6 +189,7 @@ impl Outcomes {
             Outcome::Expired => self.expired,
             Outcome::VerificationFailed => self.verification_failed,
             Outcome::Abandoned => self.abandoned,
+            Outcome::Dropped => self.dropped,
         }
     }
 
@@ -192,6 +201,7 @@ impl Outcomes {
             Outcome::Expired => &mut self.expired,
             Outcome::VerificationFailed => &mut self.verification_failed,
             Outcome::Abandoned => &mut self.abandoned,
+            Outcome::Dropped => &mut self.dropped,
         }
     }
 

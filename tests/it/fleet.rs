@@ -320,3 +320,102 @@ fn target_flags_that_would_be_ignored_are_refused() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// `consoles.csv` as (index, arrival_s, outcome) rows.
+fn arrivals(dir: &std::path::Path) -> Vec<(u64, String, String)> {
+    let text = std::fs::read_to_string(dir.join("consoles.csv")).expect("consoles.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (index, arrival, outcome) = (col("index"), col("arrival_s"), col("outcome"));
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let index = cells[index].parse().expect("an index");
+            (index, cells[arrival].to_owned(), cells[outcome].to_owned())
+        })
+        .collect()
+}
+
+fn fleet_in(dir: &std::path::Path, name: &str, args: &[&str]) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let run = otpfleet()
+        .args(["fleet", "--quiet", "--seed", "5", "--auto-approve"])
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out
+}
+
+/// A constant rate is exact, and two shards arrive as the unsharded run does.
+#[test]
+fn consoles_arrive_on_the_schedule_and_shards_split_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--consoles", "40", "--arrival", "rate:200/s"];
+    let whole = arrivals(&fleet_in(dir.path(), "whole", &args));
+    assert_eq!(whole.len(), 40);
+    for (index, arrival_s, _) in &whole {
+        let want = *index as f64 / 200.0;
+        let got: f64 = arrival_s.parse().expect("seconds");
+        assert!(
+            (got - want).abs() < 0.0015,
+            "console {index}: {got} s, not {want} s"
+        );
+    }
+    let mut sharded = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let name = format!("shard{}", &shard[..1]);
+        let mut args = args.to_vec();
+        args.extend(["--shard", shard]);
+        sharded.extend(arrivals(&fleet_in(dir.path(), &name, &args)));
+    }
+    sharded.sort();
+    let times = |rows: &[(u64, String, String)]| -> Vec<(u64, String)> {
+        rows.iter().map(|(i, a, _)| (*i, a.clone())).collect()
+    };
+    assert_eq!(times(&sharded), times(&whole));
+}
+
+/// With the in-flight bound low, consoles that arrive past it are dropped, counted and
+/// reported, and every console still has exactly one outcome.
+#[test]
+fn consoles_past_the_in_flight_bound_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "--consoles",
+        "60",
+        "--arrival",
+        "rate:500/s",
+        "--max-in-flight",
+        "2",
+        "--boot-ms",
+        "300..400",
+    ];
+    let out = fleet_in(dir.path(), "bounded", &args);
+    let report = crate::read_report(&out);
+    let dropped = report["outcomes"]["dropped"].as_u64().expect("dropped");
+    assert!(
+        dropped > 30,
+        "most consoles arrive while two boot: {report}"
+    );
+    let rows = arrivals(&out);
+    assert_eq!(rows.len(), 60);
+    let in_csv = rows.iter().filter(|(_, _, o)| o == "dropped").count() as u64;
+    assert_eq!(in_csv, dropped);
+    let total: u64 = report["outcomes"]
+        .as_object()
+        .expect("outcomes")
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    assert_eq!(total, 60);
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(md.contains("dropped"), "{md}");
+}

@@ -1,0 +1,400 @@
+//! When consoles arrive: the open-model schedules of k6 and Gatling. Even spread over a window
+//! (today's default), a constant rate, a linear ramp, steps, a Poisson process, or the arrival
+//! offsets of a real rollout replayed from a file.
+//!
+//! **Invariant:** console `i`'s arrival is a function of (schedule, console count, seed, `i`)
+//! alone, so a shard computes its own consoles' arrivals with no coordination and the shards of a
+//! run together arrive exactly as the unsharded run does.
+
+use crate::profile::{Stream, stream_rng};
+use rand::Rng as _;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// How consoles arrive (`--arrival`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Arrival {
+    /// Evenly spread over the arrival window.
+    #[default]
+    Even,
+    /// A constant rate, consoles per second.
+    Rate(f64),
+    /// From one rate to another (consoles per second), linearly over `over_ms`; then the second
+    /// rate.
+    Ramp { from: f64, to: f64, over_ms: u64 },
+    /// Rates (consoles per second) held for durations, one after another; the last one goes on.
+    Steps(Vec<(f64, u64)>),
+    /// A Poisson process of this mean rate: exponential gaps from the seed's arrival stream.
+    Poisson(f64),
+    /// Arrival offsets from a file, milliseconds from the first, sorted.
+    Replay {
+        path: String,
+        offsets_ms: Arc<[u64]>,
+    },
+}
+
+/// The forms `--arrival` accepts, for error messages.
+pub const FORMS: &str = "even, rate:50/s, ramp:0/s..200/s@10m, steps:10/s@1m,50/s@5m, \
+                         poisson:50/s, replay:FILE (rates per s, m or h; durations in ms, s, m or h)";
+
+/// The highest rate a schedule takes, consoles per second.
+const MAX_RATE: f64 = 1_000_000.0;
+
+impl FromStr for Arrival {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Arrival, String> {
+        let spec = spec.trim();
+        let bad = |part: &str, why: &str| format!("{spec:?}: {part:?} {why}; give one of {FORMS}");
+        let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+        match kind {
+            "even" if rest.is_empty() => Ok(Arrival::Even),
+            "rate" => rate(rest).map(Arrival::Rate).map_err(|why| bad(rest, &why)),
+            "poisson" => rate(rest)
+                .map(Arrival::Poisson)
+                .map_err(|why| bad(rest, &why)),
+            "ramp" => {
+                let Some((rates, over)) = rest.split_once('@') else {
+                    return Err(bad(rest, "is not FROM/s..TO/s@DURATION"));
+                };
+                let Some((from, to)) = rates.split_once("..") else {
+                    return Err(bad(rates, "is not FROM/s..TO/s"));
+                };
+                let from = rate_or_zero(from).map_err(|why| bad(from, &why))?;
+                let to = rate_or_zero(to).map_err(|why| bad(to, &why))?;
+                let over_ms = duration_ms(over).map_err(|why| bad(over, &why))?;
+                if from == 0.0 && to == 0.0 {
+                    return Err(bad(rates, "never lets a console arrive"));
+                }
+                Ok(Arrival::Ramp { from, to, over_ms })
+            }
+            "steps" => {
+                let mut steps = Vec::new();
+                for step in rest.split(',') {
+                    let Some((r, d)) = step.split_once('@') else {
+                        return Err(bad(step, "is not RATE/s@DURATION"));
+                    };
+                    let r = rate_or_zero(r).map_err(|why| bad(r, &why))?;
+                    let d = duration_ms(d).map_err(|why| bad(d, &why))?;
+                    steps.push((r, d));
+                }
+                if steps.last().is_some_and(|(r, _)| *r == 0.0) {
+                    return Err(bad(
+                        rest,
+                        "ends at 0/s, so the consoles after it never arrive",
+                    ));
+                }
+                Ok(Arrival::Steps(steps))
+            }
+            "replay" if !rest.is_empty() => replay(rest),
+            _ => Err(bad(kind, "is not a schedule")),
+        }
+    }
+}
+
+/// `50/s`, `3000/m`, `100/h`: consoles per second, above zero.
+fn rate(text: &str) -> Result<f64, String> {
+    let r = rate_or_zero(text)?;
+    if r == 0.0 {
+        return Err("is zero: no console would arrive".into());
+    }
+    Ok(r)
+}
+
+fn rate_or_zero(text: &str) -> Result<f64, String> {
+    let (n, unit) = text
+        .trim()
+        .split_once('/')
+        .ok_or("is not a rate such as 50/s")?;
+    let per = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err("has no unit /s, /m or /h".into()),
+    };
+    let n: f64 = n.parse().map_err(|_| "is not a number of consoles")?;
+    let r = n / per;
+    if !(r.is_finite() && (0.0..=MAX_RATE).contains(&r)) {
+        return Err(format!("is outside 0 to {MAX_RATE} consoles per second"));
+    }
+    Ok(r)
+}
+
+/// `500ms`, `30s`, `10m`, `2h`: milliseconds, above zero.
+fn duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let per_ms: u64 = match &text[digits.len()..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err("has no unit ms, s, m or h".into()),
+    };
+    let n: u64 = digits.parse().map_err(|_| "is not a whole number")?;
+    match n.checked_mul(per_ms) {
+        Some(ms) if ms > 0 && ms <= 366 * 86_400_000 => Ok(ms),
+        _ => Err("is outside 1 ms to 366 days".into()),
+    }
+}
+
+/// Reads a replay file: one arrival per line, its first comma-separated field the time in
+/// seconds (a number; offsets from the first arrival are taken); an optional header line,
+/// blank lines and `#` comments skipped.
+fn replay(path: &str) -> Result<Arrival, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("the replay file {path}: {e}"))?;
+    let mut seconds = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let field = line.split(',').next().unwrap_or_default().trim();
+        match field.parse::<f64>() {
+            Ok(s) if s.is_finite() && s >= 0.0 => seconds.push(s),
+            Err(_) if seconds.is_empty() && n == 0 => {} // a header
+            _ => {
+                return Err(format!(
+                    "the replay file {path}, line {}: {field:?} is not a time in seconds (a \
+                     number from 0)",
+                    n + 1
+                ));
+            }
+        }
+    }
+    if seconds.is_empty() {
+        return Err(format!("the replay file {path} holds no arrival"));
+    }
+    seconds.sort_by(f64::total_cmp);
+    let first = seconds[0];
+    let offsets_ms = seconds
+        .iter()
+        .map(|s| ((s - first) * 1000.0).round() as u64)
+        .collect();
+    Ok(Arrival::Replay {
+        path: path.to_owned(),
+        offsets_ms,
+    })
+}
+
+impl fmt::Display for Arrival {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Arrival::Even => f.write_str("even"),
+            Arrival::Rate(r) => write!(f, "rate:{r}/s"),
+            Arrival::Ramp { from, to, over_ms } => write!(f, "ramp:{from}/s..{to}/s@{over_ms}ms"),
+            Arrival::Steps(steps) => {
+                let steps: Vec<String> =
+                    steps.iter().map(|(r, d)| format!("{r}/s@{d}ms")).collect();
+                write!(f, "steps:{}", steps.join(","))
+            }
+            Arrival::Poisson(r) => write!(f, "poisson:{r}/s"),
+            Arrival::Replay { path, .. } => write!(f, "replay:{path}"),
+        }
+    }
+}
+
+impl serde::Serialize for Arrival {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Arrival {
+    /// Consoles the schedule can bring, if it is finite (a replay's rows).
+    pub fn capacity(&self) -> Option<u64> {
+        match self {
+            Arrival::Replay { offsets_ms, .. } => Some(offsets_ms.len() as u64),
+            _ => None,
+        }
+    }
+}
+
+/// The arrival times of one run's consoles.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    arrival: Arrival,
+    consoles: u64,
+    window_ms: u64,
+    /// A Poisson process's arrivals, drawn once for every console of the run.
+    drawn_ms: Option<Arc<[u64]>>,
+}
+
+impl Schedule {
+    /// The schedule of a run of `consoles` (the whole run's, not a shard's) with `seed`;
+    /// `window_ms` is the even spread's window.
+    pub fn new(arrival: &Arrival, consoles: u64, window_ms: u64, seed: u64) -> Schedule {
+        let drawn_ms = match arrival {
+            Arrival::Poisson(rate) => {
+                let mut rng = stream_rng(seed, Stream::Arrivals);
+                let mut t = 0.0f64;
+                let times: Vec<u64> = (0..consoles)
+                    .map(|_| {
+                        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+                        t += -u.ln() / rate * 1000.0;
+                        t as u64
+                    })
+                    .collect();
+                Some(times.into())
+            }
+            _ => None,
+        };
+        Schedule {
+            arrival: arrival.clone(),
+            consoles,
+            window_ms,
+            drawn_ms,
+        }
+    }
+
+    /// When console `index` arrives, milliseconds from the run's start.
+    pub fn at_ms(&self, index: u64) -> u64 {
+        let i = index as f64;
+        let seconds = match &self.arrival {
+            Arrival::Even => return self.window_ms * index / self.consoles.max(1),
+            Arrival::Rate(r) => i / r,
+            Arrival::Ramp { from, to, over_ms } => ramp_s(i, *from, *to, *over_ms as f64 / 1000.0),
+            Arrival::Steps(steps) => steps_s(i, steps),
+            Arrival::Poisson(_) | Arrival::Replay { .. } => {
+                let times = match (&self.arrival, &self.drawn_ms) {
+                    (Arrival::Replay { offsets_ms, .. }, _) => offsets_ms,
+                    (_, Some(drawn)) => drawn,
+                    _ => return 0,
+                };
+                let last = times.len().saturating_sub(1);
+                return times.get(index as usize).copied().unwrap_or(times[last]);
+            }
+        };
+        (seconds * 1000.0).round() as u64
+    }
+}
+
+/// The time (s) at which `i` consoles have arrived under a ramp from `a` to `b` per second over
+/// `d` seconds, then `b`: the arrivals so far are `a t + (b - a) t² / 2d`.
+fn ramp_s(i: f64, a: f64, b: f64, d: f64) -> f64 {
+    let by_end = (a + b) / 2.0 * d;
+    if i >= by_end {
+        return d + (i - by_end) / b;
+    }
+    let k = (b - a) / (2.0 * d);
+    if k.abs() < 1e-12 {
+        return i / a;
+    }
+    (-a + (a * a + 4.0 * k * i).sqrt()) / (2.0 * k)
+}
+
+/// The time (s) at which `i` consoles have arrived under steps of rates held for durations.
+fn steps_s(i: f64, steps: &[(f64, u64)]) -> f64 {
+    let (mut t, mut so_far) = (0.0, 0.0);
+    for (k, (rate, ms)) in steps.iter().enumerate() {
+        let d = *ms as f64 / 1000.0;
+        let last = k + 1 == steps.len();
+        if last || so_far + rate * d > i {
+            return t + (i - so_far) / rate;
+        }
+        so_far += rate * d;
+        t += d;
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(spec: &str, n: u64) -> Vec<u64> {
+        let schedule = Schedule::new(&spec.parse().expect("a schedule"), n, 10_000, 7);
+        (0..n).map(|i| schedule.at_ms(i)).collect()
+    }
+
+    #[test]
+    fn a_constant_rate_is_exact() {
+        assert_eq!(times("rate:50/s", 5), [0, 20, 40, 60, 80]);
+        assert_eq!(times("rate:3000/m", 3), [0, 20, 40]);
+    }
+
+    #[test]
+    fn a_ramp_brings_its_area_of_consoles() {
+        // 0 to 200/s over 10 s: 1,000 consoles by the end, half of them in the last 2.93 s.
+        let t = times("ramp:0/s..200/s@10s", 1_101);
+        assert_eq!(t[0], 0);
+        assert_eq!(t[1_000], 10_000);
+        assert_eq!(t[1_100], 10_500, "then 200/s");
+        assert!((7_000..7_100).contains(&t[500]), "{}", t[500]);
+        assert!(t.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn steps_hold_each_rate() {
+        let t = times("steps:10/s@1s,100/s@1s", 40);
+        assert_eq!(&t[..3], [0, 100, 200]);
+        assert_eq!(t[10], 1_000);
+        assert_eq!(t[20], 1_100);
+        assert_eq!(t[39], 1_290);
+    }
+
+    #[test]
+    fn poisson_arrivals_are_seeded_and_keep_their_mean() {
+        let t = times("poisson:50/s", 5_000);
+        assert_eq!(
+            t,
+            times("poisson:50/s", 5_000),
+            "the same seed, the same arrivals"
+        );
+        // 5,000 arrivals at 50/s take about 100 s; the sum of 5,000 gaps has a standard
+        // deviation of sqrt(5000)/50 = 1.4 s: 5 of them is 7 s.
+        let last = t[4_999] as f64 / 1000.0;
+        assert!((93.0..107.0).contains(&last), "{last}");
+        // Counts per second are Poisson(50): none below 15 or above 95 in 100 seconds.
+        let mut per_s = vec![0u32; 110];
+        for ms in &t {
+            per_s[(*ms / 1000) as usize] += 1;
+        }
+        assert!(
+            per_s[..90].iter().all(|c| (15..95).contains(c)),
+            "{per_s:?}"
+        );
+    }
+
+    #[test]
+    fn a_replay_file_is_read_sorted_and_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("arrivals.csv");
+        std::fs::write(&path, "seconds,room\n100.5,a\n100,b\n\n# late\n160,c\n").expect("write");
+        let spec = format!("replay:{}", path.display());
+        assert_eq!(times(&spec, 3), [0, 500, 60_000]);
+        std::fs::write(&path, "1\n2\nsoon\n").expect("write");
+        let e = spec.parse::<Arrival>().expect_err("a bad line");
+        assert!(e.contains("line 3") && e.contains("\"soon\""), "{e}");
+    }
+
+    #[test]
+    fn malformed_schedules_name_the_part_and_the_forms() {
+        for (spec, part) in [
+            ("rate:50", "\"50\""),
+            ("rate:0/s", "\"0/s\""),
+            ("ramp:0/s..200/s", "\"0/s..200/s\""),
+            ("ramp:0/s..200/s@10", "\"10\""),
+            ("steps:10/s@1m,0/s@1m", "ends at 0/s"),
+            ("burst:5/s", "\"burst\""),
+            ("rate:2000000/s", "outside"),
+        ] {
+            let e = spec.parse::<Arrival>().expect_err(spec);
+            assert!(e.contains(part) && e.contains(FORMS), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn shards_together_arrive_as_the_whole_run() {
+        for spec in ["even", "rate:100/s", "poisson:80/s", "ramp:10/s..50/s@5s"] {
+            let whole = times(spec, 1_000);
+            let schedule = Schedule::new(&spec.parse().expect("spec"), 1_000, 10_000, 7);
+            for shard in 0..3 {
+                for i in (shard..1_000).step_by(3) {
+                    assert_eq!(schedule.at_ms(i), whole[i as usize], "{spec}");
+                }
+            }
+        }
+    }
+}
