@@ -96,6 +96,24 @@ pub struct FleetOpts {
         allow_negative_numbers = true
     )]
     pub network_fault_rate: Rate,
+    /// Share of OTPs typed on two consoles at the same moment (a mixed-up sheet): the server
+    /// must refuse the second; two successes are a broken promise.
+    #[arg(
+        long,
+        default_value_t = Rates::DEFAULT.race,
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub race_rate: Rate,
+    /// Share of consoles that ask for their credentials again (a lost answer), and, refused or
+    /// expired, ask anyway: a second hand-over is a broken promise.
+    #[arg(
+        long,
+        default_value_t = Rates::DEFAULT.double_sign_in,
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub double_sign_in_rate: Rate,
 
     /// Virtual admins working the approval queue.
     #[arg(long, default_value_t = 2)]
@@ -186,6 +204,8 @@ impl FleetOpts {
                 reject: self.reject_rate,
                 late: self.late_rate,
                 network_fault: self.network_fault_rate,
+                race: self.race_rate,
+                double_sign_in: self.double_sign_in_rate,
             },
             timing: Timing {
                 arrival_window_ms: self.arrival_window_ms,
@@ -231,6 +251,7 @@ pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
     let done = execute(&opts)?;
     print!("{}", crate::summary::text(&done.report, &done.out));
     crate::summary::ended(&done.report, done.interrupted)?;
+    crate::summary::kept_promises(&done.report)?;
     crate::summary::judge(&done.report, &opts.threshold)
 }
 

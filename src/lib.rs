@@ -81,6 +81,9 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// The run stopped early by itself (its time limit, a server gone); its folder is written.
     pub const INCOMPLETE: u8 = 3;
+    /// The server broke a promise of the contract (report.json's `violations`); the run
+    /// folder is written.
+    pub const BROKEN_PROMISE: u8 = 4;
     /// Interrupted: 128 + the signal's number, 130 for SIGINT and 143 for SIGTERM; the run
     /// folder is written.
     pub const INTERRUPTED_SIGINT: u8 = 130;
@@ -93,6 +96,8 @@ pub mod exit {
             u8::try_from(128 + i.0).unwrap_or(FAILURE)
         } else if e.is::<super::interrupt::Incomplete>() {
             INCOMPLETE
+        } else if e.is::<super::BrokenPromise>() {
+            BROKEN_PROMISE
         } else {
             FAILURE
         }
@@ -111,6 +116,22 @@ impl std::fmt::Display for BadInput {
 }
 
 impl std::error::Error for BadInput {}
+
+/// The server broke promises of the contract (this many): exits `exit::BROKEN_PROMISE`.
+#[derive(Debug)]
+pub(crate) struct BrokenPromise(pub usize);
+
+impl std::fmt::Display for BrokenPromise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server broke {} promise(s) of the contract: see violations in report.json",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BrokenPromise {}
 
 /// Milliseconds since the Unix epoch: the wall clock, read only at the edge of the program.
 pub(crate) fn wall_clock_ms() -> u64 {

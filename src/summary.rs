@@ -23,6 +23,7 @@ pub fn text(r: &RunReport, out: &Path) -> String {
         r.seed,
         numbers::seconds(r.duration_s)
     );
+    write_violations(&mut s, r);
     s.push_str("outcome               consoles    share\n");
     for o in Outcome::ALL {
         let n = r.outcomes.get(o);
@@ -152,6 +153,31 @@ pub fn judge(r: &RunReport, thresholds: &[Threshold]) -> anyhow::Result<()> {
         breached.len(),
         list.join("; ")
     )
+}
+
+/// The promises the server broke, first, if it broke any.
+fn write_violations(s: &mut String, r: &RunReport) {
+    if r.violations.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "BROKEN PROMISES: the server broke {} promise(s) of the contract",
+        r.violations.len()
+    );
+    for v in &r.violations {
+        let _ = writeln!(s, "  {}: {} ({})", v.kind, v.detail, v.serials.join(", "));
+    }
+    s.push('\n');
+}
+
+/// A server that broke a promise of the contract fails the run with its own exit code
+/// (`exit::BROKEN_PROMISE`), whatever the thresholds say.
+pub fn kept_promises(r: &RunReport) -> anyhow::Result<()> {
+    if r.violations.is_empty() {
+        return Ok(());
+    }
+    Err(crate::BrokenPromise(r.violations.len()).into())
 }
 
 /// How a run ended, as an error when it did not end by itself: interrupted by `signal` (exits

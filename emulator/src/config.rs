@@ -183,6 +183,12 @@ pub struct Rates {
     pub late: Rate,
     /// Chance that a request meets a network fault (reset before it reaches the server).
     pub network_fault: Rate,
+    /// OTPs typed on two consoles at the same moment (an installer mixing up a sheet): the
+    /// second console's redemption must be refused.
+    pub race: Rate,
+    /// Consoles that ask for their credentials again, as after a lost answer (and, refused or
+    /// expired, ask for them anyway): the server must not hand them out twice, or at all.
+    pub double_sign_in: Rate,
 }
 
 impl Rates {
@@ -196,6 +202,8 @@ impl Rates {
         reject: Rate(0.01),
         late: Rate::ZERO,
         network_fault: Rate::ZERO,
+        race: Rate::ZERO,
+        double_sign_in: Rate::ZERO,
     };
 }
 

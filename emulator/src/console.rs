@@ -4,6 +4,7 @@
 
 use crate::api::Requester;
 use crate::profile::{ConsoleProfile, console_rng};
+
 use crate::tally::{Fault, Gauge};
 use otpfleet_client::{Answer, ApiRequest, CallError, Ticket, Transport, calls};
 use otpfleet_protocol::{
@@ -322,7 +323,11 @@ impl<T: Transport> Console<'_, T> {
                 otp: self.profile.typed_otp(&ticket.otp, attempt),
                 verification_token: token.into(),
             };
-            let answer = self.send(Step::Redeem, calls::redeem(&body), at).await?;
+            let answer = if self.profile.race && attempt == self.profile.typos {
+                self.raced(&body, at).await?
+            } else {
+                self.send(Step::Redeem, calls::redeem(&body), at).await?
+            };
             match answer.error() {
                 None => {
                     return answer
@@ -352,12 +357,47 @@ impl<T: Transport> Console<'_, T> {
     }
 
     async fn wait_and_sign_in(&mut self, redeemed: RedeemResponse) -> Flow<Outcome> {
+        let id = redeemed.request_id.clone();
+        let token = redeemed.poll_token.clone();
+        self.redeemed = true;
+        let status = self.wait_for_decision(redeemed).await?;
+        match status {
+            RequestStatus::Approved => {}
+            RequestStatus::Rejected | RequestStatus::Expired => {
+                self.sign_in_anyway(&id, &token, status).await?;
+                return Ok(if status == RequestStatus::Rejected {
+                    Outcome::Rejected
+                } else {
+                    Outcome::Expired
+                });
+            }
+            other => return Err(format!("request ended {other} before sign-in")),
+        }
+        let answer = self.send(Step::SignIn, calls::sign_in(&id, &token), Instant::now());
+        let answer = answer.await?;
+        if answer.ok() {
+            self.sign_in_again(&id, &token).await?;
+            return Ok(Outcome::SignedInOtp);
+        }
+        if answer.error() == Some(ErrorCode::RequestNotApproved) {
+            let serial = self.profile.serial.as_str();
+            self.requester.tally.violation(
+                "status_went_back",
+                &[serial],
+                format!("{id} was approved, then sign-in said it is not approved"),
+            );
+        }
+        Err(self.unexpected(Step::SignIn, &answer))
+    }
+
+    /// Polls the request at the interval the server gives until it is no longer awaiting
+    /// approval; answers its status then.
+    async fn wait_for_decision(&mut self, redeemed: RedeemResponse) -> Flow<RequestStatus> {
         let id = redeemed.request_id;
         let token = redeemed.poll_token;
         let mut status = redeemed.status;
         let mut interval_s = redeemed.interval_s.max(1);
         let mut polls = 0;
-        self.redeemed = true;
         let waiting_since = Instant::now();
         if status == RequestStatus::AwaitingApproval {
             self.awaiting = true;
@@ -397,17 +437,96 @@ impl<T: Transport> Console<'_, T> {
                 );
             }
         }
-        match status {
-            RequestStatus::Approved => {}
-            RequestStatus::Rejected => return Ok(Outcome::Rejected),
-            RequestStatus::Expired => return Ok(Outcome::Expired),
-            other => return Err(format!("request ended {other} before sign-in")),
+        Ok(status)
+    }
+
+    /// A console whose answer got lost asks for its credentials again: a second hand-over is a
+    /// broken promise (the contract hands them over once).
+    async fn sign_in_again(&mut self, id: &str, token: &str) -> Flow<()> {
+        if !self.profile.double_sign_in {
+            return Ok(());
         }
-        let req = calls::sign_in(&id, &token);
-        let answer = self.send(Step::SignIn, req, Instant::now()).await?;
-        if answer.ok() {
-            return Ok(Outcome::SignedInOtp);
+        let again = self.send(Step::SignIn, calls::sign_in(id, token), Instant::now());
+        if again.await?.ok() {
+            let serial = self.profile.serial.as_str();
+            self.requester.tally.violation(
+                "credentials_handed_twice",
+                &[serial],
+                format!("{id}: a second sign-in got the credentials again"),
+            );
         }
-        Err(self.unexpected(Step::SignIn, &answer))
+        Ok(())
+    }
+
+    /// A refused or expired console asks for credentials anyway: getting them is a broken
+    /// promise.
+    async fn sign_in_anyway(&mut self, id: &str, token: &str, status: RequestStatus) -> Flow<()> {
+        if !self.profile.double_sign_in {
+            return Ok(());
+        }
+        let answer = self.send(Step::SignIn, calls::sign_in(id, token), Instant::now());
+        if answer.await?.ok() {
+            let serial = self.profile.serial.as_str();
+            self.requester.tally.violation(
+                "signed_in_after_refusal",
+                &[serial],
+                format!("{id} was {status}, and sign-in handed over credentials"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Types the OTP while a twin console types the same OTP at the same moment (its own
+    /// device, verified just before). The contract lets one of them have it: two successes are
+    /// a broken promise. When the twin wins, this console carries on with the twin's request
+    /// (the installer with the other device got it), so it still ends in one outcome.
+    async fn raced(&mut self, body: &RedeemRequest, at: Instant) -> Flow<Answer> {
+        let requester = self.requester;
+        let twin = self.transport.dedicated();
+        let twin_serial = format!("{}-T", self.profile.serial);
+        let mut rng = console_rng(self.profile.flow_seed ^ 0x7417, self.profile.index);
+        let device = VerifyRequest {
+            make: self.profile.model.make.into(),
+            model: self.profile.model.model.into(),
+            serial: twin_serial.clone(),
+            hdmi_ingest: true,
+        };
+        let verified = requester
+            .call(
+                &twin,
+                None,
+                calls::verify(&device),
+                Instant::now(),
+                &mut rng,
+            )
+            .await;
+        let Some(token) = verified.ok().and_then(|a| a.parse::<VerifyResponse>()) else {
+            return self.send(Step::Redeem, calls::redeem(body), at).await;
+        };
+        let twin_body = RedeemRequest {
+            otp: body.otp.clone(),
+            verification_token: token.verification_token,
+        };
+        let (mine, theirs) = tokio::join!(
+            self.send(Step::Redeem, calls::redeem(body), at),
+            requester.call(&twin, None, calls::redeem(&twin_body), at, &mut rng)
+        );
+        let mine = mine?;
+        let Ok(theirs) = theirs else {
+            return Ok(mine);
+        };
+        if mine.ok() && theirs.ok() {
+            let serials = [self.profile.serial.as_str(), twin_serial.as_str()];
+            requester.tally.violation(
+                "otp_redeemed_twice",
+                &serials,
+                "two consoles typing one OTP at the same moment both redeemed it".into(),
+            );
+        }
+        Ok(if mine.ok() || !theirs.ok() {
+            mine
+        } else {
+            theirs
+        })
     }
 }

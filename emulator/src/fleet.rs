@@ -388,6 +388,7 @@ pub fn build_report(
         outcomes,
         faults: requester.tally.faults(),
         errors: requester.tally.errors(),
+        violations: requester.tally.violations(),
         latency_us,
         throughput,
         over_time,

@@ -59,6 +59,10 @@ pub struct ConsoleProfile {
     pub hdmi_missing: bool,
     pub manual: bool,
     pub late: bool,
+    /// Its OTP is also typed on a twin console at the same moment.
+    pub race: bool,
+    /// It asks for its credentials a second time (and once when refused or expired).
+    pub double_sign_in: bool,
     /// Mistyped attempts before the right one.
     pub typos: u32,
     /// The character positions and replacements of each typo.
@@ -114,6 +118,12 @@ pub fn console_rng(seed: u64, index: u64) -> ChaCha8Rng {
     rng
 }
 
+/// Console `index`'s generator for the faults that test the server's promises: apart from its
+/// own, so every other draw of every seed stays as it was.
+fn promises_rng(seed: u64, index: u64) -> ChaCha8Rng {
+    console_rng(seed ^ 0x5052_4F4D_4953_4553, index)
+}
+
 fn chance(rng: &mut ChaCha8Rng, rate: Rate) -> bool {
     rng.random::<f64>() < rate.get()
 }
@@ -167,6 +177,9 @@ impl ConsoleProfile {
             typing_ms: draw(&mut rng, t.typing),
             hdmi_fix_ms: draw(&mut rng, t.hdmi_fix),
             flow_seed: rng.random(),
+            // Drawn from a stream of their own, so that turning them on changes no other draw.
+            race: chance(&mut promises_rng(cfg.seed, index), r.race),
+            double_sign_in: chance(&mut promises_rng(cfg.seed ^ 1, index), r.double_sign_in),
         }
     }
 

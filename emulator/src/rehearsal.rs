@@ -127,6 +127,8 @@ fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
             reject: Rate::ZERO,
             late: Rate::ZERO,
             network_fault: plan.faults.network_fault,
+            race: Rate::ZERO,
+            double_sign_in: Rate::ZERO,
         },
         timing: Timing {
             arrival_window_ms: 0,

@@ -1,6 +1,6 @@
 //! Shared counters of a run: faults, unexpected answers, gauges of what consoles are doing.
 
-use otpfleet_reports::Faults;
+use otpfleet_reports::{Faults, Violation};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +48,7 @@ pub struct Tally {
     /// Deepest approval queue seen, and when.
     queue_peak: Mutex<(u64, Option<tokio::time::Instant>)>,
     errors: Mutex<BTreeMap<String, u64>>,
+    violations: Mutex<Vec<Violation>>,
 }
 
 impl Tally {
@@ -101,6 +102,22 @@ impl Tally {
             network_faults: f(Fault::Network),
             slow_downs: f(Fault::SlowDown),
         }
+    }
+
+    /// A promise of the contract the server broke.
+    pub fn violation(&self, kind: &str, serials: &[&str], detail: String) {
+        self.violations.lock().push(Violation {
+            kind: kind.to_owned(),
+            serials: serials.iter().map(|s| (*s).to_owned()).collect(),
+            detail,
+        });
+    }
+
+    /// The broken promises, in a stable order.
+    pub fn violations(&self) -> Vec<Violation> {
+        let mut v = self.violations.lock().clone();
+        v.sort();
+        v
     }
 
     pub fn errors(&self) -> BTreeMap<String, u64> {

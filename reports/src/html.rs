@@ -45,6 +45,7 @@ pub fn write_html(
         esc(&title)
     )?;
     write_header(report, out)?;
+    write_violations(report, out)?;
     write_cards(report, out)?;
     // A rehearsal answers questions: its findings come first.
     write_rehearsal(report, out)?;
@@ -115,6 +116,30 @@ fn write_header(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The promises the server broke, first of all, if it broke any.
+fn write_violations(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.violations.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<section>\n<h2>Broken promises</h2>\n<p class=\"alert\">The server broke {} \
+         promise(s) of the contract.</p>\n<table>\n<tr><th>kind</th><th>consoles</th>\
+         <th>what was seen</th></tr>",
+        r.violations.len()
+    )?;
+    for v in &r.violations {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&v.kind),
+            esc(&v.serials.join(", ")),
+            esc(&v.detail)
+        )?;
+    }
+    writeln!(out, "</table>\n</section>")
 }
 
 /// The few numbers a reader looks for first.

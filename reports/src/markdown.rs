@@ -40,7 +40,8 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
     if let Some(note) = r.generator_dominated() {
         writeln!(out, "**Note:** {note}.\n")?;
     }
-    // A rehearsal answers questions: its answers come first.
+    // A broken promise comes before any figure; then a rehearsal's answers.
+    write_violations(r, out)?;
     write_rehearsal(r, out)?;
     write_outcomes(r, out)?;
     if r.kind == RunKind::Rehearsal {
@@ -107,6 +108,33 @@ fn write_rehearsal(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// The promises the server broke, if it broke any.
+fn write_violations(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.violations.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "## Broken promises
+
+The server broke {} promise(s) of the contract:
+
+         | kind | consoles | what was seen |
+| --- | --- | --- |",
+        r.violations.len()
+    )?;
+    for v in &r.violations {
+        writeln!(
+            out,
+            "| {} | {} | {} |",
+            v.kind,
+            v.serials.join(", "),
+            v.detail
+        )?;
+    }
+    writeln!(out)
 }
 
 fn write_outcomes(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {

@@ -169,6 +169,7 @@ fn merged_report(
             .iter()
             .fold(Faults::default(), |a, r| add_faults(&a, &r.faults)),
         errors: sum_errors(&reports),
+        violations: reports.iter().flat_map(|r| r.violations.clone()).collect(),
         latency_us: latency_of(histograms, &always),
         throughput: Throughput::of(step_counts(&reports), measured_s),
         over_time,

@@ -123,6 +123,18 @@ pub enum RunKind {
     Load,
 }
 
+/// A promise of the contract the server broke.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Violation {
+    /// `otp_redeemed_twice`, `credentials_handed_twice`, `signed_in_after_refusal` or
+    /// `status_went_back`.
+    pub kind: String,
+    /// The serials of the consoles involved.
+    pub serials: Vec<String>,
+    /// What was seen, for a person.
+    pub detail: String,
+}
+
 /// How a console's first boot ended. Every console ends in exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -304,6 +316,11 @@ pub struct RunReport {
     pub faults: Faults,
     /// Answers a console did not expect, and transport failures, by kind.
     pub errors: BTreeMap<String, u64>,
+    /// Promises of the contract the server broke, as the consoles saw them: an OTP redeemed by
+    /// two consoles, credentials handed out twice, a sign-in after a refusal, a status that went
+    /// back. Empty (and absent) for a server that keeps them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
     /// Per request step, in microseconds, the three views: response, service and lateness
     /// (see the README). Empty for rehearsals: their requests take no time.
     pub latency_us: BTreeMap<String, StepLatency>,

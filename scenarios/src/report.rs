@@ -97,6 +97,7 @@ pub fn build_report(
             ..Faults::default()
         },
         errors: h.tally.errors(),
+        violations: Vec::new(),
         latency_us,
         throughput,
         over_time: h.recorder.points(),

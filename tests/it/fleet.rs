@@ -419,3 +419,28 @@ fn consoles_past_the_in_flight_bound_are_dropped_and_counted() {
     let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(md.contains("dropped"), "{md}");
 }
+
+/// Consoles racing for one OTP and asking twice for credentials find the reference server
+/// keeping its promises: no `violations` in report.json, exit 0.
+#[test]
+fn the_reference_server_keeps_its_promises_under_races() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "--consoles",
+        "100",
+        "--race-rate",
+        "0.2",
+        "--double-sign-in-rate",
+        "0.2",
+    ];
+    let out = fleet_in(dir.path(), "races", &args);
+    let report = crate::read_report(&out);
+    assert!(report.get("violations").is_none(), "{report}");
+    let total: u64 = report["outcomes"]
+        .as_object()
+        .expect("outcomes")
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    assert_eq!(total, 100);
+}

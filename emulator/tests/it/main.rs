@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)] // A test that unwraps fails with the value in its message.
 mod fleet;
 mod harness;
+mod promises;
 mod rehearsal;
 mod views;
