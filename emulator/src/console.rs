@@ -364,7 +364,9 @@ impl<T: Transport> Console<'_, T> {
         match status {
             RequestStatus::Approved => {}
             RequestStatus::Rejected | RequestStatus::Expired => {
-                self.sign_in_anyway(&id, &token, status).await?;
+                let seen = format!("{id} was {status}, and sign-in handed over credentials");
+                self.sign_in_again(&id, &token, "signed_in_after_refusal", seen)
+                    .await?;
                 return Ok(if status == RequestStatus::Rejected {
                     Outcome::Rejected
                 } else {
@@ -376,7 +378,9 @@ impl<T: Transport> Console<'_, T> {
         let answer = self.send(Step::SignIn, calls::sign_in(&id, &token), Instant::now());
         let answer = answer.await?;
         if answer.ok() {
-            self.sign_in_again(&id, &token).await?;
+            let seen = format!("{id}: a second sign-in got the credentials again");
+            self.sign_in_again(&id, &token, "credentials_handed_twice", seen)
+                .await?;
             return Ok(Outcome::SignedInOtp);
         }
         if answer.error() == Some(ErrorCode::RequestNotApproved) {
@@ -440,38 +444,17 @@ impl<T: Transport> Console<'_, T> {
         Ok(status)
     }
 
-    /// A console whose answer got lost asks for its credentials again: a second hand-over is a
-    /// broken promise (the contract hands them over once).
-    async fn sign_in_again(&mut self, id: &str, token: &str) -> Flow<()> {
-        if !self.profile.double_sign_in {
-            return Ok(());
-        }
-        let again = self.send(Step::SignIn, calls::sign_in(id, token), Instant::now());
-        if again.await?.ok() {
-            let serial = self.profile.serial.as_str();
-            self.requester.tally.violation(
-                "credentials_handed_twice",
-                &[serial],
-                format!("{id}: a second sign-in got the credentials again"),
-            );
-        }
-        Ok(())
-    }
-
-    /// A refused or expired console asks for credentials anyway: getting them is a broken
-    /// promise.
-    async fn sign_in_anyway(&mut self, id: &str, token: &str, status: RequestStatus) -> Flow<()> {
+    /// With `double_sign_in`, the console asks for its credentials (again: its answer was
+    /// lost; or anyway: its request was refused or expired). Getting them is the broken promise
+    /// `kind`.
+    async fn sign_in_again(&mut self, id: &str, token: &str, kind: &str, seen: String) -> Flow<()> {
         if !self.profile.double_sign_in {
             return Ok(());
         }
         let answer = self.send(Step::SignIn, calls::sign_in(id, token), Instant::now());
         if answer.await?.ok() {
             let serial = self.profile.serial.as_str();
-            self.requester.tally.violation(
-                "signed_in_after_refusal",
-                &[serial],
-                format!("{id} was {status}, and sign-in handed over credentials"),
-            );
+            self.requester.tally.violation(kind, &[serial], seen);
         }
         Ok(())
     }

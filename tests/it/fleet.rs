@@ -409,12 +409,7 @@ fn consoles_past_the_in_flight_bound_are_dropped_and_counted() {
     assert_eq!(rows.len(), 60);
     let in_csv = rows.iter().filter(|(_, _, o)| o == "dropped").count() as u64;
     assert_eq!(in_csv, dropped);
-    let total: u64 = report["outcomes"]
-        .as_object()
-        .expect("outcomes")
-        .values()
-        .filter_map(serde_json::Value::as_u64)
-        .sum();
+    let total = crate::outcomes_total(&report);
     assert_eq!(total, 60);
     let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(md.contains("dropped"), "{md}");
@@ -436,11 +431,6 @@ fn the_reference_server_keeps_its_promises_under_races() {
     let out = fleet_in(dir.path(), "races", &args);
     let report = crate::read_report(&out);
     assert!(report.get("violations").is_none(), "{report}");
-    let total: u64 = report["outcomes"]
-        .as_object()
-        .expect("outcomes")
-        .values()
-        .filter_map(serde_json::Value::as_u64)
-        .sum();
+    let total = crate::outcomes_total(&report);
     assert_eq!(total, 100);
 }

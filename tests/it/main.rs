@@ -37,6 +37,16 @@ pub fn serve<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> (Child, Stri
     (child, first)
 }
 
+/// The sum of report.json's outcomes (every console ends in exactly one).
+pub fn outcomes_total(report: &serde_json::Value) -> u64 {
+    report["outcomes"]
+        .as_object()
+        .expect("outcomes")
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum()
+}
+
 /// The first line a started server prints on stdout (`listening on ...`), trimmed.
 pub fn first_line(child: &mut Child) -> String {
     let mut first = String::new();

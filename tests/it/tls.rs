@@ -74,12 +74,7 @@ fn a_fleet_drives_a_tls_server_it_trusts_and_refuses_one_it_does_not() {
     assert!(trusted.status.success(), "{stderr}");
     let report = read_report(&dir.path().join("trusted"));
     assert_eq!(report["complete"], true, "{report}");
-    let outcomes: u64 = report["outcomes"]
-        .as_object()
-        .expect("outcomes")
-        .values()
-        .filter_map(serde_json::Value::as_u64)
-        .sum();
+    let outcomes = crate::outcomes_total(&report);
     assert_eq!(outcomes, 20, "every console ends in an outcome: {report}");
     assert_eq!(report["target"], format!("https://localhost:{port}"));
 
