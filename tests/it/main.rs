@@ -7,6 +7,7 @@ mod crash;
 mod fleet;
 mod full_disk;
 mod load;
+mod promises;
 mod readme;
 mod rehearse;
 mod report;
