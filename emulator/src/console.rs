@@ -32,6 +32,10 @@ pub struct ConsoleRecord {
     pub late: bool,
     /// When the installer arrived, ms from the run's start.
     pub arrival_ms: u64,
+    /// When the schedule had it arrive, ms from the run's start.
+    pub scheduled_ms: u64,
+    /// When its task actually started, ms from the run's start (none if it never started).
+    pub started_ms: Option<u64>,
     /// The rehearsal wave the console belongs to (none in a fleet run).
     pub wave: Option<std::sync::Arc<str>>,
     /// From arrival to signed in.
@@ -68,6 +72,8 @@ impl ConsoleRecord {
             manual: p.manual,
             late: false,
             arrival_ms: p.arrival_ms,
+            scheduled_ms: p.arrival_ms,
+            started_ms: None,
             wave: None,
             time_to_signed_in_ms: None,
             note: Some(note.to_owned()),
@@ -146,12 +152,7 @@ async fn walk<T: Transport>(
         Ok(outcome) => (outcome, None),
         Err(note) => (Outcome::Abandoned, Some(note)),
     };
-    if !console.verified {
-        requester.tally.down(Gauge::InVerification);
-    }
-    if console.awaiting {
-        requester.tally.down(Gauge::AwaitingApproval);
-    }
+    console.leave_gauges();
     match outcome {
         Outcome::SignedInOtp | Outcome::SignedInManual => requester.tally.up(Gauge::SignedIn),
         Outcome::Expired => requester.tally.up(Gauge::Expired),
@@ -182,6 +183,8 @@ async fn walk<T: Transport>(
         late,
         arrival_ms: u64::try_from(console.arrived.saturating_duration_since(start).as_millis())
             .unwrap_or(u64::MAX),
+        scheduled_ms: p.arrival_ms,
+        started_ms: None,
         wave: None,
         time_to_signed_in_ms,
         note,
@@ -197,6 +200,16 @@ fn ms(n: u64) -> Duration {
 type Flow<T> = Result<T, String>;
 
 impl<T: Transport> Console<'_, T> {
+    /// Takes the console out of the gauges it is still in (it ended before leaving them).
+    fn leave_gauges(&self) {
+        if !self.verified {
+            self.requester.tally.down(Gauge::InVerification);
+        }
+        if self.awaiting {
+            self.requester.tally.down(Gauge::AwaitingApproval);
+        }
+    }
+
     async fn first_boot(&mut self, ticket: &Ticket) -> Flow<Outcome> {
         let booted = self.arrived + ms(self.profile.boot_ms);
         let Some(verification_token) = self.verify(booted).await? else {

@@ -12,9 +12,11 @@ use crate::seed::seed_server;
 use indicatif::{ProgressBar, ProgressStyle};
 use otpfleet_client::{AdminClient, AdminError, Desk, Ticket, Transport, tick_intervals};
 use otpfleet_reports::{
-    Flow, Outcome, Outcomes, Recorder, RunKind, RunReport, SCHEMA_VERSION, ShardInfo, Step,
-    Throughput, TimeToSignedIn, interval_length, latency_of, summarize,
+    ArrivalPoint, Flow, IntervalPoint, Outcome, Outcomes, Recorder, RunKind, RunReport,
+    SCHEMA_VERSION, ShardInfo, Step, StepLatency, Throughput, TimeToSignedIn, interval_length,
+    latency_of, summarize,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -198,7 +200,9 @@ pub(crate) async fn launch<T: Transport>(
             Arc::clone(&in_flight),
         );
         tokio::spawn(async move {
-            let record = run_console(&requester, transport, &p, &ticket, origin).await;
+            let started_ms = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let mut record = run_console(&requester, transport, &p, &ticket, origin).await;
+            record.started_ms = Some(started_ms);
             in_flight.fetch_sub(1, Ordering::Relaxed);
             let _ = tx.send(record);
         });
@@ -237,6 +241,62 @@ async fn collect(
         }
     }
     records
+}
+
+/// A measured run's latencies per step, throughput and points over time.
+fn measured_views(
+    requester: &Requester,
+    elapsed: Duration,
+) -> (
+    BTreeMap<String, StepLatency>,
+    Throughput,
+    Vec<IntervalPoint>,
+) {
+    // The steps of DESIGN.md section 5 always appear; others when something was measured.
+    const ALWAYS: [&str; 6] = ["verify", "redeem", "poll", "approve", "sign_in", "issue"];
+    let counts = Step::ALL
+        .into_iter()
+        .map(|s| (s.as_str().to_owned(), requester.recorder.counts(s)))
+        .collect();
+    (
+        latency_of(&requester.recorder.histograms(), &ALWAYS),
+        Throughput::of(counts, round_ms(elapsed)),
+        requester.recorder.points(),
+    )
+}
+
+/// Arrivals per interval of `length_s`: intended by the schedule, started, dropped, and the
+/// launcher's largest lateness among the interval's intended arrivals.
+fn arrivals_over_time(records: &[ConsoleRecord], length_s: f64) -> Vec<ArrivalPoint> {
+    let length_ms = ((length_s * 1000.0) as u64).max(1);
+    let slot = |ms: u64| (ms / length_ms) as usize;
+    let last = records
+        .iter()
+        .map(|r| r.scheduled_ms.max(r.started_ms.unwrap_or(0)))
+        .max()
+        .unwrap_or(0);
+    let mut points: Vec<ArrivalPoint> = (0..=slot(last))
+        .map(|i| ArrivalPoint {
+            start_s: (i as u64 * length_ms) as f64 / 1000.0,
+            length_s: length_ms as f64 / 1000.0,
+            intended: 0,
+            started: 0,
+            dropped: 0,
+            late_ms_max: 0,
+        })
+        .collect();
+    for r in records {
+        let p = &mut points[slot(r.scheduled_ms)];
+        p.intended += 1;
+        if r.outcome == Outcome::Dropped {
+            p.dropped += 1;
+        }
+        if let Some(started) = r.started_ms {
+            p.late_ms_max = p.late_ms_max.max(started.saturating_sub(r.scheduled_ms));
+            points[slot(started)].started += 1;
+        }
+    }
+    points
 }
 
 /// Waits for a run's tasks; one that panicked is counted in the run's errors (`task_panicked`)
@@ -353,22 +413,16 @@ pub fn build_report(
     }
     // A rehearsal's requests take no time (the in-process server in simulated time): it
     // reports no latency and no rates, only what the rollout came to.
-    let measured = kind != RunKind::Rehearsal;
-    let histograms = requester.recorder.histograms();
-    // The steps of DESIGN.md section 5 always appear; others when something was measured.
-    const ALWAYS: [&str; 6] = ["verify", "redeem", "poll", "approve", "sign_in", "issue"];
-    let (latency_us, throughput, over_time) = if measured {
-        let counts = Step::ALL
-            .into_iter()
-            .map(|s| (s.as_str().to_owned(), requester.recorder.counts(s)))
-            .collect();
-        (
-            latency_of(&histograms, &ALWAYS),
-            Throughput::of(counts, round_ms(elapsed)),
-            requester.recorder.points(),
-        )
+    let (latency_us, throughput, over_time) = if kind != RunKind::Rehearsal {
+        measured_views(requester, elapsed)
     } else {
         Default::default()
+    };
+    let arrivals = if kind == RunKind::Fleet {
+        let length_s = over_time.first().map_or(1.0, |p| p.length_s);
+        arrivals_over_time(records, length_s)
+    } else {
+        Vec::new()
     };
     let cfg = &requester.cfg;
     let stopped_because = requester.stop.reason();
@@ -389,6 +443,7 @@ pub fn build_report(
         faults: requester.tally.faults(),
         errors: requester.tally.errors(),
         violations: requester.tally.violations(),
+        arrivals,
         latency_us,
         throughput,
         over_time,

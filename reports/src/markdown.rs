@@ -44,6 +44,7 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
     write_violations(r, out)?;
     write_rehearsal(r, out)?;
     write_outcomes(r, out)?;
+    write_arrivals(r, out)?;
     if r.kind == RunKind::Rehearsal {
         writeln!(
             out,
@@ -132,6 +133,38 @@ The server broke {} promise(s) of the contract:
             v.kind,
             v.serials.join(", "),
             v.detail
+        )?;
+    }
+    writeln!(out)
+}
+
+/// A fleet's arrivals, intended by the schedule vs started, in at most 20 rows (neighbouring
+/// intervals added together).
+fn write_arrivals(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.arrivals.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "## Arrivals\n\nConsoles the schedule meant to start, against those that started \
+         (per second), and the launcher's largest lateness.\n\n\
+         | from | to | intended /s | started /s | dropped | latest start |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    let group = r.arrivals.len().div_ceil(20);
+    for rows in r.arrivals.chunks(group) {
+        let from = rows[0].start_s;
+        let length: f64 = rows.iter().map(|p| p.length_s).sum();
+        let per_s = |n: u64| format!("{:.1}", n as f64 / length.max(1e-9));
+        let sum = |f: fn(&crate::ArrivalPoint) -> u64| rows.iter().map(f).sum::<u64>();
+        let late = rows.iter().map(|p| p.late_ms_max).max().unwrap_or(0);
+        writeln!(
+            out,
+            "| {from:.0} s | {:.0} s | {} | {} | {} | {late} ms |",
+            from + length,
+            per_s(sum(|p| p.intended)),
+            per_s(sum(|p| p.started)),
+            thousands(sum(|p| p.dropped)),
         )?;
     }
     writeln!(out)

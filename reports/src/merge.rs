@@ -97,6 +97,26 @@ pub fn merge_runs(shards: &[ShardRun]) -> Result<(RunReport, RunHistograms), Rep
     Ok((report, histograms))
 }
 
+/// The shards' arrivals added interval by interval (shards share the schedule's intervals).
+fn sum_arrivals(reports: &[&RunReport]) -> Vec<crate::report::ArrivalPoint> {
+    let mut by_start: BTreeMap<u64, crate::report::ArrivalPoint> = BTreeMap::new();
+    for p in reports.iter().flat_map(|r| &r.arrivals) {
+        let key = (p.start_s * 1000.0).round() as u64;
+        let sum = by_start.entry(key).or_insert(crate::report::ArrivalPoint {
+            intended: 0,
+            started: 0,
+            dropped: 0,
+            late_ms_max: 0,
+            ..p.clone()
+        });
+        sum.intended += p.intended;
+        sum.started += p.started;
+        sum.dropped += p.dropped;
+        sum.late_ms_max = sum.late_ms_max.max(p.late_ms_max);
+    }
+    by_start.into_values().collect()
+}
+
 /// Why shards stopped early, each named by its folder.
 fn stopped_because(shards: &[ShardRun]) -> Option<String> {
     let stopped: Vec<String> = shards
@@ -170,6 +190,7 @@ fn merged_report(
             .fold(Faults::default(), |a, r| add_faults(&a, &r.faults)),
         errors: sum_errors(&reports),
         violations: reports.iter().flat_map(|r| r.violations.clone()).collect(),
+        arrivals: sum_arrivals(&reports),
         latency_us: latency_of(histograms, &always),
         throughput: Throughput::of(step_counts(&reports), measured_s),
         over_time,

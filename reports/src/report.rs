@@ -123,6 +123,24 @@ pub enum RunKind {
     Load,
 }
 
+/// Arrivals of one interval of a fleet run: how many consoles the schedule meant to start, how
+/// many started, how many were dropped, and how late the latest start was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArrivalPoint {
+    /// From the run's start.
+    pub start_s: f64,
+    pub length_s: f64,
+    /// Consoles the schedule has arriving in this interval.
+    pub intended: u64,
+    /// Consoles whose start fell in this interval.
+    pub started: u64,
+    /// Consoles of this interval's schedule that were dropped (`--max-in-flight`).
+    pub dropped: u64,
+    /// The most a console of this interval's schedule started after its intended moment, ms:
+    /// the launcher's own lateness.
+    pub late_ms_max: u64,
+}
+
 /// A promise of the contract the server broke.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Violation {
@@ -321,6 +339,10 @@ pub struct RunReport {
     /// back. Empty (and absent) for a server that keeps them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<Violation>,
+    /// A fleet's arrivals over time: intended by the schedule vs started (absent for other
+    /// runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arrivals: Vec<ArrivalPoint>,
     /// Per request step, in microseconds, the three views: response, service and lateness
     /// (see the README). Empty for rehearsals: their requests take no time.
     pub latency_us: BTreeMap<String, StepLatency>,

@@ -98,6 +98,7 @@ pub fn build_report(
         },
         errors: h.tally.errors(),
         violations: Vec::new(),
+        arrivals: Vec::new(),
         latency_us,
         throughput,
         over_time: h.recorder.points(),

@@ -359,8 +359,17 @@ fn fleet_in(dir: &std::path::Path, name: &str, args: &[&str]) -> std::path::Path
 fn consoles_arrive_on_the_schedule_and_shards_split_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let args = ["--consoles", "40", "--arrival", "rate:200/s"];
-    let whole = arrivals(&fleet_in(dir.path(), "whole", &args));
+    let whole_dir = fleet_in(dir.path(), "whole", &args);
+    let whole = arrivals(&whole_dir);
     assert_eq!(whole.len(), 40);
+    // The report's arrivals over time: every console intended and started, 200 a second.
+    let report = crate::read_report(&whole_dir);
+    let points = report["arrivals"].as_array().expect("arrivals");
+    let sum = |key: &str| points.iter().filter_map(|p| p[key].as_u64()).sum::<u64>();
+    assert_eq!(
+        (sum("intended"), sum("started"), sum("dropped")),
+        (40, 40, 0)
+    );
     for (index, arrival_s, _) in &whole {
         let want = *index as f64 / 200.0;
         let got: f64 = arrival_s.parse().expect("seconds");
@@ -412,7 +421,12 @@ fn consoles_past_the_in_flight_bound_are_dropped_and_counted() {
     let total = crate::outcomes_total(&report);
     assert_eq!(total, 60);
     let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
-    assert!(md.contains("dropped"), "{md}");
+    assert!(md.contains("dropped") && md.contains("## Arrivals"), "{md}");
+    let points = report["arrivals"].as_array().expect("arrivals");
+    let sum = |key: &str| points.iter().filter_map(|p| p[key].as_u64()).sum::<u64>();
+    assert_eq!(sum("intended"), 60);
+    assert_eq!(sum("dropped"), dropped);
+    assert_eq!(sum("started") + dropped, 60);
 }
 
 /// Consoles racing for one OTP and asking twice for credentials find the reference server

@@ -91,6 +91,7 @@ fn report_of(
         faults,
         errors: BTreeMap::from([("unexpected_answer: poll 500".to_owned(), 1)]),
         violations: Vec::new(),
+        arrivals: Vec::new(),
         latency_us: latency_of(&recorder.histograms(), &names),
         throughput: Throughput::of(counts, duration_s),
         over_time: recorder.points(),
