@@ -6,8 +6,9 @@ use crate::{otpfleet, read_report};
 use std::path::Path;
 use std::process::{Child, Stdio};
 
-/// A CA, and a certificate for `localhost` it signed: `ca.pem`, `cert.pem`, `key.pem` in `dir`.
-fn certificates(dir: &Path) {
+/// A CA, and a certificate for `localhost` it signed: `ca.pem`, `cert.pem`, `key.pem` in `dir`
+/// (the certificate expired a year ago with `expired`).
+fn certificates(dir: &Path, expired: bool) {
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca.distinguished_name
@@ -15,7 +16,11 @@ fn certificates(dir: &Path) {
     let ca_key = rcgen::KeyPair::generate().expect("ca key");
     let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
     let issuer = rcgen::Issuer::new(ca, ca_key);
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
     let key = rcgen::KeyPair::generate().expect("key");
     let cert = params.signed_by(&key, &issuer).expect("cert");
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("ca.pem");
@@ -66,7 +71,7 @@ fn fleet(dir: &Path, port: u16, ca_cert: bool, out: &str) -> std::process::Outpu
 #[test]
 fn a_fleet_drives_a_tls_server_it_trusts_and_refuses_one_it_does_not() {
     let dir = tempfile::tempdir().expect("tempdir");
-    certificates(dir.path());
+    certificates(dir.path(), false);
     let (mut server, port) = serve_tls(dir.path());
 
     let trusted = fleet(dir.path(), port, true, "trusted");
@@ -91,6 +96,22 @@ fn a_fleet_drives_a_tls_server_it_trusts_and_refuses_one_it_does_not() {
     assert!(
         !dir.path().join("untrusted").join("consoles.csv").exists(),
         "no console ran"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn an_expired_certificate_is_refused_saying_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    certificates(dir.path(), true);
+    let (mut server, port) = serve_tls(dir.path());
+    let out = fleet(dir.path(), port, true, "expired");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("localhost") && stderr.contains("xpired"),
+        "{stderr}"
     );
     let _ = server.kill();
     let _ = server.wait();
