@@ -166,7 +166,8 @@ impl HttpTransport {
     }
 
     /// A transport to `target`, with `tls` for an `https://` target (see
-    /// [`crate::target::tls_config`]).
+    /// [`crate::target::tls_config`]; without it an `https://` target is refused at connect,
+    /// never spoken to in plain HTTP).
     pub fn to(
         target: Target,
         tls: Option<Arc<rustls::ClientConfig>>,
@@ -215,8 +216,13 @@ impl HttpTransport {
             .await
             .map_err(|e| TransportError::Connect(format!("{}: {e}", at())))?;
         let _ = stream.set_nodelay(true);
-        let Some(config) = &self.tls else {
-            return handshake(stream).await;
+        let config = match (&self.tls, target.tls) {
+            (Some(config), true) => config,
+            (_, false) => return handshake(stream).await,
+            (None, true) => {
+                let why = "an https:// target with no TLS settings (see target::tls_config)";
+                return Err(TransportError::Connect(format!("{}: {why}", at())));
+            }
         };
         let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
         let name = rustls::pki_types::ServerName::try_from(target.host.clone())
