@@ -141,6 +141,14 @@ impl Route {
     /// Matches a request path against this route's template; on a match, the `{id}` segment
     /// (if the template has one).
     pub fn matches<'p>(&self, path: &'p str) -> Option<Option<&'p str>> {
+        // Most templates differ from the path in their first bytes: a prefix compare turns them
+        // away before any splitting (the router tries the templates in turn).
+        let Some((literal, _)) = self.path.split_once('{') else {
+            return (path == self.path).then_some(None);
+        };
+        if !path.starts_with(literal) {
+            return None;
+        }
         let mut id = None;
         let mut want = self.path.split('/');
         let mut got = path.split('/');
@@ -181,6 +189,17 @@ mod tests {
         assert_eq!(poll.matches("/v1/console/requests/req_7/sign-in"), None);
         assert_eq!(RouteId::Healthz.route().matches("/healthz"), Some(None));
         assert_eq!(RouteId::Healthz.route().matches("/healthz/"), None);
+        // Literal templates match whole paths only; a shared prefix is not a match.
+        let redeem = RouteId::Redeem.route();
+        assert_eq!(redeem.matches(RouteId::Redeem.path()), Some(None));
+        assert_eq!(redeem.matches("/v1/console/redeemed"), None);
+        let list = RouteId::ListAccounts.route();
+        assert_eq!(list.matches(&RouteId::GetAccount.path_for("acc_1")), None);
+        let approve = RouteId::ApproveRequest.route();
+        assert_eq!(
+            approve.matches(&RouteId::RejectRequest.path_for("req_1")),
+            None
+        );
     }
 
     #[test]
