@@ -26,10 +26,11 @@ fn to(route: RouteId, id: Option<&str>) -> ApiRequest {
 
 /// The request of `route` with `body` as JSON.
 fn with_json(route: RouteId, id: Option<&str>, body: &impl serde::Serialize) -> ApiRequest {
+    let bare = to(route, id);
     ApiRequest {
         route: Some(route),
-        method: to(route, id).method,
-        ..ApiRequest::post_json(to(route, id).path, body)
+        method: bare.method,
+        ..ApiRequest::post_json(bare.path, body)
     }
 }
 
