@@ -5,11 +5,12 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use otpfleet_emulator::arrival::Arrival;
 use otpfleet_emulator::config::DEFAULT_MAX_IN_FLIGHT;
-use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
-use otpfleet_emulator::{ConfigError, RunOptions, run_fleet};
+use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Role, Shard, Timing};
+use otpfleet_emulator::{ConfigError, RunError, RunOptions, Start, run_fleet};
 use otpfleet_reports::{RunReport, Threshold};
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, Args)]
 pub struct FleetOpts {
@@ -20,9 +21,24 @@ pub struct FleetOpts {
     /// random seed, printed and stored in the report.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run only shard K of N (consoles whose index modulo N is K), e.g. 0/2.
+    /// Run only shard K of N (consoles whose index modulo N is K), e.g. 0/2; env/N takes K
+    /// from JOB_COMPLETION_INDEX, the index Kubernetes gives each pod of an Indexed Job.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<Shard>,
+    pub shard: Option<ShardArg>,
+    /// What this process runs: all (its consoles and the admins), consoles (its shard's
+    /// consoles, no admins), or admins (one process working the approval queue for every
+    /// console shard of a split run; it ends once the schedule's last console has arrived and
+    /// the queue has stayed empty for --queue-idle-s). consoles and admins need --target.
+    #[arg(long, default_value = "all", value_name = "ROLE")]
+    pub role: Role,
+    /// Wait until this moment (RFC 3339, e.g. 2026-12-01T09:00:00Z) once seeded, so that the
+    /// processes of one run start together; one ready later than --start-grace-s after it
+    /// does not run (exit 5).
+    #[arg(long, value_name = "TIME", value_parser = rfc3339)]
+    pub start_at: Option<jiff::Timestamp>,
+    /// How late after --start-at a process may still start, seconds.
+    #[arg(long, default_value_t = 10, value_name = "S", requires = "start_at")]
+    pub start_grace_s: u64,
     /// URL of a server implementing the contract: http:// or https://, a host name or address,
     /// and a base path every route is under (e.g. https://otp.staging.example:8443/base).
     /// Default: start the reference server in this process on 127.0.0.1:0.
@@ -115,9 +131,10 @@ pub struct FleetOpts {
     )]
     pub double_sign_in_rate: Rate,
 
-    /// Virtual admins working the approval queue.
-    #[arg(long, default_value_t = 2)]
-    pub admins: u32,
+    /// Virtual admins working the approval queue. Default: 2 (none in a console shard, --role
+    /// consoles).
+    #[arg(long, value_name = "N")]
+    pub admins: Option<u32>,
     /// Approve redeemed OTPs at once (no admins needed).
     #[arg(long)]
     pub auto_approve: bool,
@@ -152,6 +169,11 @@ pub struct FleetOpts {
     /// An admin's time per decision, milliseconds.
     #[arg(long, default_value = "2..10", value_name = "MS")]
     pub decision_ms: MsRange,
+    /// With --role admins: the run is over once the schedule's last console has arrived and
+    /// the approval queue has then stayed empty this long, seconds (longer than a console takes
+    /// from its arrival to its redemption).
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    pub queue_idle_s: u64,
 
     /// Most connections (and requests in flight) of the shared pool.
     #[arg(long, default_value_t = 64)]
@@ -190,12 +212,77 @@ pub struct FleetOpts {
     pub threshold: Vec<Threshold>,
 }
 
+/// `--shard`: `K/N`, or `env/N` for the index Kubernetes gives each pod of an Indexed Job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    Fixed(Shard),
+    FromEnv { count: u32 },
+}
+
+/// Where an Indexed Job's pod finds its index.
+pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
+
+impl std::str::FromStr for ShardArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix("env/") {
+            Some(n) => {
+                let count = n.trim().parse().map_err(|_| {
+                    format!("{s:?} is not a shard: write env/N with N a shard count, e.g. env/8")
+                })?;
+                Shard::new(0, count)?;
+                Ok(ShardArg::FromEnv { count })
+            }
+            None => s.parse().map(ShardArg::Fixed),
+        }
+    }
+}
+
+impl ShardArg {
+    /// The shard; `env/N` reads its index from `index` (the environment's
+    /// JOB_COMPLETION_INDEX).
+    pub fn resolve(self, index: Option<&str>) -> Result<Shard, String> {
+        match (self, index) {
+            (ShardArg::Fixed(shard), _) => Ok(shard),
+            (ShardArg::FromEnv { count }, None) => Err(format!(
+                "--shard env/{count}: {JOB_COMPLETION_INDEX} is not set (Kubernetes sets it in \
+                 the pods of an Indexed Job); outside one, write K/{count}"
+            )),
+            (ShardArg::FromEnv { count }, Some(k)) => k
+                .trim()
+                .parse()
+                .map_err(|_| format!("{JOB_COMPLETION_INDEX}={k:?} is not a shard index"))
+                .and_then(|index| Shard::new(index, count))
+                .map_err(|e| format!("--shard env/{count} with {JOB_COMPLETION_INDEX}={k}: {e}")),
+        }
+    }
+}
+
 impl FleetOpts {
-    fn config(&self, seed: u64) -> FleetConfig {
+    /// This process's shard, with `env/N` resolved from the environment.
+    fn shard(&self) -> Result<Shard, crate::BadInput> {
+        let index = std::env::var(JOB_COMPLETION_INDEX).ok();
+        self.shard
+            .map_or(Ok(Shard::WHOLE), |s| s.resolve(index.as_deref()))
+            .map_err(crate::BadInput)
+    }
+
+    /// The admins this process runs: as given, else 2 (none in a console shard).
+    fn admins(&self) -> u32 {
+        match (self.admins, self.role) {
+            (Some(n), _) => n,
+            (None, Role::Consoles) => 0,
+            (None, _) => 2,
+        }
+    }
+
+    fn config(&self, seed: u64, shard: Shard) -> FleetConfig {
         FleetConfig {
             consoles: self.consoles,
             seed,
-            shard: self.shard.unwrap_or(Shard::WHOLE),
+            shard,
+            role: self.role,
             rates: Rates {
                 hdmi_missing: self.hdmi_missing_rate,
                 uncertified: self.uncertified_rate,
@@ -214,11 +301,12 @@ impl FleetOpts {
                 typing: self.typing_ms,
                 hdmi_fix: self.hdmi_fix_ms,
                 decision: self.decision_ms,
+                queue_idle_ms: self.queue_idle_s.saturating_mul(1000),
                 ..Timing::default()
             },
             arrival: self.arrival.clone(),
             max_in_flight: self.max_in_flight,
-            admins: self.admins,
+            admins: self.admins(),
             auto_approve: self.auto_approve,
             validity_hours: self.validity_hours,
             max_retries: self.max_retries,
@@ -228,13 +316,27 @@ impl FleetOpts {
         }
     }
 
-    /// The default run folder: `runs/fleet-seed<SEED>[-shard<K>of<N>]`.
-    fn default_out(seed: u64, shard: Shard) -> PathBuf {
+    /// The default run folder: `runs/fleet-seed<SEED>[-shard<K>of<N>][-admins]`.
+    fn default_out(seed: u64, shard: Shard, role: Role) -> PathBuf {
         let mut name = format!("fleet-seed{seed}");
         if shard.count() > 1 {
             name.push_str(&format!("-shard{}of{}", shard.index(), shard.count()));
         }
+        if role == Role::Admins {
+            name.push_str("-admins");
+        }
         PathBuf::from("runs").join(name)
+    }
+
+    /// A split run's processes share one server: the one given by --target.
+    fn check_split(&self) -> Result<(), crate::BadInput> {
+        match (self.role, &self.target) {
+            (Role::All, _) | (_, Some(_)) => Ok(()),
+            (role, None) => Err(crate::BadInput(format!(
+                "--role {role}: the processes of a split run share one server; give it with \
+                 --target and --admin-token-file"
+            ))),
+        }
     }
 }
 
@@ -256,7 +358,7 @@ pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
 }
 
 /// A setting out of range, named by the flag that sets it.
-fn flag_error(e: ConfigError) -> anyhow::Error {
+fn flag_error(e: ConfigError) -> crate::BadInput {
     let flag = match e {
         ConfigError::Consoles { .. } => "--consoles",
         ConfigError::NobodyApproves | ConfigError::Admins { .. } => "--admins",
@@ -265,16 +367,23 @@ fn flag_error(e: ConfigError) -> anyhow::Error {
         ConfigError::ZeroTime => "--request-timeout-ms, --max-duration-s",
         ConfigError::NoneInFlight => "--max-in-flight",
         ConfigError::ReplayTooShort { .. } => "--arrival, --consoles",
+        ConfigError::AdminsInConsoleShard => "--role consoles, --admins",
+        ConfigError::NothingToApprove => "--role admins, --auto-approve",
+        ConfigError::ShardedAdmins => "--role admins, --shard",
     };
-    anyhow::anyhow!("{flag}: {e}")
+    crate::BadInput(format!("{flag}: {e}"))
 }
 
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
 pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     let started_ms = crate::wall_clock_ms();
     let seed = opts.seed.unwrap_or_else(random_seed);
-    let cfg = opts.config(seed);
+    let cfg = opts.config(seed, opts.shard()?);
     cfg.validate().map_err(flag_error)?;
+    opts.check_split()?;
+    if let Some(at) = opts.start_at {
+        check_start(at, opts.start_grace_s, started_ms)?;
+    }
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
         bail!("--max-connections must be between 1 and 100000");
     }
@@ -290,14 +399,15 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .transpose()?;
     let out = crate::target::run_folder(
         opts.out.as_deref(),
-        &FleetOpts::default_out(seed, cfg.shard),
+        &FleetOpts::default_out(seed, cfg.shard, cfg.role),
     )?;
     eprintln!(
-        "fleet: {} consoles, seed {seed}, run folder {}",
+        "fleet: {} consoles, seed {seed}, {}, run folder {}",
         cfg.consoles,
+        process_line(&cfg),
         out.display()
     );
-    if let Some(url) = &opts.target {
+    if let (Some(url), true) = (&opts.target, cfg.role.runs_consoles()) {
         announce_changes(url, &cfg);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -344,15 +454,21 @@ async fn drive(
     if opts.connection_per_console {
         transport = transport.per_console();
     }
+    // Every process of a split run sets the preferences, so none knows the ones found first.
+    let restore_preferences = opts.target.is_some() && cfg.role == Role::All;
     let options = RunOptions {
         progress: !opts.quiet,
         progress_every: Some(Duration::from_secs(opts.progress_every_s)),
         stop: interrupts.token(),
-        restore_preferences: opts.target.is_some(),
+        restore_preferences,
+        start: opts.start_at.map(|at| start(at, opts.start_grace_s)),
     };
     let run = run_fleet(cfg, transport, &token, options)
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|e| match e {
+            RunError::MissedStart { .. } => anyhow::Error::new(crate::MissedStart(e.to_string())),
+            e => anyhow::Error::msg(e),
+        })?;
     Ok((run, interrupts.signal()))
 }
 
@@ -368,6 +484,67 @@ fn announce_changes(url: &str, cfg: &otpfleet_emulator::FleetConfig) {
         otpfleet_emulator::upn(cfg.seed, 0),
         otpfleet_emulator::upn(cfg.seed, cfg.consoles.saturating_sub(1)),
     );
+}
+
+/// A moment written in RFC 3339, with its offset.
+fn rfc3339(text: &str) -> Result<jiff::Timestamp, String> {
+    text.parse().map_err(|e| {
+        format!("{e}: write a moment in RFC 3339 with its offset, e.g. 2026-12-01T09:00:00Z")
+    })
+}
+
+/// What this process runs, for its first line.
+fn process_line(cfg: &FleetConfig) -> String {
+    let shard = cfg.shard;
+    let share = match shard.count() {
+        1 => "every console".to_owned(),
+        n => format!("shard {}/{n}", shard.index()),
+    };
+    match cfg.role {
+        Role::All => format!("{share} and {} admin(s)", cfg.admins),
+        Role::Consoles => format!("{share}, no admins (role consoles)"),
+        Role::Admins => format!("{} admin(s), no consoles (role admins)", cfg.admins),
+    }
+}
+
+/// Refuses a common start that this process has already missed, or one so far ahead that it
+/// is surely a mistake, before anything starts (`now_ms`: the wall clock).
+fn check_start(at: jiff::Timestamp, grace_s: u64, now_ms: u64) -> anyhow::Result<()> {
+    const MAX_AHEAD_MS: i64 = 24 * 3_600_000;
+    let ahead_ms = at.as_millisecond() - i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let grace_ms = i64::try_from(grace_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    if ahead_ms < -grace_ms {
+        return Err(crate::MissedStart(format!(
+            "--start-at {at} was {} s ago, past its grace period (--start-grace-s {grace_s}): \
+             this process does not run (a late shard would skew the run); start the run again \
+             with a later start time",
+            -ahead_ms / 1000
+        ))
+        .into());
+    }
+    if ahead_ms > MAX_AHEAD_MS {
+        return Err(crate::BadInput(format!(
+            "--start-at {at} is more than 24 hours ahead: give the run's start time (RFC 3339, \
+             e.g. 2026-12-01T09:00:00Z)"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The common start as an instant of the run's clock (the wall clock read here, at the edge).
+fn start(at: jiff::Timestamp, grace_s: u64) -> Start {
+    let now = Instant::now();
+    let ahead_ms = at.as_millisecond() - i64::try_from(crate::wall_clock_ms()).unwrap_or(0);
+    let offset = Duration::from_millis(ahead_ms.unsigned_abs());
+    let at = match ahead_ms >= 0 {
+        true => now + offset,
+        false => now.checked_sub(offset).unwrap_or(now),
+    };
+    Start {
+        at,
+        grace: Duration::from_secs(grace_s),
+    }
 }
 
 fn on_off(on: bool) -> &'static str {

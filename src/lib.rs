@@ -34,7 +34,7 @@ pub enum Command {
     /// Run the reference OTP server.
     Serve(ServeOpts),
     /// Run a fleet of virtual consoles and admins against a server.
-    Fleet(FleetOpts),
+    Fleet(Box<FleetOpts>),
     /// Rehearse a rollout plan in simulated time.
     Rehearse(RehearseOpts),
     /// Measure the generator: hammer one stateless route with the emulator's request path.
@@ -54,7 +54,7 @@ pub enum Command {
 pub fn run(opts: Opts) -> ExitCode {
     let result = match opts.command {
         Command::Serve(serve) => serve::run(serve),
-        Command::Fleet(fleet) => fleet::run(fleet),
+        Command::Fleet(fleet) => fleet::run(*fleet),
         Command::Rehearse(rehearse) => rehearse::run(rehearse),
         Command::Probe(probe) => probe::run(probe),
         Command::Report(report) => report::run(report),
@@ -84,6 +84,9 @@ pub mod exit {
     /// The server broke a promise of the contract (report.json's `violations`); the run
     /// folder is written.
     pub const BROKEN_PROMISE: u8 = 4;
+    /// The process was ready only after the run's common start (`--start-at`) and its grace
+    /// period: it did not run, and wrote no run folder.
+    pub const MISSED_START: u8 = 5;
     /// Interrupted: 128 + the signal's number, 130 for SIGINT and 143 for SIGTERM; the run
     /// folder is written.
     pub const INTERRUPTED_SIGINT: u8 = 130;
@@ -98,6 +101,8 @@ pub mod exit {
             INCOMPLETE
         } else if e.is::<super::BrokenPromise>() {
             BROKEN_PROMISE
+        } else if e.is::<super::MissedStart>() {
+            MISSED_START
         } else {
             FAILURE
         }
@@ -132,6 +137,18 @@ impl std::fmt::Display for BrokenPromise {
 }
 
 impl std::error::Error for BrokenPromise {}
+
+/// The process missed the run's common start: exits `exit::MISSED_START`.
+#[derive(Debug)]
+pub(crate) struct MissedStart(pub String);
+
+impl std::fmt::Display for MissedStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MissedStart {}
 
 /// Milliseconds since the Unix epoch: the wall clock, read only at the edge of the program.
 pub(crate) fn wall_clock_ms() -> u64 {

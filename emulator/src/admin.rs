@@ -70,6 +70,9 @@ pub async fn run_admin<T: Transport>(
             }
             continue;
         };
+        if !page.requests.is_empty() {
+            requester.tally.admin_worked();
+        }
         let mut decided = 0;
         for r in page.requests {
             if consoles_done.is_cancelled() {
@@ -145,6 +148,7 @@ impl<T: Transport> Session<'_, T> {
             return Err(Quit);
         };
         desk.decided(&r.id);
+        self.requester.tally.admin_worked();
         match answer.error() {
             None => Ok(true),
             // Expired or already decided since it was listed: nothing to do.

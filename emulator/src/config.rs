@@ -2,6 +2,7 @@
 
 use crate::arrival::Arrival;
 use crate::error::ConfigError;
+pub use otpfleet_reports::Role;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -235,6 +236,10 @@ pub struct Timing {
     pub decision: MsRange,
     /// An admin's pause when the queue is empty.
     pub admin_idle_ms: u64,
+    /// The admin process of a split run (role admins) ends once the schedule's last console
+    /// has arrived and the approval queue has been empty this long: longer than a console
+    /// takes from its arrival to its redemption.
+    pub queue_idle_ms: u64,
 }
 
 impl Default for Timing {
@@ -247,6 +252,7 @@ impl Default for Timing {
             hdmi_fix: MsRange::known(1_000, 3_000),
             decision: MsRange::known(2, 10),
             admin_idle_ms: 100,
+            queue_idle_ms: 30_000,
         }
     }
 }
@@ -266,6 +272,8 @@ pub struct FleetConfig {
     pub consoles: u64,
     pub seed: u64,
     pub shard: Shard,
+    /// What this process runs: consoles, admins or both.
+    pub role: Role,
     pub rates: Rates,
     pub timing: Timing,
     /// How consoles arrive (`Even` spreads them over `timing.arrival_window_ms`).
@@ -304,6 +312,7 @@ impl Default for FleetConfig {
             consoles: 2_000,
             seed: 1,
             shard: Shard::WHOLE,
+            role: Role::All,
             rates: Rates::default(),
             timing: Timing::default(),
             arrival: Arrival::Even,
@@ -328,7 +337,8 @@ impl FleetConfig {
                 max: MAX_CONSOLES,
             });
         }
-        if self.admins == 0 && !self.auto_approve {
+        self.check_role()?;
+        if self.admins == 0 && !self.auto_approve && self.role != Role::Consoles {
             return Err(ConfigError::NobodyApproves);
         }
         if self.admins > MAX_ADMINS {
@@ -358,6 +368,20 @@ impl FleetConfig {
                 consoles: self.consoles,
             }),
             _ => Ok(()),
+        }
+    }
+}
+
+impl FleetConfig {
+    /// Settings this process's role contradicts.
+    fn check_role(&self) -> Result<(), ConfigError> {
+        match self.role {
+            Role::All => Ok(()),
+            Role::Consoles if self.admins > 0 => Err(ConfigError::AdminsInConsoleShard),
+            Role::Consoles => Ok(()),
+            Role::Admins if self.auto_approve => Err(ConfigError::NothingToApprove),
+            Role::Admins if self.shard != Shard::WHOLE => Err(ConfigError::ShardedAdmins),
+            Role::Admins => Ok(()),
         }
     }
 }

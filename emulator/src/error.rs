@@ -26,6 +26,17 @@ pub enum ConfigError {
         "the replayed arrivals are {rows}, fewer than the {consoles} consoles: run at most {rows}"
     )]
     ReplayTooShort { rows: u64, consoles: u64 },
+    #[error(
+        "a console shard runs no admins: the admin process (role admins) works the approval \
+         queue for every shard; give it the number of admins"
+    )]
+    AdminsInConsoleShard,
+    #[error("with auto approval there is no approval queue for an admin process to work")]
+    NothingToApprove,
+    #[error(
+        "the admin process is one for the whole run: shard the console processes, not the admins"
+    )]
+    ShardedAdmins,
 }
 
 /// Why a fleet or a rehearsal could not run (one that starts and then meets a dead server ends
@@ -40,6 +51,14 @@ pub enum RunError {
     /// The plan cannot be rehearsed (it starts before 1970, say).
     #[error("{0}")]
     Plan(String),
+    /// This process was ready only after the run's common start and its grace period: it does
+    /// not run, so that a late shard cannot skew the run.
+    #[error(
+        "ready {late_ms} ms after the common start, past its grace period of {grace_ms} ms: \
+         this process does not run (a late shard would skew the run); start the run again with \
+         a later start time"
+    )]
+    MissedStart { late_ms: u64, grace_ms: u64 },
     /// The simulated-time runtime could not start.
     #[error("could not start the simulated-time runtime: {0}")]
     Runtime(String),

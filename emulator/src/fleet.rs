@@ -36,6 +36,38 @@ pub struct RunOptions {
     /// Read the server's preferences before the run changes them, and put them back after it
     /// (a server that is not ours: `--target`).
     pub restore_preferences: bool,
+    /// The common start of the processes of one run (`--start-at`): measuring begins then.
+    pub start: Option<Start>,
+}
+
+/// The common start of the processes of one run: each waits for `at` once it is ready (seeded),
+/// and one that is ready later than `grace` after it does not run at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    pub at: Instant,
+    pub grace: Duration,
+}
+
+impl Start {
+    /// Waits for the start (or until `stop`); answers the instant the run is measured from.
+    pub async fn wait(self, stop: &CancellationToken, progress: bool) -> Result<Instant, RunError> {
+        let now = Instant::now();
+        if now > self.at + self.grace {
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            return Err(RunError::MissedStart {
+                late_ms: ms(now - self.at),
+                grace_ms: ms(self.grace),
+            });
+        }
+        if progress && self.at > now {
+            let wait = (self.at - now).as_secs_f64();
+            eprintln!("fleet: ready; waiting {wait:.1} s for the common start");
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(self.at) => Ok(self.at.max(now)),
+            () = stop.cancelled() => Ok(Instant::now()),
+        }
+    }
 }
 
 /// How often a plain progress line is printed by default.
@@ -78,53 +110,35 @@ pub async fn run_fleet<T: Transport>(
 ) -> Result<FleetRun, RunError> {
     cfg.validate()?;
     let requester = Arc::new(Requester::new(cfg.clone()));
-    let profiles = profiles(&cfg);
     let admin = AdminClient::new(&transport, admin_token);
     let found = match opts.restore_preferences {
         true => Some(admin.preferences().await?),
         false => None,
     };
-    let tickets = seed_server(&requester, &transport, admin_token, &profiles).await?;
-    let started = Instant::now();
-    let interrupt = {
-        let (requester, stop) = (Arc::clone(&requester), opts.stop.clone());
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            requester.stop.because(otpfleet_reports::INTERRUPTED);
-        })
+    let (profiles, tickets) = match cfg.role.runs_consoles() {
+        true => {
+            let profiles = profiles(&cfg);
+            let tickets = seed_server(&requester, &transport, admin_token, &profiles).await?;
+            (profiles, tickets)
+        }
+        false => Default::default(),
     };
-    let consoles_done = CancellationToken::new();
-    let admin_tasks = spawn_admins(&requester, &transport, admin_token, &consoles_done);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let total = profiles.len();
-    let launcher = {
-        let (requester, transport) = (Arc::clone(&requester), transport.clone());
-        tokio::spawn(
-            async move { launch(&requester, &transport, profiles, tickets, started, tx).await },
-        )
+    let started = match opts.start {
+        Some(start) => start.wait(&opts.stop, opts.progress).await?,
+        None => Instant::now(),
     };
-    let recorder = Arc::clone(&requester.recorder);
-    let ticker = tick_intervals(
-        move |end| recorder.close_interval(end),
+    let arrivals = Arrivals {
+        profiles,
+        tickets,
         started,
-        interval_length(Duration::from_millis(cfg.max_duration_ms)),
-    );
-    let mut progress = Progress::new("fleet", total as u64, &opts, started);
-    let mut records = collect(&requester, rx, total, started, &mut progress, opts.progress).await;
-    progress.finish();
-    interrupt.abort();
-    consoles_done.cancel();
-    join_counted(&requester, std::iter::once(launcher)).await;
-    join_counted(&requester, admin_tasks).await;
-    records.sort_by_key(|r| r.index);
-    ticker.abort();
-    requester.recorder.close_interval(started.elapsed());
+    };
+    let (records, elapsed) = measure(&requester, &transport, admin_token, arrivals, &opts).await;
     let report = build_report(
         RunKind::Fleet,
         &requester,
         &transport.describe(),
         &records,
-        started.elapsed(),
+        elapsed,
     );
     let restored = match found {
         Some(prefs) => Some(admin.put_preferences(prefs).await.map(|()| prefs)),
@@ -136,6 +150,132 @@ pub async fn run_fleet<T: Transport>(
         consoles: records,
         restored,
     })
+}
+
+/// The consoles of a run, their tickets, and the start their arrivals count from.
+struct Arrivals {
+    profiles: Vec<ConsoleProfile>,
+    tickets: Vec<Ticket>,
+    started: Instant,
+}
+
+/// The measured part of a run: the consoles arrive and walk their first boot while the admins
+/// work the queue. Answers the consoles' records in index order and the span measured.
+async fn measure<T: Transport>(
+    requester: &Arc<Requester>,
+    transport: &T,
+    admin_token: &str,
+    arrivals: Arrivals,
+    opts: &RunOptions,
+) -> (Vec<ConsoleRecord>, Duration) {
+    let Arrivals {
+        profiles,
+        tickets,
+        started,
+    } = arrivals;
+    let interrupt = {
+        let (requester, stop) = (Arc::clone(requester), opts.stop.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            requester.stop.because(otpfleet_reports::INTERRUPTED);
+        })
+    };
+    let consoles_done = CancellationToken::new();
+    let admin_tasks = spawn_admins(requester, transport, admin_token, &consoles_done);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let total = profiles.len();
+    let launcher = {
+        let (requester, transport) = (Arc::clone(requester), transport.clone());
+        tokio::spawn(
+            async move { launch(&requester, &transport, profiles, tickets, started, tx).await },
+        )
+    };
+    let recorder = Arc::clone(&requester.recorder);
+    let ticker = tick_intervals(
+        move |end| recorder.close_interval(end),
+        started,
+        interval_length(Duration::from_millis(requester.cfg.max_duration_ms)),
+    );
+    let (mut records, elapsed) = match requester.cfg.role.runs_consoles() {
+        true => {
+            let mut progress = Progress::new("fleet", total as u64, opts, started);
+            let records =
+                collect(requester, rx, total, started, &mut progress, opts.progress).await;
+            progress.finish();
+            (records, started.elapsed())
+        }
+        false => (Vec::new(), work_the_queue(requester, started, opts).await),
+    };
+    interrupt.abort();
+    consoles_done.cancel();
+    join_counted(requester, std::iter::once(launcher)).await;
+    join_counted(requester, admin_tasks).await;
+    records.sort_by_key(|r| r.index);
+    ticker.abort();
+    requester.recorder.close_interval(started.elapsed());
+    (records, elapsed)
+}
+
+/// The admin process of a split run (role admins) works the approval queue until the
+/// schedule's last console has arrived and the queue has then stayed empty for
+/// `timing.queue_idle_ms` (or the run's time limit, or a stop). Answers the span measured:
+/// from the start to the admins' last work (a listing that found requests, or a decision), so
+/// the idle wait at the end does not thin the run's rates.
+async fn work_the_queue(requester: &Requester, started: Instant, opts: &RunOptions) -> Duration {
+    let cfg = &requester.cfg;
+    let last_arrival = started + Duration::from_millis(last_arrival_ms(cfg));
+    let (idle, limit_ms) = (
+        Duration::from_millis(cfg.timing.queue_idle_ms),
+        cfg.max_duration_ms,
+    );
+    let deadline = started + Duration::from_millis(limit_ms);
+    let every = opts.progress_every.unwrap_or(PROGRESS_EVERY);
+    let mut last_line = started;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = requester.stop.stopped() => return started.elapsed(),
+        }
+        let now = Instant::now();
+        let worked = requester.tally.admins_last_worked();
+        let busy = worked.unwrap_or(started).max(last_arrival);
+        if now >= busy + idle {
+            return worked.map_or(now, |w| w.max(started)) - started;
+        }
+        if now >= deadline {
+            requester.stop.because(format!(
+                "the run reached its time limit ({} s)",
+                limit_ms / 1000
+            ));
+            return started.elapsed();
+        }
+        if opts.progress && now >= last_line + every {
+            last_line = now;
+            eprintln!(
+                "admins: {:.0} s, {} decided, queue last seen busy {:.0} s ago",
+                (now - started).as_secs_f64(),
+                requester.recorder.counts(Step::Approve).requests
+                    + requester.recorder.counts(Step::Reject).requests,
+                (now - busy.min(now)).as_secs_f64(),
+            );
+        }
+    }
+}
+
+/// When the schedule's last console arrives, ms from the start (every shard's).
+fn last_arrival_ms(cfg: &FleetConfig) -> u64 {
+    let schedule = Schedule::new(
+        &cfg.arrival,
+        cfg.consoles,
+        cfg.timing.arrival_window_ms,
+        cfg.seed,
+    );
+    (0..cfg.consoles)
+        .map(|i| schedule.at_ms(i))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Starts the fleet's admins (none with auto approval), working until `consoles_done`.
@@ -435,6 +575,7 @@ pub fn build_report(
         shard: ShardInfo {
             index: cfg.shard.index(),
             count: cfg.shard.count(),
+            role: cfg.role,
         },
         target: target.to_owned(),
         complete: stopped_because.is_none(),

@@ -27,7 +27,7 @@ pub use config::{ConnectionMode, FleetConfig, MsRange, Rate, Rates, Shard, Timin
 pub use console::ConsoleRecord;
 pub use error::{ConfigError, RunError};
 pub use fleet::{
-    FleetRun, Progress, RunOptions, build_report, profiles, run_fleet, write_consoles_csv,
+    FleetRun, Progress, RunOptions, Start, build_report, profiles, run_fleet, write_consoles_csv,
 };
 pub use profile::{ConsoleProfile, admin_verdict};
 pub use reference::InProcessTransport;

@@ -119,6 +119,7 @@ fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
         consoles,
         seed,
         shard: Shard::WHOLE,
+        role: crate::config::Role::All,
         rates: Rates {
             hdmi_missing: plan.faults.hdmi_missing,
             uncertified: plan.faults.uncertified,
@@ -139,6 +140,7 @@ fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
             decision: MsRange::known(30_000, 90_000),
             // An admin with an empty queue looks again a minute later.
             admin_idle_ms: 60_000,
+            ..Timing::default()
         },
         // A plan's consoles arrive on its installation days, and wait hours for approvers:
         // none is dropped.

@@ -47,6 +47,8 @@ pub struct Tally {
     gauges: [AtomicU64; 4],
     /// Deepest approval queue seen, and when.
     queue_peak: Mutex<(u64, Option<tokio::time::Instant>)>,
+    /// When an admin last found requests awaiting approval or decided one.
+    admins_worked: Mutex<Option<tokio::time::Instant>>,
     errors: Mutex<BTreeMap<String, u64>>,
     violations: Mutex<Vec<Violation>>,
 }
@@ -88,6 +90,16 @@ impl Tally {
     /// The deepest approval queue consoles saw, and when.
     pub fn queue_peak(&self) -> (u64, Option<tokio::time::Instant>) {
         *self.queue_peak.lock()
+    }
+
+    /// An admin found requests awaiting approval, or decided one, now.
+    pub fn admin_worked(&self) {
+        *self.admins_worked.lock() = Some(tokio::time::Instant::now());
+    }
+
+    /// When an admin last found work, if one ever did.
+    pub fn admins_last_worked(&self) -> Option<tokio::time::Instant> {
+        *self.admins_worked.lock()
     }
 
     pub fn faults(&self) -> Faults {

@@ -3,15 +3,18 @@
 //! Histograms are added (HdrHistogram addition: no precision lost), so every latency summary of
 //! the merged report is recomputed from the merged histograms, never averaged. Counts (consoles,
 //! outcomes, faults, errors) are summed. Runs that are not shards of one run are refused: another
-//! kind, seed, build or configuration (anything but the shard), or a shard given twice or missing.
+//! kind, seed, build or configuration (anything but the shard and the role), or a shard given
+//! twice or missing. A split run (`--role consoles` shards and one `--role admins` process) needs
+//! every console shard and its one admin process; a process of role `all` brings its own admins,
+//! so it does not mix with a split run.
 
 use crate::error::ReportError;
 use crate::folder::{RunFolder, write_run_folder_from};
 use crate::histograms::{StepCounts, View, summarize};
 use crate::render::read_run_folder;
 use crate::report::{
-    Faults, MergedFrom, Outcomes, RunReport, SCHEMA_VERSION, ShardInfo, Throughput, TimeToSignedIn,
-    TimelinePoint, latency_of,
+    Faults, MergedFrom, Outcomes, Role, RunReport, SCHEMA_VERSION, ShardInfo, Throughput,
+    TimeToSignedIn, TimelinePoint, latency_of,
 };
 use crate::run_histograms::{RunHistograms, TIME_TO_SIGNED_IN};
 use hdrhistogram::Histogram;
@@ -73,10 +76,15 @@ pub fn merge_runs(shards: &[ShardRun]) -> Result<(RunReport, RunHistograms), Rep
     let first = shards
         .first()
         .ok_or_else(|| ReportError::Shards("no run folders to merge".into()))?;
+    check_roles(shards)?;
     for shard in &shards[1..] {
         check_belongs(first, shard)?;
     }
-    check_shards_cover_the_run(shards)?;
+    let consoles: Vec<&ShardRun> = shards
+        .iter()
+        .filter(|s| s.report.shard.role.runs_consoles())
+        .collect();
+    check_shards_cover_the_run(&consoles)?;
     if shards.len() > 1 && shards.iter().any(|s| s.report.rehearsal.is_some()) {
         return Err(ReportError::Shards(
             "rehearsal findings (waves, suggestions) cannot be added up from shards: rehearse \
@@ -178,7 +186,7 @@ fn merged_report(
         otpfleet_version: first.otpfleet_version.clone(),
         seed: first.seed,
         consoles: reports.iter().map(|r| r.consoles).sum(),
-        shard: ShardInfo { index: 0, count: 1 },
+        shard: ShardInfo::WHOLE,
         target: targets(&reports),
         complete: reports.iter().all(|r| r.complete),
         stopped_because: stopped_because(shards),
@@ -205,7 +213,7 @@ fn merged_report(
                 .unwrap_or_default()
         },
         duration_s: reports.iter().map(|r| r.duration_s).fold(0.0, f64::max),
-        config: whole_run_config(&first.config),
+        config: merged_config(shards),
         timeline: sum_timelines(&reports),
         rehearsal: first.rehearsal.clone().filter(|_| reports.len() == 1),
         merged_from: merged_from(shards),
@@ -232,19 +240,17 @@ fn check_belongs(first: &ShardRun, other: &ShardRun) -> Result<(), ReportError> 
             "report schema {}, not {}",
             b.schema_version, a.schema_version
         ))
-    } else if a.shard.count != b.shard.count {
+    } else if a.shard.count != b.shard.count
+        && a.shard.role != Role::Admins
+        && b.shard.role != Role::Admins
+    {
         Some(format!(
             "one of {} shards, not of {}",
             b.shard.count, a.shard.count
         ))
     } else {
         let mut diffs = Vec::new();
-        json_differences(
-            "",
-            &whole_run_config(&a.config),
-            &whole_run_config(&b.config),
-            &mut diffs,
-        );
+        json_differences("", &comparable_config(a), &comparable_config(b), &mut diffs);
         (!diffs.is_empty()).then(|| format!("other settings: {}", diffs.join(", ")))
     };
     match difference {
@@ -257,7 +263,50 @@ fn check_belongs(first: &ShardRun, other: &ShardRun) -> Result<(), ReportError> 
     }
 }
 
-fn check_shards_cover_the_run(shards: &[ShardRun]) -> Result<(), ReportError> {
+/// A split run has console shards and one admin process (none with auto approval); a process
+/// of role `all` runs its own admins, so it is not part of one.
+fn check_roles(shards: &[ShardRun]) -> Result<(), ReportError> {
+    let of = |role: Role| shards.iter().filter(move |s| s.report.shard.role == role);
+    let split = of(Role::Consoles).chain(of(Role::Admins)).next();
+    if let (Some(whole), Some(part)) = (of(Role::All).next(), split) {
+        return Err(ReportError::Shards(format!(
+            "{} ran its own admins (role all) but {} is part of a split run (role {}): merge \
+             the folders of one run",
+            whole.dir.display(),
+            part.dir.display(),
+            part.report.shard.role
+        )));
+    }
+    let admins: Vec<&ShardRun> = of(Role::Admins).collect();
+    if let [first, second, ..] = admins.as_slice() {
+        return Err(ReportError::Shards(format!(
+            "two admin processes (role admins) are given: {} and {}; a split run has one",
+            first.dir.display(),
+            second.dir.display()
+        )));
+    }
+    if of(Role::Consoles).next().is_none() && !admins.is_empty() {
+        return Err(ReportError::Shards(
+            "only the admin process (role admins) is given: add the folder of every console \
+             shard (role consoles)"
+                .into(),
+        ));
+    }
+    let auto_approve = shards[0].report.config.get("auto_approve") == Some(&true.into());
+    if let Some(console) = of(Role::Consoles).next()
+        && admins.is_empty()
+        && !auto_approve
+    {
+        return Err(ReportError::Shards(format!(
+            "the admin process (role admins) of the split run is missing: its console shards \
+             (e.g. {}) ran no admins; give its run folder too",
+            console.dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn check_shards_cover_the_run(shards: &[&ShardRun]) -> Result<(), ReportError> {
     let count = shards[0].report.shard.count;
     let mut seen: BTreeMap<u32, &Path> = BTreeMap::new();
     for s in shards {
@@ -326,14 +375,36 @@ fn check_logs_match_report(
     Ok(())
 }
 
-/// The configuration with the shard set to the whole run: what every shard of a run shares,
-/// and what the unsharded run has.
+/// The configuration with the shard set to the whole run and the role to all: what every
+/// process of a run shares, and what the unsharded run has.
 fn whole_run_config(config: &serde_json::Value) -> serde_json::Value {
     let mut config = config.clone();
     if let Some(shard) = config.get_mut("shard") {
         *shard = serde_json::json!({"index": 0, "count": 1});
     }
+    if let Some(role) = config.get_mut("role") {
+        *role = serde_json::json!(Role::All);
+    }
     config
+}
+
+/// What the processes of one run must agree on: the whole run's configuration, without the
+/// number of admins where a process's role makes it its own (a console shard runs none).
+fn comparable_config(report: &RunReport) -> serde_json::Value {
+    let mut config = whole_run_config(&report.config);
+    if let Some(map) = config.as_object_mut() {
+        map.remove("role");
+        if report.shard.role != Role::All {
+            map.remove("admins");
+        }
+    }
+    config
+}
+
+/// The merged run's configuration: the whole run's, with the admins of its admin process.
+fn merged_config(shards: &[ShardRun]) -> serde_json::Value {
+    let admins = shards.iter().find(|s| s.report.shard.role == Role::Admins);
+    whole_run_config(&admins.unwrap_or(&shards[0]).report.config)
 }
 
 /// Paths where two JSON values differ (`rates.typo is 0.1 (not 0.05)`), at most 5.

@@ -306,11 +306,77 @@ impl TimeToSignedIn {
     }
 }
 
-/// One part of a fleet split over processes: this one ran consoles with `index % count == index`.
+/// One part of a fleet split over processes: this one ran consoles with `index % count == index`
+/// and the admins its role says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardInfo {
     pub index: u32,
     pub count: u32,
+    /// What the process ran (reports written before roles ran both).
+    #[serde(default)]
+    pub role: Role,
+}
+
+impl ShardInfo {
+    /// The whole of a run in one process.
+    pub const WHOLE: ShardInfo = ShardInfo {
+        index: 0,
+        count: 1,
+        role: Role::All,
+    };
+}
+
+/// What one process of a fleet runs: its shard's consoles and the admins (`all`, one process or
+/// shards that each bring their own admins), only its shard's consoles (`consoles`), or only the
+/// admins, one process working the approval queue for every console shard (`admins`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    All,
+    Consoles,
+    Admins,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Consoles => "consoles",
+            Role::Admins => "admins",
+        }
+    }
+
+    /// Whether the process runs consoles.
+    pub fn runs_consoles(self) -> bool {
+        self != Role::Admins
+    }
+
+    /// Whether the process runs admins.
+    pub fn runs_admins(self) -> bool {
+        self != Role::Consoles
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(Role::All),
+            "consoles" => Ok(Role::Consoles),
+            "admins" => Ok(Role::Admins),
+            _ => Err(format!(
+                "{s:?} is not a role: write all, consoles or admins"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `report.json`.

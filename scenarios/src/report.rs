@@ -87,7 +87,7 @@ pub fn build_report(
         otpfleet_version: env!("CARGO_PKG_VERSION").to_owned(),
         seed: cfg.seed,
         consoles: h.tally.consoles(),
-        shard: ShardInfo { index: 0, count: 1 },
+        shard: ShardInfo::WHOLE,
         target: target.to_owned(),
         complete: stopped_because.is_none(),
         stopped_because,

@@ -125,7 +125,38 @@ fn bad_flags_are_refused_naming_the_flag_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("no-such-token");
     let missing = missing.to_str().expect("utf-8");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").expect("write");
+    let token = token.to_str().expect("utf-8");
+    let target = [
+        "--target",
+        "http://127.0.0.1:9",
+        "--admin-token-file",
+        token,
+    ];
+    let split = |more: &[&'static str]| [&target[..], more].concat();
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--role", "consoles"], "--target"),
+        (vec!["--role", "nobody"], "all, consoles or admins"),
+        (
+            split(&["--role", "consoles", "--admins", "2"]),
+            "--role consoles, --admins",
+        ),
+        (
+            split(&["--role", "admins", "--shard", "1/2"]),
+            "--role admins, --shard",
+        ),
+        (
+            split(&["--role", "admins", "--auto-approve"]),
+            "--auto-approve",
+        ),
+        (vec!["--shard", "env/4"], "JOB_COMPLETION_INDEX is not set"),
+        (vec!["--shard", "env/0"], "--shard"),
+        (vec!["--start-at", "2026-12-01T09:00:00"], "RFC 3339"),
+        (
+            vec!["--start-at", "2999-01-01T00:00:00Z"],
+            "more than 24 hours ahead",
+        ),
         (vec!["--typo-rate", "1.5"], "--typo-rate"),
         (vec!["--reject-rate", "-0.1"], "--reject-rate"),
         (vec!["--consoles", "0"], "--consoles"),
@@ -147,6 +178,7 @@ fn bad_flags_are_refused_naming_the_flag_before_anything_starts() {
     ];
     for (args, names) in cases {
         let out = otpfleet()
+            .env_remove("JOB_COMPLETION_INDEX")
             .arg("fleet")
             .args(&args)
             .arg("--out")
@@ -447,4 +479,27 @@ fn the_reference_server_keeps_its_promises_under_races() {
     assert!(report.get("violations").is_none(), "{report}");
     let total = crate::outcomes_total(&report);
     assert_eq!(total, 100);
+}
+
+/// A process that would start after the run's common start and its grace period does not run:
+/// its own exit code, and no run folder (nothing half-measured).
+#[test]
+fn a_process_after_the_common_start_and_its_grace_refuses_to_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = otpfleet()
+        .args(["fleet", "--consoles", "10", "--quiet"])
+        .args([
+            "--start-at",
+            "2026-01-01T00:00:00Z",
+            "--start-grace-s",
+            "30",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("late"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("past its grace period"), "{stderr}");
+    assert!(!dir.path().join("late").exists(), "no run folder");
 }

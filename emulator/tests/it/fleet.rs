@@ -234,3 +234,118 @@ async fn the_probe_sends_at_a_fixed_rate_on_time() {
     assert_eq!(l.lateness.count, 200);
     assert!(l.service.p50 <= l.response.p50, "{l:?}");
 }
+
+/// Two console shards and one admin process against one server, started together, add up to
+/// the unsharded run: every console's outcome, and each request decided once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_run_adds_up_to_the_unsharded_run() {
+    use otpfleet_client::HttpTransport;
+    use otpfleet_emulator::config::Role;
+    use otpfleet_emulator::{RunOptions, Start, reference, run_fleet};
+    use otpfleet_reports::Step;
+    use otpfleet_server::{ServerConfig, TokioClock};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let full = quick(150, 4);
+    let whole = run(full.clone()).await;
+
+    let clock = Arc::new(TokioClock::new(1_795_248_000_000));
+    let config = ServerConfig {
+        poll_interval_s: 1,
+        ..ServerConfig::default()
+    };
+    let server = reference::start(config, clock).await.expect("starts");
+    let start = Start {
+        at: tokio::time::Instant::now() + Duration::from_millis(1_500),
+        grace: Duration::from_secs(5),
+    };
+    let process = |shard: &str, role: Role, admins: u32| {
+        let cfg = otpfleet_emulator::FleetConfig {
+            shard: shard.parse().expect("shard"),
+            role,
+            admins,
+            ..full.clone()
+        };
+        let transport = HttpTransport::new(&server.url(), 32, Duration::from_secs(10)).unwrap();
+        let token = server.admin_token.clone();
+        let opts = RunOptions {
+            start: Some(start),
+            ..RunOptions::default()
+        };
+        tokio::spawn(async move { run_fleet(cfg, transport, &token, opts).await })
+    };
+    let tasks = [
+        process("0/2", Role::Consoles, 0),
+        process("1/2", Role::Consoles, 0),
+        process("0/1", Role::Admins, 2),
+    ];
+    let mut runs = Vec::new();
+    for task in tasks {
+        runs.push(task.await.expect("joins").expect("runs"));
+    }
+    let admins = &runs[2].report;
+    assert_eq!(admins.consoles, 0);
+    assert!(admins.complete, "{:?}", admins.stopped_because);
+    let mut outcomes = Vec::new();
+    for r in &runs[..2] {
+        assert!(r.report.complete, "{:?}", r.report.stopped_because);
+        assert_eq!(
+            r.recorder.counts(Step::ListRequests).requests,
+            0,
+            "no admins"
+        );
+        outcomes.extend(r.consoles.iter().map(|c| (c.index, c.outcome)));
+    }
+    outcomes.sort();
+    let expected: Vec<_> = whole
+        .consoles
+        .iter()
+        .map(|c| (c.index, c.outcome))
+        .collect();
+    assert_eq!(outcomes, expected, "every console's outcome, as unsharded");
+    let decided = |r: &otpfleet_emulator::FleetRun| {
+        r.recorder.counts(Step::Approve).requests + r.recorder.counts(Step::Reject).requests
+    };
+    assert_eq!(
+        decided(&runs[2]),
+        decided(&whole),
+        "each request decided once"
+    );
+    assert!(decided(&whole) > 0);
+    let admin_errors = &admins.errors;
+    assert!(admin_errors.is_empty(), "{admin_errors:?}");
+}
+
+/// A process ready after the common start and its grace does not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_ready_after_the_start_and_its_grace_does_not_run() {
+    use otpfleet_emulator::{RunError, RunOptions, Start, reference, run_fleet};
+    use otpfleet_server::{ServerConfig, TokioClock};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let clock = Arc::new(TokioClock::new(1_795_248_000_000));
+    let server = reference::start(ServerConfig::default(), clock)
+        .await
+        .expect("starts");
+    let transport =
+        otpfleet_client::HttpTransport::new(&server.url(), 4, Duration::from_secs(10)).unwrap();
+    let now = tokio::time::Instant::now();
+    let opts = RunOptions {
+        start: Some(Start {
+            at: now
+                .checked_sub(Duration::from_secs(3))
+                .expect("a past instant"),
+            grace: Duration::from_secs(1),
+        }),
+        ..RunOptions::default()
+    };
+    let err = run_fleet(quick(20, 3), transport, &server.admin_token, opts)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, RunError::MissedStart { late_ms, grace_ms: 1_000 } if late_ms >= 3_000),
+        "{err}"
+    );
+}

@@ -125,3 +125,79 @@ fn logs_that_do_not_match_their_report_are_refused() {
         "{text}"
     );
 }
+
+/// Sets a written run's role (and, for a console shard, no admins; for the admin process,
+/// `admins` of them and the whole fleet's shard).
+fn set_role(dir: &Path, role: &str, admins: u32) {
+    let path = dir.join("report.json");
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    report["shard"]["role"] = role.into();
+    report["config"]["role"] = role.into();
+    report["config"]["admins"] = admins.into();
+    if role == "admins" {
+        report["shard"]["index"] = 0.into();
+        report["shard"]["count"] = 1.into();
+        report["config"]["shard"] = serde_json::json!({"index": 0, "count": 1});
+        // Its run has the fleet's consoles, though it runs none of them.
+        report["config"]["consoles"] = 100.into();
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+}
+
+#[test]
+fn a_split_run_merges_its_console_shards_with_its_one_admin_process() {
+    let root = tempfile::tempdir().unwrap();
+    let consoles = shards(root.path(), 9, 2, 100);
+    for dir in &consoles {
+        set_role(dir, "consoles", 0);
+    }
+    let admins = root.path().join("admins");
+    runs::write(&admins, 9, (0, 1), 0);
+    set_role(&admins, "admins", 3);
+    let out = root.path().join("merged");
+    let mut all = consoles.clone();
+    all.push(admins.clone());
+    merge_run_folders(&all, &out).unwrap();
+    let (merged, _) = read_run_folder(&out).unwrap();
+    assert_eq!(merged.consoles, 100, "the admin process adds no consoles");
+    assert_eq!(merged.config["admins"], 3, "the admin process's admins");
+    assert_eq!(merged.config["role"], "all", "the whole run");
+    assert_eq!(merged.merged_from.len(), 3);
+
+    let whole = root.path().join("whole-shard");
+    runs::write(&whole, 9, (1, 2), 100);
+    let second_admins = root.path().join("admins-again");
+    runs::write(&second_admins, 9, (0, 1), 0);
+    set_role(&second_admins, "admins", 3);
+    let bad = root.path().join("bad");
+    let cases: Vec<(Vec<PathBuf>, &str)> = vec![
+        (
+            consoles.clone(),
+            "the admin process (role admins) of the split run is missing",
+        ),
+        (vec![admins.clone()], "only the admin process"),
+        (
+            vec![
+                consoles[0].clone(),
+                consoles[1].clone(),
+                admins.clone(),
+                second_admins,
+            ],
+            "two admin processes",
+        ),
+        (
+            vec![consoles[0].clone(), whole, admins.clone()],
+            "ran its own admins (role all)",
+        ),
+        (
+            vec![consoles[0].clone(), admins.clone()],
+            "shard 1/2 missing",
+        ),
+    ];
+    for (i, (given, expected)) in cases.into_iter().enumerate() {
+        let err = merge_run_folders(&given, &bad).expect_err("refused");
+        assert!(err.to_string().contains(expected), "case {i}: {err}");
+        assert!(!bad.exists(), "case {i}: nothing written");
+    }
+}

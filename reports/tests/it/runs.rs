@@ -83,6 +83,7 @@ fn report_of(
         shard: ShardInfo {
             index: shard.0,
             count: shard.1,
+            ..ShardInfo::WHOLE
         },
         target: format!("http://127.0.0.1:{}", 40_000 + shard.0),
         complete: true,
@@ -161,7 +162,7 @@ pub fn full_report() -> RunReport {
     r.merged_from = vec![MergedFrom {
         dir: "runs/a".into(),
         seed: 5,
-        shard: ShardInfo { index: 0, count: 1 },
+        shard: ShardInfo::WHOLE,
     }];
     r
 }
