@@ -301,7 +301,6 @@ impl FleetOpts {
                 typing: self.typing_ms,
                 hdmi_fix: self.hdmi_fix_ms,
                 decision: self.decision_ms,
-                queue_idle_ms: self.queue_idle_s.saturating_mul(1000),
                 ..Timing::default()
             },
             arrival: self.arrival.clone(),
@@ -351,10 +350,7 @@ pub struct FleetDone {
 
 pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
     let done = execute(&opts)?;
-    print!("{}", crate::summary::text(&done.report, &done.out));
-    crate::summary::ended(&done.report, done.interrupted)?;
-    crate::summary::kept_promises(&done.report)?;
-    crate::summary::judge(&done.report, &opts.threshold)
+    crate::summary::verdict(&done.report, &done.out, done.interrupted, &opts.threshold)
 }
 
 /// A setting out of range, named by the flag that sets it.
@@ -462,6 +458,7 @@ async fn drive(
         stop: interrupts.token(),
         restore_preferences,
         start: opts.start_at.map(|at| start(at, opts.start_grace_s)),
+        queue_idle: Some(Duration::from_secs(opts.queue_idle_s)),
     };
     let run = run_fleet(cfg, transport, &token, options)
         .await

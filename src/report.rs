@@ -8,6 +8,7 @@ use otpfleet_reports::{
 };
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportOpts {
@@ -24,13 +25,22 @@ pub enum ReportCommand {
     },
     /// Merge the shard runs of one fleet (--shard K/N) into the run folder of the whole:
     /// histograms added without loss, counts summed.
+    /// Then the merged run's verdict, as `fleet` gives it: exit 3 when a shard stopped early,
+    /// 4 when the server broke a promise, 1 when a --threshold is breached.
     Merge {
-        /// The run folders of every shard.
+        /// The run folders of every shard (and of the admin process of a split run).
         #[arg(required = true, num_args = 1..)]
         dirs: Vec<PathBuf>,
         /// The merged run folder to write.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Wait up to this long for every run folder's report.json (written last, so a folder
+        /// that has it is complete): shards still running on a shared volume, seconds.
+        #[arg(long, default_value_t = 0, value_name = "S")]
+        wait_s: u64,
+        /// A limit the merged run must meet, as fleet's --threshold (repeatable).
+        #[arg(long, value_name = "EXPR")]
+        threshold: Vec<Threshold>,
     },
     /// Compare a new run against a baseline: a Markdown table on stdout; exit 1 when a limit
     /// is exceeded.
@@ -78,10 +88,17 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ReportCommand::Merge { dirs, out } => {
+        ReportCommand::Merge {
+            dirs,
+            out,
+            wait_s,
+            threshold,
+        } => {
+            wait_for_reports(&dirs, Duration::from_secs(wait_s))?;
             let folder = merge_run_folders(&dirs, &out)?;
             eprintln!("merged {} runs into {}", dirs.len(), folder.dir.display());
-            Ok(())
+            let report = read_report(&folder.dir)?;
+            crate::summary::verdict(&report, &folder.dir, None, &threshold)
         }
         ReportCommand::Compare {
             base,
@@ -95,6 +112,47 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<()> {
             threshold,
             min_samples,
         } => run_check(&dir, &threshold, min_samples),
+    }
+}
+
+/// Waits until every run folder in `dirs` has its report.json, or `patience` has passed (then
+/// the merge names what is missing).
+fn wait_for_reports(dirs: &[PathBuf], patience: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut said: Option<Instant> = None;
+    loop {
+        let missing: Vec<String> = dirs
+            .iter()
+            .filter(|d| !report_path(d).is_file())
+            .map(|d| d.display().to_string())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let waited = started.elapsed();
+        if waited >= patience {
+            if patience.is_zero() {
+                return Ok(());
+            }
+            bail!(
+                "after {} s, {} of {} run folders have no report.json: {} (a process that \
+                 failed or never ran writes none: see its log)",
+                waited.as_secs(),
+                missing.len(),
+                dirs.len(),
+                missing.join(", ")
+            );
+        }
+        if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
+            said = Some(Instant::now());
+            eprintln!(
+                "merge: waiting for {} of {} run folders: {}",
+                missing.len(),
+                dirs.len(),
+                missing.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 

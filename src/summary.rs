@@ -155,6 +155,20 @@ pub fn judge(r: &RunReport, thresholds: &[Threshold]) -> anyhow::Result<()> {
     )
 }
 
+/// A fleet's verdict, on stdout and in the exit code: the summary, then how the run ended (an
+/// interrupt or an early stop first), the promises the server broke, and the thresholds.
+pub fn verdict(
+    r: &RunReport,
+    out: &Path,
+    signal: Option<i32>,
+    thresholds: &[Threshold],
+) -> anyhow::Result<()> {
+    print!("{}", text(r, out));
+    ended(r, signal)?;
+    kept_promises(r)?;
+    judge(r, thresholds)
+}
+
 /// The promises the server broke, first, if it broke any.
 fn write_violations(s: &mut String, r: &RunReport) {
     if r.violations.is_empty() {

@@ -74,14 +74,17 @@ pub(crate) fn write_emulated_run(
     recorder: &Recorder,
     consoles: &[ConsoleRecord],
 ) -> anyhow::Result<()> {
-    write_run_folder(out, report, recorder)
-        .with_context(|| format!("while writing the run folder {}", out.display()))?;
+    // consoles.csv first: the folder's report.json, written last, says it is complete.
     let csv = out.join("consoles.csv");
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("while creating the run folder {}", out.display()))?;
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(&csv).with_context(|| format!("while writing {}", csv.display()))?,
     );
     write_consoles_csv(consoles, &mut file)?;
     file.flush()?;
+    write_run_folder(out, report, recorder)
+        .with_context(|| format!("while writing the run folder {}", out.display()))?;
     Ok(())
 }
 

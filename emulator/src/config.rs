@@ -236,10 +236,6 @@ pub struct Timing {
     pub decision: MsRange,
     /// An admin's pause when the queue is empty.
     pub admin_idle_ms: u64,
-    /// The admin process of a split run (role admins) ends once the schedule's last console
-    /// has arrived and the approval queue has been empty this long: longer than a console
-    /// takes from its arrival to its redemption.
-    pub queue_idle_ms: u64,
 }
 
 impl Default for Timing {
@@ -252,7 +248,6 @@ impl Default for Timing {
             hdmi_fix: MsRange::known(1_000, 3_000),
             decision: MsRange::known(2, 10),
             admin_idle_ms: 100,
-            queue_idle_ms: 30_000,
         }
     }
 }

@@ -38,7 +38,14 @@ pub struct RunOptions {
     pub restore_preferences: bool,
     /// The common start of the processes of one run (`--start-at`): measuring begins then.
     pub start: Option<Start>,
+    /// The admin process of a split run (role admins) ends once the schedule's last console
+    /// has arrived and the approval queue has then been empty this long (default 30 s: longer
+    /// than a console takes from its arrival to its redemption).
+    pub queue_idle: Option<Duration>,
 }
+
+/// How long the admin process waits on an empty queue after the last arrival, by default.
+const QUEUE_IDLE: Duration = Duration::from_secs(30);
 
 /// The common start of the processes of one run: each waits for `at` once it is ready (seeded),
 /// and one that is ready later than `grace` after it does not run at all.
@@ -218,16 +225,13 @@ async fn measure<T: Transport>(
 
 /// The admin process of a split run (role admins) works the approval queue until the
 /// schedule's last console has arrived and the queue has then stayed empty for
-/// `timing.queue_idle_ms` (or the run's time limit, or a stop). Answers the span measured:
+/// `RunOptions::queue_idle` (or the run's time limit, or a stop). Answers the span measured:
 /// from the start to the admins' last work (a listing that found requests, or a decision), so
 /// the idle wait at the end does not thin the run's rates.
 async fn work_the_queue(requester: &Requester, started: Instant, opts: &RunOptions) -> Duration {
     let cfg = &requester.cfg;
     let last_arrival = started + Duration::from_millis(last_arrival_ms(cfg));
-    let (idle, limit_ms) = (
-        Duration::from_millis(cfg.timing.queue_idle_ms),
-        cfg.max_duration_ms,
-    );
+    let (idle, limit_ms) = (opts.queue_idle.unwrap_or(QUEUE_IDLE), cfg.max_duration_ms);
     let deadline = started + Duration::from_millis(limit_ms);
     let every = opts.progress_every.unwrap_or(PROGRESS_EVERY);
     let mut last_line = started;

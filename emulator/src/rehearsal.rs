@@ -140,7 +140,6 @@ fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
             decision: MsRange::known(30_000, 90_000),
             // An admin with an empty queue looks again a minute later.
             admin_idle_ms: 60_000,
-            ..Timing::default()
         },
         // A plan's consoles arrive on its installation days, and wait hours for approvers:
         // none is dropped.

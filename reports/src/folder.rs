@@ -34,28 +34,35 @@ pub fn write_run_folder(
     write_run_folder_from(dir, report, &histograms)
 }
 
-/// Writes the run folder from histograms already taken (a merge, a rebuilt run).
+/// Writes the run folder from histograms already taken (a merge, a rebuilt run). `report.json`
+/// comes last and whole (written aside, then renamed): a folder that has it is complete, which
+/// is what a merge waiting on a shared volume looks for.
 pub fn write_run_folder_from(
     dir: &Path,
     report: &RunReport,
     histograms: &RunHistograms,
 ) -> io::Result<RunFolder> {
     std::fs::create_dir_all(dir)?;
-    let mut files = Vec::new();
-    write_file(dir, "report.json", &mut files, &mut |out| {
-        serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
-        writeln!(out)
-    })?;
-    files.extend(write_views(dir, report, histograms)?);
+    let mut files = write_views(dir, report, histograms)?;
     let duration = Duration::from_secs_f64(report.duration_s.max(0.001));
     for name in histograms.write_logs(dir, duration)? {
         files.push(dir.join(name));
     }
+    write_file(dir, REPORT_BEING_WRITTEN, &mut files, &mut |out| {
+        serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
+        writeln!(out)
+    })?;
+    files.pop();
+    std::fs::rename(dir.join(REPORT_BEING_WRITTEN), dir.join("report.json"))?;
+    files.insert(0, dir.join("report.json"));
     Ok(RunFolder {
         dir: dir.to_path_buf(),
         files,
     })
 }
+
+/// `report.json` while it is written.
+const REPORT_BEING_WRITTEN: &str = ".report.json.partial";
 
 /// Writes the views of a report, `report.md` and `report.html`; answers their paths.
 pub fn write_views(

@@ -6,6 +6,7 @@ mod contract;
 mod crash;
 mod fleet;
 mod full_disk;
+mod k8s;
 mod load;
 mod promises;
 mod readme;

@@ -375,6 +375,87 @@ fn merge_refuses_runs_that_are_not_shards_of_one_run() {
     assert!(!out.exists(), "nothing written");
 }
 
+/// On a shared volume the merge starts before the shards finish: it waits for each folder's
+/// report.json (written last), judges the merged run, and names the folders that never came.
+#[test]
+fn merge_waits_for_run_folders_still_being_written_then_judges() {
+    let r = runs();
+    let late = r.root.join("late-shard1");
+    let out = r.root.join("merged-after-wait");
+    let source = r.shards[1].clone();
+    let writer = {
+        let late = late.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1_500));
+            std::fs::create_dir_all(&late).unwrap();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&source)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            // As a run writes its folder: report.json last.
+            files.sort_by_key(|f| f.ends_with("report.json"));
+            for f in files {
+                std::fs::copy(&f, late.join(f.file_name().unwrap())).unwrap();
+            }
+        })
+    };
+    let merged = report(&[
+        "merge".as_ref(),
+        r.shards[0].as_os_str(),
+        late.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--wait-s".as_ref(),
+        "60".as_ref(),
+        "--threshold".as_ref(),
+        "error-rate<0.5%".as_ref(),
+        "--threshold".as_ref(),
+        "outcomes.signed_in_otp<1%".as_ref(),
+    ]);
+    writer.join().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&merged.stdout),
+        String::from_utf8_lossy(&merged.stderr),
+    );
+    assert!(
+        stderr.contains("merge: waiting for 1 of 2 run folders"),
+        "{stderr}"
+    );
+    assert_eq!(
+        report_json(&out)["consoles"],
+        160,
+        "merged once both were in"
+    );
+    assert_eq!(
+        merged.status.code(),
+        Some(1),
+        "one breached threshold: {stderr}"
+    );
+    assert!(stdout.contains("ok: error-rate"), "{stdout}");
+    assert!(
+        stdout.contains("BREACHED: outcomes.signed_in_otp"),
+        "{stdout}"
+    );
+
+    let never = r.root.join("never-written");
+    let missing = report(&[
+        "merge".as_ref(),
+        r.shards[0].as_os_str(),
+        never.as_os_str(),
+        "--out".as_ref(),
+        r.root.join("merged-never").as_os_str(),
+        "--wait-s".as_ref(),
+        "1".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 run folders have no report.json")
+            && stderr.contains(&never.display().to_string()),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_rehearsal_report_validates_and_its_page_charts_the_timeline() {
     let out = runs().root.join("rehearsal");

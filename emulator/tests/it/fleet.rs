@@ -271,6 +271,7 @@ async fn a_split_run_adds_up_to_the_unsharded_run() {
         let token = server.admin_token.clone();
         let opts = RunOptions {
             start: Some(start),
+            queue_idle: Some(Duration::from_secs(1)),
             ..RunOptions::default()
         };
         tokio::spawn(async move { run_fleet(cfg, transport, &token, opts).await })

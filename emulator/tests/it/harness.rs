@@ -28,7 +28,6 @@ pub fn quick(consoles: u64, seed: u64) -> FleetConfig {
             hdmi_fix: MsRange::known(10, 30),
             decision: MsRange::known(0, 2),
             admin_idle_ms: 20,
-            queue_idle_ms: 1_000,
         },
         max_duration_ms: 60_000,
         ..FleetConfig::default()
