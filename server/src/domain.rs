@@ -15,6 +15,8 @@
 pub mod accounts;
 pub mod batches;
 mod console;
+#[cfg(test)]
+mod contention;
 mod error;
 pub mod events;
 mod ids;
@@ -65,7 +67,7 @@ pub struct Core {
     config: ServerConfig,
     catalogue: Catalogue,
     secrets: Secrets,
-    preferences: parking_lot::RwLock<Preferences>,
+    preferences: store::Global<parking_lot::RwLock<Preferences>>,
     /// `preferences.auto_approve`, mirrored (written under the preferences lock) so that every
     /// redemption reads it without touching the lock's shared counter.
     auto_approve: std::sync::atomic::AtomicBool,
@@ -87,7 +89,7 @@ impl Core {
             config,
             catalogue,
             secrets,
-            preferences: parking_lot::RwLock::new(Preferences::default()),
+            preferences: store::Global::<parking_lot::RwLock<_>>::new(Preferences::default()),
             auto_approve: std::sync::atomic::AtomicBool::new(Preferences::default().auto_approve),
             store: Store::default(),
             sink: None,

@@ -52,10 +52,7 @@ impl Core {
         let mut stale = Vec::new();
         let mut from = after;
         while views.len() < want {
-            let ids: Vec<u64> = {
-                let pending = self.store.pending.lock();
-                pending.range(from + 1..).take(256).copied().collect()
-            };
+            let ids = self.store.pending.after(from, 256);
             let Some(&last) = ids.last() else { break };
             from = last;
             for id in ids {
@@ -65,11 +62,8 @@ impl Core {
                 }
             }
         }
-        if !stale.is_empty() {
-            let mut pending = self.store.pending.lock();
-            for id in stale {
-                pending.remove(&id);
-            }
+        for id in stale {
+            self.store.pending.remove(id);
         }
         views.truncate(want);
         views

@@ -3,6 +3,7 @@
 use super::ids::IdKind;
 use super::secrets::{OtpKey, POLL_TOKEN_BYTES};
 use crate::clock::rfc3339;
+use crossbeam_utils::CachePadded;
 use dashmap::DashMap;
 use otpfleet_protocol::{
     AccountDetail, AccountSummary, Device, License, OtpTab, Provisioning, Readiness, RejectReason,
@@ -285,21 +286,122 @@ pub struct Stats {
     pub live_otps: u64,
 }
 
+/// A lock over state of the whole store or core, not of one account or one shard: a lock that
+/// makes concurrent requests wait for each other. Every acquisition is counted in this crate's
+/// tests (`global_locks_taken`), which hold the redemption path to taking none.
+#[derive(Debug, Default)]
+pub(crate) struct Global<L>(L);
+
+#[cfg(test)]
+thread_local! {
+    static GLOBAL_LOCKS_TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Global locks this thread has taken so far (tests only).
+#[cfg(test)]
+pub(crate) fn global_locks_taken() -> u64 {
+    GLOBAL_LOCKS_TAKEN.with(std::cell::Cell::get)
+}
+
+fn taking_global_lock() {
+    #[cfg(test)]
+    GLOBAL_LOCKS_TAKEN.with(|n| n.set(n.get() + 1));
+}
+
+impl<T> Global<Mutex<T>> {
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+        taking_global_lock();
+        self.0.lock()
+    }
+}
+
+impl<T> Global<RwLock<T>> {
+    pub fn new(value: T) -> Self {
+        Global(RwLock::new(value))
+    }
+
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, T> {
+        taking_global_lock();
+        self.0.read()
+    }
+
+    pub fn write(&self) -> parking_lot::RwLockWriteGuard<'_, T> {
+        taking_global_lock();
+        self.0.write()
+    }
+}
+
 /// Accounts and the indexes that find them.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     /// Account `n` is at index `n - 1`. Accounts are never removed.
-    pub accounts: RwLock<Vec<AccountRef>>,
+    pub accounts: Global<RwLock<Vec<AccountRef>>>,
     pub by_upn: DashMap<String, AccountRef>,
     /// Keyed by the OTP's HMAC and by the request number: keys the server makes, which no
     /// client can choose, so a fast hasher (foldhash, randomly seeded) serves instead of SipHash.
     pub by_otp: DashMap<OtpKey, AccountRef, FastHash>,
     pub by_request: DashMap<u64, AccountRef, FastHash>,
-    /// Request ids awaiting approval, oldest first. Entries are hints (see the module docs).
-    pub pending: Mutex<BTreeSet<u64>>,
-    pub batches: Mutex<BTreeMap<u64, BatchRecord>>,
+    /// Request ids awaiting approval. Entries are hints (see the module docs).
+    pub pending: ApprovalQueue,
+    pub batches: Global<Mutex<BTreeMap<u64, BatchRecord>>>,
     pub next_batch: AtomicU64,
-    pub next_request: AtomicU64,
+    /// Every redemption takes the next request id: on a cache line of its own, so that taking
+    /// one does not evict the indexes' headers that every lookup reads.
+    pub next_request: CachePadded<AtomicU64>,
+}
+
+/// Request ids awaiting approval, in shards by id: redemptions, which take consecutive ids, put
+/// them under different locks on different cache lines. Read in id order by merging the shards.
+#[derive(Debug)]
+pub(crate) struct ApprovalQueue {
+    shards: Box<[CachePadded<Mutex<BTreeSet<u64>>>]>,
+}
+
+/// Shards of the approval queue: more than the threads that redeem at once on most machines.
+pub(crate) const QUEUE_SHARDS: u64 = 16;
+
+impl Default for ApprovalQueue {
+    fn default() -> Self {
+        let shards = (0..QUEUE_SHARDS)
+            .map(|_| CachePadded::new(Mutex::new(BTreeSet::new())))
+            .collect();
+        ApprovalQueue { shards }
+    }
+}
+
+impl ApprovalQueue {
+    fn shard(&self, id: u64) -> &Mutex<BTreeSet<u64>> {
+        // The remainder is below QUEUE_SHARDS, the number of shards.
+        &self.shards[(id % QUEUE_SHARDS) as usize]
+    }
+
+    pub fn insert(&self, id: u64) {
+        self.shard(id).lock().insert(id);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.shard(id).lock().remove(&id);
+    }
+
+    /// The ids in each shard (tests only).
+    #[cfg(test)]
+    pub fn shard_sizes(&self) -> Vec<usize> {
+        self.shards.iter().map(|s| s.lock().len()).collect()
+    }
+
+    /// Up to `limit` ids above `after`, in id order (oldest first).
+    pub fn after(&self, after: u64, limit: usize) -> Vec<u64> {
+        let Some(from) = after.checked_add(1) else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for shard in &self.shards {
+            ids.extend(shard.lock().range(from..).take(limit).copied());
+        }
+        ids.sort_unstable();
+        ids.truncate(limit);
+        ids
+    }
 }
 
 /// Clones an index entry out, so the shard lock is released before the account is locked.
@@ -377,7 +479,7 @@ impl Store {
         slot.request = Some(request);
         self.by_request.insert(id, Arc::clone(account));
         if pending {
-            self.pending.lock().insert(id);
+            self.pending.insert(id);
         }
     }
 
@@ -385,7 +487,7 @@ impl Store {
     pub fn decide(&self, r: &mut RequestRecord, decision: Decision, at_ms: u64) {
         r.state = decision;
         r.decided_ms = Some(at_ms);
-        self.pending.lock().remove(&r.id);
+        self.pending.remove(r.id);
     }
 
     /// The account signed in by manual setup: its OTP, if any, is withdrawn.
@@ -413,7 +515,7 @@ impl Store {
         self.by_otp.remove(&old.key);
         if let Some(r) = old.request {
             self.by_request.remove(&r.id);
-            self.pending.lock().remove(&r.id);
+            self.pending.remove(r.id);
         }
     }
 

@@ -11,10 +11,11 @@
 //! client says, so failures are never counted against a serial alone (anyone could lock a
 //! console out by naming it) but against the serial *from that address*.
 
+use crossbeam_utils::CachePadded;
 use dashmap::DashMap;
-use parking_lot::Mutex;
+use dashmap::mapref::entry::Entry;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The limits.
 #[derive(Debug, Clone, Copy)]
@@ -82,14 +83,24 @@ pub struct ThrottleCounters {
     pub throttled_global: AtomicU64,
 }
 
+/// Redemptions that succeed (the common case) write nothing here and read two words that only
+/// failures write: distinct redemptions share no cache line that one of them writes.
 #[derive(Debug)]
 pub struct Throttle {
     config: ThrottleConfig,
     serial_key: std::hash::RandomState,
     sources: DashMap<Source, SourceState>,
-    /// (minute number, failures in it).
-    global: Mutex<(u64, u64)>,
+    /// At least the number of entries in `sources` (raised before an insert, lowered after a
+    /// removal): while it is 0 nobody has failed lately, and the map is not looked at.
+    tracked: CachePadded<AtomicUsize>,
+    /// The minute number (high 32 bits) and the failures counted in it (low 32 bits).
+    global: CachePadded<AtomicU64>,
     pub counters: ThrottleCounters,
+}
+
+/// `global`'s word: a minute and its failures.
+fn minute_word(minute: u64, failures: u64) -> u64 {
+    (minute << 32) | failures.min(u64::from(u32::MAX))
 }
 
 impl Throttle {
@@ -98,7 +109,8 @@ impl Throttle {
             config,
             serial_key: std::hash::RandomState::new(),
             sources: DashMap::new(),
-            global: Mutex::new((0, 0)),
+            tracked: CachePadded::new(AtomicUsize::new(0)),
+            global: CachePadded::new(AtomicU64::new(0)),
             counters: ThrottleCounters::default(),
         }
     }
@@ -110,16 +122,25 @@ impl Throttle {
         Source::Serial(self.serial_key.hash_one((serial, address)))
     }
 
+    /// Sources with failures on record (at least: see `tracked`).
+    pub fn tracked_sources(&self) -> usize {
+        self.tracked.load(Ordering::Acquire)
+    }
+
     pub fn config(&self) -> ThrottleConfig {
         self.config
     }
 
     /// Seconds to wait before these sources may try again, if they must.
     pub fn check(&self, sources: &[Source], now_ms: u64) -> Option<u64> {
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            // No source has failed since its last success: none waits, whatever the budget.
+            return None;
+        }
         let minute = now_ms / 60_000;
         let exhausted = {
-            let g = self.global.lock();
-            g.0 == minute && g.1 >= self.config.global_failures_per_min
+            let g = self.global.load(Ordering::Acquire);
+            g >> 32 == minute && g & u64::from(u32::MAX) >= self.config.global_failures_per_min
         };
         // Past the budget only sources that failed this minute wait: the others are spared.
         let failed_this_minute = || {
@@ -156,21 +177,35 @@ impl Throttle {
     /// Counts a failed redemption against its sources and the global budget.
     pub fn failure(&self, sources: &[Source], now_ms: u64) {
         self.counters.failures.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut g = self.global.lock();
-            let minute = now_ms / 60_000;
-            if g.0 != minute {
-                *g = (minute, 0);
-            }
-            g.1 += 1;
-        }
+        let minute = now_ms / 60_000;
+        let _ = self
+            .global
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |g| {
+                let count = if g >> 32 == minute {
+                    g & u64::from(u32::MAX)
+                } else {
+                    0
+                };
+                Some(minute_word(minute, count + 1))
+            });
         if self.sources.len() >= MAX_SOURCES {
             let limit = self.config.per_source_failures / 2;
-            self.sources
-                .retain(|_, st| st.blocked_until_ms > now_ms || st.consecutive > limit);
+            let mut removed = 0;
+            self.sources.retain(|_, st| {
+                let keep = st.blocked_until_ms > now_ms || st.consecutive > limit;
+                removed += usize::from(!keep);
+                keep
+            });
+            self.tracked.fetch_sub(removed, Ordering::AcqRel);
         }
         for s in sources {
-            let mut st = self.sources.entry(*s).or_default();
+            let mut st = match self.sources.entry(*s) {
+                Entry::Occupied(e) => e.into_ref(),
+                Entry::Vacant(e) => {
+                    self.tracked.fetch_add(1, Ordering::AcqRel);
+                    e.insert(SourceState::default())
+                }
+            };
             st.consecutive += 1;
             st.failed_in_minute = now_ms / 60_000 + 1;
             if st.consecutive >= self.config.per_source_failures {
@@ -188,8 +223,13 @@ impl Throttle {
 
     /// A successful redemption forgets its sources' failures.
     pub fn success(&self, sources: &[Source]) {
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return;
+        }
         for s in sources {
-            self.sources.remove(s);
+            if self.sources.remove(s).is_some() {
+                self.tracked.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
