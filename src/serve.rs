@@ -51,6 +51,9 @@ pub struct ServeOpts {
     /// Keep state in memory only (lost when the server stops): for benchmarks.
     #[arg(long)]
     pub in_memory: bool,
+    /// Threads answering requests (tokio's workers). Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
     /// Longest a request may take, in seconds (1 to 600).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_s: u64,
@@ -137,7 +140,11 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         .map(server_token)
         .transpose()?;
     let mut generated_file = None;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = opts.workers {
+        runtime.worker_threads(usize::from(n));
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .context("while starting the async runtime")?;

@@ -332,7 +332,7 @@ impl<T> Global<RwLock<T>> {
 }
 
 /// Accounts and the indexes that find them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Store {
     /// Account `n` is at index `n - 1`. Accounts are never removed.
     pub accounts: Global<RwLock<Vec<AccountRef>>>,
@@ -410,6 +410,25 @@ pub(crate) fn lookup<K: Eq + Hash, S: std::hash::BuildHasher + Clone>(
     key: &K,
 ) -> Option<AccountRef> {
     map.get(key).map(|entry| Arc::clone(entry.value()))
+}
+
+/// Shards of the indexes every redemption reads or writes: enough that two redemptions seldom
+/// meet on one shard's lock (dashmap's default is 4 per core: 8 on two cores).
+const INDEX_SHARDS: usize = 64;
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            accounts: Global::default(),
+            by_upn: DashMap::default(),
+            by_otp: DashMap::with_hasher_and_shard_amount(FastHash::default(), INDEX_SHARDS),
+            by_request: DashMap::with_hasher_and_shard_amount(FastHash::default(), INDEX_SHARDS),
+            pending: ApprovalQueue::default(),
+            batches: Global::default(),
+            next_batch: AtomicU64::default(),
+            next_request: CachePadded::default(),
+        }
+    }
 }
 
 impl Store {

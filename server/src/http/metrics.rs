@@ -1,12 +1,14 @@
 //! Request counters and the Prometheus text exposition of `/metrics`.
 //!
 //! Written by hand rather than with a metrics crate: the counters are a fixed table of atomics
-//! (route x status), so counting a request is one relaxed `fetch_add` and no lock or map.
+//! (route x status), so counting a request is one relaxed `fetch_add` and no lock or map. The
+//! table is kept once per shard of threads, each on cache lines of its own, and summed when
+//! read: requests answered on different cores do not write one cache line in turn.
 
 use crate::domain::Stats;
 use otpfleet_protocol::ROUTES;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The statuses counted one by one; any other lands in `other`.
 const STATUSES: &[u16] = &[
@@ -16,19 +18,43 @@ const STATUSES: &[u16] = &[
 /// Requests by route and status.
 #[derive(Debug)]
 pub struct Metrics {
-    /// `(ROUTES.len() + 1) x (STATUSES.len() + 1)`: the last route row is "unmatched", the last
-    /// status column is "other".
+    /// One table per shard, `stride` cells apart: `(ROUTES.len() + 1) x (STATUSES.len() + 1)`
+    /// cells (the last route row is "unmatched", the last status column is "other"), then a
+    /// cache line of padding.
     requests: Vec<AtomicU64>,
+    stride: usize,
     /// Times the journal stopped writing, and times the server rebuilt its state after that.
     journal_failures: AtomicU64,
     journal_recoveries: AtomicU64,
 }
 
+/// Cells of one table.
+const CELLS: usize = (ROUTES.len() + 1) * (STATUSES.len() + 1);
+
+/// Counter tables: a power of two above the cores, at most 64.
+fn shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .next_power_of_two()
+        .min(64)
+}
+
+/// The shard of the calling thread: threads take shards in turn, on their first count.
+fn my_shard(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    MINE.with(|n| *n) % shards
+}
+
 impl Default for Metrics {
     fn default() -> Self {
-        let cells = (ROUTES.len() + 1) * (STATUSES.len() + 1);
+        // A table, rounded up to whole cache lines of 8 counters, and one line more.
+        let stride = CELLS.div_ceil(8) * 8 + 8;
         Metrics {
-            requests: (0..cells).map(|_| AtomicU64::new(0)).collect(),
+            requests: (0..stride * shards()).map(|_| AtomicU64::new(0)).collect(),
+            stride,
             journal_failures: AtomicU64::new(0),
             journal_recoveries: AtomicU64::new(0),
         }
@@ -43,7 +69,20 @@ impl Metrics {
             .iter()
             .position(|s| *s == status)
             .unwrap_or(STATUSES.len());
-        self.requests[row * (STATUSES.len() + 1) + col].fetch_add(1, Ordering::Relaxed);
+        let shard = my_shard(self.requests.len() / self.stride);
+        self.requests[shard * self.stride + row * (STATUSES.len() + 1) + col]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests by cell, summed over the shards.
+    fn totals(&self) -> Vec<u64> {
+        let mut totals = vec![0; CELLS];
+        for table in self.requests.chunks(self.stride) {
+            for (total, cell) in totals.iter_mut().zip(table) {
+                *total += cell.load(Ordering::Relaxed);
+            }
+        }
+        totals
     }
 
     pub fn journal_failed(&self) {
@@ -70,12 +109,11 @@ impl Metrics {
         );
         out.push_str("# TYPE otpfleet_http_requests_total counter\n");
         let cols = STATUSES.len() + 1;
-        for (row, cells) in self.requests.chunks(cols).enumerate() {
+        for (row, cells) in self.totals().chunks(cols).enumerate() {
             let (method, path) = ROUTES
                 .get(row)
                 .map_or(("", "unmatched"), |r| (r.method, r.path));
-            for (col, cell) in cells.iter().enumerate() {
-                let n = cell.load(Ordering::Relaxed);
+            for (col, &n) in cells.iter().enumerate() {
                 if n == 0 {
                     continue;
                 }

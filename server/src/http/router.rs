@@ -29,10 +29,13 @@ where
     let found = find_route(method, req.uri().path());
     let route_index = found.as_ref().ok().map(|(i, _, _)| *i);
     // One request is served from one state, even if a durable server replaces it meanwhile.
-    let served = app.served();
+    // Held through arc-swap's guard, not a clone of the Arc: requests on different cores do not
+    // write its reference count in turn.
+    let guard = app.served.load();
+    let served: &Served = &guard;
     let mut reply = match found {
-        Ok((_, route, id)) => match dispatch(app, &served, route, id.as_deref(), req).await {
-            Ok(reply) => durable(&served, route, reply).await,
+        Ok((_, route, id)) => match dispatch(app, served, route, id.as_deref(), req).await {
+            Ok(reply) => durable(served, route, reply).await,
             Err(e) => reply_error(e),
         },
         Err((e, allow)) => {
