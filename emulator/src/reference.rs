@@ -76,7 +76,9 @@ impl Transport for InProcessTransport {
     async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
         let sent = Instant::now();
         let request = req.into_http(http::Request::builder())?;
-        let response = otpfleet_server::handle(&self.app, request).await;
+        // The handler's future is large (every route's state): boxed, it is built once on the
+        // heap instead of being copied into each caller's future (a rehearsal's memmove).
+        let response = Box::pin(otpfleet_server::handle(&self.app, request)).await;
         Answer::read(response, sent).await
     }
 }
