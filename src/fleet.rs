@@ -198,6 +198,19 @@ pub struct FleetOpts {
     /// before a send is waited by yielding, so requests leave when due.
     #[arg(long)]
     pub coarse_timers: bool,
+    /// Serve the run's counters and latency histograms as Prometheus text on
+    /// http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port 0 picks one, printed).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// With --metrics-listen: keep serving the final figures this long after the run, so the
+    /// last scrape sees them, seconds.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "S",
+        requires = "metrics_listen"
+    )]
+    pub metrics_linger_s: u64,
     /// No progress (neither the bar on a terminal nor the lines elsewhere).
     #[arg(long)]
     pub quiet: bool,
@@ -393,6 +406,11 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .as_deref()
         .map(crate::target::read_token_file)
         .transpose()?;
+    let metrics = opts
+        .metrics_listen
+        .as_deref()
+        .map(bind_metrics)
+        .transpose()?;
     let out = crate::target::run_folder(
         opts.out.as_deref(),
         &FleetOpts::default_out(seed, cfg.shard, cfg.role),
@@ -410,7 +428,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
-    let (run, interrupted) = runtime.block_on(drive(opts, cfg, token))?;
+    let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, metrics))?;
     match &run.restored {
         Some(Ok(prefs)) => eprintln!(
             "fleet: the target's preferences are put back (OTP validity {} h, auto approval {})",
@@ -423,6 +441,13 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     let mut report = run.report;
     report.meta = Some(crate::target::run_meta(started_ms, None));
     crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
+    if opts.metrics_listen.is_some() && opts.metrics_linger_s > 0 {
+        eprintln!(
+            "fleet: serving the final metrics for {} s (--metrics-linger-s)",
+            opts.metrics_linger_s
+        );
+        std::thread::sleep(Duration::from_secs(opts.metrics_linger_s));
+    }
     Ok(FleetDone {
         report,
         out,
@@ -436,6 +461,7 @@ async fn drive(
     opts: &FleetOpts,
     cfg: otpfleet_emulator::FleetConfig,
     token: Option<String>,
+    metrics: Option<std::net::TcpListener>,
 ) -> anyhow::Result<(otpfleet_emulator::FleetRun, Option<i32>)> {
     let interrupts =
         crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?;
@@ -450,6 +476,7 @@ async fn drive(
     if opts.connection_per_console {
         transport = transport.per_console();
     }
+    let live = metrics.map(serve_metrics).transpose()?;
     // Every process of a split run sets the preferences, so none knows the ones found first.
     let restore_preferences = opts.target.is_some() && cfg.role == Role::All;
     let options = RunOptions {
@@ -459,6 +486,7 @@ async fn drive(
         restore_preferences,
         start: opts.start_at.map(|at| start(at, opts.start_grace_s)),
         queue_idle: Some(Duration::from_secs(opts.queue_idle_s)),
+        live,
     };
     let run = run_fleet(cfg, transport, &token, options)
         .await
@@ -467,6 +495,28 @@ async fn drive(
             e => anyhow::Error::msg(e),
         })?;
     Ok((run, interrupts.signal()))
+}
+
+/// Binds `--metrics-listen` (before anything else happens, so a taken port changes nothing).
+fn bind_metrics(addr: &str) -> anyhow::Result<std::net::TcpListener> {
+    let bad = |e: std::io::Error| crate::BadInput(format!("--metrics-listen {addr}: {e}"));
+    let listener = std::net::TcpListener::bind(addr).map_err(bad)?;
+    listener.set_nonblocking(true).map_err(bad)?;
+    Ok(listener)
+}
+
+/// Serves the run's live view on `listener` once the run starts.
+fn serve_metrics(
+    listener: std::net::TcpListener,
+) -> anyhow::Result<std::sync::Arc<std::sync::OnceLock<otpfleet_emulator::Live>>> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    eprintln!(
+        "fleet: metrics on http://{}/metrics",
+        listener.local_addr()?
+    );
+    let live = std::sync::Arc::default();
+    crate::metrics_listen::spawn(listener, std::sync::Arc::clone(&live));
+    Ok(live)
 }
 
 /// Says what a run will change on a server that is not ours, before it changes anything.

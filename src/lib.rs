@@ -6,6 +6,7 @@ mod audit;
 pub mod fleet;
 mod interrupt;
 mod load;
+mod metrics_listen;
 mod probe;
 mod rehearse;
 mod report;

@@ -7,6 +7,7 @@ use crate::arrival::Schedule;
 use crate::config::FleetConfig;
 use crate::console::{ConsoleRecord, run_console};
 use crate::error::RunError;
+use crate::live::Live;
 use crate::profile::ConsoleProfile;
 use crate::seed::seed_server;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub restore_preferences: bool,
     /// The common start of the processes of one run (`--start-at`): measuring begins then.
     pub start: Option<Start>,
+    /// Set to the run's live view when it starts (`--metrics-listen` reads it).
+    pub live: Option<Arc<std::sync::OnceLock<Live>>>,
     /// The admin process of a split run (role admins) ends once the schedule's last console
     /// has arrived and the approval queue has then been empty this long (default 30 s: longer
     /// than a console takes from its arrival to its redemption).
@@ -134,6 +137,9 @@ pub async fn run_fleet<T: Transport>(
         Some(start) => start.wait(&opts.stop, opts.progress).await?,
         None => Instant::now(),
     };
+    if let Some(live) = &opts.live {
+        let _ = live.set(Live::new(Arc::clone(&requester)));
+    }
     let arrivals = Arrivals {
         profiles,
         tickets,
@@ -368,15 +374,15 @@ async fn collect(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut records = Vec::with_capacity(total);
-    let mut outcomes = Outcomes::default();
     while records.len() < total {
         tokio::select! {
             got = rx.recv() => {
                 let Some(record) = got else { break };
-                outcomes.add(record.outcome);
+                requester.tally.ended(record.outcome);
                 records.push(record);
             }
             _ = tick.tick(), if show_progress => {
+                let outcomes = requester.tally.outcomes();
                 progress.show(records.len() as u64, &outcomes, requester.recorder.requests());
             }
             () = tokio::time::sleep_until(deadline), if !requester.stop.is_stopped() => {

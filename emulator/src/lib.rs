@@ -14,6 +14,7 @@ pub mod config;
 mod console;
 mod error;
 mod fleet;
+pub mod live;
 pub mod probe;
 pub mod profile;
 pub mod reference;
@@ -29,6 +30,7 @@ pub use error::{ConfigError, RunError};
 pub use fleet::{
     FleetRun, Progress, RunOptions, Start, build_report, profiles, run_fleet, write_consoles_csv,
 };
+pub use live::Live;
 pub use profile::{ConsoleProfile, admin_verdict};
 pub use reference::InProcessTransport;
 pub use seed::upn;

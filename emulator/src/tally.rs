@@ -1,6 +1,6 @@
 //! Shared counters of a run: faults, unexpected answers, gauges of what consoles are doing.
 
-use otpfleet_reports::{Faults, Violation};
+use otpfleet_reports::{Faults, Outcome, Outcomes, Violation};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +51,8 @@ pub struct Tally {
     admins_worked: Mutex<Option<tokio::time::Instant>>,
     errors: Mutex<BTreeMap<String, u64>>,
     violations: Mutex<Vec<Violation>>,
+    /// The consoles that ended so far, by outcome.
+    outcomes: Mutex<Outcomes>,
 }
 
 impl Tally {
@@ -114,6 +116,16 @@ impl Tally {
             network_faults: f(Fault::Network),
             slow_downs: f(Fault::SlowDown),
         }
+    }
+
+    /// A console ended with `outcome`.
+    pub fn ended(&self, outcome: Outcome) {
+        self.outcomes.lock().add(outcome);
+    }
+
+    /// The consoles that ended so far, by outcome.
+    pub fn outcomes(&self) -> Outcomes {
+        *self.outcomes.lock()
     }
 
     /// A promise of the contract the server broke.

@@ -423,6 +423,13 @@ impl Recorder {
         self.closed.lock().points.clone()
     }
 
+    /// One step's three views up to the last closed interval (none before it recorded).
+    pub fn totals(&self, step: Step) -> Option<ViewHistograms> {
+        let closed = self.closed.lock();
+        let totals = &closed.totals[step as usize];
+        (!totals.is_empty()).then(|| totals.clone())
+    }
+
     /// Whole-console values past the histograms' range.
     pub fn flows_over_range(&self) -> u64 {
         *self.flows_over_range.lock()

@@ -8,6 +8,7 @@ mod fleet;
 mod full_disk;
 mod k8s;
 mod load;
+mod metrics;
 mod promises;
 mod readme;
 mod rehearse;

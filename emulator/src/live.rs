@@ -1,0 +1,212 @@
+//! A running fleet seen from outside while it runs: its counters and histograms in the
+//! Prometheus text format (`fleet --metrics-listen`), read from the same recorder and tally the
+//! report is built from, so the last scrape and report.json agree.
+//!
+//! Histograms are classic cumulative buckets computed from the HdrHistograms of the intervals
+//! closed so far (never pre-computed percentiles, which cannot be added across shards); a
+//! shard's series carry `seed` and `shard` labels so a backend sums the shards of one run.
+
+use crate::api::Requester;
+use otpfleet_reports::{Histogram, Outcome, Step, View};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The upper bounds of the latency buckets, seconds: 100 µs to 30 s, then `+Inf`.
+const BUCKETS_S: [f64; 19] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 15.0, 20.0, 30.0,
+];
+
+/// The live view of one run, handed out once it starts (`RunOptions::live`).
+#[derive(Debug, Clone)]
+pub struct Live {
+    requester: Arc<Requester>,
+}
+
+impl Live {
+    pub(crate) fn new(requester: Arc<Requester>) -> Live {
+        Live { requester }
+    }
+
+    /// Every series of the run so far, in the Prometheus text exposition format (0.0.4).
+    pub fn prometheus(&self) -> String {
+        let r = &self.requester;
+        let cfg = &r.cfg;
+        let labels = format!(
+            "seed=\"{}\",shard=\"{}/{}\",role=\"{}\"",
+            cfg.seed,
+            cfg.shard.index(),
+            cfg.shard.count(),
+            cfg.role
+        );
+        let mut out = String::with_capacity(16 * 1024);
+        let outcomes = r.tally.outcomes();
+        family(
+            &mut out,
+            "otpfleet_fleet_consoles_total",
+            "counter",
+            "Consoles that ended, by outcome.",
+        );
+        for o in Outcome::ALL {
+            let _ = writeln!(
+                out,
+                "otpfleet_fleet_consoles_total{{{labels},outcome=\"{}\"}} {}",
+                o.as_str(),
+                outcomes.get(o)
+            );
+        }
+        family(
+            &mut out,
+            "otpfleet_fleet_faults_total",
+            "counter",
+            "Faults the consoles met, by kind.",
+        );
+        let faults = serde_json::to_value(r.tally.faults()).unwrap_or_default();
+        for (fault, n) in faults.as_object().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "otpfleet_fleet_faults_total{{{labels},fault=\"{fault}\"}} {n}"
+            );
+        }
+        let gauges = r.tally.gauges();
+        family(
+            &mut out,
+            "otpfleet_fleet_consoles_waiting",
+            "gauge",
+            "Consoles in verification or awaiting approval now.",
+        );
+        for (state, n) in [
+            ("in_verification", gauges.in_verification),
+            ("awaiting_approval", gauges.awaiting_approval),
+        ] {
+            let _ = writeln!(
+                out,
+                "otpfleet_fleet_consoles_waiting{{{labels},state=\"{state}\"}} {n}"
+            );
+        }
+        write_steps(&mut out, r, &labels);
+        out
+    }
+}
+
+/// Requests, errors and refusals per step, and the latency histograms per step and view.
+fn write_steps(out: &mut String, r: &Requester, labels: &str) {
+    let steps = write_step_counts(out, r, labels);
+    write_latencies(out, r, labels, &steps);
+}
+
+/// Requests, errors and refusals per step; answers the steps that sent requests.
+fn write_step_counts(out: &mut String, r: &Requester, labels: &str) -> Vec<Step> {
+    family(
+        out,
+        "otpfleet_fleet_requests_total",
+        "counter",
+        "Requests sent (answered or not), by step.",
+    );
+    let steps: Vec<(Step, otpfleet_reports::StepCounts)> = Step::ALL
+        .into_iter()
+        .map(|s| (s, r.recorder.counts(s)))
+        .filter(|(_, c)| c.requests > 0)
+        .collect();
+    for (step, counts) in &steps {
+        let step = step.as_str();
+        let _ = writeln!(
+            out,
+            "otpfleet_fleet_requests_total{{{labels},step=\"{step}\"}} {}",
+            counts.requests
+        );
+    }
+    family(
+        out,
+        "otpfleet_fleet_request_errors_total",
+        "counter",
+        "5xx answers and requests without an answer, by step and kind.",
+    );
+    for (step, counts) in &steps {
+        for (kind, n) in &counts.errors {
+            let _ = writeln!(
+                out,
+                "otpfleet_fleet_request_errors_total{{{labels},step=\"{}\",kind=\"{}\"}} {n}",
+                step.as_str(),
+                escape(kind)
+            );
+        }
+    }
+    family(
+        out,
+        "otpfleet_fleet_request_refusals_total",
+        "counter",
+        "4xx answers, by step and error code.",
+    );
+    for (step, counts) in &steps {
+        for (code, n) in &counts.refusals {
+            let _ = writeln!(
+                out,
+                "otpfleet_fleet_request_refusals_total{{{labels},step=\"{}\",code=\"{}\"}} {n}",
+                step.as_str(),
+                escape(code)
+            );
+        }
+    }
+    steps.into_iter().map(|(s, _)| s).collect()
+}
+
+/// The latency histograms of `steps`, per view.
+fn write_latencies(out: &mut String, r: &Requester, labels: &str, steps: &[Step]) {
+    family(
+        out,
+        "otpfleet_fleet_request_duration_seconds",
+        "histogram",
+        "Request latency by step and view (response: from the intended send; service: from the \
+         actual send; lateness: the generator's delay), over the intervals closed so far. _sum \
+         is the histogram's mean times its count.",
+    );
+    for step in steps {
+        let Some(views) = r.recorder.totals(*step) else {
+            continue;
+        };
+        for view in View::ALL {
+            let series = format!(
+                "{labels},step=\"{}\",view=\"{}\"",
+                step.as_str(),
+                view.as_str()
+            );
+            write_histogram(out, &series, views.get(view));
+        }
+    }
+}
+
+/// One histogram's buckets (cumulative), sum and count; values are microseconds.
+fn write_histogram(out: &mut String, series: &str, h: &Histogram<u64>) {
+    let name = "otpfleet_fleet_request_duration_seconds";
+    for le in BUCKETS_S {
+        // The bound in µs; a value recorded at most that long is in the bucket.
+        let bound_us = (le * 1e6).round() as u64;
+        let n = if h.is_empty() {
+            0
+        } else {
+            h.count_between(0, bound_us)
+        };
+        let _ = writeln!(out, "{name}_bucket{{{series},le=\"{le}\"}} {n}");
+    }
+    let count = h.len();
+    let _ = writeln!(out, "{name}_bucket{{{series},le=\"+Inf\"}} {count}");
+    let _ = writeln!(
+        out,
+        "{name}_sum{{{series}}} {}",
+        h.mean() * count as f64 / 1e6
+    );
+    let _ = writeln!(out, "{name}_count{{{series}}} {count}");
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value as the text format needs it: backslash, quote and line feed escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
