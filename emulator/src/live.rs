@@ -162,17 +162,16 @@ fn write_latencies(out: &mut String, r: &Requester, labels: &str, steps: &[Step]
          is the histogram's mean times its count.",
     );
     for step in steps {
-        let Some(views) = r.recorder.totals(*step) else {
-            continue;
-        };
-        for view in View::ALL {
-            let series = format!(
-                "{labels},step=\"{}\",view=\"{}\"",
-                step.as_str(),
-                view.as_str()
-            );
-            write_histogram(out, &series, views.get(view));
-        }
+        r.recorder.with_totals(*step, |views| {
+            for view in View::ALL {
+                let series = format!(
+                    "{labels},step=\"{}\",view=\"{}\"",
+                    step.as_str(),
+                    view.as_str()
+                );
+                write_histogram(out, &series, views.get(view));
+            }
+        });
     }
 }
 

@@ -423,11 +423,12 @@ impl Recorder {
         self.closed.lock().points.clone()
     }
 
-    /// One step's three views up to the last closed interval (none before it recorded).
-    pub fn totals(&self, step: Step) -> Option<ViewHistograms> {
+    /// `f` of one step's three views up to the last closed interval (none before it
+    /// recorded), read in place: requests go on being recorded meanwhile, and nothing is copied.
+    pub fn with_totals<R>(&self, step: Step, f: impl FnOnce(&ViewHistograms) -> R) -> Option<R> {
         let closed = self.closed.lock();
         let totals = &closed.totals[step as usize];
-        (!totals.is_empty()).then(|| totals.clone())
+        (!totals.is_empty()).then(|| f(totals))
     }
 
     /// Whole-console values past the histograms' range.
