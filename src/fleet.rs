@@ -211,6 +211,10 @@ pub struct FleetOpts {
         requires = "metrics_listen"
     )]
     pub metrics_linger_s: u64,
+    /// Serve a live page of the run (updated every second over server-sent events) on
+    /// http://ADDR/; without ADDR on 127.0.0.1 and a free port (printed).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    pub dashboard: Option<String>,
     /// No progress (neither the bar on a terminal nor the lines elsewhere).
     #[arg(long)]
     pub quiet: bool,
@@ -406,11 +410,8 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .as_deref()
         .map(crate::target::read_token_file)
         .transpose()?;
-    let metrics = opts
-        .metrics_listen
-        .as_deref()
-        .map(bind_metrics)
-        .transpose()?;
+    let watchers =
+        crate::watchers::Bound::new(opts.metrics_listen.as_deref(), opts.dashboard.as_deref())?;
     let out = crate::target::run_folder(
         opts.out.as_deref(),
         &FleetOpts::default_out(seed, cfg.shard, cfg.role),
@@ -428,7 +429,9 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
-    let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, metrics))?;
+    let watchers = runtime.block_on(async { watchers.start() })?;
+    let live = watchers.live.clone();
+    let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, live))?;
     match &run.restored {
         Some(Ok(prefs)) => eprintln!(
             "fleet: the target's preferences are put back (OTP validity {} h, auto approval {})",
@@ -441,13 +444,8 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     let mut report = run.report;
     report.meta = Some(crate::target::run_meta(started_ms, None));
     crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
-    if opts.metrics_listen.is_some() && opts.metrics_linger_s > 0 {
-        eprintln!(
-            "fleet: serving the final metrics for {} s (--metrics-linger-s)",
-            opts.metrics_linger_s
-        );
-        std::thread::sleep(Duration::from_secs(opts.metrics_linger_s));
-    }
+    let linger = Duration::from_secs(opts.metrics_linger_s);
+    runtime.block_on(watchers.finish(&out, linger));
     Ok(FleetDone {
         report,
         out,
@@ -461,7 +459,7 @@ async fn drive(
     opts: &FleetOpts,
     cfg: otpfleet_emulator::FleetConfig,
     token: Option<String>,
-    metrics: Option<std::net::TcpListener>,
+    live: Option<std::sync::Arc<std::sync::OnceLock<otpfleet_emulator::Live>>>,
 ) -> anyhow::Result<(otpfleet_emulator::FleetRun, Option<i32>)> {
     let interrupts =
         crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?;
@@ -476,7 +474,6 @@ async fn drive(
     if opts.connection_per_console {
         transport = transport.per_console();
     }
-    let live = metrics.map(serve_metrics).transpose()?;
     // Every process of a split run sets the preferences, so none knows the ones found first.
     let restore_preferences = opts.target.is_some() && cfg.role == Role::All;
     let options = RunOptions {
@@ -495,28 +492,6 @@ async fn drive(
             e => anyhow::Error::msg(e),
         })?;
     Ok((run, interrupts.signal()))
-}
-
-/// Binds `--metrics-listen` (before anything else happens, so a taken port changes nothing).
-fn bind_metrics(addr: &str) -> anyhow::Result<std::net::TcpListener> {
-    let bad = |e: std::io::Error| crate::BadInput(format!("--metrics-listen {addr}: {e}"));
-    let listener = std::net::TcpListener::bind(addr).map_err(bad)?;
-    listener.set_nonblocking(true).map_err(bad)?;
-    Ok(listener)
-}
-
-/// Serves the run's live view on `listener` once the run starts.
-fn serve_metrics(
-    listener: std::net::TcpListener,
-) -> anyhow::Result<std::sync::Arc<std::sync::OnceLock<otpfleet_emulator::Live>>> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    eprintln!(
-        "fleet: metrics on http://{}/metrics",
-        listener.local_addr()?
-    );
-    let live = std::sync::Arc::default();
-    crate::metrics_listen::spawn(listener, std::sync::Arc::clone(&live));
-    Ok(live)
 }
 
 /// Says what a run will change on a server that is not ours, before it changes anything.

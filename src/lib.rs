@@ -3,6 +3,7 @@
 
 mod admin_token;
 mod audit;
+mod dashboard;
 pub mod fleet;
 mod interrupt;
 mod load;
@@ -13,6 +14,7 @@ mod report;
 mod serve;
 mod summary;
 mod target;
+mod watchers;
 
 pub use fleet::FleetOpts;
 pub use probe::ProbeOpts;

@@ -138,7 +138,11 @@ pub async fn run_fleet<T: Transport>(
         None => Instant::now(),
     };
     if let Some(live) = &opts.live {
-        let _ = live.set(Live::new(Arc::clone(&requester)));
+        let _ = live.set(Live::new(
+            Arc::clone(&requester),
+            started,
+            profiles.len() as u64,
+        ));
     }
     let arrivals = Arrivals {
         profiles,

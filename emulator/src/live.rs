@@ -21,11 +21,55 @@ const BUCKETS_S: [f64; 19] = [
 #[derive(Debug, Clone)]
 pub struct Live {
     requester: Arc<Requester>,
+    started: tokio::time::Instant,
+    /// The consoles this process runs.
+    planned: u64,
 }
 
 impl Live {
-    pub(crate) fn new(requester: Arc<Requester>) -> Live {
-        Live { requester }
+    pub(crate) fn new(
+        requester: Arc<Requester>,
+        started: tokio::time::Instant,
+        planned: u64,
+    ) -> Live {
+        Live {
+            requester,
+            started,
+            planned,
+        }
+    }
+
+    /// The run so far as one JSON object (`fleet --dashboard`'s events): elapsed seconds,
+    /// consoles planned and ended by outcome, faults, consoles waiting, requests and errors
+    /// per step so far, and the last closed interval's rates and percentiles per step.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let r = &self.requester;
+        let outcomes = r.tally.outcomes();
+        let steps: serde_json::Map<String, serde_json::Value> = Step::ALL
+            .into_iter()
+            .map(|s| (s, r.recorder.counts(s)))
+            .filter(|(_, c)| c.requests > 0)
+            .map(|(s, c)| {
+                let errors: u64 = c.errors.values().sum();
+                let counts = serde_json::json!({"requests": c.requests, "errors": errors});
+                (s.as_str().to_owned(), counts)
+            })
+            .collect();
+        serde_json::json!({
+            "elapsed_s": self.started.elapsed().as_secs_f64(),
+            "seed": r.cfg.seed,
+            "consoles": self.planned,
+            "ended": outcomes.total(),
+            "outcomes": outcomes,
+            "faults": r.tally.faults(),
+            "waiting": {
+                "in_verification": r.tally.gauges().in_verification,
+                "awaiting_approval": r.tally.gauges().awaiting_approval,
+            },
+            "steps": steps,
+            "interval": r.recorder.last_point(),
+            "stopped_because": r.stop.reason(),
+        })
     }
 
     /// Every series of the run so far, in the Prometheus text exposition format (0.0.4).

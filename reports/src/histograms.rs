@@ -431,6 +431,11 @@ impl Recorder {
         (!totals.is_empty()).then(|| f(totals))
     }
 
+    /// The last closed interval's point, if one closed.
+    pub fn last_point(&self) -> Option<IntervalPoint> {
+        self.closed.lock().points.last().cloned()
+    }
+
     /// Whole-console values past the histograms' range.
     pub fn flows_over_range(&self) -> u64 {
         *self.flows_over_range.lock()

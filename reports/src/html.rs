@@ -603,7 +603,8 @@ fn esc(text: &str) -> String {
     out
 }
 
-const CSS: &str = "
+/// The stylesheet of report.html (also the live dashboard's, so the two look alike).
+pub const CSS: &str = "
 *{box-sizing:border-box}
 body{margin:0;background:#f4f5f7;color:#333;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif}
 main{max-width:1208px;margin:0 auto;padding:20px 24px 32px}

@@ -38,7 +38,7 @@ pub use histograms::{
     Answered, Flow, HISTOGRAM_MAX_US, Recorder, Step, StepCounts, Summary, View, ViewHistograms,
     new_histogram, summarize, write_histogram_log,
 };
-pub use html::write_html;
+pub use html::{CSS as PAGE_CSS, write_html};
 pub use intervals::{
     IntervalLine, IntervalPoint, IntervalStep, MAX_INTERVALS, interval_length, read_log, total_of,
     write_log,

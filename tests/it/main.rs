@@ -4,6 +4,7 @@
 mod architecture;
 mod contract;
 mod crash;
+mod dashboard;
 mod fleet;
 mod full_disk;
 mod k8s;
@@ -20,6 +21,18 @@ mod tokens;
 use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
+
+/// The lines `child` writes to its (piped) stderr, as they come.
+pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
 
 /// The `otpfleet` binary under test.
 pub fn otpfleet() -> Command {

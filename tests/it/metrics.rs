@@ -4,7 +4,7 @@
 
 use crate::{otpfleet, read_report};
 use prometheus_parse::{Sample, Scrape, Value};
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -71,13 +71,7 @@ fn scrapes_parse_and_the_last_equals_the_report() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = crate::stderr_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut url = None;
     let mut during = 0;
