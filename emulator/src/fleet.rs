@@ -39,7 +39,7 @@ pub struct RunOptions {
     pub restore_preferences: bool,
     /// The common start of the processes of one run (`--start-at`): measuring begins then.
     pub start: Option<Start>,
-    /// Set to the run's live view when it starts (`--metrics-listen` reads it).
+    /// Set to the run's live view when it starts (`--metrics-listen` and `--dashboard` read it).
     pub live: Option<Arc<std::sync::OnceLock<Live>>>,
     /// The admin process of a split run (role admins) ends once the schedule's last console
     /// has arrived and the approval queue has then been empty this long (default 30 s: longer
@@ -59,7 +59,9 @@ pub struct Start {
 }
 
 impl Start {
-    /// Waits for the start (or until `stop`); answers the instant the run is measured from.
+    /// Waits for the start (or until `stop`); answers the instant the run is measured from: the
+    /// common start, even when this process was ready a little after it (within the grace), so
+    /// its consoles keep the run's schedule and the launcher's lateness shows the delay.
     pub async fn wait(self, stop: &CancellationToken, progress: bool) -> Result<Instant, RunError> {
         let now = Instant::now();
         if now > self.at + self.grace {
@@ -74,7 +76,7 @@ impl Start {
             eprintln!("fleet: ready; waiting {wait:.1} s for the common start");
         }
         tokio::select! {
-            () = tokio::time::sleep_until(self.at) => Ok(self.at.max(now)),
+            () = tokio::time::sleep_until(self.at) => Ok(self.at),
             () = stop.cancelled() => Ok(Instant::now()),
         }
     }
