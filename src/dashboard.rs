@@ -5,8 +5,9 @@
 //! link to report.html (served here for the moments the process lingers), and the run does not
 //! wait for any browser.
 
+use crate::watchers::{Body, reply};
 use futures::stream::{self, StreamExt as _};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use otpfleet_emulator::Live;
@@ -32,8 +33,6 @@ pub(crate) struct Dashboard {
     report: Arc<OnceLock<PathBuf>>,
     publisher: tokio::task::JoinHandle<()>,
 }
-
-type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 impl Dashboard {
     /// Serves the page on `listener` and publishes `live`'s figures once a second once the run
@@ -69,24 +68,8 @@ impl Dashboard {
             Arc::clone(&self.clients),
             Arc::clone(&self.report),
         );
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (updates, clients, report) =
-                    (updates.clone(), Arc::clone(&clients), Arc::clone(&report));
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let answer = answer(&req, &updates, &clients, &report);
-                        async move { Ok::<_, Infallible>(answer) }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                });
-            }
+        crate::watchers::serve(listener, move |req| {
+            answer(req, &updates, &clients, &report)
         });
     }
 
@@ -195,15 +178,5 @@ fn events(rx: watch::Receiver<Update>, clients: Arc<AtomicUsize>) -> Response<Bo
     let value = hyper::header::HeaderValue::from_static;
     headers.insert(hyper::header::CONTENT_TYPE, value("text/event-stream"));
     headers.insert(hyper::header::CACHE_CONTROL, value("no-cache"));
-    response
-}
-
-fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body).boxed_unsync());
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
     response
 }
