@@ -533,7 +533,7 @@ fn process_line(cfg: &FleetConfig) -> String {
 /// is surely a mistake, before anything starts (`now_ms`: the wall clock).
 fn check_start(at: jiff::Timestamp, grace_s: u64, now_ms: u64) -> anyhow::Result<()> {
     const MAX_AHEAD_MS: i64 = 24 * 3_600_000;
-    let ahead_ms = at.as_millisecond() - i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let ahead_ms = ms_ahead(at, now_ms);
     let grace_ms = i64::try_from(grace_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     if ahead_ms < -grace_ms {
         return Err(crate::MissedStart(format!(
@@ -557,7 +557,7 @@ fn check_start(at: jiff::Timestamp, grace_s: u64, now_ms: u64) -> anyhow::Result
 /// The common start as an instant of the run's clock (the wall clock read here, at the edge).
 fn start(at: jiff::Timestamp, grace_s: u64) -> Start {
     let now = Instant::now();
-    let ahead_ms = at.as_millisecond() - i64::try_from(crate::wall_clock_ms()).unwrap_or(0);
+    let ahead_ms = ms_ahead(at, crate::wall_clock_ms());
     let offset = Duration::from_millis(ahead_ms.unsigned_abs());
     let at = match ahead_ms >= 0 {
         true => now + offset,
@@ -567,6 +567,11 @@ fn start(at: jiff::Timestamp, grace_s: u64) -> Start {
         at,
         grace: Duration::from_secs(grace_s),
     }
+}
+
+/// Milliseconds from `now_ms` (Unix time) to `at`, negative once it has passed.
+fn ms_ahead(at: jiff::Timestamp, now_ms: u64) -> i64 {
+    at.as_millisecond() - i64::try_from(now_ms).unwrap_or(i64::MAX)
 }
 
 fn on_off(on: bool) -> &'static str {

@@ -7,7 +7,8 @@
 //! shard's series carry `seed` and `shard` labels so a backend sums the shards of one run.
 
 use crate::api::Requester;
-use otpfleet_reports::{Histogram, Outcome, Step, View};
+use otpfleet_reports::{Histogram, Outcome, Step, StepCounts, View};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -45,16 +46,14 @@ impl Live {
     pub fn snapshot(&self) -> serde_json::Value {
         let r = &self.requester;
         let outcomes = r.tally.outcomes();
-        let steps: serde_json::Map<String, serde_json::Value> = Step::ALL
+        let steps: serde_json::Map<String, serde_json::Value> = step_counts(r)
             .into_iter()
-            .map(|s| (s, r.recorder.counts(s)))
-            .filter(|(_, c)| c.requests > 0)
             .map(|(s, c)| {
-                let errors: u64 = c.errors.values().sum();
-                let counts = serde_json::json!({"requests": c.requests, "errors": errors});
+                let counts = serde_json::json!({"requests": c.requests, "errors": c.error_count()});
                 (s.as_str().to_owned(), counts)
             })
             .collect();
+        let gauges = r.tally.gauges();
         serde_json::json!({
             "elapsed_s": self.started.elapsed().as_secs_f64(),
             "seed": r.cfg.seed,
@@ -63,8 +62,8 @@ impl Live {
             "outcomes": outcomes,
             "faults": r.tally.faults(),
             "waiting": {
-                "in_verification": r.tally.gauges().in_verification,
-                "awaiting_approval": r.tally.gauges().awaiting_approval,
+                "in_verification": gauges.in_verification,
+                "awaiting_approval": gauges.awaiting_approval,
             },
             "steps": steps,
             "interval": r.recorder.last_point(),
@@ -139,6 +138,15 @@ fn write_steps(out: &mut String, r: &Requester, labels: &str) {
     write_latencies(out, r, labels, &steps);
 }
 
+/// The counts of the steps that sent requests so far.
+fn step_counts(r: &Requester) -> Vec<(Step, StepCounts)> {
+    Step::ALL
+        .into_iter()
+        .map(|s| (s, r.recorder.counts(s)))
+        .filter(|(_, c)| c.requests > 0)
+        .collect()
+}
+
 /// Requests, errors and refusals per step; answers the steps that sent requests.
 fn write_step_counts(out: &mut String, r: &Requester, labels: &str) -> Vec<Step> {
     family(
@@ -147,11 +155,7 @@ fn write_step_counts(out: &mut String, r: &Requester, labels: &str) -> Vec<Step>
         "counter",
         "Requests sent (answered or not), by step.",
     );
-    let steps: Vec<(Step, otpfleet_reports::StepCounts)> = Step::ALL
-        .into_iter()
-        .map(|s| (s, r.recorder.counts(s)))
-        .filter(|(_, c)| c.requests > 0)
-        .collect();
+    let steps = step_counts(r);
     for (step, counts) in &steps {
         let step = step.as_str();
         let _ = writeln!(
@@ -160,36 +164,31 @@ fn write_step_counts(out: &mut String, r: &Requester, labels: &str) -> Vec<Step>
             counts.requests
         );
     }
-    family(
-        out,
-        "otpfleet_fleet_request_errors_total",
-        "counter",
-        "5xx answers and requests without an answer, by step and kind.",
-    );
-    for (step, counts) in &steps {
-        for (kind, n) in &counts.errors {
-            let _ = writeln!(
-                out,
-                "otpfleet_fleet_request_errors_total{{{labels},step=\"{}\",kind=\"{}\"}} {n}",
-                step.as_str(),
-                escape(kind)
-            );
-        }
-    }
-    family(
-        out,
-        "otpfleet_fleet_request_refusals_total",
-        "counter",
-        "4xx answers, by step and error code.",
-    );
-    for (step, counts) in &steps {
-        for (code, n) in &counts.refusals {
-            let _ = writeln!(
-                out,
-                "otpfleet_fleet_request_refusals_total{{{labels},step=\"{}\",code=\"{}\"}} {n}",
-                step.as_str(),
-                escape(code)
-            );
+    type Breakdown = fn(&StepCounts) -> &BTreeMap<String, u64>;
+    let breakdowns: [(&str, &str, &str, Breakdown); 2] = [
+        (
+            "otpfleet_fleet_request_errors_total",
+            "5xx answers and requests without an answer, by step and kind.",
+            "kind",
+            |c| &c.errors,
+        ),
+        (
+            "otpfleet_fleet_request_refusals_total",
+            "4xx answers, by step and error code.",
+            "code",
+            |c| &c.refusals,
+        ),
+    ];
+    for (name, help, label, of) in breakdowns {
+        family(out, name, "counter", help);
+        for (step, counts) in &steps {
+            for (key, n) in of(counts) {
+                let (step, key) = (step.as_str(), escape(key));
+                let _ = writeln!(
+                    out,
+                    "{name}{{{labels},step=\"{step}\",{label}=\"{key}\"}} {n}"
+                );
+            }
         }
     }
     steps.into_iter().map(|(s, _)| s).collect()
