@@ -1,5 +1,5 @@
-//! `fleet --dashboard [ADDR]`: a live page of the run (same look as report.html), updated over
-//! server-sent events once a second from the run's `Live` view. Bounded: every browser reads
+//! `--dashboard`: a live page of a fleet, load or rehearsal run (same look as report.html),
+//! updated over server-sent events once a second from the run's figures (a [`Source`]). Bounded: every browser reads
 //! the latest figures from a `watch` channel, so a slow or absent browser skips updates instead
 //! of queueing them, and never slows the run. At the end the page gets the final figures with a
 //! link to report.html (served here for the moments the process lingers), and the run does not
@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt as _};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
-use otpfleet_emulator::Live;
+use otpfleet_client::{HttpTransport, Transport as _};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,41 +25,83 @@ struct Update {
     done: bool,
 }
 
+/// The run's figures now for the page (a JSON object with its `kind`: fleet, load or
+/// rehearsal), or none before the run has started.
+pub(crate) type Source = Arc<dyn Fn() -> Option<serde_json::Value> + Send + Sync>;
+
 /// A running dashboard.
-#[derive(Debug)]
 pub(crate) struct Dashboard {
+    source: Source,
     updates: watch::Sender<Update>,
     clients: Arc<AtomicUsize>,
     report: Arc<OnceLock<PathBuf>>,
+    /// The server whose approval queue the page shows, once the run knows it.
+    queue: Arc<OnceLock<QueueProbe>>,
     publisher: tokio::task::JoinHandle<()>,
 }
 
+/// The approval queue's depth as the server itself counts it: the
+/// `otpfleet_approval_queue_depth` gauge of its `/metrics`, read with the admin token.
+#[derive(Debug)]
+pub(crate) struct QueueProbe {
+    pub transport: HttpTransport,
+    pub admin_token: String,
+}
+
+impl QueueProbe {
+    async fn depth(&self) -> Result<u64, String> {
+        let req = otpfleet_client::calls::metrics(&self.admin_token);
+        let answer = self.transport.send(req).await.map_err(|e| e.to_string())?;
+        if !answer.ok() {
+            return Err(format!("its /metrics answered HTTP {}", answer.status));
+        }
+        String::from_utf8_lossy(&answer.body)
+            .lines()
+            .find_map(|l| l.strip_prefix("otpfleet_approval_queue_depth "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+            .ok_or_else(|| "its /metrics has no otpfleet_approval_queue_depth".to_owned())
+    }
+}
+
+impl std::fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("clients", &self.clients)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Dashboard {
-    /// Serves the page on `listener` and publishes `live`'s figures once a second once the run
-    /// has started. Call from within the run's runtime.
-    pub(crate) fn start(listener: tokio::net::TcpListener, live: Arc<OnceLock<Live>>) -> Self {
+    /// Serves the page on `listener` and publishes `source`'s figures once a second once the
+    /// run has started. Call from within a runtime that runs in real time.
+    pub(crate) fn start(listener: tokio::net::TcpListener, source: Source) -> Self {
         let (updates, _) = watch::channel(Update::default());
-        let publisher = {
-            let updates = updates.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tick.tick().await;
-                    if let Some(live) = live.get() {
-                        let json = live.snapshot().to_string().into();
-                        updates.send_replace(Update { json, done: false });
-                    }
-                }
-            })
-        };
+        let clients: Arc<AtomicUsize> = Arc::default();
+        let queue: Arc<OnceLock<QueueProbe>> = Arc::default();
+        let publisher = tokio::spawn(publish(
+            Arc::clone(&source),
+            updates.clone(),
+            Arc::clone(&clients),
+            Arc::clone(&queue),
+        ));
         let dashboard = Dashboard {
+            source,
             updates,
-            clients: Arc::default(),
+            clients,
             report: Arc::default(),
+            queue,
             publisher,
         };
         dashboard.accept(listener);
         dashboard
+    }
+
+    /// Shows the approval queue of the server the run drives (read only while a browser
+    /// watches: a scrape of it walks every account).
+    pub(crate) fn watch_queue(&self, probe: QueueProbe) {
+        let _ = self.queue.set(probe);
     }
 
     fn accept(&self, listener: tokio::net::TcpListener) {
@@ -75,11 +117,13 @@ impl Dashboard {
 
     /// Sends the final figures with the run folder's report, and gives the browsers that are
     /// watching a moment to receive them.
-    pub(crate) async fn finish(self, live: &Live, out: &Path) {
+    pub(crate) async fn finish(self, out: &Path) {
         self.publisher.abort();
         let report = out.join("report.html");
         let _ = self.report.set(report.clone());
-        let mut last = live.snapshot();
+        let Some(mut last) = (self.source)() else {
+            return;
+        };
         last["done"] = true.into();
         last["report"] = report.display().to_string().into();
         last["report_url"] = "/report.html".into();
@@ -90,6 +134,33 @@ impl Dashboard {
         if self.clients.load(Ordering::Relaxed) > 0 {
             tokio::time::sleep(Duration::from_millis(1_000)).await;
         }
+    }
+}
+
+/// Once a second: the run's figures, with the server's approval queue while a browser watches.
+async fn publish(
+    source: Source,
+    updates: watch::Sender<Update>,
+    clients: Arc<AtomicUsize>,
+    queue: Arc<OnceLock<QueueProbe>>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let Some(mut snapshot) = source() else {
+            continue;
+        };
+        if let (Some(probe), true) = (queue.get(), clients.load(Ordering::Relaxed) > 0) {
+            let depth = tokio::time::timeout(Duration::from_millis(900), probe.depth()).await;
+            snapshot["server_queue"] = match depth {
+                Ok(Ok(n)) => serde_json::json!({ "depth": n }),
+                Ok(Err(why)) => serde_json::json!({ "unknown": why }),
+                Err(_) => serde_json::json!({ "unknown": "its /metrics took over 0.9 s" }),
+            };
+        }
+        let json = snapshot.to_string().into();
+        updates.send_replace(Update { json, done: false });
     }
 }
 

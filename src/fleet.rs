@@ -215,6 +215,15 @@ pub struct FleetOpts {
     /// http://ADDR/; without ADDR on 127.0.0.1 and a free port (printed).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
     pub dashboard: Option<String>,
+    /// Push the run's counters and latency histograms to an OpenTelemetry collector over
+    /// OTLP/HTTP (protobuf) while it runs and once at its end: the collector's base URL (e.g.
+    /// http://127.0.0.1:4318; /v1/metrics is added) or its metrics URL.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// With --otlp-endpoint: how often to export, seconds (an export may take this long).
+    #[arg(long, default_value_t = 10, value_name = "S", requires = "otlp_endpoint",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub otlp_interval_s: u64,
     /// No progress (neither the bar on a terminal nor the lines elsewhere).
     #[arg(long)]
     pub quiet: bool,
@@ -410,8 +419,14 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .as_deref()
         .map(crate::target::read_token_file)
         .transpose()?;
-    let watchers =
-        crate::watchers::Bound::new(opts.metrics_listen.as_deref(), opts.dashboard.as_deref())?;
+    let watchers = crate::watchers::Bound::new(crate::watchers::Asked {
+        metrics: opts.metrics_listen.as_deref(),
+        dashboard: opts.dashboard.as_deref(),
+        otlp: opts
+            .otlp_endpoint
+            .as_deref()
+            .map(|url| (url, Duration::from_secs(opts.otlp_interval_s))),
+    })?;
     let out = crate::target::run_folder(
         opts.out.as_deref(),
         &FleetOpts::default_out(seed, cfg.shard, cfg.role),
@@ -429,9 +444,8 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
-    let watchers = runtime.block_on(async { watchers.start() })?;
-    let live = watchers.live.clone();
-    let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, live))?;
+    let watchers = runtime.block_on(async { watchers.start("fleet", None) })?;
+    let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, &watchers))?;
     match &run.restored {
         Some(Ok(prefs)) => eprintln!(
             "fleet: the target's preferences are put back (OTP validity {} h, auto approval {})",
@@ -459,7 +473,7 @@ async fn drive(
     opts: &FleetOpts,
     cfg: otpfleet_emulator::FleetConfig,
     token: Option<String>,
-    live: Option<std::sync::Arc<std::sync::OnceLock<otpfleet_emulator::Live>>>,
+    watchers: &crate::watchers::Watchers,
 ) -> anyhow::Result<(otpfleet_emulator::FleetRun, Option<i32>)> {
     let interrupts =
         crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?;
@@ -470,6 +484,12 @@ async fn drive(
         embedded: _server,
     } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let ca_cert = opts.ca_cert.as_deref();
+    if let Some(dashboard) = watchers.dashboard() {
+        dashboard.watch_queue(crate::dashboard::QueueProbe {
+            transport: crate::target::transport(&url, ca_cert, 1, Duration::from_secs(1))?,
+            admin_token: token.clone(),
+        });
+    }
     let mut transport = crate::target::transport(&url, ca_cert, opts.max_connections, timeout)?;
     if opts.connection_per_console {
         transport = transport.per_console();
@@ -483,7 +503,7 @@ async fn drive(
         restore_preferences,
         start: opts.start_at.map(|at| start(at, opts.start_grace_s)),
         queue_idle: Some(Duration::from_secs(opts.queue_idle_s)),
-        live,
+        live: watchers.live.clone(),
     };
     let run = run_fleet(cfg, transport, &token, options)
         .await

@@ -8,6 +8,7 @@ pub mod fleet;
 mod interrupt;
 mod load;
 mod metrics_listen;
+mod otlp;
 mod probe;
 mod rehearse;
 mod report;

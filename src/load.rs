@@ -10,11 +10,13 @@ use otpfleet_emulator::config::{FleetConfig, Rate, Timing};
 use otpfleet_emulator::{FleetRun, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, write_run_folder, write_run_folder_from};
 use otpfleet_scenarios::{
-    GooseSummary, LoadConfig, LoadRun, MAX_ACCOUNTS, ScenarioName, Sizing, apply_goose_defaults,
-    build_report, run_goose_only, run_load, summarize_goose,
+    GooseSummary, Harness, LoadConfig, LoadRun, MAX_ACCOUNTS, ScenarioName, Sizing,
+    apply_goose_defaults, build_report, run_goose_only, run_load, summarize_goose,
 };
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Most consoles of a background fleet.
@@ -37,6 +39,15 @@ const MAX_FLEET: u64 = 1_000_000;
          mitigation takes those pauses for stalls of the server (a 0.2 ms request then shows \
          a p99 near 1 s). Turned on, otpfleet's response view gets the same kind of synthetic \
          samples, counted apart from the requests.")),
+    mut_arg("dashboard", |a| ours(a, "Serve otpfleet's live page of the run",
+        "otpfleet load: the live page is otpfleet's (the one `fleet --dashboard` serves), fed by \
+         the recorder report.json is built from, so the page and the report agree; goose's own \
+         dashboard is not built in. It listens on --dashboard-host and --dashboard-port, \
+         has no control and no token.")),
+    mut_arg("dashboard_auth_token", |a| a.hide(true)),
+    mut_arg("dashboard_control", |a| a.hide(true)),
+    mut_arg("dashboard_no_auth", |a| a.hide(true)),
+    mut_arg("dashboard_max_clients", |a| a.hide(true)),
     mut_arg("report_file", |a| ours(a, "Write a report; repeatable [default: 2 in the run folder]",
         "otpfleet load: without --report-file, goose-report.html and goose-report.json are \
          written into the run folder (--out).")),
@@ -115,6 +126,11 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
     let started_ms = crate::wall_clock_ms();
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
     check(&opts)?;
+    let dashboard = take_dashboard(&mut opts.goose)?;
+    let watchers = crate::watchers::Bound::new(crate::watchers::Asked {
+        dashboard: dashboard.as_deref(),
+        ..Default::default()
+    })?;
     let token = opts
         .admin_token_file
         .as_deref()
@@ -134,12 +150,19 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
         opts.out.as_deref(),
         &PathBuf::from("runs").join(format!("load-{}-seed{seed}", opts.scenario)),
     )?;
-    let mut done = runtime.block_on(attack(&opts, goose, token, seed, &out))?;
+    let harness: Arc<OnceLock<Arc<Harness>>> = Arc::default();
+    let over = Arc::new(AtomicBool::new(false));
+    let page = page(&harness, &over, opts.scenario);
+    let watchers = runtime.block_on(async { watchers.start("load", Some(page)) })?;
+    let attacked = attack(&opts, goose, (token, seed), &out, (&watchers, &harness));
+    let mut done = runtime.block_on(attacked)?;
+    over.store(true, Ordering::Relaxed);
     done.report.meta = Some(crate::target::run_meta(
         started_ms,
         Some(done.run.goose_config.clone()),
     ));
     write_folders(&done, &out)?;
+    runtime.block_on(watchers.finish(&out, Duration::ZERO));
     print_summary(&done, &out);
     if let Some(why) = &done.run.background_stopped {
         eprintln!("warning: {why}");
@@ -162,6 +185,64 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
         bail!("goose threshold failed: {}", rules.join("; "));
     }
     crate::summary::ended(&done.report, done.signal)
+}
+
+/// The live page's figures: the harness's once the attack starts (`harness` set), counted as
+/// the report counts them once it is `over`.
+fn page(
+    harness: &Arc<OnceLock<Arc<Harness>>>,
+    over: &Arc<AtomicBool>,
+    scenario: ScenarioName,
+) -> crate::dashboard::Source {
+    let (harness, over) = (Arc::clone(harness), Arc::clone(over));
+    Arc::new(move || {
+        let mut snapshot = harness.get()?.snapshot(over.load(Ordering::Relaxed));
+        snapshot["scenario"] = scenario.as_str().into();
+        Some(snapshot)
+    })
+}
+
+/// Takes goose's `--dashboard` flags for otpfleet's page: the address to serve it on, if asked.
+/// Goose's dashboard is not built in, so goose never sees them; its control and token flags,
+/// which our page has no use for, are refused.
+fn take_dashboard(goose: &mut GooseConfiguration) -> anyhow::Result<Option<String>> {
+    let unsupported = [
+        (
+            "--dashboard-auth-token",
+            goose.dashboard_auth_token.is_some(),
+        ),
+        ("--dashboard-control", goose.dashboard_control),
+        ("--dashboard-no-auth", goose.dashboard_no_auth),
+        (
+            "--dashboard-max-clients",
+            goose.dashboard_max_clients.is_some(),
+        ),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(crate::BadInput(format!(
+            "{flag}: otpfleet load's live page (--dashboard) has no control and no token; \
+             leave {flag} out"
+        ))
+        .into());
+    }
+    let host = goose.dashboard_host.take();
+    let port = goose.dashboard_port.take();
+    if !std::mem::take(&mut goose.dashboard) {
+        if host.is_some() || port.is_some() {
+            return Err(crate::BadInput(
+                "--dashboard-host and --dashboard-port need --dashboard".to_owned(),
+            )
+            .into());
+        }
+        return Ok(None);
+    }
+    let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Ok(Some(format!("{host}:{}", port.unwrap_or(5118))))
 }
 
 fn check(opts: &LoadOpts) -> anyhow::Result<()> {
@@ -195,12 +276,14 @@ struct Done {
     signal: Option<i32>,
 }
 
+/// The attack with its server, reporting what it measured; `watchers` watch it and `harness` is
+/// set to its harness as it starts.
 async fn attack(
     opts: &LoadOpts,
     mut goose: GooseConfiguration,
-    token: Option<String>,
-    seed: u64,
+    (token, seed): (Option<String>, u64),
     out: &Path,
+    (watchers, harness): (&crate::watchers::Watchers, &OnceLock<Arc<Harness>>),
 ) -> anyhow::Result<Done> {
     let interrupts =
         crate::interrupt::Interrupts::listen().context("while listening for SIGTERM")?;
@@ -210,6 +293,12 @@ async fn attack(
         admin_token: token,
         embedded: server,
     } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
+    if let Some(dashboard) = watchers.dashboard() {
+        dashboard.watch_queue(crate::dashboard::QueueProbe {
+            transport: crate::target::transport(&url, None, 1, Duration::from_secs(1))?,
+            admin_token: token.clone(),
+        });
+    }
     let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
     let cfg = load_config(opts, (&url, &token), seed, server.is_some());
     let target = match &server {
@@ -226,7 +315,7 @@ async fn attack(
     let fleet = (opts.fleet > 0)
         .then(|| spawn_fleet(opts, &sizing, &url, &token, seed, interrupts.token()))
         .transpose()?;
-    let mut run = run_load(&cfg, goose, &sizing).await?;
+    let mut run = run_load(&cfg, goose, &sizing, Some(harness)).await?;
     run.interrupted |= interrupts.signal().is_some();
     let fleet = match fleet {
         Some(task) => {

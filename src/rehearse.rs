@@ -2,10 +2,12 @@
 
 use anyhow::Context as _;
 use clap::Args;
+use otpfleet_emulator::RehearsalLive;
 use otpfleet_emulator::rehearsal::plan::compile;
 use otpfleet_emulator::rehearsal::{Watch, rehearse_until};
 use otpfleet_reports::{RunReport, Threshold};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Args)]
 pub struct RehearseOpts {
@@ -24,6 +26,11 @@ pub struct RehearseOpts {
     /// No progress (a long rehearsal prints a line every 10 s of wall time otherwise).
     #[arg(long)]
     pub quiet: bool,
+    /// Serve a live page of the rehearsal (the simulated clock, the timeline so far, outcomes;
+    /// updated every second of wall time) on http://ADDR/; without ADDR on 127.0.0.1 and a
+    /// free port (printed).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    pub dashboard: Option<String>,
     /// An absolute limit the rehearsal must meet, e.g. outcomes.expired<1% or
     /// time_to_signed_in.p99<8h (repeatable); exit 1 when one is breached.
     #[arg(long, value_name = "EXPR")]
@@ -49,28 +56,15 @@ pub fn run(opts: RehearseOpts) -> anyhow::Result<()> {
 /// Runs the rehearsal and writes its folder.
 pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let started_ms = crate::wall_clock_ms();
-    let text = std::fs::read_to_string(&opts.plan)
-        .with_context(|| format!("while reading the plan {}", opts.plan.display()))?;
-    let plan = compile(&text).map_err(|errors| {
-        let file = opts.plan.display();
-        let list: Vec<String> = errors
-            .iter()
-            .map(|e| match e.line {
-                0 => format!("  {file}: {}: {}", e.field, e.message),
-                n => format!("  {file}:{n}: {}: {}", e.field, e.message),
-            })
-            .collect();
-        anyhow::anyhow!(
-            "the plan {} has {} error(s):\n{}",
-            opts.plan.display(),
-            errors.len(),
-            list.join("\n")
-        )
-    })?;
+    let plan = read_plan(&opts.plan)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
+    let watchers = crate::watchers::Bound::new(crate::watchers::Asked {
+        dashboard: opts.dashboard.as_deref(),
+        ..Default::default()
+    })?;
     let out = crate::target::run_folder(opts.out.as_deref(), &default_out(&opts.plan, seed))?;
     let consoles: u64 = plan.waves.iter().map(|w| w.consoles).sum();
     eprintln!(
@@ -79,7 +73,8 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         plan.horizon_ms / 86_400_000,
         out.display()
     );
-    // The rehearsal runs on its own simulated-time runtime; signals are heard on this one.
+    // The rehearsal runs on its own simulated-time runtime; signals are heard, and the live
+    // page served, on this one, in real time.
     let signals = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -89,18 +84,53 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         let _in = signals.enter();
         crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?
     };
+    let live = Arc::new(RehearsalLive::default());
+    let page: crate::dashboard::Source = {
+        let live = Arc::clone(&live);
+        let wall = std::time::Instant::now();
+        Arc::new(move || {
+            let mut snapshot = live.snapshot()?;
+            snapshot["elapsed_s"] = wall.elapsed().as_secs_f64().into();
+            Some(snapshot)
+        })
+    };
+    let watchers = signals.block_on(async { watchers.start("rehearse", Some(page)) })?;
     let watch = Watch {
         stop: interrupts.token(),
         progress: !opts.quiet,
+        live: watchers.dashboard().is_some().then_some(live),
     };
     let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;
     report.meta = Some(crate::target::run_meta(started_ms, None));
     crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
+    signals.block_on(watchers.finish(&out, std::time::Duration::ZERO));
     Ok(RehearsalDone {
         report,
         out,
         interrupted: interrupts.signal(),
+    })
+}
+
+/// The plan in `path`, compiled; its errors listed with file, line and field.
+fn read_plan(path: &Path) -> anyhow::Result<otpfleet_emulator::rehearsal::plan::CompiledPlan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading the plan {}", path.display()))?;
+    compile(&text).map_err(|errors| {
+        let file = path.display();
+        let list: Vec<String> = errors
+            .iter()
+            .map(|e| match e.line {
+                0 => format!("  {file}: {}: {}", e.field, e.message),
+                n => format!("  {file}:{n}: {}: {}", e.field, e.message),
+            })
+            .collect();
+        anyhow::anyhow!(
+            "the plan {} has {} error(s):\n{}",
+            path.display(),
+            errors.len(),
+            list.join("\n")
+        )
     })
 }
 

@@ -1,7 +1,9 @@
-//! What watches a fleet from outside while it runs: `--metrics-listen` (Prometheus text) and
-//! `--dashboard` (a live page), both reading the run's one `Live` view.
+//! What watches a fleet from outside while it runs: `--metrics-listen` (Prometheus text),
+//! `--dashboard` (a live page) and `--otlp-endpoint` (pushes to an OpenTelemetry collector),
+//! all reading the run's one `Live` view.
 
-use crate::dashboard::Dashboard;
+use crate::dashboard::{Dashboard, Source};
+use crate::otlp::{Endpoint, Exporter};
 use http_body_util::{BodyExt as _, Full, combinators::UnsyncBoxBody};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
@@ -52,29 +54,54 @@ pub(crate) fn reply(status: StatusCode, content_type: &'static str, body: Bytes)
     response
 }
 
-/// The listeners, bound before anything else happens (a taken port changes nothing).
+/// What watches a run, as asked on its command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Asked<'a> {
+    /// `--metrics-listen`
+    pub metrics: Option<&'a str>,
+    /// `--dashboard`
+    pub dashboard: Option<&'a str>,
+    /// `--otlp-endpoint` and `--otlp-interval-s`
+    pub otlp: Option<(&'a str, Duration)>,
+}
+
+/// The listeners, bound, and the OTLP endpoint, parsed, before anything else happens (a taken
+/// port or a bad URL changes nothing).
 #[derive(Debug)]
 pub(crate) struct Bound {
     metrics: Option<std::net::TcpListener>,
     dashboard: Option<std::net::TcpListener>,
+    otlp: Option<(Endpoint, Duration)>,
 }
 
 impl Bound {
-    pub(crate) fn new(metrics: Option<&str>, dashboard: Option<&str>) -> anyhow::Result<Bound> {
+    pub(crate) fn new(asked: Asked<'_>) -> anyhow::Result<Bound> {
         Ok(Bound {
-            metrics: metrics.map(|a| bind(a, "--metrics-listen")).transpose()?,
-            dashboard: dashboard.map(|a| bind(a, "--dashboard")).transpose()?,
+            metrics: asked
+                .metrics
+                .map(|a| bind(a, "--metrics-listen"))
+                .transpose()?,
+            dashboard: asked
+                .dashboard
+                .map(|a| bind(a, "--dashboard"))
+                .transpose()?,
+            otlp: asked
+                .otlp
+                .map(|(url, every)| Ok::<_, anyhow::Error>((Endpoint::parse(url)?, every)))
+                .transpose()?,
         })
     }
 
     /// Starts serving; call within the run's runtime. The live view is set when the run starts.
-    pub(crate) fn start(self) -> anyhow::Result<Watchers> {
+    /// The dashboard shows `page`'s figures, or the live view's without it. `command` names
+    /// the command in the lines printed.
+    pub(crate) fn start(self, command: &str, page: Option<Source>) -> anyhow::Result<Watchers> {
         let live: Arc<OnceLock<Live>> = Arc::default();
-        let watched = self.metrics.is_some() || self.dashboard.is_some();
+        let watched = self.metrics.is_some() || self.dashboard.is_some() || self.otlp.is_some();
         if let Some(listener) = self.metrics {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             eprintln!(
-                "fleet: metrics on http://{}/metrics",
+                "{command}: metrics on http://{}/metrics",
                 listener.local_addr()?
             );
             crate::metrics_listen::spawn(listener, Arc::clone(&live));
@@ -82,14 +109,30 @@ impl Bound {
         let dashboard = match self.dashboard {
             Some(listener) => {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                eprintln!("fleet: dashboard on http://{}/", listener.local_addr()?);
-                Some(Dashboard::start(listener, Arc::clone(&live)))
+                eprintln!("{command}: dashboard on http://{}/", listener.local_addr()?);
+                let page = page.unwrap_or_else(|| {
+                    let live = Arc::clone(&live);
+                    Arc::new(move || live.get().map(Live::snapshot))
+                });
+                Some(Dashboard::start(listener, page))
+            }
+            None => None,
+        };
+        let exporter = match self.otlp {
+            Some((endpoint, every)) => {
+                eprintln!(
+                    "{command}: OTLP exports to {} every {} s",
+                    endpoint.url(),
+                    every.as_secs()
+                );
+                Some(Exporter::start(endpoint, every, Arc::clone(&live))?)
             }
             None => None,
         };
         Ok(Watchers {
             live: watched.then_some(live),
             dashboard,
+            exporter,
         })
     }
 }
@@ -107,15 +150,23 @@ pub(crate) struct Watchers {
     /// The run's live view, for `RunOptions::live` (none when nothing watches).
     pub live: Option<Arc<OnceLock<Live>>>,
     dashboard: Option<Dashboard>,
+    exporter: Option<Exporter>,
 }
 
 impl Watchers {
-    /// After the run folder is written: the dashboard's last update, then `linger` more of
-    /// the final metrics.
+    pub(crate) fn dashboard(&self) -> Option<&Dashboard> {
+        self.dashboard.as_ref()
+    }
+
+    /// After the run folder is written: the dashboard's last update, the last OTLP export,
+    /// then `linger` more of the final metrics.
     pub(crate) async fn finish(self, out: &Path, linger: Duration) {
         let live = self.live.as_ref().and_then(|l| l.get());
-        if let (Some(dashboard), Some(live)) = (self.dashboard, live) {
-            dashboard.finish(live, out).await;
+        if let Some(dashboard) = self.dashboard {
+            dashboard.finish(out).await;
+        }
+        if let (Some(exporter), Some(live)) = (self.exporter, live) {
+            exporter.finish(live).await;
         }
         if !linger.is_zero() && self.live.is_some() {
             eprintln!(

@@ -104,6 +104,12 @@ pub fn put_preferences(prefs: Preferences, admin_token: &str) -> ApiRequest {
     with_json(RouteId::PutPreferences, None, &prefs).with_bearer(admin_token)
 }
 
+/// `GET /metrics` with the admin token (which adds what the accounts hold: the approval
+/// queue's depth among them).
+pub fn metrics(admin_token: &str) -> ApiRequest {
+    to(RouteId::Metrics, None).with_bearer(admin_token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,11 +140,7 @@ pub async fn run_fleet<T: Transport>(
         None => Instant::now(),
     };
     if let Some(live) = &opts.live {
-        let _ = live.set(Live::new(
-            Arc::clone(&requester),
-            started,
-            profiles.len() as u64,
-        ));
+        let _ = live.set(Live::new(Arc::clone(&requester), started, &profiles));
     }
     let arrivals = Arrivals {
         profiles,
@@ -343,6 +339,9 @@ pub(crate) async fn launch<T: Transport>(
         tokio::select! {
             () = tokio::time::sleep_until(arrival) => {}
             () = requester.stop.stopped() => {}
+        }
+        if !requester.stop.is_stopped() {
+            requester.tally.arrived();
         }
         if in_flight.load(Ordering::Relaxed) >= max_in_flight && !requester.stop.is_stopped() {
             let _ = tx.send(ConsoleRecord::dropped(&p, max_in_flight));

@@ -30,7 +30,7 @@ pub use error::{ConfigError, RunError};
 pub use fleet::{
     FleetRun, Progress, RunOptions, Start, build_report, profiles, run_fleet, write_consoles_csv,
 };
-pub use live::Live;
+pub use live::{Live, RehearsalLive};
 pub use profile::{ConsoleProfile, admin_verdict};
 pub use reference::InProcessTransport;
 pub use seed::upn;

@@ -11,6 +11,7 @@ use crate::api::Requester;
 use crate::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use crate::console::ConsoleRecord;
 use crate::error::RunError;
+use crate::live::RehearsalLive;
 use crate::profile::{ConsoleProfile, console_rng};
 use crate::reference::InProcessTransport;
 use crate::schedule::WorkSchedule;
@@ -54,6 +55,8 @@ pub struct Watch {
     /// Print a line of progress (simulated time, signed in, queue, expired) every 10 s of wall
     /// time, so a long rehearsal shows it is alive (a short one prints none).
     pub progress: bool,
+    /// Set as the rehearsal starts and fed each simulated hour, for a live page.
+    pub live: Option<Arc<RehearsalLive>>,
 }
 
 /// [`rehearse`], watched by `watch`.
@@ -236,6 +239,14 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         .map(|w| wave_profiles(plan, w, &cfg))
         .collect();
     let total: usize = waves.iter().map(Vec::len).sum();
+    if let Some(live) = &watch.live {
+        let facts = serde_json::json!({
+            "name": plan.name,
+            "consoles": total,
+            "horizon_days": plan.horizon_ms / 86_400_000,
+        });
+        live.start(Arc::clone(requester), facts);
+    }
     let prefs = Preferences {
         otp_validity_hours: plan.validity_hours,
         auto_approve: plan.auto_approve,
@@ -257,9 +268,9 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     let sampler = tokio::spawn(sample_timeline(
         Arc::clone(requester),
         plan.clone(),
-        origin,
-        consoles_done.clone(),
+        (origin, consoles_done.clone()),
         watch.progress.then_some(total),
+        watch.live.clone(),
     ));
     let mut records = collect(requester, rx, total, plan, origin, watch).await;
     let elapsed = origin.elapsed();
@@ -423,7 +434,10 @@ async fn collect(
     while records.len() < total {
         tokio::select! {
             got = rx.recv() => match got {
-                Some(record) => records.push(record),
+                Some(record) => {
+                    requester.tally.ended(record.outcome);
+                    records.push(record);
+                }
                 None => break,
             },
             () = tokio::time::sleep_until(deadline), if !requester.stop.is_stopped() => {
@@ -476,13 +490,14 @@ async fn preference_changes(stage: Stage, plan: CompiledPlan, validity_now: Arc<
     }
 }
 
-/// One timeline point per simulated hour until every console is done, and a last one at its end.
+/// One timeline point per simulated hour from `origin` until `consoles_done`, and a last one at
+/// its end; each one handed to `live` too.
 async fn sample_timeline(
     requester: Arc<Requester>,
     plan: CompiledPlan,
-    origin: Instant,
-    consoles_done: CancellationToken,
+    (origin, consoles_done): (Instant, CancellationToken),
     progress_of: Option<usize>,
+    live: Option<Arc<RehearsalLive>>,
 ) -> Vec<TimelinePoint> {
     let start_ms = plan.start_ms;
     // Progress is paced by the wall clock (the runtime's clock is simulated); it only decides
@@ -512,6 +527,9 @@ async fn sample_timeline(
             in_verification: g.in_verification,
             approvers_at_work: plan.approvers_at_work(u64::from(hour) * 3_600_000 - 1_800_000),
         });
+        if let (Some(live), Some(point)) = (&live, points.last()) {
+            live.point(point);
+        }
         if let Some(total) = progress_of {
             if last_line.elapsed() >= std::time::Duration::from_secs(10) {
                 last_line = std::time::Instant::now();

@@ -53,6 +53,8 @@ pub struct Tally {
     violations: Mutex<Vec<Violation>>,
     /// The consoles that ended so far, by outcome.
     outcomes: Mutex<Outcomes>,
+    /// Consoles whose installer arrived so far (launched, or dropped at the in-flight bound).
+    arrivals: AtomicU64,
 }
 
 impl Tally {
@@ -116,6 +118,16 @@ impl Tally {
             network_faults: f(Fault::Network),
             slow_downs: f(Fault::SlowDown),
         }
+    }
+
+    /// A console's installer arrived now.
+    pub fn arrived(&self) {
+        self.arrivals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Consoles whose installer arrived so far.
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals.load(Ordering::Relaxed)
     }
 
     /// A console ended with `outcome`.

@@ -431,6 +431,30 @@ impl Recorder {
         (!totals.is_empty()).then(|| f(totals))
     }
 
+    /// The steps that sent requests so far, for a live page: each one's requests, errors and
+    /// generator lateness p99 (µs, up to the last closed interval; null before it).
+    pub fn steps_so_far(&self) -> serde_json::Map<String, serde_json::Value> {
+        Step::ALL
+            .into_iter()
+            .filter_map(|step| {
+                let c = self.counts(step);
+                (c.requests > 0).then_some((step, c))
+            })
+            .map(|(step, c)| {
+                let lateness_p99_us = self.with_totals(step, |views| {
+                    let h = views.get(View::Lateness);
+                    (!h.is_empty()).then(|| h.value_at_quantile(0.99))
+                });
+                let figures = serde_json::json!({
+                    "requests": c.requests,
+                    "errors": c.error_count(),
+                    "lateness_p99_us": lateness_p99_us.flatten(),
+                });
+                (step.as_str().to_owned(), figures)
+            })
+            .collect()
+    }
+
     /// The last closed interval's point, if one closed.
     pub fn last_point(&self) -> Option<IntervalPoint> {
         self.closed.lock().points.last().cloned()

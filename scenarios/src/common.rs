@@ -109,6 +109,27 @@ impl Harness {
         }
     }
 
+    /// The attack so far, for `load --dashboard`'s page: seconds since the first transaction,
+    /// the consoles (users of the redeem flow) started and ended (by outcome; once the attack
+    /// is `over`, as the report counts them), requests, errors and generator lateness per step
+    /// so far, and the last closed interval's rates and percentiles per step.
+    pub fn snapshot(&self, over: bool) -> serde_json::Value {
+        let outcomes = match over {
+            true => self.tally.outcomes(),
+            false => self.tally.ended_so_far(),
+        };
+        serde_json::json!({
+            "kind": "load",
+            "seed": self.config.seed,
+            "elapsed_s": self.started.get().map_or(0.0, |s| s.elapsed().as_secs_f64()),
+            "consoles": self.tally.consoles(),
+            "ended": outcomes.total(),
+            "outcomes": outcomes,
+            "steps": self.recorder.steps_so_far(),
+            "interval": self.recorder.last_point(),
+        })
+    }
+
     /// When the attack winds down; its clock starts with the first transaction of any user.
     fn wind_down_at(&self) -> Option<Instant> {
         let started = *self.started.get_or_init(Instant::now);

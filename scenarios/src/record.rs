@@ -96,6 +96,11 @@ impl Tally {
         self.consoles_started.load(Ordering::Relaxed)
     }
 
+    /// The outcomes of the consoles that ended so far (a live view: the rest are under way).
+    pub fn ended_so_far(&self) -> Outcomes {
+        *self.outcomes.lock()
+    }
+
     /// The outcomes of every started console; those without one (cut by the end of the run,
     /// or given up waiting) are `abandoned`, so the outcomes sum to the consoles.
     pub fn outcomes(&self) -> Outcomes {

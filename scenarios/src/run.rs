@@ -13,7 +13,7 @@ use goose::threshold::ThresholdResult;
 use goose::{GooseAttack, GooseError};
 use otpfleet_client::HttpTransport;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -379,11 +379,13 @@ impl BackgroundTasks {
 
 /// Sets the server up, runs the attack with the harness's background work beside it, and
 /// answers what it measured. A failed `--threshold` is not an error here: it is in
-/// `thresholds_failed`, with every report of the run.
+/// `thresholds_failed`, with every report of the run. `live`, when given, is set to the
+/// run's harness as the attack starts (a live page reads it).
 pub async fn run_load(
     cfg: &LoadConfig,
     goose: GooseConfiguration,
     sizing: &Sizing,
+    live: Option<&OnceLock<Arc<Harness>>>,
 ) -> Result<LoadRun, LoadError> {
     let transport = HttpTransport::new(&cfg.url, cfg.max_connections, Duration::from_secs(30))?;
     let plan = plan_setup(cfg, sizing);
@@ -397,6 +399,9 @@ pub async fn run_load(
         seeded.console_tickets,
         seeded.issue_accounts,
     ));
+    if let Some(live) = live {
+        let _ = live.set(Arc::clone(&h));
+    }
     let feeder_tickets = Arc::new(seeded.feeder_tickets);
     let background = BackgroundTasks::start(cfg, &h, &transport, &feeder_tickets);
     let goose_config =

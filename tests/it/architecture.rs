@@ -128,6 +128,8 @@ fn route_paths_are_written_only_in_protocol() {
             text.lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains("/v1/"))
+                // OTLP's path, where a collector takes metrics: the collector's contract, not ours.
+                .filter(|(_, l)| !(p.ends_with("src/otlp.rs") && l.contains("\"/v1/metrics\"")))
                 .map(|(i, l)| format!("{}:{}: {}", p.display(), i + 1, l.trim()))
                 .collect::<Vec<_>>()
         })

@@ -9,19 +9,11 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Starts a fleet with a dashboard; answers it, the dashboard's address and its stderr lines.
-fn fleet_with_dashboard(
-    out: &std::path::Path,
-    window_ms: &str,
-) -> (Child, String, mpsc::Receiver<String>) {
+/// Starts `args` (a command given `--dashboard`); answers it, the dashboard's address (from
+/// the `<command>: dashboard on` line) and its stderr lines.
+fn with_dashboard(args: &[&str], out: &std::path::Path) -> (Child, String, mpsc::Receiver<String>) {
     let mut child = otpfleet()
-        .args(["fleet", "--consoles", "400", "--seed", "8", "--quiet"])
-        .args([
-            "--arrival-window-ms",
-            window_ms,
-            "--dashboard",
-            "127.0.0.1:0",
-        ])
+        .args(args)
         .arg("--out")
         .arg(out)
         .stdout(Stdio::null())
@@ -29,10 +21,11 @@ fn fleet_with_dashboard(
         .spawn()
         .unwrap();
     let rx = crate::stderr_lines(&mut child);
+    let printed = format!("{}: dashboard on ", args[0]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
-            && let Some(url) = line.strip_prefix("fleet: dashboard on ")
+            && let Some(url) = line.strip_prefix(&printed)
         {
             let addr = url
                 .trim_start_matches("http://")
@@ -46,12 +39,24 @@ fn fleet_with_dashboard(
     panic!("the dashboard's address was not printed");
 }
 
-#[test]
-fn the_event_stream_counts_up_and_ends_with_the_reports_outcomes() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let (mut child, addr, _stderr) = fleet_with_dashboard(&out, "4000");
-    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+/// Starts a fleet with a dashboard; answers it, the dashboard's address and its stderr lines.
+fn fleet_with_dashboard(
+    out: &std::path::Path,
+    window_ms: &str,
+) -> (Child, String, mpsc::Receiver<String>) {
+    let args = ["fleet", "--consoles", "400", "--seed", "8", "--quiet"];
+    let more = [
+        "--arrival-window-ms",
+        window_ms,
+        "--dashboard",
+        "127.0.0.1:0",
+    ];
+    with_dashboard(&[&args[..], &more[..]].concat(), out)
+}
+
+/// The dashboard's event stream read to its last event (`done`).
+fn events(addr: &str) -> Vec<Value> {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(stream, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -68,7 +73,11 @@ fn the_event_stream_counts_up_and_ends_with_the_reports_outcomes() {
             }
         }
     }
-    assert!(child.wait().unwrap().success());
+    events
+}
+
+/// The `ended` counts of `events`, which only grow, the first below `total`.
+fn ended_counts_grow(events: &[Value], total: u64) {
     assert!(events.len() >= 2, "{} events", events.len());
     let ended: Vec<u64> = events
         .iter()
@@ -79,18 +88,96 @@ fn the_event_stream_counts_up_and_ends_with_the_reports_outcomes() {
         "counts only grow: {ended:?}"
     );
     assert!(
-        ended[0] < 400,
+        ended[0] < total,
         "the stream began while the run went: {ended:?}"
     );
+}
+
+#[test]
+fn the_event_stream_counts_up_and_ends_with_the_reports_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (mut child, addr, _stderr) = fleet_with_dashboard(&out, "4000");
+    let events = events(&addr);
+    assert!(child.wait().unwrap().success());
+    ended_counts_grow(&events, 400);
+    let due: Vec<u64> = events
+        .iter()
+        .map(|e| e["arrivals"]["due"].as_u64().unwrap())
+        .collect();
+    assert!(due.windows(2).all(|w| w[0] <= w[1]), "{due:?}");
     let last = events.last().unwrap();
+    assert_eq!(last["kind"], "fleet");
     assert_eq!(last["done"], true, "the last event says the run is over");
     assert_eq!(last["ended"], 400);
+    assert_eq!(last["arrivals"]["due"], 400, "every installer was due");
+    assert_eq!(last["arrivals"]["arrived"], 400, "and arrived");
     let report = read_report(&out);
     assert_eq!(
         last["outcomes"], report["outcomes"],
         "the last event is the report's"
     );
     assert!(last["report"].as_str().unwrap().ends_with("report.html"));
+}
+
+#[test]
+fn a_load_runs_page_ends_with_the_reports_outcomes_and_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = ["load", "--scenario", "mixed", "--seed", "3", "--users", "8"];
+    let more = ["--run-time", "4s", "--dashboard", "--dashboard-port", "0"];
+    let (mut child, addr, _stderr) = with_dashboard(&[&args[..], &more[..]].concat(), &out);
+    let events = events(&addr);
+    assert!(child.wait().unwrap().success());
+    assert!(events.len() >= 3, "{} events", events.len());
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "load");
+    assert_eq!(last["scenario"], "mixed");
+    assert_eq!(last["done"], true);
+    let report = read_report(&out);
+    assert_eq!(
+        last["outcomes"], report["outcomes"],
+        "the report's outcomes"
+    );
+    let steps = report["throughput"]["steps"].as_object().unwrap();
+    assert!(steps.len() >= 3, "{steps:?}");
+    for (step, t) in steps {
+        assert_eq!(
+            last["steps"][step]["requests"], t["requests"],
+            "requests of {step}"
+        );
+    }
+}
+
+#[test]
+fn a_rehearsals_page_shows_the_simulated_clock_and_ends_with_its_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let plan = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/rollouts/national-5000.toml"
+    );
+    let args = ["rehearse", "--plan", plan];
+    let more = ["--seed", "4", "--no-suggest", "--quiet", "--dashboard"];
+    let (mut child, addr, _stderr) = with_dashboard(&[&args[..], &more[..]].concat(), &out);
+    let events = events(&addr);
+    assert!(child.wait().unwrap().success());
+    ended_counts_grow(&events, 5_000);
+    let hours: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e["simulated"]["hour"].as_u64())
+        .collect();
+    assert!(hours.windows(2).all(|w| w[0] <= w[1]), "{hours:?}");
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "rehearsal");
+    let report = read_report(&out);
+    assert_eq!(last["outcomes"], report["outcomes"]);
+    assert_eq!(
+        last["timeline"], report["timeline"],
+        "the report's timeline"
+    );
+    let hour = report["timeline"].as_array().unwrap().last().unwrap()["hour"].clone();
+    assert_eq!(last["simulated"]["hour"], hour, "the clock at the end");
 }
 
 /// A browser over the DevTools protocol: one tab's WebSocket.
@@ -152,29 +239,9 @@ fn get_json_list(devtools: &str) -> String {
     String::from_utf8(body).unwrap()
 }
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser"].into_iter().find(|b| {
-        std::process::Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
-#[test]
-fn headless_chromium_sees_the_page_update_and_screenshots_it() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("OTPFLEET_REQUIRE_CHROMIUM").is_none(),
-            "OTPFLEET_REQUIRE_CHROMIUM is set but Chromium is missing (Debian: apt-get install chromium)"
-        );
-        eprintln!(
-            "SKIPPED: Chromium is not installed (CI installs it and sets OTPFLEET_REQUIRE_CHROMIUM)"
-        );
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let (mut fleet, addr, _stderr) = fleet_with_dashboard(&dir.path().join("run"), "9000");
+/// Debian's headless Chromium showing `http://{addr}/`, with its tab's DevTools connection and
+/// its profile folder (kept while the browser runs).
+fn open_in_chromium(browser: &str, addr: &str) -> (Child, Tab, tempfile::TempDir) {
     let profile = tempfile::tempdir().unwrap();
     let mut chrome = std::process::Command::new(browser)
         .args([
@@ -221,12 +288,42 @@ fn headless_chromium_sees_the_page_update_and_screenshots_it() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["type"] == "page" && t["url"].as_str().unwrap_or("").contains(&addr))
+        .find(|t| t["type"] == "page" && t["url"].as_str().unwrap_or("").contains(addr))
         .expect("the dashboard's tab");
     let ws_url = page["webSocketDebuggerUrl"].as_str().unwrap();
     let stream = std::net::TcpStream::connect(&devtools).unwrap();
     let (socket, _) = tungstenite::client::client(ws_url, stream).unwrap();
-    let mut tab = Tab(socket, 0);
+    (chrome, Tab(socket, 0), profile)
+}
+
+/// Debian's Chromium, or none (the test is skipped, unless CI says it must run).
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("OTPFLEET_REQUIRE_CHROMIUM").is_none(),
+            "OTPFLEET_REQUIRE_CHROMIUM is set but Chromium is missing (Debian: apt-get install chromium)"
+        );
+        eprintln!(
+            "SKIPPED: Chromium is not installed (CI installs it and sets OTPFLEET_REQUIRE_CHROMIUM)"
+        );
+    }
+    found
+}
+
+#[test]
+fn headless_chromium_sees_the_page_update_and_screenshots_it() {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut fleet, addr, _stderr) = fleet_with_dashboard(&dir.path().join("run"), "9000");
+    let (mut chrome, mut tab, _profile) = open_in_chromium(browser, &addr);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut updates = 0;
     while updates < 3 && Instant::now() < deadline {
@@ -262,5 +359,52 @@ fn headless_chromium_sees_the_page_update_and_screenshots_it() {
     eprintln!(
         "dashboard screenshot: {} ({updates} updates seen)",
         path.display()
+    );
+}
+
+#[test]
+fn headless_chromium_draws_a_rehearsals_clock_and_timeline() {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped national plan with three times its consoles: long enough (some seconds) for
+    // the browser to start while it runs.
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/rollouts/national-5000.toml"
+    );
+    let text = std::fs::read_to_string(shipped).unwrap();
+    let text = text
+        .replace("consoles = 1500", "consoles = 4500")
+        .replace("consoles = 2000", "consoles = 6000");
+    let plan = dir.path().join("national-15000.toml");
+    std::fs::write(&plan, text).unwrap();
+    let plan = plan.to_str().unwrap();
+    let args = ["rehearse", "--plan", plan, "--seed", "4", "--no-suggest"];
+    let (mut rehearsal, addr, _stderr) = with_dashboard(
+        &[&args[..], &["--quiet", "--dashboard"]].concat(),
+        &dir.path().join("run"),
+    );
+    let (mut chrome, mut tab, _profile) = open_in_chromium(browser, &addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut drawn = Value::Null;
+    while drawn != true && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        drawn = tab.eval(
+            "document.getElementById('timeline').innerHTML.includes('polyline') && \
+             !document.getElementById('sim-card').hidden",
+        );
+    }
+    let title = tab.eval("document.getElementById('title').textContent");
+    let clock = tab.eval("document.getElementById('sim').textContent");
+    let _ = chrome.kill();
+    let _ = chrome.wait();
+    assert!(rehearsal.wait().unwrap().success());
+    assert_eq!(drawn, true, "the timeline is drawn and the clock shown");
+    assert_eq!(title, "otpfleet rehearsal");
+    assert!(
+        clock.as_str().is_some_and(|c| c.starts_with("day ")),
+        "the simulated clock: {clock}"
     );
 }

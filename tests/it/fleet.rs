@@ -157,6 +157,11 @@ fn bad_flags_are_refused_naming_the_flag_before_anything_starts() {
             vec!["--start-at", "2999-01-01T00:00:00Z"],
             "more than 24 hours ahead",
         ),
+        (
+            vec!["--otlp-endpoint", "grpc://127.0.0.1:4317"],
+            "--otlp-endpoint grpc://127.0.0.1:4317",
+        ),
+        (vec!["--otlp-interval-s", "5"], "--otlp-endpoint"),
         (vec!["--typo-rate", "1.5"], "--typo-rate"),
         (vec!["--reject-rate", "-0.1"], "--reject-rate"),
         (vec!["--consoles", "0"], "--consoles"),

@@ -10,6 +10,7 @@ mod full_disk;
 mod k8s;
 mod load;
 mod metrics;
+mod otlp;
 mod promises;
 mod readme;
 mod rehearse;
