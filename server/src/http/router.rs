@@ -105,15 +105,14 @@ fn find_route(
     method: &Method,
     path: &str,
 ) -> Result<(usize, &'static Route, Option<String>), (ApiError, Option<String>)> {
-    let mut allowed = Vec::new();
-    for (i, route) in ROUTES.iter().enumerate() {
-        if let Some(id) = route.matches(path) {
-            if route.method == method.as_str() {
-                return Ok((i, route, id.map(str::to_owned)));
-            }
-            allowed.push(route.method);
-        }
+    let (candidates, id) = otpfleet_protocol::lookup(path).unwrap_or((&[], None));
+    if let Some(&i) = candidates
+        .iter()
+        .find(|i| ROUTES[**i].method == method.as_str())
+    {
+        return Ok((i, &ROUTES[i], id.map(str::to_owned)));
     }
+    let mut allowed: Vec<&str> = candidates.iter().map(|i| ROUTES[*i].method).collect();
     if allowed.is_empty() {
         let shown: String = path.chars().take(100).collect();
         return Err((
