@@ -99,6 +99,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         stop: interrupts.token(),
         progress: !opts.quiet,
         live: watchers.dashboard().is_some().then_some(live),
+        every_poll: false,
     };
     let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;

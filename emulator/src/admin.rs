@@ -150,7 +150,10 @@ impl<T: Transport> Session<'_, T> {
         desk.decided(&r.id);
         self.requester.tally.admin_worked();
         match answer.error() {
-            None => Ok(true),
+            None => {
+                self.requester.decided(&r.id);
+                Ok(true)
+            }
             // Expired or already decided since it was listed: nothing to do.
             Some(ErrorCode::RequestNotPending) => Ok(false),
             Some(_) => {

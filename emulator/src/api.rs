@@ -2,6 +2,7 @@
 //! network faults, retries with backoff, and its latency recorded from the intended send time.
 
 use crate::config::FleetConfig;
+use crate::decisions::Decisions;
 use crate::stop::Stop;
 use crate::tally::{Fault, Tally};
 use otpfleet_client::{Answer, ApiRequest, CallError, Transport, TransportError};
@@ -24,6 +25,9 @@ pub struct Requester {
     pub recorder: Arc<Recorder>,
     pub tally: Arc<Tally>,
     pub stop: Stop,
+    /// In a rehearsal (in-process server, simulated time, no network faults): decisions told
+    /// to the consoles awaiting them, which skip the polls that would hear nothing new.
+    pub(crate) decisions: Option<Decisions>,
 }
 
 impl Requester {
@@ -34,6 +38,23 @@ impl Requester {
             recorder: Arc::new(Recorder::default()),
             tally: Arc::new(Tally::default()),
             stop: Stop::default(),
+            decisions: None,
+        }
+    }
+
+    /// The sender of a rehearsal whose consoles skip the polls that only hear "awaiting
+    /// approval" (see `decisions`), when its network faults would not make those polls differ.
+    pub(crate) fn telling_decisions(mut self) -> Requester {
+        if self.cfg.rates.network_fault.get() == 0.0 {
+            self.decisions = Some(Decisions::default());
+        }
+        self
+    }
+
+    /// Request `id` was decided by an admin of the run now.
+    pub(crate) fn decided(&self, id: &str) {
+        if let Some(decisions) = &self.decisions {
+            decisions.decided(id);
         }
     }
 

@@ -12,6 +12,7 @@ use otpfleet_protocol::{
     VerifyRequest, VerifyResponse,
 };
 use otpfleet_reports::{Outcome, Step};
+use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -192,6 +193,10 @@ async fn walk<T: Transport>(
     }
 }
 
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -226,7 +231,7 @@ impl<T: Transport> Console<'_, T> {
         let Some(redeemed) = self.redeem(ticket, &verification_token, next).await? else {
             return Ok(Outcome::Expired);
         };
-        self.wait_and_sign_in(redeemed).await
+        self.wait_and_sign_in(redeemed, ticket.expires_at).await
     }
 
     async fn send(&mut self, step: Step, req: ApiRequest, at: Instant) -> Flow<Answer> {
@@ -369,11 +374,15 @@ impl<T: Transport> Console<'_, T> {
         Err("the OTP was refused after every attempt".into())
     }
 
-    async fn wait_and_sign_in(&mut self, redeemed: RedeemResponse) -> Flow<Outcome> {
+    async fn wait_and_sign_in(
+        &mut self,
+        redeemed: RedeemResponse,
+        expires_at: Instant,
+    ) -> Flow<Outcome> {
         let id = redeemed.request_id.clone();
         let token = redeemed.poll_token.clone();
         self.redeemed = true;
-        let status = self.wait_for_decision(redeemed).await?;
+        let status = self.wait_for_decision(redeemed, expires_at).await?;
         match status {
             RequestStatus::Approved => {}
             RequestStatus::Rejected | RequestStatus::Expired => {
@@ -408,8 +417,12 @@ impl<T: Transport> Console<'_, T> {
     }
 
     /// Polls the request at the interval the server gives until it is no longer awaiting
-    /// approval; answers its status then.
-    async fn wait_for_decision(&mut self, redeemed: RedeemResponse) -> Flow<RequestStatus> {
+    /// approval (its OTP expiring at `expires_at` ends that too); answers its status then.
+    async fn wait_for_decision(
+        &mut self,
+        redeemed: RedeemResponse,
+        expires_at: Instant,
+    ) -> Flow<RequestStatus> {
         let id = redeemed.request_id;
         let token = redeemed.poll_token;
         let mut status = redeemed.status;
@@ -421,11 +434,17 @@ impl<T: Transport> Console<'_, T> {
             self.requester.tally.up(Gauge::AwaitingApproval);
         }
         while status == RequestStatus::AwaitingApproval {
-            polls += 1;
+            let from = Instant::now();
+            let interval = Duration::from_secs(u64::from(interval_s));
+            let window = (from, interval, expires_at);
+            let skipped = self
+                .skip_polls(&id, window, MAX_POLLS.saturating_sub(polls))
+                .await?;
+            polls += skipped + 1;
             if polls > MAX_POLLS {
                 return Err("still awaiting approval after the most polls a console makes".into());
             }
-            let at = Instant::now() + Duration::from_secs(u64::from(interval_s));
+            let at = from + interval * (skipped + 1);
             let req = calls::poll(&id, &token);
             let answer = self.send(Step::Poll, req, at).await?;
             match answer.error() {
@@ -455,6 +474,58 @@ impl<T: Transport> Console<'_, T> {
             }
         }
         Ok(status)
+    }
+
+    /// In a rehearsal (`Requester::decisions`), skips the polls of request `id` that would only
+    /// hear "awaiting approval": polls every `interval` from `from`, up to `left` of them and
+    /// those safely before the OTP's expiry at `expires_at`, until an admin decides it. Answers
+    /// how many it skipped, having left what they would have: one draw each of the console's
+    /// stream (a network fault's draw: the rate is 0 whenever polls are skipped) and one
+    /// answered poll each in the recorder (no lateness, no service time: simulated time).
+    async fn skip_polls(
+        &mut self,
+        id: &str,
+        (from, interval, expires_at): (Instant, Duration, Instant),
+        left: u32,
+    ) -> Flow<u32> {
+        let Some(decisions) = &self.requester.decisions else {
+            return Ok(0);
+        };
+        // The last poll that may be skipped is the one before poll number `last` (which is
+        // sent), kept a second clear of the expiry (the server's clock counts milliseconds).
+        let clear = expires_at.saturating_duration_since(from + Duration::from_secs(1));
+        let last = nanos(clear).saturating_sub(1) / nanos(interval).max(1);
+        let last = u32::try_from(last).unwrap_or(u32::MAX).min(left);
+        if last < 2 {
+            return Ok(0);
+        }
+        let decided = decisions.watch(id);
+        let skipped = tokio::select! {
+            biased;
+            Ok(()) = decided => {
+                // The polls before the decision heard "awaiting approval"; the next one hears it.
+                let since = nanos(Instant::now().saturating_duration_since(from));
+                let before = since.saturating_sub(1) / nanos(interval).max(1);
+                u32::try_from(before).unwrap_or(u32::MAX).min(last - 1)
+            }
+            () = tokio::time::sleep_until(from + interval * last) => {
+                decisions.forget(id);
+                last - 1
+            }
+            () = self.requester.stop.stopped() => {
+                decisions.forget(id);
+                return Err("the run was stopped".into());
+            }
+        };
+        decisions.skipped(u64::from(skipped));
+        for _ in 0..skipped {
+            let _ = self.rng.random::<f64>();
+        }
+        let answered = otpfleet_reports::Answered::Ok;
+        let (n, zero) = (u64::from(skipped), Duration::ZERO);
+        let recorder = &self.requester.recorder;
+        recorder.requests_alike(Step::Poll, n, Some(zero), zero, answered);
+        Ok(skipped)
     }
 
     /// With `double_sign_in`, the console asks for its credentials (again: its answer was

@@ -12,6 +12,7 @@ mod api;
 pub mod arrival;
 pub mod config;
 mod console;
+mod decisions;
 mod error;
 mod fleet;
 pub mod live;

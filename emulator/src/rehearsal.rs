@@ -35,6 +35,9 @@ pub struct RehearsalRun {
     pub report: RunReport,
     pub recorder: Arc<Recorder>,
     pub consoles: Vec<ConsoleRecord>,
+    /// Polls the consoles awaiting approval did not send, their answer known (counted in the
+    /// recorder as sent; see `Watch::every_poll`).
+    pub polls_skipped: u64,
 }
 
 /// Validities tried, in order, when looking for one that keeps expiries under 1%.
@@ -57,6 +60,10 @@ pub struct Watch {
     pub progress: bool,
     /// Set as the rehearsal starts and fed each simulated hour, for a live page.
     pub live: Option<Arc<RehearsalLive>>,
+    /// Send every poll of a console awaiting approval, instead of sleeping until an admin
+    /// decides its request (the polls skipped only hear "awaiting approval"; a test holds the
+    /// two ways to the same report).
+    pub every_poll: bool,
 }
 
 /// [`rehearse`], watched by `watch`.
@@ -231,7 +238,7 @@ impl Stage {
 async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<RehearsalRun, RunError> {
     let origin = Instant::now();
     let cfg = fleet_config(plan, seed);
-    let stage = Stage::new(plan, Requester::new(cfg.clone()), origin)?;
+    let stage = Stage::new(plan, requester(&cfg, watch), origin)?;
     let requester = &stage.requester;
     let waves: Vec<Vec<ConsoleProfile>> = plan
         .waves
@@ -240,12 +247,7 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         .collect();
     let total: usize = waves.iter().map(Vec::len).sum();
     if let Some(live) = &watch.live {
-        let facts = serde_json::json!({
-            "name": plan.name,
-            "consoles": total,
-            "horizon_days": plan.horizon_ms / 86_400_000,
-        });
-        live.start(Arc::clone(requester), facts);
+        live.start(Arc::clone(requester), plan_facts(plan, total));
     }
     let prefs = Preferences {
         otp_validity_hours: plan.validity_hours,
@@ -296,6 +298,28 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         report,
         recorder: Arc::clone(&requester.recorder),
         consoles: records,
+        polls_skipped: requester
+            .decisions
+            .as_ref()
+            .map_or(0, |d| d.skipped_so_far()),
+    })
+}
+
+/// The rehearsal's sender: its consoles skip the polls that hear nothing new unless `watch`
+/// asks for every poll.
+fn requester(cfg: &FleetConfig, watch: &Watch) -> Requester {
+    match watch.every_poll {
+        true => Requester::new(cfg.clone()),
+        false => Requester::new(cfg.clone()).telling_decisions(),
+    }
+}
+
+/// What a live page says of the plan: its name, consoles and horizon.
+fn plan_facts(plan: &CompiledPlan, consoles: usize) -> serde_json::Value {
+    serde_json::json!({
+        "name": plan.name,
+        "consoles": consoles,
+        "horizon_days": plan.horizon_ms / 86_400_000,
     })
 }
 

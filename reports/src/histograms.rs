@@ -320,20 +320,35 @@ impl Recorder {
         service: Duration,
         answer: Answered<'_>,
     ) {
+        self.requests_alike(step, 1, lateness, service, answer);
+    }
+
+    /// Records `n` answered requests alike (the same lateness, service and answer), at once.
+    pub fn requests_alike(
+        &self,
+        step: Step,
+        n: u64,
+        lateness: Option<Duration>,
+        service: Duration,
+        answer: Answered<'_>,
+    ) {
+        if n == 0 {
+            return;
+        }
         let mut s = self.steps[step as usize].lock();
-        s.counts.requests += 1;
+        s.counts.requests += n;
         match answer {
             Answered::Ok => {}
-            Answered::Refused(code) => count(&mut s.counts.refusals, code),
-            Answered::Failed(kind) => count(&mut s.counts.errors, kind),
+            Answered::Refused(code) => count(&mut s.counts.refusals, code, n),
+            Answered::Failed(kind) => count(&mut s.counts.errors, kind, n),
         }
         let late = lateness.unwrap_or_default();
         let values = [Some(late + service), Some(service), lateness];
         for (view, d) in View::ALL.into_iter().zip(values) {
             let Some(d) = d else { continue };
             match to_us(d) {
-                Some(us) => s.interval.get_mut(view).saturating_record(us),
-                None => s.counts.over_range += 1,
+                Some(us) => s.interval.get_mut(view).saturating_record_n(us, n),
+                None => s.counts.over_range += n,
             }
         }
     }
@@ -343,7 +358,7 @@ impl Recorder {
     pub fn no_answer(&self, step: Step, kind: &str) {
         let mut s = self.steps[step as usize].lock();
         s.counts.requests += 1;
-        count(&mut s.counts.errors, kind);
+        count(&mut s.counts.errors, kind, 1);
     }
 
     /// Adds synthetic samples (microseconds) to a step's response view: the requests a stalled
@@ -489,11 +504,11 @@ impl Recorder {
     }
 }
 
-fn count(map: &mut BTreeMap<String, u64>, kind: &str) {
+fn count(map: &mut BTreeMap<String, u64>, kind: &str, n: u64) {
     match map.get_mut(kind) {
-        Some(n) => *n += 1,
+        Some(seen) => *seen += n,
         None => {
-            map.insert(kind.to_owned(), 1);
+            map.insert(kind.to_owned(), n);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Rehearsals: deterministic, answer the rollout's question, and refuse bad plans clearly.
 
 use otpfleet_emulator::rehearsal::plan::compile;
-use otpfleet_emulator::rehearsal::{rehearse, rehearse_once};
+use otpfleet_emulator::rehearsal::{Watch, rehearse, rehearse_once, rehearse_until};
 
 fn shipped(name: &str) -> String {
     let path = format!(
@@ -56,6 +56,41 @@ fn the_same_plan_and_seed_give_byte_identical_reports() {
         json(&c.report),
         "another seed is another rehearsal"
     );
+}
+
+/// Consoles awaiting approval sleep until an admin decides (or their OTP nears its expiry)
+/// instead of polling every interval; the figures must be those every poll gives.
+#[test]
+fn skipping_the_polls_that_hear_nothing_new_changes_no_figure() {
+    for name in ["national-5000.toml", "national-5000-24h-auto.toml"] {
+        let plan = compile(&shipped(name)).expect("the shipped plan compiles");
+        let polling = Watch {
+            every_poll: true,
+            ..Watch::default()
+        };
+        let every = rehearse_until(&plan, 2, false, &polling).expect("runs");
+        let skipping = rehearse_until(&plan, 2, false, &Watch::default()).expect("runs");
+        let json = |r: &otpfleet_reports::RunReport| serde_json::to_string_pretty(r).expect("json");
+        assert_eq!(json(&every.report), json(&skipping.report), "{name}");
+        let csv = |run: &otpfleet_emulator::rehearsal::RehearsalRun| {
+            let mut out = Vec::new();
+            otpfleet_emulator::write_consoles_csv(&run.consoles, &mut out).expect("csv");
+            out
+        };
+        assert_eq!(csv(&every), csv(&skipping), "{name}: every console alike");
+        let polls = |run: &otpfleet_emulator::rehearsal::RehearsalRun| {
+            run.recorder.counts(otpfleet_reports::Step::Poll).requests
+        };
+        assert_eq!(polls(&every), polls(&skipping), "{name}: the polls counted");
+        assert!(polls(&every) > 3_000, "{name}: consoles waited");
+        assert_eq!(every.polls_skipped, 0);
+        assert!(
+            skipping.polls_skipped > 300,
+            "{name}: polls skipped: {} of {}",
+            skipping.polls_skipped,
+            polls(&every)
+        );
+    }
 }
 
 #[test]
