@@ -1,8 +1,10 @@
-//! A running fleet seen from outside while it runs: its counters and histograms in the
-//! Prometheus text format (`fleet --metrics-listen`), read from the same recorder and tally the
-//! report is built from, so the last scrape and report.json agree.
+//! A running fleet, and a rehearsal, seen from outside while they run: the fleet's counters and
+//! histograms as one metric model ([`Metric`]) that the Prometheus text here
+//! (`fleet --metrics-listen`) and the binary's OTLP export (`fleet --otlp-endpoint`) encode, and
+//! the live page's figures (`--dashboard`); all read from the same recorder and tally the report
+//! is built from, so the last scrape, the last export and report.json agree.
 //!
-//! Histograms are classic cumulative buckets computed from the HdrHistograms of the intervals
+//! Histograms are explicit cumulative buckets computed from the HdrHistograms of the intervals
 //! closed so far (never pre-computed percentiles, which cannot be added across shards); a
 //! shard's series carry `seed` and `shard` labels so a backend sums the shards of one run.
 
@@ -72,7 +74,7 @@ impl Live {
 
     /// The labels every series of this process carries: the run's seed (one run, whichever
     /// shard), the shard as `K/N`, and the process's role.
-    pub fn identity(&self) -> [(&'static str, String); 3] {
+    fn identity(&self) -> [(&'static str, String); 3] {
         let cfg = &self.requester.cfg;
         [
             ("seed", cfg.seed.to_string()),
