@@ -7,7 +7,7 @@
 //! identity is the resource: `otpfleet.run.id` (the run's seed, the same in every shard),
 //! `otpfleet.shard.index`, `otpfleet.shard.count`, `otpfleet.role`, and a `service.instance.id`
 //! of its own, so a backend sums the shards of one run. Exports never overlap and never slow
-//! the run: one at a time on their own task, each bounded by the interval.
+//! the run: one at a time on their own task, each bounded by the interval and by 10 s.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -29,6 +29,10 @@ use std::time::{Duration, SystemTime};
 const METRICS_PATH: &str = "/v1/metrics";
 /// Attempts at the last export (the final figures), a second apart.
 const FINAL_ATTEMPTS: u32 = 3;
+/// The longest one export may take (OpenTelemetry's default export timeout), or the interval
+/// when that is shorter: a collector that never answers holds up neither the exports nor the
+/// run's end for long.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the exports go: a collector's base URL (`/v1/metrics` is added) or the signal's
 /// own URL (ending in `/v1/metrics`).
@@ -82,7 +86,7 @@ struct Shared {
 
 impl Exporter {
     /// Exports `live`'s metrics every `interval` once the run has started; an export takes
-    /// at most `interval`. Call from within the run's runtime.
+    /// at most `interval` or `EXPORT_TIMEOUT`, the shorter. Call from within the run's runtime.
     pub(crate) fn start(
         endpoint: Endpoint,
         interval: Duration,
@@ -93,7 +97,8 @@ impl Exporter {
         } else {
             None
         };
-        let transport = HttpTransport::to(endpoint.target.clone(), tls, 1, interval);
+        let timeout = interval.min(EXPORT_TIMEOUT);
+        let transport = HttpTransport::to(endpoint.target.clone(), tls, 1, timeout);
         let shared = Arc::new(Shared {
             endpoint,
             transport,

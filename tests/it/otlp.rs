@@ -211,3 +211,34 @@ fn a_collector_that_is_not_there_fails_no_run() {
     assert!(stderr.contains("failed"), "{stderr}");
     assert!(dir.path().join("run/report.json").exists());
 }
+
+#[test]
+fn a_collector_that_never_answers_holds_up_nothing_for_long() {
+    // Takes connections and reads nothing, answers nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().flatten().collect();
+        drop(held);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = otpfleet()
+        .args(["fleet", "--consoles", "20", "--seed", "2", "--quiet"])
+        .args(["--otlp-endpoint", &url, "--otlp-interval-s", "3600"])
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("did not answer within 10s"), "{stderr}");
+    // Three attempts at the final figures of 10 s each (not of the hour-long interval), a
+    // second apart: a bound on a hang, not a speed target.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
+}
