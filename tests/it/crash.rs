@@ -153,6 +153,7 @@ async fn check(t: &HttpTransport, ledger: &Ledger, round: usize) {
     let token =
         serde_json::from_slice::<serde_json::Value>(&v.body).expect("json")["verification_token"]
             .clone();
+    let decided = approved_or_signed_in(t).await;
     for (otp, request, poll_token, approved, handed) in &ledger.redeemed {
         let again = t
             .send(ApiRequest::post_json(
@@ -175,24 +176,36 @@ async fn check(t: &HttpTransport, ledger: &Ledger, round: usize) {
                 "round {round}: credentials handed twice"
             );
         } else if *approved {
-            let a = t
-                .send(ApiRequest::get("/v1/requests?status=approved&limit=1000").with_bearer(TOKEN))
-                .await
-                .expect("answers");
-            let listed = String::from_utf8_lossy(&a.body).contains(&format!("\"{request}\""));
-            let signed = t
-                .send(
-                    ApiRequest::get("/v1/requests?status=signed_in&limit=1000").with_bearer(TOKEN),
-                )
-                .await
-                .expect("answers");
-            let signed = String::from_utf8_lossy(&signed.body).contains(&format!("\"{request}\""));
             assert!(
-                listed || signed,
+                decided.contains(request),
                 "round {round}: the approval of {request} was lost"
             );
         }
     }
+}
+
+/// The ids of every request approved or signed in, every page of both listings (a page holds
+/// at most 1,000: a long run approves more).
+async fn approved_or_signed_in(t: &HttpTransport) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    for status in ["approved", "signed_in"] {
+        let mut cursor = String::new();
+        loop {
+            let path = format!("/v1/requests?status={status}&limit=1000{cursor}");
+            let a = t
+                .send(ApiRequest::get(path).with_bearer(TOKEN))
+                .await
+                .expect("answers");
+            let page: otpfleet_protocol::RequestPage =
+                serde_json::from_slice(&a.body).expect("a page of requests");
+            ids.extend(page.requests.into_iter().map(|r| r.id));
+            match page.next_cursor {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+    }
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
