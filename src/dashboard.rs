@@ -44,8 +44,8 @@ pub(crate) struct Dashboard {
 /// `otpfleet_approval_queue_depth` gauge of its `/metrics`, read with the admin token.
 #[derive(Debug)]
 pub(crate) struct QueueProbe {
-    pub transport: HttpTransport,
-    pub admin_token: String,
+    pub(crate) transport: HttpTransport,
+    pub(crate) admin_token: String,
 }
 
 impl QueueProbe {

@@ -484,12 +484,7 @@ async fn drive(
         embedded: _server,
     } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let ca_cert = opts.ca_cert.as_deref();
-    if let Some(dashboard) = watchers.dashboard() {
-        dashboard.watch_queue(crate::dashboard::QueueProbe {
-            transport: crate::target::transport(&url, ca_cert, 1, Duration::from_secs(1))?,
-            admin_token: token.clone(),
-        });
-    }
+    watchers.watch_queue(&url, ca_cert, &token)?;
     let mut transport = crate::target::transport(&url, ca_cert, opts.max_connections, timeout)?;
     if opts.connection_per_console {
         transport = transport.per_console();

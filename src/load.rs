@@ -293,12 +293,7 @@ async fn attack(
         admin_token: token,
         embedded: server,
     } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
-    if let Some(dashboard) = watchers.dashboard() {
-        dashboard.watch_queue(crate::dashboard::QueueProbe {
-            transport: crate::target::transport(&url, None, 1, Duration::from_secs(1))?,
-            admin_token: token.clone(),
-        });
-    }
+    watchers.watch_queue(&url, None, &token)?;
     let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
     let cfg = load_config(opts, (&url, &token), seed, server.is_some());
     let target = match &server {

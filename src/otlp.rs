@@ -23,7 +23,7 @@ use otpfleet_emulator::Live;
 use otpfleet_emulator::live::{Kind, Series, Value};
 use prost::Message as _;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// The path of the metrics signal under a collector's base URL.
 const METRICS_PATH: &str = "/v1/metrics";
@@ -154,7 +154,8 @@ impl Exporter {
 impl Shared {
     /// One export of `live`'s figures now; answers whether the collector took all of it.
     async fn export(&self, live: &Live) -> bool {
-        let now_ns = wall_clock_ns();
+        // Milliseconds are all an export's timestamp needs.
+        let now_ns = crate::wall_clock_ms().saturating_mul(1_000_000);
         let elapsed_ns = u64::try_from(live.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let start_ns = *self
             .start_ns
@@ -197,12 +198,6 @@ fn rejected(body: &[u8]) -> Option<String> {
             partial.rejected_data_points, partial.error_message
         )
     })
-}
-
-fn wall_clock_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// The export request of `live`'s metrics now, cumulative from `start_ns`.

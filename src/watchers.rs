@@ -2,7 +2,7 @@
 //! `--dashboard` (a live page) and `--otlp-endpoint` (pushes to an OpenTelemetry collector),
 //! all reading the run's one `Live` view.
 
-use crate::dashboard::{Dashboard, Source};
+use crate::dashboard::{Dashboard, QueueProbe, Source};
 use crate::otlp::{Endpoint, Exporter};
 use http_body_util::{BodyExt as _, Full, combinators::UnsyncBoxBody};
 use hyper::body::{Bytes, Incoming};
@@ -156,6 +156,23 @@ pub(crate) struct Watchers {
 impl Watchers {
     pub(crate) fn dashboard(&self) -> Option<&Dashboard> {
         self.dashboard.as_ref()
+    }
+
+    /// Has the dashboard (if there is one) show the approval queue of the server at `url`,
+    /// read from its `/metrics` with `admin_token`.
+    pub(crate) fn watch_queue(
+        &self,
+        url: &str,
+        ca_cert: Option<&Path>,
+        admin_token: &str,
+    ) -> anyhow::Result<()> {
+        if let Some(dashboard) = &self.dashboard {
+            dashboard.watch_queue(QueueProbe {
+                transport: crate::target::transport(url, ca_cert, 1, Duration::from_secs(1))?,
+                admin_token: admin_token.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// After the run folder is written: the dashboard's last update, the last OTLP export,

@@ -185,6 +185,22 @@ fn exports_reach_a_collector_with_the_step_histograms_and_the_run_id() {
     }
 }
 
+/// A 20-console fleet with `otlp` flags, its folder in `dir/run`, which must succeed; answers
+/// its stderr.
+fn small_fleet_exporting(dir: &std::path::Path, otlp: &[&str]) -> String {
+    let output = otpfleet()
+        .args(["fleet", "--consoles", "20", "--seed", "2", "--quiet"])
+        .args(otlp)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
 #[test]
 fn a_collector_that_is_not_there_fails_no_run() {
     // A port nobody listens on: bound, then let go.
@@ -194,19 +210,8 @@ fn a_collector_that_is_not_there_fails_no_run() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let output = otpfleet()
-        .args(["fleet", "--consoles", "20", "--seed", "2", "--quiet"])
-        .args([
-            "--otlp-endpoint",
-            &format!("http://127.0.0.1:{port}/v1/metrics"),
-        ])
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let url = format!("http://127.0.0.1:{port}/v1/metrics");
+    let stderr = small_fleet_exporting(dir.path(), &["--otlp-endpoint", &url]);
     assert!(stderr.contains("OTLP exports to"), "{stderr}");
     assert!(stderr.contains("failed"), "{stderr}");
     assert!(dir.path().join("run/report.json").exists());
@@ -223,16 +228,8 @@ fn a_collector_that_never_answers_holds_up_nothing_for_long() {
     });
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    let output = otpfleet()
-        .args(["fleet", "--consoles", "20", "--seed", "2", "--quiet"])
-        .args(["--otlp-endpoint", &url, "--otlp-interval-s", "3600"])
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let flags = ["--otlp-endpoint", &url, "--otlp-interval-s", "3600"];
+    let stderr = small_fleet_exporting(dir.path(), &flags);
     assert!(stderr.contains("did not answer within 10s"), "{stderr}");
     // Three attempts at the final figures of 10 s each (not of the hour-long interval), a
     // second apart: a bound on a hang, not a speed target.
