@@ -21,8 +21,19 @@ struct Ledger {
     accounts: Vec<String>,
     /// OTPs generated and not (knowingly) redeemed: (account, otp).
     issued: Vec<(String, String)>,
-    /// Acknowledged redemptions: (otp, request id, poll token, approved, handed).
-    redeemed: Vec<(String, String, String, bool, bool)>,
+    /// Acknowledged redemptions.
+    redeemed: Vec<Redeemed>,
+}
+
+/// An acknowledged redemption and what was acknowledged since.
+#[derive(Debug)]
+struct Redeemed {
+    otp: String,
+    request: String,
+    poll_token: String,
+    /// The round whose server acknowledged the approval.
+    approved_in: Option<usize>,
+    handed: bool,
 }
 
 fn start(dir: &Path, token: &Path) -> (Child, String) {
@@ -55,8 +66,13 @@ fn post(path: &str, body: serde_json::Value) -> ApiRequest {
     ApiRequest::post_json(path, &body).with_bearer(TOKEN)
 }
 
-/// One random step; records what was acknowledged.
-async fn step(t: &HttpTransport, rng: &mut ChaCha8Rng, ledger: &mut Ledger, n: &mut u64) {
+/// One random step of `round`; records what was acknowledged.
+async fn step(
+    t: &HttpTransport,
+    rng: &mut ChaCha8Rng,
+    ledger: &mut Ledger,
+    (n, round): (&mut u64, usize),
+) {
     match rng.random_range(0..4) {
         0 => {
             *n += 1;
@@ -105,44 +121,59 @@ async fn step(t: &HttpTransport, rng: &mut ChaCha8Rng, ledger: &mut Ledger, n: &
                 return;
             };
             if let Ok(r) = serde_json::from_slice::<RedeemResponse>(&r.body) {
-                ledger
-                    .redeemed
-                    .push((otp, r.request_id, r.poll_token, false, false));
+                ledger.redeemed.push(Redeemed {
+                    otp,
+                    request: r.request_id,
+                    poll_token: r.poll_token,
+                    approved_in: None,
+                    handed: false,
+                });
             }
         }
         2 => {
-            if let Some(r) = ledger.redeemed.iter_mut().find(|r| !r.3) {
+            if let Some(r) = ledger.redeemed.iter_mut().find(|r| r.approved_in.is_none()) {
                 let Ok(a) = t
-                    .send(post(&format!("/v1/requests/{}/approve", r.1), json!({})))
+                    .send(post(
+                        &format!("/v1/requests/{}/approve", r.request),
+                        json!({}),
+                    ))
                     .await
                 else {
                     return;
                 };
-                r.3 = a.status == 200;
+                r.approved_in = (a.status == 200).then_some(round);
             }
         }
         _ => {
-            if let Some(r) = ledger.redeemed.iter_mut().find(|r| r.3 && !r.4) {
-                let req = ApiRequest::post(format!("/v1/console/requests/{}/sign-in", r.1))
-                    .with_bearer(&r.2);
+            let ready = |r: &&mut Redeemed| r.approved_in.is_some() && !r.handed;
+            if let Some(r) = ledger.redeemed.iter_mut().find(ready) {
+                let req = ApiRequest::post(format!("/v1/console/requests/{}/sign-in", r.request))
+                    .with_bearer(&r.poll_token);
                 let Ok(a) = t.send(req).await else { return };
-                r.4 = a.status == 200;
+                r.handed = a.status == 200;
             }
         }
     }
 }
 
-/// Everything acknowledged is there, and no OTP is usable twice.
-async fn check(t: &HttpTransport, ledger: &Ledger, round: usize) {
+/// Everything acknowledged is there, and no OTP is usable twice; `Err` says what is not, and
+/// names the request it concerns when it concerns one.
+async fn check(
+    t: &HttpTransport,
+    ledger: &Ledger,
+    round: usize,
+) -> Result<(), (String, Option<String>)> {
     for id in &ledger.accounts {
         let a = t
             .send(ApiRequest::get(format!("/v1/accounts/{id}")).with_bearer(TOKEN))
             .await
             .expect("answers");
-        assert_eq!(
-            a.status, 200,
-            "round {round}: acknowledged account {id} was lost"
-        );
+        if a.status != 200 {
+            return Err((
+                format!("round {round}: acknowledged account {id} was lost"),
+                None,
+            ));
+        }
     }
     let verify =
         json!({"make": "Logitech", "model": "Tap", "serial": "CHECKER", "hdmi_ingest": true});
@@ -154,40 +185,90 @@ async fn check(t: &HttpTransport, ledger: &Ledger, round: usize) {
         serde_json::from_slice::<serde_json::Value>(&v.body).expect("json")["verification_token"]
             .clone();
     let decided = approved_or_signed_in(t).await;
-    for (otp, request, poll_token, approved, handed) in &ledger.redeemed {
+    for r in &ledger.redeemed {
+        let lost = |what: String| Err((format!("round {round}: {what}"), Some(r.request.clone())));
         let again = t
             .send(ApiRequest::post_json(
                 "/v1/console/redeem",
-                &json!({"otp": otp, "verification_token": token}),
+                &json!({"otp": r.otp, "verification_token": token}),
             ))
             .await
             .expect("answers");
         let body = String::from_utf8_lossy(&again.body);
-        assert!(
-            body.contains("otp_already_used"),
-            "round {round}: a redeemed OTP was usable again: {body}"
-        );
-        if *handed {
-            let req = ApiRequest::post(format!("/v1/console/requests/{request}/sign-in"))
-                .with_bearer(poll_token);
+        if !body.contains("otp_already_used") {
+            return lost(format!("a redeemed OTP was usable again: {body}"));
+        }
+        if r.handed {
+            let req = ApiRequest::post(format!("/v1/console/requests/{}/sign-in", r.request))
+                .with_bearer(&r.poll_token);
             let a = t.send(req).await.expect("answers");
-            assert!(
-                String::from_utf8_lossy(&a.body).contains("credentials_already_issued"),
-                "round {round}: credentials handed twice"
-            );
-        } else if *approved && !decided.contains(request) {
+            if !String::from_utf8_lossy(&a.body).contains("credentials_already_issued") {
+                return lost("credentials handed twice".into());
+            }
+        } else if let (Some(approved_in), false) = (r.approved_in, decided.contains(&r.request)) {
             // What the restarted server says of it, for whoever reads the failure.
             let mut seen = Vec::new();
             for status in ["awaiting_approval", "rejected", "expired"] {
-                if listed(t, &[status]).await.contains(request) {
+                if listed(t, &[status]).await.contains(&r.request) {
                     seen.push(status);
                 }
             }
-            panic!(
-                "round {round}: the approval of {request} was lost; the server lists it as {seen:?}"
-            );
+            return lost(format!(
+                "the approval of {} (acknowledged in round {approved_in}) was lost; the server \
+                 lists it as {seen:?}",
+                r.request
+            ));
         }
     }
+    Ok(())
+}
+
+/// Everything a failed check can say of a request: the audit log's entries naming it (is the
+/// change in the journal, or did it never reach it?), where the data directory was kept, and
+/// what the servers of the last two rounds printed.
+async fn evidence(
+    t: &HttpTransport,
+    request: Option<&str>,
+    data: &Path,
+    stderr: &[String],
+) -> String {
+    let mut out = String::new();
+    if let Some(request) = request {
+        let mut cursor = String::new();
+        loop {
+            let page = get_all(t, &[format!("/v1/audit?limit=1000{cursor}")])
+                .await
+                .remove(0);
+            for entry in page["entries"].as_array().into_iter().flatten() {
+                if entry["request_id"] == request {
+                    out.push_str(&format!("\naudit: {entry}"));
+                }
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        if out.is_empty() {
+            out.push_str(&format!("\nthe audit log names {request} nowhere"));
+        }
+    }
+    // Kept past the test, for `otpfleet audit verify` and a replay by hand.
+    let kept = std::env::temp_dir().join(format!("otpfleet-crash-{}", std::process::id()));
+    let copied = std::fs::create_dir_all(&kept).and_then(|()| {
+        std::fs::copy(data.join("otpfleet.redb"), kept.join("otpfleet.redb")).map(|_| ())
+    });
+    out.push_str(&match copied {
+        Ok(()) => format!("\nthe data directory is kept at {}", kept.display()),
+        Err(e) => format!("\nthe data directory could not be kept: {e}"),
+    });
+    for (i, text) in stderr.iter().enumerate() {
+        out.push_str(&format!(
+            "\nserver stderr ({} of the last rounds):\n{text}",
+            i + 1
+        ));
+    }
+    out
 }
 
 /// The ids of every request approved or signed in.
@@ -228,15 +309,31 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
     std::fs::write(&token, TOKEN).expect("write");
     let mut ledger = Ledger::default();
     let mut n = 0;
-    for round in 0..KILLS {
+    // What the servers of the last two rounds printed (their stderr is read once they died).
+    let mut stderr: Vec<String> = Vec::new();
+    for round in 0..=KILLS {
         let (mut child, url) = start(&data, &token);
         let t =
             HttpTransport::new(&url, 4, Duration::from_secs(5)).expect("a loopback http:// URL");
-        check(&t, &ledger, round).await;
+        let printed = child.stderr.take().expect("stderr is piped");
+        if let Err((what, request)) = check(&t, &ledger, round).await {
+            let more = evidence(&t, request.as_deref(), &data, &stderr).await;
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what}{more}\nserver stderr (this round):\n{}",
+                read_all(printed)
+            );
+        }
+        if round == KILLS {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
         // Work for a random while, then SIGKILL mid-flight.
         let until = tokio::time::Instant::now() + Duration::from_millis(rng.random_range(50..400));
         while tokio::time::Instant::now() < until {
-            step(&t, &mut rng, &mut ledger, &mut n).await;
+            step(&t, &mut rng, &mut ledger, (&mut n, round)).await;
         }
         let killer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -244,20 +341,15 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
             child.wait().expect("reaped")
         });
         for _ in 0..20 {
-            step(&t, &mut rng, &mut ledger, &mut n).await;
+            step(&t, &mut rng, &mut ledger, (&mut n, round)).await;
         }
         let status = killer.await.expect("killer");
         assert!(!status.success(), "the server was killed, not stopped");
+        stderr.push(read_all(printed));
+        if stderr.len() > 2 {
+            stderr.remove(0);
+        }
     }
-    let (mut child, url) = start(&data, &token);
-    check(
-        &HttpTransport::new(&url, 4, Duration::from_secs(5)).expect("a loopback http:// URL"),
-        &ledger,
-        KILLS,
-    )
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
     // Every restart above checked the audit chain (a server refuses a broken one); the offline
     // check agrees: no kill cut a record in half or broke a link.
     let verify = crate::otpfleet()
@@ -276,6 +368,13 @@ async fn acknowledged_changes_survive_sigkill_and_no_otp_is_usable_twice() {
         ledger.accounts.len(),
         ledger.redeemed.len()
     );
+}
+
+/// Everything a dead server wrote to a pipe.
+fn read_all(mut pipe: impl std::io::Read) -> String {
+    let mut text = String::new();
+    let _ = pipe.read_to_string(&mut text);
+    text
 }
 
 /// All GET answers of `paths`, as JSON.
