@@ -51,6 +51,7 @@ pub fn write_html(
     write_rehearsal(report, out)?;
     write_latency(report, histograms, out)?;
     write_over_time(report, out)?;
+    write_arrivals(report, out)?;
     write_time_to_signed_in(report, histograms, out)?;
     write_timeline(report, out)?;
     write_counts(report, out)?;
@@ -318,6 +319,33 @@ fn write_over_time(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
          time <span class=\"key dashed\"></span></h3>"
     )?;
     write_chart(over_time::percentiles(&r.over_time, (WIDTH, 320)), out)?;
+    writeln!(out, "</section>")
+}
+
+/// A fleet's arrivals: the schedule against the launcher, which shows a generator that fell
+/// behind (the open model's promise) and the consoles dropped past `--max-in-flight`.
+fn write_arrivals(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.arrivals.is_empty() {
+        return Ok(());
+    }
+    let sum = |pick: fn(&crate::ArrivalPoint) -> u64| r.arrivals.iter().map(pick).sum::<u64>();
+    let late_ms = r.arrivals.iter().map(|p| p.late_ms_max).max().unwrap_or(0);
+    writeln!(
+        out,
+        "<section>\n<h2>Arrivals</h2>\n<p class=\"note\">Consoles per second the schedule meant \
+         to start <span class=\"key dashed\"></span> against those that started <span \
+         class=\"key solid\"></span>: {} intended, {} started, {} dropped past \
+         <code>--max-in-flight</code>; the launcher started a console at most {} after its \
+         moment.</p>",
+        thousands(sum(|p| p.intended)),
+        thousands(sum(|p| p.started)),
+        thousands(sum(|p| p.dropped)),
+        seconds(late_ms as f64 / 1000.0)
+    )?;
+    write_chart(
+        over_time::arrivals(&r.arrivals, &r.over_time, (WIDTH, 300)),
+        out,
+    )?;
     writeln!(out, "</section>")
 }
 

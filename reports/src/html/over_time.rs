@@ -1,7 +1,9 @@
 //! Figures over time (fleet and load runs): requests per second per step, and p50/p99 per step
-//! in the response (solid) and service (dashed) views, interval by interval.
+//! in the response (solid) and service (dashed) views, interval by interval; a fleet's arrivals,
+//! intended by the schedule against started.
 
-use super::theme::{self, AXIS, ChartResult, GRID, step_color, step_marker};
+use super::theme::{self, AXIS, BLUE, ChartResult, GREY, GRID, RED, step_color, step_marker};
+use crate::ArrivalPoint;
 use crate::intervals::{IntervalPoint, IntervalStep};
 use crate::numbers::thousands;
 use plotters::prelude::*;
@@ -28,19 +30,45 @@ pub fn rates(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
     let y_top = points
         .iter()
         .flat_map(|p| p.steps.values().map(|s| s.rps))
-        .fold(1.0, f64::max)
-        * 1.1;
+        .fold(1.0, f64::max);
+    per_second(
+        size,
+        (x_end(points), y_top),
+        "requests per second",
+        |chart| {
+            for name in &names {
+                let series = series(points, name, |s| s.rps);
+                let color = step_color(name);
+                chart.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?;
+                theme::draw_markers(chart, &series, step_marker(name), color)?;
+            }
+            Ok(names
+                .iter()
+                .map(|n| (n.clone(), step_color(n), Some(step_marker(n))))
+                .collect())
+        },
+    )
+}
+
+/// The chart a rate over the run's seconds is drawn on (up to `top` per second, 10% headroom),
+/// with the legend of what `draw` drew beside it.
+fn per_second(
+    size: (u32, u32),
+    (x_end, top): (f64, f64),
+    y_desc: &str,
+    draw: impl FnOnce(&mut PerSecond<'_, '_>) -> Result<Vec<Entry>, Box<dyn std::error::Error>>,
+) -> ChartResult {
     theme::svg(size, |root| {
         let (plot, key) = root.split_horizontally(size.0.saturating_sub(170));
         let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(68)
-            .build_cartesian_2d(0f64..x_end(points), 0f64..y_top)?;
+            .build_cartesian_2d(0f64..x_end, 0f64..top * 1.1)?;
         chart
             .configure_mesh()
             .x_desc("seconds since the run started")
-            .y_desc("requests per second")
+            .y_desc(y_desc)
             .y_labels(6)
             .y_label_formatter(&|y| thousands(y.round() as u64))
             .bold_line_style(GRID)
@@ -49,15 +77,19 @@ pub fn rates(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
             .label_style(theme::text(14))
             .axis_desc_style(theme::muted(14))
             .draw()?;
-        for name in &names {
-            let series = series(points, name, |s| s.rps);
-            let color = step_color(name);
-            chart.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?;
-            theme::draw_markers(&mut chart, &series, step_marker(name), color)?;
-        }
-        theme::step_legend(&key, &names)
+        let entries = draw(&mut chart)?;
+        theme::legend_marked(&key, &entries)
     })
 }
+
+/// A chart over seconds, in its SVG.
+type PerSecond<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+/// A legend entry: a name, its colour and its marker, if any.
+type Entry = (String, RGBColor, Option<theme::Marker>);
 
 /// p99 of each step per interval: response view solid, service view dashed; log scale.
 pub fn percentiles(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
@@ -104,6 +136,55 @@ pub fn percentiles(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
             chart.draw_series(DashedLineSeries::new(service, 5, 4, color.stroke_width(1)))?;
         }
         theme::step_legend(&key, &names)
+    })
+}
+
+/// A fleet's arrivals per second, interval by interval: intended by the schedule (dashed) and
+/// started (solid), and dropped past `--max-in-flight` (when any were). A solid line under the
+/// dashed one is a generator that fell behind its schedule. The x axis runs at least as far as
+/// the charts of the run's `intervals`, so the charts of one page line up.
+pub fn arrivals(
+    points: &[ArrivalPoint],
+    intervals: &[IntervalPoint],
+    size: (u32, u32),
+) -> ChartResult {
+    let per_s = |pick: fn(&ArrivalPoint) -> u64| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .map(|p| {
+                let rate = pick(p) as f64 / p.length_s.max(1e-9);
+                (p.start_s + p.length_s / 2.0, rate)
+            })
+            .collect()
+    };
+    let (intended, started, dropped) = (
+        per_s(|p| p.intended),
+        per_s(|p| p.started),
+        per_s(|p| p.dropped),
+    );
+    let any_dropped = points.iter().any(|p| p.dropped > 0);
+    let top = intended
+        .iter()
+        .chain(&started)
+        .map(|(_, y)| *y)
+        .fold(1.0, f64::max);
+    let x_end = points
+        .iter()
+        .map(|p| p.start_s + p.length_s)
+        .fold(x_end(intervals), f64::max);
+    per_second(size, (x_end, top), "consoles per second", |chart| {
+        // The schedule on top: where the launcher kept up, the dashes lie on the solid line.
+        chart.draw_series(LineSeries::new(started, BLUE.stroke_width(2)))?;
+        chart.draw_series(DashedLineSeries::new(intended, 6, 4, GREY.stroke_width(2)))?;
+        let mut entries = vec![
+            ("intended".to_owned(), GREY, None),
+            ("started".to_owned(), BLUE, None),
+        ];
+        if any_dropped {
+            chart.draw_series(LineSeries::new(dropped, RED.stroke_width(2)))?;
+            entries.push(("dropped".to_owned(), RED, None));
+        }
+        Ok(entries)
     })
 }
 

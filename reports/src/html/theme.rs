@@ -161,7 +161,8 @@ pub fn step_legend(
     legend_marked(area, &marked)
 }
 
-fn legend_marked(
+/// A legend whose entries may carry a marker.
+pub fn legend_marked(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     entries: &[(String, RGBColor, Option<Marker>)],
 ) -> Result<(), Box<dyn std::error::Error>> {

@@ -88,6 +88,64 @@ fn the_page_is_self_contained_and_draws_every_chart() {
     assert!(page.contains("Merged from <code>runs/a</code>"));
 }
 
+/// A fleet's page draws its arrivals, the schedule against the launcher, and says the totals;
+/// a run without arrivals (load, rehearsal, older reports) has no such section.
+#[test]
+fn a_fleets_page_draws_its_arrivals_against_the_schedule() {
+    let (mut report, recorder) = runs::run(3, (0, 1), 200);
+    let histograms = recorder.histograms();
+    let point =
+        |start_s: f64, intended, started, dropped, late_ms_max| otpfleet_reports::ArrivalPoint {
+            start_s,
+            length_s: 1.0,
+            intended,
+            started,
+            dropped,
+            late_ms_max,
+        };
+    report.arrivals = vec![
+        point(0.0, 100, 100, 0, 3),
+        point(1.0, 100, 60, 0, 420),
+        point(2.0, 100, 110, 30, 1_250),
+    ];
+    let page = |report: &otpfleet_reports::RunReport| {
+        let mut page = Vec::new();
+        write_html(report, &histograms, &mut page).unwrap();
+        String::from_utf8(page).unwrap()
+    };
+    let section = |page: &str| {
+        let from = page.find("<h2>Arrivals</h2>")?;
+        let section = &page[from..];
+        Some(section[..section.find("</section>").unwrap()].to_owned())
+    };
+    let full = page(&report);
+    assert_eq!(
+        full.matches("<svg").count(),
+        8,
+        "the seven charts and the arrivals"
+    );
+    let arrivals = section(&full).expect("an arrivals section");
+    for text in [
+        "300 intended, 270 started, 30 dropped",
+        "at most 1.25 s after its",
+        // The legend's entries (plotters writes a text's content on a line of its own).
+        ">\nintended\n<",
+        ">\nstarted\n<",
+        ">\ndropped\n<",
+        "consoles per second",
+    ] {
+        assert!(arrivals.contains(text), "{text}: {arrivals}");
+    }
+    report.arrivals[2].dropped = 0;
+    let arrivals = section(&page(&report)).expect("an arrivals section");
+    assert!(
+        !arrivals.contains(">\ndropped\n<"),
+        "no dropped line when none were"
+    );
+    report.arrivals.clear();
+    assert_eq!(section(&page(&report)), None);
+}
+
 #[test]
 fn a_folder_written_from_histograms_reads_back_the_same_histograms() {
     let dir = tempfile::tempdir().unwrap();
