@@ -42,10 +42,7 @@ pub fn rates(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {
                 chart.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?;
                 theme::draw_markers(chart, &series, step_marker(name), color)?;
             }
-            Ok(names
-                .iter()
-                .map(|n| (n.clone(), step_color(n), Some(step_marker(n))))
-                .collect())
+            Ok(theme::step_entries(&names))
         },
     )
 }
@@ -56,7 +53,7 @@ fn per_second(
     size: (u32, u32),
     (x_end, top): (f64, f64),
     y_desc: &str,
-    draw: impl FnOnce(&mut PerSecond<'_, '_>) -> Result<Vec<Entry>, Box<dyn std::error::Error>>,
+    draw: impl FnOnce(&mut PerSecond<'_, '_>) -> Result<Vec<theme::Entry>, Box<dyn std::error::Error>>,
 ) -> ChartResult {
     theme::svg(size, |root| {
         let (plot, key) = root.split_horizontally(size.0.saturating_sub(170));
@@ -88,8 +85,6 @@ type PerSecond<'a, 'b> = ChartContext<
     SVGBackend<'b>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
-/// A legend entry: a name, its colour and its marker, if any.
-type Entry = (String, RGBColor, Option<theme::Marker>);
 
 /// p99 of each step per interval: response view solid, service view dashed; log scale.
 pub fn percentiles(points: &[IntervalPoint], size: (u32, u32)) -> ChartResult {

@@ -144,8 +144,7 @@ pub fn legend(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     entries: &[(String, RGBColor)],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let marked: Vec<(String, RGBColor, Option<Marker>)> =
-        entries.iter().map(|(n, c)| (n.clone(), *c, None)).collect();
+    let marked: Vec<Entry> = entries.iter().map(|(n, c)| (n.clone(), *c, None)).collect();
     legend_marked(area, &marked)
 }
 
@@ -154,17 +153,24 @@ pub fn step_legend(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     steps: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let marked: Vec<(String, RGBColor, Option<Marker>)> = steps
+    legend_marked(area, &step_entries(steps))
+}
+
+/// A legend entry: a name, its colour and its marker, if any.
+pub type Entry = (String, RGBColor, Option<Marker>);
+
+/// The legend entries of steps: each with its colour and marker.
+pub fn step_entries(steps: &[String]) -> Vec<Entry> {
+    steps
         .iter()
         .map(|s| (s.clone(), step_color(s), Some(step_marker(s))))
-        .collect();
-    legend_marked(area, &marked)
+        .collect()
 }
 
 /// A legend whose entries may carry a marker.
 pub fn legend_marked(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    entries: &[(String, RGBColor, Option<Marker>)],
+    entries: &[Entry],
 ) -> Result<(), Box<dyn std::error::Error>> {
     for (i, (name, color, marker)) in entries.iter().enumerate() {
         let y = 30 + 24 * i32::try_from(i).unwrap_or(0);
