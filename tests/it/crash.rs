@@ -256,7 +256,8 @@ async fn evidence(
     // Kept past the test, for `otpfleet audit verify` and a replay by hand.
     let kept = std::env::temp_dir().join(format!("otpfleet-crash-{}", std::process::id()));
     let copied = std::fs::create_dir_all(&kept).and_then(|()| {
-        std::fs::copy(data.join("otpfleet.redb"), kept.join("otpfleet.redb")).map(|_| ())
+        let db = otpfleet_server::journal::DB_FILE;
+        std::fs::copy(data.join(db), kept.join(db)).map(|_| ())
     });
     out.push_str(&match copied {
         Ok(()) => format!("\nthe data directory is kept at {}", kept.display()),
