@@ -49,7 +49,7 @@ pub fn run(opts: AdminTokenOpts) -> anyhow::Result<()> {
         .build()
         .context("while starting the async runtime")?;
     runtime.block_on(async {
-        let clock = Arc::new(TokioClock::new(crate::wall_clock_ms()));
+        let clock = Arc::new(TokioClock::new(otpfleet_run::wall_clock_ms()));
         match opts.command {
             AdminTokenCommand::List(dir) => {
                 let listed = tokens::list(&dir.data_dir).with_context(|| {

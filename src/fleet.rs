@@ -1,13 +1,14 @@
 //! `otpfleet fleet`: thousands of virtual consoles and admins against the reference server
 //! (started in process) or any server implementing the contract (`--target`).
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Args;
 use otpfleet_emulator::arrival::Arrival;
 use otpfleet_emulator::config::DEFAULT_MAX_IN_FLIGHT;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Role, Shard, Timing};
 use otpfleet_emulator::{ConfigError, RunError, RunOptions, Start, run_fleet};
 use otpfleet_reports::{RunReport, Threshold};
+use otpfleet_run::Ending;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -287,11 +288,11 @@ impl ShardArg {
 
 impl FleetOpts {
     /// This process's shard, with `env/N` resolved from the environment.
-    fn shard(&self) -> Result<Shard, crate::BadInput> {
+    fn shard(&self) -> Result<Shard, otpfleet_run::BadInput> {
         let index = std::env::var(JOB_COMPLETION_INDEX).ok();
         self.shard
             .map_or(Ok(Shard::WHOLE), |s| s.resolve(index.as_deref()))
-            .map_err(crate::BadInput)
+            .map_err(otpfleet_run::BadInput)
     }
 
     /// The admins this process runs: as given, else 2 (none in a console shard).
@@ -354,10 +355,10 @@ impl FleetOpts {
     }
 
     /// A split run's processes share one server: the one given by --target.
-    fn check_split(&self) -> Result<(), crate::BadInput> {
+    fn check_split(&self) -> Result<(), otpfleet_run::BadInput> {
         match (self.role, &self.target) {
             (Role::All, _) | (_, Some(_)) => Ok(()),
-            (role, None) => Err(crate::BadInput(format!(
+            (role, None) => Err(otpfleet_run::BadInput(format!(
                 "--role {role}: the processes of a split run share one server; give it with \
                  --target and --admin-token-file"
             ))),
@@ -374,13 +375,18 @@ pub struct FleetDone {
     pub interrupted: Option<i32>,
 }
 
-pub fn run(opts: FleetOpts) -> anyhow::Result<()> {
+pub fn run(opts: FleetOpts) -> anyhow::Result<Ending> {
     let done = execute(&opts)?;
-    crate::summary::verdict(&done.report, &done.out, done.interrupted, &opts.threshold)
+    Ok(otpfleet_run::summary::verdict(
+        &done.report,
+        &done.out,
+        done.interrupted,
+        &opts.threshold,
+    ))
 }
 
 /// A setting out of range, named by the flag that sets it.
-fn flag_error(e: ConfigError) -> crate::BadInput {
+fn flag_error(e: ConfigError) -> otpfleet_run::BadInput {
     let flag = match e {
         ConfigError::Consoles { .. } => "--consoles",
         ConfigError::NobodyApproves | ConfigError::Admins { .. } => "--admins",
@@ -393,12 +399,12 @@ fn flag_error(e: ConfigError) -> crate::BadInput {
         ConfigError::NothingToApprove => "--role admins, --auto-approve",
         ConfigError::ShardedAdmins => "--role admins, --shard",
     };
-    crate::BadInput(format!("{flag}: {e}"))
+    otpfleet_run::BadInput(format!("{flag}: {e}"))
 }
 
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
 pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
-    let started_ms = crate::wall_clock_ms();
+    let started_ms = otpfleet_run::wall_clock_ms();
     let seed = opts.seed.unwrap_or_else(random_seed);
     let cfg = opts.config(seed, opts.shard()?);
     cfg.validate().map_err(flag_error)?;
@@ -407,9 +413,12 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         check_start(at, opts.start_grace_s, started_ms)?;
     }
     if opts.max_connections == 0 || opts.max_connections > 100_000 {
-        bail!("--max-connections must be between 1 and 100000");
+        return Err(otpfleet_run::BadInput(
+            "--max-connections must be between 1 and 100000".into(),
+        )
+        .into());
     }
-    crate::target::check_target(
+    otpfleet_run::target::check_target(
         opts.target.as_deref(),
         opts.admin_token_file.as_deref(),
         opts.ca_cert.as_deref(),
@@ -417,9 +426,9 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     let token = opts
         .admin_token_file
         .as_deref()
-        .map(crate::target::read_token_file)
+        .map(otpfleet_run::target::read_token_file)
         .transpose()?;
-    let watchers = crate::watchers::Bound::new(crate::watchers::Asked {
+    let watchers = otpfleet_run::live::Bound::new(otpfleet_run::live::Asked {
         metrics: opts.metrics_listen.as_deref(),
         dashboard: opts.dashboard.as_deref(),
         otlp: opts
@@ -427,7 +436,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
             .as_deref()
             .map(|url| (url, Duration::from_secs(opts.otlp_interval_s))),
     })?;
-    let out = crate::target::run_folder(
+    let out = otpfleet_run::target::run_folder(
         opts.out.as_deref(),
         &FleetOpts::default_out(seed, cfg.shard, cfg.role),
     )?;
@@ -456,8 +465,8 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         None => {}
     }
     let mut report = run.report;
-    report.meta = Some(crate::target::run_meta(started_ms, None));
-    crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
+    report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
+    otpfleet_run::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
     let linger = Duration::from_secs(opts.metrics_linger_s);
     runtime.block_on(watchers.finish(&out, linger));
     Ok(FleetDone {
@@ -473,19 +482,20 @@ async fn drive(
     opts: &FleetOpts,
     cfg: otpfleet_emulator::FleetConfig,
     token: Option<String>,
-    watchers: &crate::watchers::Watchers,
+    watchers: &otpfleet_run::live::Watchers,
 ) -> anyhow::Result<(otpfleet_emulator::FleetRun, Option<i32>)> {
-    let interrupts =
-        crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?;
+    let interrupts = otpfleet_run::interrupt::Interrupts::listen()
+        .context("while listening for SIGINT and SIGTERM")?;
     let timeout = Duration::from_millis(cfg.request_timeout_ms);
-    let crate::target::Driven {
+    let otpfleet_run::target::Driven {
         url,
         admin_token: token,
         embedded: _server,
-    } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
+    } = otpfleet_run::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let ca_cert = opts.ca_cert.as_deref();
     watchers.watch_queue(&url, ca_cert, &token)?;
-    let mut transport = crate::target::transport(&url, ca_cert, opts.max_connections, timeout)?;
+    let mut transport =
+        otpfleet_run::target::transport(&url, ca_cert, opts.max_connections, timeout)?;
     if opts.connection_per_console {
         transport = transport.per_console();
     }
@@ -503,7 +513,9 @@ async fn drive(
     let run = run_fleet(cfg, transport, &token, options)
         .await
         .map_err(|e| match e {
-            RunError::MissedStart { .. } => anyhow::Error::new(crate::MissedStart(e.to_string())),
+            RunError::MissedStart { .. } => {
+                anyhow::Error::new(otpfleet_run::MissedStart(e.to_string()))
+            }
             e => anyhow::Error::msg(e),
         })?;
     Ok((run, interrupts.signal()))
@@ -551,7 +563,7 @@ fn check_start(at: jiff::Timestamp, grace_s: u64, now_ms: u64) -> anyhow::Result
     let ahead_ms = ms_ahead(at, now_ms);
     let grace_ms = i64::try_from(grace_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     if ahead_ms < -grace_ms {
-        return Err(crate::MissedStart(format!(
+        return Err(otpfleet_run::MissedStart(format!(
             "--start-at {at} was {} s ago, past its grace period (--start-grace-s {grace_s}): \
              this process does not run (a late shard would skew the run); start the run again \
              with a later start time",
@@ -560,7 +572,7 @@ fn check_start(at: jiff::Timestamp, grace_s: u64, now_ms: u64) -> anyhow::Result
         .into());
     }
     if ahead_ms > MAX_AHEAD_MS {
-        return Err(crate::BadInput(format!(
+        return Err(otpfleet_run::BadInput(format!(
             "--start-at {at} is more than 24 hours ahead: give the run's start time (RFC 3339, \
              e.g. 2026-12-01T09:00:00Z)"
         ))
@@ -572,7 +584,7 @@ fn check_start(at: jiff::Timestamp, grace_s: u64, now_ms: u64) -> anyhow::Result
 /// The common start as an instant of the run's clock (the wall clock read here, at the edge).
 fn start(at: jiff::Timestamp, grace_s: u64) -> Start {
     let now = Instant::now();
-    let ahead_ms = ms_ahead(at, crate::wall_clock_ms());
+    let ahead_ms = ms_ahead(at, otpfleet_run::wall_clock_ms());
     let offset = Duration::from_millis(ahead_ms.unsigned_abs());
     let at = match ahead_ms >= 0 {
         true => now + offset,

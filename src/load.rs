@@ -2,13 +2,14 @@
 //! against the reference server (started in process) or any server implementing the contract
 //! (`--target`). Goose's own options are flattened in, with their names and meaning.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Args;
 use goose::config::GooseConfiguration;
 use otpfleet_client::HttpTransport;
 use otpfleet_emulator::config::{FleetConfig, Rate, Timing};
 use otpfleet_emulator::{FleetRun, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, write_run_folder, write_run_folder_from};
+use otpfleet_run::Ending;
 use otpfleet_scenarios::{
     GooseSummary, Harness, LoadConfig, LoadRun, MAX_ACCOUNTS, ScenarioName, Sizing,
     apply_goose_defaults, build_report, run_goose_only, run_load, summarize_goose,
@@ -122,19 +123,19 @@ fn ours(arg: clap::Arg, short: &'static str, note: &'static str) -> clap::Arg {
         .long_help(format!("{short}\n\n{rest}\n\n{note}"))
 }
 
-pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
-    let started_ms = crate::wall_clock_ms();
+pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
+    let started_ms = otpfleet_run::wall_clock_ms();
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
     check(&opts)?;
     let dashboard = take_dashboard(&mut opts.goose)?;
-    let watchers = crate::watchers::Bound::new(crate::watchers::Asked {
+    let watchers = otpfleet_run::live::Bound::new(otpfleet_run::live::Asked {
         dashboard: dashboard.as_deref(),
         ..Default::default()
     })?;
     let token = opts
         .admin_token_file
         .as_deref()
-        .map(crate::target::read_token_file)
+        .map(otpfleet_run::target::read_token_file)
         .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -142,11 +143,10 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
         .context("while starting the async runtime")?;
     let goose = *std::mem::take(&mut opts.goose);
     if informational(&goose) {
-        return runtime
-            .block_on(run_goose_only(opts.scenario, goose))
-            .map_err(anyhow::Error::from);
+        runtime.block_on(run_goose_only(opts.scenario, goose))?;
+        return Ok(Ending::Complete);
     }
-    let out = crate::target::run_folder(
+    let out = otpfleet_run::target::run_folder(
         opts.out.as_deref(),
         &PathBuf::from("runs").join(format!("load-{}-seed{seed}", opts.scenario)),
     )?;
@@ -157,7 +157,7 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
     let attacked = attack(&opts, goose, (token, seed), &out, (&watchers, &harness));
     let mut done = runtime.block_on(attacked)?;
     over.store(true, Ordering::Relaxed);
-    done.report.meta = Some(crate::target::run_meta(
+    done.report.meta = Some(otpfleet_run::target::run_meta(
         started_ms,
         Some(done.run.goose_config.clone()),
     ));
@@ -174,17 +174,14 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<()> {
              pass a larger --tickets"
         );
     }
-    if !done.run.thresholds_failed.is_empty() {
-        let rules: Vec<String> = done
-            .run
-            .thresholds_failed
-            .iter()
-            .map(|t| format!("{} (observed {})", t.rule, t.observed))
-            .collect();
-        // A breached threshold exits 1 even when goose stopped the run for it.
-        bail!("goose threshold failed: {}", rules.join("; "));
-    }
-    crate::summary::ended(&done.report, done.signal)
+    // goose's thresholds: one that goose stopped the run for is breached, not an early stop.
+    let breached: Vec<String> = done
+        .run
+        .thresholds_failed
+        .iter()
+        .map(|t| format!("goose's {} (observed {})", t.rule, t.observed))
+        .collect();
+    Ok(Ending::of_run(&done.report, done.signal, breached))
 }
 
 /// The live page's figures: the harness's once the attack starts (`harness` set), counted as
@@ -193,7 +190,7 @@ fn page(
     harness: &Arc<OnceLock<Arc<Harness>>>,
     over: &Arc<AtomicBool>,
     scenario: ScenarioName,
-) -> crate::dashboard::Source {
+) -> otpfleet_run::live::Source {
     let (harness, over) = (Arc::clone(harness), Arc::clone(over));
     Arc::new(move || {
         let mut snapshot = harness.get()?.snapshot(over.load(Ordering::Relaxed));
@@ -219,7 +216,7 @@ fn take_dashboard(goose: &mut GooseConfiguration) -> anyhow::Result<Option<Strin
         ),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
-        return Err(crate::BadInput(format!(
+        return Err(otpfleet_run::BadInput(format!(
             "{flag}: otpfleet load's live page (--dashboard) has no control and no token; \
              leave {flag} out"
         ))
@@ -229,7 +226,7 @@ fn take_dashboard(goose: &mut GooseConfiguration) -> anyhow::Result<Option<Strin
     let port = goose.dashboard_port.take();
     if !std::mem::take(&mut goose.dashboard) {
         if host.is_some() || port.is_some() {
-            return Err(crate::BadInput(
+            return Err(otpfleet_run::BadInput(
                 "--dashboard-host and --dashboard-port need --dashboard".to_owned(),
             )
             .into());
@@ -246,16 +243,18 @@ fn take_dashboard(goose: &mut GooseConfiguration) -> anyhow::Result<Option<Strin
 }
 
 fn check(opts: &LoadOpts) -> anyhow::Result<()> {
-    crate::target::check_target(
+    otpfleet_run::target::check_target(
         opts.target.as_deref(),
         opts.admin_token_file.as_deref(),
         None,
     )?;
     if opts.fleet > MAX_FLEET {
-        bail!("--fleet must be at most {MAX_FLEET}");
+        return Err(otpfleet_run::BadInput(format!("--fleet must be at most {MAX_FLEET}")).into());
     }
     if opts.tickets.is_some_and(|n| n > MAX_ACCOUNTS) {
-        bail!("--tickets must be at most {MAX_ACCOUNTS}");
+        return Err(
+            otpfleet_run::BadInput(format!("--tickets must be at most {MAX_ACCOUNTS}")).into(),
+        );
     }
     Ok(())
 }
@@ -283,16 +282,16 @@ async fn attack(
     mut goose: GooseConfiguration,
     (token, seed): (Option<String>, u64),
     out: &Path,
-    (watchers, harness): (&crate::watchers::Watchers, &OnceLock<Arc<Harness>>),
+    (watchers, harness): (&otpfleet_run::live::Watchers, &OnceLock<Arc<Harness>>),
 ) -> anyhow::Result<Done> {
     let interrupts =
-        crate::interrupt::Interrupts::listen().context("while listening for SIGTERM")?;
+        otpfleet_run::interrupt::Interrupts::listen().context("while listening for SIGTERM")?;
     pass_signals_to_goose(interrupts.token());
-    let crate::target::Driven {
+    let otpfleet_run::target::Driven {
         url,
         admin_token: token,
         embedded: server,
-    } = crate::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
+    } = otpfleet_run::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     watchers.watch_queue(&url, None, &token)?;
     let sizing = apply_goose_defaults(&mut goose, opts.scenario, &url, out)?;
     let cfg = load_config(opts, (&url, &token), seed, server.is_some());
@@ -431,7 +430,7 @@ fn print_summary(done: &Done, out: &Path) {
         r.config["scenario"].as_str().unwrap_or("?"),
         r.seed,
     );
-    s.push_str(&crate::summary::text(r, out));
+    s.push_str(&otpfleet_run::summary::text(r, out));
     let ours = r.throughput.requests;
     s.push_str(&format!(
         "goose counted {} requests ({} failed, {:.0} req/s) over its {} s of metrics; otpfleet \

@@ -42,13 +42,15 @@ pub struct ProbeOpts {
 }
 
 pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
-    crate::target::check_target(Some(&opts.target), None, opts.ca_cert.as_deref())?;
+    otpfleet_run::target::check_target(Some(&opts.target), None, opts.ca_cert.as_deref())?;
     if !opts.path.starts_with('/') {
-        bail!("--path {:?} must start with /", opts.path);
+        let why = format!("--path {:?} must start with /", opts.path);
+        return Err(otpfleet_run::BadInput(why).into());
     }
     if let Some(rate) = opts.rate {
         if !(rate.is_finite() && (0.1..=1_000_000.0).contains(&rate)) {
-            bail!("--rate {rate} must be from 0.1 to 1000000 requests per second");
+            let why = format!("--rate {rate} must be from 0.1 to 1000000 requests per second");
+            return Err(otpfleet_run::BadInput(why).into());
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,7 +62,7 @@ pub fn run(opts: ProbeOpts) -> anyhow::Result<()> {
     let cpu_before = cpu_seconds();
     let timeout = Duration::from_secs(10);
     let ca_cert = opts.ca_cert.as_deref();
-    let transport = crate::target::transport(&opts.target, ca_cert, connections, timeout)?;
+    let transport = otpfleet_run::target::transport(&opts.target, ca_cert, connections, timeout)?;
     let result = runtime.block_on(async {
         let pace = match opts.rate {
             Some(per_s) => Pace::Rate {

@@ -5,7 +5,8 @@ use clap::Args;
 use otpfleet_emulator::RehearsalLive;
 use otpfleet_emulator::rehearsal::plan::compile;
 use otpfleet_emulator::rehearsal::{Watch, rehearse_until};
-use otpfleet_reports::{RunReport, Threshold};
+use otpfleet_reports::{DEFAULT_MIN_SAMPLES, RunReport, Threshold};
+use otpfleet_run::Ending;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,26 +47,34 @@ pub struct RehearsalDone {
     pub interrupted: Option<i32>,
 }
 
-pub fn run(opts: RehearseOpts) -> anyhow::Result<()> {
+pub fn run(opts: RehearseOpts) -> anyhow::Result<Ending> {
     let done = execute(&opts)?;
-    print_findings(&done.report, &done.out);
-    crate::summary::ended(&done.report, done.interrupted)?;
-    crate::summary::judge(&done.report, &opts.threshold)
+    let r = &done.report;
+    print!("{}", otpfleet_run::summary::text(r, &done.out));
+    print_findings(r);
+    let breached = otpfleet_run::breached(
+        r,
+        &opts.threshold,
+        DEFAULT_MIN_SAMPLES,
+        Some("\nthresholds:"),
+    );
+    Ok(Ending::of_run(r, done.interrupted, breached))
 }
 
 /// Runs the rehearsal and writes its folder.
 pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
-    let started_ms = crate::wall_clock_ms();
+    let started_ms = otpfleet_run::wall_clock_ms();
     let plan = read_plan(&opts.plan)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
     let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
-    let watchers = crate::watchers::Bound::new(crate::watchers::Asked {
+    let watchers = otpfleet_run::live::Bound::new(otpfleet_run::live::Asked {
         dashboard: opts.dashboard.as_deref(),
         ..Default::default()
     })?;
-    let out = crate::target::run_folder(opts.out.as_deref(), &default_out(&opts.plan, seed))?;
+    let out =
+        otpfleet_run::target::run_folder(opts.out.as_deref(), &default_out(&opts.plan, seed))?;
     let consoles: u64 = plan.waves.iter().map(|w| w.consoles).sum();
     eprintln!(
         "rehearse: {:?}, {consoles} consoles over up to {} days, seed {seed}, run folder {}",
@@ -82,10 +91,11 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         .context("while starting the async runtime")?;
     let interrupts = {
         let _in = signals.enter();
-        crate::interrupt::Interrupts::listen().context("while listening for SIGINT and SIGTERM")?
+        otpfleet_run::interrupt::Interrupts::listen()
+            .context("while listening for SIGINT and SIGTERM")?
     };
     let live = Arc::new(RehearsalLive::default());
-    let page: crate::dashboard::Source = {
+    let page: otpfleet_run::live::Source = {
         let live = Arc::clone(&live);
         let wall = std::time::Instant::now();
         Arc::new(move || {
@@ -98,13 +108,13 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let watch = Watch {
         stop: interrupts.token(),
         progress: !opts.quiet,
-        live: watchers.dashboard().is_some().then_some(live),
+        live: watchers.has_dashboard().then_some(live),
         every_poll: false,
     };
     let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;
-    report.meta = Some(crate::target::run_meta(started_ms, None));
-    crate::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
+    report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
+    otpfleet_run::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
     signals.block_on(watchers.finish(&out, std::time::Duration::ZERO));
     Ok(RehearsalDone {
         report,
@@ -140,8 +150,7 @@ fn default_out(plan: &Path, seed: u64) -> PathBuf {
     PathBuf::from("runs").join(format!("rehearsal-{stem}-seed{seed}"))
 }
 
-fn print_findings(r: &RunReport, out: &Path) {
-    print!("{}", crate::summary::text(r, out));
+fn print_findings(r: &RunReport) {
     let Some(f) = &r.rehearsal else { return };
     println!("findings:");
     for line in &f.findings {

@@ -6,6 +6,7 @@ use otpfleet_reports::{
     DEFAULT_LIMITS, DEFAULT_MIN_SAMPLES, Limits, Threshold, compare, merge_run_folders,
     read_report, render_run_folder, report_path, write_comparison, write_comparison_json,
 };
+use otpfleet_run::Ending;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -79,14 +80,14 @@ pub enum ReportCommand {
     },
 }
 
-pub fn run(opts: ReportOpts) -> anyhow::Result<()> {
+pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
     match opts.command {
         ReportCommand::Render { dir } => {
             let files = render_run_folder(&dir)?;
             for f in files {
                 println!("{}", f.display());
             }
-            Ok(())
+            Ok(Ending::Complete)
         }
         ReportCommand::Merge {
             dirs,
@@ -98,7 +99,12 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<()> {
             let folder = merge_run_folders(&dirs, &out)?;
             eprintln!("merged {} runs into {}", dirs.len(), folder.dir.display());
             let report = read_report(&folder.dir)?;
-            crate::summary::verdict(&report, &folder.dir, None, &threshold)
+            Ok(otpfleet_run::summary::verdict(
+                &report,
+                &folder.dir,
+                None,
+                &threshold,
+            ))
         }
         ReportCommand::Compare {
             base,
@@ -106,7 +112,8 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<()> {
             max_regression,
             min_samples,
             json,
-        } => run_compare(&base, &new, &max_regression, min_samples, json.as_deref()),
+        } => run_compare(&base, &new, &max_regression, min_samples, json.as_deref())
+            .map(|()| Ending::Complete),
         ReportCommand::Check {
             dir,
             threshold,
@@ -156,21 +163,15 @@ fn wait_for_reports(dirs: &[PathBuf], patience: Duration) -> anyhow::Result<()> 
     }
 }
 
-fn run_check(dir: &Path, thresholds: &[Threshold], min_samples: u64) -> anyhow::Result<()> {
+/// A finished run judged against `thresholds` alone (how the run itself ended is its own
+/// command's verdict): the same judgement as a run's.
+fn run_check(dir: &Path, thresholds: &[Threshold], min_samples: u64) -> anyhow::Result<Ending> {
     let report = read_report(dir)?;
-    let verdicts = otpfleet_reports::check(&report, thresholds, min_samples);
-    for v in &verdicts {
-        println!("{v}");
+    let breached = otpfleet_run::breached(&report, thresholds, min_samples, None);
+    if breached.is_empty() {
+        return Ok(Ending::Complete);
     }
-    let breached = verdicts.iter().filter(|v| !v.passed).count();
-    if breached > 0 {
-        bail!(
-            "{breached} of {} threshold check(s) breached in {}",
-            verdicts.len(),
-            report_path(dir).display()
-        );
-    }
-    Ok(())
+    Ok(Ending::Breached(breached))
 }
 
 fn run_compare(
@@ -183,7 +184,7 @@ fn run_compare(
     let base_report = read_report(base)?;
     let new_report = read_report(new)?;
     let comparison =
-        compare(&base_report, &new_report, limits, min_samples).map_err(crate::BadInput)?;
+        compare(&base_report, &new_report, limits, min_samples).map_err(otpfleet_run::BadInput)?;
     if let Some(path) = json {
         let mut file = std::fs::File::create(path)
             .with_context(|| format!("while creating {}", path.display()))?;

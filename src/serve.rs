@@ -127,7 +127,7 @@ fn tls(opts: &ServeOpts) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
         return Ok(None);
     };
     let config = otpfleet_server::tls_server_config(cert, key)
-        .map_err(|e| crate::BadInput(format!("--tls-cert/--tls-key: {e}")))?;
+        .map_err(|e| otpfleet_run::BadInput(format!("--tls-cert/--tls-key: {e}")))?;
     Ok(Some(config))
 }
 
@@ -155,7 +155,7 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // The wall clock is read once, here at the edge; from now on time follows tokio.
         let clock: Arc<dyn otpfleet_server::Clock> =
-            Arc::new(TokioClock::new(crate::wall_clock_ms()));
+            Arc::new(TokioClock::new(otpfleet_run::wall_clock_ms()));
         let storage = match opts.in_memory {
             true => Storage::InMemory,
             false => Storage::Durable(opts.data_dir.clone()),
@@ -201,7 +201,7 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
 
 /// The one token of the server's --admin-token-file: no spaces, at most 512 bytes.
 fn server_token(path: &Path) -> anyhow::Result<String> {
-    let token = crate::target::read_token_file(path)?;
+    let token = otpfleet_run::target::read_token_file(path)?;
     if token.chars().any(char::is_whitespace) || token.len() > 512 {
         bail!(
             "the admin token file {} must hold one token (no spaces, at most 512 bytes)",

@@ -5,7 +5,7 @@
 //! link to report.html (served here for the moments the process lingers), and the run does not
 //! wait for any browser.
 
-use crate::watchers::{Body, reply};
+use super::http::{Body, reply};
 use futures::stream::{self, StreamExt as _};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
@@ -27,10 +27,10 @@ struct Update {
 
 /// The run's figures now for the page (a JSON object with its `kind`: fleet, load or
 /// rehearsal), or none before the run has started.
-pub(crate) type Source = Arc<dyn Fn() -> Option<serde_json::Value> + Send + Sync>;
+pub type Source = Arc<dyn Fn() -> Option<serde_json::Value> + Send + Sync>;
 
 /// A running dashboard.
-pub(crate) struct Dashboard {
+pub(super) struct Dashboard {
     source: Source,
     updates: watch::Sender<Update>,
     clients: Arc<AtomicUsize>,
@@ -43,9 +43,9 @@ pub(crate) struct Dashboard {
 /// The approval queue's depth as the server itself counts it: the
 /// `otpfleet_approval_queue_depth` gauge of its `/metrics`, read with the admin token.
 #[derive(Debug)]
-pub(crate) struct QueueProbe {
-    pub(crate) transport: HttpTransport,
-    pub(crate) admin_token: String,
+pub(super) struct QueueProbe {
+    pub(super) transport: HttpTransport,
+    pub(super) admin_token: String,
 }
 
 impl QueueProbe {
@@ -76,7 +76,7 @@ impl std::fmt::Debug for Dashboard {
 impl Dashboard {
     /// Serves the page on `listener` and publishes `source`'s figures once a second once the
     /// run has started. Call from within a runtime that runs in real time.
-    pub(crate) fn start(listener: tokio::net::TcpListener, source: Source) -> Self {
+    pub(super) fn start(listener: tokio::net::TcpListener, source: Source) -> Self {
         let (updates, _) = watch::channel(Update::default());
         let clients: Arc<AtomicUsize> = Arc::default();
         let queue: Arc<OnceLock<QueueProbe>> = Arc::default();
@@ -100,7 +100,7 @@ impl Dashboard {
 
     /// Shows the approval queue of the server the run drives (read only while a browser
     /// watches: a scrape of it walks every account).
-    pub(crate) fn watch_queue(&self, probe: QueueProbe) {
+    pub(super) fn watch_queue(&self, probe: QueueProbe) {
         let _ = self.queue.set(probe);
     }
 
@@ -110,14 +110,14 @@ impl Dashboard {
             Arc::clone(&self.clients),
             Arc::clone(&self.report),
         );
-        crate::watchers::serve(listener, move |req| {
+        super::http::serve(listener, move |req| {
             answer(req, &updates, &clients, &report)
         });
     }
 
     /// Sends the final figures with the run folder's report, and gives the browsers that are
     /// watching a moment to receive them.
-    pub(crate) async fn finish(self, out: &Path) {
+    pub(super) async fn finish(self, out: &Path) {
         self.publisher.abort();
         let report = out.join("report.html");
         let _ = self.report.set(report.clone());

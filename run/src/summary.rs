@@ -2,8 +2,9 @@
 //! requests with their service and response times side by side (each view named), the
 //! generator's lateness in one line, time to sign-in, and the verdict of any `--threshold`.
 
+use crate::{Ending, breached};
 use otpfleet_reports::{
-    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Step, Threshold, Verdict, check, numbers,
+    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Step, Threshold, numbers,
 };
 use std::fmt::Write as _;
 use std::path::Path;
@@ -132,41 +133,12 @@ fn requests(r: &RunReport, s: &mut String) {
     }
 }
 
-/// Judges a finished run against `--threshold`s, prints every verdict, and fails when one is
-/// breached.
-pub fn judge(r: &RunReport, thresholds: &[Threshold]) -> anyhow::Result<()> {
-    if thresholds.is_empty() {
-        return Ok(());
-    }
-    let verdicts = check(r, thresholds, DEFAULT_MIN_SAMPLES);
-    println!("\nthresholds:");
-    for v in &verdicts {
-        println!("  {v}");
-    }
-    let breached: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed).collect();
-    if breached.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = breached.iter().map(ToString::to_string).collect();
-    anyhow::bail!(
-        "{} threshold(s) breached: {}",
-        breached.len(),
-        list.join("; ")
-    )
-}
-
-/// A fleet's verdict, on stdout and in the exit code: the summary, then how the run ended (an
-/// interrupt or an early stop first), the promises the server broke, and the thresholds.
-pub fn verdict(
-    r: &RunReport,
-    out: &Path,
-    signal: Option<i32>,
-    thresholds: &[Threshold],
-) -> anyhow::Result<()> {
+/// A run's verdict, on stdout: the summary, then every `--threshold` judged; and how the run
+/// ended (`Ending::of_run`).
+pub fn verdict(r: &RunReport, out: &Path, signal: Option<i32>, thresholds: &[Threshold]) -> Ending {
     print!("{}", text(r, out));
-    ended(r, signal)?;
-    kept_promises(r)?;
-    judge(r, thresholds)
+    let breached = breached(r, thresholds, DEFAULT_MIN_SAMPLES, Some("\nthresholds:"));
+    Ending::of_run(r, signal, breached)
 }
 
 /// The promises the server broke, first, if it broke any.
@@ -183,25 +155,4 @@ fn write_violations(s: &mut String, r: &RunReport) {
         let _ = writeln!(s, "  {}: {} ({})", v.kind, v.detail, v.serials.join(", "));
     }
     s.push('\n');
-}
-
-/// A server that broke a promise of the contract fails the run with its own exit code
-/// (`exit::BROKEN_PROMISE`), whatever the thresholds say.
-pub fn kept_promises(r: &RunReport) -> anyhow::Result<()> {
-    if r.violations.is_empty() {
-        return Ok(());
-    }
-    Err(crate::BrokenPromise(r.violations.len()).into())
-}
-
-/// How a run ended, as an error when it did not end by itself: interrupted by `signal` (exits
-/// 128 + its number), or stopped early (its time limit, a server gone: exits `INCOMPLETE`). A
-/// signal that came after the run had ended changes nothing.
-pub fn ended(r: &RunReport, signal: Option<i32>) -> anyhow::Result<()> {
-    use crate::interrupt::{Incomplete, Interrupted};
-    match r.stopped_because.as_deref() {
-        None => Ok(()),
-        Some(otpfleet_reports::INTERRUPTED) => Err(Interrupted(signal.unwrap_or(2)).into()),
-        Some(why) => Err(Incomplete(why.to_owned()).into()),
-    }
 }

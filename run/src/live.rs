@@ -2,61 +2,22 @@
 //! `--dashboard` (a live page) and `--otlp-endpoint` (pushes to an OpenTelemetry collector),
 //! all reading the run's one `Live` view.
 
-use crate::dashboard::{Dashboard, QueueProbe, Source};
-use crate::otlp::{Endpoint, Exporter};
-use http_body_util::{BodyExt as _, Full, combinators::UnsyncBoxBody};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+mod dashboard;
+mod http;
+mod metrics;
+mod otlp;
+
+pub use dashboard::Source;
+use dashboard::{Dashboard, QueueProbe};
+use otlp::{Endpoint, Exporter};
 use otpfleet_emulator::Live;
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// The body of a watcher's answer: a whole text, or a stream of events.
-pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-/// Serves `answer` over HTTP/1.1 on `listener` until the runtime stops. A failed accept (a full
-/// file table) waits a moment instead of spinning.
-pub(crate) fn serve<F>(listener: tokio::net::TcpListener, answer: F)
-where
-    F: Fn(&Request<Incoming>) -> Response<Body> + Clone + Send + Sync + 'static,
-{
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let reply = answer(&req);
-                    async move { Ok::<_, Infallible>(reply) }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
-            });
-        }
-    });
-}
-
-/// A whole answer.
-pub(crate) fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body).boxed_unsync());
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    response
-}
-
 /// What watches a run, as asked on its command line.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Asked<'a> {
+pub struct Asked<'a> {
     /// `--metrics-listen`
     pub metrics: Option<&'a str>,
     /// `--dashboard`
@@ -68,14 +29,14 @@ pub(crate) struct Asked<'a> {
 /// The listeners, bound, and the OTLP endpoint, parsed, before anything else happens (a taken
 /// port or a bad URL changes nothing).
 #[derive(Debug)]
-pub(crate) struct Bound {
+pub struct Bound {
     metrics: Option<std::net::TcpListener>,
     dashboard: Option<std::net::TcpListener>,
     otlp: Option<(Endpoint, Duration)>,
 }
 
 impl Bound {
-    pub(crate) fn new(asked: Asked<'_>) -> anyhow::Result<Bound> {
+    pub fn new(asked: Asked<'_>) -> anyhow::Result<Bound> {
         Ok(Bound {
             metrics: asked
                 .metrics
@@ -95,7 +56,7 @@ impl Bound {
     /// Starts serving; call within the run's runtime. The live view is set when the run starts.
     /// The dashboard shows `page`'s figures, or the live view's without it. `command` names
     /// the command in the lines printed.
-    pub(crate) fn start(self, command: &str, page: Option<Source>) -> anyhow::Result<Watchers> {
+    pub fn start(self, command: &str, page: Option<Source>) -> anyhow::Result<Watchers> {
         let live: Arc<OnceLock<Live>> = Arc::default();
         let watched = self.metrics.is_some() || self.dashboard.is_some() || self.otlp.is_some();
         if let Some(listener) = self.metrics {
@@ -104,7 +65,7 @@ impl Bound {
                 "{command}: metrics on http://{}/metrics",
                 listener.local_addr()?
             );
-            crate::metrics_listen::spawn(listener, Arc::clone(&live));
+            metrics::spawn(listener, Arc::clone(&live));
         }
         let dashboard = match self.dashboard {
             Some(listener) => {
@@ -146,7 +107,7 @@ fn bind(addr: &str, flag: &str) -> anyhow::Result<std::net::TcpListener> {
 
 /// The running watchers of one run.
 #[derive(Debug)]
-pub(crate) struct Watchers {
+pub struct Watchers {
     /// The run's live view, for `RunOptions::live` (none when nothing watches).
     pub live: Option<Arc<OnceLock<Live>>>,
     dashboard: Option<Dashboard>,
@@ -154,13 +115,14 @@ pub(crate) struct Watchers {
 }
 
 impl Watchers {
-    pub(crate) fn dashboard(&self) -> Option<&Dashboard> {
-        self.dashboard.as_ref()
+    /// Whether a live page is served.
+    pub fn has_dashboard(&self) -> bool {
+        self.dashboard.is_some()
     }
 
     /// Has the dashboard (if there is one) show the approval queue of the server at `url`,
     /// read from its `/metrics` with `admin_token`.
-    pub(crate) fn watch_queue(
+    pub fn watch_queue(
         &self,
         url: &str,
         ca_cert: Option<&Path>,
@@ -177,7 +139,7 @@ impl Watchers {
 
     /// After the run folder is written: the dashboard's last update, the last OTLP export,
     /// then `linger` more of the final metrics.
-    pub(crate) async fn finish(self, out: &Path, linger: Duration) {
+    pub async fn finish(self, out: &Path, linger: Duration) {
         let live = self.live.as_ref().and_then(|l| l.get());
         if let Some(dashboard) = self.dashboard {
             dashboard.finish(out).await;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The signals of one run.
 #[derive(Debug, Clone)]
-pub(crate) struct Interrupts {
+pub struct Interrupts {
     stop: CancellationToken,
     /// The number of the first signal, 0 before one came.
     first: Arc<AtomicI32>,
@@ -21,7 +21,7 @@ pub(crate) struct Interrupts {
 
 impl Interrupts {
     /// Listens for SIGINT and SIGTERM on the current tokio runtime for as long as it runs.
-    pub(crate) fn listen() -> std::io::Result<Interrupts> {
+    pub fn listen() -> std::io::Result<Interrupts> {
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         let interrupts = Interrupts {
@@ -54,52 +54,15 @@ impl Interrupts {
     }
 
     /// Cancelled by the first signal.
-    pub(crate) fn token(&self) -> CancellationToken {
+    pub fn token(&self) -> CancellationToken {
         self.stop.clone()
     }
 
     /// The first signal's number, once one came.
-    pub(crate) fn signal(&self) -> Option<i32> {
+    pub fn signal(&self) -> Option<i32> {
         match self.first.load(Ordering::SeqCst) {
             0 => None,
             signo => Some(signo),
         }
     }
 }
-
-/// A run that a signal stopped: its folder is written; exits 128 + the signal's number.
-#[derive(Debug)]
-pub(crate) struct Interrupted(pub i32);
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self.0 {
-            2 => "SIGINT".to_owned(),
-            15 => "SIGTERM".to_owned(),
-            n => format!("signal {n}"),
-        };
-        write!(
-            f,
-            "the run was interrupted by {name}; the run folder holds what was measured"
-        )
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-/// A run that stopped early by itself (its time limit, a server gone): its folder is written;
-/// exits `INCOMPLETE`.
-#[derive(Debug)]
-pub(crate) struct Incomplete(pub String);
-
-impl std::fmt::Display for Incomplete {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the run stopped early: {}; the report covers what was measured",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for Incomplete {}

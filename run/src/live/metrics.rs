@@ -3,14 +3,14 @@
 //! Prometheus receiver). It answers 503 until the run starts, and keeps answering with the final
 //! figures for `--metrics-linger-s` after it.
 
-use crate::watchers::{Body, reply};
+use super::http::{Body, reply};
 use hyper::StatusCode;
 use otpfleet_emulator::Live;
 use std::sync::{Arc, OnceLock};
 
 /// Serves `live` on `listener` until the runtime stops.
-pub(crate) fn spawn(listener: tokio::net::TcpListener, live: Arc<OnceLock<Live>>) {
-    crate::watchers::serve(listener, move |req| answer(req.uri().path(), &live));
+pub(super) fn spawn(listener: tokio::net::TcpListener, live: Arc<OnceLock<Live>>) {
+    super::http::serve(listener, move |req| answer(req.uri().path(), &live));
 }
 
 fn answer(path: &str, live: &OnceLock<Live>) -> hyper::Response<Body> {

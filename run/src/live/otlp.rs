@@ -37,13 +37,13 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the exports go: a collector's base URL (`/v1/metrics` is added) or the signal's
 /// own URL (ending in `/v1/metrics`).
 #[derive(Debug, Clone)]
-pub(crate) struct Endpoint {
+pub(super) struct Endpoint {
     url: String,
     target: Target,
 }
 
 impl Endpoint {
-    pub(crate) fn parse(url: &str) -> anyhow::Result<Endpoint> {
+    pub(super) fn parse(url: &str) -> anyhow::Result<Endpoint> {
         let bad = |why: String| crate::BadInput(format!("--otlp-endpoint {url}: {why}"));
         let mut target: Target = url.parse().map_err(|e| bad(format!("{e}")))?;
         let base = target.base_path.trim_end_matches('/');
@@ -53,7 +53,7 @@ impl Endpoint {
     }
 
     /// The URL the exports are posted to.
-    pub(crate) fn url(&self) -> &str {
+    pub(super) fn url(&self) -> &str {
         &self.url
     }
 }
@@ -68,7 +68,7 @@ struct Outcomes {
 
 /// A running exporter.
 #[derive(Debug)]
-pub(crate) struct Exporter {
+pub(super) struct Exporter {
     shared: Arc<Shared>,
     periodic: tokio::task::JoinHandle<()>,
 }
@@ -87,7 +87,7 @@ struct Shared {
 impl Exporter {
     /// Exports `live`'s metrics every `interval` once the run has started; an export takes
     /// at most `interval` or `EXPORT_TIMEOUT`, the shorter. Call from within the run's runtime.
-    pub(crate) fn start(
+    pub(super) fn start(
         endpoint: Endpoint,
         interval: Duration,
         live: Arc<OnceLock<Live>>,
@@ -124,7 +124,7 @@ impl Exporter {
 
     /// Stops the periodic exports, sends the final figures (a few attempts), and says how the
     /// exports went.
-    pub(crate) async fn finish(self, live: &Live) {
+    pub(super) async fn finish(self, live: &Live) {
         self.periodic.abort();
         let shared = &self.shared;
         for attempt in 1..=FINAL_ATTEMPTS {
@@ -201,7 +201,7 @@ fn rejected(body: &[u8]) -> Option<String> {
 }
 
 /// The export request of `live`'s metrics now, cumulative from `start_ns`.
-pub(crate) fn request(live: &Live, start_ns: u64, now_ns: u64) -> ExportMetricsServiceRequest {
+pub(super) fn request(live: &Live, start_ns: u64, now_ns: u64) -> ExportMetricsServiceRequest {
     let cfg = live.config();
     let (seed, role) = (cfg.seed.to_string(), cfg.role.to_string());
     let (index, count) = (cfg.shard.index(), cfg.shard.count());

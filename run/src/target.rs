@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The admin token in an `--admin-token-file`.
-pub(crate) fn read_token_file(path: &Path) -> anyhow::Result<String> {
+pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "while reading the admin token file {} (--admin-token-file)",
@@ -30,7 +30,8 @@ pub(crate) fn read_token_file(path: &Path) -> anyhow::Result<String> {
 }
 
 /// The server a run drives.
-pub(crate) struct Driven {
+#[derive(Debug)]
+pub struct Driven {
     pub url: String,
     pub admin_token: String,
     /// The reference server started for the run, kept running while this lives (none with
@@ -40,7 +41,7 @@ pub(crate) struct Driven {
 
 /// The server to drive: `target` with its token, or the reference server started on
 /// `127.0.0.1:0`.
-pub(crate) async fn server(
+pub async fn server(
     target: Option<&str>,
     token: Option<String>,
     poll_interval_s: u32,
@@ -68,7 +69,7 @@ pub(crate) async fn server(
 }
 
 /// Writes an emulated run's folder: the reports and `consoles.csv`.
-pub(crate) fn write_emulated_run(
+pub fn write_emulated_run(
     out: &Path,
     report: &RunReport,
     recorder: &Recorder,
@@ -90,7 +91,7 @@ pub(crate) fn write_emulated_run(
 
 /// Where, when and how a run was made: `started_ms` read from the wall clock when the command
 /// started, the end read now (both at the edges of the run).
-pub(crate) fn run_meta(
+pub fn run_meta(
     started_ms: u64,
     goose_options: Option<serde_json::Value>,
 ) -> otpfleet_reports::RunMeta {
@@ -119,7 +120,7 @@ fn host_name() -> String {
 /// earlier run), made ready before the run starts: a file, an unwritable place or a folder of
 /// other things is refused at once; the folder of an earlier run is emptied (see
 /// `reports::prepare_out`).
-pub(crate) fn run_folder(given: Option<&Path>, default: &Path) -> anyhow::Result<PathBuf> {
+pub fn run_folder(given: Option<&Path>, default: &Path) -> anyhow::Result<PathBuf> {
     let out = given.map_or_else(
         || otpfleet_reports::unused_folder(default),
         Path::to_path_buf,
@@ -137,7 +138,7 @@ pub(crate) fn run_folder(given: Option<&Path>, default: &Path) -> anyhow::Result
 /// Checks `--target`, `--admin-token-file` and `--ca-cert` together: a token file without a
 /// target would be ignored, and so would a CA certificate without an https:// target, so both
 /// are refused; the URL must be one the client can drive (scheme, host, port, base path).
-pub(crate) fn check_target(
+pub fn check_target(
     target: Option<&str>,
     token_file: Option<&Path>,
     ca_cert: Option<&Path>,
@@ -169,7 +170,7 @@ pub(crate) fn check_target(
 }
 
 /// The client transport to `url`: TLS with the platform's roots or `--ca-cert`'s for https://.
-pub(crate) fn transport(
+pub fn transport(
     url: &str,
     ca_cert: Option<&Path>,
     max_connections: usize,
