@@ -6,12 +6,11 @@ use clap::Args;
 use otpfleet_emulator::arrival::Arrival;
 use otpfleet_emulator::config::DEFAULT_MAX_IN_FLIGHT;
 use otpfleet_emulator::config::{FleetConfig, MsRange, Rate, Rates, Role, Shard, Timing};
-use otpfleet_emulator::{ConfigError, RunError, RunOptions, Start, run_fleet};
+use otpfleet_emulator::{ConfigError, RunError, RunOptions, run_fleet};
 use otpfleet_reports::{RunReport, Threshold};
 use otpfleet_run::Ending;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::time::Instant;
 
 #[derive(Debug, Clone, Args)]
 pub struct FleetOpts {
@@ -405,24 +404,9 @@ fn flag_error(e: ConfigError) -> otpfleet_run::BadInput {
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
 pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     let started_ms = otpfleet_run::wall_clock_ms();
-    let seed = opts.seed.unwrap_or_else(random_seed);
+    let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
     let cfg = opts.config(seed, opts.shard()?);
-    cfg.validate().map_err(flag_error)?;
-    opts.check_split()?;
-    if let Some(at) = opts.start_at {
-        check_start(at, opts.start_grace_s, started_ms)?;
-    }
-    if opts.max_connections == 0 || opts.max_connections > 100_000 {
-        return Err(otpfleet_run::BadInput(
-            "--max-connections must be between 1 and 100000".into(),
-        )
-        .into());
-    }
-    otpfleet_run::target::check_target(
-        opts.target.as_deref(),
-        opts.admin_token_file.as_deref(),
-        opts.ca_cert.as_deref(),
-    )?;
+    check(opts, &cfg, started_ms)?;
     let token = opts
         .admin_token_file
         .as_deref()
@@ -455,6 +439,47 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         .context("while starting the async runtime")?;
     let watchers = runtime.block_on(async { watchers.start("fleet", None) })?;
     let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, &watchers))?;
+    say_restored(&run);
+    let mut report = run.report;
+    report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
+    otpfleet_run::folder::write(
+        &out,
+        &report,
+        &run.recorder.histograms(),
+        Some(&run.consoles),
+    )?;
+    let linger = Duration::from_secs(opts.metrics_linger_s);
+    runtime.block_on(watchers.finish(&out, linger));
+    Ok(FleetDone {
+        report,
+        out,
+        interrupted,
+    })
+}
+
+/// The flags checked together, before anything runs.
+fn check(opts: &FleetOpts, cfg: &FleetConfig, started_ms: u64) -> anyhow::Result<()> {
+    cfg.validate().map_err(flag_error)?;
+    opts.check_split()?;
+    if let Some(at) = opts.start_at {
+        otpfleet_run::start::check(at, opts.start_grace_s, started_ms)?;
+    }
+    if opts.max_connections == 0 || opts.max_connections > 100_000 {
+        return Err(otpfleet_run::BadInput(
+            "--max-connections must be between 1 and 100000".into(),
+        )
+        .into());
+    }
+    otpfleet_run::target::check_target(
+        opts.target.as_deref(),
+        opts.admin_token_file.as_deref(),
+        opts.ca_cert.as_deref(),
+    )?;
+    Ok(())
+}
+
+/// Says whether the target's preferences, changed for the run, were put back.
+fn say_restored(run: &otpfleet_emulator::FleetRun) {
     match &run.restored {
         Some(Ok(prefs)) => eprintln!(
             "fleet: the target's preferences are put back (OTP validity {} h, auto approval {})",
@@ -464,16 +489,6 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         Some(Err(why)) => eprintln!("warning: {why}; set them back by hand"),
         None => {}
     }
-    let mut report = run.report;
-    report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
-    otpfleet_run::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
-    let linger = Duration::from_secs(opts.metrics_linger_s);
-    runtime.block_on(watchers.finish(&out, linger));
-    Ok(FleetDone {
-        report,
-        out,
-        interrupted,
-    })
 }
 
 /// Runs the fleet against its server (started here, or the target), hearing SIGINT and SIGTERM;
@@ -506,7 +521,9 @@ async fn drive(
         progress_every: Some(Duration::from_secs(opts.progress_every_s)),
         stop: interrupts.token(),
         restore_preferences,
-        start: opts.start_at.map(|at| start(at, opts.start_grace_s)),
+        start: opts
+            .start_at
+            .map(|at| otpfleet_run::start::start(at, opts.start_grace_s)),
         queue_idle: Some(Duration::from_secs(opts.queue_idle_s)),
         live: watchers.live.clone(),
     };
@@ -556,66 +573,6 @@ fn process_line(cfg: &FleetConfig) -> String {
     }
 }
 
-/// Refuses a common start that this process has already missed, or one so far ahead that it
-/// is surely a mistake, before anything starts (`now_ms`: the wall clock).
-fn check_start(at: jiff::Timestamp, grace_s: u64, now_ms: u64) -> anyhow::Result<()> {
-    const MAX_AHEAD_MS: i64 = 24 * 3_600_000;
-    let ahead_ms = ms_ahead(at, now_ms);
-    let grace_ms = i64::try_from(grace_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-    if ahead_ms < -grace_ms {
-        return Err(otpfleet_run::MissedStart(format!(
-            "--start-at {at} was {} s ago, past its grace period (--start-grace-s {grace_s}): \
-             this process does not run (a late shard would skew the run); start the run again \
-             with a later start time",
-            -ahead_ms / 1000
-        ))
-        .into());
-    }
-    if ahead_ms > MAX_AHEAD_MS {
-        return Err(otpfleet_run::BadInput(format!(
-            "--start-at {at} is more than 24 hours ahead: give the run's start time (RFC 3339, \
-             e.g. 2026-12-01T09:00:00Z)"
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-/// The common start as an instant of the run's clock (the wall clock read here, at the edge).
-fn start(at: jiff::Timestamp, grace_s: u64) -> Start {
-    let now = Instant::now();
-    let ahead_ms = ms_ahead(at, otpfleet_run::wall_clock_ms());
-    let offset = Duration::from_millis(ahead_ms.unsigned_abs());
-    let at = match ahead_ms >= 0 {
-        true => now + offset,
-        false => now.checked_sub(offset).unwrap_or(now),
-    };
-    Start {
-        at,
-        grace: Duration::from_secs(grace_s),
-    }
-}
-
-/// Milliseconds from `now_ms` (Unix time) to `at`, negative once it has passed.
-fn ms_ahead(at: jiff::Timestamp, now_ms: u64) -> i64 {
-    at.as_millisecond() - i64::try_from(now_ms).unwrap_or(i64::MAX)
-}
-
 fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
-}
-
-/// A seed for a run that was given none.
-pub fn random_seed() -> u64 {
-    // The seed is the one random choice of a run, so it comes from the OS once, here.
-    let mut bytes = [0u8; 8];
-    if getrandom(&mut bytes).is_err() {
-        return u64::from(std::process::id());
-    }
-    u64::from_le_bytes(bytes) % 1_000_000_000
-}
-
-fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
-    use std::io::Read as _;
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }

@@ -8,13 +8,12 @@ use goose::config::GooseConfiguration;
 use otpfleet_client::HttpTransport;
 use otpfleet_emulator::config::{FleetConfig, Rate, Timing};
 use otpfleet_emulator::{FleetRun, RunOptions, run_fleet};
-use otpfleet_reports::{RunReport, write_run_folder, write_run_folder_from};
+use otpfleet_reports::RunReport;
 use otpfleet_run::Ending;
 use otpfleet_scenarios::{
-    GooseSummary, Harness, LoadConfig, LoadRun, MAX_ACCOUNTS, ScenarioName, Sizing,
-    apply_goose_defaults, build_report, run_goose_only, run_load, summarize_goose,
+    Harness, LoadConfig, LoadRun, LoadSettings, MAX_ACCOUNTS, ScenarioName, Sizing,
+    apply_goose_defaults, build_report, load_settings, run_goose_only, run_load,
 };
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -125,7 +124,7 @@ fn ours(arg: clap::Arg, short: &'static str, note: &'static str) -> clap::Arg {
 
 pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
     let started_ms = otpfleet_run::wall_clock_ms();
-    let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
+    let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
     check(&opts)?;
     let dashboard = take_dashboard(&mut opts.goose)?;
     let watchers = otpfleet_run::live::Bound::new(otpfleet_run::live::Asked {
@@ -163,7 +162,11 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
     ));
     write_folders(&done, &out)?;
     runtime.block_on(watchers.finish(&out, Duration::ZERO));
-    print_summary(&done, &out);
+    let background = done.fleet.as_ref().map(|f| &f.report);
+    print!(
+        "{}",
+        otpfleet_run::summary::load_text(&done.report, &done.settings, background, &out)
+    );
     if let Some(why) = &done.run.background_stopped {
         eprintln!("warning: {why}");
     }
@@ -181,6 +184,11 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
         .iter()
         .map(|t| format!("goose's {} (observed {})", t.rule, t.observed))
         .collect();
+    let stopped_by_breach = done.run.thresholds_failed.iter().any(|t| t.aborted);
+    if stopped_by_breach && done.signal.is_none() {
+        // goose stopped the run for the breach: the breach is how it ended, not an early stop.
+        return Ok(Ending::Breached(breached));
+    }
     Ok(Ending::of_run(&done.report, done.signal, breached))
 }
 
@@ -267,10 +275,10 @@ fn informational(g: &GooseConfiguration) -> bool {
 /// A finished attack.
 struct Done {
     run: LoadRun,
+    settings: LoadSettings,
     report: RunReport,
     histograms: otpfleet_reports::RunHistograms,
     fleet: Option<FleetRun>,
-    goose: GooseSummary,
     /// The signal that interrupted the attack, if one did (goose's Ctrl-C handler takes SIGINT).
     signal: Option<i32>,
 }
@@ -322,21 +330,16 @@ async fn attack(
         }
         None => None,
     };
-    let extra = json!({
-        "fleet": opts.fleet,
-        "poll_interval_s": server.is_some().then_some(opts.poll_interval_s),
-        "max_connections": opts.max_connections,
-    });
-    let (report, histograms) = build_report(&run, &cfg, &target, extra);
-    let goose = summarize_goose(&run.metrics);
+    let settings = load_settings(&run, &cfg, opts.fleet, server.is_some());
+    let (report, histograms) = build_report(&run, &settings, seed, &target);
     drop(server);
     let signal = run.interrupted.then(|| interrupts.signal().unwrap_or(2));
     Ok(Done {
         run,
+        settings,
         report,
         histograms,
         fleet,
-        goose,
         signal,
     })
 }
@@ -411,79 +414,15 @@ fn spawn_fleet(
 }
 
 fn write_folders(done: &Done, out: &Path) -> anyhow::Result<()> {
-    write_run_folder_from(out, &done.report, &done.histograms)
-        .with_context(|| format!("while writing the run folder {}", out.display()))?;
+    otpfleet_run::folder::write(out, &done.report, &done.histograms, None)?;
     if let Some(fleet) = &done.fleet {
-        let dir = out.join("fleet");
-        write_run_folder(&dir, &fleet.report, &fleet.recorder)
-            .with_context(|| format!("while writing the fleet's run folder {}", dir.display()))?;
+        let histograms = fleet.recorder.histograms();
+        otpfleet_run::folder::write(
+            &out.join("fleet"),
+            &fleet.report,
+            &histograms,
+            Some(&fleet.consoles),
+        )?;
     }
     Ok(())
-}
-
-/// The summary printed after goose's own: ours (the same as a fleet's), then how goose's count
-/// relates to ours, the harness's own work and the background fleet.
-fn print_summary(done: &Done, out: &Path) {
-    let (r, g) = (&done.report, &done.goose);
-    let mut s = format!(
-        "\notpfleet load: scenario {}, seed {}",
-        r.config["scenario"].as_str().unwrap_or("?"),
-        r.seed,
-    );
-    s.push_str(&otpfleet_run::summary::text(r, out));
-    let ours = r.throughput.requests;
-    s.push_str(&format!(
-        "goose counted {} requests ({} failed, {:.0} req/s) over its {} s of metrics; otpfleet \
-         counted {ours} over the whole {:.1} s run{}\n",
-        g.requests,
-        g.failures,
-        g.requests_per_s,
-        g.duration_s,
-        r.duration_s,
-        if g.requests == ours {
-            String::new()
-        } else {
-            format!(
-                ": the {} between them were sent before goose reset its metrics once every user \
-                 had started (goose's --no-reset-metrics keeps them)",
-                ours.abs_diff(g.requests)
-            )
-        }
-    ));
-    let synthetic: u64 = r
-        .throughput
-        .steps
-        .values()
-        .map(|t| t.counts.synthetic)
-        .sum();
-    let mitigation = r.config["coordinated_omission"]["goose_co_mitigation"]
-        .as_str()
-        .unwrap_or("disabled");
-    s.push_str(&format!(
-        "coordinated omission: goose --co-mitigation {mitigation}; the response view holds {synthetic} \
-         synthetic samples besides the requests (requests per second count real requests only)\n"
-    ));
-    if r.consoles > 0 {
-        s.push_str(&format!(
-            "consoles that did not finish when the run ended are abandoned ({})\n",
-            r.outcomes.abandoned
-        ));
-    }
-    let harness = &r.config["harness"];
-    s.push_str(&format!(
-        "harness: fed {} requests, approved {}, admins decided {} ({} already decided)\n",
-        harness["fed"],
-        harness["approved_by_harness"],
-        harness["decisions"],
-        harness["already_decided"]
-    ));
-    if let Some(fleet) = &done.fleet {
-        s.push_str(&format!(
-            "background fleet: {} consoles, {} signed in; its report: {}\n",
-            fleet.report.consoles,
-            fleet.report.outcomes.signed_in_otp + fleet.report.outcomes.signed_in_manual,
-            out.join("fleet").display()
-        ));
-    }
-    print!("{s}");
 }

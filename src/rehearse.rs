@@ -3,9 +3,8 @@
 use anyhow::Context as _;
 use clap::Args;
 use otpfleet_emulator::RehearsalLive;
-use otpfleet_emulator::rehearsal::plan::compile;
 use otpfleet_emulator::rehearsal::{Watch, rehearse_until};
-use otpfleet_reports::{DEFAULT_MIN_SAMPLES, RunReport, Threshold};
+use otpfleet_reports::{RunReport, Threshold};
 use otpfleet_run::Ending;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,26 +48,23 @@ pub struct RehearsalDone {
 
 pub fn run(opts: RehearseOpts) -> anyhow::Result<Ending> {
     let done = execute(&opts)?;
-    let r = &done.report;
-    print!("{}", otpfleet_run::summary::text(r, &done.out));
-    print_findings(r);
-    let breached = otpfleet_run::breached(
-        r,
+    Ok(otpfleet_run::summary::verdict(
+        &done.report,
+        &done.out,
+        done.interrupted,
         &opts.threshold,
-        DEFAULT_MIN_SAMPLES,
-        Some("\nthresholds:"),
-    );
-    Ok(Ending::of_run(r, done.interrupted, breached))
+    ))
 }
 
 /// Runs the rehearsal and writes its folder.
 pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let started_ms = otpfleet_run::wall_clock_ms();
-    let plan = read_plan(&opts.plan)?;
+    let plan =
+        otpfleet_emulator::rehearsal::plan::read(&opts.plan).map_err(otpfleet_run::BadInput)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
-    let seed = opts.seed.unwrap_or_else(crate::fleet::random_seed);
+    let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
     let watchers = otpfleet_run::live::Bound::new(otpfleet_run::live::Asked {
         dashboard: opts.dashboard.as_deref(),
         ..Default::default()
@@ -114,7 +110,12 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;
     report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
-    otpfleet_run::target::write_emulated_run(&out, &report, &run.recorder, &run.consoles)?;
+    otpfleet_run::folder::write(
+        &out,
+        &report,
+        &run.recorder.histograms(),
+        Some(&run.consoles),
+    )?;
     signals.block_on(watchers.finish(&out, std::time::Duration::ZERO));
     Ok(RehearsalDone {
         report,
@@ -123,40 +124,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     })
 }
 
-/// The plan in `path`, compiled; its errors listed with file, line and field.
-fn read_plan(path: &Path) -> anyhow::Result<otpfleet_emulator::rehearsal::plan::CompiledPlan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("while reading the plan {}", path.display()))?;
-    compile(&text).map_err(|errors| {
-        let file = path.display();
-        let list: Vec<String> = errors
-            .iter()
-            .map(|e| match e.line {
-                0 => format!("  {file}: {}: {}", e.field, e.message),
-                n => format!("  {file}:{n}: {}: {}", e.field, e.message),
-            })
-            .collect();
-        anyhow::anyhow!(
-            "the plan {} has {} error(s):\n{}",
-            path.display(),
-            errors.len(),
-            list.join("\n")
-        )
-    })
-}
-
 fn default_out(plan: &Path, seed: u64) -> PathBuf {
     let stem = plan.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
     PathBuf::from("runs").join(format!("rehearsal-{stem}-seed{seed}"))
-}
-
-fn print_findings(r: &RunReport) {
-    let Some(f) = &r.rehearsal else { return };
-    println!("findings:");
-    for line in &f.findings {
-        println!("  - {line}");
-    }
-    if let Some(s) = &f.suggestion {
-        println!("  suggestion: {s}");
-    }
 }

@@ -6,10 +6,10 @@ use otpfleet_reports::{
     DEFAULT_LIMITS, DEFAULT_MIN_SAMPLES, Limits, Threshold, compare, merge_run_folders,
     read_report, render_run_folder, report_path, write_comparison, write_comparison_json,
 };
-use otpfleet_run::Ending;
+use otpfleet_run::{Ending, RunConfig};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportOpts {
@@ -95,10 +95,9 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
             wait_s,
             threshold,
         } => {
-            wait_for_reports(&dirs, Duration::from_secs(wait_s))?;
-            let folder = merge_run_folders(&dirs, &out)?;
+            otpfleet_run::folder::wait_for_reports(&dirs, Duration::from_secs(wait_s))?;
+            let (folder, report) = merge_run_folders::<RunConfig>(&dirs, &out)?;
             eprintln!("merged {} runs into {}", dirs.len(), folder.dir.display());
-            let report = read_report(&folder.dir)?;
             Ok(otpfleet_run::summary::verdict(
                 &report,
                 &folder.dir,
@@ -119,47 +118,6 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
             threshold,
             min_samples,
         } => run_check(&dir, &threshold, min_samples),
-    }
-}
-
-/// Waits until every run folder in `dirs` has its report.json, or `patience` has passed (then
-/// the merge names what is missing).
-fn wait_for_reports(dirs: &[PathBuf], patience: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut said: Option<Instant> = None;
-    loop {
-        let missing: Vec<String> = dirs
-            .iter()
-            .filter(|d| !report_path(d).is_file())
-            .map(|d| d.display().to_string())
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let waited = started.elapsed();
-        if waited >= patience {
-            if patience.is_zero() {
-                return Ok(());
-            }
-            bail!(
-                "after {} s, {} of {} run folders have no report.json: {} (a process that \
-                 failed or never ran writes none: see its log)",
-                waited.as_secs(),
-                missing.len(),
-                dirs.len(),
-                missing.join(", ")
-            );
-        }
-        if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
-            said = Some(Instant::now());
-            eprintln!(
-                "merge: waiting for {} of {} run folders: {}",
-                missing.len(),
-                dirs.len(),
-                missing.join(", ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
     }
 }
 

@@ -288,15 +288,7 @@ pub fn provenance_changes(base: &Provenance, now: &Provenance) -> Vec<String> {
 
 /// `1234567.8` as `1,234,568`.
 fn group(x: f64) -> String {
-    let digits = format!("{:.0}", x.max(0.0));
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    otpfleet_reports::numbers::thousands(x.max(0.0).round() as u64)
 }
 
 #[cfg(test)]

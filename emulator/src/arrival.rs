@@ -6,7 +6,7 @@
 //! alone, so a shard computes its own consoles' arrivals with no coordination and the shards of a
 //! run together arrive exactly as the unsharded run does.
 
-use crate::profile::{Stream, stream_rng};
+use crate::streams::{Stream, stream_rng};
 use rand::Rng as _;
 use std::fmt;
 use std::str::FromStr;
@@ -198,6 +198,21 @@ impl fmt::Display for Arrival {
 impl serde::Serialize for Arrival {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// Read back from a report (`otpfleet report merge`): the schedule as written; a replay names
+/// its file, and its offsets, which stay in that file, are not read again.
+impl<'de> serde::Deserialize<'de> for Arrival {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Arrival, D::Error> {
+        let spec = String::deserialize(d)?;
+        match spec.strip_prefix("replay:") {
+            Some(path) => Ok(Arrival::Replay {
+                path: path.to_owned(),
+                offsets_ms: Arc::from([]),
+            }),
+            None => spec.parse().map_err(serde::de::Error::custom),
+        }
     }
 }
 

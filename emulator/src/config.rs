@@ -3,17 +3,33 @@
 use crate::arrival::Arrival;
 use crate::error::ConfigError;
 pub use otpfleet_reports::Role;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// A uniform range of milliseconds, written `MIN..MAX` (or one number for a fixed value): the
 /// minimum at most the maximum, at most a week (valid by construction).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "MsRangeParts")]
 pub struct MsRange {
     min_ms: u64,
     max_ms: u64,
+}
+
+/// A range as written in a report, checked as it is read back.
+#[derive(Deserialize)]
+struct MsRangeParts {
+    min_ms: u64,
+    max_ms: u64,
+}
+
+impl TryFrom<MsRangeParts> for MsRange {
+    type Error = String;
+
+    fn try_from(p: MsRangeParts) -> Result<MsRange, String> {
+        MsRange::new(p.min_ms, p.max_ms)
+    }
 }
 
 /// The longest range a knob takes: a week.
@@ -78,10 +94,26 @@ impl fmt::Display for MsRange {
 
 /// `K/N`: this process runs consoles whose index modulo `N` is `K`; `0 <= K < N <= 10,000`
 /// (valid by construction: a count of 0 would divide by zero in `owns`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ShardParts")]
 pub struct Shard {
     index: u32,
     count: u32,
+}
+
+/// A shard as written in a report, checked as it is read back.
+#[derive(Deserialize)]
+struct ShardParts {
+    index: u32,
+    count: u32,
+}
+
+impl TryFrom<ShardParts> for Shard {
+    type Error = String;
+
+    fn try_from(p: ShardParts) -> Result<Shard, String> {
+        Shard::new(p.index, p.count)
+    }
 }
 
 /// Most shards a fleet is split into.
@@ -126,8 +158,17 @@ impl FromStr for Shard {
 }
 
 /// A probability, checked to be within 0..=1.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "f64")]
 pub struct Rate(f64);
+
+impl TryFrom<f64> for Rate {
+    type Error = String;
+
+    fn try_from(p: f64) -> Result<Rate, String> {
+        Rate::new(p)
+    }
+}
 
 impl Rate {
     pub const ZERO: Rate = Rate(0.0);
@@ -167,7 +208,7 @@ impl FromStr for Rate {
 
 /// Fault and behaviour rates, each the share of consoles (or of attempts, for typos and
 /// network faults) it applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
     /// Consoles booted without the HDMI ingest module (verification fails, the installer
     /// connects it and restarts).
@@ -221,7 +262,7 @@ impl fmt::Display for Rate {
 }
 
 /// How long people and consoles take, each a uniform range.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// Consoles arrive spread evenly over this window (ms).
     pub arrival_window_ms: u64,
@@ -252,17 +293,8 @@ impl Default for Timing {
     }
 }
 
-/// How the emulator talks to the server over HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ConnectionMode {
-    /// A shared pool of at most this many connections.
-    Pooled { max_connections: usize },
-    /// Each console opens its own connection, as real consoles do.
-    PerConsole,
-}
-
-/// A fleet run.
-#[derive(Debug, Clone, Serialize)]
+/// A fleet run's settings (as given, in its report's `config`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetConfig {
     pub consoles: u64,
     pub seed: u64,
@@ -377,14 +409,6 @@ impl FleetConfig {
             Role::Admins if self.auto_approve => Err(ConfigError::NothingToApprove),
             Role::Admins if self.shard != Shard::WHOLE => Err(ConfigError::ShardedAdmins),
             Role::Admins => Ok(()),
-        }
-    }
-}
-
-impl Default for ConnectionMode {
-    fn default() -> Self {
-        ConnectionMode::Pooled {
-            max_connections: 64,
         }
     }
 }

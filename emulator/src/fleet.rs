@@ -13,11 +13,9 @@ use crate::seed::seed_server;
 use indicatif::{ProgressBar, ProgressStyle};
 use otpfleet_client::{AdminClient, AdminError, Desk, Ticket, Transport, tick_intervals};
 use otpfleet_reports::{
-    ArrivalPoint, Flow, IntervalPoint, Outcome, Outcomes, Recorder, RunKind, RunReport,
-    SCHEMA_VERSION, ShardInfo, Step, StepLatency, Throughput, TimeToSignedIn, interval_length,
-    latency_of, summarize,
+    ArrivalPoint, Measured, Outcome, Outcomes, Recorder, RunKind, RunOf, RunReport, Settings,
+    ShardInfo, Step, interval_length,
 };
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -148,12 +146,14 @@ pub async fn run_fleet<T: Transport>(
         started,
     };
     let (records, elapsed) = measure(&requester, &transport, admin_token, arrivals, &opts).await;
-    let report = build_report(
-        RunKind::Fleet,
-        &requester,
-        &transport.describe(),
-        &records,
-        elapsed,
+    let report = RunReport::new(
+        run_of(
+            RunKind::Fleet,
+            &requester,
+            &transport.describe(),
+            Settings::of(&requester.cfg),
+        ),
+        measured(RunKind::Fleet, &requester, &records, elapsed),
     );
     let restored = match found {
         Some(prefs) => Some(admin.put_preferences(prefs).await.map(|()| prefs)),
@@ -398,28 +398,6 @@ async fn collect(
     records
 }
 
-/// A measured run's latencies per step, throughput and points over time.
-fn measured_views(
-    requester: &Requester,
-    elapsed: Duration,
-) -> (
-    BTreeMap<String, StepLatency>,
-    Throughput,
-    Vec<IntervalPoint>,
-) {
-    // The steps of DESIGN.md section 5 always appear; others when something was measured.
-    const ALWAYS: [&str; 6] = ["verify", "redeem", "poll", "approve", "sign_in", "issue"];
-    let counts = Step::ALL
-        .into_iter()
-        .map(|s| (s.as_str().to_owned(), requester.recorder.counts(s)))
-        .collect();
-    (
-        latency_of(&requester.recorder.histograms(), &ALWAYS),
-        Throughput::of(counts, round_ms(elapsed)),
-        requester.recorder.points(),
-    )
-}
-
 /// Arrivals per interval of `length_s`: intended by the schedule, started, dropped, and the
 /// launcher's largest lateness among the interval's intended arrivals.
 fn arrivals_over_time(records: &[ConsoleRecord], length_s: f64) -> Vec<ArrivalPoint> {
@@ -554,67 +532,60 @@ fn outcome_line(o: &Outcomes) -> String {
     )
 }
 
-/// The report of a run from its counters and records.
-pub fn build_report(
-    kind: RunKind,
-    requester: &Requester,
-    target: &str,
-    records: &[ConsoleRecord],
-    elapsed: Duration,
-) -> RunReport {
-    let mut outcomes = Outcomes::default();
-    for r in records {
-        outcomes.add(r.outcome);
-    }
-    // A rehearsal's requests take no time (the in-process server in simulated time): it
-    // reports no latency and no rates, only what the rollout came to.
-    let (latency_us, throughput, over_time) = if kind != RunKind::Rehearsal {
-        measured_views(requester, elapsed)
-    } else {
-        Default::default()
-    };
-    let arrivals = if kind == RunKind::Fleet {
-        let length_s = over_time.first().map_or(1.0, |p| p.length_s);
-        arrivals_over_time(records, length_s)
-    } else {
-        Vec::new()
-    };
+/// What a run of `kind` is: its seed and shard from `requester`'s configuration, `target`, and
+/// `config` (its settings as given).
+pub fn run_of(kind: RunKind, requester: &Requester, target: &str, config: Settings) -> RunOf {
     let cfg = &requester.cfg;
-    let stopped_because = requester.stop.reason();
-    RunReport {
-        schema_version: SCHEMA_VERSION,
+    RunOf {
         kind,
-        otpfleet_version: env!("CARGO_PKG_VERSION").to_owned(),
         seed: cfg.seed,
-        consoles: records.len() as u64,
         shard: ShardInfo {
             index: cfg.shard.index(),
             count: cfg.shard.count(),
             role: cfg.role,
         },
         target: target.to_owned(),
-        complete: stopped_because.is_none(),
-        stopped_because,
+        config,
+    }
+}
+
+/// What a run measured: `requester`'s counters and histograms and the consoles' `records`,
+/// over `elapsed`; a fleet's arrivals per interval.
+pub fn measured(
+    kind: RunKind,
+    requester: &Requester,
+    records: &[ConsoleRecord],
+    elapsed: Duration,
+) -> Measured {
+    let mut outcomes = Outcomes::default();
+    for r in records {
+        outcomes.add(r.outcome);
+    }
+    let recorder = &requester.recorder;
+    let over_time = recorder.points();
+    let arrivals = if kind == RunKind::Fleet {
+        let length_s = over_time.first().map_or(1.0, |p| p.length_s);
+        arrivals_over_time(records, length_s)
+    } else {
+        Vec::new()
+    };
+    Measured {
+        consoles: records.len() as u64,
+        stopped_because: requester.stop.reason(),
         outcomes,
         faults: requester.tally.faults(),
         errors: requester.tally.errors(),
         violations: requester.tally.violations(),
         arrivals,
-        latency_us,
-        throughput,
+        histograms: recorder.histograms(),
+        counts: Step::ALL
+            .into_iter()
+            .map(|s| (s.as_str().to_owned(), recorder.counts(s)))
+            .collect(),
+        measured_s: round_ms(elapsed),
         over_time,
-        time_to_signed_in_s: TimeToSignedIn {
-            over_range: requester.recorder.flows_over_range(),
-            ..TimeToSignedIn::from_us(&summarize(
-                &requester.recorder.flow_histogram(Flow::TimeToSignedIn),
-            ))
-        },
+        signed_in_over_range: recorder.flows_over_range(),
         duration_s: round_ms(elapsed),
-        config: serde_json::to_value(cfg).unwrap_or_default(),
-        timeline: Vec::new(),
-        rehearsal: None,
-        merged_from: Vec::new(),
-        meta: None,
     }
 }
 
@@ -629,7 +600,7 @@ fn round_ms(d: Duration) -> f64 {
 /// rehearsal) and the time from arrival to signed in.
 pub fn write_consoles_csv(
     records: &[ConsoleRecord],
-    out: &mut impl std::io::Write,
+    out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     writeln!(
         out,

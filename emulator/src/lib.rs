@@ -23,14 +23,13 @@ pub mod rehearsal;
 pub mod schedule;
 mod seed;
 mod stop;
+mod streams;
 mod tally;
 
-pub use config::{ConnectionMode, FleetConfig, MsRange, Rate, Rates, Shard, Timing};
+pub use config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 pub use console::ConsoleRecord;
 pub use error::{ConfigError, RunError};
-pub use fleet::{
-    FleetRun, Progress, RunOptions, Start, build_report, profiles, run_fleet, write_consoles_csv,
-};
+pub use fleet::{FleetRun, Progress, RunOptions, Start, profiles, run_fleet, write_consoles_csv};
 pub use live::{Live, RehearsalLive};
 pub use profile::{ConsoleProfile, admin_verdict};
 pub use reference::InProcessTransport;

@@ -83,7 +83,9 @@ pub async fn probe<T: Transport>(
         errors: counts.failed.load(Ordering::Relaxed),
         dropped: counts.dropped.load(Ordering::Relaxed),
         elapsed,
-        latency: latency_of(&requester.recorder.histograms(), &[step])[step],
+        latency: latency_of(&requester.recorder.histograms())
+            .remove(step)
+            .unwrap_or_default(),
         over_time: requester.recorder.points(),
     }
 }

@@ -11,23 +11,32 @@ use crate::api::Requester;
 use crate::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use crate::console::ConsoleRecord;
 use crate::error::RunError;
+use crate::fleet::{measured, run_of};
 use crate::live::RehearsalLive;
 use crate::profile::{ConsoleProfile, console_rng};
+use crate::reference;
 use crate::reference::InProcessTransport;
 use crate::schedule::WorkSchedule;
 use crate::seed::{import_accounts, issue_tickets, set_preferences};
-use crate::{build_report, reference};
 use otpfleet_client::Desk;
 use otpfleet_protocol::Preferences;
-use otpfleet_reports::{Recorder, RunKind, RunReport, TimelinePoint};
+use otpfleet_reports::{Recorder, RunKind, RunReport, Settings, TimelinePoint};
 use otpfleet_server::{ServerConfig, TokioClock};
 use plan::{CompiledPlan, CompiledWave};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// A rehearsal's settings, as its report keeps them: the plan as written and the seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RehearsalSettings {
+    pub plan: plan::Plan,
+    pub seed: u64,
+}
 
 /// What a rehearsal produced.
 #[derive(Debug)]
@@ -282,14 +291,7 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     let timeline = sampler.await.unwrap_or_default();
     records.sort_by_key(|r| r.index);
     name_waves(plan, &mut records);
-    let mut report = build_report(
-        RunKind::Rehearsal,
-        requester,
-        "in-process reference server (simulated time)",
-        &records,
-        elapsed,
-    );
-    report.config = serde_json::json!({ "plan": plan.source, "seed": seed });
+    let mut report = rehearsal_report(plan, seed, requester, &records, elapsed);
     report.rehearsal = Some(findings::findings(
         plan, requester, &records, &timeline, origin,
     ));
@@ -303,6 +305,31 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
             .as_ref()
             .map_or(0, |d| d.skipped_so_far()),
     })
+}
+
+/// A rehearsal's report, but for its findings and timeline: its settings (the plan as written
+/// and the seed) and what `requester` and the consoles' `records` measured.
+fn rehearsal_report(
+    plan: &CompiledPlan,
+    seed: u64,
+    requester: &Requester,
+    records: &[ConsoleRecord],
+    elapsed: Duration,
+) -> RunReport {
+    let settings = RehearsalSettings {
+        plan: plan.source.clone(),
+        seed,
+    };
+    let run = run_of(
+        RunKind::Rehearsal,
+        requester,
+        "in-process reference server (simulated time)",
+        Settings::of(&settings),
+    );
+    RunReport::new(
+        run,
+        measured(RunKind::Rehearsal, requester, records, elapsed),
+    )
 }
 
 /// The rehearsal's sender: its consoles skip the polls that hear nothing new unless `watch`

@@ -17,14 +17,15 @@ pub enum ReportError {
     },
     #[error(
         "{path} has report schema version {found} (written by otpfleet {written_by}); this \
-         otpfleet reads version {}: render or compare it with the otpfleet that wrote it, or \
-         run it again",
-        crate::report::SCHEMA_VERSION
+         otpfleet reads version {reads}: render or compare it with the otpfleet that wrote it, \
+         or run it again"
     )]
     Version {
         path: PathBuf,
         found: u32,
         written_by: String,
+        /// The version this otpfleet reads.
+        reads: u32,
     },
     #[error("{path}: {message}")]
     Hlog { path: PathBuf, message: String },

@@ -1,7 +1,6 @@
 //! A run folder: `report.json`, `report.md`, `report.html`, and the HdrHistogram interval logs:
 //! per measured step and view a `<step>.<view>.hlog`, per flow a `<flow>.hlog`.
 
-use crate::histograms::Recorder;
 use crate::html::write_html;
 use crate::markdown::write_markdown;
 use crate::report::RunReport;
@@ -18,32 +17,39 @@ pub struct RunFolder {
     pub files: Vec<PathBuf>,
 }
 
-/// Writes the run folder (created if missing). Histogram logs are written for steps that
-/// recorded something, up to the recorder's last closed interval.
+/// A file of a run folder that only the run's own crate can write (the emulator's
+/// `consoles.csv`): its name and what writes it.
+pub type ExtraFile<'a> = (
+    &'a str,
+    &'a mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
+);
+
+/// Writes the run folder (created if missing): `extra` files first, then the views, the
+/// histogram logs of what was recorded (none for a rehearsal, whose requests take no time), and
+/// `report.json` last and whole (written aside, then renamed): a folder that has it is
+/// complete, which is what a merge waiting on a shared volume looks for.
 pub fn write_run_folder(
     dir: &Path,
     report: &RunReport,
-    recorder: &Recorder,
-) -> io::Result<RunFolder> {
-    let mut histograms = recorder.histograms();
-    if report.kind == crate::report::RunKind::Rehearsal {
-        // Requests in simulated time take no time: the report has no latency, nor the folder.
-        histograms.steps.clear();
-        histograms.lines.clear();
-    }
-    write_run_folder_from(dir, report, &histograms)
-}
-
-/// Writes the run folder from histograms already taken (a merge, a rebuilt run). `report.json`
-/// comes last and whole (written aside, then renamed): a folder that has it is complete, which
-/// is what a merge waiting on a shared volume looks for.
-pub fn write_run_folder_from(
-    dir: &Path,
-    report: &RunReport,
     histograms: &RunHistograms,
+    extra: Option<ExtraFile<'_>>,
 ) -> io::Result<RunFolder> {
     std::fs::create_dir_all(dir)?;
-    let mut files = write_views(dir, report, histograms)?;
+    let mut files = Vec::new();
+    if let Some((name, write)) = extra {
+        write_file(dir, name, &mut files, &mut |out| write(out))?;
+    }
+    let timeless;
+    let histograms = if report.kind == crate::report::RunKind::Rehearsal {
+        timeless = RunHistograms {
+            flows: histograms.flows.clone(),
+            ..RunHistograms::default()
+        };
+        &timeless
+    } else {
+        histograms
+    };
+    files.extend(write_views(dir, report, histograms)?);
     let duration = Duration::from_secs_f64(report.duration_s.max(0.001));
     for name in histograms.write_logs(dir, duration)? {
         files.push(dir.join(name));

@@ -13,6 +13,7 @@
 //! holds per request, to the microsecond.
 
 use crate::intervals::{IntervalLine, IntervalPoint, IntervalStep};
+pub use crate::views::{HISTOGRAM_MAX_US, View, ViewHistograms, new_histogram};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
@@ -20,11 +21,6 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// Largest value a histogram holds: 366 days, in microseconds (longer than any rehearsal: OTPs
-/// live at most 14 days). A larger value is not clamped: it is counted in `over_range` and left
-/// out of the histogram, so it never passes for the maximum.
-pub const HISTOGRAM_MAX_US: u64 = 366 * 24 * 3600 * 1_000_000;
 
 /// The requests a run measures, one per route a console or admin calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,6 +57,17 @@ impl Step {
         Step::Reject,
         Step::SignIn,
         Step::ManualSignIn,
+    ];
+
+    /// The steps every report carries, measured or not, so runs of different kinds and
+    /// scenarios line up in `otpfleet report compare`.
+    pub const ALWAYS: [Step; 6] = [
+        Step::Issue,
+        Step::Verify,
+        Step::Redeem,
+        Step::Poll,
+        Step::Approve,
+        Step::SignIn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,40 +111,6 @@ impl Flow {
     }
 }
 
-/// The three views of a request (see the module's documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum View {
-    Response,
-    Service,
-    Lateness,
-}
-
-impl View {
-    pub const ALL: [View; 3] = [View::Response, View::Service, View::Lateness];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            View::Response => "response",
-            View::Service => "service",
-            View::Lateness => "lateness",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<View> {
-        View::ALL.into_iter().find(|v| v.as_str() == text)
-    }
-
-    /// What the view measures, for notes and log comments.
-    pub fn meaning(self) -> &'static str {
-        match self {
-            View::Response => "response time: from the intended send to the answer",
-            View::Service => "service time: from the actual send to the answer",
-            View::Lateness => "generator lateness: from the intended send to the actual send",
-        }
-    }
-}
-
 /// How a request ended, for the counts of its step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answered<'a> {
@@ -150,65 +123,10 @@ pub enum Answered<'a> {
     Failed(&'a str),
 }
 
-/// A new histogram of the full range.
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("static bounds are valid")
-}
-
 /// Microseconds of a duration, at least 1 (the histogram's lowest value); `None` past the range.
 fn to_us(d: Duration) -> Option<u64> {
     let us = u64::try_from(d.as_micros()).ok()?;
     (us <= HISTOGRAM_MAX_US).then_some(us.max(1))
-}
-
-/// One step's three histograms.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ViewHistograms {
-    pub response: Histogram<u64>,
-    pub service: Histogram<u64>,
-    pub lateness: Histogram<u64>,
-}
-
-impl Default for ViewHistograms {
-    fn default() -> Self {
-        ViewHistograms {
-            response: new_histogram(),
-            service: new_histogram(),
-            lateness: new_histogram(),
-        }
-    }
-}
-
-impl ViewHistograms {
-    pub fn get(&self, view: View) -> &Histogram<u64> {
-        match view {
-            View::Response => &self.response,
-            View::Service => &self.service,
-            View::Lateness => &self.lateness,
-        }
-    }
-
-    pub fn get_mut(&mut self, view: View) -> &mut Histogram<u64> {
-        match view {
-            View::Response => &mut self.response,
-            View::Service => &mut self.service,
-            View::Lateness => &mut self.lateness,
-        }
-    }
-
-    /// Adds another step's histograms without loss.
-    pub fn add(&mut self, other: &ViewHistograms) -> Result<(), String> {
-        for view in View::ALL {
-            self.get_mut(view)
-                .add(other.get(view))
-                .map_err(|e| format!("the {} view does not add up: {e:?}", view.as_str()))?;
-        }
-        Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        View::ALL.iter().all(|v| self.get(*v).is_empty())
-    }
 }
 
 /// What a step's requests came to, beyond their latencies.

@@ -6,7 +6,7 @@
 //! Lines are kept encoded (a few hundred bytes each) rather than as histograms (hundreds of
 //! kilobytes each at the full range), so a long run's intervals cost little memory.
 
-use crate::histograms::{View, ViewHistograms, new_histogram};
+use crate::views::{View, ViewHistograms, new_histogram};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;

@@ -21,6 +21,7 @@ pub mod numbers;
 mod render;
 mod report;
 mod run_histograms;
+mod views;
 
 pub use check::{Op, Threshold, Verdict, check};
 pub use compare::{
@@ -29,8 +30,8 @@ pub use compare::{
 };
 pub use error::ReportError;
 pub use folder::{
-    OutError, Prepared, RunFolder, prepare_out, unused_folder, write_run_folder,
-    write_run_folder_from, write_views,
+    ExtraFile, OutError, Prepared, RunFolder, prepare_out, unused_folder, write_run_folder,
+    write_views,
 };
 pub use gate::{DEFAULT_MIN_SAMPLES, DEFAULT_VIEW, Metric, Stat};
 pub use hdrhistogram::Histogram;
@@ -44,7 +45,7 @@ pub use intervals::{
     write_log,
 };
 pub use markdown::write_markdown;
-pub use merge::{MAX_SHARDS, ShardRun, merge_run_folders, merge_runs, read_shards};
+pub use merge::{MAX_SHARDS, ShardRun, ShardSettings, merge_run_folders, merge_runs, read_shards};
 pub use render::{read_report, read_run_folder, render_run_folder, report_path};
 pub use report::*;
 pub use run_histograms::{RunHistograms, TIME_TO_SIGNED_IN};

@@ -9,17 +9,28 @@
 //! so it does not mix with a split run.
 
 use crate::error::ReportError;
-use crate::folder::{RunFolder, write_run_folder_from};
-use crate::histograms::{StepCounts, View, summarize};
+use crate::folder::{RunFolder, write_run_folder};
+use crate::histograms::{StepCounts, View};
 use crate::render::read_run_folder;
 use crate::report::{
-    Faults, MergedFrom, Outcomes, Role, RunReport, SCHEMA_VERSION, ShardInfo, Throughput,
-    TimeToSignedIn, TimelinePoint, latency_of,
+    Faults, Measured, MergedFrom, Outcomes, Role, RunKind, RunOf, RunReport, Settings, ShardInfo,
+    TimelinePoint,
 };
 use crate::run_histograms::{RunHistograms, TIME_TO_SIGNED_IN};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The settings of a run as a merge needs them, read typed from each shard's report by the
+/// one that knows their type (`otpfleet_run::RunConfig`).
+pub trait ShardSettings: serde::Serialize + PartialEq + Sized {
+    /// The settings of a report of `kind`.
+    fn read(kind: RunKind, settings: &Settings) -> Result<Self, String>;
+    /// The whole run's settings (every shard, role all), with `admins` admins when given.
+    fn whole(&self, admins: Option<u32>) -> Self;
+    /// Whether requests are approved automatically (a split run needs no admin process then).
+    fn auto_approve(&self) -> bool;
+}
 
 /// Most shard runs one merge takes (the fleet's own bound on `--shard K/N`).
 pub const MAX_SHARDS: usize = 10_000;
@@ -53,8 +64,11 @@ pub fn read_shards(dirs: &[PathBuf]) -> Result<Vec<ShardRun>, ReportError> {
         .collect()
 }
 
-/// Merges the shard run folders `dirs` into a new run folder `out`.
-pub fn merge_run_folders(dirs: &[PathBuf], out: &Path) -> Result<RunFolder, ReportError> {
+/// Merges the shard run folders `dirs` into a new run folder `out`: the folder and its report.
+pub fn merge_run_folders<C: ShardSettings>(
+    dirs: &[PathBuf],
+    out: &Path,
+) -> Result<(RunFolder, RunReport), ReportError> {
     for dir in dirs {
         if same_place(dir, out) {
             return Err(ReportError::Shards(format!(
@@ -64,21 +78,32 @@ pub fn merge_run_folders(dirs: &[PathBuf], out: &Path) -> Result<RunFolder, Repo
         }
     }
     let shards = read_shards(dirs)?;
-    let (report, histograms) = merge_runs(&shards)?;
-    write_run_folder_from(out, &report, &histograms).map_err(|source| ReportError::Write {
-        path: out.to_path_buf(),
-        source,
-    })
+    let (report, histograms) = merge_runs::<C>(&shards)?;
+    let folder =
+        write_run_folder(out, &report, &histograms, None).map_err(|source| ReportError::Write {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    Ok((folder, report))
 }
 
 /// Merges shard runs that belong together into the report and histograms of the whole run.
-pub fn merge_runs(shards: &[ShardRun]) -> Result<(RunReport, RunHistograms), ReportError> {
-    let first = shards
-        .first()
-        .ok_or_else(|| ReportError::Shards("no run folders to merge".into()))?;
-    check_roles(shards)?;
-    for shard in &shards[1..] {
-        check_belongs(first, shard)?;
+pub fn merge_runs<C: ShardSettings>(
+    shards: &[ShardRun],
+) -> Result<(RunReport, RunHistograms), ReportError> {
+    if shards.is_empty() {
+        return Err(ReportError::Shards("no run folders to merge".into()));
+    }
+    let settings = shards
+        .iter()
+        .map(|s| {
+            C::read(s.report.kind, &s.report.config)
+                .map_err(|e| ReportError::Shards(format!("{}: {e}", s.dir.display())))
+        })
+        .collect::<Result<Vec<C>, ReportError>>()?;
+    check_roles(shards, &settings)?;
+    for i in 1..shards.len() {
+        check_belongs((&shards[0], &settings[0]), (&shards[i], &settings[i]))?;
     }
     let consoles: Vec<&ShardRun> = shards
         .iter()
@@ -101,7 +126,7 @@ pub fn merge_runs(shards: &[ShardRun]) -> Result<(RunReport, RunHistograms), Rep
                 message,
             })?;
     }
-    let report = merged_report(shards, &histograms)?;
+    let report = merged_report(shards, &settings, histograms.clone())?;
     Ok((report, histograms))
 }
 
@@ -160,18 +185,13 @@ fn step_counts(reports: &[&RunReport]) -> BTreeMap<String, StepCounts> {
     counts
 }
 
-fn merged_report(
+fn merged_report<C: ShardSettings>(
     shards: &[ShardRun],
-    histograms: &RunHistograms,
+    settings: &[C],
+    histograms: RunHistograms,
 ) -> Result<RunReport, ReportError> {
     let reports: Vec<&RunReport> = shards.iter().map(|s| &s.report).collect();
     let first = reports[0];
-    let always: Vec<&str> = first.latency_us.keys().map(String::as_str).collect();
-    // Shards run side by side: the whole run's rates are its requests over the longest shard.
-    let measured_s = reports
-        .iter()
-        .map(|r| r.throughput.measured_s)
-        .fold(0.0, f64::max);
     let over_time = if first.over_time.is_empty() {
         Vec::new()
     } else {
@@ -180,15 +200,16 @@ fn merged_report(
             message,
         })?
     };
-    Ok(RunReport {
-        schema_version: SCHEMA_VERSION,
+    let longest = |f: fn(&RunReport) -> f64| reports.iter().map(|r| f(r)).fold(0.0, f64::max);
+    let run = RunOf {
         kind: first.kind,
-        otpfleet_version: first.otpfleet_version.clone(),
         seed: first.seed,
-        consoles: reports.iter().map(|r| r.consoles).sum(),
         shard: ShardInfo::WHOLE,
         target: targets(&reports),
-        complete: reports.iter().all(|r| r.complete),
+        config: merged_config(shards, settings),
+    };
+    let measured = Measured {
+        consoles: reports.iter().map(|r| r.consoles).sum(),
         stopped_because: stopped_because(shards),
         outcomes: reports
             .iter()
@@ -199,32 +220,32 @@ fn merged_report(
         errors: sum_errors(&reports),
         violations: reports.iter().flat_map(|r| r.violations.clone()).collect(),
         arrivals: sum_arrivals(&reports),
-        latency_us: latency_of(histograms, &always),
-        throughput: Throughput::of(step_counts(&reports), measured_s),
+        histograms,
+        counts: step_counts(&reports),
+        // Shards run side by side: the whole run's rates are its requests over the longest.
+        measured_s: longest(|r| r.throughput.measured_s),
         over_time,
-        time_to_signed_in_s: TimeToSignedIn {
-            over_range: reports
-                .iter()
-                .map(|r| r.time_to_signed_in_s.over_range)
-                .sum(),
-            ..histograms
-                .time_to_signed_in()
-                .map(|h| TimeToSignedIn::from_us(&summarize(h)))
-                .unwrap_or_default()
-        },
-        duration_s: reports.iter().map(|r| r.duration_s).fold(0.0, f64::max),
-        config: merged_config(shards),
-        timeline: sum_timelines(&reports),
-        rehearsal: first.rehearsal.clone().filter(|_| reports.len() == 1),
-        merged_from: merged_from(shards),
-        // Each shard's folder says where and when it ran.
-        meta: None,
-    })
+        signed_in_over_range: reports
+            .iter()
+            .map(|r| r.time_to_signed_in_s.over_range)
+            .sum(),
+        duration_s: longest(|r| r.duration_s),
+    };
+    let mut report = RunReport::new(run, measured);
+    report.otpfleet_version = first.otpfleet_version.clone();
+    report.timeline = sum_timelines(&reports);
+    report.rehearsal = first.rehearsal.clone().filter(|_| reports.len() == 1);
+    report.merged_from = merged_from(shards);
+    // Each shard's folder says where and when it ran (`meta`).
+    Ok(report)
 }
 
 /// Shards of one run share kind, seed, build, schema, shard count and every setting but the
 /// shard itself.
-fn check_belongs(first: &ShardRun, other: &ShardRun) -> Result<(), ReportError> {
+fn check_belongs<C: ShardSettings>(
+    (first, first_settings): (&ShardRun, &C),
+    (other, other_settings): (&ShardRun, &C),
+) -> Result<(), ReportError> {
     let (a, b) = (&first.report, &other.report);
     let difference = if a.kind != b.kind {
         Some(format!("a {:?} run, not a {:?} run", b.kind, a.kind))
@@ -249,9 +270,12 @@ fn check_belongs(first: &ShardRun, other: &ShardRun) -> Result<(), ReportError> 
             b.shard.count, a.shard.count
         ))
     } else {
-        let mut diffs = Vec::new();
-        json_differences("", &comparable_config(a), &comparable_config(b), &mut diffs);
-        (!diffs.is_empty()).then(|| format!("other settings: {}", diffs.join(", ")))
+        let (a, b) = (comparable(a, first_settings), comparable(b, other_settings));
+        (a != b).then(|| {
+            let mut diffs = Vec::new();
+            json_differences("", &Settings::of(&a).0, &Settings::of(&b).0, &mut diffs);
+            format!("other settings: {}", diffs.join(", "))
+        })
     };
     match difference {
         None => Ok(()),
@@ -265,7 +289,7 @@ fn check_belongs(first: &ShardRun, other: &ShardRun) -> Result<(), ReportError> 
 
 /// A split run has console shards and one admin process (none with auto approval); a process
 /// of role `all` runs its own admins, so it is not part of one.
-fn check_roles(shards: &[ShardRun]) -> Result<(), ReportError> {
+fn check_roles<C: ShardSettings>(shards: &[ShardRun], settings: &[C]) -> Result<(), ReportError> {
     let of = |role: Role| shards.iter().filter(move |s| s.report.shard.role == role);
     let split = of(Role::Consoles).chain(of(Role::Admins)).next();
     if let (Some(whole), Some(part)) = (of(Role::All).next(), split) {
@@ -292,7 +316,7 @@ fn check_roles(shards: &[ShardRun]) -> Result<(), ReportError> {
                 .into(),
         ));
     }
-    let auto_approve = shards[0].report.config.get("auto_approve") == Some(&true.into());
+    let auto_approve = settings[0].auto_approve();
     if let Some(console) = of(Role::Consoles).next()
         && admins.is_empty()
         && !auto_approve
@@ -375,36 +399,19 @@ fn check_logs_match_report(
     Ok(())
 }
 
-/// The configuration with the shard set to the whole run and the role to all: what every
-/// process of a run shares, and what the unsharded run has.
-fn whole_run_config(config: &serde_json::Value) -> serde_json::Value {
-    let mut config = config.clone();
-    if let Some(shard) = config.get_mut("shard") {
-        *shard = serde_json::json!({"index": 0, "count": 1});
-    }
-    if let Some(role) = config.get_mut("role") {
-        *role = serde_json::json!(Role::All);
-    }
-    config
+/// What the processes of one run must agree on: the whole run's settings, but the number of
+/// admins where a process's role makes it its own (a console shard runs none).
+fn comparable<C: ShardSettings>(report: &RunReport, settings: &C) -> C {
+    let own_admins = report.shard.role != Role::All;
+    settings.whole(own_admins.then_some(0))
 }
 
-/// What the processes of one run must agree on: the whole run's configuration, without the
-/// number of admins where a process's role makes it its own (a console shard runs none).
-fn comparable_config(report: &RunReport) -> serde_json::Value {
-    let mut config = whole_run_config(&report.config);
-    if let Some(map) = config.as_object_mut() {
-        map.remove("role");
-        if report.shard.role != Role::All {
-            map.remove("admins");
-        }
-    }
-    config
-}
-
-/// The merged run's configuration: the whole run's, with the admins of its admin process.
-fn merged_config(shards: &[ShardRun]) -> serde_json::Value {
-    let admins = shards.iter().find(|s| s.report.shard.role == Role::Admins);
-    whole_run_config(&admins.unwrap_or(&shards[0]).report.config)
+/// The merged run's settings: the whole run's, with the admins of its admin process.
+fn merged_config<C: ShardSettings>(shards: &[ShardRun], settings: &[C]) -> Settings {
+    let admins = shards
+        .iter()
+        .position(|s| s.report.shard.role == Role::Admins);
+    Settings::of(&settings[admins.unwrap_or(0)].whole(None))
 }
 
 /// Paths where two JSON values differ (`rates.typo is 0.1 (not 0.05)`), at most 5.

@@ -57,6 +57,7 @@ fn check_version(path: &Path, text: &str) -> Result<(), ReportError> {
             written_by: v
                 .otpfleet_version
                 .unwrap_or_else(|| "an unknown version".into()),
+            reads: SCHEMA_VERSION,
         }),
     }
 }

@@ -1,6 +1,6 @@
 //! `report.json`: the schema of a run's results.
 
-use crate::histograms::{StepCounts, Summary, View, summarize};
+use crate::histograms::{Step, StepCounts, Summary, View, summarize};
 use crate::intervals::IntervalPoint;
 use crate::run_histograms::RunHistograms;
 use serde::{Deserialize, Serialize};
@@ -35,12 +35,12 @@ impl StepLatency {
     }
 }
 
-/// Per step, the three views of what `histograms` holds; `always` steps appear even when
-/// nothing was measured (DESIGN.md section 5), so runs line up in a comparison.
-pub fn latency_of(histograms: &RunHistograms, always: &[&str]) -> BTreeMap<String, StepLatency> {
-    let mut out: BTreeMap<String, StepLatency> = always
+/// Per step, the three views of what `histograms` holds; the steps of `Step::ALWAYS` appear even
+/// when nothing was measured, so runs line up in a comparison.
+pub fn latency_of(histograms: &RunHistograms) -> BTreeMap<String, StepLatency> {
+    let mut out: BTreeMap<String, StepLatency> = Step::ALWAYS
         .iter()
-        .map(|s| ((*s).to_owned(), StepLatency::default()))
+        .map(|s| (s.as_str().to_owned(), StepLatency::default()))
         .collect();
     for (step, views) in &histograms.steps {
         out.insert(
@@ -351,11 +351,6 @@ impl Role {
     pub fn runs_consoles(self) -> bool {
         self != Role::Admins
     }
-
-    /// Whether the process runs admins.
-    pub fn runs_admins(self) -> bool {
-        self != Role::Consoles
-    }
 }
 
 impl std::str::FromStr for Role {
@@ -421,7 +416,7 @@ pub struct RunReport {
     /// Wall time of the run, in seconds (simulated time for rehearsals).
     pub duration_s: f64,
     /// The settings of the run, as given.
-    pub config: serde_json::Value,
+    pub config: Settings,
     /// Rehearsals: consoles in each state at the end of every simulated hour.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelinePoint>,
@@ -436,6 +431,112 @@ pub struct RunReport {
     /// the same for the same plan and seed but for this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<RunMeta>,
+}
+
+/// The settings of a run as given, in `report.json`'s `config`: written from the run's typed
+/// settings and read back typed by the one that knows their type (`otpfleet_run::RunConfig`),
+/// never queried by key. This crate sits below the crates that define them, so it holds them
+/// as they are written.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Settings(pub(crate) serde_json::Value);
+
+impl Settings {
+    /// `settings` as they are written into report.json (objects' keys in order).
+    pub fn of<T: Serialize>(settings: &T) -> Settings {
+        Settings(serde_json::to_value(settings).unwrap_or_default())
+    }
+
+    /// The settings read back as a `T`.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        T::deserialize(&self.0).map_err(|e| format!("the run's settings (config): {e}"))
+    }
+}
+
+/// What a run is: its kind, seed, shard, target and settings (`RunReport::new`).
+#[derive(Debug, Clone)]
+pub struct RunOf {
+    pub kind: RunKind,
+    pub seed: u64,
+    pub shard: ShardInfo,
+    /// What was measured: `in-process reference server` or the target URL.
+    pub target: String,
+    pub config: Settings,
+}
+
+/// What a run measured, from which its report is derived (`RunReport::new`).
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub consoles: u64,
+    /// Why the run stopped early, if it did (`INTERRUPTED` for a signal).
+    pub stopped_because: Option<String>,
+    pub outcomes: Outcomes,
+    pub faults: Faults,
+    pub errors: BTreeMap<String, u64>,
+    pub violations: Vec<Violation>,
+    pub arrivals: Vec<ArrivalPoint>,
+    /// Every step's three views and the flows (time to signed in).
+    pub histograms: RunHistograms,
+    /// Every step's requests.
+    pub counts: BTreeMap<String, StepCounts>,
+    /// The period rates are counted over, seconds.
+    pub measured_s: f64,
+    pub over_time: Vec<IntervalPoint>,
+    /// Consoles whose time to signed in was past the histograms' range.
+    pub signed_in_over_range: u64,
+    /// The run's length, seconds (simulated time for rehearsals).
+    pub duration_s: f64,
+}
+
+impl RunReport {
+    /// The one way a report is made: latency, throughput and time to signed in derived from
+    /// what was measured. A rehearsal's requests take no time (the in-process server in
+    /// simulated time): it reports no latency, no rates and no points over time.
+    pub fn new(run: RunOf, m: Measured) -> RunReport {
+        let (latency_us, throughput, over_time) = if run.kind == RunKind::Rehearsal {
+            Default::default()
+        } else {
+            (
+                latency_of(&m.histograms),
+                Throughput::of(m.counts, m.measured_s),
+                m.over_time,
+            )
+        };
+        let signed_in = m
+            .histograms
+            .time_to_signed_in()
+            .map(|h| TimeToSignedIn::from_us(&summarize(h)))
+            .unwrap_or_default();
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            kind: run.kind,
+            otpfleet_version: env!("CARGO_PKG_VERSION").to_owned(),
+            seed: run.seed,
+            consoles: m.consoles,
+            shard: run.shard,
+            target: run.target,
+            complete: m.stopped_because.is_none(),
+            stopped_because: m.stopped_because,
+            outcomes: m.outcomes,
+            faults: m.faults,
+            errors: m.errors,
+            violations: m.violations,
+            arrivals: m.arrivals,
+            latency_us,
+            throughput,
+            over_time,
+            time_to_signed_in_s: TimeToSignedIn {
+                over_range: m.signed_in_over_range,
+                ..signed_in
+            },
+            duration_s: m.duration_s,
+            config: run.config,
+            timeline: Vec::new(),
+            rehearsal: None,
+            merged_from: Vec::new(),
+            meta: None,
+        }
+    }
 }
 
 /// Where, when and how a run was made, so a figure can say what it was measured on.

@@ -210,6 +210,105 @@ mod tests {
         }
     }
 
+    use otpfleet_reports::{Measured, RunKind, RunOf, Settings, ShardInfo, Violation};
+
+    /// A finished run of `kind`: stopped for `stopped` if given, with `violations` broken
+    /// promises.
+    fn run(kind: RunKind, stopped: Option<&str>, violations: usize) -> RunReport {
+        let run = RunOf {
+            kind,
+            seed: 1,
+            shard: ShardInfo::WHOLE,
+            target: "in-process reference server".into(),
+            config: Settings::default(),
+        };
+        let violation = Violation {
+            kind: "otp_redeemed_twice".into(),
+            serials: vec!["A".into(), "B".into()],
+            detail: "both signed in".into(),
+        };
+        RunReport::new(
+            run,
+            Measured {
+                stopped_because: stopped.map(str::to_owned),
+                violations: vec![violation; violations],
+                ..Measured::default()
+            },
+        )
+    }
+
+    /// A case: its name, the finished run, the signal, the breached thresholds, the exit code.
+    type Case = (&'static str, RunReport, Option<i32>, Vec<String>, u8);
+
+    /// Every way a run command (fleet, rehearse, load, report merge) can end, with the exit code
+    /// each ending gives: they all judge with `Ending::of_run`, so precedence is the same for
+    /// each, however many things went wrong at once.
+    #[test]
+    fn every_run_command_ends_with_the_same_precedence() {
+        let breached = || vec!["redeem.service.p99<1ms (measured 3ms)".to_owned()];
+        let kinds = [RunKind::Fleet, RunKind::Rehearsal, RunKind::Load];
+        for kind in kinds {
+            let table: [Case; 9] = [
+                ("complete", run(kind, None, 0), None, vec![], 0),
+                (
+                    "a threshold breached",
+                    run(kind, None, 0),
+                    None,
+                    breached(),
+                    1,
+                ),
+                ("a broken promise", run(kind, None, 1), None, vec![], 4),
+                (
+                    "a broken promise and a breach",
+                    run(kind, None, 2),
+                    None,
+                    breached(),
+                    4,
+                ),
+                (
+                    "stopped early",
+                    run(kind, Some("time limit"), 0),
+                    None,
+                    vec![],
+                    3,
+                ),
+                (
+                    "stopped early, a promise broken",
+                    run(kind, Some("time limit"), 1),
+                    None,
+                    breached(),
+                    3,
+                ),
+                (
+                    "interrupted by SIGINT",
+                    run(kind, Some(INTERRUPTED), 0),
+                    Some(2),
+                    vec![],
+                    130,
+                ),
+                (
+                    "interrupted, a threshold breached",
+                    run(kind, Some(INTERRUPTED), 0),
+                    Some(2),
+                    breached(),
+                    130,
+                ),
+                (
+                    "interrupted by SIGTERM, a promise broken",
+                    run(kind, Some(INTERRUPTED), 1),
+                    Some(15),
+                    breached(),
+                    143,
+                ),
+            ];
+            for (case, report, signal, breached, code) in table {
+                let ending = Ending::of_run(&report, signal, breached);
+                assert_eq!(ending.exit_code(), code, "{kind:?}, {case}: {ending:?}");
+                assert_eq!(ending.message().is_none(), code == 0, "{kind:?}, {case}");
+            }
+        }
+    }
+
     #[test]
     fn a_typed_failure_keeps_its_kind_through_anyhow() {
         let bad: anyhow::Error = BadInput("--seed: not a number".into()).into();

@@ -6,6 +6,7 @@ use crate::{Ending, breached};
 use otpfleet_reports::{
     DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Step, Threshold, numbers,
 };
+use otpfleet_scenarios::LoadSettings;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -72,7 +73,20 @@ pub fn text(r: &RunReport, out: &Path) -> String {
         }
     }
     let _ = writeln!(s, "\nrun folder: {}", out.display());
+    write_findings(&mut s, r);
     s
+}
+
+/// A rehearsal's findings, after its folder.
+fn write_findings(s: &mut String, r: &RunReport) {
+    let Some(f) = &r.rehearsal else { return };
+    s.push_str("findings:\n");
+    for line in &f.findings {
+        let _ = writeln!(s, "  - {line}");
+    }
+    if let Some(suggestion) = &f.suggestion {
+        let _ = writeln!(s, "  suggestion: {suggestion}");
+    }
 }
 
 fn requests(r: &RunReport, s: &mut String) {
@@ -155,4 +169,74 @@ fn write_violations(s: &mut String, r: &RunReport) {
         let _ = writeln!(s, "  {}: {} ({})", v.kind, v.detail, v.serials.join(", "));
     }
     s.push('\n');
+}
+
+/// A load run's summary, printed after goose's own: ours (the same as a fleet's), then how
+/// goose's count relates to ours, the harness's own work and the `background` fleet.
+pub fn load_text(
+    r: &RunReport,
+    settings: &LoadSettings,
+    background: Option<&RunReport>,
+    out: &Path,
+) -> String {
+    let g = &settings.goose_summary;
+    let mut s = format!(
+        "\notpfleet load: scenario {}, seed {}",
+        settings.scenario, r.seed,
+    );
+    s.push_str(&text(r, out));
+    let ours = r.throughput.requests;
+    s.push_str(&format!(
+        "goose counted {} requests ({} failed, {:.0} req/s) over its {} s of metrics; otpfleet \
+         counted {ours} over the whole {:.1} s run{}\n",
+        g.requests,
+        g.failures,
+        g.requests_per_s,
+        g.duration_s,
+        r.duration_s,
+        if g.requests == ours {
+            String::new()
+        } else {
+            format!(
+                ": the {} between them were sent before goose reset its metrics once every user \
+                 had started (goose's --no-reset-metrics keeps them)",
+                ours.abs_diff(g.requests)
+            )
+        }
+    ));
+    let synthetic: u64 = r
+        .throughput
+        .steps
+        .values()
+        .map(|t| t.counts.synthetic)
+        .sum();
+    let mitigation = settings
+        .coordinated_omission
+        .goose_co_mitigation
+        .as_deref()
+        .unwrap_or("disabled");
+    s.push_str(&format!(
+        "coordinated omission: goose --co-mitigation {mitigation}; the response view holds {synthetic} \
+         synthetic samples besides the requests (requests per second count real requests only)\n"
+    ));
+    if r.consoles > 0 {
+        s.push_str(&format!(
+            "consoles that did not finish when the run ended are abandoned ({})\n",
+            r.outcomes.abandoned
+        ));
+    }
+    let harness = &settings.harness;
+    s.push_str(&format!(
+        "harness: fed {} requests, approved {}, admins decided {} ({} already decided)\n",
+        harness.fed, harness.approved_by_harness, harness.decisions, harness.already_decided
+    ));
+    if let Some(fleet) = background {
+        s.push_str(&format!(
+            "background fleet: {} consoles, {} signed in; its report: {}\n",
+            fleet.consoles,
+            fleet.outcomes.signed_in_otp + fleet.outcomes.signed_in_manual,
+            out.join("fleet").display()
+        ));
+    }
+    s
 }

@@ -4,10 +4,7 @@
 use anyhow::{Context as _, bail};
 use otpfleet_client::{HttpTransport, Target, tls_config};
 use otpfleet_emulator::reference::{self, EmbeddedServer};
-use otpfleet_emulator::{ConsoleRecord, write_consoles_csv};
-use otpfleet_reports::{Recorder, RunReport, write_run_folder};
 use otpfleet_server::{ServerConfig, TokioClock};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,27 +63,6 @@ pub async fn server(
         admin_token: server.admin_token.clone(),
         embedded: Some(server),
     })
-}
-
-/// Writes an emulated run's folder: the reports and `consoles.csv`.
-pub fn write_emulated_run(
-    out: &Path,
-    report: &RunReport,
-    recorder: &Recorder,
-    consoles: &[ConsoleRecord],
-) -> anyhow::Result<()> {
-    // consoles.csv first: the folder's report.json, written last, says it is complete.
-    let csv = out.join("consoles.csv");
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("while creating the run folder {}", out.display()))?;
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&csv).with_context(|| format!("while writing {}", csv.display()))?,
-    );
-    write_consoles_csv(consoles, &mut file)?;
-    file.flush()?;
-    write_run_folder(out, report, recorder)
-        .with_context(|| format!("while writing the run folder {}", out.display()))?;
-    Ok(())
 }
 
 /// Where, when and how a run was made: `started_ms` read from the wall clock when the command

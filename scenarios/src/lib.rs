@@ -27,7 +27,10 @@ pub mod redeem;
 
 pub use common::{Harness, HarnessConfig};
 pub use record::{MAX_BACKFILL, Tally, backfill, record};
-pub use report::{GooseSummary, build_report, summarize_goose};
+pub use report::{
+    CoordinatedOmission, GooseSummary, HarnessFigures, LoadSettings, SetupFigures, build_report,
+    load_settings, summarize_goose,
+};
 pub use run::{
     DEFAULT_RUN_TIME, LoadConfig, LoadError, LoadRun, Sizing, apply_goose_defaults, run_goose_only,
     run_load,

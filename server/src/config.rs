@@ -16,7 +16,7 @@ pub struct ServerConfig {
     /// Longest a request may take, reading included.
     pub request_timeout: Duration,
     /// Limits on failed redemptions.
-    pub throttle: crate::domain::throttle::ThrottleConfig,
+    pub throttle: ThrottleConfig,
     /// Most connections open at once; past it new ones are answered 503 and closed.
     pub max_connections: usize,
     /// Most connections open at once from one client address.
@@ -40,12 +40,35 @@ impl Default for ServerConfig {
             verification_ttl_ms: 60 * 60 * 1000,
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
-            throttle: crate::domain::throttle::ThrottleConfig::default(),
+            throttle: ThrottleConfig::default(),
             max_connections: 8_192,
             max_connections_per_address: 1_024,
             idle_timeout: Duration::from_secs(120),
             write_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The limits of failed redemptions and manual sign-ins (`domain/throttle.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleConfig {
+    /// Consecutive failures a source may make before it backs off.
+    pub per_source_failures: u32,
+    /// The first back-off; it doubles with each further block, up to `max_backoff_s`.
+    pub backoff_s: u64,
+    pub max_backoff_s: u64,
+    /// Failed redemptions the whole server lets through per minute.
+    pub global_failures_per_min: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            per_source_failures: 100,
+            backoff_s: 60,
+            max_backoff_s: 3_600,
+            global_failures_per_min: 10_000,
         }
     }
 }

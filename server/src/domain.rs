@@ -101,9 +101,10 @@ impl Core {
         self.sink = Some(sink);
     }
 
-    /// The sequence number of the last change journaled, if the core is durable: a caller
-    /// acknowledges a change only once the journal is durable up to it.
-    pub fn journaled(&self) -> Option<u64> {
+    /// The number of the last event appended to the journal, by any request (not only the
+    /// caller's), if the core is durable: a caller that waits for the journal to be durable up
+    /// to it after its change knows its own events are kept.
+    pub fn journal_appended(&self) -> Option<u64> {
         self.sink.as_ref().map(|s| s.appended())
     }
 

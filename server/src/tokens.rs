@@ -5,11 +5,20 @@
 
 use crate::clock::Clock;
 use crate::domain::{Event, EventSink as _};
-use crate::http::new_admin_token;
 use crate::journal::{Entry, Journal, JournalError};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng as _;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
+
+/// A fresh admin token: 256 bits from the CSPRNG, URL-safe.
+pub fn new_admin_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    format!("otpf_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
 
 /// A token the data directory accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]

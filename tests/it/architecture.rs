@@ -79,6 +79,87 @@ fn every_file_it_names_exists() {
     );
 }
 
+/// Names in backticks that are not items of ours: other crates' items, and a file.
+const THEIR_ITEMS: &[&str] = &[
+    "Dockerfile",
+    "ArcSwap",
+    "DashMap",
+    "Mutex",
+    "AsyncFd",
+    "StorageBackend",
+    "HistogramLogWriter",
+];
+
+/// The code names in backticks: a path (`App::recover`, `run/src/summary.rs::verdict`,
+/// `run_fleet(config, ...)`) by its last segment, or a type-like name (`RunReport`).
+fn named_items(text: &str) -> Vec<String> {
+    let ident = |t: &str| {
+        !t.is_empty()
+            && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !t.starts_with(|c: char| c.is_ascii_digit())
+    };
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|t| {
+            let t = t.split('(').next().unwrap_or_default();
+            let t = t.split('<').next().unwrap_or_default();
+            let last = t.rsplit("::").next().unwrap_or_default();
+            let camel = last.starts_with(|c: char| c.is_ascii_uppercase())
+                && last.chars().any(|c| c.is_ascii_lowercase());
+            (ident(last) && (t.contains("::") || camel)).then(|| last.to_owned())
+        })
+        .filter(|name| !THEIR_ITEMS.contains(&name.as_str()))
+        .collect()
+}
+
+/// Whether `text` (Rust source) defines `name`: an item, a field or an enum variant.
+fn defines(text: &str, name: &str) -> bool {
+    let items = [
+        "fn", "struct", "enum", "trait", "type", "const", "static", "mod",
+    ];
+    text.lines().any(|line| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("pub(crate) ").unwrap_or(line);
+        let line = line.strip_prefix("pub(super) ").unwrap_or(line);
+        let line = line.strip_prefix("pub ").unwrap_or(line);
+        let line = line.strip_prefix("async ").unwrap_or(line);
+        let item = items.iter().any(|kw| {
+            line.strip_prefix(kw)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|rest| rest.strip_prefix(name))
+                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+        });
+        let member = line
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', ',', ' ', '(', '{']));
+        item || member
+    })
+}
+
+/// A type, function, field or variant ARCHITECTURE.md names in backticks exists in the code: a
+/// renamed or removed item makes the sentence that names it stale.
+#[test]
+fn every_item_it_names_exists() {
+    let mut all = Vec::new();
+    files(Path::new(ROOT), &mut all);
+    let sources: String = all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter_map(|p| std::fs::read_to_string(Path::new(ROOT).join(p)).ok())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut missing: Vec<String> = named_items(&architecture())
+        .into_iter()
+        .filter(|name| !defines(&sources, name))
+        .collect();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names items the code does not define: {missing:?}"
+    );
+}
+
 #[test]
 fn every_crate_and_subcommand_is_in_it() {
     let text = architecture();
@@ -129,7 +210,7 @@ fn route_paths_are_written_only_in_protocol() {
                 .enumerate()
                 .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains("/v1/"))
                 // OTLP's path, where a collector takes metrics: the collector's contract, not ours.
-                .filter(|(_, l)| !(p.ends_with("src/otlp.rs") && l.contains("\"/v1/metrics\"")))
+                .filter(|(_, l)| !(p.ends_with("live/otlp.rs") && l.contains("\"/v1/metrics\"")))
                 .map(|(i, l)| format!("{}:{}: {}", p.display(), i + 1, l.trim()))
                 .collect::<Vec<_>>()
         })
@@ -180,6 +261,34 @@ fn the_clients_of_the_contract_do_not_build_the_server() {
     assert_eq!(workspace_dependencies("client"), ["protocol"]);
 }
 
+/// The lines of a source file without its `#[cfg(test)]` items: an inline test module is left
+/// out to its closing brace, a `#[cfg(test)] mod name;` declaration is one line, and the rest of
+/// the file is measured.
+fn production_lines(text: &str) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim() != "#[cfg(test)]" {
+            out.push(lines[i]);
+            i += 1;
+            continue;
+        }
+        let item = lines.get(i + 1).copied().unwrap_or_default();
+        let indent = &item[..item.len() - item.trim_start().len()];
+        let close = format!("{indent}}}");
+        i += if item.trim_end().ends_with('{') {
+            lines[i + 2..]
+                .iter()
+                .position(|l| *l == close)
+                .map_or(lines.len(), |end| end + 3)
+        } else {
+            2
+        };
+    }
+    out
+}
+
 /// Flat tables, longer than a function should be because they list one line per case: the
 /// route table's dispatch, the audit log's entry per event, the metrics writer, and replay's
 /// match over events.
@@ -205,12 +314,8 @@ fn production_functions_are_short() {
         p.extension().is_some_and(|e| e == "rs") && (s.starts_with("src/") || s.contains("/src/"))
     }) {
         let text = std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let production = lines
-            .iter()
-            .position(|l| l.trim() == "#[cfg(test)]")
-            .unwrap_or(lines.len());
-        for (i, line) in lines[..production].iter().enumerate() {
+        let lines = production_lines(&text);
+        for (i, line) in lines.iter().enumerate() {
             let body = line.trim_start();
             let indent = &line[..line.len() - body.len()];
             let body = body.strip_prefix("pub(crate) ").unwrap_or(body);
@@ -237,5 +342,114 @@ fn production_functions_are_short() {
     assert!(
         long.is_empty(),
         "functions over {MAX_FUNCTION_LINES} lines (split them, or name a flat table): {long:#?}"
+    );
+}
+
+/// The modules of one crate's `src/` that `text` refers to (`crate::name`), but `own`.
+fn referred_modules(text: &str, own: &str, modules: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in production_lines(text) {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        for part in line.split("crate::").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name != own && modules.contains(&name) && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// A circle of imports among `graph`'s modules, if there is one.
+fn circle(graph: &[(String, Vec<String>)]) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &[(String, Vec<String>)],
+        path: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            return Some(path[at..].to_vec());
+        }
+        if done.iter().any(|n| n == node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        let edges = graph
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, e)| e.clone());
+        for next in edges.unwrap_or_default() {
+            if let Some(found) = visit(&next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.push(node.to_owned());
+        None
+    }
+    let mut done = Vec::new();
+    graph
+        .iter()
+        .find_map(|(node, _)| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// No two modules of a crate import each other, directly or around a circle: each module's
+/// imports (`crate::name`, production code, by top-level module) make a graph without cycles,
+/// so every module can be read after the ones it uses.
+#[test]
+fn the_house_has_no_import_circle() {
+    let mut all = Vec::new();
+    files(Path::new(ROOT), &mut all);
+    let sources: Vec<String> = all
+        .iter()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .filter(|p| p.ends_with(".rs") && (p.starts_with("src/") || p.contains("/src/")))
+        .collect();
+    let crates: Vec<&str> = sources
+        .iter()
+        .map(|p| p.split("src/").next().unwrap_or_default())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut circles = Vec::new();
+    for krate in crates {
+        let src = format!("{krate}src/");
+        let in_crate: Vec<&String> = sources.iter().filter(|p| p.starts_with(&src)).collect();
+        let top = |p: &str| -> String {
+            let rest = &p[src.len()..];
+            let first = rest.split('/').next().unwrap_or_default();
+            first.trim_end_matches(".rs").to_owned()
+        };
+        let modules: Vec<String> = in_crate.iter().map(|p| top(p)).collect();
+        let mut graph: Vec<(String, Vec<String>)> = Vec::new();
+        for path in &in_crate {
+            let own = top(path);
+            let text =
+                std::fs::read_to_string(Path::new(ROOT).join(path.as_str())).unwrap_or_default();
+            let refs = referred_modules(&text, &own, &modules);
+            match graph.iter_mut().find(|(n, _)| *n == own) {
+                Some((_, edges)) => {
+                    for r in refs {
+                        if !edges.contains(&r) {
+                            edges.push(r);
+                        }
+                    }
+                }
+                None => graph.push((own, refs)),
+            }
+        }
+        if let Some(found) = circle(&graph) {
+            circles.push(format!("{src}: {}", found.join(" -> ")));
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "modules that import each other: {circles:#?}"
     );
 }

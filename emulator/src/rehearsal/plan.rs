@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// A plan as written.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     pub name: String,
@@ -43,7 +43,7 @@ fn default_poll_interval_s() -> u32 {
     300
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanPreferences {
     pub otp_validity_hours: Spanned<u32>,
@@ -54,7 +54,7 @@ pub struct PlanPreferences {
     pub changes: Vec<PreferenceChange>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreferenceChange {
     pub at: Spanned<String>,
@@ -63,7 +63,7 @@ pub struct PreferenceChange {
 }
 
 /// Fault rates (each 0 to 1); in a wave, only the rates given override the plan's.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
     pub hdmi_missing_rate: Option<Spanned<f64>>,
@@ -74,7 +74,7 @@ pub struct Faults {
 }
 
 /// How long people take, as `MIN..MAX` ranges.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanTiming {
     pub boot_seconds: Option<Spanned<String>>,
@@ -83,7 +83,7 @@ pub struct PlanTiming {
     pub hdmi_fix_minutes: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminGroup {
     pub name: String,
@@ -100,14 +100,14 @@ pub struct AdminGroup {
     pub reject_rate: Option<Spanned<f64>>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Site {
     pub name: String,
     pub time_zone: Spanned<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wave {
     pub name: String,
@@ -232,6 +232,28 @@ impl std::fmt::Display for PlanError {
             write!(f, "{}: {}", self.field, self.message)
         }
     }
+}
+
+/// The plan in the file `path`, compiled; an unreadable file, or every error of the plan with
+/// its file, line and field, as one message.
+pub fn read(path: &std::path::Path) -> Result<CompiledPlan, String> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("the plan {file} cannot be read: {e}"))?;
+    compile(&text).map_err(|errors| {
+        let list: Vec<String> = errors
+            .iter()
+            .map(|e| match e.line {
+                0 => format!("  {file}: {}: {}", e.field, e.message),
+                n => format!("  {file}:{n}: {}: {}", e.field, e.message),
+            })
+            .collect();
+        format!(
+            "the plan {file} has {} error(s):\n{}",
+            errors.len(),
+            list.join("\n")
+        )
+    })
 }
 
 /// Reads and checks a plan. Every error names the line and the field.

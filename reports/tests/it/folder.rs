@@ -2,9 +2,7 @@
 //! rebuilt from report.json and those logs, byte for byte.
 
 use crate::runs;
-use otpfleet_reports::{
-    View, read_run_folder, render_run_folder, write_html, write_run_folder_from,
-};
+use otpfleet_reports::{View, read_run_folder, render_run_folder, write_html, write_run_folder};
 
 #[test]
 fn render_rebuilds_the_same_pages_from_report_json_and_the_histogram_logs() {
@@ -151,7 +149,7 @@ fn a_folder_written_from_histograms_reads_back_the_same_histograms() {
     let dir = tempfile::tempdir().unwrap();
     let (report, recorder) = runs::run(4, (0, 1), 120);
     let histograms = recorder.histograms();
-    write_run_folder_from(dir.path(), &report, &histograms).unwrap();
+    write_run_folder(dir.path(), &report, &histograms, None).unwrap();
     let (_, back) = read_run_folder(dir.path()).unwrap();
     assert_eq!(back, histograms);
 }

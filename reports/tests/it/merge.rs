@@ -2,7 +2,7 @@
 //! are not shards of one run are refused, naming the folder and the difference.
 
 use crate::{runs, schema};
-use otpfleet_reports::{ReportError, Step, merge_run_folders, read_run_folder, summarize};
+use otpfleet_reports::{ReportError, Role, Step, merge_run_folders, read_run_folder, summarize};
 use std::path::{Path, PathBuf};
 
 fn shards(root: &Path, seed: u64, count: u32, consoles: u64) -> Vec<PathBuf> {
@@ -22,7 +22,7 @@ fn merged_shards_equal_the_whole_run() {
     let whole = runs::write(&whole_dir, 9, (0, 1), 301);
     let dirs = shards(root.path(), 9, 3, 301);
     let out = root.path().join("merged");
-    merge_run_folders(&dirs, &out).unwrap();
+    merge_run_folders::<runs::TestSettings>(&dirs, &out).unwrap();
 
     let (merged, histograms) = read_run_folder(&out).unwrap();
     let (_, whole_histograms) = read_run_folder(&whole_dir).unwrap();
@@ -103,7 +103,7 @@ fn runs_that_do_not_belong_together_are_refused_clearly() {
     ];
     for (i, (given, expected)) in cases.into_iter().enumerate() {
         let target = if i == 4 { dirs[1].clone() } else { out.clone() };
-        let err = merge_run_folders(&given, &target).expect_err("refused");
+        let err = merge_run_folders::<runs::TestSettings>(&given, &target).expect_err("refused");
         let text = err.to_string();
         for e in expected {
             assert!(text.contains(&e), "case {i}: {text:?} should say {e:?}");
@@ -117,7 +117,8 @@ fn logs_that_do_not_match_their_report_are_refused() {
     let root = tempfile::tempdir().unwrap();
     let dirs = shards(root.path(), 9, 2, 100);
     std::fs::remove_file(dirs[1].join("redeem.lateness.hlog")).unwrap();
-    let err = merge_run_folders(&dirs, &root.path().join("out")).expect_err("refused");
+    let err = merge_run_folders::<runs::TestSettings>(&dirs, &root.path().join("out"))
+        .expect_err("refused");
     assert!(matches!(err, ReportError::Hlog { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -158,11 +159,12 @@ fn a_split_run_merges_its_console_shards_with_its_one_admin_process() {
     let out = root.path().join("merged");
     let mut all = consoles.clone();
     all.push(admins.clone());
-    merge_run_folders(&all, &out).unwrap();
+    merge_run_folders::<runs::TestSettings>(&all, &out).unwrap();
     let (merged, _) = read_run_folder(&out).unwrap();
     assert_eq!(merged.consoles, 100, "the admin process adds no consoles");
-    assert_eq!(merged.config["admins"], 3, "the admin process's admins");
-    assert_eq!(merged.config["role"], "all", "the whole run");
+    let settings: runs::TestSettings = merged.config.read().unwrap();
+    assert_eq!(settings.admins, 3, "the admin process's admins");
+    assert_eq!(settings.role, Role::All, "the whole run");
     assert_eq!(merged.merged_from.len(), 3);
 
     let whole = root.path().join("whole-shard");
@@ -196,7 +198,7 @@ fn a_split_run_merges_its_console_shards_with_its_one_admin_process() {
         ),
     ];
     for (i, (given, expected)) in cases.into_iter().enumerate() {
-        let err = merge_run_folders(&given, &bad).expect_err("refused");
+        let err = merge_run_folders::<runs::TestSettings>(&given, &bad).expect_err("refused");
         assert!(err.to_string().contains(expected), "case {i}: {err}");
         assert!(!bad.exists(), "case {i}: nothing written");
     }

@@ -2,10 +2,11 @@
 //! run add up exactly to the whole.
 
 use otpfleet_reports::{
-    Answered, Faults, Flow, MergedFrom, Outcome, Outcomes, Recorder, RehearsalFindings, RunKind,
-    RunReport, SCHEMA_VERSION, ShardInfo, Step, Throughput, TimeToSignedIn, TimelinePoint,
-    WaveResult, latency_of, summarize, write_run_folder,
+    Answered, Faults, Flow, Measured, MergedFrom, Outcome, Outcomes, Recorder, RehearsalFindings,
+    Role, RunKind, RunOf, RunReport, Settings, ShardInfo, ShardSettings, Step, TimelinePoint,
+    WaveResult, write_run_folder,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -68,55 +69,99 @@ fn report_of(
     outcomes: Outcomes,
     faults: Faults,
 ) -> RunReport {
-    let names: Vec<&str> = STEPS.iter().map(|s| s.as_str()).collect();
     let counts = STEPS
         .into_iter()
         .map(|s| (s.as_str().to_owned(), recorder.counts(s)))
         .collect();
     let duration_s = 3.5 + f64::from(shard.0);
-    RunReport {
-        schema_version: SCHEMA_VERSION,
-        kind: RunKind::Fleet,
-        otpfleet_version: "0.1.0".into(),
+    let settings = TestSettings {
+        consoles: total,
         seed,
-        consoles: outcomes.total(),
+        shard: TestShard {
+            index: shard.0,
+            count: shard.1,
+        },
+        rates: TestRates {
+            typo: 0.05,
+            reject: 0.1,
+        },
+        role: Role::All,
+        admins: 2,
+        auto_approve: false,
+    };
+    let run = RunOf {
+        kind: RunKind::Fleet,
+        seed,
         shard: ShardInfo {
             index: shard.0,
             count: shard.1,
             ..ShardInfo::WHOLE
         },
         target: format!("http://127.0.0.1:{}", 40_000 + shard.0),
-        complete: true,
-        stopped_because: None,
+        config: Settings::of(&settings),
+    };
+    let measured = Measured {
+        consoles: outcomes.total(),
         outcomes,
         faults,
         errors: BTreeMap::from([("unexpected_answer: poll 500".to_owned(), 1)]),
-        violations: Vec::new(),
-        arrivals: Vec::new(),
-        latency_us: latency_of(&recorder.histograms(), &names),
-        throughput: Throughput::of(counts, duration_s),
+        histograms: recorder.histograms(),
+        counts,
+        measured_s: duration_s,
         over_time: recorder.points(),
-        time_to_signed_in_s: TimeToSignedIn::from_us(&summarize(
-            &recorder.flow_histogram(Flow::TimeToSignedIn),
-        )),
         duration_s,
-        config: serde_json::json!({
-            "consoles": total,
-            "seed": seed,
-            "shard": {"index": shard.0, "count": shard.1},
-            "rates": {"typo": 0.05, "reject": 0.1},
-        }),
-        timeline: Vec::new(),
-        rehearsal: None,
-        merged_from: Vec::new(),
-        meta: None,
+        ..Measured::default()
+    };
+    RunReport::new(run, measured)
+}
+
+/// A synthetic fleet's settings: what a merge reads of a real fleet's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSettings {
+    pub consoles: u64,
+    pub seed: u64,
+    pub shard: TestShard,
+    pub rates: TestRates,
+    pub role: Role,
+    pub admins: u32,
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TestShard {
+    pub index: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TestRates {
+    pub typo: f64,
+    pub reject: f64,
+}
+
+impl ShardSettings for TestSettings {
+    fn read(_: RunKind, settings: &Settings) -> Result<Self, String> {
+        settings.read()
+    }
+
+    fn whole(&self, admins: Option<u32>) -> Self {
+        TestSettings {
+            shard: TestShard { index: 0, count: 1 },
+            role: Role::All,
+            admins: admins.unwrap_or(self.admins),
+            ..self.clone()
+        }
+    }
+
+    fn auto_approve(&self) -> bool {
+        self.auto_approve
     }
 }
 
 /// Writes a synthetic run's folder.
 pub fn write(dir: &Path, seed: u64, shard: (u32, u32), consoles: u64) -> RunReport {
     let (report, recorder) = run(seed, shard, consoles);
-    write_run_folder(dir, &report, &recorder).unwrap();
+    write_run_folder(dir, &report, &recorder.histograms(), None).unwrap();
     report
 }
 

@@ -20,7 +20,7 @@ const REDEEM: Step = Step::Redeem;
 const POLL: Step = Step::Poll;
 const SIGN_IN: Step = Step::SignIn;
 
-/// A certified console of the shipped catalogue (DESIGN.md: Logitech Tap).
+/// A certified console of the shipped catalogue (`server/catalogue.json`).
 const MAKE: &str = "Logitech";
 const MODEL: &str = "Tap";
 

@@ -17,28 +17,7 @@ use dashmap::mapref::entry::Entry;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// The limits.
-#[derive(Debug, Clone, Copy)]
-pub struct ThrottleConfig {
-    /// Consecutive failures a source may make before it backs off.
-    pub per_source_failures: u32,
-    /// The first back-off; it doubles with each further block, up to `max_backoff_s`.
-    pub backoff_s: u64,
-    pub max_backoff_s: u64,
-    /// Failed redemptions the whole server lets through per minute.
-    pub global_failures_per_min: u64,
-}
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        ThrottleConfig {
-            per_source_failures: 100,
-            backoff_s: 60,
-            max_backoff_s: 3_600,
-            global_failures_per_min: 10_000,
-        }
-    }
-}
+pub use crate::config::ThrottleConfig;
 
 /// Who a redemption comes from. A serial is kept as a keyed 64-bit hash (see
 /// [`Throttle::serial`]): no allocation on the hot path, and with a per-process random key a

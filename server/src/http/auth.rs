@@ -1,9 +1,7 @@
 //! Bearer tokens: admin tokens are kept only as SHA-256 hashes and compared in constant time.
 
+pub use crate::tokens::new_admin_token;
 use crate::tokens::{StoredToken, hash};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::Rng;
 use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 
 /// The admin tokens this server accepts, hashed, each with the name the audit log gives it.
@@ -62,13 +60,6 @@ impl AdminTokens {
         }
         bool::from(found).then(|| self.tokens[index as usize].1.as_str())
     }
-}
-
-/// A fresh admin token: 256 bits from the CSPRNG, URL-safe.
-pub fn new_admin_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill(&mut bytes);
-    format!("otpf_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The token of an `Authorization: Bearer <token>` header value.

@@ -73,7 +73,8 @@ async fn durable(served: &Served, route: &Route, reply: Reply) -> Reply {
             | RouteId::SignIn
             | RouteId::ManualSignIn
     );
-    let (Some(journal), Some(seq), true) = (&served.journal, served.core.journaled(), changes)
+    let (Some(journal), Some(seq), true) =
+        (&served.journal, served.core.journal_appended(), changes)
     else {
         return reply;
     };

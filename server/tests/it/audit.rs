@@ -109,7 +109,7 @@ async fn every_change_is_an_audit_entry_in_order_and_none_holds_a_secret() {
     // The sweeper's entry is not acknowledged to anyone: wait until it is committed.
     let journal = served.journal.as_ref().unwrap();
     journal
-        .wait_durable(served.core.journaled().unwrap())
+        .wait_durable(served.core.journal_appended().unwrap())
         .await
         .unwrap();
 
@@ -272,7 +272,7 @@ async fn expiry_is_recorded_once_across_a_restart() {
         let d = open_at(dir.path(), later).unwrap();
         assert_eq!(d.core.record_expiries(later), 2);
         d.journal
-            .wait_durable(d.core.journaled().unwrap())
+            .wait_durable(d.core.journal_appended().unwrap())
             .await
             .unwrap();
     }

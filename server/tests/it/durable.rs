@@ -67,7 +67,7 @@ fn verified(core: &Core, serial: &str, now_ms: u64) -> otpfleet_protocol::Verify
 
 async fn durable(core: &Core, journal: &otpfleet_server::journal::Journal) {
     journal
-        .wait_durable(core.journaled().expect("a durable core"))
+        .wait_durable(core.journal_appended().expect("a durable core"))
         .await
         .expect("durable");
 }

@@ -245,7 +245,7 @@ fn open(dir: &Path, now: u64) -> (Core, std::sync::Arc<otpfleet_server::journal:
 
 /// Waits until the journal holds every change made so far.
 fn durable(core: &Core, journal: &otpfleet_server::journal::Journal) {
-    if let Some(seq) = core.journaled() {
+    if let Some(seq) = core.journal_appended() {
         futures::executor::block_on(journal.wait_durable(seq)).expect("durable");
     }
 }
