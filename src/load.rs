@@ -184,11 +184,6 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
         .iter()
         .map(|t| format!("goose's {} (observed {})", t.rule, t.observed))
         .collect();
-    let stopped_by_breach = done.run.thresholds_failed.iter().any(|t| t.aborted);
-    if stopped_by_breach && done.signal.is_none() {
-        // goose stopped the run for the breach: the breach is how it ended, not an early stop.
-        return Ok(Ending::Breached(breached));
-    }
     Ok(Ending::of_run(&done.report, done.signal, breached))
 }
 

@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 /// `stopped_because` of a run interrupted from outside (a signal).
 pub const INTERRUPTED: &str = "interrupted";
 
+/// How `stopped_because` begins for a run that a breached threshold stopped (goose's
+/// `--threshold` stops a load run): the breach is how it ended, not an early stop.
+pub const STOPPED_BY_THRESHOLD: &str = "a threshold was breached:";
+
 /// Bumped whenever a field changes meaning or disappears. Version 2: the three views of every
 /// request (`latency_us.<step>.response|service|lateness`), `throughput` and `over_time`;
 /// `latency_raw_us` is gone.

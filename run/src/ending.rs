@@ -2,7 +2,7 @@
 //! stopped it and its thresholds), or the failure that kept it from running; and the one map
 //! from an ending to the process's exit code (documented in the README).
 
-use otpfleet_reports::{INTERRUPTED, RunReport, Threshold, Verdict, check};
+use otpfleet_reports::{INTERRUPTED, RunReport, STOPPED_BY_THRESHOLD, Threshold, Verdict, check};
 use std::process::ExitCode;
 
 /// The exit codes, one per way a command ends.
@@ -52,10 +52,14 @@ pub enum Ending {
 impl Ending {
     /// The ending of a finished run: its report's `stopped_because` (an interrupt by `signal`,
     /// SIGINT if none is known, or an early stop), its broken promises, then the `breached`
-    /// thresholds.
+    /// thresholds. A run that a breached threshold stopped (`STOPPED_BY_THRESHOLD`) ended by
+    /// that breach.
     pub fn of_run(report: &RunReport, signal: Option<i32>, breached: Vec<String>) -> Ending {
         match report.stopped_because.as_deref() {
             Some(INTERRUPTED) => Ending::Interrupted(signal.unwrap_or(2)),
+            Some(why) if why.starts_with(STOPPED_BY_THRESHOLD) && !breached.is_empty() => {
+                Ending::Breached(breached)
+            }
             Some(why) => Ending::StoppedEarly(why.to_owned()),
             None if !report.violations.is_empty() => {
                 Ending::BrokenPromises(report.violations.len())
@@ -248,7 +252,22 @@ mod tests {
         let breached = || vec!["redeem.service.p99<1ms (measured 3ms)".to_owned()];
         let kinds = [RunKind::Fleet, RunKind::Rehearsal, RunKind::Load];
         for kind in kinds {
-            let table: [Case; 9] = [
+            let by_goose = format!("{STOPPED_BY_THRESHOLD} goose's --threshold p99<1 failed");
+            let table: [Case; 11] = [
+                (
+                    "stopped by a breached threshold",
+                    run(kind, Some(&by_goose), 0),
+                    None,
+                    breached(),
+                    1,
+                ),
+                (
+                    "stopped by a breach, a promise broken",
+                    run(kind, Some(&by_goose), 1),
+                    None,
+                    breached(),
+                    1,
+                ),
                 ("complete", run(kind, None, 0), None, vec![], 0),
                 (
                     "a threshold breached",

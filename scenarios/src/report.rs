@@ -159,8 +159,10 @@ pub fn build_report(
     let stopped_because = aborted
         .map(|t| {
             format!(
-                "goose's --threshold {} failed (observed {}) and stopped the run",
-                t.rule, t.observed
+                "{} goose's --threshold {} failed (observed {}) and stopped the run",
+                otpfleet_reports::STOPPED_BY_THRESHOLD,
+                t.rule,
+                t.observed
             )
         })
         .or_else(|| {
