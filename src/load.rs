@@ -127,6 +127,8 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
     let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
     check(&opts)?;
     let dashboard = take_dashboard(&mut opts.goose)?;
+    otpfleet_scenarios::controllers(&mut opts.goose, opts.admin_token_file.is_some())
+        .map_err(|e| otpfleet_run::BadInput(e.to_string()))?;
     let watchers = otpfleet_run::live::Bound::new(otpfleet_run::live::Asked {
         dashboard: dashboard.as_deref(),
         ..Default::default()

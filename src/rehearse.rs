@@ -61,6 +61,11 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let started_ms = otpfleet_run::wall_clock_ms();
     let plan =
         otpfleet_emulator::rehearsal::plan::read(&opts.plan).map_err(otpfleet_run::BadInput)?;
+    let consoles = plan.consoles();
+    otpfleet_run::check_memory(
+        plan.memory_needed(),
+        &format!("a rehearsal of {consoles} consoles"),
+    )?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
@@ -71,7 +76,6 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     })?;
     let out =
         otpfleet_run::target::run_folder(opts.out.as_deref(), &default_out(&opts.plan, seed))?;
-    let consoles: u64 = plan.waves.iter().map(|w| w.consoles).sum();
     eprintln!(
         "rehearse: {:?}, {consoles} consoles over up to {} days, seed {seed}, run folder {}",
         plan.name,

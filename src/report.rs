@@ -144,9 +144,7 @@ fn run_compare(
     let comparison =
         compare(&base_report, &new_report, limits, min_samples).map_err(otpfleet_run::BadInput)?;
     if let Some(path) = json {
-        let mut file = std::fs::File::create(path)
-            .with_context(|| format!("while creating {}", path.display()))?;
-        write_comparison_json(&comparison, &mut file)
+        otpfleet_reports::write_whole(path, |out| write_comparison_json(&comparison, out))
             .with_context(|| format!("while writing {}", path.display()))?;
     }
     let mut stdout = std::io::stdout().lock();

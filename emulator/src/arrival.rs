@@ -9,6 +9,7 @@
 use crate::streams::{Stream, stream_rng};
 use rand::Rng as _;
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -143,7 +144,18 @@ fn duration_ms(text: &str) -> Result<u64, String> {
 /// seconds (a number; offsets from the first arrival are taken); an optional header line,
 /// blank lines and `#` comments skipped.
 fn replay(path: &str) -> Result<Arrival, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("the replay file {path}: {e}"))?;
+    let text = otpfleet_reports::read_text(Path::new(path), MAX_REPLAY_BYTES, "the replay file")?;
+    replay_text(path, &text)
+}
+
+/// The most a replay file may hold: far above a million consoles' arrivals (about 10 MB).
+const MAX_REPLAY_BYTES: u64 = 256 * 1024 * 1024;
+/// The most arrivals a replay file may hold: as many consoles as a fleet runs
+/// (`config::MAX_CONSOLES`, which this module does not import).
+pub const MAX_REPLAY_ROWS: usize = 10_000_000;
+
+/// The arrivals of a replay file's `text` (read from `path`).
+pub fn replay_text(path: &str, text: &str) -> Result<Arrival, String> {
     let mut seconds = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -152,6 +164,12 @@ fn replay(path: &str) -> Result<Arrival, String> {
         }
         let field = line.split(',').next().unwrap_or_default().trim();
         match field.parse::<f64>() {
+            Ok(_) if seconds.len() == MAX_REPLAY_ROWS => {
+                return Err(format!(
+                    "the replay file {path} holds more than {MAX_REPLAY_ROWS} arrivals, more \
+                     than any fleet runs"
+                ));
+            }
             Ok(s) if s.is_finite() && s >= 0.0 => seconds.push(s),
             Err(_) if seconds.is_empty() && n == 0 => {} // a header
             _ => {

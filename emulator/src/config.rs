@@ -423,6 +423,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_replay_holds_as_many_arrivals_as_a_fleet_has_consoles() {
+        assert_eq!(crate::arrival::MAX_REPLAY_ROWS as u64, MAX_CONSOLES);
+    }
+
+    #[test]
     fn shards_parse_and_refuse_nonsense() {
         assert_eq!("1/2".parse(), Shard::new(1, 2));
         assert!(Shard::new(0, 0).is_err(), "no division by zero");

@@ -398,14 +398,21 @@ async fn collect(
     records
 }
 
-/// Arrivals per interval of `length_s`: intended by the schedule, started, dropped, and the
-/// launcher's largest lateness among the interval's intended arrivals.
-fn arrivals_over_time(records: &[ConsoleRecord], length_s: f64) -> Vec<ArrivalPoint> {
+/// Arrivals per interval of `length_s` over the run (`elapsed`): intended by the schedule,
+/// started, dropped, and the launcher's largest lateness among the interval's intended
+/// arrivals. The table spans the run, not the schedule: consoles the schedule meant for after
+/// the run ended were never due (a replay line 3,000 years out once asked for a 4.8 TB table).
+fn arrivals_over_time(
+    records: &[ConsoleRecord],
+    length_s: f64,
+    elapsed: Duration,
+) -> Vec<ArrivalPoint> {
     let length_ms = ((length_s * 1000.0) as u64).max(1);
     let slot = |ms: u64| (ms / length_ms) as usize;
     let last = records
         .iter()
-        .map(|r| r.scheduled_ms.max(r.started_ms.unwrap_or(0)))
+        .filter_map(|r| r.started_ms)
+        .chain([u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)])
         .max()
         .unwrap_or(0);
     let mut points: Vec<ArrivalPoint> = (0..=slot(last))
@@ -419,7 +426,9 @@ fn arrivals_over_time(records: &[ConsoleRecord], length_s: f64) -> Vec<ArrivalPo
         })
         .collect();
     for r in records {
-        let p = &mut points[slot(r.scheduled_ms)];
+        let Some(p) = points.get_mut(slot(r.scheduled_ms)) else {
+            continue; // due after the run ended
+        };
         p.intended += 1;
         if r.outcome == Outcome::Dropped {
             p.dropped += 1;
@@ -565,7 +574,7 @@ pub fn measured(
     let over_time = recorder.points();
     let arrivals = if kind == RunKind::Fleet {
         let length_s = over_time.first().map_or(1.0, |p| p.length_s);
-        arrivals_over_time(records, length_s)
+        arrivals_over_time(records, length_s, elapsed)
     } else {
         Vec::new()
     };

@@ -29,6 +29,9 @@ pub enum ReportError {
     },
     #[error("{path}: {message}")]
     Hlog { path: PathBuf, message: String },
+    /// A report.json that parses but holds what no run can have.
+    #[error("{path} is not a report any run wrote: {message}")]
+    Implausible { path: PathBuf, message: String },
     /// Runs given to `merge` that are not shards of one run.
     #[error("{dir} does not belong with {first}: {difference}")]
     Mismatch {

@@ -1,6 +1,7 @@
 //! A run folder: `report.json`, `report.md`, `report.html`, and the HdrHistogram interval logs:
 //! per measured step and view a `<step>.<view>.hlog`, per flow a `<flow>.hlog`.
 
+use crate::files::write_whole;
 use crate::html::write_html;
 use crate::markdown::write_markdown;
 use crate::report::RunReport;
@@ -26,8 +27,8 @@ pub type ExtraFile<'a> = (
 
 /// Writes the run folder (created if missing): `extra` files first, then the views, the
 /// histogram logs of what was recorded (none for a rehearsal, whose requests take no time), and
-/// `report.json` last and whole (written aside, then renamed): a folder that has it is
-/// complete, which is what a merge waiting on a shared volume looks for.
+/// `report.json` last: a folder that has it is complete, which is what a merge waiting on a
+/// shared volume looks for. Every file is written whole ([`write_whole`]).
 pub fn write_run_folder(
     dir: &Path,
     report: &RunReport,
@@ -54,21 +55,16 @@ pub fn write_run_folder(
     for name in histograms.write_logs(dir, duration)? {
         files.push(dir.join(name));
     }
-    write_file(dir, REPORT_BEING_WRITTEN, &mut files, &mut |out| {
+    write_file(dir, "report.json", &mut files, &mut |out| {
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         writeln!(out)
     })?;
-    files.pop();
-    std::fs::rename(dir.join(REPORT_BEING_WRITTEN), dir.join("report.json"))?;
-    files.insert(0, dir.join("report.json"));
+    files.rotate_right(1);
     Ok(RunFolder {
         dir: dir.to_path_buf(),
         files,
     })
 }
-
-/// `report.json` while it is written.
-const REPORT_BEING_WRITTEN: &str = ".report.json.partial";
 
 /// Writes the views of a report, `report.md` and `report.html`; answers their paths.
 pub fn write_views(
@@ -93,9 +89,7 @@ fn write_file(
     f: &mut dyn FnMut(&mut BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<()> {
     let path = dir.join(name);
-    let mut out = BufWriter::new(File::create(&path)?);
-    f(&mut out)?;
-    out.flush()?;
+    write_whole(&path, |out| f(out))?;
     files.push(path);
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! Lines are kept encoded (a few hundred bytes each) rather than as histograms (hundreds of
 //! kilobytes each at the full range), so a long run's intervals cost little memory.
 
-use crate::views::{View, ViewHistograms, new_histogram};
+use crate::views::{MAX_COUNT, View, ViewHistograms, new_histogram};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;
@@ -70,18 +70,111 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The longest encoded histogram of a log line read: far above any otpfleet writes (a few
+/// kilobytes; a histogram of 36,000 distinct counts compresses to about 300 KiB).
+pub const MAX_ENCODED_BYTES: usize = 512 * 1024;
+/// The most a histogram of a log line may decompress to: the V2 header and a varint of up to 9
+/// bytes for each of the 57,000 counts of the widest histogram read (3 digits over 2^63).
+const MAX_DECOMPRESSED_BYTES: u64 = 40 + 57_000 * 9;
+/// The most significant digits of a histogram read: otpfleet records 3. Each digit more
+/// multiplies a histogram's counts by 10 (5 digits over the full range: 6 million counts, half
+/// a second to decode a line).
+const MAX_DIGITS: u32 = 3;
+/// The cookies of HdrHistogram's V2 encoding, plain and compressed (with the word size 8).
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+
+/// Decodes one histogram of a log line, bounded by what otpfleet's histograms can be, whatever
+/// the line claims: its size, what it decompresses to, its precision and its total count are
+/// checked before anything is allocated for them (a 100-byte line once claimed a 2 GiB payload
+/// and had 2 GiB allocated; a 1 MiB zlib bomb, 992 MB).
 fn decode(encoded: &str) -> Result<Histogram<u64>, String> {
+    let encoded = encoded.trim();
+    if encoded.len() > MAX_ENCODED_BYTES {
+        return Err(format!(
+            "a histogram in the log is {} bytes of base64, more than any otpfleet reads \
+             ({MAX_ENCODED_BYTES})",
+            encoded.len()
+        ));
+    }
     let bytes = BASE64
-        .decode(encoded.trim())
+        .decode(encoded)
         .map_err(|e| format!("a histogram in the log is not base64: {e}"))?;
+    let plain = decompressed(&bytes)?;
+    check_header(&plain)?;
     let h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut io::Cursor::new(bytes))
+        .deserialize(&mut io::Cursor::new(plain))
         .map_err(|e| format!("a histogram in the log does not decode: {e:?}"))?;
+    if h.len() > MAX_COUNT {
+        return Err(format!(
+            "a histogram in the log counts {} values, more than any run records ({})",
+            h.len(),
+            MAX_COUNT
+        ));
+    }
     // A log written by another tool may use other bounds: carry it into ours.
     let mut ours = new_histogram();
     ours.add(&h)
         .map_err(|e| format!("a histogram in the log holds values out of range: {e:?}"))?;
     Ok(ours)
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The V2 histogram `bytes` hold, decompressed when they are compressed, and refused when it
+/// would be larger than any histogram read.
+fn decompressed(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use io::Read as _;
+    match be_u32(bytes, 0) {
+        Some(V2_COOKIE) => Ok(bytes.to_vec()),
+        Some(V2_COMPRESSED_COOKIE) => {
+            let claimed = be_u32(bytes, 4).ok_or("a histogram in the log is cut short")?;
+            let zlib = &bytes[8..];
+            if claimed as usize != zlib.len() {
+                return Err(format!(
+                    "a histogram in the log claims {claimed} compressed bytes and holds {}",
+                    zlib.len()
+                ));
+            }
+            let mut plain = Vec::new();
+            flate2::read::ZlibDecoder::new(zlib)
+                .take(MAX_DECOMPRESSED_BYTES + 1)
+                .read_to_end(&mut plain)
+                .map_err(|e| format!("a histogram in the log does not decompress: {e}"))?;
+            if plain.len() as u64 > MAX_DECOMPRESSED_BYTES {
+                return Err(format!(
+                    "a histogram in the log decompresses to more than {MAX_DECOMPRESSED_BYTES} \
+                     bytes, more than any histogram holds"
+                ));
+            }
+            Ok(plain)
+        }
+        _ => Err("a histogram in the log is not an HdrHistogram V2 encoding".into()),
+    }
+}
+
+/// Refuses a V2 histogram whose header claims more than its bytes hold, or more precision
+/// than otpfleet reads.
+fn check_header(plain: &[u8]) -> Result<(), String> {
+    const HEADER: usize = 40;
+    let field = |at| be_u32(plain, at).ok_or("a histogram in the log is cut short");
+    let payload = field(4)? as usize;
+    if payload > plain.len().saturating_sub(HEADER) {
+        return Err(format!(
+            "a histogram in the log claims {payload} bytes of counts and holds {}",
+            plain.len().saturating_sub(HEADER)
+        ));
+    }
+    let digits = field(12)?;
+    if digits > MAX_DIGITS {
+        return Err(format!(
+            "a histogram in the log has {digits} significant digits; otpfleet reads up to \
+             {MAX_DIGITS}, the precision it records"
+        ));
+    }
+    Ok(())
 }
 
 /// Writes an interval log: a `#comment` line and the header, then one line per interval.
@@ -109,12 +202,21 @@ pub fn write_log(
     Ok(())
 }
 
-/// Reads every interval of an interval log.
+/// The most intervals a log read may hold: otpfleet writes at most [`MAX_INTERVALS`].
+pub const MAX_LOG_LINES: usize = 2 * MAX_INTERVALS as usize;
+
+/// Reads every interval of an interval log (at most [`MAX_LOG_LINES`]).
 pub fn read_log(bytes: &[u8]) -> Result<Vec<IntervalLine>, String> {
     let mut lines = Vec::new();
     for entry in IntervalLogIterator::new(bytes) {
         let entry = entry.map_err(|e| format!("not an HdrHistogram interval log: {e:?}"))?;
         if let LogEntry::Interval(i) = entry {
+            if lines.len() == MAX_LOG_LINES {
+                return Err(format!(
+                    "more than {MAX_LOG_LINES} intervals, more than any run's log (otpfleet \
+                     writes at most {MAX_INTERVALS})"
+                ));
+            }
             lines.push(IntervalLine {
                 start_ms: (i.start_timestamp().as_secs_f64() * 1000.0).round() as u64,
                 length_ms: (i.duration().as_secs_f64() * 1000.0).round() as u64,

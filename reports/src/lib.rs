@@ -10,6 +10,7 @@
 mod check;
 mod compare;
 mod error;
+mod files;
 mod folder;
 mod gate;
 mod histograms;
@@ -29,6 +30,7 @@ pub use compare::{
     write_comparison, write_comparison_json,
 };
 pub use error::ReportError;
+pub use files::{read_text, read_whole, write_whole};
 pub use folder::{
     ExtraFile, OutError, Prepared, RunFolder, prepare_out, unused_folder, write_run_folder,
     write_views,
@@ -46,7 +48,7 @@ pub use intervals::{
 };
 pub use markdown::write_markdown;
 pub use merge::{MAX_SHARDS, ShardRun, ShardSettings, merge_run_folders, merge_runs, read_shards};
-pub use render::{read_report, read_run_folder, render_run_folder, report_path};
+pub use render::{parse_report, read_report, read_run_folder, render_run_folder, report_path};
 pub use report::*;
 pub use run_histograms::{RunHistograms, TIME_TO_SIGNED_IN};
 

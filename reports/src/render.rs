@@ -4,6 +4,7 @@ use crate::error::ReportError;
 use crate::folder::write_views;
 use crate::report::{RunReport, SCHEMA_VERSION};
 use crate::run_histograms::RunHistograms;
+use crate::views::MAX_COUNT;
 use std::path::{Path, PathBuf};
 
 /// Bound on a `report.json`: far above any run's (a few kB, a rehearsal's timeline included).
@@ -35,8 +36,63 @@ pub fn read_report(path: &Path) -> Result<RunReport, ReportError> {
         });
     }
     let text = std::fs::read_to_string(&path).map_err(read_err)?;
-    check_version(&path, &text)?;
-    serde_json::from_str(&text).map_err(|source| ReportError::Json { path, source })
+    parse_report(&path, &text)
+}
+
+/// A `report.json`'s text (read from `path`) as a report: of this schema version, and with no
+/// count larger than a run can have.
+pub fn parse_report(path: &Path, text: &str) -> Result<RunReport, ReportError> {
+    let path = path.to_path_buf();
+    check_version(&path, text)?;
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| ReportError::Json {
+            path: path.clone(),
+            source,
+        })?;
+    if let Some((at, n)) = count_out_of_bounds(&json, &mut String::new()) {
+        return Err(ReportError::Implausible {
+            path,
+            message: format!(
+                "{at} is {n}, more than any run counts ({MAX_COUNT}); a merge would wrap it around"
+            ),
+        });
+    }
+    serde_json::from_value(json).map_err(|source| ReportError::Json { path, source })
+}
+
+/// The first whole number of `json` above [`MAX_COUNT`] and where it is (`a.b[2].c`); seeds,
+/// which are any 64-bit number, are not counts.
+fn count_out_of_bounds(json: &serde_json::Value, at: &mut String) -> Option<(String, u64)> {
+    use serde_json::Value;
+    match json {
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|n| *n > MAX_COUNT)
+            .map(|n| (at.clone(), n)),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = at.len();
+            at.push_str(&format!("[{i}]"));
+            let found = count_out_of_bounds(item, at);
+            at.truncate(len);
+            found
+        }),
+        Value::Object(fields) => {
+            fields
+                .iter()
+                .filter(|(key, _)| *key != "seed")
+                .find_map(|(key, value)| {
+                    let len = at.len();
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push_str(key);
+                    let found = count_out_of_bounds(value, at);
+                    at.truncate(len);
+                    found
+                })
+        }
+        _ => None,
+    }
 }
 
 /// Refuses a report of another schema version, naming the otpfleet that wrote it.

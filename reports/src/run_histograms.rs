@@ -20,8 +20,10 @@ pub const TIME_TO_SIGNED_IN: &str = "time_to_signed_in";
 
 const HLOG: &str = ".hlog";
 /// Bounds on what a run folder may hold: more logs or bigger logs than any run writes.
-const MAX_HLOG_FILES: usize = 256;
-const MAX_HLOG_BYTES: u64 = 256 * 1024 * 1024;
+/// Bounds on what a folder's logs may hold: otpfleet writes 35 logs at most (11 steps × 3
+/// views, 2 flows), each of at most `MAX_LOG_LINES` lines of a few kilobytes.
+const MAX_HLOG_FILES: usize = 64;
+const MAX_HLOG_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Per request step its three views, per flow its histogram (microseconds). Only what recorded
 /// something is present.
@@ -97,7 +99,7 @@ impl RunHistograms {
                 "otpfleet step {step}, {}: values in microseconds",
                 view.meaning()
             );
-            write_file(&dir.join(&name), |out| {
+            crate::files::write_whole(&dir.join(&name), |out| {
                 intervals::write_log(&comment, lines, out)
             })?;
             names.push(name);
@@ -105,7 +107,7 @@ impl RunHistograms {
         for (flow, h) in self.flows.iter().filter(|(_, h)| !h.is_empty()) {
             let name = format!("{flow}{HLOG}");
             let comment = format!("otpfleet flow {flow}: values in microseconds");
-            write_file(&dir.join(&name), |out| {
+            crate::files::write_whole(&dir.join(&name), |out| {
                 write_histogram_log(h, &comment, duration, out)
             })?;
             names.push(name);
@@ -183,15 +185,6 @@ fn hlog_error(path: &Path, message: String) -> ReportError {
         path: path.to_path_buf(),
         message,
     }
-}
-
-fn write_file(
-    path: &Path,
-    f: impl FnOnce(&mut io::BufWriter<std::fs::File>) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut out = io::BufWriter::new(std::fs::File::create(path)?);
-    f(&mut out)?;
-    io::Write::flush(&mut out)
 }
 
 fn read_log_file(path: &Path) -> Result<Vec<IntervalLine>, ReportError> {

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// out of the histogram, so it never passes for the maximum.
 pub const HISTOGRAM_MAX_US: u64 = 366 * 24 * 3600 * 1_000_000;
 
+/// The most any count of a report may be: far above any run's (2^48, a million consoles
+/// for nine years at a request a second each), and low enough that the counts of
+/// `MAX_SHARDS` shards add up without wrapping around (2^48 × 10,000 < 2^62).
+pub const MAX_COUNT: u64 = 1 << 48;
+
 /// The three views of a request (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

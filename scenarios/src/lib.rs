@@ -32,8 +32,8 @@ pub use report::{
     load_settings, summarize_goose,
 };
 pub use run::{
-    DEFAULT_RUN_TIME, LoadConfig, LoadError, LoadRun, Sizing, apply_goose_defaults, run_goose_only,
-    run_load,
+    DEFAULT_RUN_TIME, LoadConfig, LoadError, LoadRun, Sizing, apply_goose_defaults, controllers,
+    run_goose_only, run_load,
 };
 pub use setup::{MAX_ACCOUNTS, Seeded, SetupError, SetupPlan};
 pub use tickets::{Handed, TicketQueue};

@@ -169,6 +169,61 @@ pub fn apply_goose_defaults(
     Ok(sizing(goose, plan, iterations))
 }
 
+/// Goose's controllers (telnet, WebSocket) take commands from anyone who reaches them, with no
+/// authentication: a local user once sent `stop`, `host http://127.0.0.1:<theirs>`, `start` to
+/// the telnet controller goose opens by default, and the run's requests, each carrying the
+/// target's admin token, went to their listener. So they are off unless asked for
+/// (`--telnet-host`, `--telnet-port`, `--websocket`), then only on a loopback address and with
+/// a warning, and never beside a token read from `--admin-token-file` (a real target's).
+/// Checked before anything starts.
+pub fn controllers(goose: &mut GooseConfiguration, token_from_file: bool) -> Result<(), LoadError> {
+    let telnet = !goose.no_telnet && (goose.telnet_host.is_some() || goose.telnet_port.is_some());
+    goose.no_telnet = !telnet;
+    let asked: Vec<(&str, &Option<String>)> = [
+        (telnet, "telnet", &goose.telnet_host),
+        (goose.websocket, "WebSocket", &goose.websocket_host),
+    ]
+    .into_iter()
+    .filter(|(on, ..)| *on)
+    .map(|(_, name, host)| (name, host))
+    .collect();
+    if asked.is_empty() {
+        if goose.no_autostart {
+            return Err(LoadError::Options(
+                "--no-autostart waits for a controller's start command: give --telnet-port PORT \
+                 or --websocket too"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    for (name, host) in asked {
+        let host = host.as_deref().unwrap_or("127.0.0.1");
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(LoadError::Options(format!(
+                "goose's {name} controller has no authentication: it listens on a loopback \
+                 address only (127.0.0.1 or ::1), not {host}"
+            )));
+        }
+        if token_from_file {
+            return Err(LoadError::Options(format!(
+                "goose's {name} controller has no authentication: any local user could point \
+                 the run, and the admin token of --admin-token-file, at a server of theirs; \
+                 against a --target, run without --telnet-host, --telnet-port and --websocket"
+            )));
+        }
+        eprintln!(
+            "load: warning: goose's {name} controller on {host} has no authentication: any \
+             local user can stop, steer or restart this run"
+        );
+    }
+    Ok(())
+}
+
 /// The steps `(users, milliseconds)` of `--test-plan`, if given (goose keeps the field to
 /// itself; its serialized form shows it).
 fn test_plan_steps(goose: &GooseConfiguration) -> Option<Vec<(usize, usize)>> {
@@ -547,6 +602,35 @@ mod tests {
         let mut g = parsed(&["-H", "http://elsewhere"]);
         let e = apply_goose_defaults(&mut g, ScenarioName::Issue, "u", Path::new("o"));
         assert!(e.is_err_and(|e| e.to_string().contains("--target")));
+    }
+
+    #[test]
+    fn goose_controllers_are_off_unless_asked_and_never_beside_a_real_targets_token() {
+        let apply = |args: &[&str], from_file: bool| {
+            let mut g = parsed(args);
+            let r = controllers(&mut g, from_file);
+            (g, r.map_err(|e| e.to_string()))
+        };
+        let (g, r) = apply(&[], false);
+        assert!(r.is_ok() && g.no_telnet && !g.websocket, "off by default");
+        let (g, r) = apply(&["--telnet-port", "6116"], false);
+        assert!(
+            r.is_ok() && !g.no_telnet,
+            "asked for, against the embedded server"
+        );
+        let (_, r) = apply(&["--telnet-host", "0.0.0.0"], false);
+        assert!(r.is_err_and(|e| e.contains("loopback address only")));
+        let (_, r) = apply(&["--websocket", "--websocket-host", "192.0.2.1"], false);
+        assert!(r.is_err_and(|e| e.contains("WebSocket controller")));
+        for asked in [&["--telnet-port", "6116"][..], &["--websocket"]] {
+            let (_, r) = apply(asked, true);
+            assert!(
+                r.is_err_and(|e| e.contains("--admin-token-file")),
+                "{asked:?}"
+            );
+        }
+        let (_, r) = apply(&["--no-autostart"], false);
+        assert!(r.is_err_and(|e| e.contains("--no-autostart")));
     }
 
     #[test]

@@ -8,13 +8,14 @@
 mod auth;
 mod body;
 mod connections;
+pub mod listen;
 mod metrics;
 mod refusals;
 mod router;
 mod serve;
 
 pub use auth::{AdminTokens, new_admin_token};
-pub use connections::Connections;
+pub use connections::{Admitted, Connections};
 pub use metrics::Metrics;
 pub use router::handle;
 pub use serve::{serve, serve_tls, tls_server_config};

@@ -326,3 +326,47 @@ fn an_interrupted_load_says_so_and_exits_with_its_own_code() {
         assert!(problems.is_empty(), "{problems:?}");
     }
 }
+
+/// Goose's telnet controller, open by default on 127.0.0.1:5116 with no authentication, once let
+/// a local user send `stop`, `host http://127.0.0.1:<theirs>`, `start` and receive the run's
+/// requests with the target's admin token: no controller listens unless asked for, and none is
+/// accepted beside a real target's token.
+#[test]
+fn no_goose_controller_listens_unless_asked_and_none_beside_a_targets_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = otpfleet()
+        .args(["load", "--scenario", "issue", "--seed", "3", "-q"])
+        .args(["-u", "2", "-t", "3s", "--out"])
+        .arg(dir.path().join("run"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reached = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        for port in [5116, 5117] {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                reached.push(port);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(reached.is_empty(), "a controller answered on {reached:?}");
+
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let o = otpfleet()
+        .args([
+            "load",
+            "--target",
+            "http://127.0.0.1:9",
+            "--admin-token-file",
+        ])
+        .arg(&token)
+        .args(["--telnet-port", "6116"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no authentication"), "{}", text(&o));
+}

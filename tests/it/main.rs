@@ -5,6 +5,7 @@ mod architecture;
 mod contract;
 mod crash;
 mod dashboard;
+mod doors;
 mod fleet;
 mod full_disk;
 mod k8s;

@@ -30,9 +30,15 @@ fn certificates(dir: &Path, expired: bool) {
 
 /// `serve` over TLS on `localhost:0`; answers the server and its port.
 fn serve_tls(dir: &Path) -> (Child, u16) {
+    serve_tls_with(dir, &[])
+}
+
+/// [`serve_tls`] with more flags.
+fn serve_tls_with(dir: &Path, extra: &[&str]) -> (Child, u16) {
     std::fs::write(dir.join("token"), "tls-test-token-0123456789").expect("token");
     let mut child = otpfleet()
         .args(["serve", "--listen", "localhost:0", "--in-memory"])
+        .args(extra)
         .arg("--tls-cert")
         .arg(dir.join("cert.pem"))
         .arg("--tls-key")
@@ -145,4 +151,37 @@ fn a_ca_cert_needs_an_https_target() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("give http:// or https://"), "{stderr}");
+}
+
+/// A connection to the TLS port past a bound is refused in TLS: curl (a peer nobody here wrote)
+/// reads the `503 server_busy` and its reason, where the refusal once came as plain HTTP and a
+/// TLS client saw only `WRONG_VERSION_NUMBER`.
+#[test]
+fn a_refusal_on_the_tls_port_is_spoken_in_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    certificates(dir.path(), false);
+    let (mut server, port) = serve_tls_with(dir.path(), &["--max-connections-per-address", "1"]);
+    // The one connection this address may have, held open.
+    let held = std::net::TcpStream::connect(("localhost", port)).expect("connects");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10", "--cacert"])
+        .arg(dir.path().join("ca.pem"))
+        .args(["--write-out", "\n%{http_code}"])
+        .arg(format!("https://localhost:{port}/healthz"))
+        .output()
+        .expect("curl runs (Debian's curl)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.ends_with("\n503"), "{said}");
+    assert!(
+        said.contains("server_busy") && said.contains("connections open"),
+        "{said}"
+    );
+    drop(held);
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -12,6 +12,8 @@
 
 use otpfleet_benches::gate::{self, Baseline, Provenance};
 use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: perf-gate check|update --baseline FILE --summary FILE \
@@ -156,8 +158,11 @@ fn update(opts: &Opts) -> Result<(), String> {
     }
     let text = serde_json::to_string_pretty(&baseline)
         .map_err(|e| format!("while writing the baseline: {e}"))?;
-    std::fs::write(&opts.baseline, text + "\n")
-        .map_err(|e| format!("while writing the baseline {}: {e}", opts.baseline))?;
+    otpfleet_reports::write_whole(Path::new(&opts.baseline), |out| {
+        out.write_all(text.as_bytes())?;
+        out.write_all(b"\n")
+    })
+    .map_err(|e| format!("while writing the baseline {}: {e}", opts.baseline))?;
     println!(
         "perf-gate: wrote {} ({} benches)",
         opts.baseline,

@@ -216,6 +216,22 @@ pub struct CompiledWave {
 /// Most consoles one rehearsal runs.
 pub const MAX_CONSOLES: u64 = 10_000_000;
 
+/// Memory a rehearsal takes per console, at its peak: the 1,000,000-console office-hours
+/// rehearsal peaked at 2.35 GB (docs/performance.md), rounded up.
+pub const BYTES_PER_CONSOLE: u64 = 2_400;
+
+impl CompiledPlan {
+    /// Consoles in all the waves.
+    pub fn consoles(&self) -> u64 {
+        self.waves.iter().map(|w| w.consoles).sum()
+    }
+
+    /// About the most memory the rehearsal takes (see [`BYTES_PER_CONSOLE`]).
+    pub fn memory_needed(&self) -> u64 {
+        self.consoles().saturating_mul(BYTES_PER_CONSOLE)
+    }
+}
+
 /// A refusal: the line (1-based, 0 when unknown), the field and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanError {
@@ -234,12 +250,15 @@ impl std::fmt::Display for PlanError {
     }
 }
 
+/// The most a plan file may hold: far above any plan written by hand (the shipped ones are
+/// about 2 KB).
+const MAX_PLAN_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The plan in the file `path`, compiled; an unreadable file, or every error of the plan with
 /// its file, line and field, as one message.
 pub fn read(path: &std::path::Path) -> Result<CompiledPlan, String> {
     let file = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("the plan {file} cannot be read: {e}"))?;
+    let text = otpfleet_reports::read_text(path, MAX_PLAN_BYTES, "the plan")?;
     compile(&text).map_err(|errors| {
         let list: Vec<String> = errors
             .iter()
@@ -573,13 +592,25 @@ impl Checker<'_> {
         let mut first_index = 0u64;
         let horizon_ms = i64::from(p.days) * 86_400_000;
         for (i, w) in p.waves.iter().enumerate() {
-            if let Some(wave) = self.wave(p, w, i, start_ms, first_index, faults) {
+            let refused = self.errors.len();
+            let compiled = self.wave(p, w, i, start_ms, first_index, faults);
+            if compiled.is_none() && self.errors.len() == refused {
+                // Every refusal names its field; a wave is never dropped in silence.
+                self.fail::<()>(
+                    w.start_date.span(),
+                    &format!("waves[{i}]"),
+                    "cannot be compiled",
+                );
+            }
+            if let Some(wave) = compiled {
+                // A date the calendar cannot place (a wave in 9999-12-31) ends after any
+                // horizon, rather than on the first day.
                 let last_day_ms = wave
                     .dates
                     .last()
                     .and_then(|d| d.to_zoned(wave.tz.clone()).ok())
-                    .map_or(0, |z| z.timestamp().as_millisecond() - start_ms);
-                if last_day_ms + 86_400_000 > horizon_ms {
+                    .map_or(i64::MAX, |z| z.timestamp().as_millisecond() - start_ms);
+                if last_day_ms.saturating_add(86_400_000) > horizon_ms {
                     self.fail::<()>(w.start_date.span(), &format!("waves[{i}].start_date"), format!("the wave's installation days end after the rehearsal's {} days; raise `days` or start the wave earlier", p.days));
                 }
                 first_index += wave.consoles;
@@ -756,10 +787,17 @@ impl Checker<'_> {
         };
         let mut generate_at_ms = Vec::new();
         for dt in generate_local {
-            let ms = dt
-                .to_zoned(tz.clone())
-                .ok()
-                .map(|z| z.timestamp().as_millisecond())?;
+            let Ok(zoned) = dt.to_zoned(tz.clone()) else {
+                return self.fail(
+                    w.start_date.span(),
+                    &format!("{field}.start_date"),
+                    format!(
+                        "{dt} cannot be placed in the site's time zone (past the calendar's \
+                         end): start the wave within the rehearsal's days"
+                    ),
+                );
+            };
+            let ms = zoned.timestamp().as_millisecond();
             if ms < start_ms {
                 let span = w
                     .otps_generated_at

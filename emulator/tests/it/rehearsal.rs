@@ -179,6 +179,24 @@ fn a_wrong_field_type_or_value_names_the_line_and_field() {
 }
 
 #[test]
+fn a_wave_the_calendar_cannot_place_is_refused_not_moved_to_the_first_day() {
+    let start = SMALL
+        .lines()
+        .find(|l| l.starts_with("start_date"))
+        .expect("SMALL has a wave start date");
+    for far in ["9999-12-31", "9999-01-04", "2400-01-03"] {
+        let text = SMALL.replace(start, &format!("start_date = \"{far}\""));
+        let errors = compile(&text).expect_err(far);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == "waves[0].start_date" && e.message.contains("the rehearsal's")),
+            "{far}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn impossible_plans_are_refused_or_warned_about() {
     let no_one = SMALL.replace("auto_approve = true", "auto_approve = false");
     let errors = compile(&no_one).expect_err("no admins, no auto approval");

@@ -172,3 +172,42 @@ fn a_folder_of_another_schema_version_is_refused_naming_its_writer() {
         "{err}"
     );
 }
+
+/// Links planted in a run folder, each pointing at a file outside it.
+#[cfg(unix)]
+fn plant_links(dir: &std::path::Path, names: &[&str]) -> Vec<std::path::PathBuf> {
+    names
+        .iter()
+        .map(|name| {
+            let victim = dir.with_file_name(format!("victim-{name}"));
+            std::fs::write(&victim, "not yours").unwrap();
+            let link = dir.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&victim, &link).unwrap();
+            victim
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn render_replaces_a_link_in_the_folder_instead_of_writing_through_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    runs::write(&dir, 3, (0, 1), 20);
+    let victims = plant_links(&dir, &["report.html", "report.md"]);
+    render_run_folder(&dir).unwrap();
+    for victim in &victims {
+        assert_eq!(std::fs::read_to_string(victim).unwrap(), "not yours");
+    }
+    for name in ["report.html", "report.md"] {
+        let meta = std::fs::symlink_metadata(dir.join(name)).unwrap();
+        assert!(meta.is_file(), "{name} is a file of the run again");
+    }
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("seed"),
+        "and it is the report"
+    );
+}

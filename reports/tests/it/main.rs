@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // A test that unwraps fails with the value in its message.
 mod compare;
 mod folder;
+mod hostile;
 mod merge;
 mod runs;
 mod schema;

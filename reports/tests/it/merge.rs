@@ -203,3 +203,51 @@ fn a_split_run_merges_its_console_shards_with_its_one_admin_process() {
         assert!(!bad.exists(), "case {i}: nothing written");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn merge_out_replaces_links_instead_of_writing_through_them() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = shards(root.path(), 4, 2, 10);
+    let out = root.path().join("merged");
+    merge_run_folders::<runs::TestSettings>(&dirs, &out).unwrap();
+    let mut victims = Vec::new();
+    for name in ["report.json", "report.html", "redeem.service.hlog"] {
+        let victim = root.path().join(format!("victim-{name}"));
+        std::fs::write(&victim, "not yours").unwrap();
+        let link = out.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        victims.push(victim);
+    }
+    merge_run_folders::<runs::TestSettings>(&dirs, &out).unwrap();
+    for victim in &victims {
+        assert_eq!(std::fs::read_to_string(victim).unwrap(), "not yours");
+    }
+    assert!(
+        std::fs::symlink_metadata(out.join("report.json"))
+            .unwrap()
+            .is_file()
+    );
+}
+
+#[test]
+fn counts_no_run_can_have_are_refused_not_wrapped() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = shards(root.path(), 5, 2, 10);
+    let path = dirs[1].join("report.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["consoles"] = u64::MAX.into();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let err = merge_run_folders::<runs::TestSettings>(&dirs, &root.path().join("out"))
+        .expect_err("a shard of 2^64 - 1 consoles")
+        .to_string();
+    assert!(
+        err.contains("report.json")
+            && err.contains("consoles")
+            && err.contains("18446744073709551615"),
+        "names the file, the field and the number: {err}"
+    );
+    assert!(!root.path().join("out").exists(), "nothing written");
+}

@@ -5,18 +5,20 @@
 use super::App;
 use super::body::reply_error;
 use super::connections::Admitted;
+use super::listen::{self, Arrival, Limits};
 use super::refusals::ContractRefusals;
 use crate::domain::ApiError;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use otpfleet_protocol::ErrorCode;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 /// How long open connections get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,28 +59,19 @@ async fn serve_with(
     let config = Arc::new(app.served().core.config().clone());
     let recovery = tokio::spawn(Arc::clone(&app).recover());
     tokio::pin!(shutdown);
+    let refusing = Arc::new(Semaphore::new(MAX_TLS_REFUSALS));
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, do not die.
-                        eprintln!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let admitted = match app.connections.admit(peer.ip()) {
-                    Ok(admitted) => admitted,
-                    Err(why) => {
-                        refuse(stream, &why);
-                        continue;
-                    }
-                };
-                let accepted = (stream, peer, tls.clone());
-                serve_connection(&app, &config, graceful.watcher(), accepted, admitted);
-            }
+            arrived = listen::arrival(&listener, &app.connections) => match arrived {
+                Arrival::In { stream, peer, admitted } => {
+                    let accepted = (stream, peer, tls.clone());
+                    serve_connection(&app, &config, graceful.watcher(), accepted, admitted);
+                }
+                Arrival::Refused { stream, why } => match &tls {
+                    None => listen::refuse(stream, &why),
+                    Some(acceptor) => refuse_tls(acceptor.clone(), stream, why, &refusing),
+                },
+            },
             _ = purge.tick() => sweep(&app),
             () = &mut shutdown => break,
         }
@@ -104,13 +97,10 @@ fn serve_connection(
     (stream, peer, tls): (TcpStream, SocketAddr, Option<tokio_rustls::TlsAcceptor>),
     admitted: Admitted,
 ) {
-    let _ = stream.set_nodelay(true);
     // A client that stops sending, or stops reading its answers, loses the connection instead
     // of holding it (and a file descriptor) forever.
-    let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
-    stream.set_read_timeout(Some(config.idle_timeout));
-    stream.set_write_timeout(Some(config.write_timeout));
-    let stream = Box::pin(stream);
+    let limits = limits(config);
+    let stream = limits.timed(stream);
     let service = service_fn({
         let app = Arc::clone(app);
         let config = Arc::clone(config);
@@ -120,10 +110,7 @@ fn serve_connection(
             answer(Arc::clone(&app), req, config.request_timeout)
         }
     });
-    let http = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.request_timeout)
-        .clone();
+    let http = limits.http1();
     let handshake_timeout = config.request_timeout;
     tokio::spawn(async move {
         // Connection errors (resets, malformed HTTP, timeouts, failed handshakes) end that
@@ -213,17 +200,44 @@ pub fn client_address(
     client
 }
 
-/// Answers a connection past a bound with one `503 server_busy` and closes it, without
-/// waiting: the answer is small enough for an empty socket buffer, and a client that cannot take
-/// it just sees the connection close.
-fn refuse(stream: tokio::net::TcpStream, why: &str) {
-    let body = serde_json::json!({"error": ErrorCode::ServerBusy, "message": why}).to_string();
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.try_write(answer.as_bytes());
+/// The bounds of the server's listener, from its settings.
+fn limits(config: &crate::ServerConfig) -> Limits {
+    Limits {
+        max_connections: config.max_connections,
+        max_per_address: config.max_connections_per_address,
+        header_timeout: config.request_timeout,
+        idle_timeout: Some(config.idle_timeout),
+        write_timeout: config.write_timeout,
+    }
+}
+
+/// TLS refusals under way at once; past them a connection past a bound is closed unanswered.
+const MAX_TLS_REFUSALS: usize = 64;
+/// The longest a TLS refusal (the handshake and the answer) may take.
+const TLS_REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers a connection to the TLS port past a bound with the `503 server_busy` spoken in TLS
+/// (written as plain HTTP, a TLS client saw only `WRONG_VERSION_NUMBER`), off the accept loop
+/// and within bounds of its own: at most [`MAX_TLS_REFUSALS`] at once, each within
+/// [`TLS_REFUSAL_TIMEOUT`].
+fn refuse_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    why: String,
+    refusing: &Arc<Semaphore>,
+) {
+    let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let refusal = async {
+            let mut tls = acceptor.accept(stream).await?;
+            tls.write_all(&listen::refusal(&why)).await?;
+            tls.shutdown().await
+        };
+        let _ = tokio::time::timeout(TLS_REFUSAL_TIMEOUT, refusal).await;
+        drop(permit);
+    });
 }
 
 /// One request with the request timeout around it (reading the body included).
