@@ -98,8 +98,8 @@ fn catalogue(path: Option<&Path>) -> anyhow::Result<Catalogue> {
     let Some(path) = path else {
         return Ok(Catalogue::builtin());
     };
-    let text = otpfleet_reports::read_text(path, 16 * 1024 * 1024, "the catalogue")
-        .map_err(anyhow::Error::msg)?;
+    let text = otpfleet_reports::read_text(path, 16 * 1024 * 1024)
+        .with_context(|| format!("while reading the catalogue {}", path.display()))?;
     Catalogue::from_json(&text)
         .with_context(|| format!("while loading the catalogue {}", path.display()))
 }

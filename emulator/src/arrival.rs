@@ -144,7 +144,8 @@ fn duration_ms(text: &str) -> Result<u64, String> {
 /// seconds (a number; offsets from the first arrival are taken); an optional header line,
 /// blank lines and `#` comments skipped.
 fn replay(path: &str) -> Result<Arrival, String> {
-    let text = otpfleet_reports::read_text(Path::new(path), MAX_REPLAY_BYTES, "the replay file")?;
+    let text = otpfleet_reports::read_text(Path::new(path), MAX_REPLAY_BYTES)
+        .map_err(|e| format!("the replay file {path}: {e}"))?;
     replay_text(path, &text)
 }
 

@@ -35,23 +35,21 @@ pub fn write_whole(
 
 /// Reads the file at `path` whole, refusing one larger than `max` bytes before reading it (or
 /// as soon as it grows past `max` while read): every file the tools read is bounded by what a
-/// run can use, not by what the file holds. `what` names the file in the error.
-pub fn read_whole(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
+/// run can use, not by what the file holds. The caller names the file in its error.
+pub fn read_whole(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     use io::Read as _;
-    let failed = |e: io::Error| format!("{what} {}: {e}", path.display());
-    let file = File::open(path).map_err(failed)?;
     let too_large = |len: u64| {
-        format!(
-            "{what} {} is {len} bytes, larger than any otpfleet reads ({max})",
-            path.display()
-        )
+        io::Error::other(format!(
+            "{len} bytes, larger than any otpfleet reads ({max})"
+        ))
     };
-    let len = file.metadata().map_err(failed)?.len();
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
     if len > max {
         return Err(too_large(len));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(max + 1).read_to_end(&mut bytes).map_err(failed)?;
+    file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(too_large(bytes.len() as u64));
     }
@@ -59,7 +57,7 @@ pub fn read_whole(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> 
 }
 
 /// [`read_whole`] as UTF-8 text.
-pub fn read_text(path: &Path, max: u64, what: &str) -> Result<String, String> {
-    String::from_utf8(read_whole(path, max, what)?)
-        .map_err(|e| format!("{what} {} is not UTF-8 text: {e}", path.display()))
+pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
+    String::from_utf8(read_whole(path, max)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")))
 }

@@ -10,9 +10,12 @@ use std::sync::Arc;
 
 /// The admin token in an `--admin-token-file`.
 pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let text =
-        otpfleet_reports::read_text(path, 64 * 1024, "the admin token file (--admin-token-file)")
-            .map_err(anyhow::Error::msg)?;
+    let text = otpfleet_reports::read_text(path, 64 * 1024).with_context(|| {
+        format!(
+            "while reading the admin token file {} (--admin-token-file)",
+            path.display()
+        )
+    })?;
     let token = text.trim().to_owned();
     if token.is_empty() {
         bail!(

@@ -258,7 +258,8 @@ const MAX_PLAN_BYTES: u64 = 16 * 1024 * 1024;
 /// its file, line and field, as one message.
 pub fn read(path: &std::path::Path) -> Result<CompiledPlan, String> {
     let file = path.display();
-    let text = otpfleet_reports::read_text(path, MAX_PLAN_BYTES, "the plan")?;
+    let text = otpfleet_reports::read_text(path, MAX_PLAN_BYTES)
+        .map_err(|e| format!("the plan {file} cannot be read: {e}"))?;
     compile(&text).map_err(|errors| {
         let list: Vec<String> = errors
             .iter()
