@@ -64,6 +64,8 @@ pub struct App {
 const STATS_EVERY_MS: u64 = 5_000;
 /// How often a durable server whose journal failed tries to open it anew.
 const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest wait between tries while the journal stays unwritable.
+const REOPEN_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(8);
 
 impl App {
     /// An app serving `core`; a durable one also names the journal `core` writes to.
@@ -115,7 +117,9 @@ impl App {
 
     /// Keeps a durable server serving through journal write failures (a full disk, an I/O
     /// error), for as long as it runs: once the journal fails, changes are refused (503
-    /// `storage_unavailable`) and every second the journal is opened anew; when that works,
+    /// `storage_unavailable`) and the journal is opened anew after a second, then after twice
+    /// as long each time, up to 8 s (opening writes, so it works only on a disk with room);
+    /// when that works,
     /// the state is rebuilt by replaying it, so whatever a refused change had applied in
     /// memory is gone, and the server takes changes again. Logs each failure and recovery.
     pub async fn recover(self: Arc<Self>) {
@@ -128,14 +132,18 @@ impl App {
             let why = journal.failure().unwrap_or_default();
             eprintln!(
                 "journal write failed in {}: {why}; changes are refused (503 storage_unavailable) \
-                 until it can be written again (tried every {REOPEN_EVERY:?})",
+                 until it can be written again (tried after {REOPEN_EVERY:?}, then less often, \
+                 at most every {REOPEN_AT_MOST_EVERY:?})",
                 journal.dir().display()
             );
             journal.close();
             drop(journal);
             let mut last_error = String::new();
+            let mut wait = REOPEN_EVERY;
             loop {
-                tokio::time::sleep(REOPEN_EVERY).await;
+                tokio::time::sleep(wait).await;
+                // While the disk stays full, try less often (each try reads the journal).
+                wait = (wait * 2).min(REOPEN_AT_MOST_EVERY);
                 let app = Arc::clone(&self);
                 match tokio::task::spawn_blocking(move || app.reopen()).await {
                     Ok(Ok(replayed)) => {

@@ -192,7 +192,17 @@ impl Journal {
         restrict_permissions(&path);
         let mut fresh_secret = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut fresh_secret);
-        let secret = load_or_store_meta(&db, fresh_secret).map_err(|e| corrupt(&path, e))?;
+        // Opening writes (the time it was opened): a journal that opens is one that can be
+        // written, so a server recovering from a full disk does not declare itself writable on
+        // a disk that is still full (it once did, 12 times in 15 s, each replaying everything).
+        let opened_ms = clock.now_ms();
+        let secret = load_or_store_meta(&db, fresh_secret, opened_ms).map_err(|e| {
+            if e.starts_with(WRITE_FAILED) {
+                JournalError::Write(e)
+            } else {
+                corrupt(&path, e)
+            }
+        })?;
         let entries = read_all(&db, &path)?;
         let (last, link) = entries.last().map_or((0, [0; 32]), |e| (e.seq, e.link));
         let db = Arc::new(db);
@@ -556,8 +566,12 @@ fn commit(db: &Database, group: &[Reserved], chain: &mut [u8; 32]) -> Result<(),
     Ok(())
 }
 
-/// Loads the server secret (storing `fresh` in a new database) and checks the record format.
-fn load_or_store_meta(db: &Database, fresh: [u8; 32]) -> Result<[u8; 32], String> {
+/// How an error of the write at open begins (not a corrupt file: a disk that cannot be written).
+const WRITE_FAILED: &str = "the journal cannot be written at open";
+
+/// Loads the server secret (storing `fresh` in a new database), checks the record format, and
+/// stores when the journal was opened (so opening writes).
+fn load_or_store_meta(db: &Database, fresh: [u8; 32], opened_ms: u64) -> Result<[u8; 32], String> {
     let txn = db.begin_write().map_err(|e| e.to_string())?;
     let secret = {
         let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
@@ -569,7 +583,7 @@ fn load_or_store_meta(db: &Database, fresh: [u8; 32]) -> Result<[u8; 32], String
             .get("format")
             .map_err(|e| e.to_string())?
             .map(|v| v.value().to_vec());
-        match (existing, format) {
+        let secret = match (existing, format) {
             (Some(bytes), Some(format)) if format == FORMAT => {
                 <[u8; 32]>::try_from(bytes.as_slice())
                     .map_err(|_| "the stored server secret has the wrong length".to_owned())?
@@ -587,9 +601,12 @@ fn load_or_store_meta(db: &Database, fresh: [u8; 32]) -> Result<[u8; 32], String
                 meta.insert("format", FORMAT).map_err(|e| e.to_string())?;
                 fresh
             }
-        }
+        };
+        meta.insert("opened_ms", opened_ms.to_le_bytes().as_slice())
+            .map_err(|e| format!("{WRITE_FAILED}: {e}"))?;
+        secret
     };
-    txn.commit().map_err(|e| e.to_string())?;
+    txn.commit().map_err(|e| format!("{WRITE_FAILED}: {e}"))?;
     Ok(secret)
 }
 

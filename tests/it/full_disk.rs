@@ -174,6 +174,19 @@ async fn a_full_disk_refuses_changes_keeps_none_and_recovers_without_a_restart()
         "{text}"
     );
 
+    // While the disk stays full the server does not declare itself writable: opening the
+    // journal writes, and fails (it once reopened, said "writable again" and failed on the
+    // next write, 12 times in 15 s). Tries at about 1 s and 3 s have been made by now.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let text = metrics(&t).await;
+    assert_eq!(
+        metric(&text, "otpfleet_journal_recoveries_total"),
+        Some(0.0),
+        "no recovery while the disk is full: {text}"
+    );
+    let (status, _) = send(&t, ApiRequest::get("/healthz")).await;
+    assert_eq!(status, 503, "still refusing while the disk is full");
+
     // Room again: the server takes changes by itself, without a restart.
     std::fs::remove_file(&filler).expect("the filler goes");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -503,7 +503,7 @@ impl Checker<'_> {
         let ever_auto =
             p.preferences.auto_approve || changes.iter().any(|c| c.auto_approve == Some(true));
         // Counted as written, so a group refused above does not also count as "no admins".
-        let admin_count: u32 = p.admins.iter().map(|a| *a.count.get_ref()).sum();
+        let admin_count = admins_written(p);
         if admin_count == 0 && !ever_auto {
             self.fail::<()>(0..0, "admins", "no admins and no auto approval: every request would wait until it expires; add [[admins]] or set preferences.auto_approve = true");
         }
@@ -614,7 +614,7 @@ impl Checker<'_> {
                 if last_day_ms.saturating_add(86_400_000) > horizon_ms {
                     self.fail::<()>(w.start_date.span(), &format!("waves[{i}].start_date"), format!("the wave's installation days end after the rehearsal's {} days; raise `days` or start the wave earlier", p.days));
                 }
-                first_index += wave.consoles;
+                first_index = first_index.saturating_add(wave.consoles);
                 waves.push(wave);
             }
         }
@@ -841,6 +841,13 @@ impl CompiledWave {
 }
 
 /// `days` weekdays from `start` (weekends skipped).
+/// Admins in all the plan's groups, as written (a count past any bound saturates).
+fn admins_written(p: &Plan) -> u32 {
+    p.admins
+        .iter()
+        .fold(0u32, |n, a| n.saturating_add(*a.count.get_ref()))
+}
+
 fn installation_dates(start: Date, days: u32) -> Vec<Date> {
     let mut dates = Vec::new();
     let mut d = start;

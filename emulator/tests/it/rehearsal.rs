@@ -196,6 +196,30 @@ fn a_wave_the_calendar_cannot_place_is_refused_not_moved_to_the_first_day() {
     }
 }
 
+/// Found by the fuzz pass (tests/fuzz): consoles and admins counted past their type's end
+/// overflowed while the plan was being checked.
+#[test]
+fn counts_past_any_bound_are_refused_not_overflowed() {
+    let huge = SMALL.replace("consoles = 150", "consoles = 18446744073709551615");
+    let errors = compile(&huge).expect_err("too many consoles");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.field == "waves" && e.message.contains("at most")),
+        "{errors:?}"
+    );
+    let admins = format!(
+        "{SMALL}\n[[admins]]\nname = \"a\"\ncount = 4294967295\ntime_zone = \"UTC\"\nworking_hours = \"09:00-17:00\"\ndecision_seconds = \"10..20\"\n\n[[admins]]\nname = \"b\"\ncount = 4294967295\ntime_zone = \"UTC\"\nworking_hours = \"09:00-17:00\"\ndecision_seconds = \"10..20\"\n"
+    );
+    let errors = compile(&admins).expect_err("too many admins");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("at most 1000 admins")),
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn impossible_plans_are_refused_or_warned_about() {
     let no_one = SMALL.replace("auto_approve = true", "auto_approve = false");

@@ -34,10 +34,13 @@ where
     let guard = app.served.load();
     let served: &Served = &guard;
     let mut reply = match found {
-        Ok((_, route, id)) => match dispatch(app, served, route, id.as_deref(), req).await {
-            Ok(reply) => durable(served, route, reply).await,
-            Err(e) => reply_error(e),
-        },
+        Ok((_, route, id)) => {
+            let reply = match dispatch(app, served, route, id.as_deref(), req).await {
+                Ok(reply) => reply,
+                Err(e) => reply_error(e),
+            };
+            kept(served, route, reply).await
+        }
         Err((e, allow)) => {
             let mut reply = reply_error(e);
             if let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
@@ -58,24 +61,26 @@ where
     reply
 }
 
-/// A change is acknowledged only once the journal holds it (durable servers); refusals
-/// changed nothing and need no wait.
-async fn durable(served: &Served, route: &Route, reply: Reply) -> Reply {
-    let changes = matches!(
+/// Nothing is shown before it is kept (durable servers): every answer waits until the journal
+/// holds every change numbered by the time it was made, its own and any other request's. So a
+/// change is acknowledged only once kept, and no answer (a poll, a listing, a refusal such as
+/// "already used") shows a state that a crash could undo, or an id that a crash could hand to
+/// something else: a poll once answered `approved` for an approval a crash then lost, and an
+/// admin's listing showed `req_1` for one console before a crash and another's after. The
+/// changes a read saw were numbered before it read them (each is numbered under the lock it is
+/// made under), so the number read after the answer was made covers them. Health, metrics, the
+/// audit log (committed entries only) and this document show nothing of the kind and never
+/// wait.
+async fn kept(served: &Served, route: &Route, reply: Reply) -> Reply {
+    let shows_no_state = matches!(
         route.id,
-        RouteId::ImportAccounts
-            | RouteId::CreateBatch
-            | RouteId::ExportBatch
-            | RouteId::PutPreferences
-            | RouteId::ApproveRequest
-            | RouteId::RejectRequest
-            | RouteId::Redeem
-            | RouteId::SignIn
-            | RouteId::ManualSignIn
+        RouteId::Healthz | RouteId::Metrics | RouteId::OpenApi | RouteId::ListAudit
     );
-    let (Some(journal), Some(seq), true) =
-        (&served.journal, served.core.journal_appended(), changes)
-    else {
+    let (Some(journal), Some(seq), false) = (
+        &served.journal,
+        served.core.journal_appended(),
+        shows_no_state,
+    ) else {
         return reply;
     };
     match journal.wait_durable(seq).await {

@@ -11,6 +11,7 @@ mod eligibility;
 mod fuzz;
 mod guessing;
 mod helpers;
+mod kept;
 mod lifecycle;
 mod preferences;
 mod replay;
