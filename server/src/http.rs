@@ -173,8 +173,8 @@ impl App {
             return Ok(0);
         };
         let core = &served.core;
-        let durable = crate::open_durable(
-            old.dir(),
+        let durable = crate::open_durable_on(
+            old.storage(),
             core.config().clone(),
             core.catalogue().clone(),
             Arc::clone(&self.clock),

@@ -114,6 +114,8 @@ pub struct Journal {
     /// file only once nothing holds it).
     db: Mutex<Option<Arc<Database>>>,
     path: PathBuf,
+    /// Where it lives, to open it anew after a failure.
+    storage: crate::Storage,
     writer: Option<std::thread::JoinHandle<()>>,
     counters: Arc<Counters>,
 }
@@ -183,13 +185,38 @@ impl Journal {
     /// checked). A new directory gets a new server secret from the OS's CSPRNG; records get
     /// their time from `clock`.
     pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<(Journal, Recovered), JournalError> {
-        std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = dir.join(DB_FILE);
-        let db = open_db(&path, |p| Database::create(p))?;
-        restrict_permissions(&path);
+        Journal::open_on(&crate::Storage::Durable(dir.to_path_buf()), clock)
+    }
+
+    /// Opens (or creates) the journal of `storage`: a data directory, or a simulated disk
+    /// (`simdisk`, whose path in messages is `simulated-disk/otpfleet.redb`). Not in memory.
+    pub fn open_on(
+        storage: &crate::Storage,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Journal, Recovered), JournalError> {
+        let (db, path) = match storage {
+            crate::Storage::Durable(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                let path = dir.join(DB_FILE);
+                let db = open_db(&path, |p| Database::create(p))?;
+                restrict_permissions(&path);
+                (db, path)
+            }
+            crate::Storage::Simulated(disk) => {
+                let path = Path::new("simulated-disk").join(DB_FILE);
+                let backend = disk.backend();
+                let db = open_db(&path, |_| Database::builder().create_with_backend(backend))?;
+                (db, path)
+            }
+            crate::Storage::InMemory => {
+                return Err(JournalError::Write(
+                    "an in-memory server has no journal".into(),
+                ));
+            }
+        };
         let mut fresh_secret = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut fresh_secret);
         // Opening writes (the time it was opened): a journal that opens is one that can be
@@ -228,6 +255,7 @@ impl Journal {
             clock,
             db: Mutex::new(Some(db)),
             path,
+            storage: storage.clone(),
             writer: Some(writer),
             counters,
         };
@@ -307,6 +335,11 @@ impl Journal {
     pub async fn failed(&self) {
         let mut rx = self.progress.clone();
         let _ = rx.wait_for(|p| p.failure.is_some()).await;
+    }
+
+    /// Where this journal lives (to open it anew).
+    pub fn storage(&self) -> &crate::Storage {
+        &self.storage
     }
 
     /// The data directory this journal lives in.
@@ -414,6 +447,11 @@ fn open_db(
         Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(JournalError::InUse {
             path: path.to_path_buf(),
         }),
+        // The disk failed (full, an I/O error), not the file: say so, and do not call the file
+        // corrupt (the simulated disk found this message wrong for a full disk).
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => Err(
+            JournalError::Write(format!("cannot open {}: {e}", path.display())),
+        ),
         Ok(Err(other)) => Err(JournalError::Corrupt {
             path: path.to_path_buf(),
             reason: other.to_string(),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod journal;
+pub mod simdisk;
 pub mod tokens;
 
 pub use catalogue::Catalogue;
@@ -32,6 +33,9 @@ pub enum Storage {
     InMemory,
     /// A data directory: every change journaled before it is answered, replayed on start.
     Durable(PathBuf),
+    /// A journal on a simulated disk ([`simdisk`]): durable as a data directory is, until the
+    /// simulation cuts its power.
+    Simulated(simdisk::SimDisk),
 }
 
 /// A server put together, ready to [`serve`]: its app, and what a durable one recovered.
@@ -61,8 +65,8 @@ pub fn assemble(
             let core = Core::new(config, catalogue, domain::secrets::Secrets::random());
             (core, None, http::AdminTokens::default(), 0)
         }
-        Storage::Durable(dir) => {
-            let d = open_durable(dir, config, catalogue, Arc::clone(&clock))?;
+        Storage::Durable(_) | Storage::Simulated(_) => {
+            let d = open_durable_on(storage, config, catalogue, Arc::clone(&clock))?;
             let stored = http::AdminTokens::from_stored(&d.tokens);
             (d.core, Some(d.journal), stored, d.replayed)
         }
@@ -132,7 +136,24 @@ pub fn open_durable(
     catalogue: Catalogue,
     clock: Arc<dyn Clock>,
 ) -> Result<Durable, journal::JournalError> {
-    let (journal, recovered) = journal::Journal::open(dir, clock)?;
+    open_durable_on(
+        &Storage::Durable(dir.to_path_buf()),
+        config,
+        catalogue,
+        clock,
+    )
+}
+
+/// [`open_durable`] on any storage with a journal: a data directory or a simulated disk.
+pub fn open_durable_on(
+    storage: &Storage,
+    config: ServerConfig,
+    catalogue: Catalogue,
+    clock: Arc<dyn Clock>,
+) -> Result<Durable, journal::JournalError> {
+    let (journal, recovered) = journal::Journal::open_on(storage, clock)?;
+    let dir = journal.dir().to_path_buf();
+    let dir = dir.as_path();
     let mut core = Core::new(
         config,
         catalogue,

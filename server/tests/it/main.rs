@@ -15,3 +15,4 @@ mod kept;
 mod lifecycle;
 mod preferences;
 mod replay;
+mod simulation;

@@ -1,0 +1,316 @@
+//! A simulated disk under the journal (issue 28): redb's `StorageBackend` over memory, with
+//! the volatile cache real disks have. Writes land in the cache; `sync_data` makes everything
+//! written before it durable (the write barrier redb relies on; `eventual` is treated as
+//! immediate). A power loss keeps what was synced and, of what was not, a seeded choice: none
+//! of it, all of it, or a prefix of the writes, each perhaps torn at a sector boundary. Seeded
+//! faults fail a read, a write or a sync, or find the disk full; `cut_after` cuts the power
+//! after a given number of operations, so a crash lands at a chosen point of a commit. The same
+//! seed and the same calls give the same bytes; nothing touches a real file.
+//!
+//! A crash with SIGKILL (`tests/it/crash.rs`) cannot lose what the page cache holds; this disk
+//! can, which is what shows an fsync missing or misplaced.
+
+use parking_lot::Mutex;
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use std::io;
+use std::sync::Arc;
+
+/// The odds of each fault, per operation, and the disk's size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faults {
+    pub read_error: f64,
+    pub write_error: f64,
+    pub sync_error: f64,
+    /// Bytes the disk holds; growing the file past it fails as a full disk does.
+    pub capacity: u64,
+    /// A planted defect, for showing that the simulation catches it: `sync_data` answers
+    /// success and makes nothing durable (the same as acknowledging a change before its
+    /// commit is synced).
+    pub lying_sync: bool,
+}
+
+impl Faults {
+    pub const NONE: Faults = Faults {
+        read_error: 0.0,
+        write_error: 0.0,
+        sync_error: 0.0,
+        capacity: u64::MAX,
+        lying_sync: false,
+    };
+}
+
+/// What a disk went through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    pub operations: u64,
+    pub syncs: u64,
+    pub io_errors: u64,
+    pub full: u64,
+    pub power_losses: u64,
+    /// Writes cut at a sector boundary by a power loss.
+    pub torn_writes: u64,
+    /// Unsynced writes a power loss dropped whole.
+    pub lost_writes: u64,
+}
+
+/// The unit a torn write is cut at: a disk sector, the most a disk promises to write whole.
+const SECTOR: usize = 512;
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Write(u64, Vec<u8>),
+    SetLen(u64),
+}
+
+#[derive(Debug)]
+struct State {
+    /// The bytes as of the last sync: what survives a power loss for sure.
+    durable: Vec<u8>,
+    /// The bytes as the database sees them now.
+    cache: Vec<u8>,
+    /// Changes since the last sync, in order.
+    unsynced: Vec<Pending>,
+    rng: ChaCha8Rng,
+    faults: Faults,
+    stats: DiskStats,
+    /// Counts power losses: a database opened before the last one is talking to a machine
+    /// that is off, and every call it makes fails.
+    power: u64,
+    /// Operations left before the power is cut, when a cut is set.
+    cut_in: Option<u64>,
+}
+
+/// A simulated disk; clones share it.
+#[derive(Debug, Clone)]
+pub struct SimDisk {
+    state: Arc<Mutex<State>>,
+}
+
+impl SimDisk {
+    /// An empty disk whose faults and power losses draw from `seed`.
+    pub fn new(seed: u64, faults: Faults) -> SimDisk {
+        SimDisk {
+            state: Arc::new(Mutex::new(State {
+                durable: Vec::new(),
+                cache: Vec::new(),
+                unsynced: Vec::new(),
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                faults,
+                stats: DiskStats::default(),
+                power: 0,
+                cut_in: None,
+            })),
+        }
+    }
+
+    /// The backend a database opened now uses (it dies with the next power loss).
+    pub fn backend(&self) -> SimBackend {
+        SimBackend {
+            disk: self.clone(),
+            power: self.state.lock().power,
+        }
+    }
+
+    /// Replaces the fault odds (e.g. none, once a simulation lets the disk heal).
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.lock().faults = faults;
+    }
+
+    /// Cuts the power after `operations` more operations (reads, writes, syncs, resizes):
+    /// that one and every later one fail until [`SimDisk::power_loss`].
+    pub fn cut_after(&self, operations: u64) {
+        self.state.lock().cut_in = Some(operations);
+    }
+
+    /// A power loss: the cache is gone; what was synced stays, and of what was not, a seeded
+    /// choice survives (none, all, a prefix of the changes, each write of it perhaps torn at a
+    /// sector).
+    /// Databases opened before it fail every further call.
+    pub fn power_loss(&self) {
+        let mut s = self.state.lock();
+        let pending = std::mem::take(&mut s.unsynced);
+        let mut image = std::mem::take(&mut s.durable);
+        let keep = match s.rng.random_range(0..4u8) {
+            0 => 0,
+            1 => pending.len(),
+            _ => s.rng.random_range(0..=pending.len()),
+        };
+        let torn = s.rng.random_bool(0.25);
+        for (i, change) in pending.into_iter().enumerate() {
+            if i >= keep {
+                s.stats.lost_writes += u64::from(matches!(change, Pending::Write(..)));
+                continue;
+            }
+            match change {
+                Pending::SetLen(len) => image.resize(usize::try_from(len).unwrap_or(0), 0),
+                Pending::Write(at, mut bytes) => {
+                    if torn && bytes.len() > SECTOR {
+                        let sectors = bytes.len().div_ceil(SECTOR);
+                        let kept = s.rng.random_range(1..sectors) * SECTOR;
+                        bytes.truncate(kept);
+                        s.stats.torn_writes += 1;
+                    }
+                    apply(&mut image, at, &bytes);
+                }
+            }
+        }
+        s.cache = image.clone();
+        s.durable = image;
+        s.power += 1;
+        s.cut_in = None;
+        s.stats.power_losses += 1;
+    }
+
+    /// The file's length as the database sees it.
+    pub fn len(&self) -> u64 {
+        self.state.lock().cache.len() as u64
+    }
+
+    /// Whether the disk holds nothing yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> DiskStats {
+        self.state.lock().stats
+    }
+
+    /// The bytes a power loss would surely keep (for a failure's evidence).
+    pub fn durable_len(&self) -> usize {
+        self.state.lock().durable.len()
+    }
+}
+
+/// Two handles are equal when they are the same disk.
+impl PartialEq for SimDisk {
+    fn eq(&self, other: &SimDisk) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+}
+
+impl Eq for SimDisk {}
+
+fn apply(image: &mut Vec<u8>, at: u64, bytes: &[u8]) {
+    let at = usize::try_from(at).unwrap_or(usize::MAX);
+    let end = at.saturating_add(bytes.len());
+    if image.len() < end {
+        image.resize(end, 0);
+    }
+    image[at..end].copy_from_slice(bytes);
+}
+
+/// One database's handle on a [`SimDisk`].
+#[derive(Debug)]
+pub struct SimBackend {
+    disk: SimDisk,
+    power: u64,
+}
+
+fn failure(what: &str) -> io::Error {
+    io::Error::other(format!("simulated {what}"))
+}
+
+impl SimBackend {
+    /// Runs `f` on the disk's state unless the power is off or a fault of odds `odds` strikes.
+    fn operate<T>(
+        &self,
+        odds: impl FnOnce(&Faults) -> f64,
+        what: &str,
+        f: impl FnOnce(&mut State) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut s = self.disk.state.lock();
+        if s.power != self.power {
+            return Err(failure("power loss: the machine is off"));
+        }
+        if let Some(left) = s.cut_in {
+            if left == 0 {
+                return Err(failure("power loss: the power was cut"));
+            }
+            s.cut_in = Some(left - 1);
+        }
+        s.stats.operations += 1;
+        let odds = odds(&s.faults);
+        if odds > 0.0 && s.rng.random_bool(odds.min(1.0)) {
+            s.stats.io_errors += 1;
+            return Err(failure(what));
+        }
+        f(&mut s)
+    }
+}
+
+impl redb::StorageBackend for SimBackend {
+    fn len(&self) -> io::Result<u64> {
+        self.operate(|_| 0.0, "", |s| Ok(s.cache.len() as u64))
+    }
+
+    fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.operate(
+            |f| f.read_error,
+            "read error",
+            |s| {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let end = start.saturating_add(len);
+                s.cache
+                    .get(start..end)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
+            },
+        )
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.operate(
+            |f| f.write_error,
+            "write error",
+            |s| {
+                if len > s.faults.capacity {
+                    s.stats.full += 1;
+                    return Err(failure("full disk: no space left on device"));
+                }
+                s.cache.resize(usize::try_from(len).unwrap_or(0), 0);
+                s.unsynced.push(Pending::SetLen(len));
+                Ok(())
+            },
+        )
+    }
+
+    fn sync_data(&self, _eventual: bool) -> io::Result<()> {
+        self.operate(
+            |f| f.sync_error,
+            "sync error",
+            |s| {
+                s.stats.syncs += 1;
+                if s.faults.lying_sync {
+                    return Ok(());
+                }
+                for change in std::mem::take(&mut s.unsynced) {
+                    match change {
+                        Pending::SetLen(len) => {
+                            s.durable.resize(usize::try_from(len).unwrap_or(0), 0);
+                        }
+                        Pending::Write(at, bytes) => apply(&mut s.durable, at, &bytes),
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.operate(
+            |f| f.write_error,
+            "write error",
+            |s| {
+                let end = offset.saturating_add(data.len() as u64);
+                if end > s.faults.capacity {
+                    s.stats.full += 1;
+                    return Err(failure("full disk: no space left on device"));
+                }
+                apply(&mut s.cache, offset, data);
+                s.unsynced.push(Pending::Write(offset, data.to_vec()));
+                Ok(())
+            },
+        )
+    }
+}
