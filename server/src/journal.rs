@@ -194,29 +194,7 @@ impl Journal {
         storage: &crate::Storage,
         clock: Arc<dyn Clock>,
     ) -> Result<(Journal, Recovered), JournalError> {
-        let (db, path) = match storage {
-            crate::Storage::Durable(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-                let path = dir.join(DB_FILE);
-                let db = open_db(&path, |p| Database::create(p))?;
-                restrict_permissions(&path);
-                (db, path)
-            }
-            crate::Storage::Simulated(disk) => {
-                let path = Path::new("simulated-disk").join(DB_FILE);
-                let backend = disk.backend();
-                let db = open_db(&path, |_| Database::builder().create_with_backend(backend))?;
-                (db, path)
-            }
-            crate::Storage::InMemory => {
-                return Err(JournalError::Write(
-                    "an in-memory server has no journal".into(),
-                ));
-            }
-        };
+        let (db, path) = open_database(storage)?;
         let mut fresh_secret = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut fresh_secret);
         // Opening writes (the time it was opened): a journal that opens is one that can be
@@ -433,6 +411,32 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// The database of `storage` and its path (for messages): a data directory's file, created if
+/// missing, or a simulated disk.
+fn open_database(storage: &crate::Storage) -> Result<(Database, PathBuf), JournalError> {
+    match storage {
+        crate::Storage::Durable(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let path = dir.join(DB_FILE);
+            let db = open_db(&path, |p| Database::create(p))?;
+            restrict_permissions(&path);
+            Ok((db, path))
+        }
+        crate::Storage::Simulated(disk) => {
+            let path = Path::new("simulated-disk").join(DB_FILE);
+            let backend = disk.backend();
+            let db = open_db(&path, |_| Database::builder().create_with_backend(backend))?;
+            Ok((db, path))
+        }
+        crate::Storage::InMemory => Err(JournalError::Write(
+            "an in-memory server has no journal".into(),
+        )),
+    }
 }
 
 fn open_db(
