@@ -22,20 +22,11 @@ pub fn report_path(path: &Path) -> PathBuf {
 /// Reads a `report.json`, given as the file or as its run folder.
 pub fn read_report(path: &Path) -> Result<RunReport, ReportError> {
     let path = report_path(path);
-    let read_err = |source| ReportError::Read {
-        path: path.clone(),
-        source,
-    };
-    let len = std::fs::metadata(&path).map_err(read_err)?.len();
-    if len > MAX_REPORT_BYTES {
-        return Err(ReportError::Read {
+    let text =
+        crate::files::read_text(&path, MAX_REPORT_BYTES).map_err(|source| ReportError::Read {
             path: path.clone(),
-            source: std::io::Error::other(format!(
-                "{len} bytes is larger than any report ({MAX_REPORT_BYTES})"
-            )),
-        });
-    }
-    let text = std::fs::read_to_string(&path).map_err(read_err)?;
+            source,
+        })?;
     parse_report(&path, &text)
 }
 

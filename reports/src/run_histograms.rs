@@ -19,7 +19,6 @@ use std::time::Duration;
 pub const TIME_TO_SIGNED_IN: &str = "time_to_signed_in";
 
 const HLOG: &str = ".hlog";
-/// Bounds on what a run folder may hold: more logs or bigger logs than any run writes.
 /// Bounds on what a folder's logs may hold: otpfleet writes 35 logs at most (11 steps × 3
 /// views, 2 flows), each of at most `MAX_LOG_LINES` lines of a few kilobytes.
 const MAX_HLOG_FILES: usize = 64;
@@ -188,17 +187,10 @@ fn hlog_error(path: &Path, message: String) -> ReportError {
 }
 
 fn read_log_file(path: &Path) -> Result<Vec<IntervalLine>, ReportError> {
-    let read_err = |source| ReportError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let len = std::fs::metadata(path).map_err(read_err)?.len();
-    if len > MAX_HLOG_BYTES {
-        return Err(hlog_error(
-            path,
-            format!("{len} bytes: larger than any histogram log ({MAX_HLOG_BYTES})"),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    let bytes =
+        crate::files::read_whole(path, MAX_HLOG_BYTES).map_err(|source| ReportError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     intervals::read_log(&bytes).map_err(|m| hlog_error(path, m))
 }

@@ -153,7 +153,6 @@ pub fn open_durable_on(
 ) -> Result<Durable, journal::JournalError> {
     let (journal, recovered) = journal::Journal::open_on(storage, clock)?;
     let dir = journal.dir().to_path_buf();
-    let dir = dir.as_path();
     let mut core = Core::new(
         config,
         catalogue,
@@ -161,7 +160,7 @@ pub fn open_durable_on(
     );
     let tokens = tokens::in_force(&recovered.entries);
     let replayed = recovered.entries.len();
-    replay(&core, recovered.entries, dir)?;
+    replay(&core, recovered.entries, &dir)?;
     let journal = Arc::new(journal);
     core.set_sink(Arc::clone(&journal) as Arc<dyn domain::EventSink>);
     Ok(Durable {
