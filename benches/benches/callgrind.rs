@@ -153,7 +153,10 @@ fn approve_setup() -> (Domain, Vec<Redeemed>) {
 #[bench::ops(setup = approve_setup)]
 fn approve((d, requests): (Domain, Vec<Redeemed>)) -> (Domain, Vec<Redeemed>) {
     for r in &requests {
-        let _ = black_box(d.core().approve(black_box(&r.request_id), OP_MS, None));
+        let _ = black_box(
+            d.core()
+                .approve(black_box(&r.request_id), None, OP_MS, None),
+        );
     }
     (d, requests)
 }

@@ -130,7 +130,7 @@ fn domain(c: &mut Criterion) {
         b.iter_custom(|iters| {
             over_pool(iters, Domain::redeemed, |d, r: &mut Redeemed| {
                 d.core()
-                    .approve(&r.request_id, OP_MS, None)
+                    .approve(&r.request_id, None, OP_MS, None)
                     .expect("a pending request approves")
             })
         });

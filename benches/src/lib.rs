@@ -193,7 +193,7 @@ impl Domain {
         let requests = self.redeemed(n);
         for r in &requests {
             self.core()
-                .approve(&r.request_id, self.now_ms(), None)
+                .approve(&r.request_id, None, self.now_ms(), None)
                 .expect("fixture: a pending request approves");
         }
         requests

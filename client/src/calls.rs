@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::Method;
 use otpfleet_protocol::{
     AccountInput, BatchRequest, ManualSignInRequest, Preferences, RedeemRequest, RejectBody,
-    RejectReason, RouteId, VerifyRequest,
+    RejectReason, RequestView, RouteId, VerifyRequest,
 };
 
 /// The request of `route` (for the resource `id`, when its path has one), without a body.
@@ -19,6 +19,7 @@ fn to(route: RouteId, id: Option<&str>) -> ApiRequest {
             .expect("the route table's methods are HTTP methods"),
         path: id.map_or_else(|| entry.path.to_owned(), |id| route.path_for(id)),
         bearer: None,
+        if_match: None,
         content_type: None,
         body: Bytes::new(),
     }
@@ -66,15 +67,20 @@ pub fn awaiting_approval(limit: usize, admin_token: &str) -> ApiRequest {
     req
 }
 
-/// `POST /v1/requests/{id}/approve`.
-pub fn approve(request_id: &str, admin_token: &str) -> ApiRequest {
-    to(RouteId::ApproveRequest, Some(request_id)).with_bearer(admin_token)
+/// `POST /v1/requests/{id}/approve` of `request` as the admin saw it: its tag goes in
+/// `If-Match`, so the approval cannot land on anything else under that id.
+pub fn approve(request: &RequestView, admin_token: &str) -> ApiRequest {
+    to(RouteId::ApproveRequest, Some(&request.id))
+        .with_bearer(admin_token)
+        .with_if_match(&request.etag)
 }
 
-/// `POST /v1/requests/{id}/reject` with a reason.
-pub fn reject(request_id: &str, reason: RejectReason, admin_token: &str) -> ApiRequest {
+/// `POST /v1/requests/{id}/reject` of `request` as the admin saw it, with a reason.
+pub fn reject(request: &RequestView, reason: RejectReason, admin_token: &str) -> ApiRequest {
     let body = RejectBody { reason };
-    with_json(RouteId::RejectRequest, Some(request_id), &body).with_bearer(admin_token)
+    with_json(RouteId::RejectRequest, Some(&request.id), &body)
+        .with_bearer(admin_token)
+        .with_if_match(&request.etag)
 }
 
 /// `POST /v1/accounts`: an import.
@@ -126,10 +132,24 @@ mod tests {
         assert_eq!(put.method, Method::PUT);
         assert_eq!(put.path, RouteId::PutPreferences.path());
         assert_eq!(put.content_type, Some("application/json"));
-        let approve = approve("req_7", "t");
+        let vetted: RequestView = serde_json::from_value(serde_json::json!({
+            "id": "req_7", "account_id": "acc_1", "upn": "room@r.test",
+            "status": "awaiting_approval", "requested_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-02T00:00:00Z", "etag": "\"tag7\"",
+            "device": {"make": "Logitech", "model": "Tap", "serial": "LT1"}
+        }))
+        .unwrap();
+        let approve = approve(&vetted, "t");
         assert_eq!(approve.method, Method::POST);
         assert_eq!(approve.path, RouteId::ApproveRequest.path_for("req_7"));
         assert!(approve.body.is_empty());
+        assert_eq!(
+            approve.if_match.as_deref(),
+            Some("\"tag7\""),
+            "names what was vetted"
+        );
+        let reject = reject(&vetted, RejectReason::WrongRoom, "t");
+        assert_eq!(reject.if_match.as_deref(), Some("\"tag7\""));
         assert_eq!(
             awaiting_approval(50, "t").path,
             format!(

@@ -27,6 +27,8 @@ pub struct ApiRequest {
     /// Path and query, e.g. `/v1/requests?status=awaiting_approval`.
     pub path: String,
     pub bearer: Option<String>,
+    /// An `If-Match` header: the entity tag of what a decision was vetted on.
+    pub if_match: Option<String>,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
 }
@@ -38,6 +40,7 @@ impl ApiRequest {
             method: Method::GET,
             path: path.into(),
             bearer: None,
+            if_match: None,
             content_type: None,
             body: Bytes::new(),
         }
@@ -69,6 +72,13 @@ impl ApiRequest {
         self
     }
 
+    /// Sends `If-Match: tag`: the server refuses the request (412) unless it still names what
+    /// `tag` was read from.
+    pub fn with_if_match(mut self, tag: &str) -> ApiRequest {
+        self.if_match = Some(tag.to_owned());
+        self
+    }
+
     /// The HTTP request, on top of `builder` (which may carry transport headers).
     pub fn into_http(
         self,
@@ -77,6 +87,9 @@ impl ApiRequest {
         let mut builder = builder.method(self.method).uri(self.path);
         if let Some(token) = &self.bearer {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(tag) = &self.if_match {
+            builder = builder.header(header::IF_MATCH, tag);
         }
         if let Some(ct) = self.content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);

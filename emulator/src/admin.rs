@@ -140,8 +140,8 @@ impl<T: Transport> Session<'_, T> {
         let at = Instant::now() + Duration::from_millis(think);
         let (seed, token) = (self.requester.cfg.seed, &self.admin.token);
         let (step, req) = match admin_verdict(seed, &r.device.serial, self.admin.reject) {
-            None => (Step::Approve, calls::approve(&r.id, token)),
-            Some(reason) => (Step::Reject, calls::reject(&r.id, reason, token)),
+            None => (Step::Approve, calls::approve(r, token)),
+            Some(reason) => (Step::Reject, calls::reject(r, reason, token)),
         };
         let Ok(answer) = self.call(step, req, at).await else {
             desk.release(&r.id);

@@ -101,6 +101,10 @@ pub struct RequestView {
     pub requested_at: String,
     pub expires_at: String,
     pub device: Device,
+    /// What the admin vets (the account, the console's make, model and serial, when it
+    /// asked), as an entity tag: sent in `If-Match` with a decision, it makes the server refuse
+    /// (412 `request_changed`) a decision about anything else.
+    pub etag: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -58,6 +58,7 @@ error_codes! {
     ValidityOutOfRange = "validity_out_of_range" => 422,
     RequestNotFound = "request_not_found" => 404,
     RequestNotPending = "request_not_pending" => 409,
+    RequestChanged = "request_changed" => 412,
     AuditUnavailable = "audit_unavailable" => 409,
     // Console side.
     VerificationInfoNotFound = "verification_info_not_found" => 422,

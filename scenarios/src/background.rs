@@ -112,7 +112,7 @@ pub async fn approve_all<T: Transport>(t: T, h: Arc<Harness>, cancel: Cancellati
             continue;
         }
         for r in requests.iter().filter(|r| h.desk.claim(&r.id)) {
-            let approve = calls::approve(&r.id, &token);
+            let approve = calls::approve(r, &token);
             // 409: decided by someone else meanwhile, which is fine.
             match t.send(approve).await {
                 Ok(a) => {

@@ -11,7 +11,7 @@ use crate::record::Tally;
 use crate::tickets::{Handed, TicketQueue};
 use goose::prelude::*;
 use otpfleet_client::Desk;
-use otpfleet_protocol::RequestStatus;
+use otpfleet_protocol::{RequestStatus, RequestView};
 use otpfleet_reports::Recorder;
 use parking_lot::Mutex;
 use rand::SeedableRng as _;
@@ -242,7 +242,7 @@ pub(crate) struct UserState {
     pub console: Option<ConsoleFlow>,
     pub batch: Option<BatchFlow>,
     /// The request this admin took from the queue.
-    pub claimed: Option<String>,
+    pub claimed: Option<RequestView>,
     /// This user found the tickets gone (counted once).
     pub out_of_tickets: bool,
 }

@@ -79,6 +79,8 @@ pub struct Core {
     sign_in_throttle: std::sync::Arc<throttle::Throttle>,
     /// Where changes are journaled, when the server is durable.
     sink: Option<std::sync::Arc<dyn EventSink>>,
+    /// A defect planted for the simulation to catch (only on a simulated disk).
+    planted: Option<crate::simdisk::Defect>,
 }
 
 impl Core {
@@ -93,12 +95,21 @@ impl Core {
             auto_approve: std::sync::atomic::AtomicBool::new(Preferences::default().auto_approve),
             store: Store::default(),
             sink: None,
+            planted: None,
         }
     }
 
-    /// Journals every change to `sink` from now on (after replaying what it recovered).
-    pub fn set_sink(&mut self, sink: std::sync::Arc<dyn EventSink>) {
+    /// Journals every change to `sink` from now on (after replaying what it recovered). The
+    /// journal's `starts`th start numbers its requests and batches from a range of its own
+    /// ([`ids::IDS_PER_START`]), so an id lost in a crash is never handed out again.
+    pub fn set_sink(&mut self, sink: std::sync::Arc<dyn EventSink>, starts: u64) {
+        self.store.number_after(ids::ids_after_start(starts));
         self.sink = Some(sink);
+    }
+
+    /// Plants `defect` (a simulated disk's) in this core, for the simulation to catch.
+    pub(crate) fn plant(&mut self, defect: Option<crate::simdisk::Defect>) {
+        self.planted = defect;
     }
 
     /// The number of the last event appended to the journal, by any request (not only the

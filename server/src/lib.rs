@@ -94,8 +94,6 @@ pub struct Durable {
     pub tokens: Vec<tokens::StoredToken>,
 }
 
-/// Opens a durable server's state in `dir`: the journal (its chain checked), replayed into a
-/// core that journals every further change, stamped by `clock`.
 /// Replays `entries` into `core`; an event that does not fit is named with its sequence number.
 fn replay(
     core: &Core,
@@ -130,6 +128,8 @@ pub fn check_replay(dir: &Path) -> Result<usize, journal::JournalError> {
     Ok(count)
 }
 
+/// Opens a durable server's state in `dir`: the journal (its chain checked), replayed into a
+/// core that journals every further change, stamped by `clock`.
 pub fn open_durable(
     dir: &Path,
     config: ServerConfig,
@@ -162,7 +162,11 @@ pub fn open_durable_on(
     let replayed = recovered.entries.len();
     replay(&core, recovered.entries, &dir)?;
     let journal = Arc::new(journal);
-    core.set_sink(Arc::clone(&journal) as Arc<dyn domain::EventSink>);
+    core.set_sink(
+        Arc::clone(&journal) as Arc<dyn domain::EventSink>,
+        recovered.starts,
+    );
+    core.plant(journal::planted(storage));
     Ok(Durable {
         core,
         journal,

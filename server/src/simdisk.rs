@@ -24,10 +24,22 @@ pub struct Faults {
     pub sync_error: f64,
     /// Bytes the disk holds; growing the file past it fails as a full disk does.
     pub capacity: u64,
-    /// A planted defect, for showing that the simulation catches it: `sync_data` answers
-    /// success and makes nothing durable (the same as acknowledging a change before its
-    /// commit is synced).
-    pub lying_sync: bool,
+    /// A defect planted in the server on this disk, for showing that the simulation catches
+    /// it (none in any real run).
+    pub planted: Option<Defect>,
+}
+
+/// A defect the simulation must catch, planted on a simulated disk: compiled in, reachable only
+/// through [`crate::Storage::Simulated`] (as FoundationDB's BUGGIFY is), never in a real run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    /// `sync_data` answers success and makes nothing durable: the same as acknowledging an
+    /// approval before its group commit is synced.
+    LyingSync,
+    /// Recovery skips the last group commit of the journal.
+    SkipLastGroup,
+    /// An import refused for a repeated upn is journaled anyway, so replay applies it.
+    JournalRefusedImport,
 }
 
 impl Faults {
@@ -36,7 +48,7 @@ impl Faults {
         write_error: 0.0,
         sync_error: 0.0,
         capacity: u64::MAX,
-        lying_sync: false,
+        planted: None,
     };
 }
 
@@ -110,6 +122,39 @@ impl SimDisk {
             disk: self.clone(),
             power: self.state.lock().power,
         }
+    }
+
+    /// Puts a whole file in place at once, durably, on an empty disk: what writing a file under a
+    /// temporary name, syncing it and renaming it does on a real one. One operation: a cut or a
+    /// write fault lands before it (nothing in place) or after it (all of it).
+    pub fn install(&self, image: Vec<u8>) -> io::Result<()> {
+        self.backend().operate(
+            |f| f.write_error,
+            "write error",
+            |s| {
+                if !s.cache.is_empty() {
+                    return Err(failure("install on a disk that holds a file"));
+                }
+                if image.len() as u64 > s.faults.capacity {
+                    s.stats.full += 1;
+                    return Err(failure("full disk: no space left on device"));
+                }
+                s.cache.clone_from(&image);
+                s.durable = image;
+                s.unsynced.clear();
+                Ok(())
+            },
+        )
+    }
+
+    /// The bytes as the database sees them now.
+    pub fn image(&self) -> Vec<u8> {
+        self.state.lock().cache.clone()
+    }
+
+    /// The defect planted on this disk, if any.
+    pub fn planted(&self) -> Option<Defect> {
+        self.state.lock().faults.planted
     }
 
     /// Replaces the fault odds (e.g. none, once a simulation lets the disk heal).
@@ -281,7 +326,7 @@ impl redb::StorageBackend for SimBackend {
             "sync error",
             |s| {
                 s.stats.syncs += 1;
-                if s.faults.lying_sync {
+                if s.faults.planted == Some(Defect::LyingSync) {
                     return Ok(());
                 }
                 for change in std::mem::take(&mut s.unsynced) {

@@ -464,6 +464,7 @@ fn request_view(full: bool) -> RequestView {
         requested_at: s(TS),
         expires_at: s(TS),
         device: device(),
+        etag: s("\"5be0c3a1d2f49e07\""),
         decided_at: full.then(|| s(TS)),
         reason: full.then_some(RejectReason::WrongRoom),
     }

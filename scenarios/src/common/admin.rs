@@ -136,7 +136,7 @@ async fn list_requests(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResu
         let mut s = st.lock();
         s.cadence.begin_iteration(Instant::now());
         if let Some(stale) = s.claimed.take() {
-            h.desk.release(&stale);
+            h.desk.release(&stale.id);
         }
     }
     if h.wait_out().await {
@@ -149,7 +149,7 @@ async fn list_requests(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResu
         return unexpected(user, &h, step, reply);
     };
     match page.requests.iter().find(|r| h.desk.claim(&r.id)) {
-        Some(r) => st.lock().claimed = Some(r.id.clone()),
+        Some(r) => st.lock().claimed = Some(r.clone()),
         None => {
             pause(&h, &st, h.config.idle).await;
         }
@@ -162,19 +162,20 @@ async fn list_requests(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResu
 /// race between admin teams, counted (`already_decided`) and not a failure.
 async fn decide(user: &mut GooseUser, h: Arc<Harness>) -> TransactionResult {
     let st = state(user, h.config.seed);
-    let (id, reason) = {
+    let (vetted, reason) = {
         let mut s = st.lock();
-        let Some(id) = s.claimed.take() else {
+        let Some(vetted) = s.claimed.take() else {
             return Ok(());
         };
         let reject = s.rng.random::<f64>() < h.config.reject_rate;
-        (id, reject.then(|| reject_reason(s.rng.random())))
+        (vetted, reject.then(|| reject_reason(s.rng.random())))
     };
     let token = &h.config.admin_token;
     let (step, req) = match reason {
-        None => (APPROVE, calls::approve(&id, token)),
-        Some(reason) => (REJECT, calls::reject(&id, reason, token)),
+        None => (APPROVE, calls::approve(&vetted, token)),
+        Some(reason) => (REJECT, calls::reject(&vetted, reason, token)),
     };
+    let id = vetted.id;
     let result = send(user, &h, &st, step, req).await;
     let mut reply = match result {
         Ok(reply) => reply,

@@ -61,6 +61,9 @@ pub(crate) async fn send(
     if let Some(token) = &req.bearer {
         builder = builder.bearer_auth(token);
     }
+    if let Some(tag) = &req.if_match {
+        builder = builder.header(http::header::IF_MATCH, tag);
+    }
     if let Some(content_type) = req.content_type {
         builder = builder
             .header(http::header::CONTENT_TYPE, content_type)

@@ -4,6 +4,7 @@ use super::error::line_detail;
 use super::ids::IdKind;
 use super::store::{AccountFields, AccountRecord, AccountRef, lookup};
 use super::{ApiError, Core, Event};
+use crate::simdisk::Defect;
 use otpfleet_protocol::limits::{MAX_FIELD_CHARS, MAX_ROWS_PER_REQUEST};
 use otpfleet_protocol::{
     AccountDetail, AccountInput, AccountPage, ErrorCode, ErrorDetail, ImportAction, ImportLine,
@@ -369,6 +370,9 @@ impl Core {
             bad.append(&mut repeated);
             refuse_if_bad(ErrorCode::InvalidField, bad)?;
         }
+        if !repeated.is_empty() {
+            self.planted_journal_refused(&rows, by);
+        }
         refuse_if_bad(ErrorCode::RepeatedUpn, repeated)?;
 
         let mut result = ImportResult {
@@ -392,6 +396,25 @@ impl Core {
             });
         }
         Ok(result)
+    }
+
+    /// The planted defect [`Defect::JournalRefusedImport`]: the first row of a refused import
+    /// is journaled (not applied), so the next start replays it.
+    fn planted_journal_refused(&self, rows: &[ImportRow], by: Option<&str>) {
+        let (Some(Defect::JournalRefusedImport), Some(row)) = (self.planted, rows.first()) else {
+            return;
+        };
+        let input = &row.input;
+        let id = self.store.account_count() + 1;
+        self.emit(|| Event::AccountUpserted {
+            id,
+            upn: input.upn.clone(),
+            display_name: input.display_name.clone(),
+            license: input.license,
+            readiness: input.readiness,
+            password_hash: None,
+            by: by.map(str::to_owned),
+        });
     }
 
     fn upsert(

@@ -1,7 +1,7 @@
 //! The approval queue: list requests, approve, reject with a reason.
 
 use super::ids::IdKind;
-use super::store::{AccountRef, Decision, lookup};
+use super::store::{AccountRef, Decision, RequestRecord, lookup};
 use super::{ApiError, Core, Event};
 use crate::clock::rfc3339;
 use otpfleet_protocol::{ErrorCode, RejectReason, RequestPage, RequestStatus, RequestView};
@@ -104,29 +104,35 @@ impl Core {
         Ok((n, account))
     }
 
+    /// Approves request `id`; with `if_match` (an `If-Match` header), only if it is still what
+    /// the admin vetted (its `etag`).
     pub fn approve(
         &self,
         id: &str,
+        if_match: Option<&str>,
         now_ms: u64,
         by: Option<&str>,
     ) -> Result<RequestView, ApiError> {
-        self.decide(id, Decision::Approved, now_ms, by)
+        self.decide(id, if_match, Decision::Approved, now_ms, by)
     }
 
+    /// Rejects request `id` for `reason`; `if_match` as with [`Core::approve`].
     pub fn reject(
         &self,
         id: &str,
+        if_match: Option<&str>,
         reason: RejectReason,
         now_ms: u64,
         by: Option<&str>,
     ) -> Result<RequestView, ApiError> {
-        self.decide(id, Decision::Rejected(reason), now_ms, by)
+        self.decide(id, if_match, Decision::Rejected(reason), now_ms, by)
     }
 
     /// Decides a pending request once; a request no longer pending answers 409 with its status.
     fn decide(
         &self,
         id: &str,
+        if_match: Option<&str>,
         decision: Decision,
         now_ms: u64,
         by: Option<&str>,
@@ -144,6 +150,11 @@ impl Core {
             .as_mut()
             .filter(|r| r.id == n)
             .ok_or_else(|| IdKind::Request.not_found(id))?;
+        if let Some(tags) =
+            if_match.filter(|tags| !if_match_holds(tags, &r.vetted_tag(a.id, &a.upn)))
+        {
+            return Err(not_vetted(id, tags, &a.upn, r));
+        }
         let status = r.status(expires_ms, now_ms);
         if status != RequestStatus::AwaitingApproval {
             let when = match status {
@@ -181,4 +192,27 @@ impl Core {
         };
         Ok(view)
     }
+}
+
+/// The refusal of a decision whose `If-Match` names something other than request `id` (of
+/// account `upn`) is.
+fn not_vetted(id: &str, tags: &str, upn: &str, r: &RequestRecord) -> ApiError {
+    let shown: String = tags.chars().take(80).collect();
+    let d = &r.device;
+    ApiError::new(
+        ErrorCode::RequestChanged,
+        format!(
+            "request {id} is not the one you vetted (If-Match: {shown}): it is {upn}'s, from a {} {} serial {}, asked at {}; list the requests again and decide on what you see",
+            d.make,
+            d.model,
+            d.serial,
+            rfc3339(r.requested_ms)
+        ),
+    )
+}
+
+/// Whether an `If-Match` header holds for a request tagged `tag`: `*`, or a list holding `tag`
+/// (compared strongly, as RFC 9110 13.1.1 says: a weak tag never matches).
+fn if_match_holds(header: &str, tag: &str) -> bool {
+    header.trim() == "*" || header.split(',').any(|t| t.trim() == tag)
 }

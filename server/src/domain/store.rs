@@ -173,6 +173,7 @@ impl AccountRecord {
             requested_at: rfc3339(r.requested_ms),
             expires_at: rfc3339(slot.expires_ms),
             device: r.device.clone(),
+            etag: r.vetted_tag(self.id, &self.upn),
             decided_at: r.decided_ms.map(rfc3339),
             reason: r.reason(),
         }
@@ -213,7 +214,25 @@ impl OtpSlot {
     }
 }
 
+/// The seed of [`RequestRecord::vetted_tag`]'s hash ("otpf").
+const VETTED_TAG_SEED: u64 = 0x6f74_7066;
+
 impl RequestRecord {
+    /// What the admin vets of this request of account `account` (`upn`): the account, the
+    /// console's make, model and serial, when it asked. As a strong entity tag: the same for
+    /// the same request, different for any other, so a decision sent with it in `If-Match`
+    /// cannot land on another console.
+    pub fn vetted_tag(&self, account: u64, upn: &str) -> String {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        // A fixed seed: a tag read before a restart still matches after it. Not a secret nor a
+        // MAC (the admin is trusted); 64 bits tell apart the requests one id could name.
+        let mut h = foldhash::quality::FixedState::with_seed(VETTED_TAG_SEED).build_hasher();
+        let d = &self.device;
+        (account, self.id, self.requested_ms).hash(&mut h);
+        (upn, &d.make, &d.model, &d.serial).hash(&mut h);
+        format!("\"{:016x}\"", h.finish())
+    }
+
     /// A console's redemption at `requested_ms`: approved at once or pending.
     pub fn new(
         id: u64,
@@ -454,6 +473,12 @@ impl Store {
 
     pub fn next_batch_id(&self) -> u64 {
         self.next_batch.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Numbers the requests and batches to come after `floor` (and after every id replayed).
+    pub fn number_after(&self, floor: u64) {
+        self.next_request.fetch_max(floor, Ordering::Relaxed);
+        self.next_batch.fetch_max(floor, Ordering::Relaxed);
     }
 
     pub fn stats(&self, now_ms: u64) -> Stats {

@@ -216,10 +216,14 @@ where
             let q = request_query(query)?;
             ok(&core.list_requests(&q, app.now_ms())?)
         }
-        RouteId::ApproveRequest => ok(&core.approve(id, app.now_ms(), by)?),
+        RouteId::ApproveRequest => {
+            let vetted = if_match(&parts.headers);
+            ok(&core.approve(id, vetted.as_deref(), app.now_ms(), by)?)
+        }
         RouteId::RejectRequest => {
             let reject: RejectBody = json_body(body, content_type, max).await?;
-            ok(&core.reject(id, reject.reason, app.now_ms(), by)?)
+            let vetted = if_match(&parts.headers);
+            ok(&core.reject(id, vetted.as_deref(), reject.reason, app.now_ms(), by)?)
         }
         RouteId::ListAudit => audit_page(served, query),
         RouteId::Verify => {
@@ -296,6 +300,16 @@ fn poll_token(headers: &HeaderMap) -> Result<&str, ApiError> {
             "this route needs Authorization: Bearer <poll token> (from the redeem answer)",
         )
     })
+}
+
+/// The `If-Match` header lines, joined as one list (a line that is not text matches nothing).
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    let lines: Vec<&str> = headers
+        .get_all(header::IF_MATCH)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -128,6 +128,50 @@ async fn a_restart_recovers_accounts_otps_and_redemptions() {
     assert_eq!(late.map_err(|e| e.code.as_str()), Err("otp_expired"));
 }
 
+/// A data directory made in redb's file format 2 (by builds before this one) is upgraded to
+/// format 3 when opened (format 2 can lose its allocator state to a power loss after a
+/// repair), and keeps what it holds.
+#[tokio::test]
+async fn a_format_2_directory_is_upgraded_when_opened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("otpfleet.redb");
+    {
+        let v2 = redb::Database::builder()
+            .create_with_file_format_v3(false)
+            .create(&file)
+            .expect("a format 2 file");
+        v2.begin_write().expect("write").commit().expect("commit");
+    }
+    let (core, journal, _) = open(dir.path()).expect("opens a format 2 directory");
+    one_otp(&core, "a@contoso.com");
+    durable(&core, &journal).await;
+    drop((core, journal));
+    let mut v3 = redb::Database::open(&file).expect("redb opens it");
+    assert!(!v3.upgrade().expect("upgrade"), "already in format 3");
+    drop(v3);
+    let (core, _, replayed) = open(dir.path()).expect("reopens");
+    assert!(replayed >= 2, "{replayed}");
+    assert_eq!(core.stats(NOW).accounts, 1);
+}
+
+/// A new journal is created aside and renamed into place: what a crash during an earlier
+/// creation left under the temporary name is no obstacle, and nothing is left there after.
+#[test]
+fn a_journal_is_created_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let aside = dir.path().join("otpfleet.redb.new");
+    std::fs::write(&aside, b"half a database").unwrap();
+    let (core, journal, _) = open(dir.path()).expect("creates");
+    drop((core, journal));
+    assert!(!aside.exists(), "the temporary file is gone");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["otpfleet.redb"], "{names:?}");
+    open(dir.path()).expect("reopens");
+}
+
 #[test]
 fn a_directory_in_use_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

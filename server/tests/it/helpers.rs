@@ -115,9 +115,26 @@ impl TestApp {
         content_type: Option<&str>,
         body: impl Into<Bytes>,
     ) -> Answer {
+        self.send_with(method, path, &[], bearer, content_type, body)
+            .await
+    }
+
+    /// [`TestApp::send`] with extra `headers`.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        bearer: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> Answer {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(token) = bearer {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }

@@ -4,10 +4,11 @@
 //! waits for it), makes a change that then waits, reads what a console or an admin would, and
 //! takes a copy of the data directory at that moment, which is what a crash would leave.
 
-use crate::helpers::{Answer, TestApp, request_of};
+use crate::helpers::{Answer, TOKEN, TestApp, request_of};
 use http::{Method, StatusCode};
 use otpfleet_server::domain::{Event, EventSink as _, Reserved};
 use otpfleet_server::journal::Journal;
+use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,21 +127,118 @@ async fn an_admin_never_vets_a_request_id_a_crash_could_give_to_another_console(
     drop(journal);
     Arc::into_inner(app).expect("one owner").stop().await;
 
-    // After the crash the first request was never made: console B's takes its id, and what the
-    // admin now sees under that id is console B, the one they approve.
+    // After the crash the first request was never made. Console B's request does not take its
+    // id (ids never repeat across a restart): an approval of console A's id, by an admin who
+    // learnt it from the lost answer, finds nothing instead of approving console B.
     let after = TestApp::spawn_durable(&crashed).await;
     let (id_b, _) = request_of(&after.redeem(&otp(1), &token_b).await);
+    assert_ne!(id_a, id_b, "an id lost in a crash was handed out again");
+    let approve_a = after
+        .admin(Method::POST, &format!("/v1/requests/{id_a}/approve"), None)
+        .await;
     assert_eq!(
-        id_a, id_b,
-        "the id is handed out again (no one was shown it)"
+        approve_a.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        approve_a.text
     );
     let listed = after
         .admin(Method::GET, "/v1/requests?status=awaiting_approval", None)
         .await;
+    assert_eq!(listed.body["requests"][0]["id"], id_b.as_str());
     assert_eq!(
         listed.body["requests"][0]["device"]["serial"], "CONSOLEB2",
         "{}",
         listed.text
     );
     after.stop().await;
+}
+
+/// A decision names what the admin vetted (the request's `etag`, in `If-Match`): a decision
+/// with another request's tag changes nothing and answers 412, whatever the id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_lands_only_on_what_the_admin_vetted() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_durable(dir.path()).await;
+    let ids = app.import_rooms(2).await;
+    let batch = app.generate_otps(&ids).await;
+    for (i, serial) in ["CONSOLEA1", "CONSOLEB2"].into_iter().enumerate() {
+        let otp = batch["generated"][i]["otp"].as_str().unwrap();
+        let token = app.verification_token(serial).await;
+        request_of(&app.redeem(otp, &token).await);
+    }
+    let listed = app
+        .admin(Method::GET, "/v1/requests?status=awaiting_approval", None)
+        .await;
+    let view = |i: usize| {
+        let r = &listed.body["requests"][i];
+        (
+            r["id"].as_str().unwrap().to_owned(),
+            r["etag"].as_str().unwrap().to_owned(),
+        )
+    };
+    let ((id_a, tag_a), (id_b, tag_b)) = (view(0), view(1));
+    assert!(
+        tag_a.starts_with('"') && tag_a.ends_with('"') && tag_a.len() > 10,
+        "{tag_a}"
+    );
+    assert_ne!(tag_a, tag_b);
+
+    let decide = |id: String, verb: &'static str, tag: String| {
+        let app = &app;
+        async move {
+            let path = format!("/v1/requests/{id}/{verb}");
+            let body = (verb == "reject").then(|| json!({"reason": "wrong_room"}).to_string());
+            let ct = body.is_some().then_some("application/json");
+            let headers = [("if-match", tag.as_str())];
+            app.send_with(
+                Method::POST,
+                &path,
+                &headers,
+                Some(TOKEN),
+                ct,
+                body.unwrap_or_default(),
+            )
+            .await
+        }
+    };
+    for (verb, tag) in [
+        ("approve", tag_b.clone()),
+        ("reject", tag_b.clone()),
+        ("approve", format!("W/{tag_a}")),
+        ("approve", "\"x\", \"y\"".to_owned()),
+    ] {
+        let refused = decide(id_a.clone(), verb, tag.clone()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::PRECONDITION_FAILED,
+            "{verb} {tag}: {}",
+            refused.text
+        );
+        assert_eq!(refused.body["error"], "request_changed");
+        assert!(
+            refused.text.contains("CONSOLEA1"),
+            "says what the id names: {}",
+            refused.text
+        );
+    }
+    let still = app
+        .admin(Method::GET, "/v1/requests?status=awaiting_approval", None)
+        .await;
+    assert_eq!(
+        still.body["requests"].as_array().map(Vec::len),
+        Some(2),
+        "nothing decided"
+    );
+
+    let approved = decide(id_a, "approve", format!("\"x\", {tag_a}")).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.text);
+    assert_eq!(
+        approved.body["etag"],
+        tag_a.as_str(),
+        "the tag names the request, not its state"
+    );
+    let rejected = decide(id_b, "reject", "*".to_owned()).await;
+    assert_eq!(rejected.status, StatusCode::OK, "{}", rejected.text);
+    app.stop().await;
 }

@@ -127,12 +127,12 @@ fn apply(core: &Core, op: &Op, now: &mut u64, held: &mut Held) {
         }
         Op::Approve(i) => {
             if let Some((id, _)) = nth(&held.requests, *i) {
-                let _ = core.approve(id, t, Some("test"));
+                let _ = core.approve(id, None, t, Some("test"));
             }
         }
         Op::Reject(i) => {
             if let Some((id, _)) = nth(&held.requests, *i) {
-                let _ = core.reject(id, RejectReason::WrongRoom, t, Some("test"));
+                let _ = core.reject(id, None, RejectReason::WrongRoom, t, Some("test"));
             }
         }
         Op::SignIn(i) => {
