@@ -230,7 +230,18 @@ impl RequestRecord {
         let d = &self.device;
         (account, self.id, self.requested_ms).hash(&mut h);
         (upn, &d.make, &d.model, &d.serial).hash(&mut h);
-        format!("\"{:016x}\"", h.finish())
+        // By hand: `format!` costs approve a fifth of its instructions (the callgrind gate).
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let n = h.finish();
+        let mut tag = String::with_capacity(18);
+        tag.push('"');
+        tag.extend(
+            (0..16)
+                .rev()
+                .map(|i| char::from(HEX[((n >> (i * 4)) & 0xf) as usize])),
+        );
+        tag.push('"');
+        tag
     }
 
     /// A console's redemption at `requested_ms`: approved at once or pending.
