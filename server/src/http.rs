@@ -173,11 +173,12 @@ impl App {
             return Ok(0);
         };
         let core = &served.core;
-        let durable = crate::open_durable_on(
+        let durable = crate::reopen_durable(
             old.storage(),
             core.config().clone(),
             core.catalogue().clone(),
             Arc::clone(&self.clock),
+            old.stats().entries,
         )?;
         let core = durable.core.with_throttles_of(core);
         self.served.store(Arc::new(Served {

@@ -198,6 +198,27 @@ impl Journal {
         storage: &crate::Storage,
         clock: Arc<dyn Clock>,
     ) -> Result<(Journal, Recovered), JournalError> {
+        Journal::open_keeping(storage, clock, None)
+    }
+
+    /// [`Journal::open_on`] after this process's journal of `storage` failed, having
+    /// acknowledged entries up to `kept_through`: the entries after it were refused (each of
+    /// their requests answered `storage_unavailable`), so they are removed before anything is
+    /// replayed, even if a sync that failed left them on the disk. Without this a refused
+    /// change came back with the recovery (the simulated disk showed it).
+    pub fn reopen_on(
+        storage: &crate::Storage,
+        clock: Arc<dyn Clock>,
+        kept_through: u64,
+    ) -> Result<(Journal, Recovered), JournalError> {
+        Journal::open_keeping(storage, clock, Some(kept_through))
+    }
+
+    fn open_keeping(
+        storage: &crate::Storage,
+        clock: Arc<dyn Clock>,
+        kept_through: Option<u64>,
+    ) -> Result<(Journal, Recovered), JournalError> {
         let (db, path) = open_database(storage)?;
         let mut fresh_secret = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut fresh_secret);
@@ -212,6 +233,11 @@ impl Journal {
                 corrupt(&path, e)
             }
         })?;
+        // After the write at open, which must find room of its own: removing refused rows
+        // frees pages, and a server on a full disk would then take itself for writable.
+        if let Some(kept) = kept_through {
+            drop_refused(&db, kept).map_err(JournalError::Write)?;
+        }
         let mut entries = read_all(&db, &path)?;
         if planted(storage) == Some(Defect::SkipLastGroup) {
             skip_last_group(&db, &path, &mut entries)?;
@@ -500,6 +526,30 @@ fn create_whole(dir: &Path, path: &Path) -> Result<(), JournalError> {
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(io)
+}
+
+/// Removes the rows after entry `kept` (refused groups a failed sync may have left).
+fn drop_refused(db: &Database, kept: u64) -> Result<(), String> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| format!("{WRITE_FAILED}: {e}"))?;
+    {
+        let mut table = txn
+            .open_table(EVENTS)
+            .map_err(|e| format!("{WRITE_FAILED}: {e}"))?;
+        let refused: Vec<u64> = table
+            .range(kept.saturating_add(1)..)
+            .map_err(|e| e.to_string())?
+            .map(|row| row.map(|(first, _)| first.value()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        for first in refused {
+            table
+                .remove(first)
+                .map_err(|e| format!("{WRITE_FAILED}: {e}"))?;
+        }
+    }
+    txn.commit().map_err(|e| format!("{WRITE_FAILED}: {e}"))
 }
 
 /// The defect planted on `storage`, if it is a simulated disk with one.

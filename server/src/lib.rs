@@ -151,7 +151,35 @@ pub fn open_durable_on(
     catalogue: Catalogue,
     clock: Arc<dyn Clock>,
 ) -> Result<Durable, journal::JournalError> {
-    let (journal, recovered) = journal::Journal::open_on(storage, clock)?;
+    durable_from(
+        journal::Journal::open_on(storage, clock)?,
+        config,
+        catalogue,
+    )
+}
+
+/// [`open_durable_on`] after this process's journal failed with entries up to `kept_through`
+/// acknowledged ([`journal::Journal::reopen_on`]: what it refused does not come back).
+pub fn reopen_durable(
+    storage: &Storage,
+    config: ServerConfig,
+    catalogue: Catalogue,
+    clock: Arc<dyn Clock>,
+    kept_through: u64,
+) -> Result<Durable, journal::JournalError> {
+    durable_from(
+        journal::Journal::reopen_on(storage, clock, kept_through)?,
+        config,
+        catalogue,
+    )
+}
+
+/// A durable server's state from its opened journal: replayed, journaling every change.
+fn durable_from(
+    (journal, recovered): (journal::Journal, journal::Recovered),
+    config: ServerConfig,
+    catalogue: Catalogue,
+) -> Result<Durable, journal::JournalError> {
     let dir = journal.dir().to_path_buf();
     let mut core = Core::new(
         config,
@@ -166,7 +194,7 @@ pub fn open_durable_on(
         Arc::clone(&journal) as Arc<dyn domain::EventSink>,
         recovered.starts,
     );
-    core.plant(journal::planted(storage));
+    core.plant(journal::planted(journal.storage()));
     Ok(Durable {
         core,
         journal,

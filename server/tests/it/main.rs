@@ -13,6 +13,7 @@ mod guessing;
 mod helpers;
 mod kept;
 mod lifecycle;
+mod liveness;
 mod preferences;
 mod replay;
 mod simulation;
