@@ -103,13 +103,20 @@ impl Core {
     /// journal's `starts`th start numbers its requests and batches from a range of its own
     /// ([`ids::IDS_PER_START`]), so an id lost in a crash is never handed out again.
     pub fn set_sink(&mut self, sink: std::sync::Arc<dyn EventSink>, starts: u64) {
-        self.store.number_after(ids::ids_after_start(starts));
+        if self.planted != Some(crate::simdisk::Defect::ShowBeforeKept) {
+            self.store.number_after(ids::ids_after_start(starts));
+        }
         self.sink = Some(sink);
     }
 
     /// Plants `defect` (a simulated disk's) in this core, for the simulation to catch.
     pub(crate) fn plant(&mut self, defect: Option<crate::simdisk::Defect>) {
         self.planted = defect;
+    }
+
+    /// The defect planted in this core, if any (only on a simulated disk).
+    pub(crate) fn planted(&self) -> Option<crate::simdisk::Defect> {
+        self.planted
     }
 
     /// The number of the last event appended to the journal, by any request (not only the

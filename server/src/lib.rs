@@ -189,12 +189,12 @@ fn durable_from(
     let tokens = tokens::in_force(&recovered.entries);
     let replayed = recovered.entries.len();
     replay(&core, recovered.entries, &dir)?;
+    core.plant(journal::planted(journal.storage()));
     let journal = Arc::new(journal);
     core.set_sink(
         Arc::clone(&journal) as Arc<dyn domain::EventSink>,
         recovered.starts,
     );
-    core.plant(journal::planted(journal.storage()));
     Ok(Durable {
         core,
         journal,

@@ -40,6 +40,10 @@ pub enum Defect {
     SkipLastGroup,
     /// An import refused for a repeated upn is journaled anyway, so replay applies it.
     JournalRefusedImport,
+    /// The server before issue 28: answers do not wait for the journal, and a restart numbers
+    /// requests on from the last one kept, so a GET shows an approval a crash can undo, or a
+    /// request id a crash can give to another console.
+    ShowBeforeKept,
 }
 
 impl Faults {

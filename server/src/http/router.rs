@@ -75,7 +75,7 @@ async fn kept(served: &Served, route: &Route, reply: Reply) -> Reply {
     let shows_no_state = matches!(
         route.id,
         RouteId::Healthz | RouteId::Metrics | RouteId::OpenApi | RouteId::ListAudit
-    );
+    ) || served.core.planted() == Some(crate::simdisk::Defect::ShowBeforeKept);
     let (Some(journal), Some(seq), false) = (
         &served.journal,
         served.core.journal_appended(),
