@@ -67,7 +67,7 @@ impl ConsoleRecord {
             serial: p.serial.clone(),
             make: p.model.make,
             model: p.model.model,
-            outcome: Outcome::Abandoned,
+            outcome: Outcome::NotStarted,
             typos: p.typos,
             hdmi_missing: p.hdmi_missing,
             manual: p.manual,
@@ -121,7 +121,10 @@ pub async fn run_console<T: Transport>(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             requester.tally.error("console_panicked");
-            ConsoleRecord::never_started(p, &format!("the console's code panicked: {why}"))
+            ConsoleRecord {
+                outcome: Outcome::Abandoned,
+                ..ConsoleRecord::never_started(p, &format!("the console's code panicked: {why}"))
+            }
         }
     }
 }

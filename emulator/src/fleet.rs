@@ -340,10 +340,15 @@ pub(crate) async fn launch<T: Transport>(
             () = tokio::time::sleep_until(arrival) => {}
             () = requester.stop.stopped() => {}
         }
-        if !requester.stop.is_stopped() {
-            requester.tally.arrived();
+        if requester.stop.is_stopped() {
+            let _ = tx.send(ConsoleRecord::never_started(
+                &p,
+                "the run stopped before it was due",
+            ));
+            continue;
         }
-        if in_flight.load(Ordering::Relaxed) >= max_in_flight && !requester.stop.is_stopped() {
+        requester.tally.arrived();
+        if in_flight.load(Ordering::Relaxed) >= max_in_flight {
             let _ = tx.send(ConsoleRecord::dropped(&p, max_in_flight));
             continue;
         }
@@ -530,14 +535,15 @@ impl Progress {
 fn outcome_line(o: &Outcomes) -> String {
     format!(
         "otp {} | manual {} | rejected {} | expired {} | verification failed {} | abandoned {} \
-         | dropped {}",
+         | dropped {} | not started {}",
         o.signed_in_otp,
         o.signed_in_manual,
         o.rejected,
         o.expired,
         o.verification_failed,
         o.abandoned,
-        o.dropped
+        o.dropped,
+        o.not_started
     )
 }
 
@@ -614,7 +620,7 @@ pub fn write_consoles_csv(
     writeln!(
         out,
         "index,wave,make,model,serial,hdmi_missing,typos,manual,late,arrival_s,outcome,\
-         expired_cause,signed_in_s,time_to_signed_in_ms"
+         expired_cause,signed_in_s,time_to_signed_in_ms,started_s"
     )?;
     let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
     for r in records {
@@ -625,7 +631,7 @@ pub fn write_consoles_csv(
         };
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.index,
             r.wave.as_deref().map_or_else(String::new, csv_field),
             r.make,
@@ -641,7 +647,8 @@ pub fn write_consoles_csv(
             r.time_to_signed_in_ms
                 .map_or(String::new(), |t| secs(r.arrival_ms + t)),
             r.time_to_signed_in_ms
-                .map_or(String::new(), |t| t.to_string())
+                .map_or(String::new(), |t| t.to_string()),
+            r.started_ms.map_or(String::new(), secs)
         )?;
     }
     Ok(())

@@ -464,6 +464,7 @@ fn add_outcomes(a: &Outcomes, b: &Outcomes) -> Outcomes {
         verification_failed: a.verification_failed + b.verification_failed,
         abandoned: a.abandoned + b.abandoned,
         dropped: a.dropped + b.dropped,
+        not_started: a.not_started + b.not_started,
     }
 }
 

@@ -170,10 +170,14 @@ pub enum Outcome {
     /// Never started: it arrived when the run already had its most consoles in flight (k6's
     /// dropped iterations), so it was not sent late instead.
     Dropped,
+    /// Never started: the run stopped (interrupted, a time limit, a broken threshold) before
+    /// the console was due, or its OTP was never generated. Apart from `abandoned`, which
+    /// counts consoles that started and did not finish.
+    NotStarted,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::SignedInOtp,
         Outcome::SignedInManual,
         Outcome::Rejected,
@@ -181,6 +185,7 @@ impl Outcome {
         Outcome::VerificationFailed,
         Outcome::Abandoned,
         Outcome::Dropped,
+        Outcome::NotStarted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +197,7 @@ impl Outcome {
             Outcome::VerificationFailed => "verification_failed",
             Outcome::Abandoned => "abandoned",
             Outcome::Dropped => "dropped",
+            Outcome::NotStarted => "not_started",
         }
     }
 }
@@ -208,6 +214,9 @@ pub struct Outcomes {
     /// Absent in reports written before arrival schedules: none were dropped then.
     #[serde(default)]
     pub dropped: u64,
+    /// Absent in reports written before it was counted apart (they called these `abandoned`).
+    #[serde(default)]
+    pub not_started: u64,
 }
 
 impl Outcomes {
@@ -224,6 +233,7 @@ impl Outcomes {
             Outcome::VerificationFailed => self.verification_failed,
             Outcome::Abandoned => self.abandoned,
             Outcome::Dropped => self.dropped,
+            Outcome::NotStarted => self.not_started,
         }
     }
 
@@ -236,6 +246,7 @@ impl Outcomes {
             Outcome::VerificationFailed => &mut self.verification_failed,
             Outcome::Abandoned => &mut self.abandoned,
             Outcome::Dropped => &mut self.dropped,
+            Outcome::NotStarted => &mut self.not_started,
         }
     }
 

@@ -221,8 +221,9 @@ pub fn load_text(
     ));
     if r.consoles > 0 {
         s.push_str(&format!(
-            "consoles that did not finish when the run ended are abandoned ({})\n",
-            r.outcomes.abandoned
+            "consoles that started and did not finish when the run ended are abandoned ({}); \
+             those not yet due are not started ({})\n",
+            r.outcomes.abandoned, r.outcomes.not_started
         ));
     }
     let harness = &settings.harness;

@@ -262,6 +262,40 @@ fn an_interrupted_fleet_writes_its_folder_and_exits_with_its_own_code() {
         let report = crate::read_report(&out);
         assert_eq!(report["complete"], false);
         assert_eq!(report["stopped_because"], "interrupted");
+        // Consoles not yet due are not started, not abandoned: abandoned counts only consoles
+        // that started (consoles.csv: those with a start time).
+        let csv = std::fs::read_to_string(out.join("consoles.csv")).expect("consoles.csv");
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+        let (outcome, started) = (col("outcome"), col("started_s"));
+        let (mut not_started, mut abandoned) = (0, 0);
+        for line in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            match cells[outcome] {
+                "not_started" => {
+                    assert_eq!(
+                        cells[started], "",
+                        "a console not started has no start: {line}"
+                    );
+                    not_started += 1;
+                }
+                "abandoned" => {
+                    assert_ne!(cells[started], "", "an abandoned console started: {line}");
+                    abandoned += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            not_started >= 300,
+            "most of 400 over a minute were not due: {not_started}"
+        );
+        assert_eq!(
+            report["outcomes"]["not_started"], not_started,
+            "SIG{signal}"
+        );
+        assert_eq!(report["outcomes"]["abandoned"], abandoned, "SIG{signal}");
         let problems = crate::schema_problems(&report);
         assert!(problems.is_empty(), "{problems:?}");
         assert!(out.join("report.html").exists() && out.join("consoles.csv").exists());
