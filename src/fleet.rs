@@ -380,7 +380,6 @@ pub fn run(opts: FleetOpts) -> anyhow::Result<Ending> {
         &done.report,
         &done.out,
         done.interrupted,
-        &opts.threshold,
     ))
 }
 
@@ -442,6 +441,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     say_restored(&run);
     let mut report = run.report;
     report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
+    otpfleet_run::summary::judge(&mut report, &opts.threshold);
     otpfleet_run::folder::write(
         &out,
         &report,

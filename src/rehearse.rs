@@ -52,23 +52,14 @@ pub fn run(opts: RehearseOpts) -> anyhow::Result<Ending> {
         &done.report,
         &done.out,
         done.interrupted,
-        &opts.threshold,
     ))
 }
 
 /// Runs the rehearsal and writes its folder.
 pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let started_ms = otpfleet_run::wall_clock_ms();
-    let plan =
-        otpfleet_emulator::rehearsal::plan::read(&opts.plan).map_err(otpfleet_run::BadInput)?;
+    let plan = read_plan(&opts.plan)?;
     let consoles = plan.consoles();
-    otpfleet_run::check_memory(
-        plan.memory_needed(),
-        &format!("a rehearsal of {consoles} consoles"),
-    )?;
-    for w in &plan.warnings {
-        eprintln!("warning: {w}");
-    }
     let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
     let watchers = otpfleet_run::live::Bound::new(otpfleet_run::live::Asked {
         dashboard: opts.dashboard.as_deref(),
@@ -114,6 +105,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;
     report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
+    otpfleet_run::summary::judge(&mut report, &opts.threshold);
     otpfleet_run::folder::write(
         &out,
         &report,
@@ -126,6 +118,20 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         out,
         interrupted: interrupts.signal(),
     })
+}
+
+/// The plan at `path`, refused as bad input when it does not compile or would not fit in
+/// memory; its warnings printed.
+fn read_plan(path: &Path) -> anyhow::Result<otpfleet_emulator::rehearsal::plan::CompiledPlan> {
+    let plan = otpfleet_emulator::rehearsal::plan::read(path).map_err(otpfleet_run::BadInput)?;
+    otpfleet_run::check_memory(
+        plan.memory_needed(),
+        &format!("a rehearsal of {} consoles", plan.consoles()),
+    )?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(plan)
 }
 
 fn default_out(plan: &Path, seed: u64) -> PathBuf {

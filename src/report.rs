@@ -96,14 +96,9 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
             threshold,
         } => {
             otpfleet_run::folder::wait_for_reports(&dirs, Duration::from_secs(wait_s))?;
-            let (folder, report) = merge_run_folders::<RunConfig>(&dirs, &out)?;
+            let (folder, report) = merge_run_folders::<RunConfig>(&dirs, &out, &threshold)?;
             eprintln!("merged {} runs into {}", dirs.len(), folder.dir.display());
-            Ok(otpfleet_run::summary::verdict(
-                &report,
-                &folder.dir,
-                None,
-                &threshold,
-            ))
+            Ok(otpfleet_run::summary::verdict(&report, &folder.dir, None))
         }
         ReportCommand::Compare {
             base,

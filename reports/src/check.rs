@@ -118,44 +118,27 @@ fn parse_value(metric: &Metric, value: &str) -> Result<f64, String> {
     }
 }
 
-/// One threshold judged on one step (or the run).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    pub threshold: String,
-    /// What was judged, e.g. `redeem.service.p99`.
-    pub name: String,
-    /// In the metric's unit; `None` when there was nothing to judge.
-    pub observed: Option<f64>,
-    pub unit: &'static str,
-    pub passed: bool,
-}
+pub use crate::report::Verdict;
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mark = if self.passed { "ok" } else { "BREACHED" };
         match self.observed {
-            Some(v) => write!(
+            Some(_) => write!(
                 f,
-                "{mark}: {} is {} {} ({})",
+                "{}: {} is {} ({})",
+                self.mark(),
                 self.name,
-                round(v),
-                self.unit,
+                self.measured(),
                 self.threshold
             ),
             None => write!(
                 f,
-                "{mark}: {} has no samples ({})",
-                self.name, self.threshold
+                "{}: {} has no samples ({})",
+                self.mark(),
+                self.name,
+                self.threshold
             ),
         }
-    }
-}
-
-fn round(v: f64) -> String {
-    if v.fract() == 0.0 || v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
     }
 }
 
@@ -175,7 +158,7 @@ pub fn check(r: &RunReport, thresholds: &[Threshold], min_samples: u64) -> Vec<V
                 threshold: t.text.clone(),
                 name: t.metric.name(step.as_deref()),
                 observed,
-                unit: t.metric.unit(),
+                unit: t.metric.unit().to_owned(),
                 passed: observed.is_some_and(|v| t.op.passes(v, t.limit)),
             });
         }

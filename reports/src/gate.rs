@@ -5,7 +5,7 @@
 //!
 //! Names: `[STEP.][VIEW.]STAT` with VIEW one of `response`, `service`, `lateness` (default
 //! `service`: the server's own time, which the generator's timer does not blur) and STAT one of
-//! `p50`, `p90`, `p99`, `p999` (or `p99.9`), `max`; `[STEP.]rps`; `[STEP.]error-rate`;
+//! `p50`, `p90`, `p95`, `p99`, `p999` (or `p99.9`), `max`; `[STEP.]rps`; `[STEP.]error-rate`;
 //! `outcomes.NAME` (or NAME alone in a comparison); `time_to_signed_in.STAT`.
 
 use crate::histograms::{Step, View};
@@ -20,18 +20,27 @@ pub const DEFAULT_VIEW: View = View::Service;
 pub enum Stat {
     P50,
     P90,
+    P95,
     P99,
     P999,
     Max,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 5] = [Stat::P50, Stat::P90, Stat::P99, Stat::P999, Stat::Max];
+    pub const ALL: [Stat; 6] = [
+        Stat::P50,
+        Stat::P90,
+        Stat::P95,
+        Stat::P99,
+        Stat::P999,
+        Stat::Max,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Stat::P50 => "p50",
             Stat::P90 => "p90",
+            Stat::P95 => "p95",
             Stat::P99 => "p99",
             Stat::P999 => "p999",
             Stat::Max => "max",
@@ -56,6 +65,7 @@ impl Stat {
         match self {
             Stat::P50 => s.p50,
             Stat::P90 => s.p90,
+            Stat::P95 => s.p95,
             Stat::P99 => s.p99,
             Stat::P999 => s.p999,
             Stat::Max => s.max,
@@ -83,7 +93,7 @@ pub enum Metric {
 }
 
 /// The accepted names, for error messages.
-pub const NAMES: &str = "[STEP.][response.|service.|lateness.]p50|p90|p99|p999|max (service \
+pub const NAMES: &str = "[STEP.][response.|service.|lateness.]p50|p90|p95|p99|p999|max (service \
     when no view is named), [STEP.]rps, [STEP.]error-rate, outcomes.NAME, \
     time_to_signed_in.p50|p90|p99|max";
 
@@ -103,7 +113,7 @@ impl Metric {
             .and_then(|r| r.strip_prefix('.'))
         {
             return match Stat::parse(rest) {
-                Some(Stat::P999) | None => Err(format!(
+                Some(Stat::P95 | Stat::P999) | None => Err(format!(
                     "time_to_signed_in takes p50, p90, p99 or max, not {rest:?}"
                 )),
                 Some(stat) => Ok(Metric::TimeToSignedIn(stat)),
@@ -188,7 +198,7 @@ impl Metric {
                     Stat::P50 => t.p50,
                     Stat::P90 => t.p90,
                     Stat::P99 => t.p99,
-                    Stat::P999 | Stat::Max => t.max,
+                    Stat::P95 | Stat::P999 | Stat::Max => t.max,
                 };
                 Some((v, t.count))
             }
@@ -295,8 +305,13 @@ mod tests {
             ok("time_to_signed_in.p99"),
             Metric::TimeToSignedIn(Stat::P99)
         );
+        assert_eq!(
+            ok("redeem.service.p95"),
+            latency(Some("redeem"), View::Service, Stat::P95)
+        );
         for bad in [
             "p98",
+            "time_to_signed_in.p95",
             "redeem.raw.p99",
             "redem.p99",
             "time_to_signed_in.p99.9",

@@ -454,6 +454,9 @@ pub struct Summary {
     pub count: u64,
     pub p50: u64,
     pub p90: u64,
+    /// Absent in reports written before it was kept (read as 0).
+    #[serde(default)]
+    pub p95: u64,
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
@@ -468,6 +471,7 @@ pub fn summarize(h: &Histogram<u64>) -> Summary {
         count: h.len(),
         p50: h.value_at_quantile(0.50),
         p90: h.value_at_quantile(0.90),
+        p95: h.value_at_quantile(0.95),
         p99: h.value_at_quantile(0.99),
         p999: h.value_at_quantile(0.999),
         max: h.max(),

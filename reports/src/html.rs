@@ -46,6 +46,7 @@ pub fn write_html(
     )?;
     write_header(report, out)?;
     write_violations(report, out)?;
+    write_thresholds(report, out)?;
     write_cards(report, out)?;
     // A rehearsal answers questions: its findings come first.
     write_rehearsal(report, out)?;
@@ -138,6 +139,30 @@ fn write_violations(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
             esc(&v.kind),
             esc(&v.serials.join(", ")),
             esc(&v.detail)
+        )?;
+    }
+    writeln!(out, "</table>\n</section>")
+}
+
+/// Every `--threshold` judged, if the run had any; a breached one is marked.
+fn write_thresholds(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.thresholds.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<section>\n<h2>Thresholds</h2>\n<table>\n<tr><th>threshold</th><th>judged</th>\
+         <th>measured</th><th>verdict</th></tr>"
+    )?;
+    for v in &r.thresholds {
+        let class = if v.passed { "" } else { " class=\"alert\"" };
+        writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
+            esc(&v.threshold),
+            esc(&v.name),
+            esc(&v.measured()),
+            v.mark()
         )?;
     }
     writeln!(out, "</table>\n</section>")

@@ -42,6 +42,7 @@ pub fn write_markdown(r: &RunReport, out: &mut impl io::Write) -> io::Result<()>
     }
     // A broken promise comes before any figure; then a rehearsal's answers.
     write_violations(r, out)?;
+    write_thresholds(r, out)?;
     write_rehearsal(r, out)?;
     write_outcomes(r, out)?;
     write_arrivals(r, out)?;
@@ -133,6 +134,31 @@ The server broke {} promise(s) of the contract:
             v.kind,
             v.serials.join(", "),
             v.detail
+        )?;
+    }
+    writeln!(out)
+}
+
+/// Every `--threshold` judged, if the run had any.
+fn write_thresholds(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
+    if r.thresholds.is_empty() {
+        return Ok(());
+    }
+    let breached = r.thresholds.iter().filter(|v| !v.passed).count();
+    writeln!(
+        out,
+        "## Thresholds\n\n{} of {} breached.\n\n| threshold | judged | measured | verdict |\n| --- | --- | ---: | --- |",
+        breached,
+        r.thresholds.len()
+    )?;
+    for v in &r.thresholds {
+        writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            v.threshold,
+            v.name,
+            v.measured(),
+            v.mark()
         )?;
     }
     writeln!(out)

@@ -68,6 +68,7 @@ pub fn read_shards(dirs: &[PathBuf]) -> Result<Vec<ShardRun>, ReportError> {
 pub fn merge_run_folders<C: ShardSettings>(
     dirs: &[PathBuf],
     out: &Path,
+    thresholds: &[crate::Threshold],
 ) -> Result<(RunFolder, RunReport), ReportError> {
     for dir in dirs {
         if same_place(dir, out) {
@@ -78,7 +79,8 @@ pub fn merge_run_folders<C: ShardSettings>(
         }
     }
     let shards = read_shards(dirs)?;
-    let (report, histograms) = merge_runs::<C>(&shards)?;
+    let (mut report, histograms) = merge_runs::<C>(&shards)?;
+    report.thresholds = crate::check::check(&report, thresholds, crate::DEFAULT_MIN_SAMPLES);
     let folder =
         write_run_folder(out, &report, &histograms, None).map_err(|source| ReportError::Write {
             path: out.to_path_buf(),

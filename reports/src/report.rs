@@ -415,6 +415,9 @@ pub struct RunReport {
     /// back. Empty (and absent) for a server that keeps them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<Violation>,
+    /// Every `--threshold` of the run judged, on each step it applies to (none without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Verdict>,
     /// A fleet's arrivals over time: intended by the schedule vs started (absent for other
     /// runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -536,6 +539,7 @@ impl RunReport {
             faults: m.faults,
             errors: m.errors,
             violations: m.violations,
+            thresholds: Vec::new(),
             arrivals: m.arrivals,
             latency_us,
             throughput,
@@ -551,6 +555,37 @@ impl RunReport {
             merged_from: Vec::new(),
             meta: None,
         }
+    }
+}
+
+/// One threshold judged on one step (or the run): what `--threshold` said, in the report so a
+/// verdict can be read and shared after the terminal is gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The threshold as written, e.g. `redeem.service.p99<5ms`.
+    pub threshold: String,
+    /// What was judged, e.g. `redeem.service.p99`.
+    pub name: String,
+    /// In the metric's unit; `None` when there was nothing to judge.
+    pub observed: Option<f64>,
+    /// `µs`, `req/s`, `%` or `s`.
+    pub unit: String,
+    pub passed: bool,
+}
+
+impl Verdict {
+    /// What was measured, with its unit (`5,120 µs`, `0.125 %`), or `no samples`.
+    pub fn measured(&self) -> String {
+        match self.observed {
+            Some(v) if v.fract() == 0.0 || v.abs() >= 100.0 => format!("{v:.0} {}", self.unit),
+            Some(v) => format!("{v:.3} {}", self.unit),
+            None => "no samples".to_owned(),
+        }
+    }
+
+    /// `ok` or `BREACHED`.
+    pub fn mark(&self) -> &'static str {
+        if self.passed { "ok" } else { "BREACHED" }
     }
 }
 

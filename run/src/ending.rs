@@ -150,15 +150,19 @@ pub fn breached(
     min_samples: u64,
     heading: Option<&str>,
 ) -> Vec<String> {
-    if thresholds.is_empty() {
+    judged(&check(report, thresholds, min_samples), heading)
+}
+
+/// Prints `verdicts` under `heading` (when there are any) and gives the breached ones.
+pub fn judged(verdicts: &[Verdict], heading: Option<&str>) -> Vec<String> {
+    if verdicts.is_empty() {
         return Vec::new();
     }
-    let verdicts = check(report, thresholds, min_samples);
     if let Some(heading) = heading {
         println!("{heading}");
     }
     let indent = if heading.is_some() { "  " } else { "" };
-    for v in &verdicts {
+    for v in verdicts {
         println!("{indent}{v}");
     }
     verdicts

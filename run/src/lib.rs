@@ -14,7 +14,7 @@ pub mod summary;
 pub mod target;
 
 pub use config::RunConfig;
-pub use ending::{BadInput, Ending, MissedStart, breached, ending, exit};
+pub use ending::{BadInput, Ending, MissedStart, breached, ending, exit, judged};
 
 /// Milliseconds since the Unix epoch: the wall clock, read only at the edge of the program.
 pub fn wall_clock_ms() -> u64 {

@@ -2,9 +2,9 @@
 //! requests with their service and response times side by side (each view named), the
 //! generator's lateness in one line, time to sign-in, and the verdict of any `--threshold`.
 
-use crate::{Ending, breached};
+use crate::{Ending, judged};
 use otpfleet_reports::{
-    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Step, Threshold, numbers,
+    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Step, Threshold, check, numbers,
 };
 use otpfleet_scenarios::LoadSettings;
 use std::fmt::Write as _;
@@ -147,12 +147,18 @@ fn requests(r: &RunReport, s: &mut String) {
     }
 }
 
-/// A run's verdict, on stdout: the summary, then every `--threshold` judged; and how the run
-/// ended (`Ending::of_run`).
-pub fn verdict(r: &RunReport, out: &Path, signal: Option<i32>, thresholds: &[Threshold]) -> Ending {
+/// A run's verdict, on stdout: the summary, then every `--threshold` as the report holds it
+/// judged ([`judge`]); and how the run ended (`Ending::of_run`).
+pub fn verdict(r: &RunReport, out: &Path, signal: Option<i32>) -> Ending {
     print!("{}", text(r, out));
-    let breached = breached(r, thresholds, DEFAULT_MIN_SAMPLES, Some("\nthresholds:"));
+    let breached = judged(&r.thresholds, Some("\nthresholds:"));
     Ending::of_run(r, signal, breached)
+}
+
+/// Judges `r` against `thresholds` into the report (before its folder is written, so
+/// report.json and report.md hold every verdict).
+pub fn judge(r: &mut RunReport, thresholds: &[Threshold]) {
+    r.thresholds = check(r, thresholds, DEFAULT_MIN_SAMPLES);
 }
 
 /// The promises the server broke, first, if it broke any.

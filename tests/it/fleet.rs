@@ -106,6 +106,8 @@ fn a_breached_threshold_fails_the_run_after_its_report_is_written() {
             "1..2",
             "--threshold",
             "verify.service.p50<1us",
+            "--threshold",
+            "redeem.service.p95<5s",
         ])
         .arg("--out")
         .arg(&out_dir)
@@ -114,9 +116,38 @@ fn a_breached_threshold_fails_the_run_after_its_report_is_written() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("BREACHED: verify.service.p50"), "{stdout}");
+    assert!(stdout.contains("ok: redeem.service.p95"), "{stdout}");
+    // The verdicts are in the report, with what was measured, as the terminal said them.
+    let report = crate::read_report(&out_dir);
+    let verdicts = report["thresholds"]
+        .as_array()
+        .expect("thresholds in report.json");
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    let p95 = report["latency_us"]["redeem"]["service"]["p95"]
+        .as_f64()
+        .expect("a p95");
+    assert!(p95 > 0.0);
+    assert_eq!(verdicts[0]["threshold"], "verify.service.p50<1us");
+    assert_eq!(verdicts[0]["passed"], false);
+    assert_eq!(verdicts[1]["name"], "redeem.service.p95");
+    assert_eq!(verdicts[1]["observed"], p95);
+    assert_eq!(verdicts[1]["unit"], "µs");
+    assert_eq!(verdicts[1]["passed"], true);
+    let problems = crate::schema_problems(&report);
+    assert!(problems.is_empty(), "{problems:?}");
+    let md = std::fs::read_to_string(out_dir.join("report.md")).expect("report.md");
     assert!(
-        out_dir.join("report.json").exists(),
-        "the report is written first"
+        md.contains("## Thresholds") && md.contains("1 of 2 breached"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `redeem.service.p95<5s` | redeem.service.p95 |") && md.contains("BREACHED"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("<h2>Thresholds</h2>"),
+        "report.html has them too"
     );
 }
 

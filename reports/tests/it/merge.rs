@@ -22,7 +22,7 @@ fn merged_shards_equal_the_whole_run() {
     let whole = runs::write(&whole_dir, 9, (0, 1), 301);
     let dirs = shards(root.path(), 9, 3, 301);
     let out = root.path().join("merged");
-    merge_run_folders::<runs::TestSettings>(&dirs, &out).unwrap();
+    merge_run_folders::<runs::TestSettings>(&dirs, &out, &[]).unwrap();
 
     let (merged, histograms) = read_run_folder(&out).unwrap();
     let (_, whole_histograms) = read_run_folder(&whole_dir).unwrap();
@@ -103,7 +103,8 @@ fn runs_that_do_not_belong_together_are_refused_clearly() {
     ];
     for (i, (given, expected)) in cases.into_iter().enumerate() {
         let target = if i == 4 { dirs[1].clone() } else { out.clone() };
-        let err = merge_run_folders::<runs::TestSettings>(&given, &target).expect_err("refused");
+        let err =
+            merge_run_folders::<runs::TestSettings>(&given, &target, &[]).expect_err("refused");
         let text = err.to_string();
         for e in expected {
             assert!(text.contains(&e), "case {i}: {text:?} should say {e:?}");
@@ -117,7 +118,7 @@ fn logs_that_do_not_match_their_report_are_refused() {
     let root = tempfile::tempdir().unwrap();
     let dirs = shards(root.path(), 9, 2, 100);
     std::fs::remove_file(dirs[1].join("redeem.lateness.hlog")).unwrap();
-    let err = merge_run_folders::<runs::TestSettings>(&dirs, &root.path().join("out"))
+    let err = merge_run_folders::<runs::TestSettings>(&dirs, &root.path().join("out"), &[])
         .expect_err("refused");
     assert!(matches!(err, ReportError::Hlog { .. }), "{err:?}");
     let text = err.to_string();
@@ -159,7 +160,7 @@ fn a_split_run_merges_its_console_shards_with_its_one_admin_process() {
     let out = root.path().join("merged");
     let mut all = consoles.clone();
     all.push(admins.clone());
-    merge_run_folders::<runs::TestSettings>(&all, &out).unwrap();
+    merge_run_folders::<runs::TestSettings>(&all, &out, &[]).unwrap();
     let (merged, _) = read_run_folder(&out).unwrap();
     assert_eq!(merged.consoles, 100, "the admin process adds no consoles");
     let settings: runs::TestSettings = merged.config.read().unwrap();
@@ -198,7 +199,7 @@ fn a_split_run_merges_its_console_shards_with_its_one_admin_process() {
         ),
     ];
     for (i, (given, expected)) in cases.into_iter().enumerate() {
-        let err = merge_run_folders::<runs::TestSettings>(&given, &bad).expect_err("refused");
+        let err = merge_run_folders::<runs::TestSettings>(&given, &bad, &[]).expect_err("refused");
         assert!(err.to_string().contains(expected), "case {i}: {err}");
         assert!(!bad.exists(), "case {i}: nothing written");
     }
@@ -210,7 +211,7 @@ fn merge_out_replaces_links_instead_of_writing_through_them() {
     let root = tempfile::tempdir().unwrap();
     let dirs = shards(root.path(), 4, 2, 10);
     let out = root.path().join("merged");
-    merge_run_folders::<runs::TestSettings>(&dirs, &out).unwrap();
+    merge_run_folders::<runs::TestSettings>(&dirs, &out, &[]).unwrap();
     let mut victims = Vec::new();
     for name in ["report.json", "report.html", "redeem.service.hlog"] {
         let victim = root.path().join(format!("victim-{name}"));
@@ -220,7 +221,7 @@ fn merge_out_replaces_links_instead_of_writing_through_them() {
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         victims.push(victim);
     }
-    merge_run_folders::<runs::TestSettings>(&dirs, &out).unwrap();
+    merge_run_folders::<runs::TestSettings>(&dirs, &out, &[]).unwrap();
     for victim in &victims {
         assert_eq!(std::fs::read_to_string(victim).unwrap(), "not yours");
     }
@@ -240,7 +241,7 @@ fn counts_no_run_can_have_are_refused_not_wrapped() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     json["consoles"] = u64::MAX.into();
     std::fs::write(&path, json.to_string()).unwrap();
-    let err = merge_run_folders::<runs::TestSettings>(&dirs, &root.path().join("out"))
+    let err = merge_run_folders::<runs::TestSettings>(&dirs, &root.path().join("out"), &[])
         .expect_err("a shard of 2^64 - 1 consoles")
         .to_string();
     assert!(
