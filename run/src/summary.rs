@@ -37,6 +37,7 @@ pub fn text(r: &RunReport, out: &Path) -> String {
             numbers::share(n, r.consoles)
         );
     }
+    write_dropped(&mut s, r);
     if r.kind == RunKind::Rehearsal {
         s.push_str(
             "\nno request latencies: a rehearsal's requests take no time (simulated time, \
@@ -159,6 +160,22 @@ pub fn verdict(r: &RunReport, out: &Path, signal: Option<i32>) -> Ending {
 /// report.json and report.md hold every verdict).
 pub fn judge(r: &mut RunReport, thresholds: &[Threshold]) {
     r.thresholds = check(r, thresholds, DEFAULT_MIN_SAMPLES);
+}
+
+/// A loud warning when consoles were dropped past `--max-in-flight` (k6's "Insufficient VUs").
+fn write_dropped(s: &mut String, r: &RunReport) {
+    if r.outcomes.dropped > 0 {
+        let _ = writeln!(
+            s,
+            "\nWARNING: {} of {} consoles ({}) were dropped: they arrived while the run already had \
+             its most consoles in flight (--max-in-flight), never started, and the server never \
+             met the load the schedule asked for. Raise --max-in-flight or lower the arrival \
+             rate; report.md's arrivals table shows when.",
+            numbers::thousands(r.outcomes.dropped),
+            numbers::thousands(r.consoles),
+            numbers::share(r.outcomes.dropped, r.consoles)
+        );
+    }
 }
 
 /// The promises the server broke, first, if it broke any.

@@ -87,6 +87,29 @@ fn a_small_fleet_runs_end_to_end_and_writes_its_run_folder() {
     }
 }
 
+/// Consoles dropped past --max-in-flight are a loud warning, not a line of the table (k6 says
+/// "Insufficient VUs"): the run did not apply the load it was asked to.
+#[test]
+fn dropped_consoles_are_a_loud_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = otpfleet()
+        .args(["fleet", "--consoles", "200", "--seed", "3", "--quiet"])
+        .args(["--max-in-flight", "10", "--arrival-window-ms", "300"])
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = crate::read_report(&dir.path().join("run"));
+    let dropped = report["outcomes"]["dropped"].as_u64().expect("dropped");
+    assert!(dropped > 100, "most were dropped: {dropped}");
+    assert!(
+        stdout.contains(&format!("WARNING: {dropped} of 200 consoles"))
+            && stdout.contains("Raise --max-in-flight"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_breached_threshold_fails_the_run_after_its_report_is_written() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -194,8 +194,8 @@ impl Core {
     }
 }
 
-/// The refusal of a decision whose `If-Match` names something other than request `id` (of
-/// account `upn`) is.
+/// The refusal of a decision whose `If-Match` does not name what request `id` (of account
+/// `upn`) now is.
 fn not_vetted(id: &str, tags: &str, upn: &str, r: &RequestRecord) -> ApiError {
     let shown: String = tags.chars().take(80).collect();
     let d = &r.device;
