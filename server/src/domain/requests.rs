@@ -150,9 +150,9 @@ impl Core {
             .as_mut()
             .filter(|r| r.id == n)
             .ok_or_else(|| IdKind::Request.not_found(id))?;
-        if let Some(tags) =
-            if_match.filter(|tags| !if_match_holds(tags, &r.vetted_tag(a.id, &a.upn)))
-        {
+        // Made once: checked against If-Match, then shown in the answer.
+        let tag = r.vetted_tag(a.id, &a.upn);
+        if let Some(tags) = if_match.filter(|tags| !if_match_holds(tags, &tag)) {
             return Err(not_vetted(id, tags, &a.upn, r));
         }
         let status = r.status(expires_ms, now_ms);
@@ -188,7 +188,7 @@ impl Core {
                 .request
                 .as_ref()
                 .ok_or_else(|| IdKind::Request.not_found(id))?;
-            a.request_view(slot, r, now_ms)
+            a.tagged_view(slot, r, now_ms, tag)
         };
         Ok(view)
     }

@@ -165,6 +165,17 @@ impl AccountRecord {
     }
 
     pub fn request_view(&self, slot: &OtpSlot, r: &RequestRecord, now_ms: u64) -> RequestView {
+        self.tagged_view(slot, r, now_ms, r.vetted_tag(self.id, &self.upn))
+    }
+
+    /// [`AccountRecord::request_view`] with its tag already made (a decision checks it first).
+    pub fn tagged_view(
+        &self,
+        slot: &OtpSlot,
+        r: &RequestRecord,
+        now_ms: u64,
+        etag: String,
+    ) -> RequestView {
         RequestView {
             id: IdKind::Request.format(r.id),
             account_id: IdKind::Account.format(self.id),
@@ -173,7 +184,7 @@ impl AccountRecord {
             requested_at: rfc3339(r.requested_ms),
             expires_at: rfc3339(slot.expires_ms),
             device: r.device.clone(),
-            etag: r.vetted_tag(self.id, &self.upn),
+            etag,
             decided_at: r.decided_ms.map(rfc3339),
             reason: r.reason(),
         }
