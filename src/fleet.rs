@@ -14,9 +14,11 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct FleetOpts {
-    /// Consoles in the whole fleet (this process runs its shard's share).
-    #[arg(long, default_value_t = 2_000)]
-    pub consoles: u64,
+    /// Consoles in the whole fleet (this process runs its shard's share). Default: 2000; with
+    /// --arrival ramp or steps, as many as the stages bring (a different count is refused);
+    /// with a replay, the file's rows.
+    #[arg(long)]
+    pub consoles: Option<u64>,
     /// The run's one seed; every console's serial, faults and typos derive from it. Default: a
     /// random seed, printed and stored in the report.
     #[arg(long)]
@@ -305,7 +307,10 @@ impl FleetOpts {
 
     fn config(&self, seed: u64, shard: Shard) -> FleetConfig {
         FleetConfig {
-            consoles: self.consoles,
+            consoles: self
+                .consoles
+                .or(self.arrival.fixed_count())
+                .unwrap_or(2_000),
             seed,
             shard,
             role: self.role,
@@ -392,7 +397,9 @@ fn flag_error(e: ConfigError) -> otpfleet_run::BadInput {
         ConfigError::Retries { .. } => "--max-retries",
         ConfigError::ZeroTime => "--request-timeout-ms, --max-duration-s",
         ConfigError::NoneInFlight => "--max-in-flight",
-        ConfigError::ReplayTooShort { .. } => "--arrival, --consoles",
+        ConfigError::ReplayTooShort { .. } | ConfigError::StagesFixCount { .. } => {
+            "--arrival, --consoles"
+        }
         ConfigError::AdminsInConsoleShard => "--role consoles, --admins",
         ConfigError::NothingToApprove => "--role admins, --auto-approve",
         ConfigError::ShardedAdmins => "--role admins, --shard",

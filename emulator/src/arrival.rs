@@ -21,10 +21,12 @@ pub enum Arrival {
     Even,
     /// A constant rate, consoles per second.
     Rate(f64),
-    /// From one rate to another (consoles per second), linearly over `over_ms`; then the second
-    /// rate.
+    /// From one rate to another (consoles per second), linearly over `over_ms`. As in k6 and
+    /// Gatling the stage fixes the shape and the duration, so the run's count is the ramp's area
+    /// (`fixed_count`).
     Ramp { from: f64, to: f64, over_ms: u64 },
-    /// Rates (consoles per second) held for durations, one after another; the last one goes on.
+    /// Rates (consoles per second) held for durations, one after another; the run's count is
+    /// what the steps bring together (`fixed_count`).
     Steps(Vec<(f64, u64)>),
     /// A Poisson process of this mean rate: exponential gaps from the seed's arrival stream.
     Poisson(f64),
@@ -65,10 +67,11 @@ impl FromStr for Arrival {
                 let from = rate_or_zero(from).map_err(|why| bad(from, &why))?;
                 let to = rate_or_zero(to).map_err(|why| bad(to, &why))?;
                 let over_ms = duration_ms(over).map_err(|why| bad(over, &why))?;
-                if from == 0.0 && to == 0.0 {
-                    return Err(bad(rates, "never lets a console arrive"));
+                let ramp = Arrival::Ramp { from, to, over_ms };
+                match ramp.fixed_count() {
+                    Some(0) => Err(bad(rest, "brings no console")),
+                    _ => Ok(ramp),
                 }
-                Ok(Arrival::Ramp { from, to, over_ms })
             }
             "steps" => {
                 let mut steps = Vec::new();
@@ -81,12 +84,13 @@ impl FromStr for Arrival {
                     steps.push((r, d));
                 }
                 if steps.last().is_some_and(|(r, _)| *r == 0.0) {
-                    return Err(bad(
-                        rest,
-                        "ends at 0/s, so the consoles after it never arrive",
-                    ));
+                    return Err(bad(rest, "ends at 0/s, a pause no console arrives after"));
                 }
-                Ok(Arrival::Steps(steps))
+                let steps = Arrival::Steps(steps);
+                match steps.fixed_count() {
+                    Some(0) => Err(bad(rest, "brings no console")),
+                    _ => Ok(steps),
+                }
             }
             "replay" if !rest.is_empty() => replay(rest),
             _ => Err(bad(kind, "is not a schedule")),
@@ -202,14 +206,34 @@ impl fmt::Display for Arrival {
         match self {
             Arrival::Even => f.write_str("even"),
             Arrival::Rate(r) => write!(f, "rate:{r}/s"),
-            Arrival::Ramp { from, to, over_ms } => write!(f, "ramp:{from}/s..{to}/s@{over_ms}ms"),
+            Arrival::Ramp { from, to, over_ms } => {
+                write!(f, "ramp:{from}/s..{to}/s@{}", Span(*over_ms))
+            }
             Arrival::Steps(steps) => {
-                let steps: Vec<String> =
-                    steps.iter().map(|(r, d)| format!("{r}/s@{d}ms")).collect();
+                let steps: Vec<String> = steps
+                    .iter()
+                    .map(|(r, d)| format!("{r}/s@{}", Span(*d)))
+                    .collect();
                 write!(f, "steps:{}", steps.join(","))
             }
             Arrival::Poisson(r) => write!(f, "poisson:{r}/s"),
             Arrival::Replay { path, .. } => write!(f, "replay:{path}"),
+        }
+    }
+}
+
+/// A duration in the largest unit `--arrival` reads that holds it whole: `30s`, `10m`, `1500ms`.
+struct Span(u64);
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        match [(3_600_000, "h"), (60_000, "m"), (1_000, "s")]
+            .into_iter()
+            .find(|(per, _)| ms % per == 0)
+        {
+            Some((per, unit)) => write!(f, "{}{unit}", ms / per),
+            None => write!(f, "{ms}ms"),
         }
     }
 }
@@ -236,10 +260,24 @@ impl<'de> serde::Deserialize<'de> for Arrival {
 }
 
 impl Arrival {
-    /// Consoles the schedule can bring, if it is finite (a replay's rows).
-    pub fn capacity(&self) -> Option<u64> {
+    /// The consoles the schedule itself brings, where it fixes them: a ramp's or steps' stages
+    /// their area (rounded to a whole console; the run has exactly that many), a replay file its
+    /// rows (the run has at most that many). `None` where the count is the user's to give.
+    pub fn fixed_count(&self) -> Option<u64> {
+        let area = match self {
+            Arrival::Ramp { from, to, over_ms } => (from + to) / 2.0 * *over_ms as f64 / 1000.0,
+            Arrival::Steps(steps) => steps.iter().map(|(r, ms)| r * *ms as f64 / 1000.0).sum(),
+            Arrival::Replay { offsets_ms, .. } => return Some(offsets_ms.len() as u64),
+            _ => return None,
+        };
+        Some(area.round() as u64)
+    }
+
+    /// How long the stages of a ramp or steps last, milliseconds.
+    pub fn stages_ms(&self) -> Option<u64> {
         match self {
-            Arrival::Replay { offsets_ms, .. } => Some(offsets_ms.len() as u64),
+            Arrival::Ramp { over_ms, .. } => Some(*over_ms),
+            Arrival::Steps(steps) => Some(steps.iter().map(|(_, ms)| ms).sum()),
             _ => None,
         }
     }
@@ -305,11 +343,11 @@ impl Schedule {
 }
 
 /// The time (s) at which `i` consoles have arrived under a ramp from `a` to `b` per second over
-/// `d` seconds, then `b`: the arrivals so far are `a t + (b - a) t² / 2d`.
+/// `d` seconds: the arrivals so far are `a t + (b - a) t² / 2d` (a run holds no more than the
+/// ramp's area, so a later index is the ramp's end).
 fn ramp_s(i: f64, a: f64, b: f64, d: f64) -> f64 {
-    let by_end = (a + b) / 2.0 * d;
-    if i >= by_end {
-        return d + (i - by_end) / b;
+    if i >= (a + b) / 2.0 * d {
+        return d;
     }
     let k = (b - a) / (2.0 * d);
     if k.abs() < 1e-12 {
@@ -318,13 +356,13 @@ fn ramp_s(i: f64, a: f64, b: f64, d: f64) -> f64 {
     (-a + (a * a + 4.0 * k * i).sqrt()) / (2.0 * k)
 }
 
-/// The time (s) at which `i` consoles have arrived under steps of rates held for durations.
+/// The time (s) at which `i` consoles have arrived under steps of rates held for durations (a
+/// later index than the steps bring is their end).
 fn steps_s(i: f64, steps: &[(f64, u64)]) -> f64 {
     let (mut t, mut so_far) = (0.0, 0.0);
-    for (k, (rate, ms)) in steps.iter().enumerate() {
+    for (rate, ms) in steps {
         let d = *ms as f64 / 1000.0;
-        let last = k + 1 == steps.len();
-        if last || so_far + rate * d > i {
+        if so_far + rate * d > i {
             return t + (i - so_far) / rate;
         }
         so_far += rate * d;
@@ -350,22 +388,43 @@ mod tests {
 
     #[test]
     fn a_ramp_brings_its_area_of_consoles() {
-        // 0 to 200/s over 10 s: 1,000 consoles by the end, half of them in the last 2.93 s.
-        let t = times("ramp:0/s..200/s@10s", 1_101);
+        // 0 to 200/s over 10 s: 1,000 consoles, half of them in the last 2.93 s, the last at the
+        // end of the ramp (its rate then 200/s).
+        let ramp: Arrival = "ramp:0/s..200/s@10s".parse().expect("a ramp");
+        assert_eq!(ramp.fixed_count(), Some(1_000));
+        assert_eq!(ramp.stages_ms(), Some(10_000));
+        let t = times("ramp:0/s..200/s@10s", 1_000);
         assert_eq!(t[0], 0);
-        assert_eq!(t[1_000], 10_000);
-        assert_eq!(t[1_100], 10_500, "then 200/s");
         assert!((7_000..7_100).contains(&t[500]), "{}", t[500]);
+        assert_eq!(t[999], 9_995, "the last arrives as the ramp ends");
+        assert_eq!(t[998] - t[997], 5, "at 200/s");
         assert!(t.windows(2).all(|w| w[0] <= w[1]));
+        let down: Arrival = "ramp:200/s..0/s@30s".parse().expect("a ramp down");
+        assert_eq!(down.fixed_count(), Some(3_000));
     }
 
     #[test]
     fn steps_hold_each_rate() {
-        let t = times("steps:10/s@1s,100/s@1s", 40);
+        let steps: Arrival = "steps:10/s@1s,0/s@2s,100/s@1s".parse().expect("steps");
+        assert_eq!(steps.fixed_count(), Some(110));
+        assert_eq!(steps.stages_ms(), Some(4_000));
+        let t = times("steps:10/s@1s,0/s@2s,100/s@1s", 110);
         assert_eq!(&t[..3], [0, 100, 200]);
-        assert_eq!(t[10], 1_000);
-        assert_eq!(t[20], 1_100);
-        assert_eq!(t[39], 1_290);
+        assert_eq!(t[10], 3_000, "after the pause");
+        assert_eq!(t[20], 3_100);
+        assert_eq!(t[109], 3_990);
+    }
+
+    #[test]
+    fn a_schedule_is_written_as_it_is_read() {
+        for spec in [
+            "ramp:0/s..200/s@30s",
+            "steps:10/s@1m,50/s@5m,5/s@1500ms",
+            "rate:0.5/s",
+        ] {
+            let arrival: Arrival = spec.parse().expect(spec);
+            assert_eq!(arrival.to_string(), spec);
+        }
     }
 
     #[test]
@@ -410,6 +469,8 @@ mod tests {
             ("rate:0/s", "\"0/s\""),
             ("ramp:0/s..200/s", "\"0/s..200/s\""),
             ("ramp:0/s..200/s@10", "\"10\""),
+            ("ramp:0/s..0/s@10s", "brings no console"),
+            ("ramp:0/s..0.8/s@1s", "brings no console"),
             ("steps:10/s@1m,0/s@1m", "ends at 0/s"),
             ("burst:5/s", "\"burst\""),
             ("rate:2000000/s", "outside"),

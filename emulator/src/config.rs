@@ -1,6 +1,6 @@
 //! The knobs of a fleet run, each with a bound, checked before anything starts.
 
-use crate::arrival::Arrival;
+use crate::arrival::{Arrival, Schedule};
 use crate::error::ConfigError;
 pub use otpfleet_reports::Role;
 use serde::{Deserialize, Serialize};
@@ -389,11 +389,35 @@ impl FleetConfig {
         if self.max_in_flight == 0 {
             return Err(ConfigError::NoneInFlight);
         }
-        match self.arrival.capacity() {
-            Some(rows) if rows < self.consoles => Err(ConfigError::ReplayTooShort {
-                rows,
-                consoles: self.consoles,
+        self.check_count()
+    }
+
+    /// A console count the schedule contradicts: stages fix their count, a replay its most.
+    fn check_count(&self) -> Result<(), ConfigError> {
+        let (Some(fixed), consoles) = (self.arrival.fixed_count(), self.consoles) else {
+            return Ok(());
+        };
+        match self.arrival.stages_ms() {
+            None if fixed < consoles => Err(ConfigError::ReplayTooShort {
+                rows: fixed,
+                consoles,
             }),
+            Some(stages_ms) if fixed != consoles => {
+                let would = if consoles < fixed {
+                    let schedule = Schedule::new(&self.arrival, fixed, 0, self.seed);
+                    let last_s = schedule.at_ms(consoles - 1) as f64 / 1000.0;
+                    format!("would stop arriving at {last_s:.1} s")
+                } else {
+                    "are more than it brings".to_owned()
+                };
+                Err(ConfigError::StagesFixCount {
+                    schedule: self.arrival.to_string(),
+                    brings: fixed,
+                    stages_s: (stages_ms as f64 / 1000.0).to_string(),
+                    consoles,
+                    would,
+                })
+            }
             _ => Ok(()),
         }
     }

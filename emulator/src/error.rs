@@ -27,6 +27,18 @@ pub enum ConfigError {
     )]
     ReplayTooShort { rows: u64, consoles: u64 },
     #[error(
+        "{schedule} brings {brings} consoles over its {stages_s} s: its stages fix the count (as \
+         k6's and Gatling's do), so leave the console count out or make it {brings}; {consoles} \
+         consoles {would}"
+    )]
+    StagesFixCount {
+        schedule: String,
+        brings: u64,
+        stages_s: String,
+        consoles: u64,
+        would: String,
+    },
+    #[error(
         "a console shard runs no admins: the admin process (role admins) works the approval \
          queue for every shard; give it the number of admins"
     )]

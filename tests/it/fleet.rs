@@ -517,6 +517,73 @@ fn consoles_arrive_on_the_schedule_and_shards_split_it() {
     assert_eq!(times(&sharded), times(&whole));
 }
 
+/// A ramp's or steps' stages fix the shape and the duration, as in k6 and Gatling: the run has
+/// the consoles they bring, reaches the ramp's last rate at its end, and a count that would cut
+/// the stages short (or outlast them) is refused with the count they need.
+#[test]
+fn the_stages_of_a_schedule_fix_its_console_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (args, says) in [
+        (
+            ["--consoles", "1000", "--arrival", "ramp:0/s..200/s@30s"],
+            [
+                "brings 3000 consoles over its 30 s",
+                "stop arriving at 17.3 s",
+            ],
+        ),
+        (
+            ["--consoles", "8000", "--arrival", "ramp:0/s..200/s@30s"],
+            ["make it 3000", "more than it brings"],
+        ),
+        (
+            ["--consoles", "10", "--arrival", "steps:10/s@1s,20/s@1s"],
+            [
+                "steps:10/s@1s,20/s@1s brings 30 consoles",
+                "--arrival, --consoles",
+            ],
+        ),
+    ] {
+        let out = otpfleet()
+            .arg("fleet")
+            .args(args)
+            .arg("--out")
+            .arg(dir.path().join("never"))
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for said in says {
+            assert!(stderr.contains(said), "{args:?}: {stderr}");
+        }
+        assert!(!dir.path().join("never").exists(), "nothing started");
+    }
+    let seconds = |rows: &[(u64, String, String)]| -> Vec<f64> {
+        let mut s: Vec<f64> = rows.iter().map(|r| r.1.parse().expect("s")).collect();
+        s.sort_by(f64::total_cmp);
+        s
+    };
+    let ramp = seconds(&arrivals(&fleet_in(
+        dir.path(),
+        "ramp",
+        &["--arrival", "ramp:0/s..40/s@2s"],
+    )));
+    assert_eq!(ramp.len(), 40, "the ramp's area");
+    assert!(
+        (1.9..2.01).contains(&ramp[39]),
+        "reaches 40/s at 2 s: {ramp:?}"
+    );
+    let steps = seconds(&arrivals(&fleet_in(
+        dir.path(),
+        "steps",
+        &["--arrival", "steps:20/s@1s,0/s@1s,20/s@1s"],
+    )));
+    assert_eq!(steps.len(), 40, "what the steps bring");
+    assert!(
+        steps.iter().all(|s| !(1.01..2.0).contains(s)) && steps[39] > 2.9,
+        "a pause, then the last step to its end: {steps:?}"
+    );
+}
+
 /// With the in-flight bound low, consoles that arrive past it are dropped, counted and
 /// reported, and every console still has exactly one outcome.
 #[test]
