@@ -409,10 +409,10 @@ fn flag_error(e: ConfigError) -> otpfleet_run::BadInput {
 
 /// Runs the fleet and writes its folder; the CLI's `run` adds the summary and the exit code.
 pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
-    let started_ms = otpfleet_run::wall_clock_ms();
+    let started = otpfleet_run::target::Started::now();
     let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
     let cfg = opts.config(seed, opts.shard()?);
-    check(opts, &cfg, started_ms)?;
+    check(opts, &cfg, started.ms)?;
     let token = opts
         .admin_token_file
         .as_deref()
@@ -447,7 +447,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, &watchers))?;
     say_restored(&run);
     let mut report = run.report;
-    report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
+    report.meta = Some(otpfleet_run::target::run_meta(&started, None));
     otpfleet_run::summary::judge(&mut report, &opts.threshold);
     otpfleet_run::folder::write(
         &out,

@@ -123,7 +123,7 @@ fn ours(arg: clap::Arg, short: &'static str, note: &'static str) -> clap::Arg {
 }
 
 pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
-    let started_ms = otpfleet_run::wall_clock_ms();
+    let started = otpfleet_run::target::Started::now();
     let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
     check(&opts)?;
     let dashboard = take_dashboard(&mut opts.goose)?;
@@ -159,7 +159,7 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
     let mut done = runtime.block_on(attacked)?;
     over.store(true, Ordering::Relaxed);
     done.report.meta = Some(otpfleet_run::target::run_meta(
-        started_ms,
+        &started,
         Some(done.run.goose_config.clone()),
     ));
     write_folders(&done, &out)?;

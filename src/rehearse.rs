@@ -57,7 +57,7 @@ pub fn run(opts: RehearseOpts) -> anyhow::Result<Ending> {
 
 /// Runs the rehearsal and writes its folder.
 pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
-    let started_ms = otpfleet_run::wall_clock_ms();
+    let started = otpfleet_run::target::Started::now();
     let plan = read_plan(&opts.plan)?;
     let consoles = plan.consoles();
     let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
@@ -104,7 +104,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     };
     let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;
-    report.meta = Some(otpfleet_run::target::run_meta(started_ms, None));
+    report.meta = Some(otpfleet_run::target::run_meta(&started, None));
     otpfleet_run::summary::judge(&mut report, &opts.threshold);
     otpfleet_run::folder::write(
         &out,

@@ -3,8 +3,9 @@
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use otpfleet_reports::{
-    DEFAULT_LIMITS, DEFAULT_MIN_SAMPLES, Limits, Threshold, compare, merge_run_folders,
-    read_report, render_run_folder, report_path, write_comparison, write_comparison_json,
+    DEFAULT_LIMITS, DEFAULT_MIN_SAMPLES, DEFAULT_NOISE_FLOORS, Limits, NoiseFloors, Threshold,
+    compare, merge_run_folders, read_report, render_run_folder, report_path, write_comparison,
+    write_comparison_json,
 };
 use otpfleet_run::{Ending, RunConfig};
 use std::io::Write as _;
@@ -56,6 +57,11 @@ pub enum ReportCommand {
         /// by N percentage points (error-rate=+0.5pp, expired=+1pp).
         #[arg(long, value_name = "LIMIT,...", default_value = DEFAULT_LIMITS)]
         max_regression: Limits,
+        /// Latency rises smaller than these are noise, whatever their percentage, per statistic
+        /// on every view (p50=20us,p99=2ms sets those two and keeps the other defaults; none
+        /// for no floor). The defaults hold two runs of one seed on a busy 2-core machine.
+        #[arg(long, value_name = "STAT=TIME,...", default_value = DEFAULT_NOISE_FLOORS)]
+        noise_floor: NoiseFloors,
         /// Steps with fewer samples than this in either run are not gated (and the table
         /// says so).
         #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_SAMPLES)]
@@ -104,10 +110,13 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
             base,
             new,
             max_regression,
+            noise_floor,
             min_samples,
             json,
-        } => run_compare(&base, &new, &max_regression, min_samples, json.as_deref())
-            .map(|()| Ending::Complete),
+        } => {
+            let rules = (&max_regression, &noise_floor, min_samples);
+            run_compare(&base, &new, rules, json.as_deref()).map(|()| Ending::Complete)
+        }
         ReportCommand::Check {
             dir,
             threshold,
@@ -130,14 +139,13 @@ fn run_check(dir: &Path, thresholds: &[Threshold], min_samples: u64) -> anyhow::
 fn run_compare(
     base: &Path,
     new: &Path,
-    limits: &Limits,
-    min_samples: u64,
+    (limits, floors, min_samples): (&Limits, &NoiseFloors, u64),
     json: Option<&Path>,
 ) -> anyhow::Result<()> {
     let base_report = read_report(base)?;
     let new_report = read_report(new)?;
-    let comparison =
-        compare(&base_report, &new_report, limits, min_samples).map_err(otpfleet_run::BadInput)?;
+    let comparison = compare(&base_report, &new_report, limits, floors, min_samples)
+        .map_err(otpfleet_run::BadInput)?;
     if let Some(path) = json {
         otpfleet_reports::write_whole(path, |out| write_comparison_json(&comparison, out))
             .with_context(|| format!("while writing {}", path.display()))?;
@@ -157,8 +165,11 @@ fn run_compare(
             .iter()
             .map(ToString::to_string)
             .collect();
+        let machine = otpfleet_reports::machine_note(&comparison)
+            .map(|note| format!("\n{note}"))
+            .unwrap_or_default();
         bail!(
-            "{} limit(s) exceeded: {}",
+            "{} limit(s) exceeded: {}{machine}",
             comparison.regressions.len(),
             list.join("; ")
         );

@@ -85,7 +85,7 @@ impl FromStr for Threshold {
 }
 
 /// A value in the metric's unit.
-fn parse_value(metric: &Metric, value: &str) -> Result<f64, String> {
+pub(crate) fn parse_value(metric: &Metric, value: &str) -> Result<f64, String> {
     let split = value
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(value.len());

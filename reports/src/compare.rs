@@ -8,12 +8,17 @@
 //! at most N percentage points (`error-rate=+0.5pp`, `expired=+1pp`). Without limits the
 //! defaults apply (`DEFAULT_LIMITS`). A step with fewer samples than the minimum in either run
 //! is not gated, and the comparison says so.
+//!
+//! A latency rise smaller than its statistic's noise floor (`--noise-floor`, `NoiseFloors`) is
+//! noise, whatever its percentage: on a shared machine a tail moves by a scheduler timeslice
+//! between two runs of the same code. Each run's machine load (`RunMeta::machine`) is shown, and
+//! a comparison of runs made under different loads says so.
 
 use crate::gate::{Metric, NAMES, Stat, items};
 use crate::histograms::{Summary, View};
 use crate::html::kind_name;
-use crate::numbers::{change_pct, rate_pct, share, thousands};
-use crate::report::{Outcome, RunReport, TimeToSignedIn};
+use crate::numbers::{change_pct, micros, rate_pct, share, thousands};
+use crate::report::{MachineLoad, Outcome, RunReport, TimeToSignedIn};
 use crate::run_histograms::flow_rank;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -27,6 +32,83 @@ use std::str::FromStr;
 pub const DEFAULT_LIMITS: &str = "p50=25%,p99=50%,error-rate=+1pp";
 /// Most limits one comparison takes.
 const MAX_LIMITS: usize = 256;
+
+/// The rises a comparison counts as noise when no floors are given, per latency statistic (on
+/// every view). Measured on this project's 2-core machine, two runs of `fleet --seed 1` with two
+/// busy loops running moved service p50 by at most 16 µs on steps of 1,000 samples or more, and
+/// p99 by up to 3.9 ms (a request waiting out a busy loop's timeslice), while a redeem twice as
+/// slow moves p50 by about 100 µs.
+pub const DEFAULT_NOISE_FLOORS: &str = "p50=50us,p90=1ms,p95=2ms,p99=10ms,p99.9=20ms,max=50ms";
+
+/// Per latency statistic (in `Stat::ALL`'s order), the rise in µs under which a change is noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoiseFloors([f64; Stat::ALL.len()]);
+
+impl Default for NoiseFloors {
+    fn default() -> Self {
+        NoiseFloors::NONE
+            .with(DEFAULT_NOISE_FLOORS)
+            .expect("the default floors parse")
+    }
+}
+
+impl NoiseFloors {
+    /// No floor: every rise past its limit counts.
+    pub const NONE: NoiseFloors = NoiseFloors([0.0; Stat::ALL.len()]);
+
+    fn of(&self, stat: Stat) -> f64 {
+        self.0[Self::index(stat)]
+    }
+
+    fn index(stat: Stat) -> usize {
+        Stat::ALL.iter().position(|s| *s == stat).unwrap_or(0)
+    }
+
+    /// These floors with the ones `text` names (`p99=5ms,p50=20us`) set.
+    fn with(mut self, text: &str) -> Result<NoiseFloors, String> {
+        for (at, item) in items(text) {
+            let bad = |why: &str| {
+                format!(
+                    "--noise-floor {text:?}: {item:?} {why} (at character {at}); write \
+                     STAT=TIME for any of p50, p90, p95, p99, p99.9, max (e.g. p99=5ms,p50=20us), \
+                     or none"
+                )
+            };
+            let (key, value) = item.split_once('=').ok_or_else(|| bad("has no ="))?;
+            let stat = Stat::parse(key.trim()).ok_or_else(|| bad("names no statistic"))?;
+            let latency = Metric::Latency {
+                step: None,
+                view: View::Service,
+                stat,
+            };
+            let us = crate::check::parse_value(&latency, value.trim()).map_err(|why| bad(&why))?;
+            self.0[Self::index(stat)] = us.round();
+        }
+        Ok(self)
+    }
+}
+
+impl fmt::Display for NoiseFloors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let floors: Vec<String> = Stat::ALL
+            .iter()
+            .map(|s| format!("{} {}", s.header(), micros(self.of(*s) as u64)))
+            .collect();
+        f.write_str(&floors.join(", "))
+    }
+}
+
+/// `p99=5ms,p50=20us`: the named floors, the others at their defaults; `none` for no floor.
+impl FromStr for NoiseFloors {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<NoiseFloors, String> {
+        match text.trim() {
+            "none" => Ok(NoiseFloors::NONE),
+            _ => NoiseFloors::default().with(text),
+        }
+    }
+}
 
 /// How much a metric may move.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,9 +243,12 @@ pub struct Comparison<'a> {
     pub base: &'a RunReport,
     pub new: &'a RunReport,
     pub limits: &'a Limits,
+    pub floors: &'a NoiseFloors,
     pub min_samples: u64,
     pub regressions: Vec<Regression>,
     pub skipped: Vec<Skipped>,
+    /// Rises past their limit's percentage but under their statistic's noise floor.
+    pub under_floor: Vec<Skipped>,
 }
 
 impl Comparison<'_> {
@@ -173,12 +258,14 @@ impl Comparison<'_> {
     }
 }
 
-/// Compares `new` against `base` under `limits`. Runs of different kinds do not compare; a
-/// limit naming a step neither report has is an error (a typo would otherwise pass silently).
+/// Compares `new` against `base` under `limits`, latency rises under `floors` being noise. Runs
+/// of different kinds do not compare; a limit naming a step neither report has is an error (a
+/// typo would otherwise pass silently).
 pub fn compare<'a>(
     base: &'a RunReport,
     new: &'a RunReport,
     limits: &'a Limits,
+    floors: &'a NoiseFloors,
     min_samples: u64,
 ) -> Result<Comparison<'a>, String> {
     if base.kind != new.kind {
@@ -194,9 +281,11 @@ pub fn compare<'a>(
         base,
         new,
         limits,
+        floors,
         min_samples,
         regressions: Vec::new(),
         skipped: Vec::new(),
+        under_floor: Vec::new(),
     };
     for limit in &limits.0 {
         let mut targets: BTreeSet<Option<String>> = BTreeSet::new();
@@ -216,8 +305,10 @@ pub fn compare<'a>(
     }
     c.regressions.sort_by(|a, b| a.name.cmp(&b.name));
     c.regressions.dedup_by(|a, b| a.name == b.name);
-    c.skipped.sort_by(|a, b| a.name.cmp(&b.name));
-    c.skipped.dedup_by(|a, b| a.name == b.name);
+    for list in [&mut c.skipped, &mut c.under_floor] {
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list.dedup_by(|a, b| a.name == b.name);
+    }
     Ok(c)
 }
 
@@ -253,6 +344,22 @@ fn judge(c: &mut Comparison<'_>, limit: &Limit, step: Option<&str>) {
             .filter(|pp| *pp > max)
             .map(|pp| format!("{pp:+.2}pp")),
     };
+    if let (Some(change), Metric::Latency { stat, .. }) = (&exceeded, &limit.metric) {
+        let floor = c.floors.of(*stat);
+        if n - b < floor {
+            c.under_floor.push(Skipped {
+                name,
+                why: format!(
+                    "{change} ({} → {}), under the {} noise floor of {}",
+                    micros(b as u64),
+                    micros(n as u64),
+                    stat.header(),
+                    micros(floor as u64)
+                ),
+            });
+            return;
+        }
+    }
     if let Some(change) = exceeded {
         c.regressions.push(Regression {
             name,
@@ -277,12 +384,17 @@ fn step_names(base: &RunReport, new: &RunReport) -> BTreeSet<String> {
 /// The comparison as JSON, for a CI to read.
 pub fn write_comparison_json(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> {
     let limits: Vec<String> = c.limits.0.iter().map(Limit::to_string).collect();
+    let machine = |r: &RunReport| r.meta.as_ref().and_then(|m| m.machine.clone());
     let json = serde_json::json!({
         "within_limits": c.within_limits(),
         "limits": limits,
+        "noise_floors": c.floors.to_string(),
         "min_samples": c.min_samples,
         "regressions": c.regressions,
         "not_gated": c.skipped,
+        "under_noise_floor": c.under_floor,
+        "machine": { "base": machine(c.base), "new": machine(c.new) },
+        "machine_note": machine_note(c),
     });
     serde_json::to_writer_pretty(&mut *out, &json).map_err(io::Error::other)?;
     writeln!(out)
@@ -298,12 +410,19 @@ pub fn write_comparison(
     out: &mut impl io::Write,
 ) -> io::Result<()> {
     writeln!(out, "## otpfleet compare\n")?;
-    writeln!(out, "| | run | kind | seed | consoles | duration |")?;
-    writeln!(out, "| --- | --- | --- | ---: | ---: | ---: |")?;
+    writeln!(
+        out,
+        "| | run | kind | seed | consoles | duration | machine (others' CPU) |"
+    )?;
+    writeln!(out, "| --- | --- | --- | ---: | ---: | ---: | --- |")?;
     for (label, name, r) in [("base", base_name, c.base), ("new", new_name, c.new)] {
+        let machine = match r.meta.as_ref().and_then(|m| m.machine.as_ref()) {
+            Some(m) => format!("{} CPUs, others {:.0}%", m.cpus, m.others_cpu_pct),
+            None => "not recorded".to_owned(),
+        };
         writeln!(
             out,
-            "| {label} | `{}` | {} | {} | {} | {:.1} s |",
+            "| {label} | `{}` | {} | {} | {} | {:.1} s | {machine} |",
             name.replace('`', "'"),
             kind_name(r.kind),
             r.seed,
@@ -359,15 +478,46 @@ fn write_verdict(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()>
                 .join("; ")
         )?;
     }
-    if !c.skipped.is_empty() {
-        let skipped: Vec<String> = c
-            .skipped
-            .iter()
-            .map(|s| format!("{}: {}", s.name, s.why))
-            .collect();
-        writeln!(out, "\nNot gated: {}.", skipped.join("; "))?;
+    for (title, list) in [
+        ("Under the noise floor", &c.under_floor),
+        ("Not gated", &c.skipped),
+    ] {
+        if !list.is_empty() {
+            let items: Vec<String> = list
+                .iter()
+                .map(|s| format!("{}: {}", s.name, s.why))
+                .collect();
+            writeln!(out, "\n{title}: {}.", items.join("; "))?;
+        }
+    }
+    if let Some(note) = machine_note(c) {
+        writeln!(out, "\n⚠️ {note}")?;
     }
     Ok(())
+}
+
+/// Other processes' CPU share (points) past which two runs' machines are said to differ.
+const LOAD_DIFFERS_PTS: f64 = 20.0;
+
+/// When the two runs were made under different machine loads, a sentence that says so and
+/// what it may explain; `None` when they were alike or a load was not recorded.
+pub fn machine_note(c: &Comparison<'_>) -> Option<String> {
+    let load = |r: &RunReport| r.meta.as_ref()?.machine.clone();
+    let (b, n): (MachineLoad, MachineLoad) = (load(c.base)?, load(c.new)?);
+    if (n.others_cpu_pct - b.others_cpu_pct).abs() < LOAD_DIFFERS_PTS {
+        return None;
+    }
+    let (busier, quieter) = if n.others_cpu_pct > b.others_cpu_pct {
+        (("new", &n), ("base", &b))
+    } else {
+        (("base", &b), ("new", &n))
+    };
+    Some(format!(
+        "The machines differed: other processes used {:.0}% of the {} run's {} CPUs and {:.0}% \
+         of the {} run's. A latency change, above all in the tail, may be the machine's load \
+         rather than the code: compare runs made under the same load.",
+        busier.1.others_cpu_pct, busier.0, busier.1.cpus, quieter.1.others_cpu_pct, quieter.0
+    ))
 }
 
 /// One row per step: `count`, then each statistic as `base → new (change)`, marked where a

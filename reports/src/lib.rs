@@ -26,8 +26,8 @@ mod views;
 
 pub use check::{Op, Threshold, Verdict, check};
 pub use compare::{
-    Allowed, Comparison, DEFAULT_LIMITS, Limit, Limits, Regression, Skipped, compare,
-    write_comparison, write_comparison_json,
+    Allowed, Comparison, DEFAULT_LIMITS, DEFAULT_NOISE_FLOORS, Limit, Limits, NoiseFloors,
+    Regression, Skipped, compare, machine_note, write_comparison, write_comparison_json,
 };
 pub use error::ReportError;
 pub use files::{read_text, read_whole, write_whole};

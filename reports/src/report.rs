@@ -590,7 +590,7 @@ impl Verdict {
 }
 
 /// Where, when and how a run was made, so a figure can say what it was measured on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
     /// When the run started and ended, RFC 3339 in UTC.
     pub started_at: String,
@@ -604,6 +604,20 @@ pub struct RunMeta {
     /// `load`: goose's options as the attack ran with them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goose_options: Option<serde_json::Value>,
+    /// How busy the machine was with other work while the run ran (absent where the operating
+    /// system does not say, and in reports written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineLoad>,
+}
+
+/// The machine a run ran on, and how much of it other processes took during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineLoad {
+    pub cpus: u32,
+    /// Other processes' share of the machine's CPU time over the run, percent (the busy time in
+    /// `/proc/stat` less this process's own): a server under test on the same machine counts
+    /// here too.
+    pub others_cpu_pct: f64,
 }
 
 /// One shard run that a merged report adds up.

@@ -65,20 +65,94 @@ pub async fn server(
     })
 }
 
-/// Where, when and how a run was made: `started_ms` read from the wall clock when the command
-/// started, the end read now (both at the edges of the run).
+/// The edge a command starts at: the wall clock and the machine's CPU counters, read once.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub ms: u64,
+    cpu: Option<CpuTicks>,
+}
+
+impl Started {
+    pub fn now() -> Started {
+        Started {
+            ms: crate::wall_clock_ms(),
+            cpu: CpuTicks::read(),
+        }
+    }
+}
+
+/// Where, when and how a run was made: `started` read when the command started, the end read
+/// now (both at the edges of the run).
 pub fn run_meta(
-    started_ms: u64,
+    started: &Started,
     goose_options: Option<serde_json::Value>,
 ) -> otpfleet_reports::RunMeta {
     use otpfleet_server::clock::rfc3339;
     otpfleet_reports::RunMeta {
-        started_at: rfc3339(started_ms),
+        started_at: rfc3339(started.ms),
         ended_at: rfc3339(crate::wall_clock_ms()),
         host: host_name(),
         command_line: std::env::args().collect(),
         git_commit: env!("OTPFLEET_GIT_COMMIT").to_owned(),
         goose_options,
+        machine: started
+            .cpu
+            .zip(CpuTicks::read())
+            .and_then(|(start, end)| start.others_until(end)),
+    }
+}
+
+/// CPU time in clock ticks (`/proc`'s USER_HZ): the whole machine's and this process's.
+#[derive(Debug, Clone, Copy)]
+struct CpuTicks {
+    total: u64,
+    busy: u64,
+    own: u64,
+    cpus: u32,
+}
+
+impl CpuTicks {
+    /// Read from `/proc/stat` and `/proc/self/stat`; `None` where they are not (not Linux).
+    fn read() -> Option<CpuTicks> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // user nice system idle iowait irq softirq steal (guest time is counted in user).
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        let total: u64 = fields.iter().sum();
+        let idle = fields.get(3)? + fields.get(4)?;
+        let cpus = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count();
+        let own_stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // After the command name (which may hold spaces): state, then utime and stime 11 and
+        // 12 fields on.
+        let after: Vec<&str> = own_stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let own = after.get(11)?.parse::<u64>().ok()? + after.get(12)?.parse::<u64>().ok()?;
+        Some(CpuTicks {
+            total,
+            busy: total.saturating_sub(idle),
+            own,
+            cpus: u32::try_from(cpus).ok()?,
+        })
+    }
+
+    /// What other processes took of the machine from `self` to `end`.
+    fn others_until(self, end: CpuTicks) -> Option<otpfleet_reports::MachineLoad> {
+        let total = end.total.checked_sub(self.total).filter(|t| *t > 0)?;
+        let busy = end.busy.saturating_sub(self.busy);
+        let own = end.own.saturating_sub(self.own);
+        let pct = busy.saturating_sub(own) as f64 / total as f64 * 100.0;
+        Some(otpfleet_reports::MachineLoad {
+            cpus: end.cpus,
+            others_cpu_pct: (pct * 10.0).round() / 10.0,
+        })
     }
 }
 

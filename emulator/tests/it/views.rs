@@ -8,7 +8,7 @@ use crate::harness::quick;
 use otpfleet_client::{Answer, ApiRequest, Transport, TransportError};
 use otpfleet_emulator::config::FleetConfig;
 use otpfleet_emulator::{FleetRun, InProcessTransport, RunOptions, reference, run_fleet};
-use otpfleet_reports::{Limits, Summary, compare};
+use otpfleet_reports::{Limits, NoiseFloors, Summary, compare};
 use otpfleet_server::{ServerConfig, TokioClock};
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,8 +103,8 @@ async fn lateness_and_service_add_up_to_response_on_planted_delays() {
 async fn a_server_twice_as_slow_on_redeem_fails_compare_at_the_default_limits() {
     let base = run_planted(quick(200, 5), 0, 5, 5).await.report;
     let slow = run_planted(quick(200, 5), 0, 5, 10).await.report;
-    let defaults = Limits::default();
-    let c = compare(&base, &slow, &defaults, 100).expect("compares");
+    let (defaults, floors) = (Limits::default(), NoiseFloors::default());
+    let c = compare(&base, &slow, &defaults, &floors, 100).expect("compares");
     let names: Vec<&str> = c.regressions.iter().map(|r| r.name.as_str()).collect();
     assert!(names.contains(&"redeem.service.p50"), "{names:?}");
     assert!(
@@ -113,7 +113,7 @@ async fn a_server_twice_as_slow_on_redeem_fails_compare_at_the_default_limits() 
     );
     // The same run against itself passes.
     assert!(
-        compare(&base, &base, &defaults, 100)
+        compare(&base, &base, &defaults, &floors, 100)
             .expect("compares")
             .within_limits()
     );
