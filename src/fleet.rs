@@ -377,15 +377,19 @@ pub struct FleetDone {
     pub out: PathBuf,
     /// The signal that interrupted the run, if one did.
     pub interrupted: Option<i32>,
+    /// What still serves the final figures (`--metrics-listen`, `--dashboard`), and the runtime
+    /// it runs on.
+    pub watching: (tokio::runtime::Runtime, otpfleet_run::live::Watchers),
 }
 
+/// Runs the fleet, prints its summary and verdict, then serves the final figures for
+/// `--metrics-linger-s` (so the verdict is read at once, not after the linger).
 pub fn run(opts: FleetOpts) -> anyhow::Result<Ending> {
     let done = execute(&opts)?;
-    Ok(otpfleet_run::summary::verdict(
-        &done.report,
-        &done.out,
-        done.interrupted,
-    ))
+    let ending = otpfleet_run::summary::verdict(&done.report, &done.out, done.interrupted);
+    let (runtime, watchers) = done.watching;
+    runtime.block_on(watchers.linger(Duration::from_secs(opts.metrics_linger_s)));
+    Ok(ending)
 }
 
 /// A setting out of range, named by the flag that sets it.
@@ -455,12 +459,13 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         &run.recorder.histograms(),
         Some(&run.consoles),
     )?;
-    let linger = Duration::from_secs(opts.metrics_linger_s);
-    runtime.block_on(watchers.finish(&out, linger));
+    let mut watchers = watchers;
+    runtime.block_on(watchers.finish(&out));
     Ok(FleetDone {
         report,
         out,
         interrupted,
+        watching: (runtime, watchers),
     })
 }
 

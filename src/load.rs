@@ -163,7 +163,8 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
         Some(done.run.goose_config.clone()),
     ));
     write_folders(&done, &out)?;
-    runtime.block_on(watchers.finish(&out, Duration::ZERO));
+    let mut watchers = watchers;
+    runtime.block_on(watchers.finish(&out));
     let background = done.fleet.as_ref().map(|f| &f.report);
     print!(
         "{}",

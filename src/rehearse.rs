@@ -112,7 +112,8 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         &run.recorder.histograms(),
         Some(&run.consoles),
     )?;
-    signals.block_on(watchers.finish(&out, std::time::Duration::ZERO));
+    let mut watchers = watchers;
+    signals.block_on(watchers.finish(&out));
     Ok(RehearsalDone {
         report,
         out,

@@ -137,16 +137,19 @@ impl Watchers {
         Ok(())
     }
 
-    /// After the run folder is written: the dashboard's last update, the last OTLP export,
-    /// then `linger` more of the final metrics.
-    pub async fn finish(self, out: &Path, linger: Duration) {
+    /// After the run folder is written: the dashboard's last update and the last OTLP export.
+    pub async fn finish(&mut self, out: &Path) {
         let live = self.live.as_ref().and_then(|l| l.get());
-        if let Some(dashboard) = self.dashboard {
+        if let Some(dashboard) = &self.dashboard {
             dashboard.finish(out).await;
         }
-        if let (Some(exporter), Some(live)) = (self.exporter, live) {
+        if let (Some(exporter), Some(live)) = (self.exporter.take(), live) {
             exporter.finish(live).await;
         }
+    }
+
+    /// Serves the final figures (metrics, and the finished page) `linger` more.
+    pub async fn linger(self, linger: Duration) {
         if !linger.is_zero() && self.live.is_some() {
             eprintln!(
                 "fleet: serving the final metrics for {} s (--metrics-linger-s)",

@@ -309,8 +309,8 @@ fn chromium() -> Option<&'static str> {
             std::env::var_os("OTPFLEET_REQUIRE_CHROMIUM").is_none(),
             "OTPFLEET_REQUIRE_CHROMIUM is set but Chromium is missing (Debian: apt-get install chromium)"
         );
-        eprintln!(
-            "SKIPPED: Chromium is not installed (CI installs it and sets OTPFLEET_REQUIRE_CHROMIUM)"
+        crate::skipped(
+            "Chromium is not installed (CI installs it and sets OTPFLEET_REQUIRE_CHROMIUM)",
         );
     }
     found

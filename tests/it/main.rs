@@ -36,6 +36,14 @@ pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
+/// Says that a test is skipped, and why, where a person running `cargo test` sees it: written to
+/// the process's stderr directly, past libtest's capture of `eprintln!` (a skip that only a
+/// failing test would show is a skip nobody notices).
+pub fn skipped(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
+}
+
 /// The `otpfleet` binary under test.
 pub fn otpfleet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_otpfleet"))

@@ -117,7 +117,7 @@ impl Dashboard {
 
     /// Sends the final figures with the run folder's report, and gives the browsers that are
     /// watching a moment to receive them.
-    pub(super) async fn finish(self, out: &Path) {
+    pub(super) async fn finish(&self, out: &Path) {
         self.publisher.abort();
         let report = out.join("report.html");
         let _ = self.report.set(report.clone());
