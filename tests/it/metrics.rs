@@ -10,21 +10,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn scrape(url: &str) -> Option<Scrape> {
-    let addr = url.strip_prefix("http://")?.split('/').next()?.to_owned();
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    use std::io::Write as _;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    // The body may be chunked; hyper sends a known length for a full body.
+    let addr = url.strip_prefix("http://")?.split('/').next()?;
+    // hyper sends a known length for a full body: no chunks to undo.
+    let body = get(addr, "/metrics")?;
     let lines = body.lines().map(|l| Ok(l.to_owned()));
     Some(Scrape::parse(lines).expect("the exposition parses"))
 }
