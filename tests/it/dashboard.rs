@@ -316,36 +316,156 @@ fn chromium() -> Option<&'static str> {
     found
 }
 
+/// Microseconds as the page writes them (its `us`).
+fn page_us(v: u64) -> String {
+    match v {
+        1_000_000.. => format!("{:.2} s", (v as f64 / 1e4).round() / 100.0),
+        10_000.. => format!("{} ms", (v as f64 / 1000.0).round()),
+        1_000.. => format!("{:.1} ms", (v as f64 / 100.0).round() / 10.0),
+        _ => format!("{v} µs"),
+    }
+}
+
+/// A number as the page shows it (`1,234`, `12.5`), read back.
+fn shown_number(text: &Value) -> f64 {
+    text.as_str()
+        .unwrap_or_default()
+        .replace(',', "")
+        .parse()
+        .unwrap_or(f64::NAN)
+}
+
+/// Connected 10 s into a run, headless Chromium draws the run from its first second (requests
+/// per second and each step's p99 over time, axes labelled in their units); once the run is
+/// over the page says finished and shows report.json's totals, and keeps them after the process
+/// has gone. A screenshot of the live page is written for the README.
 #[test]
-fn headless_chromium_sees_the_page_update_and_screenshots_it() {
+fn a_browser_that_connects_late_sees_the_whole_run_and_then_its_totals() {
     let Some(browser) = chromium() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (mut fleet, addr, _stderr) = fleet_with_dashboard(&dir.path().join("run"), "9000");
+    let out = dir.path().join("run");
+    let args = ["fleet", "--consoles", "1200", "--seed", "8", "--quiet"];
+    let more = ["--arrival-window-ms", "16000", "--dashboard", "127.0.0.1:0"];
+    let (mut fleet, addr, _stderr) = with_dashboard(&[&args[..], &more[..]].concat(), &out);
+    std::thread::sleep(Duration::from_secs(10));
     let (mut chrome, mut tab, _profile) = open_in_chromium(browser, &addr);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut updates = 0;
-    while updates < 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-        updates = tab
-            .eval("Number(document.body.dataset.updates)")
-            .as_u64()
-            .unwrap_or(0);
+    while tab
+        .eval("Number(document.body.dataset.updates)")
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(300));
     }
-    let ended = tab.eval("document.getElementById('ended').textContent");
+    let texts = |tab: &mut Tab, selector: &str| -> Vec<String> {
+        let js = format!("[...document.querySelectorAll({selector:?})].map(e => e.textContent)");
+        serde_json::from_value(tab.eval(&js)).unwrap_or_default()
+    };
+    let first_t = tab.eval("trail.length ? trail[0].t : null");
+    let rps_points = tab.eval(
+        "(document.querySelector('#rps-chart polyline')?.getAttribute('points') || '').split(' ').length",
+    );
+    let rps_y = texts(&mut tab, "#rps-chart text.tick.y");
+    let rps_x = texts(&mut tab, "#rps-chart text.tick.x");
+    let latency_lines = tab.eval("document.querySelectorAll('#latency-chart polyline').length");
+    let latency_y = texts(&mut tab, "#latency-chart text.tick.y");
+    let legend = texts(&mut tab, "#latency-legend span");
     let shot = tab.call(
         "Page.captureScreenshot",
         serde_json::json!({"format": "png"}),
     );
+    assert!(fleet.wait().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tab.eval("document.getElementById('state').textContent") != "finished"
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The process has exited: what the page shows now is what it keeps.
+    let state = tab.eval("document.getElementById('state').textContent");
+    let steps: Vec<Vec<String>> = serde_json::from_value(tab.eval(
+        "[...document.querySelectorAll('#steps tr')].map(r => [...r.children].map(c => c.textContent))",
+    ))
+    .unwrap();
+    let outcomes: Vec<Vec<String>> = serde_json::from_value(tab.eval(
+        "[...document.querySelectorAll('#outcomes tr')].map(r => [...r.children].map(c => c.textContent))",
+    ))
+    .unwrap();
+    let rps = tab.eval("document.getElementById('rps').textContent");
+    let outcomes_title = tab.eval("document.getElementById('outcomes-title').textContent");
     let _ = chrome.kill();
     let _ = chrome.wait();
-    assert!(fleet.wait().unwrap().success());
-    assert!(updates >= 2, "the page updated {updates} times");
+
+    let first_t = first_t.as_f64().expect("a history");
     assert!(
-        ended.as_str().is_some_and(|t| t != "-"),
-        "figures shown: {ended}"
+        first_t <= 1.5,
+        "the charts start at the run's first second: {first_t}"
     );
+    assert!(
+        rps_points.as_u64().unwrap_or(0) >= 8,
+        "points from the start: {rps_points}"
+    );
+    assert!(
+        rps_y.len() >= 3 && rps_y.iter().all(|t| t.ends_with("/s")),
+        "{rps_y:?}"
+    );
+    assert!(
+        rps_x.len() >= 3 && rps_x.iter().all(|t| t.ends_with(" s")),
+        "{rps_x:?}"
+    );
+    assert!(latency_lines.as_u64().unwrap_or(0) >= 3, "{latency_lines}");
+    assert!(
+        latency_y.len() >= 3
+            && latency_y
+                .iter()
+                .all(|t| t.ends_with("µs") || t.ends_with("ms")),
+        "{latency_y:?}"
+    );
+    assert!(legend.iter().any(|l| l == "redeem p99"), "{legend:?}");
+
+    let report = read_report(&out);
+    assert_eq!(state, "finished");
+    assert_eq!(outcomes_title, "Outcomes");
+    assert_eq!(
+        shown_number(&rps),
+        (report["throughput"]["rps"].as_f64().unwrap() * 10.0).round() / 10.0
+    );
+    let reported = report["outcomes"].as_object().unwrap();
+    assert_eq!(outcomes.len(), reported.len());
+    for row in &outcomes {
+        let n = reported[&row[0]].as_f64().unwrap();
+        assert_eq!(
+            shown_number(&Value::from(row[1].clone())),
+            n,
+            "outcome {}",
+            row[0]
+        );
+    }
+    let throughput = report["throughput"]["steps"].as_object().unwrap();
+    assert_eq!(steps.len(), throughput.len(), "{steps:?}");
+    assert_eq!(steps[0][0], "issue", "steps in the flow's order: {steps:?}");
+    for row in &steps {
+        let t = &throughput[&row[0]];
+        assert_eq!(
+            shown_number(&Value::from(row[1].clone())),
+            t["requests"].as_f64().unwrap(),
+            "requests of {}",
+            row[0]
+        );
+        let service = &report["latency_us"][&row[0]]["service"];
+        for (col, q) in [(5, "p50"), (6, "p99")] {
+            assert_eq!(
+                row[col],
+                page_us(service[q].as_u64().unwrap()),
+                "{q} of {row:?}"
+            );
+        }
+    }
+
     use base64::Engine as _;
     let png = base64::engine::general_purpose::STANDARD
         .decode(shot["data"].as_str().unwrap())
@@ -356,10 +476,7 @@ fn headless_chromium_sees_the_page_update_and_screenshots_it() {
         std::path::PathBuf::from,
     );
     std::fs::write(&path, png).unwrap();
-    eprintln!(
-        "dashboard screenshot: {} ({updates} updates seen)",
-        path.display()
-    );
+    eprintln!("dashboard screenshot: {}", path.display());
 }
 
 #[test]

@@ -1,9 +1,13 @@
 //! `--dashboard`: a live page of a fleet, load or rehearsal run (same look as report.html),
-//! updated over server-sent events once a second from the run's figures (a [`Source`]). Bounded: every browser reads
-//! the latest figures from a `watch` channel, so a slow or absent browser skips updates instead
-//! of queueing them, and never slows the run. At the end the page gets the final figures with a
-//! link to report.html (served here for the moments the process lingers), and the run does not
-//! wait for any browser.
+//! updated over server-sent events once a second from the run's figures (a [`Source`]).
+//!
+//! The run's history is kept here from its start, one compact point a second (`point_of`,
+//! at most `MAX_HISTORY`), and a browser that connects late gets it with its first event, so its
+//! charts begin at the run's first second. Bounded: every browser reads the latest figures from a
+//! `watch` channel, so a slow or absent browser skips updates instead of queueing them, and never
+//! slows the run. At the end the page gets the whole run's figures from report.json (`final`),
+//! which it keeps showing once the process has gone, and a link to report.html (served here
+//! while the process lingers); the run does not wait for any browser.
 
 use super::http::{Body, reply};
 use futures::stream::{self, StreamExt as _};
@@ -11,19 +15,39 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use otpfleet_client::{HttpTransport, Transport as _};
+use serde_json::Value;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The figures of one update, and whether they are the last.
+/// The figures of one update (as sent, and as a value for a first event's history), and
+/// whether they are the last.
 #[derive(Debug, Clone, Default)]
 struct Update {
     json: Arc<str>,
+    snapshot: Arc<Value>,
     done: bool,
 }
+
+impl Update {
+    fn new(snapshot: Value, done: bool) -> Update {
+        Update {
+            json: snapshot.to_string().into(),
+            snapshot: Arc::new(snapshot),
+            done,
+        }
+    }
+}
+
+/// Most points of the run's history a dashboard keeps (an hour at one a second); past it every
+/// other point is dropped, so the history keeps its whole span at a coarser step.
+const MAX_HISTORY: usize = 3_600;
+
+/// The run's points so far, oldest first.
+type History = Arc<Mutex<Vec<Value>>>;
 
 /// The run's figures now for the page (a JSON object with its `kind`: fleet, load or
 /// rehearsal), or none before the run has started.
@@ -33,6 +57,7 @@ pub type Source = Arc<dyn Fn() -> Option<serde_json::Value> + Send + Sync>;
 pub(super) struct Dashboard {
     source: Source,
     updates: watch::Sender<Update>,
+    history: History,
     clients: Arc<AtomicUsize>,
     report: Arc<OnceLock<PathBuf>>,
     /// The server whose approval queue the page shows, once the run knows it.
@@ -78,17 +103,19 @@ impl Dashboard {
     /// run has started. Call from within a runtime that runs in real time.
     pub(super) fn start(listener: tokio::net::TcpListener, source: Source) -> Self {
         let (updates, _) = watch::channel(Update::default());
+        let history: History = Arc::default();
         let clients: Arc<AtomicUsize> = Arc::default();
         let queue: Arc<OnceLock<QueueProbe>> = Arc::default();
         let publisher = tokio::spawn(publish(
             Arc::clone(&source),
-            updates.clone(),
+            (updates.clone(), Arc::clone(&history)),
             Arc::clone(&clients),
             Arc::clone(&queue),
         ));
         let dashboard = Dashboard {
             source,
             updates,
+            history,
             clients,
             report: Arc::default(),
             queue,
@@ -105,18 +132,19 @@ impl Dashboard {
     }
 
     fn accept(&self, listener: tokio::net::TcpListener) {
-        let (updates, clients, report) = (
+        let (updates, history, clients, report) = (
             self.updates.clone(),
+            Arc::clone(&self.history),
             Arc::clone(&self.clients),
             Arc::clone(&self.report),
         );
         super::http::serve(listener, move |req| {
-            answer(req, &updates, &clients, &report)
+            answer(req, (&updates, &history), &clients, &report)
         });
     }
 
-    /// Sends the final figures with the run folder's report, and gives the browsers that are
-    /// watching a moment to receive them.
+    /// Sends the final figures with the whole run's from the run folder's report.json, and
+    /// gives the browsers that are watching a moment to receive them.
     pub(super) async fn finish(&self, out: &Path) {
         self.publisher.abort();
         let report = out.join("report.html");
@@ -127,20 +155,98 @@ impl Dashboard {
         last["done"] = true.into();
         last["report"] = report.display().to_string().into();
         last["report_url"] = "/report.html".into();
-        self.updates.send_replace(Update {
-            json: last.to_string().into(),
-            done: true,
-        });
+        last["final"] = whole_run(out);
+        stamp(&mut last, &self.history);
+        self.updates.send_replace(Update::new(last, true));
         if self.clients.load(Ordering::Relaxed) > 0 {
             tokio::time::sleep(Duration::from_millis(1_000)).await;
         }
     }
 }
 
+/// The whole run's figures from its report.json, for the finished page: outcomes, requests,
+/// rates and errors, and per step its count and service and response p50 and p99 (null when the
+/// report cannot be read).
+fn whole_run(out: &Path) -> Value {
+    let Ok(report) = otpfleet_reports::read_report(out) else {
+        return Value::Null;
+    };
+    let latency: serde_json::Map<String, Value> = report
+        .latency_us
+        .iter()
+        .map(|(step, l)| {
+            let view = |s: &otpfleet_reports::Summary| {
+                serde_json::json!({ "count": s.count, "p50": s.p50, "p99": s.p99 })
+            };
+            let views = serde_json::json!({ "service": view(&l.service), "response": view(&l.response) });
+            (step.clone(), views)
+        })
+        .collect();
+    serde_json::json!({
+        "duration_s": report.duration_s,
+        "complete": report.complete,
+        "outcomes": report.outcomes,
+        "throughput": report.throughput,
+        "latency_us": latency,
+    })
+}
+
+/// Adds the steps' flow order and this moment's point to `snapshot`, and keeps the point in the
+/// run's history.
+fn stamp(snapshot: &mut Value, history: &History) {
+    let order: Vec<&str> = otpfleet_reports::Step::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    snapshot["step_order"] = order.into();
+    let point = point_of(snapshot);
+    let mut points = history
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if points.len() >= MAX_HISTORY {
+        let mut i = 0;
+        points.retain(|_| {
+            i += 1;
+            i % 2 == 1
+        });
+    }
+    points.push(point.clone());
+    snapshot["point"] = point;
+}
+
+/// One moment of the run for its charts: the time (s), consoles ended, installers due and
+/// arrived so far, and the last closed interval's start, length, requests per second and
+/// service p50 and p99 per step.
+fn point_of(s: &Value) -> Value {
+    let interval = s.get("interval").filter(|i| i.is_object()).map(|i| {
+        let empty = serde_json::Map::new();
+        let steps = i["steps"].as_object().unwrap_or(&empty);
+        let rps: f64 = steps.values().filter_map(|st| st["rps"].as_f64()).sum();
+        let latency: serde_json::Map<String, Value> = steps
+            .iter()
+            .map(|(name, st)| {
+                let p =
+                    serde_json::json!({ "p50": st["service_p50_us"], "p99": st["service_p99_us"] });
+                (name.clone(), p)
+            })
+            .collect();
+        serde_json::json!({
+            "start_s": i["start_s"], "length_s": i["length_s"], "rps": rps, "steps": latency,
+        })
+    });
+    serde_json::json!({
+        "t": s["elapsed_s"],
+        "ended": s["ended"],
+        "due": s["arrivals"]["due"],
+        "arrived": s["arrivals"]["arrived"],
+        "interval": interval,
+    })
+}
+
 /// Once a second: the run's figures, with the server's approval queue while a browser watches.
 async fn publish(
     source: Source,
-    updates: watch::Sender<Update>,
+    (updates, history): (watch::Sender<Update>, History),
     clients: Arc<AtomicUsize>,
     queue: Arc<OnceLock<QueueProbe>>,
 ) {
@@ -159,20 +265,24 @@ async fn publish(
                 Err(_) => serde_json::json!({ "unknown": "its /metrics took over 0.9 s" }),
             };
         }
-        let json = snapshot.to_string().into();
-        updates.send_replace(Update { json, done: false });
+        stamp(&mut snapshot, &history);
+        updates.send_replace(Update::new(snapshot, false));
     }
 }
 
 fn answer(
     req: &Request<Incoming>,
-    updates: &watch::Sender<Update>,
+    (updates, history): (&watch::Sender<Update>, &History),
     clients: &Arc<AtomicUsize>,
     report: &OnceLock<PathBuf>,
 ) -> Response<Body> {
     match req.uri().path() {
         "/" => page(),
-        "/events" => events(updates.subscribe(), Arc::clone(clients)),
+        "/events" => events(
+            updates.subscribe(),
+            Arc::clone(history),
+            Arc::clone(clients),
+        ),
         "/report.html" => match report.get().and_then(|p| std::fs::read(p).ok()) {
             Some(html) => reply(StatusCode::OK, "text/html; charset=utf-8", html.into()),
             None => reply(
@@ -218,11 +328,16 @@ impl Drop for Watching {
     }
 }
 
-/// Server-sent events: the latest figures, then each update, until the last one.
-fn events(rx: watch::Receiver<Update>, clients: Arc<AtomicUsize>) -> Response<Body> {
+/// Server-sent events: the latest figures with the run's history so far, then each update,
+/// until the last one.
+fn events(
+    rx: watch::Receiver<Update>,
+    history: History,
+    clients: Arc<AtomicUsize>,
+) -> Response<Body> {
     let watching = Watching::new(clients);
-    let frames = stream::unfold((rx, watching, false, true), |state| async move {
-        let (mut rx, watching, ended, first) = state;
+    let frames = stream::unfold((rx, watching, history, false, true), |state| async move {
+        let (mut rx, watching, history, ended, first) = state;
         if ended {
             return None;
         }
@@ -237,10 +352,18 @@ fn events(rx: watch::Receiver<Update>, clients: Arc<AtomicUsize>) -> Response<Bo
                 break current;
             }
         };
-        let frame = Frame::data(Bytes::from(format!("data: {}\n\n", update.json)));
+        let json = if first {
+            let mut snapshot = (*update.snapshot).clone();
+            let points = history.lock().map(|p| p.clone()).unwrap_or_default();
+            snapshot["history"] = Value::Array(points);
+            snapshot.to_string()
+        } else {
+            update.json.to_string()
+        };
+        let frame = Frame::data(Bytes::from(format!("data: {json}\n\n")));
         Some((
             Ok::<_, Infallible>(frame),
-            (rx, watching, update.done, false),
+            (rx, watching, history, update.done, false),
         ))
     });
     let body = StreamBody::new(frames.boxed()).boxed_unsync();
