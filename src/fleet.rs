@@ -196,8 +196,8 @@ pub struct FleetOpts {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub poll_interval_s: u32,
     /// Send on tokio's timer alone: requests leave up to ~2 ms after they are due (shown as
-    /// generator lateness) but the generator spends less CPU. By default the last millisecond
-    /// before a send is waited by yielding, so requests leave when due.
+    /// generator lateness) but the generator spends less CPU. By default the last 2 ms before a
+    /// send are waited on a Linux timerfd armed for the deadline, so requests leave when due.
     #[arg(long)]
     pub coarse_timers: bool,
     /// Serve the run's counters and latency histograms as Prometheus text on
@@ -430,6 +430,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
             .as_deref()
             .map(|url| (url, Duration::from_secs(opts.otlp_interval_s))),
     })?;
+    let runtime = runtime_for(opts, token.as_deref())?;
     let out = otpfleet_run::target::run_folder(
         opts.out.as_deref(),
         &FleetOpts::default_out(seed, cfg.shard, cfg.role),
@@ -440,13 +441,6 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         process_line(&cfg),
         out.display()
     );
-    if let (Some(url), true) = (&opts.target, cfg.role.runs_consoles()) {
-        announce_changes(url, &cfg);
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
     let watchers = runtime.block_on(async { watchers.start("fleet", None) })?;
     let (run, interrupted) = runtime.block_on(drive(opts, cfg, token, &watchers))?;
     say_restored(&run);
@@ -467,6 +461,22 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
         interrupted,
         watching: (runtime, watchers),
     })
+}
+
+/// The run's runtime; with --target, the server checked on it to answer and to take the admin
+/// token before anything is written or changed (a wrong token or URL leaves no run folder).
+fn runtime_for(opts: &FleetOpts, token: Option<&str>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    if let (Some(url), Some(file), Some(token)) = (&opts.target, &opts.admin_token_file, token) {
+        let ca_cert = opts.ca_cert.as_deref();
+        runtime.block_on(otpfleet_run::target::check_access(
+            url, ca_cert, token, file,
+        ))?;
+    }
+    Ok(runtime)
 }
 
 /// The flags checked together, before anything runs.
@@ -520,6 +530,9 @@ async fn drive(
         embedded: _server,
     } = otpfleet_run::target::server(opts.target.as_deref(), token, opts.poll_interval_s).await?;
     let ca_cert = opts.ca_cert.as_deref();
+    if opts.target.is_some() && cfg.role.runs_consoles() {
+        announce_changes(&url, &cfg);
+    }
     watchers.watch_queue(&url, ca_cert, &token)?;
     let mut transport =
         otpfleet_run::target::transport(&url, ca_cert, opts.max_connections, timeout)?;

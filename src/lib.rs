@@ -37,7 +37,8 @@ pub enum Command {
     Rehearse(RehearseOpts),
     /// Measure the generator: hammer one stateless route with the emulator's request path.
     Probe(ProbeOpts),
-    /// Work with run folders: render their pages, merge shard runs, compare two runs.
+    /// Work with run folders: render their pages, merge shard runs, compare two runs, check one
+    /// against limits.
     Report(report::ReportOpts),
     /// Run a goose load scenario (issue, redeem, approve, mixed) against a server.
     Load(load::LoadOpts),

@@ -89,7 +89,7 @@ pub enum ReportCommand {
 pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
     match opts.command {
         ReportCommand::Render { dir } => {
-            let files = render_run_folder(&dir)?;
+            let files = render_run_folder(&dir).map_err(|e| no_run_there(&dir, e))?;
             for f in files {
                 println!("{}", f.display());
             }
@@ -128,12 +128,29 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
 /// A finished run judged against `thresholds` alone (how the run itself ended is its own
 /// command's verdict): the same judgement as a run's.
 fn run_check(dir: &Path, thresholds: &[Threshold], min_samples: u64) -> anyhow::Result<Ending> {
-    let report = read_report(dir)?;
+    let report = read_report(dir).map_err(|e| no_run_there(dir, e))?;
     let breached = otpfleet_run::breached(&report, thresholds, min_samples, None);
     if breached.is_empty() {
         return Ok(Ending::Complete);
     }
     Ok(Ending::Breached(breached))
+}
+
+/// A folder (or file) given as a run that holds none is bad input, said with what to give.
+fn no_run_there(given: &Path, e: otpfleet_reports::ReportError) -> anyhow::Error {
+    match &e {
+        otpfleet_reports::ReportError::Read { reason, .. }
+            if reason.kind() == std::io::ErrorKind::NotFound =>
+        {
+            otpfleet_run::BadInput(format!(
+                "{}: no report.json there: give a run folder that fleet, load or rehearse wrote \
+                 (or its report.json)",
+                given.display()
+            ))
+            .into()
+        }
+        _ => e.into(),
+    }
 }
 
 fn run_compare(
@@ -142,8 +159,8 @@ fn run_compare(
     (limits, floors, min_samples): (&Limits, &NoiseFloors, u64),
     json: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let base_report = read_report(base)?;
-    let new_report = read_report(new)?;
+    let base_report = read_report(base).map_err(|e| no_run_there(base, e))?;
+    let new_report = read_report(new).map_err(|e| no_run_there(new, e))?;
     let comparison = compare(&base_report, &new_report, limits, floors, min_samples)
         .map_err(otpfleet_run::BadInput)?;
     if let Some(path) = json {

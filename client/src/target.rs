@@ -28,6 +28,15 @@ pub enum TargetError {
     Scheme { url: String, scheme: String },
     #[error("the CA certificate {path}: {why}")]
     CaCert { path: String, why: String },
+    #[error(
+        "{url:?} ends in {prefix}, which every route of the contract starts with: give the \
+         server's base URL, {base:?}"
+    )]
+    VersionInBase {
+        url: String,
+        prefix: &'static str,
+        base: String,
+    },
 }
 
 impl FromStr for Target {
@@ -65,11 +74,23 @@ impl FromStr for Target {
                 url: url.to_owned(),
             });
         }
+        let base_path = uri.path().trim_end_matches('/');
+        let prefix = otpfleet_protocol::VERSION_PREFIX;
+        if let Some(base) = base_path.strip_suffix(prefix) {
+            return Err(TargetError::VersionInBase {
+                url: url.to_owned(),
+                prefix,
+                base: format!(
+                    "{}{base}",
+                    url.split_at(url.rfind(base_path).unwrap_or(0)).0
+                ),
+            });
+        }
         Ok(Target {
             tls,
             host,
             port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
-            base_path: uri.path().trim_end_matches('/').to_owned(),
+            base_path: base_path.to_owned(),
         })
     }
 }
@@ -168,5 +189,21 @@ mod tests {
             "http://h/?a=1".parse::<Target>(),
             Err(TargetError::QueryOrFragment { .. })
         ));
+    }
+
+    /// A base URL that ends in the contract's version would put it twice in every route.
+    #[test]
+    fn a_url_ending_in_v1_is_refused_naming_the_base() {
+        for (url, base) in [
+            ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080"),
+            ("http://v1.example/otp/v1/", "http://v1.example/otp"),
+        ] {
+            let e = url.parse::<Target>().expect_err(url).to_string();
+            assert!(
+                e.contains(&format!("give the server's base URL, {base:?}")),
+                "{e}"
+            );
+        }
+        assert!("http://h/v1x".parse::<Target>().is_ok());
     }
 }

@@ -318,8 +318,8 @@ pub struct FleetConfig {
     /// The whole run's time limit: consoles still running then are `abandoned`.
     pub max_duration_ms: u64,
     /// Send each request when it is due rather than at tokio's next millisecond tick: the last
-    /// millisecond is waited by yielding (CPU spent for precision; see `api::wait_until`). Off
-    /// for simulated time, where a yield never moves the clock.
+    /// 2 ms are waited on a timerfd armed for the deadline (CPU spent for precision; see
+    /// `api::wait_until`). Off for simulated time, which no timerfd follows.
     #[serde(default)]
     pub precise_timers: bool,
 }

@@ -15,7 +15,7 @@ pub use admin::*;
 pub use console::*;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use otp::{OTP_ALPHABET, OTP_LEN, OtpCode, OtpParseError};
-pub use routes::{Auth, ROUTES, Route, RouteId, lookup};
+pub use routes::{Auth, ROUTES, Route, RouteId, VERSION_PREFIX, lookup};
 pub use states::*;
 
 /// The OpenAPI 3.1 document of the whole contract, served at `GET /openapi.json`.

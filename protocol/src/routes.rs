@@ -45,6 +45,9 @@ pub struct Route {
     pub auth: Auth,
 }
 
+/// The prefix of every route of the contract: its version.
+pub const VERSION_PREFIX: &str = "/v1";
+
 /// The whole contract, v1.
 pub const ROUTES: &[Route] = &[
     route(RouteId::ImportAccounts, "POST", "/v1/accounts", Auth::Admin),

@@ -6,14 +6,16 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("while reading {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("while writing {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("{path} is not a report.json otpfleet can read: {source}")]
+    // The cause is part of each message (and not a `source`, which a chained print would
+    // write a second time).
+    #[error("while reading {path}: {reason}")]
+    Read { path: PathBuf, reason: io::Error },
+    #[error("while writing {path}: {reason}")]
+    Write { path: PathBuf, reason: io::Error },
+    #[error("{path} is not a report.json otpfleet can read: {reason}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        reason: serde_json::Error,
     },
     #[error(
         "{path} has report schema version {found} (written by otpfleet {written_by}); this \

@@ -84,7 +84,7 @@ pub fn merge_run_folders<C: ShardSettings>(
     let folder =
         write_run_folder(out, &report, &histograms, None).map_err(|source| ReportError::Write {
             path: out.to_path_buf(),
-            source,
+            reason: source,
         })?;
     Ok((folder, report))
 }

@@ -25,7 +25,7 @@ pub fn read_report(path: &Path) -> Result<RunReport, ReportError> {
     let text =
         crate::files::read_text(&path, MAX_REPORT_BYTES).map_err(|source| ReportError::Read {
             path: path.clone(),
-            source,
+            reason: source,
         })?;
     parse_report(&path, &text)
 }
@@ -38,7 +38,7 @@ pub fn parse_report(path: &Path, text: &str) -> Result<RunReport, ReportError> {
     let json: serde_json::Value =
         serde_json::from_str(text).map_err(|source| ReportError::Json {
             path: path.clone(),
-            source,
+            reason: source,
         })?;
     if let Some((at, n)) = count_out_of_bounds(&json, &mut String::new()) {
         return Err(ReportError::Implausible {
@@ -48,7 +48,10 @@ pub fn parse_report(path: &Path, text: &str) -> Result<RunReport, ReportError> {
             ),
         });
     }
-    serde_json::from_value(json).map_err(|source| ReportError::Json { path, source })
+    serde_json::from_value(json).map_err(|source| ReportError::Json {
+        path,
+        reason: source,
+    })
 }
 
 /// The first whole number of `json` above [`MAX_COUNT`] and where it is (`a.b[2].c`); seeds,
@@ -122,6 +125,6 @@ pub fn render_run_folder(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let (report, histograms) = read_run_folder(dir)?;
     write_views(dir, &report, &histograms).map_err(|source| ReportError::Write {
         path: dir.to_path_buf(),
-        source,
+        reason: source,
     })
 }

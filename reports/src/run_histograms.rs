@@ -41,7 +41,7 @@ impl RunHistograms {
     pub fn read_dir(dir: &Path) -> Result<RunHistograms, ReportError> {
         let read_err = |source| ReportError::Read {
             path: dir.to_path_buf(),
-            source,
+            reason: source,
         };
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(read_err)? {
@@ -190,7 +190,7 @@ fn read_log_file(path: &Path) -> Result<Vec<IntervalLine>, ReportError> {
     let bytes =
         crate::files::read_whole(path, MAX_HLOG_BYTES).map_err(|source| ReportError::Read {
             path: path.to_path_buf(),
-            source,
+            reason: source,
         })?;
     intervals::read_log(&bytes).map_err(|m| hlog_error(path, m))
 }

@@ -1,7 +1,7 @@
 //! What the run commands share: the server a run drives (given, or the reference server started
 //! in this process) and the run folder of an emulated run.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use otpfleet_client::{HttpTransport, Target, tls_config};
 use otpfleet_emulator::reference::{self, EmbeddedServer};
 use otpfleet_server::{ServerConfig, TokioClock};
@@ -10,18 +10,18 @@ use std::sync::Arc;
 
 /// The admin token in an `--admin-token-file`.
 pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let text = otpfleet_reports::read_text(path, 64 * 1024).with_context(|| {
-        format!(
-            "while reading the admin token file {} (--admin-token-file)",
+    let bad = |why: String| {
+        crate::BadInput(format!(
+            "--admin-token-file {}: {why}: give a file holding the server's admin token (the \
+             one `otpfleet serve` prints it wrote, or its own --admin-token-file)",
             path.display()
-        )
-    })?;
+        ))
+    };
+    let text = otpfleet_reports::read_text(path, 64 * 1024)
+        .map_err(|e| bad(format!("while reading the admin token file: {e}")))?;
     let token = text.trim().to_owned();
     if token.is_empty() {
-        bail!(
-            "the admin token file {} (--admin-token-file) is empty: put the admin token in it",
-            path.display()
-        );
+        return Err(bad("the file is empty".to_owned()).into());
     }
     Ok(token)
 }
@@ -220,6 +220,41 @@ pub fn check_target(
 }
 
 /// The client transport to `url`: TLS with the platform's roots or `--ca-cert`'s for https://.
+/// Checks, before anything is said or changed on it, that the server at `url` answers and takes
+/// the admin token read from `token_file`: one GET of its preferences. A refused token or a URL
+/// that is not the contract's base is bad input, said with the fix.
+pub async fn check_access(
+    url: &str,
+    ca_cert: Option<&Path>,
+    token: &str,
+    token_file: &Path,
+) -> anyhow::Result<()> {
+    use otpfleet_client::Transport as _;
+    let transport = transport(url, ca_cert, 1, std::time::Duration::from_secs(10))?;
+    let req = otpfleet_client::calls::get_preferences(token);
+    let answer = transport.send(req).await.map_err(|e| {
+        anyhow::anyhow!("--target {url}: {e}: check its address and port, and that the server runs")
+    })?;
+    let bad = |why: String| Err(crate::BadInput(why).into());
+    match answer.status {
+        _ if answer.ok() => Ok(()),
+        401 | 403 => bad(format!(
+            "--admin-token-file {}: the server at {url} refused the token in it (HTTP {}): put \
+             this server's admin token in the file",
+            token_file.display(),
+            answer.status
+        )),
+        404 => bad(format!(
+            "--target {url}: the server answered 404 to its preferences route: give the base \
+             URL of a server implementing the contract (the one its routes are under)"
+        )),
+        status => Err(anyhow::anyhow!(
+            "--target {url}: asked for its preferences, the server answered HTTP {status}: {}",
+            String::from_utf8_lossy(&answer.body).trim()
+        )),
+    }
+}
+
 pub fn transport(
     url: &str,
     ca_cert: Option<&Path>,

@@ -254,6 +254,80 @@ fn bad_flags_are_refused_naming_the_flag_before_anything_starts() {
     }
 }
 
+/// A refused admin token, a directory given as the token file and a target URL ending in the
+/// contract's version are bad input (exit 2), refused before anything is announced or written,
+/// each with the fix; so is a report folder that holds no run.
+#[test]
+fn wrong_tokens_and_urls_are_refused_naming_the_fix_before_anything_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut server, first) = crate::serve(["--in-memory"]);
+    let url = first.trim_start_matches("listening on ").to_owned();
+    let wrong = dir.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token").expect("write");
+    let (wrong, folder) = (
+        wrong.to_str().expect("utf-8"),
+        dir.path().to_str().expect("utf-8"),
+    );
+    let v1 = format!("{url}/v1");
+    for (target, token, says) in [
+        (
+            url.as_str(),
+            wrong,
+            format!(
+                "--admin-token-file {wrong}: the server at {url} refused the token in it (HTTP 401)"
+            ),
+        ),
+        (
+            url.as_str(),
+            folder,
+            format!("--admin-token-file {folder}: while reading"),
+        ),
+        (
+            v1.as_str(),
+            wrong,
+            format!("give the server's base URL, {url:?}"),
+        ),
+    ] {
+        let out = otpfleet()
+            .args([
+                "fleet",
+                "--quiet",
+                "--target",
+                target,
+                "--admin-token-file",
+                token,
+            ])
+            .arg("--out")
+            .arg(dir.path().join("never"))
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target} {token}: {stderr}");
+        assert!(stderr.contains(&says), "{stderr}");
+        assert!(!stderr.contains("imports"), "nothing announced: {stderr}");
+        assert!(!dir.path().join("never").exists(), "no run folder");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let missing = dir.path().join("no-run-here");
+    let out = otpfleet()
+        .args(["report", "check", "--threshold", "p99<5ms"])
+        .arg(&missing)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no report.json there: give a run folder"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("No such file").count(),
+        0,
+        "said once, plainly: {stderr}"
+    );
+}
+
 #[test]
 fn an_unreachable_target_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");

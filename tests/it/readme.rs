@@ -128,3 +128,46 @@ fn the_flag_tables_are_the_commands_flags() {
         }
     }
 }
+
+/// Where the README and the help say the same thing, they agree: the subcommands the README
+/// lists for `otpfleet report` are the command's, and the one-line help of `report` names each;
+/// the timer `--coarse-timers` turns off is the one the README describes.
+#[test]
+fn the_help_says_what_the_readme_says() {
+    let text = readme();
+    let listed = text
+        .split("`otpfleet report ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .expect("the README lists report's subcommands");
+    let listed: std::collections::BTreeSet<&str> = listed.split('|').collect();
+    let cli = otpfleet::Opts::command();
+    let report = cli.find_subcommand("report").expect("report");
+    let names: std::collections::BTreeSet<&str> = report
+        .get_subcommands()
+        .map(|c| c.get_name())
+        .filter(|n| *n != "help")
+        .collect();
+    assert_eq!(listed, names, "README vs `otpfleet report --help`");
+    let about = report
+        .get_about()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    for name in &names {
+        assert!(
+            about.contains(name),
+            "`otpfleet --help` on report: {about:?} omits {name}"
+        );
+    }
+    let fleet = cli.find_subcommand("fleet").expect("fleet");
+    let coarse = fleet
+        .get_arguments()
+        .find(|a| a.get_long() == Some("coarse-timers"))
+        .and_then(|a| a.get_help().map(ToString::to_string))
+        .expect("--coarse-timers has help");
+    assert!(text.contains("Linux `timerfd`"), "the README's timer");
+    assert!(
+        coarse.contains("timerfd") && !coarse.contains("yield"),
+        "{coarse}"
+    );
+}
