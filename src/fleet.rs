@@ -446,13 +446,9 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     say_restored(&run);
     let mut report = run.report;
     report.meta = Some(otpfleet_run::target::run_meta(&started, None));
-    otpfleet_run::summary::judge(&mut report, &opts.threshold);
-    otpfleet_run::folder::write(
-        &out,
-        &report,
-        &run.recorder.histograms(),
-        Some(&run.consoles),
-    )?;
+    let histograms = run.recorder.histograms();
+    otpfleet_run::summary::judge(&mut report, Some(&histograms), &opts.threshold);
+    otpfleet_run::folder::write(&out, &report, &histograms, Some(&run.consoles))?;
     let mut watchers = watchers;
     runtime.block_on(watchers.finish(&out));
     Ok(FleetDone {

@@ -105,7 +105,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
     let run = rehearse_until(&plan, seed, !opts.no_suggest, &watch).map_err(anyhow::Error::msg)?;
     let mut report = run.report;
     report.meta = Some(otpfleet_run::target::run_meta(&started, None));
-    otpfleet_run::summary::judge(&mut report, &opts.threshold);
+    otpfleet_run::summary::judge(&mut report, None, &opts.threshold);
     otpfleet_run::folder::write(
         &out,
         &report,

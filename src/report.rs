@@ -129,7 +129,15 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
 /// command's verdict): the same judgement as a run's.
 fn run_check(dir: &Path, thresholds: &[Threshold], min_samples: u64) -> anyhow::Result<Ending> {
     let report = read_report(dir).map_err(|e| no_run_there(dir, e))?;
-    let breached = otpfleet_run::breached(&report, thresholds, min_samples, None);
+    // The run's histograms, for a percentile report.json does not hold (none without its logs).
+    let file = report_path(dir);
+    let folder = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let histograms = otpfleet_reports::RunHistograms::read_dir(folder).ok();
+    let judged = (&report, histograms.as_ref());
+    let breached = otpfleet_run::breached(judged, thresholds, min_samples, None);
     if breached.is_empty() {
         return Ok(Ending::Complete);
     }

@@ -105,7 +105,7 @@ pub(crate) fn parse_value(metric: &Metric, value: &str) -> Result<f64, String> {
         })
     };
     match metric {
-        Metric::Latency { .. } => Ok(n * seconds_per(unit)? * 1e6),
+        Metric::Latency { .. } | Metric::Percentile { .. } => Ok(n * seconds_per(unit)? * 1e6),
         Metric::TimeToSignedIn(_) => Ok(n * seconds_per(unit)?),
         Metric::Rps { .. } if unit.is_empty() || unit == "/s" => Ok(n),
         Metric::ErrorRate { .. } | Metric::Outcome(_) if unit.is_empty() || unit == "%" => {
@@ -142,16 +142,22 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// Judges `r` against every threshold. A bare latency rule (`p99<5ms`) judges every step with
-/// at least `min_samples` samples; a rule naming a step judges it whatever its count, and fails
-/// when it has none (a rule that cannot be judged must not pass silently).
-pub fn check(r: &RunReport, thresholds: &[Threshold], min_samples: u64) -> Vec<Verdict> {
+/// Judges `r` against every threshold, a percentile the report does not hold (`p97.5`) read
+/// from the run's `histograms`. A bare latency rule (`p99<5ms`) judges every step with at least
+/// `min_samples` samples; a rule naming a step judges it whatever its count, and fails when it
+/// has none (a rule that cannot be judged must not pass silently).
+pub fn check(
+    r: &RunReport,
+    histograms: Option<&crate::RunHistograms>,
+    thresholds: &[Threshold],
+    min_samples: u64,
+) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
     for t in thresholds {
         for step in t.metric.targets(r, min_samples) {
             let observed = t
                 .metric
-                .value(r, step.as_deref())
+                .value_in(r, histograms, step.as_deref())
                 .filter(|(_, samples)| *samples > 0)
                 .map(|(v, _)| v);
             verdicts.push(Verdict {
@@ -195,11 +201,71 @@ mod tests {
     }
 
     #[test]
+    fn any_percentile_is_a_threshold_read_from_the_histograms() {
+        let t: Threshold = "redeem.service.p97.5<5ms".parse().expect("parse");
+        assert_eq!(
+            t.metric,
+            Metric::Percentile {
+                step: Some("redeem".into()),
+                view: View::Service,
+                percent: 97.5
+            }
+        );
+        assert_eq!(t.metric.name(Some("redeem")), "redeem.service.p97.5");
+        let bare: Threshold = "response.p75<1ms".parse().expect("parse");
+        assert_eq!(bare.metric.name(Some("poll")), "poll.response.p75");
+        assert!("p99.9<1ms".parse::<Threshold>().is_ok_and(|t| matches!(
+            t.metric,
+            Metric::Latency {
+                stat: Stat::P999,
+                ..
+            }
+        )));
+        for bad in [
+            "p100<1ms",
+            "p0<1ms",
+            "p9x<1ms",
+            "p97.<1ms",
+            "redeem.p.5<1ms",
+        ] {
+            assert!(bad.parse::<Threshold>().is_err(), "{bad}");
+        }
+        let mut histograms = crate::RunHistograms::default();
+        let mut views = crate::ViewHistograms::default();
+        for us in 1..=1000 {
+            views.service.record(us).expect("record");
+        }
+        histograms.steps.insert("redeem".into(), views);
+        let run = crate::report::RunOf {
+            kind: crate::RunKind::Fleet,
+            seed: 1,
+            shard: crate::ShardInfo::WHOLE,
+            target: "nowhere".into(),
+            config: crate::Settings::of(&()),
+        };
+        let report = RunReport::new(run, crate::report::Measured::default());
+        let judged = |h| check(&report, h, std::slice::from_ref(&t), 1);
+        let with = judged(Some(&histograms));
+        assert_eq!(with[0].observed, Some(975.0));
+        assert!(with[0].passed);
+        let without = judged(None);
+        assert_eq!(
+            without[0].observed, None,
+            "no histograms, no value: breached"
+        );
+        assert!(!without[0].passed);
+        assert!(
+            "p97.5=10%".parse::<crate::Limits>().is_err(),
+            "compare reads report.json"
+        );
+    }
+
+    #[test]
     fn bad_thresholds_name_the_place_and_the_names() {
         for (bad, at) in [
             ("p99<<1ms", 4),
             ("p99", 0),
-            ("p98<1ms", 0),
+            ("p100<1ms", 0),
             ("p99<1parsec", 4),
             ("error-rate<150%", 11),
         ] {

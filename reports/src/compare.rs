@@ -194,6 +194,13 @@ fn parse_limit(text: &str, at: usize, item: &str) -> Result<Limit, String> {
         Ok(n)
     };
     let allowed = match &metric {
+        Metric::Percentile { .. } => {
+            return Err(bad(
+                at,
+                "a comparison reads report.json, which holds p50, p90, p95, p99, p99.9 and max \
+                 (other percentiles are for a threshold, judged on the run's histograms)",
+            ));
+        }
         Metric::Latency { .. } | Metric::TimeToSignedIn(_) => {
             let v = value.strip_prefix('+').unwrap_or(value);
             Allowed::RisePct(number(v.strip_suffix('%').unwrap_or(v))?)

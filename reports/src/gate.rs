@@ -90,12 +90,46 @@ pub enum Metric {
     Outcome(Outcome),
     /// A statistic of the time from arrival to sign-in, in seconds (no p99.9).
     TimeToSignedIn(Stat),
+    /// Any other percentile of a step's latency (`p97.5`, `p75`), in µs: read from the run's
+    /// histograms, which a threshold has and a comparison of two report.json files does not.
+    Percentile {
+        step: Option<String>,
+        view: View,
+        percent: f64,
+    },
 }
 
 /// The accepted names, for error messages.
 pub const NAMES: &str = "[STEP.][response.|service.|lateness.]p50|p90|p95|p99|p999|max (service \
-    when no view is named), [STEP.]rps, [STEP.]error-rate, outcomes.NAME, \
-    time_to_signed_in.p50|p90|p99|max";
+    when no view is named; a threshold takes any pNN or pNN.N too), [STEP.]rps, \
+    [STEP.]error-rate, outcomes.NAME, time_to_signed_in.p50|p90|p99|max";
+
+/// `p97.5` as a percentage (above 0, below 100), or none.
+fn percent(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix('p')?;
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if !(all_digits(whole) && all_digits(fraction)) {
+        return None;
+    }
+    digits.parse().ok().filter(|p| *p > 0.0 && *p < 100.0)
+}
+
+/// `name` as its head and its last part, a percentile such as `p97.5` keeping its dot; the
+/// head may end with the dot before the last part.
+fn split_last(name: &str) -> (&str, &str) {
+    let last_two = name.rsplitn(3, '.').collect::<Vec<_>>();
+    if let [fraction, whole, ..] = last_two[..]
+        && percent(&format!("{whole}.{fraction}")).is_some()
+    {
+        let at = name.len() - whole.len() - 1 - fraction.len();
+        return (&name[..at], &name[at..]);
+    }
+    match name.rsplit_once('.') {
+        Some((h, l)) => (h, l),
+        None => ("", name),
+    }
+}
 
 impl Metric {
     /// Parses a name; `bare_outcomes` lets an outcome go without `outcomes.` (comparisons).
@@ -120,13 +154,7 @@ impl Metric {
             };
         }
         // The statistic is last; `p99.9` holds a dot of its own.
-        let (head, last) = match name.strip_suffix(".9").filter(|h| h.ends_with("p99")) {
-            Some(h) => (h.strip_suffix("p99").unwrap_or(""), "p99.9"),
-            None => match name.rsplit_once('.') {
-                Some((h, l)) => (h, l),
-                None => ("", name),
-            },
-        };
+        let (head, last) = split_last(name);
         let head = head.strip_suffix('.').unwrap_or(head);
         let step = |text: &str| -> Result<Option<String>, String> {
             if text.is_empty() {
@@ -144,7 +172,10 @@ impl Metric {
             "error-rate" => return Ok(Metric::ErrorRate { step: step(head)? }),
             _ => {}
         }
-        let stat = Stat::parse(last).ok_or_else(|| format!("unknown name {last:?}"))?;
+        let stat = Stat::parse(last);
+        if stat.is_none() && percent(last).is_none() {
+            return Err(format!("unknown name {last:?}"));
+        }
         let (step_part, view) = match head.rsplit_once('.') {
             Some((s, v)) => (
                 s,
@@ -155,11 +186,31 @@ impl Metric {
                 None => (head, DEFAULT_VIEW),
             },
         };
-        Ok(Metric::Latency {
-            step: step(step_part)?,
-            view,
-            stat,
+        let step = step(step_part)?;
+        Ok(match (stat, percent(last)) {
+            (Some(stat), _) => Metric::Latency { step, view, stat },
+            (None, percent) => Metric::Percentile {
+                step,
+                view,
+                percent: percent.unwrap_or(50.0),
+            },
         })
+    }
+
+    /// [`Metric::value`], and a percentile no report holds read from `histograms` when given.
+    pub fn value_in(
+        &self,
+        r: &RunReport,
+        histograms: Option<&crate::RunHistograms>,
+        step: Option<&str>,
+    ) -> Option<(f64, u64)> {
+        match self {
+            Metric::Percentile { view, percent, .. } => {
+                let h = histograms?.steps.get(step?)?.get(*view);
+                Some((h.value_at_quantile(percent / 100.0) as f64, h.len()))
+            }
+            _ => self.value(r, step),
+        }
     }
 
     /// The value this metric has in `r` for `step` (the one named, or one of every step), with
@@ -202,6 +253,7 @@ impl Metric {
                 };
                 Some((v, t.count))
             }
+            Metric::Percentile { .. } => None,
         }
     }
 
@@ -210,9 +262,13 @@ impl Metric {
     pub fn targets(&self, r: &RunReport, min_samples: u64) -> Vec<Option<String>> {
         match self {
             Metric::Latency { step: Some(s), .. }
+            | Metric::Percentile { step: Some(s), .. }
             | Metric::Rps { step: Some(s) }
             | Metric::ErrorRate { step: Some(s) } => vec![Some(s.clone())],
             Metric::Latency {
+                step: None, view, ..
+            }
+            | Metric::Percentile {
                 step: None, view, ..
             } => r
                 .latency_us
@@ -227,7 +283,7 @@ impl Metric {
     /// The unit of the metric's values: `µs`, `req/s`, `%` or `s`.
     pub fn unit(&self) -> &'static str {
         match self {
-            Metric::Latency { .. } => "µs",
+            Metric::Latency { .. } | Metric::Percentile { .. } => "µs",
             Metric::Rps { .. } => "req/s",
             Metric::ErrorRate { .. } | Metric::Outcome(_) => "%",
             Metric::TimeToSignedIn(_) => "s",
@@ -245,6 +301,9 @@ impl Metric {
             Metric::ErrorRate { .. } => format!("{prefix}error-rate"),
             Metric::Outcome(o) => format!("outcomes.{}", o.as_str()),
             Metric::TimeToSignedIn(stat) => format!("{TIME_TO_SIGNED_IN}.{}", stat.header()),
+            Metric::Percentile { view, percent, .. } => {
+                format!("{prefix}{}.p{percent}", view.as_str())
+            }
         }
     }
 }
@@ -310,7 +369,7 @@ mod tests {
             latency(Some("redeem"), View::Service, Stat::P95)
         );
         for bad in [
-            "p98",
+            "p100",
             "time_to_signed_in.p95",
             "redeem.raw.p99",
             "redem.p99",

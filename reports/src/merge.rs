@@ -80,7 +80,12 @@ pub fn merge_run_folders<C: ShardSettings>(
     }
     let shards = read_shards(dirs)?;
     let (mut report, histograms) = merge_runs::<C>(&shards)?;
-    report.thresholds = crate::check::check(&report, thresholds, crate::DEFAULT_MIN_SAMPLES);
+    report.thresholds = crate::check::check(
+        &report,
+        Some(&histograms),
+        thresholds,
+        crate::DEFAULT_MIN_SAMPLES,
+    );
     let folder =
         write_run_folder(out, &report, &histograms, None).map_err(|source| ReportError::Write {
             path: out.to_path_buf(),

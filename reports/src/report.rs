@@ -568,7 +568,7 @@ pub struct Verdict {
     pub name: String,
     /// In the metric's unit; `None` when there was nothing to judge.
     pub observed: Option<f64>,
-    /// `µs`, `req/s`, `%` or `s`.
+    /// `µs`, `req/s`, `%` or `s` (`ms` for a load run's goose rules).
     pub unit: String,
     pub passed: bool,
 }

@@ -2,7 +2,9 @@
 //! stopped it and its thresholds), or the failure that kept it from running; and the one map
 //! from an ending to the process's exit code (documented in the README).
 
-use otpfleet_reports::{INTERRUPTED, RunReport, STOPPED_BY_THRESHOLD, Threshold, Verdict, check};
+use otpfleet_reports::{
+    INTERRUPTED, RunHistograms, RunReport, STOPPED_BY_THRESHOLD, Threshold, Verdict, check,
+};
 use std::process::ExitCode;
 
 /// The exit codes, one per way a command ends.
@@ -145,12 +147,12 @@ fn signal_name(signo: i32) -> String {
 /// Judges `report` against `thresholds` (bare rules only over steps with `min_samples`),
 /// prints every verdict under `heading` (when there are any), and gives the breached ones.
 pub fn breached(
-    report: &RunReport,
+    (report, histograms): (&RunReport, Option<&RunHistograms>),
     thresholds: &[Threshold],
     min_samples: u64,
     heading: Option<&str>,
 ) -> Vec<String> {
-    judged(&check(report, thresholds, min_samples), heading)
+    judged(&check(report, histograms, thresholds, min_samples), heading)
 }
 
 /// Prints `verdicts` under `heading` (when there are any) and gives the breached ones.

@@ -4,7 +4,8 @@
 
 use crate::{Ending, judged};
 use otpfleet_reports::{
-    DEFAULT_MIN_SAMPLES, Outcome, RunKind, RunReport, Step, Threshold, check, numbers,
+    DEFAULT_MIN_SAMPLES, Outcome, RunHistograms, RunKind, RunReport, Step, Threshold, check,
+    numbers,
 };
 use otpfleet_scenarios::LoadSettings;
 use std::fmt::Write as _;
@@ -157,9 +158,10 @@ pub fn verdict(r: &RunReport, out: &Path, signal: Option<i32>) -> Ending {
 }
 
 /// Judges `r` against `thresholds` into the report (before its folder is written, so
-/// report.json and report.md hold every verdict).
-pub fn judge(r: &mut RunReport, thresholds: &[Threshold]) {
-    r.thresholds = check(r, thresholds, DEFAULT_MIN_SAMPLES);
+/// report.json and report.md hold every verdict), a percentile the report does not hold read
+/// from the run's `histograms`.
+pub fn judge(r: &mut RunReport, histograms: Option<&RunHistograms>, thresholds: &[Threshold]) {
+    r.thresholds = check(r, histograms, thresholds, DEFAULT_MIN_SAMPLES);
 }
 
 /// A loud warning when consoles were dropped past `--max-in-flight` (k6's "Insufficient VUs").

@@ -196,5 +196,27 @@ pub fn build_report(
         duration_s,
         ..Measured::default()
     };
-    (RunReport::new(run_of, measured), histograms)
+    let mut report = RunReport::new(run_of, measured);
+    report.thresholds = run.metrics.thresholds.iter().map(goose_verdict).collect();
+    (report, histograms)
+}
+
+/// goose's verdict on one of its `--threshold` rules, as report.json holds a verdict: its value
+/// in goose's unit (ms for a time, % for error-rate, req/s for rps).
+fn goose_verdict(t: &ThresholdResult) -> otpfleet_reports::Verdict {
+    let name = t.rule.split(['<', '>']).next().unwrap_or_default().trim();
+    let unit = if name.contains("error-rate") {
+        "%"
+    } else if name.contains("rps") {
+        "req/s"
+    } else {
+        "ms"
+    };
+    otpfleet_reports::Verdict {
+        threshold: t.rule.clone(),
+        name: name.to_owned(),
+        observed: t.value,
+        unit: unit.to_owned(),
+        passed: t.passed,
+    }
 }

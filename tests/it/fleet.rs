@@ -131,6 +131,8 @@ fn a_breached_threshold_fails_the_run_after_its_report_is_written() {
             "verify.service.p50<1us",
             "--threshold",
             "redeem.service.p95<5s",
+            "--threshold",
+            "redeem.p97.5<5s",
         ])
         .arg("--out")
         .arg(&out_dir)
@@ -145,7 +147,7 @@ fn a_breached_threshold_fails_the_run_after_its_report_is_written() {
     let verdicts = report["thresholds"]
         .as_array()
         .expect("thresholds in report.json");
-    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
     let p95 = report["latency_us"]["redeem"]["service"]["p95"]
         .as_f64()
         .expect("a p95");
@@ -156,11 +158,30 @@ fn a_breached_threshold_fails_the_run_after_its_report_is_written() {
     assert_eq!(verdicts[1]["observed"], p95);
     assert_eq!(verdicts[1]["unit"], "µs");
     assert_eq!(verdicts[1]["passed"], true);
+    // Any percentile, read from the run's histograms: between its neighbours the report holds.
+    assert_eq!(verdicts[2]["name"], "redeem.service.p97.5");
+    let p975 = verdicts[2]["observed"].as_f64().expect("measured");
+    let p99 = report["latency_us"]["redeem"]["service"]["p99"]
+        .as_f64()
+        .expect("p99");
+    assert!((p95..=p99).contains(&p975), "{p95} <= {p975} <= {p99}");
+    // `report check` reads the folder's histograms for one too.
+    let check = otpfleet()
+        .args(["report", "check", "--threshold", "redeem.p97.5<1us"])
+        .arg(&out_dir)
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("BREACHED: redeem.service.p97.5 is {p975:.0} µs")),
+        "{said}"
+    );
     let problems = crate::schema_problems(&report);
     assert!(problems.is_empty(), "{problems:?}");
     let md = std::fs::read_to_string(out_dir.join("report.md")).expect("report.md");
     assert!(
-        md.contains("## Thresholds") && md.contains("1 of 2 breached"),
+        md.contains("## Thresholds") && md.contains("1 of 3 breached"),
         "{md}"
     );
     assert!(

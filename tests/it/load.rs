@@ -175,6 +175,34 @@ fn a_threshold_that_cannot_be_met_exits_non_zero_with_every_report_written() {
     );
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["config"]["goose_thresholds"][0]["passed"], false);
+    // goose's verdict is a verdict of the run like any other: in report.json and report.md.
+    let verdict = &report["thresholds"][0];
+    assert_eq!(
+        (
+            &verdict["threshold"],
+            &verdict["name"],
+            &verdict["unit"],
+            &verdict["passed"]
+        ),
+        (
+            &"p99<1us".into(),
+            &"p99".into(),
+            &"ms".into(),
+            &false.into()
+        ),
+        "{verdict}"
+    );
+    assert!(
+        verdict["observed"].as_f64().is_some_and(|v| v > 0.0),
+        "{verdict}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Thresholds") && md.contains("| `p99<1us` | p99 |"),
+        "{md}"
+    );
+    let problems = crate::schema_problems(&report);
+    assert!(problems.is_empty(), "{problems:?}");
     assert!(out.join("goose-report.html").exists());
 }
 
