@@ -196,7 +196,7 @@ mod tests {
     fn a_url_ending_in_v1_is_refused_naming_the_base() {
         for (url, base) in [
             ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080"),
-            ("http://v1.example/otp/v1/", "http://v1.example/otp"),
+            ("http://v1.example/otp/v1", "http://v1.example/otp"),
         ] {
             let e = url.parse::<Target>().expect_err(url).to_string();
             assert!(
