@@ -204,14 +204,9 @@ pub struct FleetOpts {
     /// http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port 0 picks one, printed).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
-    /// With --metrics-listen: keep serving the final figures this long after the run, so the
-    /// last scrape sees them, seconds.
-    #[arg(
-        long,
-        default_value_t = 0,
-        value_name = "S",
-        requires = "metrics_listen"
-    )]
+    /// With --metrics-listen or --dashboard: keep serving the final figures (and the finished
+    /// page) this long after the run and its summary, so the last scrape sees them, seconds.
+    #[arg(long, default_value_t = 0, value_name = "S")]
     pub metrics_linger_s: u64,
     /// Serve a live page of the run (updated every second over server-sent events) on
     /// http://ADDR/; without ADDR on 127.0.0.1 and a free port (printed).
@@ -450,7 +445,7 @@ pub fn execute(opts: &FleetOpts) -> anyhow::Result<FleetDone> {
     otpfleet_run::summary::judge(&mut report, Some(&histograms), &opts.threshold);
     otpfleet_run::folder::write(&out, &report, &histograms, Some(&run.consoles))?;
     let mut watchers = watchers;
-    runtime.block_on(watchers.finish(&out));
+    runtime.block_on(watchers.finish(&out, &report));
     Ok(FleetDone {
         report,
         out,

@@ -164,7 +164,7 @@ pub fn run(mut opts: LoadOpts) -> anyhow::Result<Ending> {
     ));
     write_folders(&done, &out)?;
     let mut watchers = watchers;
-    runtime.block_on(watchers.finish(&out));
+    runtime.block_on(watchers.finish(&out, &done.report));
     let background = done.fleet.as_ref().map(|f| &f.report);
     print!(
         "{}",

@@ -113,7 +113,7 @@ pub fn execute(opts: &RehearseOpts) -> anyhow::Result<RehearsalDone> {
         Some(&run.consoles),
     )?;
     let mut watchers = watchers;
-    signals.block_on(watchers.finish(&out));
+    signals.block_on(watchers.finish(&out, &report));
     Ok(RehearsalDone {
         report,
         out,

@@ -129,13 +129,21 @@ pub fn run(opts: ReportOpts) -> anyhow::Result<Ending> {
 /// command's verdict): the same judgement as a run's.
 fn run_check(dir: &Path, thresholds: &[Threshold], min_samples: u64) -> anyhow::Result<Ending> {
     let report = read_report(dir).map_err(|e| no_run_there(dir, e))?;
-    // The run's histograms, for a percentile report.json does not hold (none without its logs).
+    // The run's histograms, read only for a percentile report.json does not hold.
+    let wanted = thresholds
+        .iter()
+        .any(|t| matches!(t.metric, otpfleet_reports::Metric::Percentile { .. }));
     let file = report_path(dir);
     let folder = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let histograms = otpfleet_reports::RunHistograms::read_dir(folder).ok();
+    let histograms = if wanted {
+        let read = otpfleet_reports::RunHistograms::read_dir(folder);
+        Some(read.context("a percentile report.json does not hold is read from the run's logs")?)
+    } else {
+        None
+    };
     let judged = (&report, histograms.as_ref());
     let breached = otpfleet_run::breached(judged, thresholds, min_samples, None);
     if breached.is_empty() {

@@ -221,6 +221,18 @@ mod tests {
                 ..
             }
         )));
+        // A percentile the report holds, written otherwise, is that statistic (compare takes it).
+        let held: Threshold = "redeem.p99.0<1ms".parse().expect("parse");
+        assert!(
+            matches!(
+                held.metric,
+                Metric::Latency {
+                    stat: Stat::P99,
+                    ..
+                }
+            ),
+            "{held:?}"
+        );
         for bad in [
             "p100<1ms",
             "p0<1ms",

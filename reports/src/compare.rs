@@ -391,7 +391,6 @@ fn step_names(base: &RunReport, new: &RunReport) -> BTreeSet<String> {
 /// The comparison as JSON, for a CI to read.
 pub fn write_comparison_json(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()> {
     let limits: Vec<String> = c.limits.0.iter().map(Limit::to_string).collect();
-    let machine = |r: &RunReport| r.meta.as_ref().and_then(|m| m.machine.clone());
     let json = serde_json::json!({
         "within_limits": c.within_limits(),
         "limits": limits,
@@ -423,7 +422,7 @@ pub fn write_comparison(
     )?;
     writeln!(out, "| --- | --- | --- | ---: | ---: | ---: | --- |")?;
     for (label, name, r) in [("base", base_name, c.base), ("new", new_name, c.new)] {
-        let machine = match r.meta.as_ref().and_then(|m| m.machine.as_ref()) {
+        let machine = match machine(r) {
             Some(m) => format!("{} CPUs, others {:.0}%", m.cpus, m.others_cpu_pct),
             None => "not recorded".to_owned(),
         };
@@ -503,21 +502,25 @@ fn write_verdict(c: &Comparison<'_>, out: &mut impl io::Write) -> io::Result<()>
     Ok(())
 }
 
+/// The machine a run was made on and its load, where recorded.
+fn machine(r: &RunReport) -> Option<&MachineLoad> {
+    r.meta.as_ref()?.machine.as_ref()
+}
+
 /// Other processes' CPU share (points) past which two runs' machines are said to differ.
 const LOAD_DIFFERS_PTS: f64 = 20.0;
 
 /// When the two runs were made under different machine loads, a sentence that says so and
 /// what it may explain; `None` when they were alike or a load was not recorded.
 pub fn machine_note(c: &Comparison<'_>) -> Option<String> {
-    let load = |r: &RunReport| r.meta.as_ref()?.machine.clone();
-    let (b, n): (MachineLoad, MachineLoad) = (load(c.base)?, load(c.new)?);
+    let (b, n) = (machine(c.base)?, machine(c.new)?);
     if (n.others_cpu_pct - b.others_cpu_pct).abs() < LOAD_DIFFERS_PTS {
         return None;
     }
     let (busier, quieter) = if n.others_cpu_pct > b.others_cpu_pct {
-        (("new", &n), ("base", &b))
+        (("new", n), ("base", b))
     } else {
-        (("base", &b), ("new", &n))
+        (("base", b), ("new", n))
     };
     Some(format!(
         "The machines differed: other processes used {:.0}% of the {} run's {} CPUs and {:.0}% \

@@ -5,8 +5,10 @@
 //!
 //! Names: `[STEP.][VIEW.]STAT` with VIEW one of `response`, `service`, `lateness` (default
 //! `service`: the server's own time, which the generator's timer does not blur) and STAT one of
-//! `p50`, `p90`, `p95`, `p99`, `p999` (or `p99.9`), `max`; `[STEP.]rps`; `[STEP.]error-rate`;
-//! `outcomes.NAME` (or NAME alone in a comparison); `time_to_signed_in.STAT`.
+//! `p50`, `p90`, `p95`, `p99`, `p999` (or `p99.9`), `max` (a threshold takes any other
+//! percentile too, `p75` or `p97.5`, read from the run's histograms: `Metric::Percentile`);
+//! `[STEP.]rps`; `[STEP.]error-rate`; `outcomes.NAME` (or NAME alone in a comparison);
+//! `time_to_signed_in.STAT`.
 
 use crate::histograms::{Step, View};
 use crate::report::{MIN_SAMPLES, Outcome, RunReport};
@@ -101,7 +103,8 @@ pub enum Metric {
 
 /// The accepted names, for error messages.
 pub const NAMES: &str = "[STEP.][response.|service.|lateness.]p50|p90|p95|p99|p999|max (service \
-    when no view is named; a threshold takes any pNN or pNN.N too), [STEP.]rps, \
+    when no view is named; a threshold takes any other percentile too, such as p75 or p97.5), \
+    [STEP.]rps, \
     [STEP.]error-rate, outcomes.NAME, time_to_signed_in.p50|p90|p99|max";
 
 /// `p97.5` as a percentage (above 0, below 100), or none.
@@ -113,6 +116,27 @@ fn percent(text: &str) -> Option<f64> {
         return None;
     }
     digits.parse().ok().filter(|p| *p > 0.0 && *p < 100.0)
+}
+
+/// The latency statistic `last` names: one the report holds (`p99`, and `p99.0` written
+/// otherwise), or any other percentile (`Err(97.5)`).
+fn statistic(last: &str) -> Result<Result<Stat, f64>, String> {
+    let held = |p: f64| {
+        [
+            (50.0, Stat::P50),
+            (90.0, Stat::P90),
+            (95.0, Stat::P95),
+            (99.0, Stat::P99),
+            (99.9, Stat::P999),
+        ]
+        .into_iter()
+        .find_map(|(q, s)| (q == p).then_some(s))
+    };
+    match (Stat::parse(last), percent(last)) {
+        (Some(stat), _) => Ok(Ok(stat)),
+        (None, Some(p)) => Ok(held(p).ok_or(p)),
+        (None, None) => Err(format!("unknown name {last:?}")),
+    }
 }
 
 /// `name` as its head and its last part, a percentile such as `p97.5` keeping its dot; the
@@ -172,10 +196,7 @@ impl Metric {
             "error-rate" => return Ok(Metric::ErrorRate { step: step(head)? }),
             _ => {}
         }
-        let stat = Stat::parse(last);
-        if stat.is_none() && percent(last).is_none() {
-            return Err(format!("unknown name {last:?}"));
-        }
+        let stat = statistic(last)?;
         let (step_part, view) = match head.rsplit_once('.') {
             Some((s, v)) => (
                 s,
@@ -187,12 +208,12 @@ impl Metric {
             },
         };
         let step = step(step_part)?;
-        Ok(match (stat, percent(last)) {
-            (Some(stat), _) => Metric::Latency { step, view, stat },
-            (None, percent) => Metric::Percentile {
+        Ok(match stat {
+            Ok(stat) => Metric::Latency { step, view, stat },
+            Err(percent) => Metric::Percentile {
                 step,
                 view,
-                percent: percent.unwrap_or(50.0),
+                percent,
             },
         })
     }

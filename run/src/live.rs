@@ -138,10 +138,10 @@ impl Watchers {
     }
 
     /// After the run folder is written: the dashboard's last update and the last OTLP export.
-    pub async fn finish(&mut self, out: &Path) {
+    pub async fn finish(&mut self, out: &Path, report: &otpfleet_reports::RunReport) {
         let live = self.live.as_ref().and_then(|l| l.get());
         if let Some(dashboard) = &self.dashboard {
-            dashboard.finish(out).await;
+            dashboard.finish(out, report).await;
         }
         if let (Some(exporter), Some(live)) = (self.exporter.take(), live) {
             exporter.finish(live).await;
@@ -152,7 +152,7 @@ impl Watchers {
     pub async fn linger(self, linger: Duration) {
         if !linger.is_zero() && self.live.is_some() {
             eprintln!(
-                "fleet: serving the final metrics for {} s (--metrics-linger-s)",
+                "fleet: serving the final metrics and page for {} s (--metrics-linger-s)",
                 linger.as_secs()
             );
             tokio::time::sleep(linger).await;

@@ -145,7 +145,13 @@ fn requests(r: &RunReport, s: &mut String) {
         );
     }
     if let Some(note) = r.generator_dominated() {
-        let _ = writeln!(s, "note: {note}");
+        // As loud as dropped consoles: the response figures are the generator's, not the
+        // server's.
+        let _ = writeln!(
+            s,
+            "WARNING: {note}; give the generator more CPU (--coarse-timers, fewer consoles in \
+             flight, or shard the run over processes) to measure the server's response times"
+        );
     }
 }
 
@@ -265,4 +271,51 @@ pub fn load_text(
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otpfleet_reports::{Measured, RunOf, Settings, ShardInfo, StepLatency, Summary};
+
+    fn a_run(lateness_p50_us: u64) -> RunReport {
+        let run = RunOf {
+            kind: RunKind::Fleet,
+            seed: 1,
+            shard: ShardInfo::WHOLE,
+            target: "in-process reference server".into(),
+            config: Settings::of(&()),
+        };
+        let mut r = RunReport::new(run, Measured::default());
+        let summary = |p50| Summary {
+            count: 500,
+            p50,
+            p90: p50,
+            p95: p50,
+            p99: p50,
+            p999: p50,
+            max: p50,
+        };
+        let latency = StepLatency {
+            service: summary(100),
+            lateness: summary(lateness_p50_us),
+            response: summary(100 + lateness_p50_us),
+        };
+        r.latency_us.insert("redeem".into(), latency);
+        r
+    }
+
+    /// A run whose generator delayed requests as long as the server served them says so as
+    /// loudly as dropped consoles, with what to change; one whose generator kept up does not.
+    #[test]
+    fn a_generator_bound_run_is_a_loud_warning() {
+        let said = text(&a_run(150), Path::new("runs/x"));
+        assert!(
+            said.contains("WARNING: the generator, not the server, dominated")
+                && said.contains("--coarse-timers"),
+            "{said}"
+        );
+        let said = text(&a_run(10), Path::new("runs/x"));
+        assert!(!said.contains("WARNING"), "{said}");
+    }
 }

@@ -12,8 +12,7 @@ use std::sync::Arc;
 pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
     let bad = |why: String| {
         crate::BadInput(format!(
-            "--admin-token-file {}: {why}: give a file holding the server's admin token (the \
-             one `otpfleet serve` prints it wrote, or its own --admin-token-file)",
+            "--admin-token-file {}: {why}: give a file that holds the admin token",
             path.display()
         ))
     };
@@ -219,7 +218,6 @@ pub fn check_target(
     }
 }
 
-/// The client transport to `url`: TLS with the platform's roots or `--ca-cert`'s for https://.
 /// Checks, before anything is said or changed on it, that the server at `url` answers and takes
 /// the admin token read from `token_file`: one GET of its preferences. A refused token or a URL
 /// that is not the contract's base is bad input, said with the fix.
@@ -255,6 +253,7 @@ pub async fn check_access(
     }
 }
 
+/// The client transport to `url`: TLS with the platform's roots or `--ca-cert`'s for https://.
 pub fn transport(
     url: &str,
     ca_cert: Option<&Path>,

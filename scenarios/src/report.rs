@@ -204,17 +204,22 @@ pub fn build_report(
 /// goose's verdict on one of its `--threshold` rules, as report.json holds a verdict: its value
 /// in goose's unit (ms for a time, % for error-rate, req/s for rps).
 fn goose_verdict(t: &ThresholdResult) -> otpfleet_reports::Verdict {
-    let name = t.rule.split(['<', '>']).next().unwrap_or_default().trim();
-    let unit = if name.contains("error-rate") {
+    // The rule without its limit: `p99` of `p99<2s`, `p99 for GET /a` of `p99<2s for GET /a`.
+    let metric = t.rule.split(['<', '>']).next().unwrap_or_default().trim();
+    let name = match t.rule.split_once(" for ") {
+        Some((_, request)) => format!("{metric} for {}", request.trim()),
+        None => metric.to_owned(),
+    };
+    let unit = if metric.contains("error-rate") {
         "%"
-    } else if name.contains("rps") {
+    } else if metric.contains("rps") {
         "req/s"
     } else {
         "ms"
     };
     otpfleet_reports::Verdict {
         threshold: t.rule.clone(),
-        name: name.to_owned(),
+        name,
         observed: t.value,
         unit: unit.to_owned(),
         passed: t.passed,

@@ -143,19 +143,19 @@ impl Dashboard {
         });
     }
 
-    /// Sends the final figures with the whole run's from the run folder's report.json, and
+    /// Sends the final figures with the whole run's from its report (as written to `out`), and
     /// gives the browsers that are watching a moment to receive them.
-    pub(super) async fn finish(&self, out: &Path) {
+    pub(super) async fn finish(&self, out: &Path, report: &otpfleet_reports::RunReport) {
         self.publisher.abort();
-        let report = out.join("report.html");
-        let _ = self.report.set(report.clone());
+        let page = out.join("report.html");
+        let _ = self.report.set(page.clone());
         let Some(mut last) = (self.source)() else {
             return;
         };
         last["done"] = true.into();
-        last["report"] = report.display().to_string().into();
+        last["report"] = page.display().to_string().into();
         last["report_url"] = "/report.html".into();
-        last["final"] = whole_run(out);
+        last["final"] = whole_run(report);
         stamp(&mut last, &self.history);
         self.updates.send_replace(Update::new(last, true));
         if self.clients.load(Ordering::Relaxed) > 0 {
@@ -167,10 +167,7 @@ impl Dashboard {
 /// The whole run's figures from its report.json, for the finished page: outcomes, requests,
 /// rates and errors, and per step its count and service and response p50 and p99 (null when the
 /// report cannot be read).
-fn whole_run(out: &Path) -> Value {
-    let Ok(report) = otpfleet_reports::read_report(out) else {
-        return Value::Null;
-    };
+fn whole_run(report: &otpfleet_reports::RunReport) -> Value {
     let latency: serde_json::Map<String, Value> = report
         .latency_us
         .iter()
@@ -266,7 +263,15 @@ async fn publish(
             };
         }
         stamp(&mut snapshot, &history);
-        updates.send_replace(Update::new(snapshot, false));
+        let update = Update::new(snapshot, false);
+        // A publish that overlaps the end never replaces the final figures.
+        updates.send_if_modified(|current| {
+            let live = !current.done;
+            if live {
+                *current = update;
+            }
+            live
+        });
     }
 }
 
