@@ -372,6 +372,7 @@ fn spawn_admins(
                     start: group.hours.0,
                     end: group.hours.1,
                     days: group.days.clone(),
+                    holidays: group.holidays.clone(),
                     origin_ms: plan.start_ms,
                     origin: stage.origin,
                 }),

@@ -5,13 +5,15 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan as _};
 use tokio::time::Instant;
 
-/// When someone works: from `start` to `end` local time on `days`, in `tz`.
+/// When someone works: from `start` to `end` local time on `days` but `holidays`, in `tz`.
 #[derive(Debug, Clone)]
 pub struct WorkSchedule {
     pub tz: TimeZone,
     pub start: Time,
     pub end: Time,
     pub days: Vec<Weekday>,
+    /// Dates (in `tz`) off work.
+    pub holidays: Vec<jiff::civil::Date>,
     /// The wall time (ms) at `origin`: maps tokio's clock to dates.
     pub origin_ms: i64,
     pub origin: Instant,
@@ -28,11 +30,12 @@ impl WorkSchedule {
     /// Milliseconds until this person is at work (0 when working now).
     pub fn ms_until_working(&self, at: Instant) -> u64 {
         let now = self.now(at).to_zoned(self.tz.clone());
-        for day in 0..8i64 {
+        // Five weeks ahead: past a long holiday too.
+        for day in 0..36i64 {
             let Ok(date) = now.date().checked_add(day.days()) else {
                 break;
             };
-            if !self.days.contains(&date.weekday()) {
+            if !self.days.contains(&date.weekday()) || self.holidays.contains(&date) {
                 continue;
             }
             let (Ok(open), Ok(close)) = (
@@ -46,7 +49,7 @@ impl WorkSchedule {
                 return u64::try_from(wait.max(0)).unwrap_or(0);
             }
         }
-        // No working day in the coming week: check again in a day.
+        // No working day in the coming five weeks: check again in a day.
         86_400_000
     }
 }
@@ -89,12 +92,11 @@ pub fn parse_weekday(text: &str) -> Result<Weekday, String> {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn waits_for_the_next_working_morning() {
+    /// New York office hours, Monday to Friday but `holidays`, seen from Friday 2026-11-20 18:00.
+    fn from_friday_evening(holidays: Vec<jiff::civil::Date>) -> WorkSchedule {
         let (start, end) = parse_hours("09:00-17:00").expect("hours");
-        // Friday 2026-11-20 18:00 in New York: next work is Monday 09:00, 63 hours later.
         let friday_evening: Timestamp = "2026-11-20T18:00:00-05:00".parse().expect("ts");
-        let s = WorkSchedule {
+        WorkSchedule {
             tz: TimeZone::get("America/New_York").expect("tz"),
             start,
             end,
@@ -102,12 +104,26 @@ mod tests {
                 .iter()
                 .map(|d| parse_weekday(d).expect("day"))
                 .collect(),
+            holidays,
             origin_ms: friday_evening.as_millisecond(),
             origin: Instant::now(),
-        };
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_the_next_working_morning() {
+        // Next work is Monday 09:00, 63 hours later.
+        let s = from_friday_evening(Vec::new());
         assert_eq!(s.ms_until_working(Instant::now()), 63 * 3_600_000);
         tokio::time::advance(std::time::Duration::from_secs(63 * 3600 + 60)).await;
         assert_eq!(s.ms_until_working(Instant::now()), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_holiday_is_skipped_like_a_weekend() {
+        // Monday the 23rd off: next work is Tuesday 09:00.
+        let s = from_friday_evening(vec!["2026-11-23".parse().expect("date")]);
+        assert_eq!(s.ms_until_working(Instant::now()), (63 + 24) * 3_600_000);
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct AdminGroup {
     pub decision_seconds: Spanned<String>,
     #[serde(default)]
     pub reject_rate: Option<Spanned<f64>>,
+    /// Days off, `YYYY-MM-DD` in the group's time zone: nobody in the group approves on them.
+    #[serde(default)]
+    pub holidays: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -105,6 +108,10 @@ pub struct AdminGroup {
 pub struct Site {
     pub name: String,
     pub time_zone: Spanned<String>,
+    /// Public holidays at the site, `YYYY-MM-DD`: nobody installs on them (a wave's
+    /// installation days skip them as they skip weekends).
+    #[serde(default)]
+    pub holidays: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -193,6 +200,8 @@ pub struct CompiledAdmins {
     pub tz: TimeZone,
     pub hours: (Time, Time),
     pub days: Vec<Weekday>,
+    /// Dates (in `tz`) the group does not work.
+    pub holidays: Vec<Date>,
     pub decision_ms: MsRange,
     pub reject_rate: Rate,
 }
@@ -665,12 +674,14 @@ impl Checker<'_> {
             &format!("{field}.reject_rate"),
             Rate::known(0.01),
         );
+        let holidays = self.holidays(&a.holidays, &format!("{field}.holidays"));
         Some(CompiledAdmins {
             name: a.name.clone(),
             count: *a.count.get_ref(),
             tz: tz?,
             hours: hours?,
             days: days?,
+            holidays: holidays?,
             decision_ms,
             reject_rate,
         })
@@ -725,7 +736,8 @@ impl Checker<'_> {
                 );
             }
         };
-        let dates = installation_dates(start_date, days);
+        let holidays = self.holidays(&site.holidays, &format!("site {:?}.holidays", site.name))?;
+        let dates = installation_dates(start_date, days, &holidays);
         let generate_at_ms =
             self.generation_times(w, &field, (start_date, &dates), &tz, start_ms)?;
         let faults = self.faults(&w.faults, &format!("{field}.faults."), base);
@@ -739,6 +751,27 @@ impl Checker<'_> {
             generate_at_ms,
             faults,
         })
+    }
+
+    /// Dates written `YYYY-MM-DD` (none when not given).
+    fn holidays(&mut self, given: &Option<Spanned<Vec<String>>>, field: &str) -> Option<Vec<Date>> {
+        let Some(list) = given else {
+            return Some(Vec::new());
+        };
+        let mut dates = Vec::new();
+        for text in list.get_ref() {
+            match text.parse::<Date>() {
+                Ok(date) => dates.push(date),
+                Err(_) => {
+                    return self.fail(
+                        list.span(),
+                        field,
+                        format!("{text:?} is not a date: write YYYY-MM-DD, e.g. \"2026-12-25\""),
+                    );
+                }
+            }
+        }
+        Some(dates)
     }
 
     /// The site a wave names.
@@ -840,7 +873,6 @@ impl CompiledWave {
     }
 }
 
-/// `days` weekdays from `start` (weekends skipped).
 /// Admins in all the plan's groups, as written (a count past any bound saturates).
 fn admins_written(p: &Plan) -> u32 {
     p.admins
@@ -848,11 +880,13 @@ fn admins_written(p: &Plan) -> u32 {
         .fold(0u32, |n, a| n.saturating_add(*a.count.get_ref()))
 }
 
-fn installation_dates(start: Date, days: u32) -> Vec<Date> {
+/// `days` working days from `start`: weekends and the site's `holidays` skipped.
+fn installation_dates(start: Date, days: u32, holidays: &[Date]) -> Vec<Date> {
     let mut dates = Vec::new();
     let mut d = start;
     while dates.len() < days as usize {
-        if !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) {
+        let weekend = matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
+        if !weekend && !holidays.contains(&d) {
             dates.push(d);
         }
         match d.tomorrow() {
@@ -1013,5 +1047,8 @@ impl CompiledPlan {
 
 fn works_at(a: &CompiledAdmins, t: Timestamp) -> bool {
     let z = t.to_zoned(a.tz.clone());
-    a.days.contains(&z.weekday()) && z.time() >= a.hours.0 && z.time() < a.hours.1
+    a.days.contains(&z.weekday())
+        && !a.holidays.contains(&z.date())
+        && z.time() >= a.hours.0
+        && z.time() < a.hours.1
 }

@@ -320,3 +320,125 @@ fn a_tail_of_days_is_reported_whole_and_equals_the_slowest_console() {
     // And a rehearsal reports no request latency of simulated time.
     assert!(r.latency_us.is_empty() && r.throughput.steps.is_empty());
 }
+
+/// A wave at a New York site, approvers on office hours there, OTPs valid 48 h (nothing
+/// expires); `SITE_HOLIDAYS` and `ADMIN_HOLIDAYS` are replaced by each test.
+const CALENDAR: &str = r#"
+name = "calendar"
+start = "2026-12-07T00:00:00Z"
+days = 10
+
+[preferences]
+otp_validity_hours = 48
+
+[faults]
+hdmi_missing_rate = 0
+uncertified_rate = 0
+typo_rate = 0
+manual_rate = 0
+
+[[admins]]
+name = "approvers"
+count = 2
+time_zone = "America/New_York"
+working_hours = "09:00-17:00"
+decision_seconds = "20..60"
+reject_rate = 0
+ADMIN_HOLIDAYS
+
+[[sites]]
+name = "east"
+time_zone = "America/New_York"
+SITE_HOLIDAYS
+
+[[waves]]
+name = "one"
+site = "east"
+consoles = 200
+start_date = "2026-12-07"
+days = 3
+otps_generated_at = "07:30"
+"#;
+
+/// When each console signed in, ms from the rehearsal's start, of a CALENDAR plan.
+fn sign_ins(site_holidays: &str, admin_holidays: &str) -> (Vec<u64>, otpfleet_reports::RunReport) {
+    let text = CALENDAR
+        .replace("SITE_HOLIDAYS", site_holidays)
+        .replace("ADMIN_HOLIDAYS", admin_holidays);
+    let run = rehearse_once(&compile(&text).expect("compiles"), 1).expect("runs");
+    let mut at: Vec<u64> = run
+        .consoles
+        .iter()
+        .filter_map(|c| Some(c.arrival_ms + c.time_to_signed_in_ms?))
+        .collect();
+    at.sort_unstable();
+    (at, run.report)
+}
+
+/// A public holiday at a site moves its installations, and so the day its last room signs in,
+/// by a working day; an approvers' holiday has nobody approving, and so nobody signing in, that
+/// day, checked against the consoles' simulated sign-in times and the timeline's approvers.
+#[test]
+fn holidays_move_installations_and_stop_approvals() {
+    const HOUR: u64 = 3_600_000;
+    // New York is UTC-5 in December: Tuesday the 8th runs from 29 h to 53 h after the start.
+    let (tuesday, wednesday_nine) = (29 * HOUR..53 * HOUR, 62 * HOUR);
+    let (plain, plain_report) = sign_ins("", "");
+    assert_eq!(plain.len(), 200, "all sign in");
+    let on_tuesday = plain.iter().filter(|t| tuesday.contains(t)).count();
+    assert!(
+        on_tuesday > 30,
+        "without holidays Tuesday's rooms sign in that day: {on_tuesday}"
+    );
+    assert!(
+        plain_report
+            .timeline
+            .iter()
+            .any(|p| tuesday.contains(&(u64::from(p.hour) * HOUR)) && p.approvers_at_work > 0)
+    );
+
+    let (site_off, _) = sign_ins(r#"holidays = ["2026-12-08"]"#, "");
+    assert_eq!(site_off.len(), 200);
+    let (last, last_off) = (plain[199], site_off[199]);
+    assert!(
+        last_off >= last + 20 * HOUR,
+        "the site's last sign-in moves a working day: {} h -> {} h",
+        last / HOUR,
+        last_off / HOUR
+    );
+
+    let (approvers_off, report) = sign_ins("", r#"holidays = ["2026-12-08"]"#);
+    // Most wait out the holiday; the rooms typed after Monday's approvers left hold OTPs made
+    // Monday 07:30, which expire Wednesday 07:30, before anyone approves again.
+    assert!(approvers_off.len() >= 180, "{}", approvers_off.len());
+    assert_eq!(
+        report.outcomes.expired,
+        200 - approvers_off.len() as u64,
+        "the others expired awaiting approval"
+    );
+    let between = approvers_off
+        .iter()
+        .filter(|t| (tuesday.start..wednesday_nine).contains(t))
+        .count();
+    assert_eq!(
+        between, 0,
+        "no approval, so no sign-in, on the approvers' holiday"
+    );
+    for p in &report.timeline {
+        let hour = u64::from(p.hour) * HOUR;
+        if tuesday.contains(&hour) {
+            assert_eq!(p.approvers_at_work, 0, "hour {}", p.hour);
+        }
+    }
+
+    let bad = CALENDAR
+        .replace("SITE_HOLIDAYS", r#"holidays = ["25 December"]"#)
+        .replace("ADMIN_HOLIDAYS", "");
+    let errors = compile(&bad).expect_err("not a date");
+    assert!(
+        errors.iter().any(|e| e.field.contains("holidays")
+            && e.message.contains("YYYY-MM-DD")
+            && e.line > 0),
+        "{errors:?}"
+    );
+}
