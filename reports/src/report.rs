@@ -663,6 +663,13 @@ pub struct RehearsalFindings {
     pub wait_for_approval_s: TimeToSignedIn,
     /// Consoles that never passed verification (uncertified, or HDMI never fixed).
     pub stuck_in_verification: u64,
+    /// When the last room signed in, RFC 3339 in its site's local time (none if no room did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_signed_in_at: Option<String>,
+    /// When 95% of all the rooms had signed in, in the local time of the site of the room that
+    /// made it 95% (none if fewer ever did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_95_at: Option<String>,
     pub waves: Vec<WaveResult>,
     /// Plain-language findings, most important first.
     pub findings: Vec<String>,
@@ -678,6 +685,10 @@ pub struct WaveResult {
     pub consoles: u64,
     pub outcomes: Outcomes,
     pub time_to_signed_in_s: TimeToSignedIn,
+    /// When the wave's last room signed in, RFC 3339 in the site's local time (none if none
+    /// did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_signed_in_at: Option<String>,
 }
 
 /// Fewer requests than this make a percentile too shaky to judge or to headline.

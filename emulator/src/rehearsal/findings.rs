@@ -41,7 +41,12 @@ pub fn findings(
         .iter()
         .filter(|r| r.outcome == Outcome::VerificationFailed)
         .count() as u64;
-    let waves = plan.waves.iter().map(|w| wave_result(w, records)).collect();
+    let waves = plan
+        .waves
+        .iter()
+        .map(|w| wave_result(plan, w, records))
+        .collect();
+    let done = completion(plan, records);
     let mut f = RehearsalFindings {
         expired_awaiting_approval,
         expired_installer_late,
@@ -50,6 +55,8 @@ pub fn findings(
         queue_depth_peak_at,
         wait_for_approval_s: wait,
         stuck_in_verification: stuck,
+        last_signed_in_at: done.last.map(|(ms, w)| local(plan, ms, w).0),
+        signed_in_95_at: done.p95.map(|(ms, w)| local(plan, ms, w).0),
         waves,
         findings: Vec::new(),
         suggestion: None,
@@ -60,7 +67,84 @@ pub fn findings(
         .map(|w| of_wave(w, records).filter(|r| r.late).count() as u64)
         .collect();
     f.findings = sentences(plan, &f, records.len() as u64, timeline, &late_by_wave);
+    f.findings
+        .insert(0, done.sentence(plan, records.len() as u64));
     f
+}
+
+/// When rooms signed in: the last one, and the one that made 95% of all the rooms (each with
+/// its wave, whose site's clock tells the time).
+struct Completion<'p> {
+    last: Option<(u64, &'p CompiledWave)>,
+    p95: Option<(u64, &'p CompiledWave)>,
+    signed_in: u64,
+}
+
+/// The sign-in moments (ms from the start) of every room that signed in, in order.
+fn completion<'p>(plan: &'p CompiledPlan, records: &[ConsoleRecord]) -> Completion<'p> {
+    let mut signed: Vec<(u64, &CompiledWave)> = plan
+        .waves
+        .iter()
+        .flat_map(|w| of_wave(w, records).filter_map(move |r| Some((signed_in_ms(r)?, w))))
+        .collect();
+    signed.sort_by_key(|(ms, w)| (*ms, w.first_index));
+    let needed = (records.len() as u64 * 95).div_ceil(100).max(1);
+    Completion {
+        last: signed.last().copied(),
+        p95: usize::try_from(needed - 1)
+            .ok()
+            .and_then(|i| signed.get(i))
+            .copied(),
+        signed_in: signed.len() as u64,
+    }
+}
+
+impl Completion<'_> {
+    /// The rollout manager's first answer, in words.
+    fn sentence(&self, plan: &CompiledPlan, rooms: u64) -> String {
+        let Some((ms, w)) = self.last else {
+            return "No room signed in.".to_owned();
+        };
+        let ninety_five = match self.p95 {
+            Some((at, w95)) => {
+                format!("95% of the {rooms} rooms had by {}", local(plan, at, w95).1)
+            }
+            None => format!(
+                "95% of the rooms never did: {} of {rooms} ({:.1}%) signed in",
+                self.signed_in,
+                self.signed_in as f64 * 100.0 / rooms.max(1) as f64
+            ),
+        };
+        format!(
+            "The last room signed in {} (wave {:?}); {ninety_five}.",
+            local(plan, ms, w).1,
+            w.name
+        )
+    }
+}
+
+/// When a console signed in, ms from the start (none if it did not).
+fn signed_in_ms(r: &ConsoleRecord) -> Option<u64> {
+    matches!(r.outcome, Outcome::SignedInOtp | Outcome::SignedInManual)
+        .then_some(r.arrival_ms + r.time_to_signed_in_ms?)
+}
+
+/// `ms` from the plan's start at wave `w`'s site: RFC 3339 with its offset, and as a person
+/// reads it (`Thu 2026-12-24 17:05 PST`).
+fn local(plan: &CompiledPlan, ms: u64, w: &CompiledWave) -> (String, String) {
+    let at = i64::try_from(ms)
+        .ok()
+        .and_then(|ms| plan.start_ms.checked_add(ms));
+    match at.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) {
+        Some(t) => {
+            let z = t.to_zoned(w.tz.clone());
+            (
+                z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                z.strftime("%a %Y-%m-%d %H:%M %Z").to_string(),
+            )
+        }
+        None => (rfc3339(ms), rfc3339(ms)),
+    }
 }
 
 /// The records of wave `w`'s consoles.
@@ -72,15 +156,17 @@ fn of_wave<'r>(
     records.iter().filter(move |r| indexes.contains(&r.index))
 }
 
-/// One wave's consoles, outcomes and times to sign-in.
-fn wave_result(w: &CompiledWave, records: &[ConsoleRecord]) -> WaveResult {
+/// One wave's consoles, outcomes, times to sign-in and last sign-in.
+fn wave_result(plan: &CompiledPlan, w: &CompiledWave, records: &[ConsoleRecord]) -> WaveResult {
     let mut outcomes = Outcomes::default();
     let mut times = Vec::new();
     let mut consoles = 0;
+    let mut last = None;
     for r in of_wave(w, records) {
         consoles += 1;
         outcomes.add(r.outcome);
         times.extend(r.time_to_signed_in_ms);
+        last = last.max(signed_in_ms(r));
     }
     times.sort_unstable();
     WaveResult {
@@ -88,6 +174,7 @@ fn wave_result(w: &CompiledWave, records: &[ConsoleRecord]) -> WaveResult {
         consoles,
         outcomes,
         time_to_signed_in_s: quantiles_s(&times),
+        last_signed_in_at: last.map(|ms| local(plan, ms, w).0),
     }
 }
 

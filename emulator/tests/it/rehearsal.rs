@@ -397,6 +397,31 @@ fn holidays_move_installations_and_stop_approvals() {
             .any(|p| tuesday.contains(&(u64::from(p.hour) * HOUR)) && p.approvers_at_work > 0)
     );
 
+    // The report's completion dates are those moments, in the site's local time.
+    let start: jiff::Timestamp = "2026-12-07T00:00:00Z".parse().expect("start");
+    let seconds_at = |ms: u64| (start.as_millisecond() + ms as i64) / 1000;
+    let read = |at: &Option<String>| -> i64 {
+        let at = at.as_deref().expect("a moment");
+        assert!(at.ends_with("-05:00"), "New York's local time: {at}");
+        at.parse::<jiff::Timestamp>()
+            .expect("RFC 3339")
+            .as_millisecond()
+            / 1000
+    };
+    let f = plain_report.rehearsal.as_ref().expect("findings");
+    assert_eq!(read(&f.last_signed_in_at), seconds_at(plain[199]));
+    assert_eq!(read(&f.waves[0].last_signed_in_at), seconds_at(plain[199]));
+    assert_eq!(
+        read(&f.signed_in_95_at),
+        seconds_at(plain[189]),
+        "the 190th of 200"
+    );
+    assert!(
+        f.findings[0].starts_with("The last room signed in ") && f.findings[0].contains("EST"),
+        "the first answer: {:?}",
+        f.findings
+    );
+
     let (site_off, _) = sign_ins(r#"holidays = ["2026-12-08"]"#, "");
     assert_eq!(site_off.len(), 200);
     let (last, last_off) = (plain[199], site_off[199]);
