@@ -143,7 +143,11 @@ fn local(plan: &CompiledPlan, ms: u64, w: &CompiledWave) -> (String, String) {
                 z.strftime("%a %Y-%m-%d %H:%M %Z").to_string(),
             )
         }
-        None => (rfc3339(ms), rfc3339(ms)),
+        // Past jiff's range: the moment in UTC, as the queue peak's is written.
+        None => {
+            let utc = rfc3339(u64::try_from(plan.start_ms).unwrap_or(0).saturating_add(ms));
+            (utc.clone(), utc)
+        }
     }
 }
 
