@@ -11,6 +11,8 @@ use otpfleet_protocol::{ErrorCode, RequestPage, RequestView};
 use otpfleet_reports::Step;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +32,24 @@ pub struct Admin {
     pub decision: MsRange,
     /// Share of requests rejected (decided per console serial, see `admin_verdict`).
     pub reject: Rate,
+    /// Rooms whose rejection a return visit fixed: their next request is approved.
+    pub fixed: Arc<FixedRooms>,
+}
+
+/// The serials of rooms rejected for something their installer's return visit fixes (a wrong
+/// room, a duplicate request): the admins approve the room's next request. Shared by a
+/// rehearsal's admins and its re-issues; empty in a fleet run, which never re-issues.
+#[derive(Debug, Default)]
+pub struct FixedRooms(parking_lot::Mutex<HashSet<String>>);
+
+impl FixedRooms {
+    pub fn insert(&self, serial: &str) {
+        self.0.lock().insert(serial.to_owned());
+    }
+
+    fn contains(&self, serial: &str) -> bool {
+        self.0.lock().contains(serial)
+    }
 }
 
 /// Runs one admin until `consoles_done` (every console has an outcome) or the run is stopped.
@@ -139,7 +159,11 @@ impl<T: Transport> Session<'_, T> {
         let think = self.rng.random_range(decision.min_ms()..=decision.max_ms());
         let at = Instant::now() + Duration::from_millis(think);
         let (seed, token) = (self.requester.cfg.seed, &self.admin.token);
-        let (step, req) = match admin_verdict(seed, &r.device.serial, self.admin.reject) {
+        let verdict = match self.admin.fixed.contains(&r.device.serial) {
+            true => None,
+            false => admin_verdict(seed, &r.device.serial, self.admin.reject),
+        };
+        let (step, req) = match verdict {
             None => (Step::Approve, calls::approve(r, token)),
             Some(reason) => (Step::Reject, calls::reject(r, reason, token)),
         };
@@ -149,6 +173,7 @@ impl<T: Transport> Session<'_, T> {
         };
         desk.decided(&r.id);
         self.requester.tally.admin_worked();
+        self.requester.tally.admin_time(think);
         match answer.error() {
             None => {
                 self.requester.decided(&r.id);

@@ -46,6 +46,14 @@ pub struct ConsoleRecord {
     /// With `expired`: whether the request expired awaiting approval (else the installer typed
     /// the OTP after it expired).
     pub expired_awaiting_approval: bool,
+    /// OTPs generated for the room, the first included (a rehearsal re-issues them).
+    pub otps: u32,
+    /// Installer visits to the room (0 if the installer never came).
+    pub visits: u32,
+    /// How its first OTP ended, when it needed another.
+    pub first_outcome: Option<Outcome>,
+    /// Why it ended as it did, in words (a rehearsal's; none in a fleet run).
+    pub ended_because: Option<String>,
 }
 
 impl ConsoleRecord {
@@ -79,6 +87,10 @@ impl ConsoleRecord {
             time_to_signed_in_ms: None,
             note: Some(note.to_owned()),
             expired_awaiting_approval: false,
+            otps: 1,
+            visits: 0,
+            first_outcome: None,
+            ended_because: None,
         }
     }
 }
@@ -193,6 +205,10 @@ async fn walk<T: Transport>(
         time_to_signed_in_ms,
         note,
         expired_awaiting_approval: outcome == Outcome::Expired && console.redeemed,
+        otps: 1,
+        visits: 1,
+        first_outcome: None,
+        ended_because: None,
     }
 }
 

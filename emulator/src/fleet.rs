@@ -308,6 +308,7 @@ fn spawn_admins<T: Transport>(
                 schedule: None,
                 decision: cfg.timing.decision,
                 reject: cfg.rates.reject,
+                fixed: Arc::default(),
             };
             let (requester, transport, desk, consoles_done) = (
                 Arc::clone(requester),
@@ -612,7 +613,8 @@ fn round_ms(d: Duration) -> f64 {
 /// Writes one line per console: index, wave (rehearsals), make, model, serial, faults (`late`:
 /// the OTP was typed after it expired), arrival, outcome, why an OTP expired (`awaiting_approval`
 /// or `installer_late`), when it signed in (seconds from the run's start, simulated time for a
-/// rehearsal) and the time from arrival to signed in.
+/// rehearsal) and the time from arrival to signed in; then, for a rehearsal, the room's OTPs
+/// and installer visits, how its first OTP ended when it needed another, and why it ended.
 pub fn write_consoles_csv(
     records: &[ConsoleRecord],
     out: &mut dyn std::io::Write,
@@ -620,7 +622,8 @@ pub fn write_consoles_csv(
     writeln!(
         out,
         "index,wave,make,model,serial,hdmi_missing,typos,manual,late,arrival_s,outcome,\
-         expired_cause,signed_in_s,time_to_signed_in_ms,started_s"
+         expired_cause,signed_in_s,time_to_signed_in_ms,started_s,otps,visits,first_outcome,\
+         ended_because"
     )?;
     let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
     for r in records {
@@ -631,7 +634,7 @@ pub fn write_consoles_csv(
         };
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.index,
             r.wave.as_deref().map_or_else(String::new, csv_field),
             r.make,
@@ -648,7 +651,13 @@ pub fn write_consoles_csv(
                 .map_or(String::new(), |t| secs(r.arrival_ms + t)),
             r.time_to_signed_in_ms
                 .map_or(String::new(), |t| t.to_string()),
-            r.started_ms.map_or(String::new(), secs)
+            r.started_ms.map_or(String::new(), secs),
+            r.otps,
+            r.visits,
+            r.first_outcome.map_or("", Outcome::as_str),
+            r.ended_because
+                .as_deref()
+                .map_or_else(String::new, csv_field)
         )?;
     }
     Ok(())

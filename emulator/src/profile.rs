@@ -185,19 +185,33 @@ fn serial(rng: &mut ChaCha8Rng, format: &str) -> String {
 /// Whether the admins reject the console with this serial, and why: decided by the seed and
 /// the serial, so every admin and every run with the seed agree.
 pub fn admin_verdict(seed: u64, serial: &str, reject: Rate) -> Option<RejectReason> {
+    let mut rng = verdict_rng(seed, serial);
+    (rng.random::<f64>() < reject.get()).then(|| reason(&mut rng))
+}
+
+/// Why the admins reject the console with this serial when they do (what `admin_verdict`
+/// answers for it, whatever the reject share).
+pub fn reject_reason(seed: u64, serial: &str) -> RejectReason {
+    let mut rng = verdict_rng(seed, serial);
+    let _share_draw: f64 = rng.random();
+    reason(&mut rng)
+}
+
+fn verdict_rng(seed: u64, serial: &str) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0AD3_1A00_0000_0000);
     rng.set_stream(fnv1a(serial));
-    if rng.random::<f64>() >= reject.get() {
-        return None;
-    }
-    // Weighted: most rejections are devices the admin does not recognise.
-    Some(match rng.random_range(0..100) {
+    rng
+}
+
+/// Weighted: most rejections are devices the admin does not recognise.
+fn reason(rng: &mut ChaCha8Rng) -> RejectReason {
+    match rng.random_range(0..100) {
         0..40 => RejectReason::UnrecognizedDevice,
         40..65 => RejectReason::WrongRoom,
         65..80 => RejectReason::DuplicateRequest,
         80..90 => RejectReason::SecurityConcern,
         _ => RejectReason::Other,
-    })
+    }
 }
 
 fn fnv1a(text: &str) -> u64 {

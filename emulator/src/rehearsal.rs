@@ -5,8 +5,9 @@
 
 mod findings;
 pub mod plan;
+pub mod reissue;
 
-use crate::admin::{Admin, run_admin};
+use crate::admin::{Admin, FixedRooms, run_admin};
 use crate::api::Requester;
 use crate::config::{FleetConfig, MsRange, Rate, Rates, Shard, Timing};
 use crate::console::ConsoleRecord;
@@ -16,7 +17,6 @@ use crate::live::RehearsalLive;
 use crate::profile::{ConsoleProfile, console_rng};
 use crate::reference;
 use crate::reference::InProcessTransport;
-use crate::schedule::WorkSchedule;
 use crate::seed::{import_accounts, issue_tickets, set_preferences};
 use otpfleet_client::Desk;
 use otpfleet_protocol::Preferences;
@@ -98,7 +98,10 @@ pub fn rehearse_until(
             let other = rehearse_once(&longer, seed)?;
             let other_share = expired_share(&other.report);
             if other_share < 0.01 {
-                found = Some((hours, other_share, other.report.outcomes.expired));
+                let expired = other.report.rehearsal.as_ref().map_or(0, |f| {
+                    f.expired_awaiting_approval + f.expired_installer_late
+                });
+                found = Some((hours, other_share, expired));
                 break;
             }
         }
@@ -109,8 +112,9 @@ pub fn rehearse_until(
     Ok(run)
 }
 
+/// Expired OTPs over OTPs generated (every visit's).
 fn expired_share(r: &RunReport) -> f64 {
-    r.outcomes.expired as f64 / r.consoles.max(1) as f64
+    r.rehearsal.as_ref().map_or(0.0, |f| f.expired_share)
 }
 
 /// One rehearsal on its own paused single-thread runtime: deterministic for a plan and seed.
@@ -175,43 +179,57 @@ fn fleet_config(plan: &CompiledPlan, seed: u64) -> FleetConfig {
     }
 }
 
-/// The consoles of one wave, with their arrival times (ms from the start) drawn from each
-/// console's own arrival stream.
-fn wave_profiles(
-    plan: &CompiledPlan,
-    wave: &CompiledWave,
-    cfg: &FleetConfig,
-) -> Vec<ConsoleProfile> {
+/// The fleet settings of one wave: the plan's, with the wave's fault rates.
+fn wave_config(cfg: &FleetConfig, wave: &CompiledWave) -> FleetConfig {
     let mut wave_cfg = cfg.clone();
     wave_cfg.rates.hdmi_missing = wave.faults.hdmi_missing;
     wave_cfg.rates.uncertified = wave.faults.uncertified;
     wave_cfg.rates.typo = wave.faults.typo;
     wave_cfg.rates.manual = wave.faults.manual;
     wave_cfg.rates.network_fault = wave.faults.network_fault;
+    wave_cfg
+}
+
+/// The consoles of one wave, in arrival order.
+fn wave_profiles(
+    plan: &CompiledPlan,
+    wave: &CompiledWave,
+    cfg: &FleetConfig,
+) -> Vec<ConsoleProfile> {
+    let wave_cfg = wave_config(cfg, wave);
+    let mut profiles: Vec<ConsoleProfile> = (0..wave.consoles)
+        .map(|j| wave_profile(plan, wave, &wave_cfg, j))
+        .collect();
+    profiles.sort_by_key(|p| (p.arrival_ms, p.index));
+    profiles
+}
+
+/// The wave's `j`th console (`wave_cfg` from [`wave_config`]), its arrival time (ms from the
+/// start) drawn from its own arrival stream.
+fn wave_profile(
+    plan: &CompiledPlan,
+    wave: &CompiledWave,
+    wave_cfg: &FleetConfig,
+    j: u64,
+) -> ConsoleProfile {
     let (open, close) = wave.installer_hours;
     let day_ms =
         |t: jiff::civil::Time| i64::from(t.hour()) * 3_600_000 + i64::from(t.minute()) * 60_000;
     let open_ms = day_ms(open);
     let window_ms = (day_ms(close) - open_ms).max(1);
-    let mut profiles: Vec<ConsoleProfile> = (0..wave.consoles)
-        .map(|j| {
-            let index = wave.first_index + j;
-            let mut p = ConsoleProfile::draw(&wave_cfg, index);
-            let date = wave.dates[wave.date_of(j)];
-            let mut rng = console_rng(cfg.seed ^ 0xA11_1BA1, index);
-            let offset_ms = open_ms + rng.random_range(0..window_ms);
-            let midnight = date
-                .to_zoned(wave.tz.clone())
-                .map_or(plan.start_ms, |z| z.timestamp().as_millisecond());
-            let arrival = (midnight + offset_ms - plan.start_ms).max(0) as u64;
-            // Installers arriving before their batch exists start once it does.
-            p.arrival_ms = arrival.max(wave.batch_time_ms(j));
-            p.late = false;
-            p
-        })
-        .collect();
-    profiles.sort_by_key(|p| (p.arrival_ms, p.index));
-    profiles
+    let index = wave.first_index + j;
+    let mut p = ConsoleProfile::draw(wave_cfg, index);
+    let date = wave.dates[wave.date_of(j)];
+    let mut rng = console_rng(wave_cfg.seed ^ 0xA11_1BA1, index);
+    let offset_ms = open_ms + rng.random_range(0..window_ms);
+    let midnight = date
+        .to_zoned(wave.tz.clone())
+        .map_or(plan.start_ms, |z| z.timestamp().as_millisecond());
+    let arrival = (midnight + offset_ms - plan.start_ms).max(0) as u64;
+    // Installers arriving before their batch exists start once it does.
+    p.arrival_ms = arrival.max(wave.batch_time_ms(j));
+    p.late = false;
+    p
 }
 
 /// What every task of a rehearsal shares: the run's request sender, the in-process reference
@@ -222,6 +240,8 @@ struct Stage {
     transport: InProcessTransport,
     token: String,
     origin: Instant,
+    /// Rooms whose rejection a return visit fixed (approved next time).
+    fixed: Arc<FixedRooms>,
 }
 
 impl Stage {
@@ -240,6 +260,7 @@ impl Stage {
             transport: InProcessTransport::new(app),
             token,
             origin,
+            fixed: Arc::default(),
         })
     }
 }
@@ -249,9 +270,7 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     let cfg = fleet_config(plan, seed);
     let stage = Stage::new(plan, requester(&cfg, watch), origin)?;
     let requester = &stage.requester;
-    let waves: Vec<Vec<ConsoleProfile>> = plan
-        .waves
-        .iter()
+    let waves: Vec<_> = (plan.waves.iter())
         .map(|w| wave_profiles(plan, w, &cfg))
         .collect();
     let total: usize = waves.iter().map(Vec::len).sum();
@@ -272,10 +291,15 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     ))];
     tasks.extend(spawn_admins(&stage, plan, &consoles_done));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut accounts = vec![String::new(); total];
     for (wave, profiles) in plan.waves.iter().zip(waves) {
-        tasks.extend(schedule_wave(&stage, wave, profiles, &validity_now, &tx).await?);
+        let (batches, ids) = schedule_wave(&stage, wave, profiles, &validity_now, &tx).await?;
+        tasks.extend(batches);
+        for (index, id) in ids {
+            accounts[index as usize] = id;
+        }
     }
-    drop(tx);
+    let returns = reissue::Returns::new((plan, &cfg), &stage, &validity_now, accounts, tx);
     let sampler = tokio::spawn(sample_timeline(
         Arc::clone(requester),
         plan.clone(),
@@ -283,7 +307,7 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         watch.progress.then_some(total),
         watch.live.clone(),
     ));
-    let mut records = collect(requester, rx, total, plan, origin, watch).await;
+    let (mut records, expiries) = collect(returns, rx, total, watch).await;
     let elapsed = origin.elapsed();
     consoles_done.cancel();
     requester.stop.end();
@@ -292,9 +316,13 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     records.sort_by_key(|r| r.index);
     name_waves(plan, &mut records);
     let mut report = rehearsal_report(plan, seed, requester, &records, elapsed);
-    report.rehearsal = Some(findings::findings(
-        plan, requester, &records, &timeline, origin,
-    ));
+    let seen = findings::Seen {
+        records: &records,
+        expiries: &expiries,
+        timeline: &timeline,
+        origin,
+    };
+    report.rehearsal = Some(findings::findings(plan, requester, &seen));
     report.timeline = timeline;
     Ok(RehearsalRun {
         report,
@@ -367,17 +395,10 @@ fn spawn_admins(
             let admin = Admin {
                 number,
                 token: stage.token.clone(),
-                schedule: Some(WorkSchedule {
-                    tz: group.tz.clone(),
-                    start: group.hours.0,
-                    end: group.hours.1,
-                    days: group.days.clone(),
-                    holidays: group.holidays.clone(),
-                    origin_ms: plan.start_ms,
-                    origin: stage.origin,
-                }),
+                schedule: Some(group.schedule(plan.start_ms, stage.origin)),
                 decision: group.decision_ms,
                 reject: group.reject_rate,
+                fixed: Arc::clone(&stage.fixed),
             };
             let (stage, desk, consoles_done) =
                 (stage.clone(), Arc::clone(&desk), consoles_done.clone());
@@ -396,15 +417,21 @@ fn spawn_admins(
 }
 
 /// Imports a wave's accounts now and schedules its OTP batches: one per generation time (once,
-/// or each installation day), each launching its consoles once generated.
+/// or each installation day), each launching its consoles once generated. Answers the tasks and
+/// each console's account id.
 async fn schedule_wave(
     stage: &Stage,
     wave: &CompiledWave,
     profiles: Vec<ConsoleProfile>,
     validity_now: &Arc<AtomicU32>,
     tx: &Outcomes,
-) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
+) -> Result<(Vec<tokio::task::JoinHandle<()>>, Vec<(u64, String)>), RunError> {
     let ids = import_accounts(&stage.requester, &stage.transport, &stage.token, &profiles).await?;
+    let accounts = profiles
+        .iter()
+        .map(|p| p.index)
+        .zip(ids.iter().cloned())
+        .collect();
     let mut batches: Vec<(Vec<ConsoleProfile>, Vec<String>)> =
         vec![(Vec::new(), Vec::new()); wave.generate_at_ms.len()];
     for (p, id) in profiles.into_iter().zip(ids) {
@@ -425,7 +452,7 @@ async fn schedule_wave(
             })
         })
         .collect();
-    Ok(tasks)
+    Ok((tasks, accounts))
 }
 
 /// Where consoles send their records.
@@ -471,24 +498,28 @@ async fn generate_and_launch(
     }
 }
 
-/// Receives the consoles' records until all `total` are in, the horizon passes or the
-/// rehearsal is interrupted (then the stopped consoles' records still come in).
+/// Receives the consoles' records until every one of the `total` rooms is done (each record
+/// that `returns` sends back for another OTP is not), the horizon passes or the rehearsal is
+/// interrupted (then the stopped consoles' records still come in).
 async fn collect(
-    requester: &Requester,
+    mut returns: reissue::Returns<'_>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<ConsoleRecord>,
     total: usize,
-    plan: &CompiledPlan,
-    origin: Instant,
     watch: &Watch,
-) -> Vec<ConsoleRecord> {
-    let deadline = origin + Duration::from_millis(plan.horizon_ms);
+) -> (Vec<ConsoleRecord>, Vec<reissue::Expiries>) {
+    let (plan, stage) = (returns.plan, returns.stage.clone());
+    let requester = &stage.requester;
+    let deadline = stage.origin + Duration::from_millis(plan.horizon_ms);
     let mut records = Vec::with_capacity(total);
     while records.len() < total {
         tokio::select! {
             got = rx.recv() => match got {
                 Some(record) => {
-                    requester.tally.ended(record.outcome);
-                    records.push(record);
+                    let now_ms = u64::try_from(stage.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    if let Some(done) = returns.after(record, now_ms) {
+                        requester.tally.ended(done.outcome);
+                        records.push(done);
+                    }
                 }
                 None => break,
             },
@@ -500,7 +531,7 @@ async fn collect(
             }
         }
     }
-    records
+    (records, returns.expiries)
 }
 
 /// Labels each record with its wave's name.
@@ -523,6 +554,7 @@ async fn preference_changes(stage: Stage, plan: CompiledPlan, validity_now: Arc<
         transport,
         token,
         origin,
+        ..
     } = stage;
     let mut prefs = Preferences {
         otp_validity_hours: plan.validity_hours,

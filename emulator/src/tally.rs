@@ -53,6 +53,10 @@ pub struct Tally {
     violations: Mutex<Vec<Violation>>,
     /// The consoles that ended so far, by outcome.
     outcomes: Mutex<Outcomes>,
+    /// Admin time spent on decisions (approvals and rejections), ms.
+    decision_ms: AtomicU64,
+    /// Admin time spent regenerating OTPs, ms.
+    regeneration_ms: AtomicU64,
     /// Consoles whose installer arrived so far (launched, or dropped at the in-flight bound).
     arrivals: AtomicU64,
 }
@@ -99,6 +103,24 @@ impl Tally {
     /// An admin found requests awaiting approval, or decided one, now.
     pub fn admin_worked(&self) {
         *self.admins_worked.lock() = Some(tokio::time::Instant::now());
+    }
+
+    /// An admin spent `ms` deciding a request.
+    pub fn admin_time(&self, ms: u64) {
+        self.decision_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// An admin spent `ms` regenerating an OTP.
+    pub fn regeneration_time(&self, ms: u64) {
+        self.regeneration_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// Admin time spent so far, ms: on decisions, and on regenerating OTPs.
+    pub fn admin_ms(&self) -> (u64, u64) {
+        (
+            self.decision_ms.load(Ordering::Relaxed),
+            self.regeneration_ms.load(Ordering::Relaxed),
+        )
     }
 
     /// When an admin last found work, if one ever did.

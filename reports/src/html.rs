@@ -432,7 +432,7 @@ fn write_counts(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
         .map(|o| {
             let n = r.outcomes.get(*o);
             Bar {
-                name: o.as_str().to_owned(),
+                name: format!("{} ({})", o.in_words(), o.as_str()),
                 count: n,
                 color: theme::outcome_color(o.as_str()),
                 label: format!("{} ({})", thousands(n), share(n, r.consoles)),
@@ -569,6 +569,13 @@ fn write_rehearsal(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     let Some(findings) = &r.rehearsal else {
         return Ok(());
     };
+    if !findings.headline.is_empty() {
+        writeln!(out, "<section>\n<h2>Answers</h2>\n<ul class=\"answers\">")?;
+        for line in &findings.headline {
+            writeln!(out, "<li>{}</li>", esc(line))?;
+        }
+        writeln!(out, "</ul>\n</section>")?;
+    }
     writeln!(out, "<section>\n<h2>Findings</h2>\n<ul>")?;
     for f in &findings.findings {
         writeln!(out, "<li>{}</li>", esc(f))?;
@@ -580,19 +587,26 @@ fn write_rehearsal(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     if !findings.waves.is_empty() {
         writeln!(
             out,
-            "<table>\n<tr><th>wave</th><th class=\"n\">consoles</th>\
-             <th class=\"n\">signed in</th><th class=\"n\">expired</th>\
+            "<p class=\"note\">Expired OTPs count every visit's, as the findings do.</p>\n\
+             <table>\n<tr><th>wave</th><th class=\"n\">rooms</th>\
+             <th class=\"n\">signed in</th><th class=\"n\">OTPs expired awaiting approval</th>\
+             <th class=\"n\">OTPs expired, installer late</th><th class=\"n\">rejected</th>\
+             <th class=\"n\">second visits</th>\
              <th class=\"n\">time to signed in p50</th><th class=\"n\">p99</th></tr>"
         )?;
         for w in &findings.waves {
             writeln!(
                 out,
                 "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
                  <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 esc(&w.name),
                 thousands(w.consoles),
                 thousands(w.outcomes.signed_in_otp + w.outcomes.signed_in_manual),
-                thousands(w.outcomes.expired),
+                thousands(w.expired_awaiting_approval),
+                thousands(w.expired_installer_late),
+                thousands(w.outcomes.rejected),
+                thousands(w.second_visits),
                 seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p50),
                 seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p99)
             )?;

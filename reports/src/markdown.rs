@@ -78,6 +78,13 @@ fn write_rehearsal(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     let Some(f) = &r.rehearsal else {
         return Ok(());
     };
+    if !f.headline.is_empty() {
+        writeln!(out, "## Answers\n")?;
+        for line in &f.headline {
+            writeln!(out, "- {line}")?;
+        }
+        writeln!(out)?;
+    }
     writeln!(out, "## Findings\n")?;
     for line in &f.findings {
         writeln!(out, "- {line}")?;
@@ -89,19 +96,23 @@ fn write_rehearsal(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     if !f.waves.is_empty() {
         writeln!(
             out,
-            "## Waves\n\n| wave | consoles | signed in | expired | rejected | stuck in verification \
-             | time to signed in p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "## Waves\n\nExpired OTPs count every visit's, as the findings do.\n\n\
+             | wave | rooms | signed in | OTPs expired awaiting approval | OTPs expired, installer \
+             late | rejected | second visits | stuck in verification | time to signed in p50 | p99 \
+             |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         )?;
         for w in &f.waves {
             let o = &w.outcomes;
             writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 w.name,
                 thousands(w.consoles),
                 thousands(o.signed_in_otp + o.signed_in_manual),
-                thousands(o.expired),
+                thousands(w.expired_awaiting_approval),
+                thousands(w.expired_installer_late),
                 thousands(o.rejected),
+                thousands(w.second_visits),
                 thousands(o.verification_failed),
                 seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p50),
                 seconds_of(w.time_to_signed_in_s.count, w.time_to_signed_in_s.p99)
@@ -199,14 +210,15 @@ fn write_arrivals(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
 fn write_outcomes(r: &RunReport, out: &mut impl io::Write) -> io::Result<()> {
     writeln!(
         out,
-        "## Outcomes\n\n| outcome | consoles | share |\n| --- | ---: | ---: |"
+        "## Outcomes\n\n| outcome | in words | consoles | share |\n| --- | --- | ---: | ---: |"
     )?;
     for o in Outcome::ALL {
         let n = r.outcomes.get(o);
         writeln!(
             out,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             o.as_str(),
+            o.in_words(),
             thousands(n),
             share(n, r.consoles)
         )?;

@@ -200,6 +200,20 @@ impl Outcome {
             Outcome::NotStarted => "not_started",
         }
     }
+
+    /// The outcome as an IT manager reads it, beside its code in reports.
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Outcome::SignedInOtp => "signed in with its OTP",
+            Outcome::SignedInManual => "signed in by manual setup",
+            Outcome::Rejected => "rejected by an admin",
+            Outcome::Expired => "OTP expired",
+            Outcome::VerificationFailed => "failed device verification (uncertified)",
+            Outcome::Abandoned => "gave up after errors",
+            Outcome::Dropped => "never started (too many in flight)",
+            Outcome::NotStarted => "never started (the run ended first)",
+        }
+    }
 }
 
 /// Counts of each outcome; always sums to the console count of a complete run.
@@ -652,13 +666,38 @@ pub struct TimelinePoint {
 /// What a rehearsal found out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RehearsalFindings {
-    /// Expired while the request waited for approval.
+    /// The rollout manager's answers, in words, first: when the last room (and 95% of them)
+    /// signed in, second visits, OTPs generated, admin hours, the approval queue's peak, and the
+    /// rooms that did not sign in and why.
+    #[serde(default)]
+    pub headline: Vec<String>,
+    /// OTPs (every visit's) that expired while the request waited for approval.
     pub expired_awaiting_approval: u64,
-    /// Expired before the installer typed the OTP (the installer arrived too late).
+    /// OTPs (every visit's) that had expired when the installer typed them.
     pub expired_installer_late: u64,
+    /// Expired OTPs over OTPs generated.
     pub expired_share: f64,
+    /// Rooms whose installer came more than once.
+    #[serde(default)]
+    pub second_visits: u64,
+    /// OTPs generated in all, re-issues included.
+    #[serde(default)]
+    pub otps_generated: u64,
+    /// Admin hours spent on approvals, rejections and regenerations, at the plan's times per
+    /// action.
+    #[serde(default)]
+    pub admin_hours: f64,
+    /// Of `admin_hours`, those spent regenerating OTPs.
+    #[serde(default)]
+    pub regeneration_hours: f64,
+    /// Rooms that did not sign in, by why, in words.
+    #[serde(default)]
+    pub not_signed_in: BTreeMap<String, u64>,
     pub queue_depth_peak: u64,
     pub queue_depth_peak_at: String,
+    /// The queue's peak in the first approvers' local time, as a person reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth_peak_local: Option<String>,
     /// Seconds from redemption to the admin's decision.
     pub wait_for_approval_s: TimeToSignedIn,
     /// Consoles that never passed verification (uncertified, or HDMI never fixed).
@@ -685,6 +724,15 @@ pub struct WaveResult {
     pub consoles: u64,
     pub outcomes: Outcomes,
     pub time_to_signed_in_s: TimeToSignedIn,
+    /// The wave's OTPs (every visit's) that expired awaiting approval, and that had expired
+    /// when the installer typed them: split as the findings split them.
+    #[serde(default)]
+    pub expired_awaiting_approval: u64,
+    #[serde(default)]
+    pub expired_installer_late: u64,
+    /// The wave's rooms whose installer came more than once.
+    #[serde(default)]
+    pub second_visits: u64,
     /// When the wave's last room signed in, RFC 3339 in the site's local time (none if none
     /// did).
     #[serde(default, skip_serializing_if = "Option::is_none")]

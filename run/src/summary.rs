@@ -82,6 +82,12 @@ pub fn text(r: &RunReport, out: &Path) -> String {
 /// A rehearsal's findings, after its folder.
 fn write_findings(s: &mut String, r: &RunReport) {
     let Some(f) = &r.rehearsal else { return };
+    if !f.headline.is_empty() {
+        s.push_str("answers:\n");
+        for line in &f.headline {
+            let _ = writeln!(s, "  - {line}");
+        }
+    }
     s.push_str("findings:\n");
     for line in &f.findings {
         let _ = writeln!(s, "  - {line}");

@@ -4,7 +4,7 @@
 //! line and the field.
 
 use crate::config::{MsRange, Rate};
-use crate::schedule::{parse_hours, parse_weekday};
+use crate::schedule::{WorkSchedule, parse_hours, parse_weekday};
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
@@ -33,6 +33,27 @@ pub struct Plan {
     pub admins: Vec<AdminGroup>,
     pub sites: Vec<Site>,
     pub waves: Vec<Wave>,
+    /// What happens after an OTP expires or a request is rejected; without it, nothing (the
+    /// room stays as it ended).
+    #[serde(default)]
+    pub reissue: Option<ReissueSection>,
+}
+
+/// Re-issue and return, as written: the admins regenerate a room's OTP and the installer comes
+/// back.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReissueSection {
+    /// When the admins regenerate: `at_once` (the next moment one is at work) or `next_batch`
+    /// (with the batch of the installer's return day).
+    pub policy: Spanned<String>,
+    /// Working days at the site from the failure to the installer's return, `MIN..MAX`
+    /// (default `1..3`).
+    pub revisit_days: Option<Spanned<String>>,
+    /// OTPs a room gets at most, the first included (default 3).
+    pub attempts: Option<Spanned<u32>>,
+    /// Admin time per regenerated OTP, seconds `MIN..MAX` (default `30..90`).
+    pub regenerate_seconds: Option<Spanned<String>>,
 }
 
 fn default_days() -> u32 {
@@ -159,6 +180,7 @@ pub struct CompiledPlan {
     pub timing: Timings,
     pub admins: Vec<CompiledAdmins>,
     pub waves: Vec<CompiledWave>,
+    pub reissue: Option<Reissue>,
     /// Warnings about the plan (it runs, but probably not as meant).
     pub warnings: Vec<String>,
     /// The plan as written, for the report.
@@ -219,7 +241,31 @@ pub struct CompiledWave {
     /// When the OTPs are generated, ms from the start: one time for the whole wave, or one per
     /// installation date (for that date's consoles).
     pub generate_at_ms: Vec<u64>,
+    /// The time of day of the wave's daily batches (none when it generates once).
+    pub daily_batch: Option<Time>,
+    /// The site's public holidays (dates at the site).
+    pub holidays: Vec<Date>,
     pub faults: Rates,
+}
+
+/// When the admins regenerate a room's OTP after an expiry or a rejection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReissuePolicy {
+    /// The next moment an admin is at work; an installer still on site waits for it.
+    AtOnce,
+    /// With the batch of the installer's return day.
+    NextBatch,
+}
+
+/// Re-issue and return, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reissue {
+    pub policy: ReissuePolicy,
+    /// Working days from the failure to the return visit, inclusive.
+    pub revisit_days: (u32, u32),
+    /// OTPs a room gets at most, the first included.
+    pub attempts: u32,
+    pub regenerate_ms: MsRange,
 }
 
 /// Most consoles one rehearsal runs.
@@ -492,12 +538,9 @@ impl Checker<'_> {
         let timing = self.timings(&p.timing);
         let start_ms = start_ms?;
         let changes = self.changes(p, start_ms);
-        let admins = p
-            .admins
-            .iter()
-            .enumerate()
+        let admins: Vec<_> = (p.admins.iter().enumerate())
             .filter_map(|(i, a)| self.admins(a, i))
-            .collect::<Vec<_>>();
+            .collect();
         let (waves, first_index) = self.waves(p, start_ms, faults);
         if p.waves.is_empty() {
             self.fail::<()>(0..0, "waves", "a plan needs at least one [[waves]] entry");
@@ -528,6 +571,7 @@ impl Checker<'_> {
             timing,
             admins,
             waves,
+            reissue: p.reissue.as_ref().and_then(|r| self.reissue(r)),
             warnings: Vec::new(),
             source: p.clone(),
         };
@@ -749,7 +793,55 @@ impl Checker<'_> {
             dates,
             installer_hours: hours,
             generate_at_ms,
+            daily_batch: w
+                .otps_generated_at
+                .as_ref()
+                .and_then(|v| v.get_ref().parse::<Time>().ok()),
+            holidays,
             faults,
+        })
+    }
+
+    /// The re-issue section: a policy, return days, attempts and time per regeneration.
+    fn reissue(&mut self, r: &ReissueSection) -> Option<Reissue> {
+        let policy = match r.policy.get_ref().as_str() {
+            "at_once" => ReissuePolicy::AtOnce,
+            "next_batch" => ReissuePolicy::NextBatch,
+            other => {
+                return self.fail(
+                    r.policy.span(),
+                    "reissue.policy",
+                    format!("{other:?} is not a policy: write \"at_once\" or \"next_batch\""),
+                );
+            }
+        };
+        let day = 86_400_000;
+        let days = self.range(
+            &r.revisit_days,
+            "reissue.revisit_days",
+            day,
+            MsRange::known(day, 3 * day),
+        );
+        if days.min_ms() == 0 {
+            let span = r.revisit_days.as_ref().map_or(0..0, Spanned::span);
+            self.fail::<()>(span, "reissue.revisit_days", "the installer returns 1 working day later at the soonest: write MIN..MAX from 1, e.g. 1..3");
+        }
+        let attempts = r.attempts.as_ref().map_or(3, |a| *a.get_ref());
+        if !(1..=10).contains(&attempts) {
+            let span = r.attempts.as_ref().map_or(0..0, Spanned::span);
+            self.fail::<()>(span, "reissue.attempts", "give 1 to 10 OTPs per room");
+        }
+        let regenerate_ms = self.range(
+            &r.regenerate_seconds,
+            "reissue.regenerate_seconds",
+            1000,
+            MsRange::known(30_000, 90_000),
+        );
+        Some(Reissue {
+            policy,
+            revisit_days: ((days.min_ms() / day) as u32, (days.max_ms() / day) as u32),
+            attempts,
+            regenerate_ms,
         })
     }
 
@@ -885,8 +977,7 @@ fn installation_dates(start: Date, days: u32, holidays: &[Date]) -> Vec<Date> {
     let mut dates = Vec::new();
     let mut d = start;
     while dates.len() < days as usize {
-        let weekend = matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
-        if !weekend && !holidays.contains(&d) {
+        if installers_work(d, holidays) {
             dates.push(d);
         }
         match d.tomorrow() {
@@ -895,6 +986,11 @@ fn installation_dates(start: Date, days: u32, holidays: &[Date]) -> Vec<Date> {
         }
     }
     dates
+}
+
+/// Whether installers work on `d`: a weekday that is not one of the site's `holidays`.
+pub fn installers_work(d: Date, holidays: &[Date]) -> bool {
+    !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) && !holidays.contains(&d)
 }
 
 /// Things that run but probably not as meant: OTPs that expire before the installers who type
@@ -1042,6 +1138,22 @@ impl CompiledPlan {
             .filter(|a| works_at(a, t))
             .map(|a| a.count)
             .sum()
+    }
+}
+
+impl CompiledAdmins {
+    /// The group's working hours on the clock of a rehearsal that started at `origin`
+    /// (`origin_ms` on the wall).
+    pub fn schedule(&self, origin_ms: i64, origin: tokio::time::Instant) -> WorkSchedule {
+        WorkSchedule {
+            tz: self.tz.clone(),
+            start: self.hours.0,
+            end: self.hours.1,
+            days: self.days.clone(),
+            holidays: self.holidays.clone(),
+            origin_ms,
+            origin,
+        }
     }
 }
 

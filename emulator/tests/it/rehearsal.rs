@@ -113,7 +113,7 @@ fn eight_hour_otps_with_office_hours_approvers_expire_far_more_than_24_hours_wit
     let share = |plan| {
         let r = rehearse_once(plan, 1).expect("runs").report;
         assert_eq!(r.outcomes.total(), 5_000);
-        r.outcomes.expired as f64 / r.consoles as f64
+        r.rehearsal.expect("findings").expired_share
     };
     let (s8, s24) = (share(&eight), share(&auto));
     assert!(s8 > 0.10, "8-hour OTPs expire a large share: {s8}");
@@ -164,6 +164,27 @@ fn a_wrong_field_type_or_value_names_the_line_and_field() {
             ),
             26,
             "otps_generated_at",
+        ),
+        (
+            SMALL.replace("[faults]", "[reissue]\npolicy = \"later\"\n\n[faults]"),
+            11,
+            "reissue.policy: \"later\" is not a policy",
+        ),
+        (
+            SMALL.replace(
+                "[faults]",
+                "[reissue]\npolicy = \"at_once\"\nrevisit_days = \"0..2\"\n\n[faults]",
+            ),
+            12,
+            "reissue.revisit_days",
+        ),
+        (
+            SMALL.replace(
+                "[faults]",
+                "[reissue]\npolicy = \"at_once\"\nattempts = 0\n\n[faults]",
+            ),
+            12,
+            "reissue.attempts",
         ),
     ];
     for (text, line, says) in cases {
@@ -417,9 +438,9 @@ fn holidays_move_installations_and_stop_approvals() {
         "the 190th of 200"
     );
     assert!(
-        f.findings[0].starts_with("The last room signed in ") && f.findings[0].contains("EST"),
+        f.headline[0].starts_with("The last room signed in ") && f.headline[0].contains("EST"),
         "the first answer: {:?}",
-        f.findings
+        f.headline
     );
 
     let (site_off, _) = sign_ins(r#"holidays = ["2026-12-08"]"#, "");
@@ -465,5 +486,192 @@ fn holidays_move_installations_and_stop_approvals() {
             && e.message.contains("YYYY-MM-DD")
             && e.line > 0),
         "{errors:?}"
+    );
+}
+
+/// The columns of consoles.csv by name, one map per console.
+fn consoles_csv(
+    run: &otpfleet_emulator::rehearsal::RehearsalRun,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let mut out = Vec::new();
+    otpfleet_emulator::write_consoles_csv(&run.consoles, &mut out).expect("csv");
+    let text = String::from_utf8(out).expect("utf-8");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    lines
+        .map(|line| {
+            // Only the last column (ended_because) may be quoted: split off the fixed ones.
+            let cells: Vec<&str> = line.splitn(header.len(), ',').collect();
+            header
+                .iter()
+                .zip(cells)
+                .map(|(h, c)| (h.to_string(), c.trim_matches('"').to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The shipped national plan with re-issue on plays every room to its end: signed in, or a
+/// reason in words; the second visits are exactly the rooms whose first OTP expired or was
+/// rejected and that got another, checked against consoles.csv.
+#[test]
+fn reissue_and_return_play_the_national_plan_to_its_end() {
+    let plan = compile(&shipped("national-5000.toml")).expect("compiles");
+    let reissue = plan.reissue.expect("the shipped plan re-issues");
+    let run = rehearse_once(&plan, 1).expect("runs");
+    let f = run.report.rehearsal.as_ref().expect("findings");
+    assert!(run.report.complete, "{:?}", run.report.stopped_because);
+    let rows = consoles_csv(&run);
+    assert_eq!(rows.len(), 5_000);
+    for row in &rows {
+        let because = &row["ended_because"];
+        match row["outcome"].as_str() {
+            "signed_in_otp" => assert_eq!(because, "signed in with its OTP"),
+            "signed_in_manual" => assert_eq!(because, "signed in by manual setup"),
+            "verification_failed" => assert!(because.starts_with("uncertified model"), "{row:?}"),
+            "rejected" => assert!(
+                because.starts_with("rejected for good (unrecognized_device")
+                    || because.starts_with("rejected for good (security_concern")
+                    || because.starts_with("out of attempts (3 OTPs), the last rejected"),
+                "{row:?}"
+            ),
+            "expired" => assert!(
+                because.starts_with("out of attempts (3 OTPs), the last expired"),
+                "{row:?}"
+            ),
+            other => panic!("a room ended {other}: {row:?}"),
+        }
+        let otps: u32 = row["otps"].parse().expect("otps");
+        assert!((1..=reissue.attempts).contains(&otps), "{row:?}");
+    }
+    let reissued_after_a_failure = rows
+        .iter()
+        .filter(|r| {
+            matches!(r["first_outcome"].as_str(), "expired" | "rejected")
+                && r["otps"].parse::<u32>().expect("otps") >= 2
+        })
+        .count();
+    let second_visits = rows
+        .iter()
+        .filter(|r| r["visits"].parse::<u32>().expect("visits") >= 2)
+        .count();
+    assert_eq!(second_visits, reissued_after_a_failure);
+    assert!(
+        second_visits > 1_000,
+        "8-hour OTPs send many installers back: {second_visits}"
+    );
+    assert_eq!(f.second_visits, second_visits as u64);
+    let otps: u64 = rows
+        .iter()
+        .map(|r| r["otps"].parse::<u64>().expect("otps"))
+        .sum();
+    assert_eq!(f.otps_generated, otps);
+    assert_eq!(
+        run.recorder.counts(otpfleet_reports::Step::Issue).requests as usize,
+        // One batch per wave and day, and one regeneration per re-issued OTP.
+        plan.waves
+            .iter()
+            .map(|w| w.generate_at_ms.len())
+            .sum::<usize>()
+            + (otps - 5_000) as usize,
+        "every OTP generated went through the server"
+    );
+    assert!(f.last_signed_in_at.is_some());
+    assert!(
+        f.headline[0].starts_with("The last room signed in "),
+        "{:?}",
+        f.headline
+    );
+    assert!(f.admin_hours > f.regeneration_hours && f.regeneration_hours > 0.0);
+    // The waves split their expiries as the findings do.
+    let (awaiting, late): (u64, u64) = f.waves.iter().fold((0, 0), |(a, l), w| {
+        (
+            a + w.expired_awaiting_approval,
+            l + w.expired_installer_late,
+        )
+    });
+    assert_eq!(
+        (awaiting, late),
+        (f.expired_awaiting_approval, f.expired_installer_late)
+    );
+}
+
+const RETURNS: &str = r#"
+name = "returns"
+start = "2026-12-07T00:00:00Z"
+days = 20
+
+[preferences]
+otp_validity_hours = 8
+
+[reissue]
+policy = "POLICY"
+revisit_days = "1..1"
+attempts = 3
+regenerate_seconds = "60..60"
+
+[[admins]]
+name = "approvers"
+count = 1
+time_zone = "America/New_York"
+working_hours = "09:00-17:00"
+decision_seconds = "30..30"
+
+[[sites]]
+name = "east"
+time_zone = "America/New_York"
+holidays = ["2026-12-09"]
+
+[[waves]]
+name = "one"
+site = "east"
+consoles = 10
+start_date = "2026-12-07"
+days = 1
+otps_generated_at = "07:30"
+"#;
+
+/// When the admins regenerate and the installer comes back, by policy, on the site's calendar.
+#[test]
+fn a_return_follows_the_policy_and_the_sites_calendar() {
+    use otpfleet_emulator::rehearsal::reissue::plan_return;
+    use rand::SeedableRng as _;
+    const HOUR: u64 = 3_600_000;
+    let at = |policy: &str, failed_ms: u64, on_site: bool, admins_in: u64| {
+        let plan = compile(&RETURNS.replace("POLICY", policy)).expect("compiles");
+        let r = plan.reissue.expect("re-issue");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        plan_return(
+            &plan,
+            &plan.waves[0],
+            &r,
+            (failed_ms, on_site),
+            |_| admins_in,
+            &mut rng,
+        )
+        .expect("a return")
+    };
+    // Monday 16:00 New York is 21 h after the start. An installer on site with admins at work
+    // waits for the new OTP: the same visit.
+    let now = at("at_once", 21 * HOUR, true, 0);
+    assert!(now.same_visit);
+    assert_eq!(now.regenerate_at_ms, 21 * HOUR);
+    assert_eq!(now.arrival_ms, 21 * HOUR + 60_000 + 60_000);
+    // Nobody at work until 17 h later: the installer returns Tuesday, the OTP made at once.
+    let later = at("at_once", 21 * HOUR, true, 17 * HOUR);
+    assert!(!later.same_visit);
+    assert_eq!(later.regenerate_at_ms, 38 * HOUR);
+    let tuesday = 37 * HOUR..47 * HOUR; // 08:00-18:00 New York
+    assert!(tuesday.contains(&later.arrival_ms), "{later:?}");
+    // With the next batch: Tuesday's 07:30 batch (36.5 h), never earlier than it.
+    let batch = at("next_batch", 21 * HOUR, false, 0);
+    assert_eq!(batch.regenerate_at_ms, 36 * HOUR + HOUR / 2);
+    assert!(tuesday.contains(&batch.arrival_ms), "{batch:?}");
+    // A failure on Tuesday returns Thursday: Wednesday is the site's holiday.
+    let thursday = at("next_batch", 45 * HOUR, false, 0);
+    assert_eq!(
+        thursday.regenerate_at_ms,
+        84 * HOUR + HOUR / 2,
+        "{thursday:?}"
     );
 }

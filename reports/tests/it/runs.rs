@@ -188,11 +188,18 @@ pub fn full_report() -> RunReport {
         })
         .collect();
     r.rehearsal = Some(RehearsalFindings {
+        headline: vec!["The last room signed in Fri 2026-11-20 16:30 EST".into()],
         expired_awaiting_approval: 2,
         expired_installer_late: 1,
         expired_share: 0.06,
+        second_visits: 3,
+        otps_generated: 53,
+        admin_hours: 1.5,
+        regeneration_hours: 0.1,
+        not_signed_in: [("uncertified model (contact the manufacturer)".to_owned(), 1)].into(),
         queue_depth_peak: 5,
         queue_depth_peak_at: "2026-11-20T09:00:00Z".into(),
+        queue_depth_peak_local: Some("Fri 2026-11-20 04:00 EST".into()),
         wait_for_approval_s: r.time_to_signed_in_s,
         stuck_in_verification: 1,
         last_signed_in_at: Some("2026-11-20T16:30:00-05:00".into()),
@@ -202,6 +209,9 @@ pub fn full_report() -> RunReport {
             consoles: 50,
             outcomes: r.outcomes,
             time_to_signed_in_s: r.time_to_signed_in_s,
+            expired_awaiting_approval: 2,
+            expired_installer_late: 1,
+            second_visits: 3,
             last_signed_in_at: Some("2026-11-20T16:30:00-05:00".into()),
         }],
         findings: vec!["3 OTPs expired (6%): 2 while waiting for approval".into()],
