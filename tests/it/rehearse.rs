@@ -106,6 +106,21 @@ fn a_national_rehearsal_report_leads_with_its_answers() {
     assert!(at("The approval queue peaked at") < at("## Outcomes"));
     assert!(at("## Waves") < at("## Outcomes"));
     assert!(!md.contains("or more"), "percentiles as p50/p99: {md}");
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
+    let at_html = |text: &str| {
+        html.find(text)
+            .unwrap_or_else(|| panic!("{text:?} in report.html"))
+    };
+    assert!(at_html("<h2>Answers</h2>") < at_html("<h2>Findings</h2>"));
+    assert!(at_html("Second visits: ") < at_html("<h2>Outcomes</h2>"));
+    assert!(
+        !html.contains("Latency by percentile") && !html.contains("No request latencies"),
+        "no empty latency panel in a rehearsal's page"
+    );
+    assert!(
+        html.contains("signed in with its OTP (signed_in_otp)"),
+        "outcomes in words"
+    );
     let report = crate::read_report(&out_dir);
     let late = report["faults"]["late_installers"].as_u64().expect("late");
     assert_eq!(
