@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use otpfleet_emulator::RehearsalLive;
+use otpfleet_emulator::rehearsal::sweep::Vary;
 use otpfleet_emulator::rehearsal::{Watch, rehearse_until};
 use otpfleet_reports::{RunReport, Threshold};
 use otpfleet_run::Ending;
@@ -35,6 +36,19 @@ pub struct RehearseOpts {
     /// time_to_signed_in.p99<8h (repeatable); exit 1 when one is breached.
     #[arg(long, value_name = "EXPR")]
     pub threshold: Vec<Threshold>,
+    /// A what-if sweep: rehearse the plan for every combination of the values of each
+    /// `--vary` (repeatable), e.g. validity=8h,24h,48h approvers=2,4,8 batch-time=07:30,12:00
+    /// policy=at_once,next_batch attempts=2,3; each with the same seed. Writes sweep.json,
+    /// sweep.md and report.html.
+    #[arg(long, value_name = "NAME=V1,V2", value_parser = parse_vary)]
+    pub vary: Vec<Vary>,
+    /// Rehearsals a sweep runs at once. Default: the machine's cores.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+fn parse_vary(text: &str) -> Result<Vary, String> {
+    text.parse()
 }
 
 /// What a finished rehearsal left behind.
@@ -47,6 +61,9 @@ pub struct RehearsalDone {
 }
 
 pub fn run(opts: RehearseOpts) -> anyhow::Result<Ending> {
+    if !opts.vary.is_empty() {
+        return sweep(&opts);
+    }
     let done = execute(&opts)?;
     Ok(otpfleet_run::summary::verdict(
         &done.report,
@@ -138,4 +155,98 @@ fn read_plan(path: &Path) -> anyhow::Result<otpfleet_emulator::rehearsal::plan::
 fn default_out(plan: &Path, seed: u64) -> PathBuf {
     let stem = plan.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
     PathBuf::from("runs").join(format!("rehearsal-{stem}-seed{seed}"))
+}
+
+/// `rehearse --vary`: every combination rehearsed with the same seed on `--jobs` threads; the
+/// table printed, and sweep.json, sweep.md and report.html written.
+fn sweep(opts: &RehearseOpts) -> anyhow::Result<Ending> {
+    use otpfleet_emulator::rehearsal::sweep;
+    if opts.dashboard.is_some() || !opts.threshold.is_empty() {
+        return Err(otpfleet_run::BadInput(
+            "--vary: --dashboard and --threshold watch and judge one rehearsal; leave them out \
+             of a sweep"
+                .into(),
+        )
+        .into());
+    }
+    let plan = read_plan(&opts.plan)?;
+    let plans = sweep::plans(&plan, &opts.vary).map_err(otpfleet_run::BadInput)?;
+    let jobs = opts.jobs.unwrap_or_else(otpfleet_run::cores).max(1);
+    otpfleet_run::check_memory(
+        plan.memory_needed()
+            .saturating_mul(jobs.min(plans.len()) as u64),
+        &format!(
+            "{jobs} rehearsals of {} consoles at once (--jobs)",
+            plan.consoles()
+        ),
+    )?;
+    let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
+    let stem = opts
+        .plan
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plan");
+    let default = PathBuf::from("runs").join(format!("sweep-{stem}-seed{seed}"));
+    let out = otpfleet_run::target::run_folder(opts.out.as_deref(), &default)?;
+    eprintln!(
+        "rehearse: sweeping {:?} over {} combinations ({}), seed {seed}, {jobs} at once, run \
+         folder {}",
+        plan.name,
+        plans.len(),
+        opts.vary
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        out.display()
+    );
+    let wall = std::time::Instant::now();
+    let total = plans.len();
+    let progress = |i: usize, row: &otpfleet_reports::SweepRow| {
+        if !opts.quiet {
+            eprintln!(
+                "rehearse: {} done ({} of {total} started, {:.1} s): last room signed in {}",
+                row.label(),
+                i + 1,
+                wall.elapsed().as_secs_f64(),
+                row.last_signed_in()
+            );
+        }
+    };
+    let rows = sweep::sweep(&plans, seed, jobs, &progress).map_err(anyhow::Error::msg)?;
+    let report = otpfleet_reports::SweepReport {
+        plan: plan.name.clone(),
+        seed,
+        varied: opts.vary.iter().map(ToString::to_string).collect(),
+        rows,
+        otpfleet_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    write_sweep(&out, &report)?;
+    print!("{}", report.table());
+    println!(
+        "\n{total} combinations in {:.1} s; run folder: {}",
+        wall.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(Ending::Complete)
+}
+
+/// Writes a sweep's folder: sweep.json, sweep.md and report.html.
+fn write_sweep(out: &Path, report: &otpfleet_reports::SweepReport) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let write =
+        |name: &str, f: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>| {
+            otpfleet_reports::write_whole(&out.join(name), f)
+                .with_context(|| format!("while writing {}", out.join(name).display()))
+        };
+    write(otpfleet_reports::SWEEP_JSON, &|w| {
+        serde_json::to_writer_pretty(&mut *w, report)?;
+        writeln!(w)
+    })?;
+    write("sweep.md", &|w| {
+        otpfleet_reports::write_sweep_markdown(report, w)
+    })?;
+    write("report.html", &|w| {
+        otpfleet_reports::write_sweep_html(report, w)
+    })
 }

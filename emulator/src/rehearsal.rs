@@ -6,6 +6,7 @@
 mod findings;
 pub mod plan;
 pub mod reissue;
+pub mod sweep;
 
 use crate::admin::{Admin, FixedRooms, run_admin};
 use crate::api::Requester;
@@ -90,11 +91,9 @@ pub fn rehearse_until(
             .into_iter()
             .filter(|h| *h > plan.validity_hours)
         {
-            let mut longer = plan.clone();
-            longer.validity_hours = hours;
-            for change in &mut longer.changes {
-                change.validity_hours = change.validity_hours.map(|v| v.max(hours));
-            }
+            // One case of a sweep: the plan with this validity, checked again.
+            let validity = [(sweep::Knob::Validity, format!("{hours}h"))];
+            let longer = sweep::apply(plan, &validity).map_err(RunError::Plan)?;
             let other = rehearse_once(&longer, seed)?;
             let other_share = expired_share(&other.report);
             if other_share < 0.01 {

@@ -157,8 +157,12 @@ pub fn prepare_out(dir: &Path) -> Result<Prepared, OutError> {
     Ok(prepared)
 }
 
-/// Whether `dir` holds an otpfleet run: a `report.json` with our schema version and run kind.
+/// Whether `dir` holds an otpfleet run: a `report.json` with our schema version and run kind,
+/// or a sweep's `sweep.json`.
 fn is_run_folder(dir: &Path) -> bool {
+    if let Ok(text) = std::fs::read_to_string(dir.join(crate::SWEEP_JSON)) {
+        return serde_json::from_str::<crate::SweepReport>(&text).is_ok();
+    }
     let Ok(text) = std::fs::read_to_string(dir.join("report.json")) else {
         return false;
     };

@@ -10,8 +10,11 @@ mod bars;
 mod distribution;
 mod over_time;
 mod percentiles;
+mod sweep;
 mod theme;
 mod timeline;
+
+pub use sweep::write_sweep_html;
 
 use crate::histograms::View;
 use crate::numbers::{micros, rate_pct, seconds, seconds_of, share, thousands};

@@ -22,6 +22,7 @@ pub mod numbers;
 mod render;
 mod report;
 mod run_histograms;
+mod sweep;
 mod views;
 
 pub use check::{Op, Threshold, Verdict, check};
@@ -41,7 +42,7 @@ pub use histograms::{
     Answered, Flow, HISTOGRAM_MAX_US, Recorder, Step, StepCounts, Summary, View, ViewHistograms,
     new_histogram, summarize, write_histogram_log,
 };
-pub use html::{CSS as PAGE_CSS, write_html};
+pub use html::{CSS as PAGE_CSS, write_html, write_sweep_html};
 pub use intervals::{
     IntervalLine, IntervalPoint, IntervalStep, MAX_INTERVALS, interval_length, read_log, total_of,
     write_log,
@@ -51,6 +52,7 @@ pub use merge::{MAX_SHARDS, ShardRun, ShardSettings, merge_run_folders, merge_ru
 pub use render::{parse_report, read_report, read_run_folder, render_run_folder, report_path};
 pub use report::*;
 pub use run_histograms::{RunHistograms, TIME_TO_SIGNED_IN};
+pub use sweep::{SWEEP_JSON, Setting, SweepReport, SweepRow, write_sweep_markdown};
 
 /// The JSON Schema (draft 2020-12) of `report.json`, as shipped in `reports/schema/`.
 pub const REPORT_SCHEMA: &str = include_str!("../schema/report.schema.json");

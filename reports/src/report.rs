@@ -664,7 +664,7 @@ pub struct TimelinePoint {
 }
 
 /// What a rehearsal found out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RehearsalFindings {
     /// The rollout manager's answers, in words, first: when the last room (and 95% of them)
     /// signed in, second visits, OTPs generated, admin hours, the approval queue's peak, and the

@@ -72,6 +72,11 @@ fn memory_available() -> Option<(u64, &'static str)> {
         .min_by_key(|(b, _)| *b)
 }
 
+/// The machine's cores (1 when it cannot tell): how much a run may do at once by default.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// A seed for a run that was given none.
 pub fn random_seed() -> u64 {
     // The seed is the one random choice of a run, so it comes from the OS once, here.

@@ -179,3 +179,77 @@ fn otps_that_expire_before_the_installers_arrive_are_warned_about() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("expires unused"), "a finding: {stdout}");
 }
+
+/// `rehearse --vary` runs every combination, on any number of threads to the same bytes, and
+/// writes its table as JSON, Markdown and a page; a setting it cannot vary is refused at once.
+#[test]
+fn a_sweep_writes_one_table_whatever_the_threads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sweep = |jobs: &str, out: &str| {
+        let out_dir = dir.path().join(out);
+        let run = otpfleet()
+            .args([
+                "rehearse",
+                "--plan",
+                &shipped("office-20.toml"),
+                "--seed",
+                "3",
+            ])
+            .args([
+                "--vary",
+                "validity=8h,24h",
+                "--vary",
+                "approvers=1,2",
+                "--jobs",
+                jobs,
+            ])
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+        assert!(
+            run.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        (out_dir, stdout)
+    };
+    let (one, stdout) = sweep("1", "one");
+    let (two, _) = sweep("2", "two");
+    let json =
+        |d: &std::path::Path| std::fs::read_to_string(d.join("sweep.json")).expect("sweep.json");
+    assert_eq!(json(&one), json(&two), "the threads change nothing");
+    let report: serde_json::Value = serde_json::from_str(&json(&one)).expect("json");
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[3]["settings"][0]["value"], "24h");
+    assert_eq!(rows[3]["settings"][1]["value"], "2");
+    assert!(rows.iter().any(|r| r["soonest"] == true));
+    assert!(rows.iter().any(|r| r["least_admin_time"] == true));
+    assert!(stdout.contains("validity=24h approvers=2"), "{stdout}");
+    let md = std::fs::read_to_string(one.join("sweep.md")).expect("sweep.md");
+    assert_eq!(md.matches("| `validity=").count(), 4, "{md}");
+    let html = std::fs::read_to_string(one.join("report.html")).expect("report.html");
+    assert!(html.contains("When the last room signed in") && html.contains("<svg"));
+
+    let bad = otpfleet()
+        .args([
+            "rehearse",
+            "--plan",
+            &shipped("office-20.toml"),
+            "--vary",
+            "speed=1,2",
+            "--out",
+        ])
+        .arg(dir.path().join("never"))
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("\"speed\" is not a setting a sweep varies"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("never").exists());
+}

@@ -341,11 +341,21 @@ pub fn compile(text: &str) -> Result<CompiledPlan, Vec<PlanError>> {
             message: e.message().to_owned(),
         }]
     })?;
+    check(&plan, text)
+}
+
+/// Checks a plan given as a value (a plan changed by a sweep): its errors have no lines.
+pub fn compile_plan(plan: &Plan) -> Result<CompiledPlan, Vec<PlanError>> {
+    check(plan, "")
+}
+
+/// Checks `plan`, written as `text` (for the lines of its errors).
+fn check(plan: &Plan, text: &str) -> Result<CompiledPlan, Vec<PlanError>> {
     let mut c = Checker {
         text,
         errors: Vec::new(),
     };
-    let compiled = c.plan(&plan);
+    let compiled = c.plan(plan);
     match compiled {
         Some(compiled) if c.errors.is_empty() => Ok(compiled),
         _ => Err(c.errors),
@@ -389,7 +399,8 @@ impl Checker<'_> {
         field: &str,
         message: impl Into<String>,
     ) -> Option<T> {
-        let line = if span == (0..0) {
+        // A plan changed by a sweep has no text: its errors have no lines.
+        let line = if span == (0..0) || self.text.is_empty() {
             0
         } else {
             line_of(self.text, span.start)

@@ -675,3 +675,75 @@ fn a_return_follows_the_policy_and_the_sites_calendar() {
         "{thursday:?}"
     );
 }
+
+/// A sweep's rows are what rehearsing each combination's plan alone gives: the plan file edited
+/// by hand, with the same seed.
+#[test]
+fn a_sweeps_table_is_each_combination_rehearsed_alone() {
+    use otpfleet_emulator::rehearsal::sweep::{Vary, mark, plans, row_of, sweep};
+    let text = shipped("national-5000.toml");
+    let base = compile(&text).expect("compiles");
+    let varies: Vec<Vary> = ["validity=8h,24h", "policy=next_batch,at_once"]
+        .iter()
+        .map(|v| v.parse().expect("a --vary"))
+        .collect();
+    let combos = plans(&base, &varies).expect("every combination compiles");
+    assert_eq!(combos.len(), 4);
+    let rows = sweep(&combos, 1, 2, &|_, _| {}).expect("sweeps");
+    let mut alone = Vec::new();
+    for (validity, policy) in [
+        ("8", "next_batch"),
+        ("8", "at_once"),
+        ("24", "next_batch"),
+        ("24", "at_once"),
+    ] {
+        let edited = text
+            .replace(
+                "otp_validity_hours = 8",
+                &format!("otp_validity_hours = {validity}"),
+            )
+            .replace("policy = \"next_batch\"", &format!("policy = \"{policy}\""));
+        let plan = compile(&edited).expect("the edited plan compiles");
+        let run = rehearse_once(&plan, 1).expect("runs");
+        let combo = &combos[alone.len()].0;
+        alone.push(row_of(combo, &plan, &run));
+    }
+    mark(&mut alone);
+    assert_eq!(rows, alone);
+    assert_eq!(rows.iter().filter(|r| r.soonest).count(), 1, "{rows:#?}");
+    assert!(rows.iter().any(|r| r.least_admin_time));
+    // Longer OTPs need fewer second visits; the figures are the findings'.
+    assert!(rows[2].second_visits < rows[0].second_visits, "{rows:#?}");
+}
+
+#[test]
+fn a_sweep_refuses_what_it_cannot_vary() {
+    use otpfleet_emulator::rehearsal::sweep::{Vary, plans};
+    assert!(
+        "speed=1,2"
+            .parse::<Vary>()
+            .unwrap_err()
+            .contains("validity, approvers")
+    );
+    assert!(
+        "validity="
+            .parse::<Vary>()
+            .unwrap_err()
+            .contains("at least one value")
+    );
+    let base = compile(SMALL).expect("compiles");
+    let bad = |v: &str| plans(&base, &[v.parse().expect("parses")]).unwrap_err();
+    assert!(
+        bad("validity=soon").contains("write hours as 8h"),
+        "{}",
+        bad("validity=soon")
+    );
+    assert!(
+        bad("validity=400h").contains("validity=400h: preferences.otp_validity_hours"),
+        "{}",
+        bad("validity=400h")
+    );
+    assert!(bad("policy=at_once").contains("no [reissue] section"));
+    assert!(bad("approvers=2").contains("no [[admins]] group"));
+    assert!(bad("batch-time=noon").contains("write a time of day"));
+}

@@ -13,8 +13,13 @@ pub struct Bar {
     pub label: String,
 }
 
-/// Bars top to bottom in the order given.
+/// Bars top to bottom in the order given, counts on the axis.
 pub fn bars(items: &[Bar], size: (u32, u32)) -> ChartResult {
+    bars_in(items, size, &|x| thousands(x))
+}
+
+/// Bars top to bottom in the order given, the axis's ticks written by `tick`.
+pub fn bars_in(items: &[Bar], size: (u32, u32), tick: &dyn Fn(u64) -> String) -> ChartResult {
     let n = items.len().max(1);
     let largest = items.iter().map(|b| b.count).max().unwrap_or(0).max(1);
     // Room to the right of the longest bar for its label; whole numbers, so ticks are too.
@@ -37,7 +42,7 @@ pub fn bars(items: &[Bar], size: (u32, u32)) -> ChartResult {
             .configure_mesh()
             .disable_y_mesh()
             .x_labels(6)
-            .x_label_formatter(&|x| thousands(*x))
+            .x_label_formatter(&|x| tick(*x))
             .y_label_formatter(&|y| name_of(*y))
             .bold_line_style(GRID)
             .light_line_style(WHITE.mix(0.0))
