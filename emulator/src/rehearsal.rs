@@ -45,6 +45,8 @@ pub struct RehearsalRun {
     pub report: RunReport,
     pub recorder: Arc<Recorder>,
     pub consoles: Vec<ConsoleRecord>,
+    /// OTPs the server generated (a ticket each): first batches and re-issues.
+    pub otps_issued: u64,
     /// Polls the consoles awaiting approval did not send, their answer known (counted in the
     /// recorder as sent; see `Watch::every_poll`).
     pub polls_skipped: u64,
@@ -298,7 +300,16 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
             accounts[index as usize] = id;
         }
     }
-    let returns = reissue::Returns::new((plan, &cfg), &stage, &validity_now, accounts, tx);
+    let due = reissue::Due::default();
+    let returns = reissue::Returns::new(plan, seed, &stage, &due);
+    let regenerator = reissue::Regenerator {
+        plan,
+        cfg: &cfg,
+        stage: stage.clone(),
+        validity_now: Arc::clone(&validity_now),
+        accounts,
+        tx,
+    };
     let sampler = tokio::spawn(sample_timeline(
         Arc::clone(requester),
         plan.clone(),
@@ -306,7 +317,15 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         watch.progress.then_some(total),
         watch.live.clone(),
     ));
-    let (mut records, expiries) = collect(returns, rx, total, watch).await;
+    let rooms_done = CancellationToken::new();
+    let ((mut records, expiries), ()) = tokio::join!(
+        async {
+            let collected = collect(returns, rx, total, watch).await;
+            rooms_done.cancel();
+            collected
+        },
+        regenerator.run(&due, &rooms_done)
+    );
     let elapsed = origin.elapsed();
     consoles_done.cancel();
     requester.stop.end();
@@ -327,6 +346,7 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         report,
         recorder: Arc::clone(&requester.recorder),
         consoles: records,
+        otps_issued: requester.tally.otps_issued_so_far(),
         polls_skipped: requester
             .decisions
             .as_ref()
@@ -478,6 +498,7 @@ async fn generate_and_launch(
     .await;
     match issued {
         Ok(tickets) => {
+            requester.tally.otps_issued(tickets.len() as u64);
             let transport = &stage.transport;
             crate::fleet::launch(requester, transport, profiles, tickets, stage.origin, tx).await;
         }

@@ -57,6 +57,8 @@ pub struct Tally {
     decision_ms: AtomicU64,
     /// Admin time spent regenerating OTPs, ms.
     regeneration_ms: AtomicU64,
+    /// OTPs the server generated for the run (a ticket each).
+    otps_issued: AtomicU64,
     /// Consoles whose installer arrived so far (launched, or dropped at the in-flight bound).
     arrivals: AtomicU64,
 }
@@ -113,6 +115,16 @@ impl Tally {
     /// An admin spent `ms` regenerating an OTP.
     pub fn regeneration_time(&self, ms: u64) {
         self.regeneration_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// The server generated `n` OTPs for the run.
+    pub fn otps_issued(&self, n: u64) {
+        self.otps_issued.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// OTPs the server generated for the run so far.
+    pub fn otps_issued_so_far(&self) -> u64 {
+        self.otps_issued.load(Ordering::Relaxed)
     }
 
     /// Admin time spent so far, ms: on decisions, and on regenerating OTPs.

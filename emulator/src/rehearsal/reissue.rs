@@ -17,10 +17,11 @@ use otpfleet_protocol::RejectReason;
 use otpfleet_reports::Outcome;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// When a room's next OTP is generated and its installer comes to type it, ms from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,30 +55,41 @@ pub struct Expiries {
     pub installer_late: u64,
 }
 
-/// What a rehearsal needs to send installers back: the plan, the stage, the accounts.
+/// A room waiting for its next OTP: its console, when its installer returns, the admin's time
+/// on it and its attempt. Small: a million of them wait in a few tens of MB.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    index: u64,
+    arrival_ms: u64,
+    regenerate_ms: u64,
+    otps: u32,
+}
+
+/// The rooms waiting for their next OTP, by when it is generated (ms from the start): the
+/// rooms due at one moment (a return day's batch, the admins' morning) get theirs in one batch,
+/// as an admin regenerates a selection in the portal.
+#[derive(Debug, Default)]
+pub(super) struct Due {
+    by_time: parking_lot::Mutex<BTreeMap<u64, Vec<Pending>>>,
+    added: tokio::sync::Notify,
+}
+
+/// What the collector needs to decide a room's next step: the plan, the stage, the approvers'
+/// hours, the rooms re-issued so far, and the desk of rooms due another OTP.
 pub(super) struct Returns<'p> {
     pub(super) plan: &'p CompiledPlan,
-    cfg: &'p FleetConfig,
+    seed: u64,
     pub(super) stage: Stage,
-    validity_now: Arc<AtomicU32>,
-    /// Account ids by console index.
-    accounts: Vec<String>,
-    tx: Outcomes,
     /// The approvers' hours, for `at_once`.
     approvers: Vec<WorkSchedule>,
     rooms: HashMap<u64, Room>,
+    due: &'p Due,
     /// Per wave, in the plan's order.
     pub(super) expiries: Vec<Expiries>,
 }
 
 impl<'p> Returns<'p> {
-    pub(super) fn new(
-        (plan, cfg): (&'p CompiledPlan, &'p FleetConfig),
-        stage: &Stage,
-        validity_now: &Arc<AtomicU32>,
-        accounts: Vec<String>,
-        tx: Outcomes,
-    ) -> Self {
+    pub(super) fn new(plan: &'p CompiledPlan, seed: u64, stage: &Stage, due: &'p Due) -> Self {
         let approvers = plan
             .admins
             .iter()
@@ -85,13 +97,11 @@ impl<'p> Returns<'p> {
             .collect();
         Returns {
             plan,
-            cfg,
+            seed,
             stage: stage.clone(),
-            validity_now: Arc::clone(validity_now),
-            accounts,
-            tx,
             approvers,
             rooms: HashMap::new(),
+            due,
             expiries: vec![Expiries::default(); plan.waves.len()],
         }
     }
@@ -131,8 +141,8 @@ impl<'p> Returns<'p> {
             (Ok(()), None) => Err("it belongs to no wave".to_owned()),
         };
         match again {
-            Ok((ret, wave)) => {
-                self.send_back(wave, &record, ret, room);
+            Ok(ret) => {
+                self.send_back(&record, ret, room);
                 None
             }
             Err(why) => {
@@ -147,7 +157,7 @@ impl<'p> Returns<'p> {
 
     /// Why the room is done (in words), or `Ok` when it may get another OTP.
     fn why_done(&self, record: &ConsoleRecord, room: Room) -> Result<(), String> {
-        let seed = self.cfg.seed;
+        let seed = self.seed;
         let done = match record.outcome {
             Outcome::SignedInOtp => "signed in with its OTP".to_owned(),
             Outcome::SignedInManual => "signed in by manual setup".to_owned(),
@@ -173,10 +183,7 @@ impl<'p> Returns<'p> {
     /// and it has attempts left.
     fn may_retry(&self, record: &ConsoleRecord, room: Room) -> Result<(), String> {
         let what = match record.outcome {
-            Outcome::Rejected => format!(
-                "rejected ({})",
-                reject_reason(self.cfg.seed, &record.serial)
-            ),
+            Outcome::Rejected => format!("rejected ({})", reject_reason(self.seed, &record.serial)),
             _ if record.expired_awaiting_approval => "expired awaiting approval".to_owned(),
             _ => "expired before the installer typed it".to_owned(),
         };
@@ -194,17 +201,17 @@ impl<'p> Returns<'p> {
     }
 
     /// When the room's next OTP is generated and its installer returns, or why there is none.
-    fn next_visit<'w>(
+    fn next_visit(
         &self,
-        wave: &'w CompiledWave,
+        wave: &CompiledWave,
         record: &ConsoleRecord,
         now_ms: u64,
         otps: u32,
-    ) -> Result<(Return, &'w CompiledWave), String> {
+    ) -> Result<Return, String> {
         let Some(r) = self.plan.reissue else {
             return Err("the plan re-issues no OTP".into());
         };
-        let mut rng = console_rng(self.cfg.seed ^ 0x2E15_50E0 ^ u64::from(otps), record.index);
+        let mut rng = console_rng(self.seed ^ 0x2E15_50E0 ^ u64::from(otps), record.index);
         let on_site = record.outcome == Outcome::Expired && record.late;
         match plan_return(
             self.plan,
@@ -214,7 +221,7 @@ impl<'p> Returns<'p> {
             |ms| self.until_approvers_work(ms),
             &mut rng,
         ) {
-            Some(ret) if ret.arrival_ms < self.plan.horizon_ms => Ok((ret, wave)),
+            Some(ret) if ret.arrival_ms < self.plan.horizon_ms => Ok(ret),
             _ => Err(format!(
                 "return visit after the rehearsal's {} days",
                 self.plan.horizon_ms / 86_400_000
@@ -232,12 +239,12 @@ impl<'p> Returns<'p> {
             .unwrap_or(0)
     }
 
-    /// Regenerates the room's OTP when `ret` says and sends its installer back with it; the
-    /// console's record comes to the collector as every other.
-    fn send_back(&mut self, wave: &CompiledWave, record: &ConsoleRecord, ret: Return, room: Room) {
+    /// Puts the room on the desk for its next OTP at `ret`'s moment; its installer comes back
+    /// with it, and the console's record comes to the collector as every other.
+    fn send_back(&mut self, record: &ConsoleRecord, ret: Return, room: Room) {
         let requester = &self.stage.requester;
         if record.outcome == Outcome::Expired {
-            // The room is no longer expired: it has a new OTP.
+            // The room is no longer expired: it has a new OTP coming.
             requester.tally.down(Gauge::Expired);
         }
         if record.outcome == Outcome::Rejected {
@@ -252,78 +259,139 @@ impl<'p> Returns<'p> {
                 same_visit: ret.same_visit,
             },
         );
-        let wave_cfg = wave_config(self.cfg, wave);
-        let mut p = wave_profile(self.plan, wave, &wave_cfg, record.index - wave.first_index);
-        p.arrival_ms = ret.arrival_ms;
-        // Another visit: another draw of how the installer gets on.
-        p.flow_seed ^= u64::from(room.otps).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let id = self
-            .accounts
-            .get(record.index as usize)
-            .cloned()
-            .unwrap_or_default();
-        let (stage, tx, validity) = (
-            self.stage.clone(),
-            self.tx.clone(),
-            Arc::clone(&self.validity_now),
-        );
-        tokio::spawn(async move { regenerate_and_return(stage, p, id, ret, validity, tx).await });
+        let pending = Pending {
+            index: record.index,
+            arrival_ms: ret.arrival_ms,
+            regenerate_ms: ret.regenerate_ms,
+            otps: room.otps,
+        };
+        let mut due = self.due.by_time.lock();
+        due.entry(ret.regenerate_at_ms).or_default().push(pending);
+        drop(due);
+        self.due.added.notify_one();
     }
 }
 
-/// Waits for `ret`'s moment, regenerates the room's OTP (the admin's time counted) and launches
-/// its console again at the return visit.
-async fn regenerate_and_return(
-    stage: Stage,
-    p: ConsoleProfile,
-    account_id: String,
-    ret: Return,
-    validity_now: Arc<AtomicU32>,
-    tx: Outcomes,
-) {
-    let requester = &stage.requester;
-    let at = stage.origin + Duration::from_millis(ret.regenerate_at_ms + ret.regenerate_ms);
-    tokio::select! {
-        () = tokio::time::sleep_until(at) => {}
-        () = requester.stop.stopped() => {}
-    }
-    if requester.stop.is_stopped() {
-        let _ = tx.send(ConsoleRecord::never_started(
-            &p,
-            "the rehearsal ended before its OTP was regenerated",
-        ));
-        return;
-    }
-    let validity = validity_now.load(Ordering::SeqCst);
-    let ids = [account_id];
-    let issued = issue_tickets(
-        requester,
-        &stage.transport,
-        &stage.token,
-        std::slice::from_ref(&p),
-        &ids,
-        validity,
-    )
-    .await;
-    requester.tally.regeneration_time(ret.regenerate_ms);
-    match issued {
-        Ok(tickets) => {
-            crate::fleet::launch(
-                requester,
-                &stage.transport,
-                vec![p],
-                tickets,
-                stage.origin,
-                tx,
-            )
-            .await;
+/// What the regeneration desk needs: the plan and its fleet settings (to draw a room's console
+/// again), the stage, the validity in force, the account ids by console index, and where
+/// consoles send their records.
+pub(super) struct Regenerator<'p> {
+    pub plan: &'p CompiledPlan,
+    pub cfg: &'p FleetConfig,
+    pub stage: Stage,
+    pub validity_now: Arc<AtomicU32>,
+    pub accounts: Vec<String>,
+    pub tx: Outcomes,
+}
+
+impl Regenerator<'_> {
+    /// Generates each moment's due OTPs in one batch at that moment and launches their
+    /// consoles, until `rooms_done`; when the rehearsal stops first, every room still waiting
+    /// ends with a record saying so.
+    pub(super) async fn run(&self, due: &Due, rooms_done: &CancellationToken) {
+        let stage = &self.stage;
+        loop {
+            let next = due.by_time.lock().keys().next().copied();
+            let at = next.map(|ms| stage.origin + Duration::from_millis(ms));
+            tokio::select! {
+                () = async { tokio::time::sleep_until(at.unwrap_or_else(tokio::time::Instant::now)).await }, if at.is_some() => {}
+                () = due.added.notified() => continue,
+                () = stage.requester.stop.stopped() => break,
+                () = rooms_done.cancelled() => return,
+            }
+            let now_ms = u64::try_from(stage.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let batch: Vec<Pending> = {
+                let mut by_time = due.by_time.lock();
+                let later = by_time.split_off(&(now_ms + 1));
+                std::mem::replace(&mut *by_time, later)
+                    .into_values()
+                    .flatten()
+                    .collect()
+            };
+            self.regenerate(batch).await;
         }
-        Err(e) => {
-            requester.tally.error(format!("regenerating an OTP: {e}"));
-            let _ = tx.send(ConsoleRecord::never_started(
-                &p,
-                &format!("regenerating its OTP failed: {e}"),
-            ));
+        let left = std::mem::take(&mut *due.by_time.lock());
+        for p in left.into_values().flatten() {
+            let profile = self.profile(&p);
+            let why = "the rehearsal ended before its OTP was regenerated";
+            let _ = self.tx.send(ConsoleRecord::never_started(&profile, why));
+        }
+    }
+
+    /// The room's console for its next visit: drawn as at first, arriving at the return.
+    fn profile(&self, p: &Pending) -> ConsoleProfile {
+        let plan = self.plan;
+        let at = plan
+            .waves
+            .iter()
+            .position(|w| (w.first_index..w.first_index + w.consoles).contains(&p.index))
+            .unwrap_or(0);
+        let wave = &plan.waves[at];
+        let mut profile = wave_profile(
+            plan,
+            wave,
+            &wave_config(self.cfg, wave),
+            p.index - wave.first_index,
+        );
+        profile.arrival_ms = p.arrival_ms;
+        // Another visit: another draw of how the installer gets on.
+        profile.flow_seed ^= u64::from(p.otps).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        profile
+    }
+
+    /// Regenerates the OTPs of `batch` now (the admins' time counted) and launches their
+    /// consoles at their returns.
+    async fn regenerate(&self, mut batch: Vec<Pending>) {
+        let stage = &self.stage;
+        let requester = &stage.requester;
+        batch.sort_by_key(|p| (p.arrival_ms, p.index));
+        let profiles: Vec<ConsoleProfile> = batch.iter().map(|p| self.profile(p)).collect();
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|p| {
+                self.accounts
+                    .get(p.index as usize)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        let validity = self.validity_now.load(Ordering::SeqCst);
+        let issued = issue_tickets(
+            requester,
+            &stage.transport,
+            &stage.token,
+            &profiles,
+            &ids,
+            validity,
+        )
+        .await;
+        for p in &batch {
+            requester.tally.regeneration_time(p.regenerate_ms);
+        }
+        match issued {
+            Ok(tickets) => {
+                requester.tally.otps_issued(tickets.len() as u64);
+                let (stage, tx) = (stage.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let transport = &stage.transport;
+                    crate::fleet::launch(
+                        &stage.requester,
+                        transport,
+                        profiles,
+                        tickets,
+                        stage.origin,
+                        tx,
+                    )
+                    .await;
+                });
+            }
+            Err(e) => {
+                requester.tally.error(format!("regenerating OTPs: {e}"));
+                for p in &profiles {
+                    let why = format!("regenerating its OTP failed: {e}");
+                    let _ = self.tx.send(ConsoleRecord::never_started(p, &why));
+                }
+            }
         }
     }
 }
