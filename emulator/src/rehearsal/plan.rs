@@ -275,6 +275,10 @@ pub const MAX_CONSOLES: u64 = 10_000_000;
 /// rehearsal peaked at 2.35 GB (docs/performance.md), rounded up.
 pub const BYTES_PER_CONSOLE: u64 = 2_400;
 
+/// The same with re-issue on: the 1,000,000-console office-hours rehearsal re-issuing 1.94
+/// million OTPs peaked at 3.54 GB, rounded up.
+pub const BYTES_PER_CONSOLE_REISSUING: u64 = 3_600;
+
 impl CompiledPlan {
     /// Consoles in all the waves.
     pub fn consoles(&self) -> u64 {
@@ -283,7 +287,11 @@ impl CompiledPlan {
 
     /// About the most memory the rehearsal takes (see [`BYTES_PER_CONSOLE`]).
     pub fn memory_needed(&self) -> u64 {
-        self.consoles().saturating_mul(BYTES_PER_CONSOLE)
+        let per_console = match self.reissue {
+            Some(_) => BYTES_PER_CONSOLE_REISSUING,
+            None => BYTES_PER_CONSOLE,
+        };
+        self.consoles().saturating_mul(per_console)
     }
 }
 
