@@ -171,33 +171,23 @@ fn sweep(opts: &RehearseOpts) -> anyhow::Result<Ending> {
     }
     let plan = read_plan(&opts.plan)?;
     let plans = sweep::plans(&plan, &opts.vary).map_err(otpfleet_run::BadInput)?;
-    let jobs = opts.jobs.unwrap_or_else(otpfleet_run::cores).max(1);
+    let jobs = (opts.jobs.unwrap_or_else(otpfleet_run::cores)).clamp(1, plans.len().max(1));
     otpfleet_run::check_memory(
-        plan.memory_needed()
-            .saturating_mul(jobs.min(plans.len()) as u64),
+        plan.memory_needed().saturating_mul(jobs as u64),
         &format!(
             "{jobs} rehearsals of {} consoles at once (--jobs)",
             plan.consoles()
         ),
     )?;
     let seed = opts.seed.unwrap_or_else(otpfleet_run::random_seed);
-    let stem = opts
-        .plan
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("plan");
-    let default = PathBuf::from("runs").join(format!("sweep-{stem}-seed{seed}"));
-    let out = otpfleet_run::target::run_folder(opts.out.as_deref(), &default)?;
+    let out = otpfleet_run::target::run_folder(opts.out.as_deref(), &sweep_out(&opts.plan, seed))?;
+    let varied: Vec<String> = opts.vary.iter().map(ToString::to_string).collect();
     eprintln!(
         "rehearse: sweeping {:?} over {} combinations ({}), seed {seed}, {jobs} at once, run \
          folder {}",
         plan.name,
         plans.len(),
-        opts.vary
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" "),
+        varied.join(" "),
         out.display()
     );
     let wall = std::time::Instant::now();
@@ -217,7 +207,7 @@ fn sweep(opts: &RehearseOpts) -> anyhow::Result<Ending> {
     let report = otpfleet_reports::SweepReport {
         plan: plan.name.clone(),
         seed,
-        varied: opts.vary.iter().map(ToString::to_string).collect(),
+        varied,
         rows,
         otpfleet_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
@@ -229,6 +219,11 @@ fn sweep(opts: &RehearseOpts) -> anyhow::Result<Ending> {
         out.display()
     );
     Ok(Ending::Complete)
+}
+
+fn sweep_out(plan: &Path, seed: u64) -> PathBuf {
+    let stem = plan.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
+    PathBuf::from("runs").join(format!("sweep-{stem}-seed{seed}"))
 }
 
 /// Writes a sweep's folder: sweep.json, sweep.md and report.html.

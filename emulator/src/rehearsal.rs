@@ -32,6 +32,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+impl From<&CompiledPlan> for Preferences {
+    /// The preferences a plan starts with.
+    fn from(plan: &CompiledPlan) -> Preferences {
+        Preferences {
+            otp_validity_hours: plan.validity_hours,
+            auto_approve: plan.auto_approve,
+        }
+    }
+}
+
 /// A rehearsal's settings, as its report keeps them: the plan as written and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RehearsalSettings {
@@ -278,30 +288,21 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     if let Some(live) = &watch.live {
         live.start(Arc::clone(requester), plan_facts(plan, total));
     }
-    let prefs = Preferences {
-        otp_validity_hours: plan.validity_hours,
-        auto_approve: plan.auto_approve,
-    };
+    let prefs = Preferences::from(plan);
     set_preferences(requester, &stage.transport, &stage.token, prefs).await?;
     let validity_now = Arc::new(AtomicU32::new(plan.validity_hours));
     let consoles_done = CancellationToken::new();
-    let mut tasks = vec![tokio::spawn(preference_changes(
-        stage.clone(),
-        plan.clone(),
-        Arc::clone(&validity_now),
-    ))];
+    let changes = preference_changes(stage.clone(), plan.clone(), Arc::clone(&validity_now));
+    let mut tasks = vec![tokio::spawn(changes)];
     tasks.extend(spawn_admins(&stage, plan, &consoles_done));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut accounts = vec![String::new(); total];
     for (wave, profiles) in plan.waves.iter().zip(waves) {
         let (batches, ids) = schedule_wave(&stage, wave, profiles, &validity_now, &tx).await?;
         tasks.extend(batches);
-        for (index, id) in ids {
-            accounts[index as usize] = id;
-        }
+        ids.into_iter()
+            .for_each(|(i, id)| accounts[i as usize] = id);
     }
-    let due = reissue::Due::default();
-    let returns = reissue::Returns::new(plan, seed, &stage, &due);
     let regenerator = reissue::Regenerator {
         plan,
         cfg: &cfg,
@@ -317,15 +318,7 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
         watch.progress.then_some(total),
         watch.live.clone(),
     ));
-    let rooms_done = CancellationToken::new();
-    let ((mut records, expiries), ()) = tokio::join!(
-        async {
-            let collected = collect(returns, rx, total, watch).await;
-            rooms_done.cancel();
-            collected
-        },
-        regenerator.run(&due, &rooms_done)
-    );
+    let (mut records, expiries) = play_out(regenerator, rx, total, watch).await;
     let elapsed = origin.elapsed();
     consoles_done.cancel();
     requester.stop.end();
@@ -333,15 +326,13 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     let timeline = sampler.await.unwrap_or_default();
     records.sort_by_key(|r| r.index);
     name_waves(plan, &mut records);
-    let mut report = rehearsal_report(plan, seed, requester, &records, elapsed);
     let seen = findings::Seen {
         records: &records,
         expiries: &expiries,
         timeline: &timeline,
         origin,
     };
-    report.rehearsal = Some(findings::findings(plan, requester, &seen));
-    report.timeline = timeline;
+    let report = rehearsal_report(plan, seed, requester, &seen, elapsed);
     Ok(RehearsalRun {
         report,
         recorder: Arc::clone(&requester.recorder),
@@ -354,13 +345,36 @@ async fn run_plan(plan: &CompiledPlan, seed: u64, watch: &Watch) -> Result<Rehea
     })
 }
 
-/// A rehearsal's report, but for its findings and timeline: its settings (the plan as written
-/// and the seed) and what `requester` and the consoles' `records` measured.
+/// Collects every room's record while the `regenerator` re-issues the OTPs of the rooms the
+/// collector sends back, until every room is done.
+async fn play_out(
+    regenerator: reissue::Regenerator<'_>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<ConsoleRecord>,
+    total: usize,
+    watch: &Watch,
+) -> (Vec<ConsoleRecord>, Vec<reissue::Expiries>) {
+    let due = reissue::Due::default();
+    let (plan, seed) = (regenerator.plan, regenerator.cfg.seed);
+    let returns = reissue::Returns::new(plan, seed, &regenerator.stage, &due);
+    let rooms_done = CancellationToken::new();
+    let (collected, ()) = tokio::join!(
+        async {
+            let collected = collect(returns, rx, total, watch).await;
+            rooms_done.cancel();
+            collected
+        },
+        regenerator.run(&due, &rooms_done)
+    );
+    collected
+}
+
+/// A rehearsal's report: its settings (the plan as written and the seed), what `requester`
+/// and the consoles measured, its findings and its timeline.
 fn rehearsal_report(
     plan: &CompiledPlan,
     seed: u64,
     requester: &Requester,
-    records: &[ConsoleRecord],
+    seen: &findings::Seen,
     elapsed: Duration,
 ) -> RunReport {
     let settings = RehearsalSettings {
@@ -373,10 +387,13 @@ fn rehearsal_report(
         "in-process reference server (simulated time)",
         Settings::of(&settings),
     );
-    RunReport::new(
+    let mut report = RunReport::new(
         run,
-        measured(RunKind::Rehearsal, requester, records, elapsed),
-    )
+        measured(RunKind::Rehearsal, requester, seen.records, elapsed),
+    );
+    report.rehearsal = Some(findings::findings(plan, requester, seen));
+    report.timeline = seen.timeline.to_vec();
+    report
 }
 
 /// The rehearsal's sender: its consoles skip the polls that hear nothing new unless `watch`
@@ -576,10 +593,7 @@ async fn preference_changes(stage: Stage, plan: CompiledPlan, validity_now: Arc<
         origin,
         ..
     } = stage;
-    let mut prefs = Preferences {
-        otp_validity_hours: plan.validity_hours,
-        auto_approve: plan.auto_approve,
-    };
+    let mut prefs = Preferences::from(&plan);
     for change in &plan.changes {
         tokio::select! {
             () = tokio::time::sleep_until(origin + Duration::from_millis(change.at_ms)) => {}

@@ -25,6 +25,18 @@ pub fn write_sweep_html(s: &SweepReport, out: &mut impl io::Write) -> io::Result
         esc(&s.otpfleet_version)
     )?;
     write_table(s, out)?;
+    write_charts(s, out)?;
+    writeln!(
+        out,
+        "<footer><p>Written by otpfleet {} from <code>sweep.json</code>; each row \
+         is the plan rehearsed alone with its combination and the same seed.</p></footer>\n\
+         </main>\n</body>\n</html>",
+        esc(&s.otpfleet_version)
+    )
+}
+
+/// When each combination's last room signed in, and its admin hours.
+fn write_charts(s: &SweepReport, out: &mut impl io::Write) -> io::Result<()> {
     let height = (s.rows.len() as u32 * 26 + 60).max(120);
     let marked = |on: bool| if on { theme::GREEN } else { theme::BLUE };
     let finish: Vec<Bar> = s
@@ -78,13 +90,7 @@ pub fn write_sweep_html(s: &SweepReport, out: &mut impl io::Write) -> io::Result
         bars_in(&admin, (1160, height), &|t| format!("{} h", t / 10)),
         out,
     )?;
-    writeln!(
-        out,
-        "</section>\n<footer><p>Written by otpfleet {} from <code>sweep.json</code>; each row \
-         is the plan rehearsed alone with its combination and the same seed.</p></footer>\n\
-         </main>\n</body>\n</html>",
-        esc(&s.otpfleet_version)
-    )
+    writeln!(out, "</section>")
 }
 
 fn write_table(s: &SweepReport, out: &mut impl io::Write) -> io::Result<()> {

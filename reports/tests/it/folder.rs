@@ -76,7 +76,10 @@ fn the_page_is_self_contained_and_draws_every_chart() {
     let page = String::from_utf8(page).unwrap();
     // A rehearsal's latencies are simulated (not charted nor tabled); its timeline is drawn.
     assert_eq!(page.matches("<svg").count(), 4, "{page}");
-    assert!(page.contains("runs in simulated time"));
+    assert!(
+        !page.contains("Latency by percentile") && !page.contains("No request latencies"),
+        "no empty latency panel for simulated time"
+    );
     assert!(
         !page.contains("Latency per step"),
         "no latency table for simulated time"
