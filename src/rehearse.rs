@@ -192,16 +192,19 @@ fn sweep(opts: &RehearseOpts) -> anyhow::Result<Ending> {
     );
     let wall = std::time::Instant::now();
     let total = plans.len();
-    let progress = |i: usize, row: &otpfleet_reports::SweepRow| {
-        if !opts.quiet {
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |_: usize, row: &otpfleet_reports::SweepRow| {
+        let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let (label, last, took) = (
+            row.label(),
+            row.last_signed_in(),
+            wall.elapsed().as_secs_f64(),
+        );
+        (!opts.quiet).then(|| {
             eprintln!(
-                "rehearse: {} done ({} of {total} started, {:.1} s): last room signed in {}",
-                row.label(),
-                i + 1,
-                wall.elapsed().as_secs_f64(),
-                row.last_signed_in()
-            );
-        }
+                "rehearse: {label} done ({n} of {total}, {took:.1} s): last room signed in {last}"
+            )
+        });
     };
     let rows = sweep::sweep(&plans, seed, jobs, &progress).map_err(anyhow::Error::msg)?;
     let report = otpfleet_reports::SweepReport {

@@ -209,7 +209,7 @@ impl Outcome {
             Outcome::Rejected => "rejected by an admin",
             Outcome::Expired => "OTP expired",
             Outcome::VerificationFailed => "failed device verification (uncertified)",
-            Outcome::Abandoned => "gave up after errors",
+            Outcome::Abandoned => "gave up (errors, or the run ended first)",
             Outcome::Dropped => "never started (too many in flight)",
             Outcome::NotStarted => "never started (the run ended first)",
         }

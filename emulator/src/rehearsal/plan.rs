@@ -130,9 +130,12 @@ pub struct Site {
     pub name: String,
     pub time_zone: Spanned<String>,
     /// Public holidays at the site, `YYYY-MM-DD`: nobody installs on them (a wave's
-    /// installation days skip them as they skip weekends).
+    /// installation days skip them as they skip days off).
     #[serde(default)]
     pub holidays: Option<Spanned<Vec<String>>>,
+    /// The installers' working days (`mon`..`sun`); Monday to Friday if not given.
+    #[serde(default)]
+    pub days: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -243,10 +246,33 @@ pub struct CompiledWave {
     pub generate_at_ms: Vec<u64>,
     /// The time of day of the wave's daily batches (none when it generates once).
     pub daily_batch: Option<Time>,
-    /// The site's public holidays (dates at the site).
-    pub holidays: Vec<Date>,
+    /// When installers work at the site.
+    pub calendar: Calendar,
     pub faults: Rates,
 }
+
+/// Working days and public holidays at a site (dates at the site).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calendar {
+    pub days: Vec<Weekday>,
+    pub holidays: Vec<Date>,
+}
+
+impl Calendar {
+    /// Whether installers work on `d`: one of the working days, and not a holiday.
+    pub fn works(&self, d: Date) -> bool {
+        self.days.contains(&d.weekday()) && !self.holidays.contains(&d)
+    }
+}
+
+/// Monday to Friday: the working days when a plan names none.
+const WEEKDAYS: [Weekday; 5] = [
+    Weekday::Monday,
+    Weekday::Tuesday,
+    Weekday::Wednesday,
+    Weekday::Thursday,
+    Weekday::Friday,
+];
 
 /// When the admins regenerate a room's OTP after an expiry or a rejection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -700,25 +726,7 @@ impl Checker<'_> {
             Ok(h) => Some(h),
             Err(e) => self.fail(a.working_hours.span(), &format!("{field}.working_hours"), e),
         };
-        let days = match &a.days {
-            None => Some(vec![
-                Weekday::Monday,
-                Weekday::Tuesday,
-                Weekday::Wednesday,
-                Weekday::Thursday,
-                Weekday::Friday,
-            ]),
-            Some(d) => match d
-                .get_ref()
-                .iter()
-                .map(|s| parse_weekday(s))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(days) if !days.is_empty() => Some(days),
-                Ok(_) => self.fail(d.span(), &format!("{field}.days"), "name at least one day"),
-                Err(e) => self.fail(d.span(), &format!("{field}.days"), e),
-            },
-        };
+        let days = self.weekdays(&a.days, &format!("{field}.days"));
         if *a.count.get_ref() > 1_000 {
             self.fail::<()>(
                 a.count.span(),
@@ -799,8 +807,8 @@ impl Checker<'_> {
                 );
             }
         };
-        let holidays = self.holidays(&site.holidays, &format!("site {:?}.holidays", site.name))?;
-        let dates = installation_dates(start_date, days, &holidays);
+        let calendar = self.calendar(site)?;
+        let dates = installation_dates(start_date, days, &calendar);
         let generate_at_ms =
             self.generation_times(w, &field, (start_date, &dates), &tz, start_ms)?;
         let faults = self.faults(&w.faults, &format!("{field}.faults."), base);
@@ -815,10 +823,39 @@ impl Checker<'_> {
             daily_batch: w
                 .otps_generated_at
                 .as_ref()
-                .and_then(|v| v.get_ref().parse::<Time>().ok()),
-            holidays,
+                .and_then(|v| time_of_day(v.get_ref())),
+            calendar,
             faults,
         })
+    }
+
+    /// A site's installers' working days and holidays.
+    fn calendar(&mut self, site: &Site) -> Option<Calendar> {
+        Some(Calendar {
+            days: self.weekdays(&site.days, &format!("site {:?}.days", site.name))?,
+            holidays: self.holidays(&site.holidays, &format!("site {:?}.holidays", site.name))?,
+        })
+    }
+
+    /// Working days written `mon`..`sun` (Monday to Friday when not given).
+    fn weekdays(
+        &mut self,
+        given: &Option<Spanned<Vec<String>>>,
+        field: &str,
+    ) -> Option<Vec<Weekday>> {
+        let Some(d) = given else {
+            return Some(WEEKDAYS.to_vec());
+        };
+        match d
+            .get_ref()
+            .iter()
+            .map(|s| parse_weekday(s))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(days) if !days.is_empty() => Some(days),
+            Ok(_) => self.fail(d.span(), field, "name at least one day"),
+            Err(e) => self.fail(d.span(), field, e),
+        }
     }
 
     /// The re-issue section: a policy, return days, attempts and time per regeneration.
@@ -991,12 +1028,21 @@ fn admins_written(p: &Plan) -> u32 {
         .fold(0u32, |n, a| n.saturating_add(*a.count.get_ref()))
 }
 
-/// `days` working days from `start`: weekends and the site's `holidays` skipped.
-fn installation_dates(start: Date, days: u32, holidays: &[Date]) -> Vec<Date> {
+/// `text` as a time of day (`07:30`), not a date-time (`2026-12-06T17:00`, which jiff would also
+/// read as a time).
+pub fn time_of_day(text: &str) -> Option<Time> {
+    match text.parse::<DateTime>() {
+        Ok(_) => None,
+        Err(_) => text.parse().ok(),
+    }
+}
+
+/// `days` working days from `start` on the site's `calendar`.
+fn installation_dates(start: Date, days: u32, calendar: &Calendar) -> Vec<Date> {
     let mut dates = Vec::new();
     let mut d = start;
     while dates.len() < days as usize {
-        if installers_work(d, holidays) {
+        if calendar.works(d) {
             dates.push(d);
         }
         match d.tomorrow() {
@@ -1005,11 +1051,6 @@ fn installation_dates(start: Date, days: u32, holidays: &[Date]) -> Vec<Date> {
         }
     }
     dates
-}
-
-/// Whether installers work on `d`: a weekday that is not one of the site's `holidays`.
-pub fn installers_work(d: Date, holidays: &[Date]) -> bool {
-    !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) && !holidays.contains(&d)
 }
 
 /// Things that run but probably not as meant: OTPs that expire before the installers who type

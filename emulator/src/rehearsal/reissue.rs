@@ -4,7 +4,7 @@
 //! comes back on a later working day at the site, up to the plan's attempts. Every room then
 //! ends signed in or with a reason in words.
 
-use super::plan::{CompiledPlan, CompiledWave, Reissue, ReissuePolicy, installers_work};
+use super::plan::{CompiledPlan, CompiledWave, Reissue, ReissuePolicy};
 use super::{Outcomes, Stage, wave_config, wave_profile};
 use crate::config::FleetConfig;
 use crate::console::ConsoleRecord;
@@ -90,9 +90,8 @@ pub(super) struct Returns<'p> {
 
 impl<'p> Returns<'p> {
     pub(super) fn new(plan: &'p CompiledPlan, seed: u64, stage: &Stage, due: &'p Due) -> Self {
-        let approvers = plan
-            .admins
-            .iter()
+        // A group of none is never at work.
+        let approvers = (plan.admins.iter().filter(|a| a.count > 0))
             .map(|a| a.schedule(plan.start_ms, stage.origin))
             .collect();
         Returns {
@@ -121,6 +120,11 @@ impl<'p> Returns<'p> {
         });
         if !room.same_visit {
             room.visits += record.visits;
+        }
+        if record.otps == 0 {
+            // The desk never made this visit's OTP (the rehearsal stopped, or the server
+            // refused): the room had one fewer.
+            room.otps = room.otps.saturating_sub(1).max(1);
         }
         let at = self
             .plan
@@ -314,7 +318,7 @@ impl Regenerator<'_> {
         for p in left.into_values().flatten() {
             let profile = self.profile(&p);
             let why = "the rehearsal ended before its OTP was regenerated";
-            let _ = self.tx.send(ConsoleRecord::never_started(&profile, why));
+            let _ = self.tx.send(never_made(&profile, why));
         }
     }
 
@@ -386,13 +390,26 @@ impl Regenerator<'_> {
                 });
             }
             Err(e) => {
-                requester.tally.error(format!("regenerating OTPs: {e}"));
+                if !requester.stop.is_stopped() {
+                    requester.tally.error(format!("regenerating OTPs: {e}"));
+                }
+                let why = match requester.stop.is_stopped() {
+                    true => "the rehearsal ended before its OTP was regenerated".to_owned(),
+                    false => format!("regenerating its OTP failed: {e}"),
+                };
                 for p in &profiles {
-                    let why = format!("regenerating its OTP failed: {e}");
-                    let _ = self.tx.send(ConsoleRecord::never_started(p, &why));
+                    let _ = self.tx.send(never_made(p, &why));
                 }
             }
         }
+    }
+}
+
+/// The record of a visit whose OTP was never made (`otps` 0 tells the collector so).
+fn never_made(p: &ConsoleProfile, why: &str) -> ConsoleRecord {
+    ConsoleRecord {
+        otps: 0,
+        ..ConsoleRecord::never_started(p, why)
     }
 }
 
@@ -471,7 +488,7 @@ impl Site<'_> {
             return false;
         };
         let (open, close) = self.wave.installer_hours;
-        installers_work(z.date(), &self.wave.holidays) && z.time() >= open && z.time() < close
+        self.wave.calendar.works(z.date()) && z.time() >= open && z.time() < close
     }
 
     /// The `days`th installation day at the site after the date of `ms`.
@@ -481,7 +498,7 @@ impl Site<'_> {
         // Bounded: a year of days off in a row is a calendar nobody installs by.
         for _ in 0..366 {
             d = d.tomorrow().ok()?;
-            if installers_work(d, &self.wave.holidays) {
+            if self.wave.calendar.works(d) {
                 left -= 1;
                 if left == 0 {
                     return Some(d);

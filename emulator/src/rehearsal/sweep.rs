@@ -74,7 +74,7 @@ impl Knob {
                 }
             }
             Knob::BatchTime => {
-                if value.parse::<jiff::civil::Time>().is_err() {
+                if super::plan::time_of_day(value).is_none() {
                     return Err(format!(
                         "batch-time={value}: write a time of day, e.g. 07:30"
                     ));
@@ -207,6 +207,14 @@ pub fn plans(
     base: &CompiledPlan,
     varies: &[Vary],
 ) -> Result<Vec<(Combination, CompiledPlan)>, String> {
+    for (i, vary) in varies.iter().enumerate() {
+        if varies[..i].iter().any(|v| v.knob == vary.knob) {
+            let name = vary.knob.name();
+            return Err(format!(
+                "{name} is varied twice: give all its values in one --vary {name}=V1,V2"
+            ));
+        }
+    }
     let combos = combinations(varies);
     if combos.len() > MAX_COMBINATIONS {
         return Err(format!(
@@ -266,7 +274,7 @@ pub fn row_of(combo: &[(Knob, String)], plan: &CompiledPlan, run: &RehearsalRun)
     let f = r.rehearsal.clone().unwrap_or_default();
     let days = f.last_signed_in_at.as_deref().and_then(|at| {
         let t: jiff::Timestamp = at.parse().ok()?;
-        // To the millisecond: the marks compare these.
+        // To the second (as report.json writes it): the marks compare these.
         Some((t.as_millisecond() - plan.start_ms) as f64 / 86_400_000.0)
     });
     SweepRow {

@@ -744,4 +744,74 @@ fn a_sweep_refuses_what_it_cannot_vary() {
     assert!(bad("policy=at_once").contains("no [reissue] section"));
     assert!(bad("approvers=2").contains("no [[admins]] group"));
     assert!(bad("batch-time=noon").contains("write a time of day"));
+    assert!(bad("batch-time=2026-12-06T17:00").contains("write a time of day"));
+    let twice: Vec<Vary> = ["validity=8h", "validity=24h"]
+        .iter()
+        .map(|v| v.parse().expect("parses"))
+        .collect();
+    assert!(
+        plans(&base, &twice)
+            .unwrap_err()
+            .contains("validity is varied twice")
+    );
+}
+
+/// A site's working days decide its installation days and its installers' return visits.
+#[test]
+fn a_sites_working_days_set_its_installations_and_returns() {
+    use otpfleet_emulator::rehearsal::reissue::plan_return;
+    use rand::SeedableRng as _;
+    const HOUR: u64 = 3_600_000;
+    let six_days = RETURNS
+        .replace("POLICY", "next_batch")
+        .replace(
+            "holidays = [\"2026-12-09\"]",
+            "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]",
+        )
+        .replace("days = 1\n", "days = 6\n");
+    let plan = compile(&six_days).expect("compiles");
+    let dates: Vec<String> = plan.waves[0]
+        .dates
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2026-12-07",
+            "2026-12-08",
+            "2026-12-09",
+            "2026-12-10",
+            "2026-12-11",
+            "2026-12-12"
+        ]
+    );
+    // A failure on Saturday 16:00 New York (141 h) returns Monday: Sunday is off.
+    let r = plan.reissue.expect("re-issue");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let ret = plan_return(
+        &plan,
+        &plan.waves[0],
+        &r,
+        (141 * HOUR, false),
+        |_| 0,
+        &mut rng,
+    )
+    .expect("a return");
+    assert_eq!(
+        ret.regenerate_at_ms,
+        180 * HOUR + HOUR / 2,
+        "Monday's 07:30 batch: {ret:?}"
+    );
+
+    // A wave generating once, at a date-time, has no daily batch (its return days' OTPs are
+    // made as the installers' day opens), though jiff reads a date-time as a time too.
+    let once = compile(&shipped("office-20.toml")).expect("compiles");
+    assert_eq!(once.waves[0].daily_batch, None);
+    let bad = compile(&RETURNS.replace("holidays = [\"2026-12-09\"]", "days = [\"someday\"]"))
+        .unwrap_err();
+    assert!(
+        bad.iter().any(|e| e.field == "site \"east\".days"),
+        "{bad:?}"
+    );
 }
