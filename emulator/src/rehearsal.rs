@@ -577,7 +577,7 @@ fn name_waves(plan: &CompiledPlan, records: &mut [ConsoleRecord]) {
         let name: Arc<str> = Arc::from(wave.name.as_str());
         for r in records
             .iter_mut()
-            .filter(|r| (wave.first_index..wave.first_index + wave.consoles).contains(&r.index))
+            .filter(|r| wave.indexes().contains(&r.index))
         {
             r.wave = Some(Arc::clone(&name));
         }

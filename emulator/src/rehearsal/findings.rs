@@ -224,7 +224,7 @@ fn of_wave<'r>(
     w: &CompiledWave,
     records: &'r [ConsoleRecord],
 ) -> impl Iterator<Item = &'r ConsoleRecord> {
-    let indexes = w.first_index..w.first_index + w.consoles;
+    let indexes = w.indexes();
     records.iter().filter(move |r| indexes.contains(&r.index))
 }
 

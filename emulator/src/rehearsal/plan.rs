@@ -311,6 +311,11 @@ impl CompiledPlan {
         self.waves.iter().map(|w| w.consoles).sum()
     }
 
+    /// Which wave (its place in `waves`) console `index` belongs to.
+    pub fn wave_of(&self, index: u64) -> Option<usize> {
+        self.waves.iter().position(|w| w.indexes().contains(&index))
+    }
+
     /// About the most memory the rehearsal takes (see [`BYTES_PER_CONSOLE`]).
     pub fn memory_needed(&self) -> u64 {
         let per_console = match self.reissue {
@@ -998,6 +1003,11 @@ impl Checker<'_> {
 }
 
 impl CompiledWave {
+    /// The indexes of the wave's consoles in the whole rehearsal.
+    pub fn indexes(&self) -> std::ops::Range<u64> {
+        self.first_index..self.first_index + self.consoles
+    }
+
     /// The installation date (index into `dates`) of the wave's `j`th console.
     pub fn date_of(&self, j: u64) -> usize {
         (j % self.dates.len().max(1) as u64) as usize

@@ -126,11 +126,7 @@ impl<'p> Returns<'p> {
             // refused): the room had one fewer.
             room.otps = room.otps.saturating_sub(1).max(1);
         }
-        let at = self
-            .plan
-            .waves
-            .iter()
-            .position(|w| (w.first_index..w.first_index + w.consoles).contains(&record.index));
+        let at = self.plan.wave_of(record.index);
         if let (Some(at), Outcome::Expired) = (at, record.outcome) {
             let e = &mut self.expiries[at];
             match record.expired_awaiting_approval {
@@ -325,11 +321,7 @@ impl Regenerator<'_> {
     /// The room's console for its next visit: drawn as at first, arriving at the return.
     fn profile(&self, p: &Pending) -> ConsoleProfile {
         let plan = self.plan;
-        let at = plan
-            .waves
-            .iter()
-            .position(|w| (w.first_index..w.first_index + w.consoles).contains(&p.index))
-            .unwrap_or(0);
+        let at = plan.wave_of(p.index).unwrap_or(0);
         let wave = &plan.waves[at];
         let mut profile = wave_profile(
             plan,
