@@ -13,15 +13,15 @@ use gungraun::{library_benchmark, library_benchmark_group, main};
 use otpfleet_benches::gate::{BATCH_OPS, OPS, WARM_OPS};
 use otpfleet_benches::{Domain, OP_MS, POLL_STEP_MS, Redeemed, START_MS, verify_request};
 use otpfleet_protocol::{BatchRequest, OtpCode, RedeemRequest, VerifyRequest};
-use otpfleet_server::domain::secrets::{Secrets, new_otp};
+use otpfleet_server::domain::secrets::{Entropy, Secrets};
 use std::hint::black_box;
 
 fn hmac_setup() -> (Secrets, Vec<OtpCode>) {
     let secrets = Secrets::random();
-    for code in (0..WARM_OPS).map(|_| new_otp()) {
+    for code in (0..WARM_OPS).map(|_| Entropy::Os.otp()) {
         black_box(secrets.otp_key(&code));
     }
-    (secrets, (0..OPS).map(|_| new_otp()).collect())
+    (secrets, (0..OPS).map(|_| Entropy::Os.otp()).collect())
 }
 
 // The reference: one HMAC-SHA256 of an OTP with the server's OTP key, as redeem computes it.

@@ -24,7 +24,7 @@ use otpfleet_benches::{
     Domain, OP_MS, PollCursor, Redeemed, ThreadUsage, evict_caches, verify_request,
 };
 use otpfleet_protocol::RedeemRequest;
-use otpfleet_server::domain::secrets::{Secrets, new_otp};
+use otpfleet_server::domain::secrets::{Entropy, Secrets};
 use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -71,7 +71,7 @@ fn domain(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat);
 
     let secrets = Secrets::random();
-    let code = new_otp();
+    let code = Entropy::Os.otp();
     g.bench_function("hmac_otp", |b| {
         b.iter(|| secrets.otp_key(black_box(&code)));
     });
@@ -243,7 +243,9 @@ fn contention(c: &mut Criterion) {
         let id = BenchmarkId::new("hmac_threads", threads);
         g.bench_with_input(id, &threads, |b, &threads| {
             b.iter_custom(|iters| {
-                let codes: Vec<_> = (0..iters * threads as u64).map(|_| new_otp()).collect();
+                let codes: Vec<_> = (0..iters * threads as u64)
+                    .map(|_| Entropy::Os.otp())
+                    .collect();
                 concurrently(&codes, threads, &mut sched, |code| {
                     black_box(secrets.otp_key(code));
                 })

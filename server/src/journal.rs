@@ -120,8 +120,21 @@ pub struct Journal {
     path: PathBuf,
     /// Where it lives, to open it anew after a failure.
     storage: crate::Storage,
-    writer: Option<std::thread::JoinHandle<()>>,
+    committer: Committer,
     counters: Arc<Counters>,
+}
+
+/// Who commits what is sent to the writer.
+enum Committer {
+    /// A thread of its own, which takes whatever has arrived when it is free (a real disk).
+    Thread(Option<std::thread::JoinHandle<()>>),
+    /// On a simulated disk, whoever waits for the journal, at that moment: what makes a group
+    /// then depends on the order of the calls, never on how threads were scheduled, so a
+    /// simulation replays byte for byte. `sent` wakes waiters whose change was not sent yet.
+    Inline {
+        writer: Mutex<Writer>,
+        sent: tokio::sync::Notify,
+    },
 }
 
 /// Where changes are numbered and handed to the writer (under one lock, so numbers follow the
@@ -163,6 +176,24 @@ pub struct JournalStats {
     pub writable: bool,
 }
 
+impl Committer {
+    /// `writer` at work for a journal on `storage`.
+    fn start(storage: &crate::Storage, writer: Writer) -> Result<Committer, JournalError> {
+        Ok(match storage {
+            crate::Storage::Simulated(_) => Committer::Inline {
+                writer: Mutex::new(writer),
+                sent: tokio::sync::Notify::new(),
+            },
+            crate::Storage::Durable(_) | crate::Storage::InMemory => Committer::Thread(Some(
+                std::thread::Builder::new()
+                    .name("otpfleet-journal".into())
+                    .spawn(move || writer.run())
+                    .map_err(|e| JournalError::Write(e.to_string()))?,
+            )),
+        })
+    }
+}
+
 impl Drop for Journal {
     /// Closes the journal: the writer commits what is queued and lets go of the database, so
     /// the directory can be opened again as soon as this returns.
@@ -172,8 +203,13 @@ impl Drop for Journal {
             &mut self.queue.get_mut().to_writer,
             closed,
         ));
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        match &mut self.committer {
+            Committer::Thread(writer) => {
+                if let Some(writer) = writer.take() {
+                    let _ = writer.join();
+                }
+            }
+            Committer::Inline { writer, .. } => writer.get_mut().drain(),
         }
     }
 }
@@ -221,7 +257,7 @@ impl Journal {
     ) -> Result<(Journal, Recovered), JournalError> {
         let (db, path) = open_database(storage)?;
         let mut fresh_secret = [0u8; 32];
-        rand::Rng::fill(&mut rand::rng(), &mut fresh_secret);
+        storage.entropy().fill(&mut fresh_secret);
         // Opening writes (the time it was opened): a journal that opens is one that can be
         // written, so a server recovering from a full disk does not declare itself writable on
         // a disk that is still full (it once did, 12 times in 15 s, each replaying everything).
@@ -249,13 +285,16 @@ impl Journal {
             committed: last,
             failure: None,
         });
-        let writer_db = Arc::clone(&db);
         let counters = Arc::new(Counters::default());
-        let writer_counters = Arc::clone(&counters);
-        let writer = std::thread::Builder::new()
-            .name("otpfleet-journal".into())
-            .spawn(move || writer(writer_db, (last, link), rx, progress_tx, &writer_counters))
-            .map_err(|e| JournalError::Write(e.to_string()))?;
+        let writer = Writer {
+            db: Arc::clone(&db),
+            waiting: Waiting::new(last),
+            link,
+            rx,
+            progress: progress_tx,
+            counters: Arc::clone(&counters),
+        };
+        let committer = Committer::start(storage, writer)?;
         let journal = Journal {
             queue: Mutex::new(Queue {
                 last,
@@ -267,7 +306,7 @@ impl Journal {
             db: Mutex::new(Some(db)),
             path,
             storage: storage.clone(),
-            writer: Some(writer),
+            committer,
             counters,
         };
         Ok((
@@ -329,6 +368,18 @@ impl Journal {
     /// Waits until every event up to `seq` is committed; an error once the writer has failed
     /// before getting there (what it did commit before failing stays acknowledged).
     pub async fn wait_durable(&self, seq: u64) -> Result<(), JournalError> {
+        if let Committer::Inline { writer, sent } = &self.committer {
+            loop {
+                let mut later = std::pin::pin!(sent.notified());
+                later.as_mut().enable();
+                writer.lock().drain();
+                let p = self.progress.borrow().clone();
+                if p.committed >= seq || p.failure.is_some() {
+                    break;
+                }
+                later.await;
+            }
+        }
         let mut rx = self.progress.clone();
         let progress = rx
             .wait_for(|p| p.committed >= seq || p.failure.is_some())
@@ -395,6 +446,9 @@ impl EventSink for Journal {
     fn send_unit(&self, unit: Vec<Reserved>) {
         // A closed queue means the journal is being dropped; nothing waits for these any more.
         let _ = self.queue.lock().to_writer.send(unit);
+        if let Committer::Inline { sent, .. } = &self.committer {
+            sent.notify_waiters();
+        }
     }
 
     fn appended(&self) -> u64 {
@@ -612,45 +666,71 @@ fn open_db(
     }
 }
 
-/// The writer thread: one transaction per group of waiting units, in sequence order, each
-/// record linked to the one before.
-fn writer(
+/// The writer: one transaction per group of waiting units, in sequence order, each record
+/// linked to the one before.
+struct Writer {
     db: Arc<Database>,
-    (last, mut link_so_far): (u64, [u8; 32]),
+    waiting: Waiting,
+    /// The link of the last record committed.
+    link: [u8; 32],
     rx: mpsc::Receiver<Vec<Reserved>>,
     progress: watch::Sender<Progress>,
-    counters: &Counters,
-) {
-    let mut waiting = Waiting::new(last);
-    while let Ok(first) = rx.recv() {
-        waiting.add(first);
-        while waiting.events() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(next) => waiting.add(next),
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// The writer thread: commits what arrives until the journal is dropped or a commit fails.
+    fn run(mut self) {
+        while let Ok(first) = self.rx.recv() {
+            if !self.commit_with(first) {
+                return;
+            }
+        }
+    }
+
+    /// Commits everything sent so far (a simulated disk's journal, which has no thread).
+    fn drain(&mut self) {
+        while !self.counters.failed.load(Ordering::Acquire) {
+            match self.rx.try_recv() {
+                Ok(first) => {
+                    self.commit_with(first);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Commits `first` with whatever else has arrived (a group); false once a commit failed.
+    fn commit_with(&mut self, first: Vec<Reserved>) -> bool {
+        self.waiting.add(first);
+        while self.waiting.events() < MAX_GROUP {
+            match self.rx.try_recv() {
+                Ok(next) => self.waiting.add(next),
                 Err(_) => break,
             }
         }
-        let group = waiting.take_committable();
+        let group = self.waiting.take_committable();
         let Some(last) = group.last().map(|r| r.seq) else {
-            continue;
+            return true;
         };
         let started = std::time::Instant::now();
-        let done = commit(&db, &group, &mut link_so_far);
+        let done = commit(&self.db, &group, &mut self.link);
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        counters.commits.fetch_add(1, Ordering::Relaxed);
-        counters.commit_us.fetch_add(took, Ordering::Relaxed);
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters.commit_us.fetch_add(took, Ordering::Relaxed);
         match done {
             Ok(()) => {
-                progress.send_modify(|p| p.committed = last);
+                self.progress.send_modify(|p| p.committed = last);
+                true
             }
             Err(e) => {
                 // Nothing after a failed commit can be acknowledged: every waiter of it, and
                 // of anything later, gets the error. redb answers nothing more after an I/O
                 // error (not even reads): the database is let go of here, and the server
                 // opens it anew (see `Journal::close`).
-                counters.failed.store(true, Ordering::Release);
-                progress.send_modify(|p| p.failure = Some(e));
-                return;
+                self.counters.failed.store(true, Ordering::Release);
+                self.progress.send_modify(|p| p.failure = Some(e));
+                false
             }
         }
     }

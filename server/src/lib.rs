@@ -38,6 +38,18 @@ pub enum Storage {
     Simulated(simdisk::SimDisk),
 }
 
+impl Storage {
+    /// Where a server on this storage draws fresh secrets, OTPs and tokens from: the OS, or on a
+    /// simulated disk a stream of the simulation's seed (a new one for each process), so that a
+    /// seed replays byte for byte.
+    pub fn entropy(&self) -> domain::secrets::Entropy {
+        match self {
+            Storage::Simulated(disk) => domain::secrets::Entropy::seeded(disk.next_seed()),
+            Storage::InMemory | Storage::Durable(_) => domain::secrets::Entropy::Os,
+        }
+    }
+}
+
 /// A server put together, ready to [`serve`]: its app, and what a durable one recovered.
 #[derive(Debug)]
 pub struct Assembled {
@@ -181,11 +193,9 @@ fn durable_from(
     catalogue: Catalogue,
 ) -> Result<Durable, journal::JournalError> {
     let dir = journal.dir().to_path_buf();
-    let mut core = Core::new(
-        config,
-        catalogue,
-        domain::secrets::Secrets::from_secret(&recovered.secret),
-    );
+    let secrets = domain::secrets::Secrets::from_secret(&recovered.secret)
+        .with_entropy(journal.storage().entropy());
+    let mut core = Core::new(config, catalogue, secrets);
     let tokens = tokens::in_force(&recovered.entries);
     let replayed = recovered.entries.len();
     replay(&core, recovered.entries, &dir)?;

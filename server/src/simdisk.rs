@@ -2,10 +2,18 @@
 //! the volatile cache real disks have. Writes land in the cache; `sync_data` makes everything
 //! written before it durable (the write barrier redb relies on; `eventual` is treated as
 //! immediate). A power loss keeps what was synced and, of what was not, a seeded choice: none
-//! of it, all of it, or a prefix of the writes, each perhaps torn at a sector boundary. Seeded
-//! faults fail a read, a write or a sync, or find the disk full; `cut_after` cuts the power
-//! after a given number of operations, so a crash lands at a chosen point of a commit. The same
-//! seed and the same calls give the same bytes; nothing touches a real file.
+//! of it, all of it, a prefix or a random part of the writes, each perhaps torn at a sector
+//! boundary. Seeded faults fail a read, a write or a sync, or find the disk full; `cut_after`
+//! cuts the power after a given number of operations, so a crash lands at a chosen point of a
+//! commit. Nothing touches a real file.
+//!
+//! The same seed and the same calls give the same bytes, even though redb flushes the pages of
+//! a commit in an order that varies from run to run (its write buffer is a hash map seeded per
+//! process). Between two barriers a disk may reorder writes anyway, so nothing here depends on
+//! their order: a power loss chooses among them in the order of their offsets; a write error
+//! is decided by the write's place and epoch, not by when it came, and is reported by the next
+//! sync (as Linux reports a failed write-back at `fsync`); and a cut that falls among the
+//! writes of an epoch takes effect at its barrier, with all of them unsynced.
 //!
 //! A crash with SIGKILL (`tests/it/crash.rs`) cannot lose what the page cache holds; this disk
 //! can, which is what shows an fsync missing or misplaced.
@@ -79,6 +87,15 @@ enum Pending {
     SetLen(u64),
 }
 
+/// What kind of call an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Read,
+    Write,
+    /// A sync or a resize: where a cut that fell among an epoch's writes takes effect.
+    Barrier,
+}
+
 #[derive(Debug)]
 struct State {
     /// The bytes as of the last sync: what survives a power loss for sure.
@@ -95,6 +112,11 @@ struct State {
     power: u64,
     /// Operations left before the power is cut, when a cut is set.
     cut_in: Option<u64>,
+    /// The simulation's seed, and how many seeds of it processes have drawn.
+    seed: u64,
+    seeds_drawn: u64,
+    /// A write of this epoch failed: the next sync reports it.
+    write_failed: bool,
 }
 
 /// A simulated disk; clones share it.
@@ -116,6 +138,9 @@ impl SimDisk {
                 stats: DiskStats::default(),
                 power: 0,
                 cut_in: None,
+                seed,
+                seeds_drawn: 0,
+                write_failed: false,
             })),
         }
     }
@@ -132,10 +157,8 @@ impl SimDisk {
     /// temporary name, syncing it and renaming it does on a real one. One operation: a cut or a
     /// write fault lands before it (nothing in place) or after it (all of it).
     pub fn install(&self, image: Vec<u8>) -> io::Result<()> {
-        self.backend().operate(
-            |f| f.write_error,
-            "write error",
-            |s| {
+        self.backend()
+            .operate(Call::Barrier, (|f| f.write_error, "write error"), |s| {
                 if !s.cache.is_empty() {
                     return Err(failure("install on a disk that holds a file"));
                 }
@@ -147,8 +170,21 @@ impl SimDisk {
                 s.durable = image;
                 s.unsynced.clear();
                 Ok(())
-            },
-        )
+            })
+    }
+
+    /// A seed for what a server on this disk draws (its secret, OTPs, tokens): a new one each
+    /// call, the same sequence for the same disk seed, so a simulation replays byte for byte.
+    pub fn next_seed(&self) -> u64 {
+        let mut s = self.state.lock();
+        s.seeds_drawn += 1;
+        hash_of(&(s.seed, s.seeds_drawn))
+    }
+
+    /// A hash of the bytes as the database sees them now, the same in every run of one build:
+    /// two runs of a seed that end with the same digest left the same bytes.
+    pub fn digest(&self) -> u64 {
+        hash_of(&self.state.lock().cache)
     }
 
     /// The bytes as the database sees them now.
@@ -173,21 +209,22 @@ impl SimDisk {
     }
 
     /// A power loss: the cache is gone; what was synced stays, and of what was not, a seeded
-    /// choice survives (none, all, a prefix of the changes, each write of it perhaps torn at a
-    /// sector).
+    /// choice survives (none, all, a prefix or a random part of the changes in the order of
+    /// their offsets, each write of it perhaps torn at a sector).
     /// Databases opened before it fail every further call.
     pub fn power_loss(&self) {
         let mut s = self.state.lock();
-        let pending = std::mem::take(&mut s.unsynced);
+        let pending = in_offset_order(std::mem::take(&mut s.unsynced));
         let mut image = std::mem::take(&mut s.durable);
-        let keep = match s.rng.random_range(0..4u8) {
-            0 => 0,
-            1 => pending.len(),
-            _ => s.rng.random_range(0..=pending.len()),
+        let (keep, scattered) = match s.rng.random_range(0..5u8) {
+            0 => (0, false),
+            1 => (pending.len(), false),
+            2 => (pending.len(), true),
+            _ => (s.rng.random_range(0..=pending.len()), false),
         };
         let torn = s.rng.random_bool(0.25);
         for (i, change) in pending.into_iter().enumerate() {
-            if i >= keep {
+            if i >= keep || (scattered && s.rng.random_bool(0.5)) {
                 s.stats.lost_writes += u64::from(matches!(change, Pending::Write(..)));
                 continue;
             }
@@ -208,6 +245,7 @@ impl SimDisk {
         s.durable = image;
         s.power += 1;
         s.cut_in = None;
+        s.write_failed = false;
         s.stats.power_losses += 1;
     }
 
@@ -240,6 +278,26 @@ impl PartialEq for SimDisk {
 
 impl Eq for SimDisk {}
 
+/// The changes of one epoch in a canonical order: between two resizes (whose places among the
+/// calls do not vary), writes by offset; two writes to one offset keep their order.
+fn in_offset_order(mut pending: Vec<Pending>) -> Vec<Pending> {
+    for run in pending.split_mut(|p| matches!(p, Pending::SetLen(_))) {
+        run.sort_by_key(|p| match p {
+            Pending::Write(at, _) => *at,
+            Pending::SetLen(_) => u64::MAX,
+        });
+    }
+    pending
+}
+
+/// A hash that is the same in every run of the same build.
+fn hash_of(value: &impl std::hash::Hash) -> u64 {
+    std::hash::BuildHasher::hash_one(
+        &std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(),
+        value,
+    )
+}
+
 fn apply(image: &mut Vec<u8>, at: u64, bytes: &[u8]) {
     let at = usize::try_from(at).unwrap_or(usize::MAX);
     let end = at.saturating_add(bytes.len());
@@ -261,22 +319,24 @@ fn failure(what: &str) -> io::Error {
 }
 
 impl SimBackend {
-    /// Runs `f` on the disk's state unless the power is off or a fault of odds `odds` strikes.
+    /// Runs `f` on the disk's state unless the power is off or a fault of odds `odds` strikes
+    /// (`what` names it). A cut that fell among an epoch's writes waits for its barrier.
     fn operate<T>(
         &self,
-        odds: impl FnOnce(&Faults) -> f64,
-        what: &str,
+        call: Call,
+        (odds, what): (impl FnOnce(&Faults) -> f64, &str),
         f: impl FnOnce(&mut State) -> io::Result<T>,
     ) -> io::Result<T> {
         let mut s = self.disk.state.lock();
         if s.power != self.power {
             return Err(failure("power loss: the machine is off"));
         }
-        if let Some(left) = s.cut_in {
-            if left == 0 {
+        match s.cut_in {
+            Some(0) if call == Call::Barrier || s.unsynced.is_empty() => {
                 return Err(failure("power loss: the power was cut"));
             }
-            s.cut_in = Some(left - 1);
+            Some(0) | None => {}
+            Some(left) => s.cut_in = Some(left - 1),
         }
         s.stats.operations += 1;
         let odds = odds(&s.faults);
@@ -290,76 +350,142 @@ impl SimBackend {
 
 impl redb::StorageBackend for SimBackend {
     fn len(&self) -> io::Result<u64> {
-        self.operate(|_| 0.0, "", |s| Ok(s.cache.len() as u64))
+        self.operate(Call::Read, (|_| 0.0, ""), |s| Ok(s.cache.len() as u64))
     }
 
     fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        self.operate(
-            |f| f.read_error,
-            "read error",
-            |s| {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                let end = start.saturating_add(len);
-                s.cache
-                    .get(start..end)
-                    .map(<[u8]>::to_vec)
-                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
-            },
-        )
+        self.operate(Call::Read, (|f| f.read_error, "read error"), |s| {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            let end = start.saturating_add(len);
+            s.cache
+                .get(start..end)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
+        })
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.operate(
-            |f| f.write_error,
-            "write error",
-            |s| {
-                if len > s.faults.capacity {
-                    s.stats.full += 1;
-                    return Err(failure("full disk: no space left on device"));
-                }
-                s.cache.resize(usize::try_from(len).unwrap_or(0), 0);
-                s.unsynced.push(Pending::SetLen(len));
-                Ok(())
-            },
-        )
+        self.operate(Call::Barrier, (|f| f.write_error, "write error"), |s| {
+            if len > s.faults.capacity {
+                s.stats.full += 1;
+                return Err(failure("full disk: no space left on device"));
+            }
+            s.cache.resize(usize::try_from(len).unwrap_or(0), 0);
+            s.unsynced.push(Pending::SetLen(len));
+            Ok(())
+        })
     }
 
     fn sync_data(&self, _eventual: bool) -> io::Result<()> {
-        self.operate(
-            |f| f.sync_error,
-            "sync error",
-            |s| {
-                s.stats.syncs += 1;
-                if s.faults.planted == Some(Defect::LyingSync) {
-                    return Ok(());
-                }
-                for change in std::mem::take(&mut s.unsynced) {
-                    match change {
-                        Pending::SetLen(len) => {
-                            s.durable.resize(usize::try_from(len).unwrap_or(0), 0);
-                        }
-                        Pending::Write(at, bytes) => apply(&mut s.durable, at, &bytes),
+        self.operate(Call::Barrier, (|f| f.sync_error, "sync error"), |s| {
+            s.stats.syncs += 1;
+            if std::mem::take(&mut s.write_failed) {
+                // A write of the epoch failed: what it wrote stays unsynced.
+                s.stats.io_errors += 1;
+                return Err(failure("write error"));
+            }
+            if s.faults.planted == Some(Defect::LyingSync) {
+                return Ok(());
+            }
+            for change in std::mem::take(&mut s.unsynced) {
+                match change {
+                    Pending::SetLen(len) => {
+                        s.durable.resize(usize::try_from(len).unwrap_or(0), 0);
                     }
+                    Pending::Write(at, bytes) => apply(&mut s.durable, at, &bytes),
                 }
-                Ok(())
-            },
-        )
+            }
+            Ok(())
+        })
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.operate(
-            |f| f.write_error,
-            "write error",
-            |s| {
-                let end = offset.saturating_add(data.len() as u64);
-                if end > s.faults.capacity {
-                    s.stats.full += 1;
-                    return Err(failure("full disk: no space left on device"));
-                }
-                apply(&mut s.cache, offset, data);
-                s.unsynced.push(Pending::Write(offset, data.to_vec()));
-                Ok(())
-            },
-        )
+        self.operate(Call::Write, (|_| 0.0, ""), |s| {
+            let end = offset.saturating_add(data.len() as u64);
+            if end > s.faults.capacity {
+                s.stats.full += 1;
+                return Err(failure("full disk: no space left on device"));
+            }
+            // Decided by the write's place and epoch, not by when it came among the
+            // epoch's writes; reported by the next sync.
+            let odds = s.faults.write_error;
+            let draw = hash_of(&(s.seed, s.stats.syncs, offset, data.len()));
+            if odds > 0.0 && (draw as f64) < odds * u64::MAX as f64 {
+                s.write_failed = true;
+            }
+            apply(&mut s.cache, offset, data);
+            s.unsynced.push(Pending::Write(offset, data.to_vec()));
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::StorageBackend as _;
+
+    /// Writes pages 0..8 in `order` after a synced first page, then loses the power.
+    fn crash_after(order: &[u64], seed: u64) -> (Vec<u8>, DiskStats) {
+        let disk = SimDisk::new(seed, Faults::NONE);
+        let b = disk.backend();
+        b.set_len(8 * 4096).unwrap();
+        b.write(0, &[1; 4096]).unwrap();
+        b.sync_data(false).unwrap();
+        for page in order {
+            b.write(page * 4096, &[u8::try_from(*page).unwrap() + 2; 4096])
+                .unwrap();
+        }
+        disk.power_loss();
+        (disk.image(), disk.stats())
+    }
+
+    /// What a power loss keeps of an epoch does not depend on the order its writes came in
+    /// (redb's flush order varies between runs), over seeds that keep none, all, a prefix and
+    /// a random part.
+    #[test]
+    fn a_power_loss_keeps_the_same_bytes_whatever_the_order_of_the_writes() {
+        let mut kept = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let (a, stats) = crash_after(&[1, 2, 3, 4, 5, 6, 7], seed);
+            let (b, _) = crash_after(&[5, 7, 1, 3, 2, 6, 4], seed);
+            assert_eq!(a, b, "seed {seed}");
+            assert_eq!(&a[..4096], &[1; 4096][..], "what was synced stays");
+            kept.insert(stats.lost_writes);
+        }
+        assert!(kept.len() > 3, "the choices vary: {kept:?}");
+    }
+
+    /// A cut that falls among an epoch's writes lets the others land and fails the barrier, and
+    /// a write error is told by the next sync, whichever write it struck.
+    #[test]
+    fn a_cut_and_a_write_error_land_at_the_barrier() {
+        let disk = SimDisk::new(7, Faults::NONE);
+        let b = disk.backend();
+        b.set_len(4 * 4096).unwrap();
+        disk.cut_after(1);
+        b.write(0, &[1; 4096]).unwrap();
+        b.write(4096, &[2; 4096]).unwrap();
+        let cut = b.sync_data(false).unwrap_err().to_string();
+        assert!(cut.contains("power was cut"), "{cut}");
+
+        let disk = SimDisk::new(7, Faults::NONE);
+        let b = disk.backend();
+        b.set_len(64 * 4096).unwrap();
+        disk.set_faults(Faults {
+            write_error: 0.05,
+            ..Faults::NONE
+        });
+        for page in 0..64 {
+            b.write(page * 4096, &[3; 4096]).unwrap();
+        }
+        let failed = b.sync_data(false).unwrap_err().to_string();
+        assert!(failed.contains("write error"), "{failed}");
+        assert_eq!(
+            disk.durable_len(),
+            0,
+            "nothing of the failed epoch is durable"
+        );
+        assert!(b.sync_data(false).is_ok(), "the error is told once");
     }
 }

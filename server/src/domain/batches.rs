@@ -3,7 +3,6 @@
 use super::accounts::{check_text, refuse_if_bad};
 use super::error::line_detail;
 use super::ids::IdKind;
-use super::secrets::{new_otp, new_password};
 use super::store::{AccountRecord, AccountRef, ExportRow, OtpSlot, lookup};
 use super::{ApiError, Core, Event};
 use crate::clock::rfc3339;
@@ -134,12 +133,12 @@ impl Core {
         (now_ms, expires_ms): (u64, u64),
         (by, unit): (Option<&str>, &mut super::Unit<'_>),
     ) -> (IssuedOtp, ExportRow) {
-        let code = new_otp();
+        let code = self.secrets.entropy().otp();
         let key = self.secrets.otp_key(&code);
         let mut a = account.lock();
         let password = passwords
             .and_then(|p| p.get(&a.upn_lower).cloned())
-            .unwrap_or_else(new_password);
+            .unwrap_or_else(|| self.secrets.entropy().password());
         let password_hash = self.secrets.password_hash(&a.upn_lower, &password);
         unit.emit(|| Event::OtpIssued {
             account: a.id,

@@ -3,7 +3,7 @@
 
 use super::accounts::check_text;
 use super::ids::IdKind;
-use super::secrets::{VerifiedDevice, encode_poll_token, new_poll_token, poll_token_matches};
+use super::secrets::{VerifiedDevice, encode_poll_token, poll_token_matches};
 use super::store::{AccountRef, OtpSlot, RequestRecord, lookup};
 use super::throttle::Source;
 use super::{ApiError, Core, Event};
@@ -127,7 +127,7 @@ impl Core {
         };
         unredeemed(slot, now_ms)?;
         let id = self.store.next_request_id();
-        let poll_token = new_poll_token();
+        let poll_token = self.secrets.entropy().poll_token();
         let device = device.into_device();
         let interval_s = self.config.poll_interval_s;
         self.emit(|| Event::Redeemed {

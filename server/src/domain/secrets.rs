@@ -53,12 +53,84 @@ impl VerifiedDevice {
     }
 }
 
-/// The server's keys, each derived from one secret for one purpose.
+/// The server's keys, each derived from one secret for one purpose, and where its fresh OTPs,
+/// passwords and poll tokens come from.
 #[derive(Clone)]
 pub struct Secrets {
     otp: HmacSha256,
     password: HmacSha256,
     token: HmacSha256,
+    entropy: Entropy,
+}
+
+/// Where fresh OTPs, passwords and tokens come from: the thread's CSPRNG (ChaCha, seeded from
+/// the OS), or, on a simulated disk only, one stream seeded by the simulation, so that a seed
+/// replays byte for byte (`simdisk`). Never seeded in a real run.
+#[derive(Debug, Clone, Default)]
+pub enum Entropy {
+    #[default]
+    Os,
+    Seeded(std::sync::Arc<parking_lot::Mutex<rand_chacha::ChaCha12Rng>>),
+}
+
+impl Entropy {
+    /// A stream that repeats for the same `seed`.
+    pub fn seeded(seed: u64) -> Entropy {
+        let rng = <rand_chacha::ChaCha12Rng as rand::SeedableRng>::seed_from_u64(seed);
+        Entropy::Seeded(std::sync::Arc::new(parking_lot::Mutex::new(rng)))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut dyn rand::RngCore) -> T) -> T {
+        match self {
+            Entropy::Os => f(&mut rand::rng()),
+            Entropy::Seeded(rng) => f(&mut *rng.lock()),
+        }
+    }
+
+    /// Fills `bytes` with fresh random bytes.
+    pub fn fill(&self, bytes: &mut [u8]) {
+        self.with(|rng| rng.fill_bytes(bytes));
+    }
+
+    /// A fresh OTP; every code is equally likely.
+    pub fn otp(&self) -> OtpCode {
+        let mut indices = [0u8; OTP_LEN];
+        self.with(|rng| {
+            for i in &mut indices {
+                // `random_range` is unbiased, so every code is equally likely.
+                *i = rng.random_range(0..OTP_ALPHABET.len() as u8);
+            }
+        });
+        OtpCode::from_indices(indices)
+    }
+
+    /// A fresh account password (20 characters, about 119 bits). It never starts with a
+    /// character that would make a spreadsheet read the export's cell as a formula, so the
+    /// export never has to mark it (`otpfleet_protocol::export_cell`).
+    pub fn password(&self) -> String {
+        self.with(|rng| {
+            let mut password: String = (0..PASSWORD_LEN)
+                .map(|_| {
+                    char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())])
+                })
+                .collect();
+            // Rarely (3 in 64) the first character would start a formula: draw it again from
+            // the letters and digits. Drawn this way the common case costs nothing extra (the
+            // gated issue bench).
+            if !password.as_bytes()[0].is_ascii_alphanumeric() {
+                let first = char::from(PASSWORD_FIRST[rng.random_range(0..PASSWORD_FIRST.len())]);
+                password.replace_range(0..1, first.encode_utf8(&mut [0; 4]));
+            }
+            password
+        })
+    }
+
+    /// A fresh poll token.
+    pub fn poll_token(&self) -> [u8; POLL_TOKEN_BYTES] {
+        let mut token = [0u8; POLL_TOKEN_BYTES];
+        self.fill(&mut token);
+        token
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -79,14 +151,25 @@ impl Secrets {
             otp: derive(b"otpfleet otp key v1"),
             password: derive(b"otpfleet password key v1"),
             token: derive(b"otpfleet verification token key v1"),
+            entropy: Entropy::Os,
         }
     }
 
     /// Fresh keys from the operating system's CSPRNG.
     pub fn random() -> Secrets {
         let mut secret = [0u8; 32];
-        rand::rng().fill(&mut secret);
+        Entropy::Os.fill(&mut secret);
         Secrets::from_secret(&secret)
+    }
+
+    /// These keys, drawing fresh OTPs, passwords and tokens from `entropy`.
+    pub fn with_entropy(self, entropy: Entropy) -> Secrets {
+        Secrets { entropy, ..self }
+    }
+
+    /// Where fresh OTPs, passwords and poll tokens come from.
+    pub fn entropy(&self) -> &Entropy {
+        &self.entropy
     }
 
     pub fn otp_key(&self, code: &OtpCode) -> OtpKey {
@@ -163,42 +246,6 @@ fn keyed(key: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
-/// A fresh OTP from the thread's CSPRNG (ChaCha, seeded from the OS).
-pub fn new_otp() -> OtpCode {
-    let mut rng = rand::rng();
-    let mut indices = [0u8; OTP_LEN];
-    for i in &mut indices {
-        // `random_range` is unbiased, so every code is equally likely.
-        *i = rng.random_range(0..OTP_ALPHABET.len() as u8);
-    }
-    OtpCode::from_indices(indices)
-}
-
-/// A fresh account password (20 characters, about 119 bits). It never starts with a character
-/// that would make a spreadsheet read the export's cell as a formula, so the export never has
-/// to mark it (`otpfleet_protocol::export_cell`).
-pub fn new_password() -> String {
-    let mut rng = rand::rng();
-    let mut password: String = (0..PASSWORD_LEN)
-        .map(|_| char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())]))
-        .collect();
-    // Rarely (3 in 64) the first character would start a formula: draw it again from the
-    // letters and digits. Drawn this way the common case costs nothing extra (the gated
-    // issue bench).
-    if !password.as_bytes()[0].is_ascii_alphanumeric() {
-        let first = char::from(PASSWORD_FIRST[rng.random_range(0..PASSWORD_FIRST.len())]);
-        password.replace_range(0..1, first.encode_utf8(&mut [0; 4]));
-    }
-    password
-}
-
-/// A fresh poll token.
-pub fn new_poll_token() -> [u8; POLL_TOKEN_BYTES] {
-    let mut token = [0u8; POLL_TOKEN_BYTES];
-    rand::rng().fill(&mut token);
-    token
-}
-
 pub fn encode_poll_token(token: &[u8; POLL_TOKEN_BYTES]) -> String {
     URL_SAFE_NO_PAD.encode(token)
 }
@@ -225,7 +272,7 @@ mod tests {
             .collect();
         assert_eq!(PASSWORD_FIRST, alnum.as_slice());
         for _ in 0..2_000 {
-            let p = new_password();
+            let p = Entropy::Os.password();
             assert_eq!(p.len(), PASSWORD_LEN);
             assert_eq!(otpfleet_protocol::export_cell(&p), p.as_str());
         }
@@ -282,19 +329,19 @@ mod tests {
     fn otp_keys_depend_on_code_and_secret() {
         let a = Secrets::from_secret(&[1; 32]);
         let b = Secrets::from_secret(&[2; 32]);
-        let code = new_otp();
+        let code = Entropy::Os.otp();
         assert_eq!(a.otp_key(&code), a.otp_key(&code));
         assert_ne!(a.otp_key(&code), b.otp_key(&code));
-        assert_ne!(a.otp_key(&code), a.otp_key(&new_otp()));
+        assert_ne!(a.otp_key(&code), a.otp_key(&Entropy::Os.otp()));
     }
 
     #[test]
     fn poll_tokens_match_only_themselves() {
-        let t = new_poll_token();
+        let t = Entropy::Os.poll_token();
         assert!(poll_token_matches(&t, &encode_poll_token(&t)));
         assert!(!poll_token_matches(
             &t,
-            &encode_poll_token(&new_poll_token())
+            &encode_poll_token(&Entropy::Os.poll_token())
         ));
         assert!(!poll_token_matches(&t, "short"));
     }
