@@ -9,6 +9,7 @@ mod probe;
 mod rehearse;
 mod report;
 mod serve;
+mod simulate;
 
 pub use fleet::FleetOpts;
 pub use probe::ProbeOpts;
@@ -46,6 +47,10 @@ pub enum Command {
     AdminToken(admin_token::AdminTokenOpts),
     /// Check the audit log of a data directory.
     Audit(audit::AuditOpts),
+    /// Prove crash safety by simulation: the reference server on a simulated disk, driven by a
+    /// fleet in simulated time, crashed at seeded moments, every promise checked after every
+    /// start.
+    Simulate(simulate::SimulateOpts),
 }
 
 /// Runs one subcommand and ends as it ended (`otpfleet_run::Ending`: its message on stderr
@@ -60,6 +65,7 @@ pub fn run(opts: Opts) -> ExitCode {
         Command::Load(load) => load::run(load),
         Command::AdminToken(opts) => admin_token::run(opts).map(|()| Ending::Complete),
         Command::Audit(opts) => audit::run(opts).map(|()| Ending::Complete),
+        Command::Simulate(opts) => simulate::run(opts),
     };
     otpfleet_run::ending(result).finish()
 }

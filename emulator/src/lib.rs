@@ -22,6 +22,7 @@ pub mod reference;
 pub mod rehearsal;
 pub mod schedule;
 mod seed;
+pub mod simulate;
 mod stop;
 mod streams;
 mod tally;

@@ -62,6 +62,41 @@ impl Faults {
         capacity: u64::MAX,
         planted: None,
     };
+
+    /// The faults of one stretch of a simulation on `disk`: the `standing` ones (none, or a
+    /// planted defect) most of the time; else some of read, write and sync errors, and a disk
+    /// with little room left.
+    pub fn draw(rng: &mut impl rand::Rng, disk: &SimDisk, standing: Faults) -> Faults {
+        if rng.random_bool(0.7) {
+            return standing;
+        }
+        Faults {
+            read_error: if rng.random_bool(0.3) { 0.002 } else { 0.0 },
+            write_error: if rng.random_bool(0.5) { 0.01 } else { 0.0 },
+            sync_error: if rng.random_bool(0.5) { 0.05 } else { 0.0 },
+            capacity: if rng.random_bool(0.3) {
+                disk.len() + rng.random_range(0..64 * 1024)
+            } else {
+                u64::MAX
+            },
+            ..standing
+        }
+    }
+}
+
+/// How the simulated disk names the faults it injects: an error that names one is the disk's
+/// doing, not the file's.
+const INJECTED: [&str; 5] = [
+    "simulated power loss",
+    "simulated read error",
+    "simulated write error",
+    "simulated sync error",
+    "simulated full disk",
+];
+
+/// Whether `error` names a fault the simulated disk injected.
+pub fn injected(error: &str) -> bool {
+    INJECTED.iter().any(|fault| error.contains(fault))
 }
 
 /// What a disk went through.
@@ -117,6 +152,8 @@ struct State {
     seeds_drawn: u64,
     /// A write of this epoch failed: the next sync reports it.
     write_failed: bool,
+    /// The cut has refused a call: the machine is off until the power loss.
+    off: bool,
 }
 
 /// A simulated disk; clones share it.
@@ -141,6 +178,7 @@ impl SimDisk {
                 seed,
                 seeds_drawn: 0,
                 write_failed: false,
+                off: false,
             })),
         }
     }
@@ -246,7 +284,48 @@ impl SimDisk {
         s.power += 1;
         s.cut_in = None;
         s.write_failed = false;
+        s.off = false;
         s.stats.power_losses += 1;
+    }
+
+    /// Starts a server on this disk after a power loss, as a simulation does: one time in five
+    /// with faults (drawn around `standing`) and a cut set while it recovers. A start that an
+    /// injected fault or the cut fails is a crash while recovering: the power is lost again
+    /// and it starts again. Answers what `open` opened and how many such crashes it took; an
+    /// error names a start that failed for anything else (a disk it cannot open), or more than
+    /// `most` crashes in a row.
+    pub fn start_again<T>(
+        &self,
+        rng: &mut impl rand::Rng,
+        (standing, most): (Faults, u64),
+        mut open: impl FnMut() -> Result<T, String>,
+    ) -> Result<(T, u64), String> {
+        let mut crashes = 0;
+        loop {
+            if rng.random_bool(0.2) {
+                self.set_faults(Faults::draw(rng, self, standing));
+                self.cut_after(rng.random_range(1..200));
+            }
+            match open() {
+                Ok(opened) => return Ok((opened, crashes)),
+                // A fault injected while it opened: the error must name it.
+                Err(e) if injected(&e) => {
+                    self.power_loss();
+                    self.set_faults(standing);
+                    crashes += 1;
+                    if crashes > most {
+                        return Err(format!("the server never started again: {e}"));
+                    }
+                }
+                Err(e) => return Err(format!("the server cannot start: {e}")),
+            }
+        }
+    }
+
+    /// Whether the power is off: the cut has refused a call, and nothing more leaves the
+    /// machine until the power loss that follows.
+    pub fn is_off(&self) -> bool {
+        self.state.lock().off
     }
 
     /// The file's length as the database sees it.
@@ -333,6 +412,7 @@ impl SimBackend {
         }
         match s.cut_in {
             Some(0) if call == Call::Barrier || s.unsynced.is_empty() => {
+                s.off = true;
                 return Err(failure("power loss: the power was cut"));
             }
             Some(0) | None => {}

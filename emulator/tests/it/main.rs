@@ -5,4 +5,5 @@ mod fleet;
 mod harness;
 mod promises;
 mod rehearsal;
+mod simulate;
 mod views;

@@ -31,14 +31,6 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 const NOW: u64 = crate::helpers::START_MS;
-/// How the simulated disk names the faults it injects (`simdisk.rs`).
-const INJECTED: [&str; 5] = [
-    "simulated power loss",
-    "simulated read error",
-    "simulated write error",
-    "simulated sync error",
-    "simulated full disk",
-];
 const ROUNDS: usize = 30;
 
 #[derive(Debug, Default)]
@@ -75,25 +67,6 @@ struct Survived {
     disk: DiskStats,
     /// A hash of the disk's bytes at the end: the same seed leaves the same bytes.
     image: u64,
-}
-
-/// A round's faults: the standing ones (none, or a planted defect) most of the time; else some
-/// of read, write and sync errors, and a disk with little room left.
-fn faults(rng: &mut ChaCha8Rng, disk: &SimDisk, planted: Faults) -> Faults {
-    if rng.random_bool(0.7) {
-        return planted;
-    }
-    Faults {
-        read_error: if rng.random_bool(0.3) { 0.002 } else { 0.0 },
-        write_error: if rng.random_bool(0.5) { 0.01 } else { 0.0 },
-        sync_error: if rng.random_bool(0.5) { 0.05 } else { 0.0 },
-        capacity: if rng.random_bool(0.3) {
-            disk.len() + rng.random_range(0..64 * 1024)
-        } else {
-            u64::MAX
-        },
-        ..planted
-    }
 }
 
 fn open(disk: &SimDisk, clock: &ManualClock) -> Result<App, String> {
@@ -153,29 +126,14 @@ fn simulate(seed: u64, planted: Faults) -> Result<Survived, String> {
     for round in 0..ROUNDS {
         let at = |what: String| format!("round {round}: {what}");
         // Restart from what the disk kept; a cut or fault while recovering is a crash too.
-        let app = loop {
-            if rng.random_bool(0.2) {
-                disk.set_faults(faults(&mut rng, &disk, planted));
-                disk.cut_after(rng.random_range(1..200));
-            }
-            match open(&disk, &clock) {
-                Ok(app) => break app,
-                // A fault injected while it opened: the error must name it.
-                Err(e) if INJECTED.iter().any(|fault| e.contains(fault)) => {
-                    disk.power_loss();
-                    disk.set_faults(planted);
-                    survived.crashes_in_recovery += 1;
-                    if survived.crashes_in_recovery > 20 * ROUNDS as u64 {
-                        return Err(at(format!("the server never started again: {e}")));
-                    }
-                }
-                Err(e) => return Err(at(format!("the server cannot start: {e}"))),
-            }
-        };
+        let (app, crashes) = disk
+            .start_again(&mut rng, (planted, 20), || open(&disk, &clock))
+            .map_err(at)?;
+        survived.crashes_in_recovery += crashes;
         survived.restarts += 1;
         let served = app.served();
         check(&served.core, &ledger).map_err(at)?;
-        disk.set_faults(faults(&mut rng, &disk, planted));
+        disk.set_faults(Faults::draw(&mut rng, &disk, planted));
         disk.cut_after(rng.random_range(1..2_000));
         for _ in 0..rng.random_range(1..60) {
             if !step((&app, &served), &runtime, &mut rng, &mut ledger, &mut n) {

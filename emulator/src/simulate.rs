@@ -1,0 +1,359 @@
+//! Crash safety with the fleet driving (issue 28): the reference server on a simulated disk
+//! (`otpfleet_server::simdisk`), in simulated time, driven by the fleet's consoles and admins
+//! (races and double sign-ins included) and by an admin desk importing rooms and generating
+//! their OTPs, while a seeded crasher injects disk faults and cuts the power at seeded
+//! moments: inside a commit, between commits, or while the server recovers. The server starts
+//! again from the bytes that survived, and after every start every promise is checked against
+//! a ledger read off the wire (`ledger`): every acknowledged change there, no refused import
+//! applied, nothing shown undone. The fleet's own promise checks (`violations`: an OTP
+//! redeemed twice, credentials handed twice, a status gone back) run throughout, and the
+//! journal's chain is checked at every start (a server refuses a broken one).
+//!
+//! One seed is one run, byte for byte: the fleet, the desk and the crasher draw from it, the
+//! server on a simulated disk draws its secrets and tokens from it, and the runtime is a
+//! paused single thread.
+
+mod ledger;
+
+use crate::config::FleetConfig;
+use crate::{Rate, RunOptions, run_fleet};
+use ledger::Ledger;
+use otpfleet_client::{Answer, ApiRequest, Transport, TransportError, calls};
+use otpfleet_protocol::{AccountInput, BatchRequest, License, PasswordMode, Readiness};
+use otpfleet_server::simdisk::{Defect, DiskStats, Faults, SimDisk};
+use otpfleet_server::{App, Catalogue, ServerConfig, Storage, TokioClock, assemble};
+use parking_lot::Mutex;
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What one simulation runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimOptions {
+    pub seed: u64,
+    /// Consoles of the fleet (they arrive over a simulated minute).
+    pub consoles: u64,
+    /// A defect planted in the server, to show that the simulation catches it.
+    pub planted: Option<Defect>,
+}
+
+/// What one seed's run survived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Survived {
+    /// Power losses while the server served (each followed by a start from what survived).
+    pub crashes: u64,
+    /// Power losses and faults while it started again.
+    pub crashes_in_recovery: u64,
+    /// Changes the server acknowledged on the wire.
+    pub acknowledged: u64,
+    /// Requests answered.
+    pub answered: u64,
+    /// Consoles that signed in.
+    pub signed_in: u64,
+    /// Simulated time the run took.
+    pub simulated_ms: u64,
+    pub disk: DiskStats,
+    /// A hash of the disk's bytes at the end: the same seed leaves the same bytes.
+    pub digest: u64,
+}
+
+/// Why a seed's run failed: what broke, in which round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub seed: u64,
+    pub what: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seed {}: {}\nreplay: otpfleet simulate --seed {}",
+            self.seed, self.what, self.seed
+        )
+    }
+}
+
+/// The wall time the simulated clock starts at (2026-11-21), so a seed replays whatever day.
+const START_MS: u64 = 1_795_248_000_000;
+const TOKEN: &str = "otpf_simulation-admin-token";
+/// Most crashes in a row while the server starts again before the run calls it stuck.
+const MOST_CRASHES_IN_RECOVERY: u64 = 50;
+
+/// Runs one seed on its own paused single-thread runtime.
+pub fn simulate(opts: &SimOptions) -> Result<Survived, Broken> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| broken(opts, format!("no runtime: {e}")))?;
+    runtime
+        .block_on(run(opts))
+        .map_err(|what| broken(opts, what))
+}
+
+fn broken(opts: &SimOptions, what: String) -> Broken {
+    Broken {
+        seed: opts.seed,
+        what,
+    }
+}
+
+/// The fleet of a simulation: quick people, races and double sign-ins, a few network faults,
+/// arrivals over a minute.
+fn fleet_config(opts: &SimOptions) -> FleetConfig {
+    let mut cfg = FleetConfig {
+        consoles: opts.consoles,
+        seed: opts.seed,
+        max_retries: 8,
+        request_timeout_ms: 10_000,
+        ..FleetConfig::default()
+    };
+    cfg.timing.arrival_window_ms = 60_000;
+    cfg.rates.race = Rate::known(0.1);
+    cfg.rates.double_sign_in = Rate::known(0.1);
+    cfg.rates.network_fault = Rate::known(0.01);
+    cfg
+}
+
+/// The server as the simulation runs it: one generation per start, on one disk.
+struct Server {
+    disk: SimDisk,
+    clock: Arc<TokioClock>,
+    standing: Faults,
+    live: Mutex<Generation>,
+    ledger: Mutex<Ledger>,
+    answered: std::sync::atomic::AtomicU64,
+}
+
+/// One start of the server: its app, and a token cancelled when it crashes (the requests it
+/// was serving lose their connection).
+#[derive(Clone)]
+struct Generation {
+    app: Arc<App>,
+    alive: CancellationToken,
+}
+
+/// The server on `disk`, as it starts: its state replayed from what the disk holds.
+fn open(disk: &SimDisk, clock: &Arc<TokioClock>) -> Result<Arc<App>, String> {
+    let config = ServerConfig {
+        poll_interval_s: 1,
+        ..ServerConfig::default()
+    };
+    let clock = Arc::clone(clock) as Arc<dyn otpfleet_server::Clock>;
+    let storage = Storage::Simulated(disk.clone());
+    assemble(
+        config,
+        Catalogue::builtin(),
+        &storage,
+        clock,
+        &[(TOKEN, "simulation")],
+    )
+    .map(|a| Arc::new(a.app))
+    .map_err(|e| e.to_string())
+}
+
+impl Server {
+    /// The first start, on an empty disk.
+    fn start(disk: SimDisk, standing: Faults) -> Result<Server, String> {
+        let clock = Arc::new(TokioClock::new(START_MS));
+        Ok(Server {
+            live: Mutex::new(Generation {
+                app: open(&disk, &clock)?,
+                alive: CancellationToken::new(),
+            }),
+            disk,
+            clock,
+            standing,
+            ledger: Mutex::default(),
+            answered: Default::default(),
+        })
+    }
+
+    /// Starts the server again from what the disk kept (crashing it again while it recovers,
+    /// as the seed says), and checks the ledger against it. Answers crashes while recovering.
+    fn start_again(&self, rng: &mut ChaCha8Rng) -> Result<u64, String> {
+        let (app, crashes) =
+            self.disk
+                .start_again(rng, (self.standing, MOST_CRASHES_IN_RECOVERY), || {
+                    open(&self.disk, &self.clock)
+                })?;
+        let core = &app.served().core;
+        self.ledger.lock().check(core, self.clock_ms())?;
+        *self.live.lock() = Generation {
+            app,
+            alive: CancellationToken::new(),
+        };
+        Ok(crashes)
+    }
+
+    /// A crash: the requests in flight lose their connection, the power goes, and what was
+    /// not synced is kept as the seed says.
+    fn crash(&self) {
+        self.live.lock().alive.cancel();
+        self.disk.power_loss();
+        self.disk.set_faults(self.standing);
+    }
+
+    fn clock_ms(&self) -> u64 {
+        otpfleet_server::Clock::now_ms(&*self.clock)
+    }
+}
+
+/// The fleet's and the desk's way to the server: the in-process handler of the generation
+/// serving now, with every exchange read into the ledger. Nothing leaves a server whose power
+/// was cut, or that crashed while it answered.
+#[derive(Clone)]
+struct Wire(Arc<Server>);
+
+impl Transport for Wire {
+    fn describe(&self) -> String {
+        "the reference server on a simulated disk".into()
+    }
+
+    async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
+        let server = &self.0;
+        let Generation { app, alive } = server.live.lock().clone();
+        let (route, path, body) = (req.route, req.path.clone(), req.body.clone());
+        let sent = Instant::now();
+        let request = req.into_http(http::Request::builder())?;
+        let lost = || TransportError::Io("the server crashed: connection reset".into());
+        let response = tokio::select! {
+            biased;
+            () = alive.cancelled() => return Err(lost()),
+            response = Box::pin(otpfleet_server::handle(&app, request)) => response,
+        };
+        let answer = Answer::read(response, sent).await?;
+        if alive.is_cancelled() || server.disk.is_off() {
+            return Err(lost());
+        }
+        server.ledger.lock().record(route, &path, &body, &answer);
+        server
+            .answered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(answer)
+    }
+}
+
+async fn run(opts: &SimOptions) -> Result<Survived, String> {
+    let standing = Faults {
+        planted: opts.planted,
+        ..Faults::NONE
+    };
+    let disk = SimDisk::new(opts.seed, standing);
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x0C8A_5401);
+    let server = Arc::new(Server::start(disk.clone(), standing)?);
+    let mut survived = Survived::default();
+    let wire = Wire(Arc::clone(&server));
+    let fleet = tokio::spawn(run_fleet(
+        fleet_config(opts),
+        wire.clone(),
+        TOKEN,
+        RunOptions::default(),
+    ));
+    let run = crash_until_done(&server, &wire, fleet, (&mut rng, &mut survived)).await?;
+    server.crash();
+    survived.crashes += 1;
+    survived.crashes_in_recovery += server.start_again(&mut rng)?;
+    if let Some(v) = run.report.violations.first() {
+        return Err(format!(
+            "the fleet saw a broken promise: {} ({}; consoles {:?})",
+            v.kind, v.detail, v.serials
+        ));
+    }
+    survived.acknowledged = server.ledger.lock().acknowledged;
+    survived.answered = server.answered.load(std::sync::atomic::Ordering::Relaxed);
+    survived.signed_in = run.report.outcomes.signed_in_otp;
+    survived.simulated_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    survived.disk = disk.stats();
+    survived.digest = disk.digest();
+    Ok(survived)
+}
+
+/// While the fleet runs: work a while (an admin desk imports and generates now and then),
+/// set seeded faults and a cut, wait for the journal to fail or a while to pass, crash, start
+/// again and check. Answers the fleet's run once it ends.
+async fn crash_until_done(
+    server: &Arc<Server>,
+    wire: &Wire,
+    mut fleet: tokio::task::JoinHandle<Result<crate::FleetRun, crate::RunError>>,
+    (rng, survived): (&mut ChaCha8Rng, &mut Survived),
+) -> Result<crate::FleetRun, String> {
+    let mut round = 0u64;
+    loop {
+        round += 1;
+        let at = |what: String| format!("crash {round}: {what}");
+        let work = Duration::from_millis(rng.random_range(200..6_000));
+        tokio::select! {
+            biased;
+            done = &mut fleet => return ended(done),
+            () = tokio::time::sleep(work) => {}
+        }
+        desk(wire, rng, round).await;
+        server
+            .disk
+            .set_faults(Faults::draw(rng, &server.disk, server.standing));
+        server.disk.cut_after(rng.random_range(1..2_000));
+        let journal = server.live.lock().app.served().journal.clone();
+        let Some(journal) = journal else {
+            return Err("the server on a simulated disk has no journal".into());
+        };
+        let longest = Duration::from_millis(rng.random_range(100..4_000));
+        tokio::select! {
+            biased;
+            done = &mut fleet => return ended(done),
+            () = journal.failed() => {}
+            () = tokio::time::sleep(longest) => {}
+        }
+        server.crash();
+        survived.crashes += 1;
+        survived.crashes_in_recovery += server.start_again(rng).map_err(at)?;
+    }
+}
+
+fn ended(
+    done: Result<Result<crate::FleetRun, crate::RunError>, tokio::task::JoinError>,
+) -> Result<crate::FleetRun, String> {
+    match done {
+        Ok(Ok(run)) => Ok(run),
+        Ok(Err(e)) => Err(format!("the fleet could not run: {e}")),
+        Err(e) => Err(format!("the fleet's task failed: {e}")),
+    }
+}
+
+/// An admin at the desk: imports a few rooms and generates their OTPs, or (one time in four)
+/// sends an import naming one room twice, which must be refused whole. What it is answered
+/// goes into the ledger on the wire; a lost answer is just lost.
+async fn desk(wire: &Wire, rng: &mut ChaCha8Rng, round: u64) {
+    let room = |i: u64| AccountInput {
+        upn: format!("desk-{round}-{i}@sim.test"),
+        display_name: format!("Desk room {round}-{i}"),
+        license: License::Pro,
+        readiness: Readiness::NoActionNeeded,
+        password: None,
+    };
+    if rng.random_bool(0.25) {
+        let _ = wire
+            .send(calls::import_accounts(&[room(0), room(0)], TOKEN))
+            .await;
+        return;
+    }
+    let rooms: Vec<AccountInput> = (0..rng.random_range(1..20)).map(room).collect();
+    let Ok(imported) = wire.send(calls::import_accounts(&rooms, TOKEN)).await else {
+        return;
+    };
+    let Some(imported) = imported.parse::<otpfleet_protocol::ImportResult>() else {
+        return;
+    };
+    let batch = BatchRequest {
+        account_ids: imported.results.into_iter().map(|r| r.account_id).collect(),
+        password_mode: PasswordMode::AutoGenerate,
+        sign_in_csv: None,
+        review_only: false,
+    };
+    let _ = wire.send(calls::create_batch(&batch, TOKEN)).await;
+}
