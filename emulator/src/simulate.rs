@@ -274,9 +274,9 @@ async fn run(opts: &SimOptions) -> Result<Survived, String> {
     Ok(survived)
 }
 
-/// While the fleet runs: work a while (an admin desk imports and generates now and then),
-/// set seeded faults and a cut, wait for the journal to fail or a while to pass, crash, start
-/// again and check. Answers the fleet's run once it ends.
+/// While the fleet runs: work a while, set seeded faults and a cut, let an admin desk import
+/// and generate, wait for the journal to fail or a while to pass, crash, start again and
+/// check. Answers the fleet's run once it ends.
 async fn crash_until_done(
     server: &Arc<Server>,
     wire: &Wire,
@@ -293,11 +293,14 @@ async fn crash_until_done(
             done = &mut fleet => return ended(done),
             () = tokio::time::sleep(work) => {}
         }
-        desk(wire, rng, round).await;
         server
             .disk
             .set_faults(Faults::draw(rng, &server.disk, server.standing));
         server.disk.cut_after(rng.random_range(1..2_000));
+        // Beside the crasher: a desk request that meets the failure waits for a recovery that
+        // the crash forestalls, and loses its connection with it.
+        let desk_rng = ChaCha8Rng::seed_from_u64(rng.random());
+        tokio::spawn(desk(wire.clone(), desk_rng, round));
         let journal = server.live.lock().app.served().journal.clone();
         let Some(journal) = journal else {
             return Err("the server on a simulated disk has no journal".into());
@@ -328,7 +331,7 @@ fn ended(
 /// An admin at the desk: imports a few rooms and generates their OTPs, or (one time in four)
 /// sends an import naming one room twice, which must be refused whole. What it is answered
 /// goes into the ledger on the wire; a lost answer is just lost.
-async fn desk(wire: &Wire, rng: &mut ChaCha8Rng, round: u64) {
+async fn desk(wire: Wire, mut rng: ChaCha8Rng, round: u64) {
     let room = |i: u64| AccountInput {
         upn: format!("desk-{round}-{i}@sim.test"),
         display_name: format!("Desk room {round}-{i}"),

@@ -58,6 +58,8 @@ pub struct App {
     /// The last walk over the accounts for `/metrics`, and when: scrapes within
     /// `STATS_EVERY_MS` share it, so a flood of scrapes costs one walk every few seconds.
     stats: parking_lot::Mutex<Option<(u64, crate::domain::Stats)>>,
+    /// Woken when a recovery replaces the state served (`reopen`).
+    replaced: tokio::sync::Notify,
 }
 
 /// How long one walk over the accounts serves `/metrics`.
@@ -87,6 +89,7 @@ impl App {
             metrics: Metrics::default(),
             connections,
             stats: parking_lot::Mutex::new(None),
+            replaced: tokio::sync::Notify::new(),
         }
     }
 
@@ -187,6 +190,21 @@ impl App {
         }));
         *self.stats.lock() = None;
         self.metrics.journal_recovered();
+        self.replaced.notify_waiters();
         Ok(durable.replayed)
+    }
+
+    /// Resolves once a recovery has replaced `old` with a state rebuilt from the journal, which
+    /// removed from the disk what `old`'s journal failed to keep: from then on a refusal of a
+    /// change that failed is itself kept (a crash cannot bring the change back).
+    pub async fn replaced_since(&self, old: &Served) {
+        loop {
+            let mut replaced = std::pin::pin!(self.replaced.notified());
+            replaced.as_mut().enable();
+            if !std::ptr::eq(Arc::as_ptr(&self.served()), old) {
+                return;
+            }
+            replaced.await;
+        }
     }
 }

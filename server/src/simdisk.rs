@@ -52,6 +52,10 @@ pub enum Defect {
     /// requests on from the last one kept, so a GET shows an approval a crash can undo, or a
     /// request id a crash can give to another console.
     ShowBeforeKept,
+    /// A change the journal failed to keep is refused at once, before a recovery has removed
+    /// it from the disk (the server before this was found): a crash then brings back a change
+    /// the client was told was refused.
+    RefuseBeforeKept,
 }
 
 impl Faults {

@@ -143,14 +143,25 @@ async fn a_full_disk_refuses_changes_keeps_none_and_recovers_without_a_restart()
     while file.write_all(&chunk).is_ok() {}
     drop(file);
 
-    // A large import cannot be journaled: refused, and nothing of it kept.
-    let (status, refused) = send(
-        &t,
-        ApiRequest::post_json("/v1/accounts", &rooms("lost", 5_000)),
-    )
-    .await;
-    assert_eq!(status, 503, "{refused}");
-    assert_eq!(refused["error"], "storage_unavailable", "{refused}");
+    // A large import cannot be journaled: refused, and nothing of it kept. Its refusal waits
+    // until it is kept too (the recovery removed it from the disk), so it is answered last.
+    let patient =
+        HttpTransport::new(&url, 1, Duration::from_secs(60)).expect("a loopback http:// URL");
+    let refused = tokio::spawn(async move {
+        send(
+            &patient,
+            ApiRequest::post_json("/v1/accounts", &rooms("lost", 5_000)),
+        )
+        .await
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while send(&t, ApiRequest::get("/healthz")).await.0 == 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the import never met the full disk"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Until it has recovered the server refuses every change (and read), and says why.
     let (status, health) = send(&t, ApiRequest::get("/healthz")).await;
     assert_eq!(
@@ -201,6 +212,9 @@ async fn a_full_disk_refuses_changes_keeps_none_and_recovers_without_a_restart()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (status, refused) = refused.await.expect("the import's task");
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["error"], "storage_unavailable", "{refused}");
     assert_eq!(count_accounts(&t, "lost").await, 0, "the refused import");
     assert_eq!(
         count_accounts(&t, "kept").await,

@@ -49,7 +49,13 @@ impl Ledger {
     /// Reads one exchange: what `route` at `path` with `body` was answered.
     pub(super) fn record(&mut self, route: Option<RouteId>, path: &str, body: &[u8], a: &Answer) {
         if !a.ok() {
-            if route == Some(RouteId::ImportAccounts) && a.error() == Some(ErrorCode::RepeatedUpn) {
+            // Refused: for a repeated upn, or because the journal could not keep it (a refusal
+            // is an answer: the change must not come back with a restart).
+            let refused = matches!(
+                a.error(),
+                Some(ErrorCode::RepeatedUpn | ErrorCode::StorageUnavailable)
+            );
+            if route == Some(RouteId::ImportAccounts) && refused {
                 let rows: Vec<AccountInput> = serde_json::from_slice(body).unwrap_or_default();
                 self.refused.extend(rows.into_iter().map(|r| r.upn));
             }
@@ -146,7 +152,9 @@ impl Ledger {
                     detail.account.provisioning
                 ));
             }
-            if *with_otp && !manual && detail.otp.is_none() {
+            // A manual sign-in withdraws the OTP; one whose answer was lost may have happened.
+            let signed_in = detail.account.provisioning == Provisioning::SignedIn;
+            if *with_otp && !signed_in && detail.otp.is_none() {
                 return Err(format!("the acknowledged OTP of account {id} was lost"));
             }
         }

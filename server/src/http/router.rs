@@ -35,11 +35,16 @@ where
     let served: &Served = &guard;
     let mut reply = match found {
         Ok((_, route, id)) => {
+            // Refused at the door (nothing of it applied) when the journal has failed already.
+            let at_the_door = served.journal_failure().is_some();
             let reply = match dispatch(app, served, route, id.as_deref(), req).await {
                 Ok(reply) => reply,
                 Err(e) => reply_error(e),
             };
-            kept(served, route, reply).await
+            match at_the_door {
+                true => reply,
+                false => kept(app, served, route, reply).await,
+            }
         }
         Err((e, allow)) => {
             let mut reply = reply_error(e);
@@ -70,8 +75,11 @@ where
 /// changes a read saw were numbered before it read them (each is numbered under the lock it is
 /// made under), so the number read after the answer was made covers them. Health, metrics, the
 /// audit log (committed entries only) and this document show nothing of the kind and never
-/// wait.
-async fn kept(served: &Served, route: &Route, reply: Reply) -> Reply {
+/// wait. A refusal is shown state too: when the journal fails to keep the change, the write may
+/// still have reached the disk (a sync that failed), and a crash would bring it back; so the
+/// refusal waits until a recovery has removed it from the disk (`App::replaced_since`). A crash
+/// before then leaves the request unanswered, which promises nothing.
+async fn kept(app: &App, served: &Served, route: &Route, reply: Reply) -> Reply {
     let shows_no_state = matches!(
         route.id,
         RouteId::Healthz | RouteId::Metrics | RouteId::OpenApi | RouteId::ListAudit
@@ -83,11 +91,15 @@ async fn kept(served: &Served, route: &Route, reply: Reply) -> Reply {
     ) else {
         return reply;
     };
-    match journal.wait_durable(seq).await {
-        Ok(()) => reply,
-        Err(crate::journal::JournalError::Write(why)) => reply_error(storage_unavailable(&why)),
-        Err(other) => reply_error(storage_unavailable(&other.to_string())),
+    let why = match journal.wait_durable(seq).await {
+        Ok(()) => return reply,
+        Err(crate::journal::JournalError::Write(why)) => why,
+        Err(other) => other.to_string(),
+    };
+    if served.core.planted() != Some(crate::simdisk::Defect::RefuseBeforeKept) {
+        app.replaced_since(served).await;
     }
+    reply_error(storage_unavailable(&why))
 }
 
 /// The refusal of every request but health, metrics and this document while the journal

@@ -250,7 +250,11 @@ async fn answer(
         Ok(reply) => reply,
         Err(_) => reply_error(ApiError::new(
             ErrorCode::RequestTimeout,
-            format!("the request took longer than {timeout:?}; send it again"),
+            format!(
+                "the request took longer than {timeout:?}; a change it asked for may have been \
+                 made (or may still be, once the server can write its journal): look before \
+                 sending it again"
+            ),
         )),
     };
     Ok(reply)

@@ -65,8 +65,17 @@ async fn survive(faults: Faults) -> Duration {
     assert_eq!(set_validity(&app, 12).await, StatusCode::OK);
 
     disk.set_faults(faults);
-    let refused = set_validity(&app, 24).await;
-    assert_eq!(refused, StatusCode::SERVICE_UNAVAILABLE, "{faults:?}");
+    // The change the failure meets is refused only once the refusal is kept: after the
+    // recovery has removed it from the disk (a crash before that would bring it back).
+    let refused = tokio::spawn({
+        let app = Arc::clone(&app);
+        async move { set_validity(&app, 24).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !refused.is_finished(),
+        "{faults:?}: refused before it was kept"
+    );
     let faulty_until = tokio::time::Instant::now() + FAULTY_FOR;
     while tokio::time::Instant::now() < faulty_until {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -100,6 +109,11 @@ async fn survive(faults: Faults) -> Duration {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let back_after = healed.elapsed();
+    assert_eq!(
+        refused.await.expect("answers"),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{faults:?}: the change the failure met is refused once the server recovered"
+    );
     assert_eq!(
         set_validity(&app, 48).await,
         StatusCode::OK,
