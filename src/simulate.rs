@@ -54,10 +54,12 @@ pub fn run(opts: SimulateOpts) -> anyhow::Result<Ending> {
         let s = simulate(&sim).map_err(|broken| anyhow!("a promise broke: {broken}"))?;
         seeds += 1;
         println!(
-            "seed {seed}: {} crashes survived ({} more while recovering), {} torn writes, {} \
-             I/O faults, {} changes acknowledged, {} of {} consoles signed in, {:.0} simulated s",
+            "seed {seed}: {} crashes survived ({} more while recovering), {} recoveries without a \
+             crash, {} torn writes, {} I/O faults, {} changes acknowledged, {} of {} consoles \
+             signed in, {:.0} simulated s",
             s.crashes,
             s.crashes_in_recovery,
+            s.recoveries,
             s.disk.torn_writes,
             s.disk.io_errors,
             s.acknowledged,
@@ -73,10 +75,11 @@ pub fn run(opts: SimulateOpts) -> anyhow::Result<Ending> {
     let seconds = started.elapsed().as_secs_f64();
     let crashes = total.crashes + total.crashes_in_recovery;
     println!(
-        "simulate: {seeds} seed(s), {crashes} crashes survived ({} while recovering), {} torn \
-         writes, {} I/O faults, {} changes acknowledged, no promise broken, in {seconds:.1} s: \
-         {:.0} crashes survived per minute",
+        "simulate: {seeds} seed(s), {crashes} crashes survived ({} while recovering), {} \
+         recoveries without a crash, {} torn writes, {} I/O faults, {} changes acknowledged, no \
+         promise broken, in {seconds:.1} s: {:.0} crashes survived per minute",
         total.crashes_in_recovery,
+        total.recoveries,
         total.disk.torn_writes,
         total.disk.io_errors,
         total.acknowledged,
@@ -88,6 +91,7 @@ pub fn run(opts: SimulateOpts) -> anyhow::Result<Ending> {
 fn add(total: &mut Survived, s: &Survived) {
     total.crashes += s.crashes;
     total.crashes_in_recovery += s.crashes_in_recovery;
+    total.recoveries += s.recoveries;
     total.acknowledged += s.acknowledged;
     total.disk.torn_writes += s.disk.torn_writes;
     total.disk.io_errors += s.disk.io_errors;

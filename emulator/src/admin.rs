@@ -195,6 +195,7 @@ impl<T: Transport> Session<'_, T> {
 /// Waits `ms`; true when the run was stopped or finished meanwhile.
 async fn idle(requester: &Requester, consoles_done: &CancellationToken, ms: u64) -> bool {
     tokio::select! {
+        biased;
         () = tokio::time::sleep(Duration::from_millis(ms)) => false,
         () = requester.stop.stopped() => true,
         () = consoles_done.cancelled() => true,

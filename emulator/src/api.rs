@@ -78,6 +78,7 @@ impl Requester {
             // A timer costs a trip through tokio's timer wheel: only arm one to wait.
             if intended > Instant::now() {
                 tokio::select! {
+                    biased;
                     () = wait_until(intended, self.cfg.precise_timers) => {}
                     () = self.stop.stopped() => return Err(CallError::Cancelled),
                 }

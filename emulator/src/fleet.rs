@@ -74,6 +74,7 @@ impl Start {
             eprintln!("fleet: ready; waiting {wait:.1} s for the common start");
         }
         tokio::select! {
+            biased;
             () = tokio::time::sleep_until(self.at) => Ok(self.at),
             () = stop.cancelled() => Ok(Instant::now()),
         }
@@ -247,6 +248,7 @@ async fn work_the_queue(requester: &Requester, started: Instant, opts: &RunOptio
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            biased;
             _ = tick.tick() => {}
             () = requester.stop.stopped() => return started.elapsed(),
         }
@@ -338,6 +340,7 @@ pub(crate) async fn launch<T: Transport>(
     for (p, ticket) in profiles.into_iter().zip(tickets) {
         let arrival = origin + Duration::from_millis(p.arrival_ms);
         tokio::select! {
+            biased;
             () = tokio::time::sleep_until(arrival) => {}
             () = requester.stop.stopped() => {}
         }
@@ -387,6 +390,7 @@ async fn collect(
     let mut records = Vec::with_capacity(total);
     while records.len() < total {
         tokio::select! {
+            biased;
             got = rx.recv() => {
                 let Some(record) = got else { break };
                 requester.tally.ended(record.outcome);

@@ -550,6 +550,7 @@ async fn collect(
     let mut records = Vec::with_capacity(total);
     while records.len() < total {
         tokio::select! {
+            biased;
             got = rx.recv() => match got {
                 Some(record) => {
                     let now_ms = u64::try_from(stage.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -596,6 +597,7 @@ async fn preference_changes(stage: Stage, plan: CompiledPlan, validity_now: Arc<
     let mut prefs = Preferences::from(&plan);
     for change in &plan.changes {
         tokio::select! {
+            biased;
             () = tokio::time::sleep_until(origin + Duration::from_millis(change.at_ms)) => {}
             () = requester.stop.stopped() => return,
         }
@@ -627,6 +629,7 @@ async fn sample_timeline(
     loop {
         hour += 1;
         let finished = tokio::select! {
+            biased;
             () = tokio::time::sleep_until(origin + Duration::from_secs(u64::from(hour) * 3600)) => false,
             () = consoles_done.cancelled() => true,
         };

@@ -47,6 +47,9 @@ pub struct Survived {
     pub crashes: u64,
     /// Power losses and faults while it started again.
     pub crashes_in_recovery: u64,
+    /// Journal failures the server recovered from by itself, without a crash, once the faults
+    /// stopped (every refusal of the changes the failure met answered only then).
+    pub recoveries: u64,
     /// Changes the server acknowledged on the wire.
     pub acknowledged: u64,
     /// Requests answered.
@@ -82,6 +85,9 @@ const START_MS: u64 = 1_795_248_000_000;
 const TOKEN: &str = "otpf_simulation-admin-token";
 /// Most crashes in a row while the server starts again before the run calls it stuck.
 const MOST_CRASHES_IN_RECOVERY: u64 = 50;
+/// The longest a server may take to serve again once the disk's faults stop: its longest wait
+/// between two tries to reopen (8 s), and a second for the try.
+const HEALED_WITHIN: Duration = Duration::from_secs(9);
 
 /// Runs one seed on its own paused single-thread runtime.
 pub fn simulate(opts: &SimOptions) -> Result<Survived, Broken> {
@@ -129,12 +135,24 @@ struct Server {
     answered: std::sync::atomic::AtomicU64,
 }
 
-/// One start of the server: its app, and a token cancelled when it crashes (the requests it
-/// was serving lose their connection).
+/// One start of the server: its app, a token cancelled when it crashes (the requests it was
+/// serving lose their connection), and its recovery from journal failures (as `serve` runs it).
 #[derive(Clone)]
 struct Generation {
     app: Arc<App>,
     alive: CancellationToken,
+    recovery: tokio::task::AbortHandle,
+}
+
+impl Generation {
+    fn new(app: Arc<App>) -> Generation {
+        let recovery = tokio::spawn(Arc::clone(&app).recover_telling(|_| {})).abort_handle();
+        Generation {
+            app,
+            alive: CancellationToken::new(),
+            recovery,
+        }
+    }
 }
 
 /// The server on `disk`, as it starts: its state replayed from what the disk holds.
@@ -161,10 +179,7 @@ impl Server {
     fn start(disk: SimDisk, standing: Faults) -> Result<Server, String> {
         let clock = Arc::new(TokioClock::new(START_MS));
         Ok(Server {
-            live: Mutex::new(Generation {
-                app: open(&disk, &clock)?,
-                alive: CancellationToken::new(),
-            }),
+            live: Mutex::new(Generation::new(open(&disk, &clock)?)),
             disk,
             clock,
             standing,
@@ -183,17 +198,36 @@ impl Server {
                 })?;
         let core = &app.served().core;
         self.ledger.lock().check(core, self.clock_ms())?;
-        *self.live.lock() = Generation {
-            app,
-            alive: CancellationToken::new(),
-        };
+        *self.live.lock() = Generation::new(app);
         Ok(crashes)
+    }
+
+    /// The faults stop without a crash: the server must serve again by itself within
+    /// `HEALED_WITHIN` (its recovery replaces the state), and keep every promise.
+    async fn heal(&self) -> Result<(), String> {
+        self.disk.set_faults(self.standing);
+        self.disk.cut_after(u64::MAX);
+        let app = Arc::clone(&self.live.lock().app);
+        let failed = app.served();
+        tokio::time::timeout(HEALED_WITHIN, app.replaced_since(&failed))
+            .await
+            .map_err(|_| {
+                format!(
+                    "the server did not serve again within {HEALED_WITHIN:?} of the faults stopping"
+                )
+            })?;
+        self.ledger
+            .lock()
+            .check(&app.served().core, self.clock_ms())
     }
 
     /// A crash: the requests in flight lose their connection, the power goes, and what was
     /// not synced is kept as the seed says.
     fn crash(&self) {
-        self.live.lock().alive.cancel();
+        let live = self.live.lock();
+        live.alive.cancel();
+        live.recovery.abort();
+        drop(live);
         self.disk.power_loss();
         self.disk.set_faults(self.standing);
     }
@@ -216,7 +250,7 @@ impl Transport for Wire {
 
     async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
         let server = &self.0;
-        let Generation { app, alive } = server.live.lock().clone();
+        let Generation { app, alive, .. } = server.live.lock().clone();
         let (route, path, body) = (req.route, req.path.clone(), req.body.clone());
         let sent = Instant::now();
         let request = req.into_http(http::Request::builder())?;
@@ -306,11 +340,18 @@ async fn crash_until_done(
             return Err("the server on a simulated disk has no journal".into());
         };
         let longest = Duration::from_millis(rng.random_range(100..4_000));
-        tokio::select! {
+        let failed = tokio::select! {
             biased;
             done = &mut fleet => return ended(done),
-            () = journal.failed() => {}
-            () = tokio::time::sleep(longest) => {}
+            () = journal.failed() => true,
+            () = tokio::time::sleep(longest) => false,
+        };
+        // A disk fault (not the cut) and, half the time, no crash: the faults stop and the
+        // server recovers in process.
+        if failed && !server.disk.is_off() && rng.random_bool(0.5) {
+            server.heal().await.map_err(at)?;
+            survived.recoveries += 1;
+            continue;
         }
         server.crash();
         survived.crashes += 1;

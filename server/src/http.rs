@@ -126,6 +126,12 @@ impl App {
     /// the state is rebuilt by replaying it, so whatever a refused change had applied in
     /// memory is gone, and the server takes changes again. Logs each failure and recovery.
     pub async fn recover(self: Arc<Self>) {
+        self.recover_telling(|line| eprintln!("{line}")).await;
+    }
+
+    /// [`App::recover`], telling each failure and recovery to `tell` instead of stderr (a
+    /// simulation crashing the server hundreds of times keeps quiet).
+    pub async fn recover_telling(self: Arc<Self>, tell: impl Fn(String)) {
         loop {
             let Some(journal) = self.served().journal.clone() else {
                 return;
@@ -133,12 +139,12 @@ impl App {
             journal.failed().await;
             self.metrics.journal_failed();
             let why = journal.failure().unwrap_or_default();
-            eprintln!(
+            tell(format!(
                 "journal write failed in {}: {why}; changes are refused (503 storage_unavailable) \
                  until it can be written again (tried after {REOPEN_EVERY:?}, then less often, \
                  at most every {REOPEN_AT_MOST_EVERY:?})",
                 journal.dir().display()
-            );
+            ));
             journal.close();
             drop(journal);
             let mut last_error = String::new();
@@ -150,16 +156,16 @@ impl App {
                 let app = Arc::clone(&self);
                 match tokio::task::spawn_blocking(move || app.reopen()).await {
                     Ok(Ok(replayed)) => {
-                        eprintln!(
+                        tell(format!(
                             "journal writable again: state rebuilt from its {replayed} entries; \
                              taking changes"
-                        );
+                        ));
                         break;
                     }
                     Ok(Err(e)) => {
                         let e = e.to_string();
                         if e != last_error {
-                            eprintln!("journal still unavailable: {e}");
+                            tell(format!("journal still unavailable: {e}"));
                             last_error = e;
                         }
                     }

@@ -131,6 +131,9 @@ enum Committer {
     /// On a simulated disk, whoever waits for the journal, at that moment: what makes a group
     /// then depends on the order of the calls, never on how threads were scheduled, so a
     /// simulation replays byte for byte. `sent` wakes waiters whose change was not sent yet.
+    /// The writer holds the database as long as the journal lives (requests waiting for a
+    /// recovery hold it past the reopen); that is safe because redb writes nothing more once
+    /// an I/O error has failed it, which is what stops a journal.
     Inline {
         writer: Mutex<Writer>,
         sent: tokio::sync::Notify,

@@ -12,7 +12,9 @@
 //! process). Between two barriers a disk may reorder writes anyway, so nothing here depends on
 //! their order: a power loss chooses among them in the order of their offsets; a write error
 //! is decided by the write's place and epoch, not by when it came, and is reported by the next
-//! sync (as Linux reports a failed write-back at `fsync`); and a cut that falls among the
+//! sync (as Linux reports a failed write-back at `fsync`; unlike Linux, which then drops the
+//! failed pages while its page cache still shows them, the writes stay unsynced, as after a
+//! transient error, so "the cache has it, the disk never will" is not modelled); and a cut that falls among the
 //! writes of an epoch takes effect at its barrier, with all of them unsynced.
 //!
 //! A crash with SIGKILL (`tests/it/crash.rs`) cannot lose what the page cache holds; this disk
@@ -293,7 +295,8 @@ impl SimDisk {
     }
 
     /// Starts a server on this disk after a power loss, as a simulation does: one time in five
-    /// with faults (drawn around `standing`) and a cut set while it recovers. A start that an
+    /// with faults (drawn around `standing`) and a cut set while it recovers (they stay set
+    /// after a start that works, until the caller draws the next). A start that an
     /// injected fault or the cut fails is a crash while recovering: the power is lost again
     /// and it starts again. Answers what `open` opened and how many such crashes it took; an
     /// error names a start that failed for anything else (a disk it cannot open), or more than

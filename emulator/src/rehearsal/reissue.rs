@@ -294,6 +294,7 @@ impl Regenerator<'_> {
             let next = due.by_time.lock().keys().next().copied();
             let at = next.map(|ms| stage.origin + Duration::from_millis(ms));
             tokio::select! {
+                biased;
                 () = async { tokio::time::sleep_until(at.unwrap_or_else(tokio::time::Instant::now)).await }, if at.is_some() => {}
                 () = due.added.notified() => continue,
                 () = stage.requester.stop.stopped() => break,

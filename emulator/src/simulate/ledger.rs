@@ -171,7 +171,7 @@ impl Ledger {
         }
         let now = requests_now(core, now_ms);
         for (id, account) in &self.redeemed {
-            let Some((on, _, status)) = now.get(id) else {
+            let Some((on, _, _)) = now.get(id) else {
                 return Err(format!("the acknowledged redemption {id} was lost"));
             };
             if on != account {
@@ -179,26 +179,34 @@ impl Ledger {
                     "{id} was acknowledged for {account} and is now on {on}"
                 ));
             }
-            let must = |set: &BTreeSet<String>, allowed: &[RequestStatus], what: &str| match set
-                .contains(id)
-                && !allowed.contains(status)
-            {
-                true => Err(format!("{id} was {what} and is now {status:?}")),
-                false => Ok(()),
-            };
-            let decided = [RequestStatus::Approved, RequestStatus::SignedIn];
-            must(&self.approved, &decided, "approved (acknowledged)")?;
-            must(&self.shown_approved, &decided, "shown approved")?;
-            must(
+        }
+        // Every request decided, handed over or shown approved, whether or not its redemption's
+        // answer was kept (a console whose answer was lost still polls and signs in).
+        let decided = [RequestStatus::Approved, RequestStatus::SignedIn];
+        let promises: [(&BTreeSet<String>, &[RequestStatus], &str); 4] = [
+            (&self.approved, &decided, "approved (acknowledged)"),
+            (&self.shown_approved, &decided, "shown approved"),
+            (
                 &self.rejected,
                 &[RequestStatus::Rejected],
                 "rejected (acknowledged)",
-            )?;
-            must(
+            ),
+            (
                 &self.handed,
                 &[RequestStatus::SignedIn],
                 "handed its credentials",
-            )?;
+            ),
+        ];
+        for (ids, allowed, what) in promises {
+            for id in ids {
+                match now.get(id) {
+                    Some((_, _, status)) if allowed.contains(status) => {}
+                    Some((_, _, status)) => {
+                        return Err(format!("{id} was {what} and is now {status:?}"));
+                    }
+                    None => return Err(format!("{id} was {what} and is now unknown")),
+                }
+            }
         }
         for (id, serial) in &self.shown_serial {
             match now.get(id) {

@@ -80,14 +80,14 @@ fn planted_defects_are_caught_under_the_fleet() {
 
 /// A change the journal failed to keep (its sync failed, its write may be on the disk) was
 /// refused at once, and a crash before the recovery brought it back: found by this simulation
-/// (seed 923364416), now refused only once the recovery removed it. Planted, seed 67 finds it
-/// (7 of seeds 1 to 100 do); the real server passes the same seed.
+/// (seed 923364416), now refused only once the recovery removed it. Planted, seed 60 finds it
+/// (the first of seeds 1 to 100 that does); the real server passes the same seed.
 #[test]
 fn a_refusal_a_crash_undoes_is_caught_and_the_server_passes() {
     caught(
         Defect::RefuseBeforeKept,
-        67,
-        "the refused import of desk-4-0@sim.test was applied",
+        60,
+        "the refused import of desk-10-0@sim.test was applied",
     );
-    simulate(&options(67, None)).unwrap_or_else(|b| panic!("{b}"));
+    simulate(&options(60, None)).unwrap_or_else(|b| panic!("{b}"));
 }

@@ -17,7 +17,9 @@ use otpfleet_protocol::{
 };
 use std::collections::BTreeMap;
 
-/// Answers one request. Never panics on input; every refusal is a contract error body.
+/// Answers one request. Never panics on input; every refusal is a contract error body. A
+/// durable app needs [`App::recover`] running beside it (as `serve` runs it): a request whose
+/// change its journal failed to keep is answered only once a recovery has removed the change.
 pub async fn handle<B>(app: &App, req: Request<B>) -> Reply
 where
     B: Body,
