@@ -3,6 +3,7 @@
 
 mod admin_token;
 mod audit;
+mod db;
 pub mod fleet;
 mod load;
 mod probe;
@@ -47,6 +48,8 @@ pub enum Command {
     AdminToken(admin_token::AdminTokenOpts),
     /// Check the audit log of a data directory.
     Audit(audit::AuditOpts),
+    /// Create or migrate the schema of a PostgreSQL store, or check its version.
+    Db(db::DbOpts),
     /// Prove crash safety by simulation: the reference server on a simulated disk, driven by a
     /// fleet in simulated time, crashed at seeded moments, every promise checked after every
     /// start.
@@ -65,6 +68,7 @@ pub fn run(opts: Opts) -> ExitCode {
         Command::Load(load) => load::run(load),
         Command::AdminToken(opts) => admin_token::run(opts).map(|()| Ending::Complete),
         Command::Audit(opts) => audit::run(opts).map(|()| Ending::Complete),
+        Command::Db(opts) => db::run(opts).map(|()| Ending::Complete),
         Command::Simulate(opts) => simulate::run(opts),
     };
     otpfleet_run::ending(result).finish()

@@ -23,7 +23,7 @@ mod ids;
 mod replay;
 pub mod requests;
 pub mod secrets;
-mod store;
+pub(crate) mod store;
 pub mod throttle;
 
 pub use error::ApiError;

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod journal;
+pub mod pg;
 pub mod simdisk;
 pub mod tokens;
 

@@ -281,7 +281,18 @@ impl RequestRecord {
 
     /// A pending request expires with its OTP; decided ones keep their decision.
     pub fn status(&self, expires_ms: u64, now_ms: u64) -> RequestStatus {
-        match self.state {
+        self.state.status(expires_ms, now_ms)
+    }
+
+    pub fn reason(&self) -> Option<RejectReason> {
+        self.state.reason()
+    }
+}
+
+impl Decision {
+    /// The request's status: a pending request expires with its OTP; a decided one does not.
+    pub fn status(self, expires_ms: u64, now_ms: u64) -> RequestStatus {
+        match self {
             Decision::Pending if now_ms >= expires_ms => RequestStatus::Expired,
             Decision::Pending => RequestStatus::AwaitingApproval,
             Decision::Approved => RequestStatus::Approved,
@@ -290,8 +301,8 @@ impl RequestRecord {
         }
     }
 
-    pub fn reason(&self) -> Option<RejectReason> {
-        match self.state {
+    pub fn reason(self) -> Option<RejectReason> {
+        match self {
             Decision::Rejected(reason) => Some(reason),
             _ => None,
         }

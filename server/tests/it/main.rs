@@ -14,6 +14,7 @@ mod helpers;
 mod kept;
 mod lifecycle;
 mod liveness;
+mod pg;
 mod preferences;
 mod replay;
 mod simulation;

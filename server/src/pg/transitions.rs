@@ -1,0 +1,324 @@
+//! The transitions of the PostgreSQL store. Each single-use one is one conditional statement
+//! whose `WHERE` says the state it must still be in; a transition that updated nothing lost,
+//! and a read after it only names the refusal (see the module above).
+
+use super::{PgError, PgStore};
+use crate::domain::store::Decision;
+use otpfleet_protocol::{Device, License, Readiness, RejectReason, RequestStatus};
+
+/// An account as an import gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccount<'a> {
+    pub upn: &'a str,
+    /// `accounts::upn_key(upn)`.
+    pub upn_key: &'a str,
+    pub display_name: &'a str,
+    pub license: License,
+    pub readiness: Readiness,
+    /// Kept when `None`: an import without a password does not clear the one known.
+    pub password_hash: Option<[u8; 32]>,
+}
+
+/// An OTP generated for an account (its keyed hash, never the OTP).
+#[derive(Debug, Clone, Copy)]
+pub struct NewOtp<'a> {
+    pub key: [u8; 32],
+    pub batch: u64,
+    pub generated_ms: u64,
+    pub expires_ms: u64,
+    /// The password to hand over at sign-in.
+    pub credential: &'a str,
+}
+
+/// A console's redemption, as the domain made it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRequest<'a> {
+    pub device: &'a Device,
+    pub requested_ms: u64,
+    pub auto_approved: bool,
+    pub poll_token: [u8; 16],
+    pub interval_s: u32,
+}
+
+/// The redemption that won: its account, the request id the database handed out, and when
+/// the OTP expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redeemed {
+    pub account: u64,
+    pub request: u64,
+    pub expires_ms: u64,
+}
+
+/// An admin's decision on a pending request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject(RejectReason),
+}
+
+/// The hand-over that won: the account and the password it hands to the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedOver {
+    pub account: u64,
+    pub credential: String,
+}
+
+/// What the loser of a transition learns: why it did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// No such OTP or request (or not this console's: a wrong poll token).
+    Unknown,
+    /// The OTP was redeemed already, by this console or another.
+    OtpUsed,
+    OtpExpired {
+        expires_ms: u64,
+    },
+    /// The request is not in the state the transition needs; this is the one it is in.
+    Status(RequestStatus),
+}
+
+/// A transition's result: done (`Ok`), or lost and why (`Err`); a database failure is the outer
+/// error.
+pub type Outcome<T> = Result<Result<T, Lost>, PgError>;
+
+const REDEEM: &str = "UPDATE otps SET request_id = nextval('request_ids'), make = $2, \
+     model = $3, serial = $4, requested_ms = $5, state = $6, decided_ms = $7, \
+     poll_token = $8, interval_s = $9, last_poll_ms = $5 \
+     WHERE otp_key = $1 AND request_id IS NULL AND expires_ms > $5 \
+     RETURNING account_id, request_id, expires_ms";
+
+const DECIDE: &str = "UPDATE otps SET state = $2, reject_reason = $3, decided_ms = $4 \
+     WHERE request_id = $1 AND state = 'pending' AND expires_ms > $4 RETURNING account_id";
+
+/// `old` is the row as the statement's snapshot saw it: the password before it is cleared.
+/// The poll token is compared by its hash, so the comparison's time says nothing of it.
+const HAND_OVER: &str = "UPDATE otps SET state = 'signed_in', credential = NULL \
+     FROM otps AS old \
+     WHERE otps.account_id = old.account_id AND otps.request_id = $1 \
+     AND sha256(otps.poll_token) = sha256($2) AND otps.state = 'approved' \
+     AND otps.credential IS NOT NULL \
+     RETURNING otps.account_id, old.credential";
+
+impl PgStore {
+    /// Creates the account, or updates the one with the same `upn_key`; answers its id.
+    pub async fn upsert_account(&self, a: NewAccount<'_>) -> Result<u64, PgError> {
+        let client = self.client().await?;
+        let sql = "INSERT INTO accounts (upn, upn_key, display_name, license, readiness, \
+             password_hash) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (upn_key) DO UPDATE SET upn = EXCLUDED.upn, \
+             display_name = EXCLUDED.display_name, license = EXCLUDED.license, \
+             readiness = EXCLUDED.readiness, \
+             password_hash = coalesce(EXCLUDED.password_hash, accounts.password_hash) \
+             RETURNING id";
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let hash = a.password_hash.as_ref().map(|h| &h[..]);
+        let row = client
+            .query_one(
+                &statement,
+                &[
+                    &a.upn,
+                    &a.upn_key,
+                    &a.display_name,
+                    &a.license.as_str(),
+                    &a.readiness.as_str(),
+                    &hash,
+                ],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// A batch id no replica has handed out or will.
+    pub async fn next_batch(&self) -> Result<u64, PgError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT nextval('batch_ids')", &[])
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Gives `account` the OTP `otp`, replacing the one it had and withdrawing that OTP's
+    /// request, in one statement: the old OTP stops working as the new one starts.
+    pub async fn issue_otp(&self, account: u64, otp: NewOtp<'_>) -> Result<(), PgError> {
+        let client = self.client().await?;
+        let sql = "INSERT INTO otps (account_id, otp_key, batch_id, generated_ms, expires_ms, \
+             credential) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (account_id) DO UPDATE SET otp_key = EXCLUDED.otp_key, \
+             batch_id = EXCLUDED.batch_id, generated_ms = EXCLUDED.generated_ms, \
+             expires_ms = EXCLUDED.expires_ms, credential = EXCLUDED.credential, \
+             expiry_logged = false, request_id = NULL, make = NULL, model = NULL, \
+             serial = NULL, requested_ms = NULL, state = NULL, reject_reason = NULL, \
+             decided_ms = NULL, poll_token = NULL, interval_s = NULL, last_poll_ms = NULL";
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &(account as i64),
+                    &&otp.key[..],
+                    &(otp.batch as i64),
+                    &(otp.generated_ms as i64),
+                    &(otp.expires_ms as i64),
+                    &otp.credential,
+                ],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(())
+    }
+
+    /// Redeems the OTP whose keyed hash is `key`: the first redemption opens the request (the
+    /// database hands out its id); every later one, on any replica, loses.
+    pub async fn redeem(&self, key: &[u8; 32], r: NewRequest<'_>) -> Outcome<Redeemed> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(REDEEM)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let (state, decided) = match r.auto_approved {
+            true => ("approved", Some(r.requested_ms as i64)),
+            false => ("pending", None),
+        };
+        let won = client
+            .query_opt(
+                &statement,
+                &[
+                    &&key[..],
+                    &r.device.make,
+                    &r.device.model,
+                    &r.device.serial,
+                    &(r.requested_ms as i64),
+                    &state,
+                    &decided,
+                    &&r.poll_token[..],
+                    &(r.interval_s as i32),
+                ],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
+        if let Some(row) = won {
+            return Ok(Ok(Redeemed {
+                account: row.get::<_, i64>(0) as u64,
+                request: row.get::<_, i64>(1) as u64,
+                expires_ms: row.get::<_, i64>(2) as u64,
+            }));
+        }
+        // Lost: only which refusal to give is read now.
+        let row = client
+            .query_opt(
+                "SELECT request_id IS NOT NULL, expires_ms FROM otps WHERE otp_key = $1",
+                &[&&key[..]],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(Err(match row {
+            None => Lost::Unknown,
+            Some(row) if row.get::<_, bool>(0) => Lost::OtpUsed,
+            Some(row) => Lost::OtpExpired {
+                expires_ms: row.get::<_, i64>(1) as u64,
+            },
+        }))
+    }
+
+    /// Decides pending request `request` once: the first decision wins, on any replica; a
+    /// request no longer pending (decided, expired) loses with its status.
+    pub async fn decide(&self, request: u64, verdict: Verdict, at_ms: u64) -> Outcome<u64> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(DECIDE)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let (state, reason) = match verdict {
+            Verdict::Approve => ("approved", None),
+            Verdict::Reject(reason) => ("rejected", Some(reason.as_str())),
+        };
+        let won = client
+            .query_opt(
+                &statement,
+                &[&(request as i64), &state, &reason, &(at_ms as i64)],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
+        match won {
+            Some(row) => Ok(Ok(row.get::<_, i64>(0) as u64)),
+            None => Ok(Err(self.status_of(&client, request, None, at_ms).await?)),
+        }
+    }
+
+    /// Hands the credentials of approved request `request` to the console holding its poll
+    /// token, once: the first hand-over wins, on any replica.
+    pub async fn hand_over(
+        &self,
+        request: u64,
+        poll_token: &[u8; 16],
+        now_ms: u64,
+    ) -> Outcome<HandedOver> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(HAND_OVER)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let won = client
+            .query_opt(&statement, &[&(request as i64), &&poll_token[..]])
+            .await
+            .map_err(|e| self.failed(&e))?;
+        match won {
+            Some(row) => Ok(Ok(HandedOver {
+                account: row.get::<_, i64>(0) as u64,
+                credential: row.get(1),
+            })),
+            None => Ok(Err(self
+                .status_of(&client, request, Some(poll_token), now_ms)
+                .await?)),
+        }
+    }
+
+    /// Why a transition on `request` lost: its status now, or `Unknown` (no such request, or
+    /// `poll_token` given and not its own).
+    async fn status_of(
+        &self,
+        client: &deadpool_postgres::Client,
+        request: u64,
+        poll_token: Option<&[u8; 16]>,
+        now_ms: u64,
+    ) -> Result<Lost, PgError> {
+        let row = client
+            .query_opt(
+                "SELECT state, reject_reason, expires_ms, \
+                 $2::bytea IS NULL OR sha256(poll_token) = sha256($2) \
+                 FROM otps WHERE request_id = $1",
+                &[&(request as i64), &poll_token.map(|t| &t[..])],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let Some(row) = row.filter(|row| row.get::<_, bool>(3)) else {
+            return Ok(Lost::Unknown);
+        };
+        let decision = decision_of(row.get(0), row.get(1));
+        Ok(Lost::Status(
+            decision.status(row.get::<_, i64>(2) as u64, now_ms),
+        ))
+    }
+}
+
+/// A request's stored state as the domain's [`Decision`].
+fn decision_of(state: &str, reason: Option<&str>) -> Decision {
+    match state {
+        "approved" => Decision::Approved,
+        "signed_in" => Decision::SignedIn,
+        "rejected" => Decision::Rejected(
+            reason
+                .and_then(RejectReason::parse)
+                .unwrap_or(RejectReason::Other),
+        ),
+        _ => Decision::Pending,
+    }
+}
