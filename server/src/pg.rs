@@ -13,9 +13,11 @@
 //! A database is named in errors by user, host, port and name (`target`), never with its
 //! password.
 
+mod audit;
 mod schema;
 mod transitions;
 
+pub use audit::{ChainVerified, Chainer};
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use transitions::{
     HandedOver, Lost, NewAccount, NewOtp, NewRequest, Outcome, Redeemed, Verdict,
@@ -72,6 +74,12 @@ pub enum PgError {
         target: String,
         found: i32,
         known: i32,
+    },
+    #[error("the audit chain of the database {target} is broken at entry {pos}: {why}")]
+    ChainBroken {
+        target: String,
+        pos: i64,
+        why: String,
     },
     #[error("the database {target} failed: {why}")]
     Failed { target: String, why: String },

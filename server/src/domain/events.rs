@@ -99,6 +99,31 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The event as an audit log that is not also the state keeps it (the PostgreSQL store's
+    /// `events`: the state is in its tables): its secrets (an OTP's keyed hash, a password
+    /// awaiting hand-over, a password's or a token's hash, a poll token) zeroed.
+    pub fn redacted(mut self) -> Event {
+        match &mut self {
+            Event::OtpIssued {
+                key,
+                credential,
+                password_hash,
+                ..
+            } => {
+                *key = [0; 32];
+                credential.clear();
+                *password_hash = [0; 32];
+            }
+            Event::AccountUpserted { password_hash, .. } => *password_hash = None,
+            Event::Redeemed { poll_token, .. } => *poll_token = [0; 16],
+            Event::AdminTokenAdded { hash, .. } => *hash = [0; 32],
+            _ => {}
+        }
+        self
+    }
+}
+
 /// An event with its place in the journal taken, waiting to be sent with the rest of its unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reserved {

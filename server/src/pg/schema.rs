@@ -10,10 +10,16 @@
 use super::{PgError, PgStore};
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "accounts and otps",
-    include_str!("migrations/0001_accounts_and_otps.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "accounts and otps",
+        include_str!("migrations/0001_accounts_and_otps.sql"),
+    ),
+    (
+        "audit events",
+        include_str!("migrations/0002_audit_events.sql"),
+    ),
+];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

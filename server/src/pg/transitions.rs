@@ -3,6 +3,7 @@
 //! and a read after it only names the refusal (see the module above).
 
 use super::{PgError, PgStore};
+use crate::domain::Event;
 use crate::domain::store::Decision;
 use otpfleet_protocol::{Device, License, Readiness, RejectReason, RequestStatus};
 
@@ -81,39 +82,91 @@ pub enum Lost {
 /// error.
 pub type Outcome<T> = Result<Result<T, Lost>, PgError>;
 
-const REDEEM: &str = "UPDATE otps SET request_id = nextval('request_ids'), make = $2, \
-     model = $3, serial = $4, requested_ms = $5, state = $6, decided_ms = $7, \
+// Each transition inserts its audit event in the same statement (a data-modifying `WITH`), so
+// a change and its entry commit together; the event's JSON is made here (`Event`, redacted)
+// and the ids the database hands out are merged into it (`||`).
+
+const REDEEM: &str = "WITH t AS (UPDATE otps SET request_id = nextval('request_ids'), \
+     make = $2, model = $3, serial = $4, requested_ms = $5, state = $6, decided_ms = $7, \
      poll_token = $8, interval_s = $9, last_poll_ms = $5 \
      WHERE otp_key = $1 AND request_id IS NULL AND expires_ms > $5 \
-     RETURNING account_id, request_id, expires_ms";
+     RETURNING account_id, request_id, expires_ms), \
+     e AS (INSERT INTO events (at_ms, body) SELECT $5, $10::text::jsonb || \
+     jsonb_build_object('account', account_id, 'request', request_id) FROM t) \
+     SELECT account_id, request_id, expires_ms FROM t";
 
-const DECIDE: &str = "UPDATE otps SET state = $2, reject_reason = $3, decided_ms = $4 \
-     WHERE request_id = $1 AND state = 'pending' AND expires_ms > $4 RETURNING account_id";
+const DECIDE: &str = "WITH t AS (UPDATE otps SET state = $2, reject_reason = $3, \
+     decided_ms = $4 WHERE request_id = $1 AND state = 'pending' AND expires_ms > $4 \
+     RETURNING account_id), \
+     e AS (INSERT INTO events (at_ms, body) SELECT $4, $5::text::jsonb || \
+     jsonb_build_object('account', account_id) FROM t) \
+     SELECT account_id FROM t";
 
 /// `old` is the row as the statement's snapshot saw it: the password before it is cleared.
 /// The poll token is compared by its hash, so the comparison's time says nothing of it.
-const HAND_OVER: &str = "UPDATE otps SET state = 'signed_in', credential = NULL \
+const HAND_OVER: &str = "WITH t AS (UPDATE otps SET state = 'signed_in', credential = NULL \
      FROM otps AS old \
      WHERE otps.account_id = old.account_id AND otps.request_id = $1 \
      AND sha256(otps.poll_token) = sha256($2) AND otps.state = 'approved' \
      AND otps.credential IS NOT NULL \
-     RETURNING otps.account_id, old.credential";
+     RETURNING otps.account_id, old.credential), \
+     e AS (INSERT INTO events (at_ms, body) SELECT $3, $4::text::jsonb || \
+     jsonb_build_object('account', account_id) FROM t) \
+     SELECT account_id, credential FROM t";
+
+const UPSERT: &str = "WITH t AS (INSERT INTO accounts (upn, upn_key, display_name, license, \
+     readiness, password_hash) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (upn_key) DO UPDATE SET upn = EXCLUDED.upn, \
+     display_name = EXCLUDED.display_name, license = EXCLUDED.license, \
+     readiness = EXCLUDED.readiness, \
+     password_hash = coalesce(EXCLUDED.password_hash, accounts.password_hash) \
+     RETURNING id), \
+     e AS (INSERT INTO events (at_ms, body) SELECT $7, $8::text::jsonb || \
+     jsonb_build_object('id', id) FROM t) \
+     SELECT id FROM t";
+
+/// Regeneration: the new OTP replaces the old one and withdraws its request, in one statement.
+const ISSUE: &str = "WITH t AS (INSERT INTO otps (account_id, otp_key, batch_id, \
+     generated_ms, expires_ms, credential) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (account_id) DO UPDATE SET otp_key = EXCLUDED.otp_key, \
+     batch_id = EXCLUDED.batch_id, generated_ms = EXCLUDED.generated_ms, \
+     expires_ms = EXCLUDED.expires_ms, credential = EXCLUDED.credential, \
+     expiry_logged = false, request_id = NULL, make = NULL, model = NULL, \
+     serial = NULL, requested_ms = NULL, state = NULL, reject_reason = NULL, \
+     decided_ms = NULL, poll_token = NULL, interval_s = NULL, last_poll_ms = NULL \
+     RETURNING account_id), \
+     e AS (INSERT INTO events (at_ms, body) SELECT $4, $7::text::jsonb FROM t) \
+     SELECT account_id FROM t";
+
+/// An event as the `events` table keeps it: redacted, as JSON text (ids the database hands out
+/// are merged in by the statement).
+fn body(event: Event) -> String {
+    serde_json::to_string(&event.redacted()).unwrap_or_default()
+}
 
 impl PgStore {
-    /// Creates the account, or updates the one with the same `upn_key`; answers its id.
-    pub async fn upsert_account(&self, a: NewAccount<'_>) -> Result<u64, PgError> {
+    /// Creates the account, or updates the one with the same `upn_key`; answers its id. `by`
+    /// (the admin token) and `at_ms` go to the audit event.
+    pub async fn upsert_account(
+        &self,
+        a: NewAccount<'_>,
+        by: Option<&str>,
+        at_ms: u64,
+    ) -> Result<u64, PgError> {
         let client = self.client().await?;
-        let sql = "INSERT INTO accounts (upn, upn_key, display_name, license, readiness, \
-             password_hash) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (upn_key) DO UPDATE SET upn = EXCLUDED.upn, \
-             display_name = EXCLUDED.display_name, license = EXCLUDED.license, \
-             readiness = EXCLUDED.readiness, \
-             password_hash = coalesce(EXCLUDED.password_hash, accounts.password_hash) \
-             RETURNING id";
         let statement = client
-            .prepare_cached(sql)
+            .prepare_cached(UPSERT)
             .await
             .map_err(|e| self.failed(&e))?;
+        let event = body(Event::AccountUpserted {
+            id: 0,
+            upn: a.upn.to_owned(),
+            display_name: a.display_name.to_owned(),
+            license: a.license,
+            readiness: a.readiness,
+            password_hash: None,
+            by: by.map(str::to_owned),
+        });
         let hash = a.password_hash.as_ref().map(|h| &h[..]);
         let row = client
             .query_one(
@@ -125,6 +178,8 @@ impl PgStore {
                     &a.license.as_str(),
                     &a.readiness.as_str(),
                     &hash,
+                    &(at_ms as i64),
+                    &event,
                 ],
             )
             .await
@@ -144,20 +199,27 @@ impl PgStore {
 
     /// Gives `account` the OTP `otp`, replacing the one it had and withdrawing that OTP's
     /// request, in one statement: the old OTP stops working as the new one starts.
-    pub async fn issue_otp(&self, account: u64, otp: NewOtp<'_>) -> Result<(), PgError> {
+    pub async fn issue_otp(
+        &self,
+        account: u64,
+        otp: NewOtp<'_>,
+        by: Option<&str>,
+    ) -> Result<(), PgError> {
         let client = self.client().await?;
-        let sql = "INSERT INTO otps (account_id, otp_key, batch_id, generated_ms, expires_ms, \
-             credential) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (account_id) DO UPDATE SET otp_key = EXCLUDED.otp_key, \
-             batch_id = EXCLUDED.batch_id, generated_ms = EXCLUDED.generated_ms, \
-             expires_ms = EXCLUDED.expires_ms, credential = EXCLUDED.credential, \
-             expiry_logged = false, request_id = NULL, make = NULL, model = NULL, \
-             serial = NULL, requested_ms = NULL, state = NULL, reject_reason = NULL, \
-             decided_ms = NULL, poll_token = NULL, interval_s = NULL, last_poll_ms = NULL";
         let statement = client
-            .prepare_cached(sql)
+            .prepare_cached(ISSUE)
             .await
             .map_err(|e| self.failed(&e))?;
+        let event = body(Event::OtpIssued {
+            account,
+            key: otp.key,
+            batch: otp.batch,
+            generated_ms: otp.generated_ms,
+            expires_ms: otp.expires_ms,
+            credential: String::new(),
+            password_hash: [0; 32],
+            by: by.map(str::to_owned),
+        });
         client
             .execute(
                 &statement,
@@ -168,6 +230,7 @@ impl PgStore {
                     &(otp.generated_ms as i64),
                     &(otp.expires_ms as i64),
                     &otp.credential,
+                    &event,
                 ],
             )
             .await
@@ -187,6 +250,15 @@ impl PgStore {
             true => ("approved", Some(r.requested_ms as i64)),
             false => ("pending", None),
         };
+        let event = body(Event::Redeemed {
+            account: 0,
+            request: 0,
+            device: r.device.clone(),
+            requested_ms: r.requested_ms,
+            auto_approved: r.auto_approved,
+            poll_token: [0; 16],
+            interval_s: r.interval_s,
+        });
         let won = client
             .query_opt(
                 &statement,
@@ -200,6 +272,7 @@ impl PgStore {
                     &decided,
                     &&r.poll_token[..],
                     &(r.interval_s as i32),
+                    &event,
                 ],
             )
             .await
@@ -229,8 +302,15 @@ impl PgStore {
     }
 
     /// Decides pending request `request` once: the first decision wins, on any replica; a
-    /// request no longer pending (decided, expired) loses with its status.
-    pub async fn decide(&self, request: u64, verdict: Verdict, at_ms: u64) -> Outcome<u64> {
+    /// request no longer pending (decided, expired) loses with its status. Answers the
+    /// request's account.
+    pub async fn decide(
+        &self,
+        request: u64,
+        verdict: Verdict,
+        at_ms: u64,
+        by: Option<&str>,
+    ) -> Outcome<u64> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(DECIDE)
@@ -240,10 +320,20 @@ impl PgStore {
             Verdict::Approve => ("approved", None),
             Verdict::Reject(reason) => ("rejected", Some(reason.as_str())),
         };
+        let event = body(Event::Decided {
+            account: 0,
+            request,
+            rejected: match verdict {
+                Verdict::Approve => None,
+                Verdict::Reject(reason) => Some(reason),
+            },
+            at_ms,
+            by: by.map(str::to_owned),
+        });
         let won = client
             .query_opt(
                 &statement,
-                &[&(request as i64), &state, &reason, &(at_ms as i64)],
+                &[&(request as i64), &state, &reason, &(at_ms as i64), &event],
             )
             .await
             .map_err(|e| self.failed(&e))?;
@@ -266,8 +356,20 @@ impl PgStore {
             .prepare_cached(HAND_OVER)
             .await
             .map_err(|e| self.failed(&e))?;
+        let event = body(Event::CredentialsHanded {
+            account: 0,
+            request,
+        });
         let won = client
-            .query_opt(&statement, &[&(request as i64), &&poll_token[..]])
+            .query_opt(
+                &statement,
+                &[
+                    &(request as i64),
+                    &&poll_token[..],
+                    &(now_ms as i64),
+                    &event,
+                ],
+            )
             .await
             .map_err(|e| self.failed(&e))?;
         match won {

@@ -14,6 +14,7 @@ use otpfleet_server::pg::{
     Lost, NewAccount, NewOtp, NewRequest, PgError, PgStore, SCHEMA_VERSION, Verdict,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_postgres::Client;
 
 /// Consoles racing on one OTP, and rounds of the race.
 const CONSOLES: usize = 64;
@@ -104,14 +105,18 @@ fn device(n: usize) -> Device {
 async fn account_with_otp(s: &PgStore, upn: &str, round: usize) -> (u64, [u8; 32]) {
     let key = upn_key(upn);
     let id = s
-        .upsert_account(NewAccount {
-            upn,
-            upn_key: &key,
-            display_name: upn,
-            license: License::Pro,
-            readiness: Readiness::NoActionNeeded,
-            password_hash: None,
-        })
+        .upsert_account(
+            NewAccount {
+                upn,
+                upn_key: &key,
+                display_name: upn,
+                license: License::Pro,
+                readiness: Readiness::NoActionNeeded,
+                password_hash: None,
+            },
+            Some("tok_1"),
+            0,
+        )
         .await
         .unwrap();
     let mut otp = [0u8; 32];
@@ -127,6 +132,7 @@ async fn account_with_otp(s: &PgStore, upn: &str, round: usize) -> (u64, [u8; 32
             expires_ms: 3_600_000,
             credential: &format!("password of {upn}"),
         },
+        Some("tok_1"),
     )
     .await
     .unwrap();
@@ -217,7 +223,9 @@ async fn one_otp_raced_by_64_consoles_through_3_replicas_has_one_winner_each_rou
                 0 => Verdict::Approve,
                 _ => Verdict::Reject(RejectReason::WrongRoom),
             };
-            r.decide(request_id, verdict, 2_000).await.unwrap()
+            r.decide(request_id, verdict, 2_000, Some("tok_1"))
+                .await
+                .unwrap()
         })
         .await;
         exactly_one("decide", &decided, |l| {
@@ -245,6 +253,12 @@ async fn one_otp_raced_by_64_consoles_through_3_replicas_has_one_winner_each_rou
         let password = handed.into_iter().find_map(Result::ok).unwrap().credential;
         assert_eq!(password, format!("password of auto{round}@race.test"));
     }
+    // Each change wrote its audit event, each loser none: per round two imports, two OTPs,
+    // two redemptions, one decision and one hand-over.
+    let mut chainer = s.elect_chainer().await.unwrap().expect("no other chainer");
+    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 8 * ROUNDS as u64);
+    let chain = s.verify_chain().await.unwrap();
+    assert_eq!((chain.entries, chain.unlinked), (8 * ROUNDS as u64, 0));
     db.drop_schema().await;
 }
 
@@ -390,4 +404,102 @@ async fn an_unreachable_database_is_named_without_its_password() {
         !e.to_string().contains("s3cret"),
         "the password is shown: {e}"
     );
+}
+
+/// A raw connection to the test's schema (for what no store does: a transaction held open,
+/// an entry tampered with).
+async fn raw(db: &Db) -> Client {
+    let (c, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    c
+}
+
+/// A transaction that commits late: its entry has a lower `seq` than entries committed
+/// before it. A chainer that tailed `seq > last` would skip it for good; this one links it
+/// once it is committed, after those, and the chain stays whole. One chainer at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_links_a_late_commit_and_stays_whole() {
+    let Some(db) = Db::new("chain").await else {
+        return;
+    };
+    let s = &db.replicas().await[0];
+    let late = raw(&db).await;
+    late.batch_execute(
+        "BEGIN; INSERT INTO events (at_ms, body) VALUES (1, '{\"event\":\"manual_signed_in\",\"account\":1}')",
+    )
+    .await
+    .unwrap();
+    for round in 0..5 {
+        account_with_otp(s, &format!("late{round}@chain.test"), round).await;
+    }
+    let mut chainer = s
+        .elect_chainer()
+        .await
+        .unwrap()
+        .expect("the first is elected");
+    assert!(
+        s.elect_chainer().await.unwrap().is_none(),
+        "a second chainer was elected"
+    );
+    // Everything after the open transaction waits for it.
+    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 0);
+
+    late.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 11);
+    let chain = s.verify_chain().await.unwrap();
+    assert_eq!((chain.entries, chain.unlinked), (11, 0));
+    let first: i64 = late
+        .query_one("SELECT chain_pos FROM events WHERE at_ms = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(first, 1, "the late entry (lowest seq) is linked first");
+
+    // The lock goes with the chainer's connection.
+    drop(chainer);
+    let mut again = None;
+    for _ in 0..50 {
+        again = s.elect_chainer().await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "no chainer after the first was dropped");
+    db.drop_schema().await;
+}
+
+/// An entry edited or removed after it was linked breaks the chain there, and the check says
+/// where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_or_removed_entry_breaks_the_chain_where_it_happened() {
+    let Some(db) = Db::new("tamper").await else {
+        return;
+    };
+    let s = &db.replicas().await[0];
+    for round in 0..3 {
+        account_with_otp(s, &format!("t{round}@tamper.test"), round).await;
+    }
+    let mut chainer = s.elect_chainer().await.unwrap().unwrap();
+    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 6);
+    s.verify_chain().await.unwrap();
+
+    let c = raw(&db).await;
+    c.batch_execute(
+        "UPDATE events SET body = jsonb_set(body, '{upn}', '\"mallory@tamper.test\"') \
+         WHERE chain_pos = 3",
+    )
+    .await
+    .unwrap();
+    let e = s.verify_chain().await.unwrap_err();
+    assert!(matches!(e, PgError::ChainBroken { pos: 3, .. }), "{e}");
+
+    c.batch_execute("DELETE FROM events WHERE chain_pos = 3")
+        .await
+        .unwrap();
+    let e = s.verify_chain().await.unwrap_err();
+    assert!(e.to_string().contains("entry 3 is missing"), "{e}");
+    db.drop_schema().await;
 }
