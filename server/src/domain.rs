@@ -178,17 +178,7 @@ impl Core {
         prefs: Preferences,
         by: Option<&str>,
     ) -> Result<Preferences, ApiError> {
-        use otpfleet_protocol::limits::{VALIDITY_HOURS_MAX, VALIDITY_HOURS_MIN};
-        if !(VALIDITY_HOURS_MIN..=VALIDITY_HOURS_MAX).contains(&prefs.otp_validity_hours) {
-            return Err(ApiError::new(
-                otpfleet_protocol::ErrorCode::ValidityOutOfRange,
-                format!(
-                    "otp_validity_hours must be between {VALIDITY_HOURS_MIN} and \
-                     {VALIDITY_HOURS_MAX} (two weeks); {} was given",
-                    prefs.otp_validity_hours
-                ),
-            ));
-        }
+        check_preferences(&prefs)?;
         let mut current = self.preferences.write();
         self.store_preferences(&mut current, prefs);
         // Emitted under the lock, so the journal orders changes as they were applied.
@@ -285,4 +275,20 @@ impl Core {
     pub fn purge_expired_exports(&self, now_ms: u64) -> usize {
         self.store.purge_exports(now_ms)
     }
+}
+
+/// Preferences an admin may set (both stores refuse the same, with the same answer).
+pub fn check_preferences(prefs: &Preferences) -> Result<(), ApiError> {
+    use otpfleet_protocol::limits::{VALIDITY_HOURS_MAX, VALIDITY_HOURS_MIN};
+    if (VALIDITY_HOURS_MIN..=VALIDITY_HOURS_MAX).contains(&prefs.otp_validity_hours) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        otpfleet_protocol::ErrorCode::ValidityOutOfRange,
+        format!(
+            "otp_validity_hours must be between {VALIDITY_HOURS_MIN} and {VALIDITY_HOURS_MAX} \
+             (two weeks); {} was given",
+            prefs.otp_validity_hours
+        ),
+    ))
 }

@@ -15,6 +15,7 @@
 
 mod audit;
 mod schema;
+mod shared;
 mod transitions;
 
 pub use audit::{ChainVerified, Chainer};

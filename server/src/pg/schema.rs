@@ -19,6 +19,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "audit events",
         include_str!("migrations/0002_audit_events.sql"),
     ),
+    ("server", include_str!("migrations/0003_server.sql")),
 ];
 
 /// The schema version this build reads and writes.
@@ -66,6 +67,22 @@ impl PgStore {
             .await
             .map_err(|e| self.failed(&e))?;
         }
+        // The shared row, made once: the secret every replica derives its keys from, and the
+        // default preferences.
+        let mut secret = [0u8; 32];
+        crate::domain::secrets::Entropy::Os.fill(&mut secret);
+        let prefs = otpfleet_protocol::Preferences::default();
+        tx.execute(
+            "INSERT INTO server (secret, otp_validity_hours, auto_approve) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+            &[
+                &&secret[..],
+                &(prefs.otp_validity_hours as i32),
+                &prefs.auto_approve,
+            ],
+        )
+        .await
+        .map_err(|e| self.failed(&e))?;
         tx.commit().await.map_err(|e| self.failed(&e))?;
         Ok(Migrated {
             from,

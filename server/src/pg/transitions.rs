@@ -31,23 +31,24 @@ pub struct NewOtp<'a> {
     pub credential: &'a str,
 }
 
-/// A console's redemption, as the domain made it.
+/// A console's redemption, as the domain made it. Whether it is approved at once is the
+/// shared preference's (`auto_approve`), read by the statement that redeems.
 #[derive(Debug, Clone, Copy)]
 pub struct NewRequest<'a> {
     pub device: &'a Device,
     pub requested_ms: u64,
-    pub auto_approved: bool,
     pub poll_token: [u8; 16],
     pub interval_s: u32,
 }
 
-/// The redemption that won: its account, the request id the database handed out, and when
-/// the OTP expires.
+/// The redemption that won: its account, the request id the database handed out, when the
+/// OTP expires, and whether it was approved at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Redeemed {
     pub account: u64,
     pub request: u64,
     pub expires_ms: u64,
+    pub auto_approved: bool,
 }
 
 /// An admin's decision on a pending request.
@@ -86,14 +87,18 @@ pub type Outcome<T> = Result<Result<T, Lost>, PgError>;
 // a change and its entry commit together; the event's JSON is made here (`Event`, redacted)
 // and the ids the database hands out are merged into it (`||`).
 
-const REDEEM: &str = "WITH t AS (UPDATE otps SET request_id = nextval('request_ids'), \
-     make = $2, model = $3, serial = $4, requested_ms = $5, state = $6, decided_ms = $7, \
-     poll_token = $8, interval_s = $9, last_poll_ms = $5 \
+const REDEEM: &str = "WITH p AS (SELECT auto_approve FROM server), \
+     t AS (UPDATE otps SET request_id = nextval('request_ids'), \
+     make = $2, model = $3, serial = $4, requested_ms = $5, \
+     state = CASE WHEN p.auto_approve THEN 'approved' ELSE 'pending' END, \
+     decided_ms = CASE WHEN p.auto_approve THEN $5 END, \
+     poll_token = $6, interval_s = $7, last_poll_ms = $5 FROM p \
      WHERE otp_key = $1 AND request_id IS NULL AND expires_ms > $5 \
-     RETURNING account_id, request_id, expires_ms), \
-     e AS (INSERT INTO events (at_ms, body) SELECT $5, $10::text::jsonb || \
-     jsonb_build_object('account', account_id, 'request', request_id) FROM t) \
-     SELECT account_id, request_id, expires_ms FROM t";
+     RETURNING account_id, request_id, expires_ms, p.auto_approve), \
+     e AS (INSERT INTO events (at_ms, body) SELECT $5, $8::text::jsonb || \
+     jsonb_build_object('account', account_id, 'request', request_id, \
+     'auto_approved', auto_approve) FROM t) \
+     SELECT account_id, request_id, expires_ms, auto_approve FROM t";
 
 const DECIDE: &str = "WITH t AS (UPDATE otps SET state = $2, reject_reason = $3, \
      decided_ms = $4 WHERE request_id = $1 AND state = 'pending' AND expires_ms > $4 \
@@ -140,7 +145,7 @@ const ISSUE: &str = "WITH t AS (INSERT INTO otps (account_id, otp_key, batch_id,
 
 /// An event as the `events` table keeps it: redacted, as JSON text (ids the database hands out
 /// are merged in by the statement).
-fn body(event: Event) -> String {
+pub(super) fn body(event: Event) -> String {
     serde_json::to_string(&event.redacted()).unwrap_or_default()
 }
 
@@ -246,16 +251,12 @@ impl PgStore {
             .prepare_cached(REDEEM)
             .await
             .map_err(|e| self.failed(&e))?;
-        let (state, decided) = match r.auto_approved {
-            true => ("approved", Some(r.requested_ms as i64)),
-            false => ("pending", None),
-        };
         let event = body(Event::Redeemed {
             account: 0,
             request: 0,
             device: r.device.clone(),
             requested_ms: r.requested_ms,
-            auto_approved: r.auto_approved,
+            auto_approved: false,
             poll_token: [0; 16],
             interval_s: r.interval_s,
         });
@@ -268,8 +269,6 @@ impl PgStore {
                     &r.device.model,
                     &r.device.serial,
                     &(r.requested_ms as i64),
-                    &state,
-                    &decided,
                     &&r.poll_token[..],
                     &(r.interval_s as i32),
                     &event,
@@ -282,6 +281,7 @@ impl PgStore {
                 account: row.get::<_, i64>(0) as u64,
                 request: row.get::<_, i64>(1) as u64,
                 expires_ms: row.get::<_, i64>(2) as u64,
+                auto_approved: row.get(3),
             }));
         }
         // Lost: only which refusal to give is read now.

@@ -140,11 +140,10 @@ async fn account_with_otp(s: &PgStore, upn: &str, round: usize) -> (u64, [u8; 32
 }
 
 /// Console `n`'s request from `device`.
-fn request(device: &Device, n: usize, auto_approved: bool) -> NewRequest<'_> {
+fn request(device: &Device, n: usize) -> NewRequest<'_> {
     NewRequest {
         device,
         requested_ms: 1_000,
-        auto_approved,
         poll_token: [n as u8; 16],
         interval_s: 5,
     }
@@ -206,7 +205,7 @@ async fn one_otp_raced_by_64_consoles_through_3_replicas_has_one_winner_each_rou
         let (_, otp) = account_with_otp(s, &format!("room{round}@race.test"), round).await;
         let redeemed = race(&replicas, |r, i| async move {
             let d = device(i);
-            r.redeem(&otp, request(&d, i, false)).await.unwrap()
+            r.redeem(&otp, request(&d, i)).await.unwrap()
         })
         .await;
         exactly_one("redeem", &redeemed, |l| *l == Lost::OtpUsed)
@@ -239,7 +238,11 @@ async fn one_otp_raced_by_64_consoles_through_3_replicas_has_one_winner_each_rou
         // Hand-overs of an approved request: the password once, then "signed in".
         let (_, otp) = account_with_otp(s, &format!("auto{round}@race.test"), round).await;
         let d = device(7);
-        let approved = s.redeem(&otp, request(&d, 7, true)).await.unwrap().unwrap();
+        let approved = s.redeem(&otp, request(&d, 7)).await.unwrap().unwrap();
+        s.decide(approved.request, Verdict::Approve, 2_000, None)
+            .await
+            .unwrap()
+            .unwrap();
         let handed = race(&replicas, |r, _| async move {
             r.hand_over(approved.request, &[7; 16], 3_000)
                 .await
@@ -254,11 +257,11 @@ async fn one_otp_raced_by_64_consoles_through_3_replicas_has_one_winner_each_rou
         assert_eq!(password, format!("password of auto{round}@race.test"));
     }
     // Each change wrote its audit event, each loser none: per round two imports, two OTPs,
-    // two redemptions, one decision and one hand-over.
+    // two redemptions, two decisions and one hand-over.
     let mut chainer = s.elect_chainer().await.unwrap().expect("no other chainer");
-    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 8 * ROUNDS as u64);
+    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 9 * ROUNDS as u64);
     let chain = s.verify_chain().await.unwrap();
-    assert_eq!((chain.entries, chain.unlinked), (8 * ROUNDS as u64, 0));
+    assert_eq!((chain.entries, chain.unlinked), (9 * ROUNDS as u64, 0));
     db.drop_schema().await;
 }
 
@@ -501,5 +504,64 @@ async fn an_edited_or_removed_entry_breaks_the_chain_where_it_happened() {
         .unwrap();
     let e = s.verify_chain().await.unwrap_err();
     assert!(e.to_string().contains("entry 3 is missing"), "{e}");
+    db.drop_schema().await;
+}
+
+/// Replicas share the secret (a verification token sealed by one opens on another) and the
+/// preferences; a redemption follows `auto_approve` as it stands when it commits, and bad
+/// preferences are refused as the embedded store refuses them.
+#[tokio::test]
+async fn replicas_share_the_secret_and_the_preferences() {
+    let Some(db) = Db::new("shared").await else {
+        return;
+    };
+    let replicas = db.replicas().await;
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let device = otpfleet_server::domain::secrets::VerifiedDevice {
+        make: "Contoso".into(),
+        model: "Room Console 9".into(),
+        serial: "SHARED1".into(),
+        issued_ms: 5,
+    };
+    let token = a.secrets().await.unwrap().seal_verification(&device);
+    assert_eq!(
+        b.secrets().await.unwrap().open_verification(&token),
+        Some(device),
+        "a token sealed on one replica does not open on another"
+    );
+
+    let on = otpfleet_protocol::Preferences {
+        otp_validity_hours: 24,
+        auto_approve: true,
+    };
+    a.set_preferences(on, Some("tok_1"), 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.preferences().await.unwrap(), on);
+    let (_, otp) = account_with_otp(b, "auto@shared.test", 0).await;
+    let d = self::device(1);
+    let redeemed = b.redeem(&otp, request(&d, 1)).await.unwrap().unwrap();
+    assert!(redeemed.auto_approved, "{redeemed:?}");
+    let handed = a.hand_over(redeemed.request, &[1; 16], 20).await.unwrap();
+    assert!(
+        handed.is_ok(),
+        "an auto-approved request was not handed over: {handed:?}"
+    );
+
+    let bad = otpfleet_protocol::Preferences {
+        otp_validity_hours: 0,
+        auto_approve: false,
+    };
+    let refused = a.set_preferences(bad, None, 30).await.unwrap().unwrap_err();
+    let embedded = otpfleet_server::Core::with_defaults()
+        .set_preferences(bad, None)
+        .unwrap_err();
+    assert_eq!(refused.to_string(), embedded.to_string());
+    assert_eq!(
+        b.preferences().await.unwrap(),
+        on,
+        "a refused change was applied"
+    );
     db.drop_schema().await;
 }
