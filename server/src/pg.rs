@@ -21,7 +21,8 @@ mod transitions;
 pub use audit::{ChainVerified, Chainer};
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use transitions::{
-    HandedOver, Lost, NewAccount, NewOtp, NewRequest, Outcome, Redeemed, Verdict,
+    HandedOver, Lost, NewAccount, NewOtp, NewRequest, Outcome, REDEEM as REDEEM_STATEMENT,
+    Redeemed, Verdict,
 };
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -87,7 +87,9 @@ pub type Outcome<T> = Result<Result<T, Lost>, PgError>;
 // a change and its entry commit together; the event's JSON is made here (`Event`, redacted)
 // and the ids the database hands out are merged into it (`||`).
 
-const REDEEM: &str = "WITH p AS (SELECT auto_approve FROM server), \
+/// The redemption's statement (public for `scripts/pg-redeem-ceiling`, which runs it under
+/// pgbench to measure what the database alone can do).
+pub const REDEEM: &str = "WITH p AS (SELECT auto_approve FROM server), \
      t AS (UPDATE otps SET request_id = nextval('request_ids'), \
      make = $2, model = $3, serial = $4, requested_ms = $5, \
      state = CASE WHEN p.auto_approve THEN 'approved' ELSE 'pending' END, \
