@@ -57,30 +57,7 @@ async fn main() -> ExitCode {
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let (store, counts) = (store.clone(), Arc::clone(&counts));
-            tokio::spawn(async move {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ c as u64);
-                let device = Device {
-                    make: "Contoso".into(),
-                    model: "Room Console 9".into(),
-                    serial: format!("BENCH{c}"),
-                };
-                while Instant::now() < until {
-                    let k: i64 = rng.random_range(1..=keys as i64);
-                    let key: [u8; 32] = sha2::Sha256::digest(k.to_be_bytes()).into();
-                    let request = NewRequest {
-                        device: &device,
-                        requested_ms: 1_000,
-                        poll_token: rng.random(),
-                        interval_s: 5,
-                    };
-                    match store.redeem(&key, request).await {
-                        Ok(Ok(_)) => counts.0.fetch_add(1, Ordering::Relaxed),
-                        Ok(Err(_)) => counts.1.fetch_add(1, Ordering::Relaxed),
-                        Err(e) => return Err(e),
-                    };
-                }
-                Ok(())
-            })
+            tokio::spawn(console(store, c, seed ^ c as u64, keys, until, counts))
         })
         .collect();
     let mut failed = false;
@@ -121,4 +98,36 @@ async fn migrate(url: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One client: redeems OTPs drawn from 1..=`keys` until `until`, counting wins and losses.
+async fn console(
+    store: PgStore,
+    c: usize,
+    seed: u64,
+    keys: u64,
+    until: Instant,
+    counts: Arc<(AtomicU64, AtomicU64)>,
+) -> Result<(), otpfleet_server::pg::PgError> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let device = Device {
+        make: "Contoso".into(),
+        model: "Room Console 9".into(),
+        serial: format!("BENCH{c}"),
+    };
+    while Instant::now() < until {
+        let k: i64 = rng.random_range(1..=keys as i64);
+        let key: [u8; 32] = sha2::Sha256::digest(k.to_be_bytes()).into();
+        let request = NewRequest {
+            device: &device,
+            requested_ms: 1_000,
+            poll_token: rng.random(),
+            interval_s: 5,
+        };
+        match store.redeem(&key, request).await? {
+            Ok(_) => counts.0.fetch_add(1, Ordering::Relaxed),
+            Err(_) => counts.1.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+    Ok(())
 }
