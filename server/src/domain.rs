@@ -19,6 +19,7 @@ mod console;
 mod contention;
 mod error;
 pub mod events;
+pub(crate) mod gate;
 mod ids;
 mod replay;
 pub mod requests;
@@ -140,6 +141,16 @@ impl Core {
         Unit {
             sink: self.sink.as_ref(),
             reserved: Vec::new(),
+        }
+    }
+
+    /// The decisions shared with the PostgreSQL core, with this core's keys and throttle.
+    pub(crate) fn gate(&self) -> gate::Gate<'_> {
+        gate::Gate {
+            config: &self.config,
+            catalogue: &self.catalogue,
+            secrets: &self.secrets,
+            throttle: &self.throttle,
         }
     }
 

@@ -14,11 +14,13 @@
 //! password.
 
 mod audit;
+mod replica;
 mod schema;
 mod shared;
 mod transitions;
 
 pub use audit::{ChainVerified, Chainer};
+pub use replica::PgCore;
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use transitions::{
     HandedOver, Lost, NewAccount, NewOtp, NewRequest, Outcome, REDEEM as REDEEM_STATEMENT,

@@ -1,18 +1,15 @@
 //! The console's first boot: device verification, redemption, polling, the one-time credential
 //! hand-over, and manual sign-in.
 
-use super::accounts::check_text;
+use super::gate::{Admitted, hand_over_refused, invalid_otp, otp_expired, otp_used, too_many};
 use super::ids::IdKind;
-use super::secrets::{VerifiedDevice, encode_poll_token, poll_token_matches};
+use super::secrets::{encode_poll_token, poll_token_matches};
 use super::store::{AccountRef, OtpSlot, RequestRecord, lookup};
 use super::throttle::Source;
 use super::{ApiError, Core, Event};
-use crate::catalogue::Certification;
-use crate::clock::rfc3339;
-use otpfleet_protocol::limits::MAX_SERIAL_BYTES;
 use otpfleet_protocol::{
-    Credentials, ErrorCode, ManualSignInRequest, ManualSignInResponse, OtpCode, PollResponse,
-    Readiness, RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest, VerifyResponse,
+    Credentials, ErrorCode, ManualSignInRequest, ManualSignInResponse, PollResponse, Readiness,
+    RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest, VerifyResponse,
 };
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
@@ -26,54 +23,7 @@ impl Core {
     /// Device verification: a certified make and model with its HDMI ingest module connected
     /// gets a verification token.
     pub fn verify(&self, req: &VerifyRequest, now_ms: u64) -> Result<VerifyResponse, ApiError> {
-        check_device(req)?;
-        if self.catalogue.certification(&req.make, &req.model) == Certification::NotCertified {
-            return Err(ApiError::new(
-                ErrorCode::UncertifiedDevice,
-                format!(
-                    "{} {} is not a certified console; contact the manufacturer",
-                    req.make, req.model
-                ),
-            ));
-        }
-        if !req.hdmi_ingest {
-            return Err(ApiError::new(
-                ErrorCode::VerificationInfoNotFound,
-                "verification information not found: connect the HDMI ingest module that \
-                 ships with the console and restart it; if that does not help, contact the \
-                 manufacturer",
-            ));
-        }
-        let device = VerifiedDevice {
-            make: req.make.trim().to_owned(),
-            model: req.model.trim().to_owned(),
-            serial: req.serial.trim().to_owned(),
-            issued_ms: now_ms,
-        };
-        Ok(VerifyResponse {
-            verification_token: self.secrets.seal_verification(&device),
-            expires_at: rfc3339(now_ms + self.config.verification_ttl_ms),
-        })
-    }
-
-    fn open_token(&self, token: &str, now_ms: u64) -> Result<VerifiedDevice, ApiError> {
-        let device = self.secrets.open_verification(token).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidVerificationToken,
-                "the verification token is not one this server issued; verify the console again",
-            )
-        })?;
-        if now_ms
-            >= device
-                .issued_ms
-                .saturating_add(self.config.verification_ttl_ms)
-        {
-            return Err(ApiError::new(
-                ErrorCode::InvalidVerificationToken,
-                "the verification token has expired; verify the console again",
-            ));
-        }
-        Ok(device)
+        self.gate().verify(req, now_ms)
     }
 
     /// Redeems an OTP: the first redemption binds it to this console and opens a request;
@@ -90,26 +40,13 @@ impl Core {
         address: Option<IpAddr>,
         now_ms: u64,
     ) -> Result<RedeemResponse, ApiError> {
-        let code = OtpCode::parse(&req.otp)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedOtp, format!("{e}; check the OTP")));
-        let device = match self.open_token(&req.verification_token, now_ms) {
-            Ok(device) => device,
-            Err(e) => return Err(code.err().unwrap_or(e)),
-        };
-        let both;
-        let serial = self.throttle.serial(&device.serial, address);
-        let sources: &[Source] = match address {
-            Some(ip) => {
-                both = [serial, Source::Address(ip)];
-                &both
-            }
-            None => std::slice::from_ref(&serial),
-        };
-        if let Some(wait_s) = self.throttle.check(sources, now_ms) {
-            return Err(too_many("OTPs", wait_s));
-        }
-        let code = code.inspect_err(|_| self.throttle.failure(sources, now_ms))?;
-        let key = self.secrets.otp_key(&code);
+        let Admitted {
+            device,
+            key,
+            sources,
+            n,
+        } = self.gate().admit_redemption(req, address, now_ms)?;
+        let sources = &sources[..n];
         let account = lookup(&self.store.by_otp, &key).ok_or_else(|| {
             self.throttle.failure(sources, now_ms);
             invalid_otp()
@@ -218,21 +155,8 @@ impl Core {
             }
             _ => return Err(IdKind::Request.not_found(id)),
         };
-        match status {
-            RequestStatus::Approved => {}
-            RequestStatus::SignedIn => {
-                return Err(ApiError::new(
-                    ErrorCode::CredentialsAlreadyIssued,
-                    "the credentials of this request were already handed to the console; \
-                     they are handed over once",
-                ));
-            }
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::RequestNotApproved,
-                    format!("the request is {other}, not approved; keep polling until approved"),
-                ));
-            }
+        if status != RequestStatus::Approved {
+            return Err(hand_over_refused(status));
         }
         let password = slot.hand_over().ok_or_else(|| {
             ApiError::new(
@@ -260,7 +184,7 @@ impl Core {
         address: Option<IpAddr>,
         now_ms: u64,
     ) -> Result<ManualSignInResponse, ApiError> {
-        self.open_token(&req.verification_token, now_ms)?;
+        self.gate().open_token(&req.verification_token, now_ms)?;
         let invalid = || {
             ApiError::new(
                 ErrorCode::InvalidCredentials,
@@ -322,60 +246,10 @@ impl Core {
 /// A redemption's OTP must be unused and unexpired.
 fn unredeemed(slot: &OtpSlot, now_ms: u64) -> Result<(), ApiError> {
     if slot.request.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::OtpAlreadyUsed,
-            "this OTP has already been used by a console; each OTP signs in one console once, \
-             ask the admin for a new one",
-        ));
+        return Err(otp_used());
     }
     if now_ms >= slot.expires_ms {
-        return Err(ApiError::new(
-            ErrorCode::OtpExpired,
-            format!(
-                "this OTP expired at {}; ask the admin to generate a new one",
-                rfc3339(slot.expires_ms)
-            ),
-        ));
+        return Err(otp_expired(slot.expires_ms));
     }
     Ok(())
-}
-
-/// A source past its budget of wrong `what` (OTPs, passwords) waits `wait_s`.
-fn too_many(what: &str, wait_s: u64) -> ApiError {
-    ApiError::new(
-        ErrorCode::TooManyAttempts,
-        format!("too many wrong {what}; wait {wait_s} s before trying again"),
-    )
-    .with_retry_after(wait_s)
-}
-
-fn invalid_otp() -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidOtp,
-        "this OTP is not recognised; check it for typos, or ask the admin for the current one",
-    )
-}
-
-fn check_device(req: &VerifyRequest) -> Result<(), ApiError> {
-    let mut bad = Vec::new();
-    for (field, value) in [("make", &req.make), ("model", &req.model)] {
-        if let Err(e) = check_text(field, value) {
-            bad.push(e);
-        }
-    }
-    let serial = req.serial.trim();
-    let serial_ok = !serial.is_empty()
-        && serial.len() <= MAX_SERIAL_BYTES
-        && serial
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !serial_ok {
-        bad.push(format!(
-            "serial must be 1 to {MAX_SERIAL_BYTES} letters, digits or dashes"
-        ));
-    }
-    if bad.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::new(ErrorCode::InvalidField, bad.join("; ")))
 }

@@ -252,10 +252,15 @@ pub fn encode_poll_token(token: &[u8; POLL_TOKEN_BYTES]) -> String {
 
 /// Whether `presented` (as sent by a console) is `expected`, in constant time.
 pub fn poll_token_matches(expected: &[u8; POLL_TOKEN_BYTES], presented: &str) -> bool {
+    decode_poll_token(presented).is_some_and(|decoded| bool::from(expected.ct_eq(&decoded)))
+}
+
+/// A poll token as a console sends it, decoded (`None`: not one this server could have made).
+pub fn decode_poll_token(presented: &str) -> Option<[u8; POLL_TOKEN_BYTES]> {
     let mut decoded = [0u8; POLL_TOKEN_BYTES];
     match URL_SAFE_NO_PAD.decode_slice(presented.as_bytes(), &mut decoded) {
-        Ok(POLL_TOKEN_BYTES) => bool::from(expected.ct_eq(&decoded)),
-        _ => false,
+        Ok(POLL_TOKEN_BYTES) => Some(decoded),
+        _ => None,
     }
 }
 

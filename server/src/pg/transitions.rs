@@ -58,10 +58,12 @@ pub enum Verdict {
     Reject(RejectReason),
 }
 
-/// The hand-over that won: the account and the password it hands to the console.
+/// The hand-over that won: the account, its names, and the password it hands to the console.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandedOver {
     pub account: u64,
+    pub upn: String,
+    pub display_name: String,
     pub credential: String,
 }
 
@@ -119,7 +121,8 @@ const HAND_OVER: &str = "WITH t AS (UPDATE otps SET state = 'signed_in', credent
      RETURNING otps.account_id, old.credential), \
      e AS (INSERT INTO events (at_ms, body) SELECT $3, $4::text::jsonb || \
      jsonb_build_object('account', account_id) FROM t) \
-     SELECT account_id, credential FROM t";
+     SELECT t.account_id, t.credential, a.upn, a.display_name \
+     FROM t JOIN accounts AS a ON a.id = t.account_id";
 
 const UPSERT: &str = "WITH t AS (INSERT INTO accounts (upn, upn_key, display_name, license, \
      readiness, password_hash) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -378,6 +381,8 @@ impl PgStore {
             Some(row) => Ok(Ok(HandedOver {
                 account: row.get::<_, i64>(0) as u64,
                 credential: row.get(1),
+                upn: row.get(2),
+                display_name: row.get(3),
             })),
             None => Ok(Err(self
                 .status_of(&client, request, Some(poll_token), now_ms)

@@ -8,7 +8,7 @@
 //! starts one and sets it). Without it they say so and pass, unless `OTPFLEET_REQUIRE_PG=1`
 //! (CI sets it), where its absence fails them. Each test works in a schema of its own.
 
-use otpfleet_protocol::{Device, License, Readiness, RejectReason, RequestStatus};
+use otpfleet_protocol::{Device, ErrorCode, License, Readiness, RejectReason, RequestStatus};
 use otpfleet_server::domain::accounts::upn_key;
 use otpfleet_server::pg::{
     Lost, NewAccount, NewOtp, NewRequest, PgError, PgStore, SCHEMA_VERSION, Verdict,
@@ -563,5 +563,158 @@ async fn replicas_share_the_secret_and_the_preferences() {
         on,
         "a refused change was applied"
     );
+    db.drop_schema().await;
+}
+
+/// One domain, two stores: the console's path (verification, redemption, hand-over) through
+/// the PostgreSQL core answers what the embedded core answers, refusals word for word, for
+/// the same requests.
+#[tokio::test]
+async fn the_console_path_answers_as_the_embedded_core_does() {
+    use otpfleet_protocol::{BatchRequest, PasswordMode, RedeemRequest, VerifyRequest};
+    use otpfleet_server::domain::accounts::ImportRow;
+    use otpfleet_server::domain::batches::BatchOutcome;
+    use otpfleet_server::pg::PgCore;
+    use otpfleet_server::{Catalogue, Core, ServerConfig};
+
+    let Some(db) = Db::new("domain").await else {
+        return;
+    };
+    let store = db.replicas().await.remove(0);
+    let pg = PgCore::open(store.clone(), ServerConfig::default(), Catalogue::builtin())
+        .await
+        .unwrap();
+    let embedded = Core::with_defaults();
+
+    // The same room in both, with an OTP that expires at the same moment.
+    let upn = "room1@domain.test";
+    let row = ImportRow {
+        line: 1,
+        input: otpfleet_protocol::AccountInput {
+            upn: upn.into(),
+            display_name: "Room 1".into(),
+            license: License::Pro,
+            readiness: Readiness::NoActionNeeded,
+            password: None,
+        },
+    };
+    embedded.import_accounts(vec![row], None).unwrap();
+    let batch = BatchRequest {
+        account_ids: vec!["acc_1".into()],
+        password_mode: PasswordMode::AutoGenerate,
+        sign_in_csv: None,
+        review_only: false,
+    };
+    let Ok(BatchOutcome::Created(created)) = embedded.create_batch(batch, 0, None) else {
+        panic!("no batch");
+    };
+    let embedded_otp = created.generated[0].otp.clone();
+    let expires_ms = 72 * 3_600_000; // the default validity, from generation at 0
+    let pg_otp = "BCDFGHJKLMNPQRST";
+    let key = store
+        .secrets()
+        .await
+        .unwrap()
+        .otp_key(&otpfleet_protocol::OtpCode::parse(pg_otp).unwrap());
+    let id = store
+        .upsert_account(
+            NewAccount {
+                upn,
+                upn_key: &upn_key(upn),
+                display_name: "Room 1",
+                license: License::Pro,
+                readiness: Readiness::NoActionNeeded,
+                password_hash: None,
+            },
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+    let credential = "handed-over-once";
+    let otp = NewOtp {
+        key,
+        batch: 1,
+        generated_ms: 0,
+        expires_ms,
+        credential,
+    };
+    store.issue_otp(id, otp, None).await.unwrap();
+
+    let verify = |hdmi_ingest: bool, model: &str| VerifyRequest {
+        make: "Logitech".into(),
+        model: model.into(),
+        serial: "SAME1".into(),
+        hdmi_ingest,
+    };
+    // Refused verifications.
+    for req in [verify(false, "Tap"), verify(true, "Toaster")] {
+        assert_eq!(
+            pg.verify(&req, 10).unwrap_err().to_string(),
+            embedded.verify(&req, 10).unwrap_err().to_string()
+        );
+    }
+    let certified = verify(true, "Tap");
+    let tokens = (
+        embedded.verify(&certified, 10).unwrap().verification_token,
+        pg.verify(&certified, 10).unwrap().verification_token,
+    );
+    let redeem = |otp: &str, token: &str| RedeemRequest {
+        otp: otp.into(),
+        verification_token: token.into(),
+    };
+    // Refused redemptions: malformed, a token from nowhere, an OTP nobody issued.
+    for (otp, token) in [
+        ("oops", None),
+        ("ABCD2345", Some("garbage")),
+        ("ZZZZ9999", None),
+    ] {
+        let e = embedded.redeem(&redeem(otp, token.unwrap_or(&tokens.0)), 20);
+        let p = pg
+            .redeem_from(&redeem(otp, token.unwrap_or(&tokens.1)), None, 20)
+            .await;
+        assert_eq!(p.unwrap_err().to_string(), e.unwrap_err().to_string());
+    }
+    // The redemption, then the same OTP again.
+    let e = embedded
+        .redeem(&redeem(&embedded_otp, &tokens.0), 30)
+        .unwrap();
+    let p = pg
+        .redeem_from(&redeem(pg_otp, &tokens.1), None, 30)
+        .await
+        .unwrap();
+    assert_eq!((p.status, p.interval_s), (e.status, e.interval_s));
+    let again_e = embedded.redeem(&redeem(&embedded_otp, &tokens.0), 40);
+    let again_p = pg.redeem_from(&redeem(pg_otp, &tokens.1), None, 40).await;
+    assert_eq!(
+        again_p.unwrap_err().to_string(),
+        again_e.unwrap_err().to_string()
+    );
+    // Hand-over: before the approval, another console's token, then once and only once.
+    let (er, pr, embedded_ref, pg_ref) = (&e, &p, &embedded, &pg);
+    let sign_ins = |at: u64| async move {
+        let e = embedded_ref.sign_in(&er.request_id, &er.poll_token, at);
+        let p = pg_ref.sign_in(&pr.request_id, &pr.poll_token, at).await;
+        (e, p)
+    };
+    let (e1, p1) = sign_ins(50).await;
+    assert_eq!(p1.unwrap_err().to_string(), e1.unwrap_err().to_string());
+    let wrong = pg
+        .sign_in(&p.request_id, "AAAAAAAAAAAAAAAAAAAAAA", 50)
+        .await;
+    assert_eq!(wrong.unwrap_err().code, ErrorCode::RequestNotFound);
+    embedded.approve(&e.request_id, None, 60, None).unwrap();
+    let request = p.request_id.trim_start_matches("req_").parse().unwrap();
+    store
+        .decide(request, Verdict::Approve, 60, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let (e2, p2) = sign_ins(70).await;
+    let (e2, p2) = (e2.unwrap(), p2.unwrap());
+    assert_eq!((p2.upn.as_str(), p2.password.as_str()), (upn, credential));
+    assert_eq!((p2.upn, p2.display_name), (e2.upn, e2.display_name));
+    let (e3, p3) = sign_ins(80).await;
+    assert_eq!(p3.unwrap_err().to_string(), e3.unwrap_err().to_string());
     db.drop_schema().await;
 }

@@ -1,0 +1,200 @@
+//! The decisions every store shares: what a console's request may do before any state is
+//! touched (its device, its verification token, its OTP's form, the throttles), and the
+//! refusals both stores give in the same words. The embedded core (`Core`) and the PostgreSQL
+//! core (`pg::PgCore`) each pass their requests through a `Gate` of their own keys and
+//! throttles, then carry out the transition in their own store.
+
+use super::ApiError;
+use super::accounts::check_text;
+use super::secrets::{OtpKey, Secrets, VerifiedDevice};
+use super::throttle::{Source, Throttle};
+use crate::catalogue::{Catalogue, Certification};
+use crate::clock::rfc3339;
+use crate::config::ServerConfig;
+use otpfleet_protocol::limits::MAX_SERIAL_BYTES;
+use otpfleet_protocol::{
+    ErrorCode, OtpCode, RedeemRequest, RequestStatus, VerifyRequest, VerifyResponse,
+};
+use std::net::IpAddr;
+
+/// A store's keys, settings and throttles, as the decisions need them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gate<'a> {
+    pub config: &'a ServerConfig,
+    pub catalogue: &'a Catalogue,
+    pub secrets: &'a Secrets,
+    pub throttle: &'a Throttle,
+}
+
+/// A redemption let through the gate: the device its token vouches for, its OTP's keyed hash,
+/// and the sources (`sources[..n]`) its outcome is counted against.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    pub device: VerifiedDevice,
+    pub key: OtpKey,
+    pub sources: [Source; 2],
+    pub n: usize,
+}
+
+impl Gate<'_> {
+    /// Device verification: a certified make and model with its HDMI ingest module connected
+    /// gets a verification token.
+    pub fn verify(&self, req: &VerifyRequest, now_ms: u64) -> Result<VerifyResponse, ApiError> {
+        check_device(req)?;
+        if self.catalogue.certification(&req.make, &req.model) == Certification::NotCertified {
+            return Err(ApiError::new(
+                ErrorCode::UncertifiedDevice,
+                format!(
+                    "{} {} is not a certified console; contact the manufacturer",
+                    req.make, req.model
+                ),
+            ));
+        }
+        if !req.hdmi_ingest {
+            return Err(ApiError::new(
+                ErrorCode::VerificationInfoNotFound,
+                "verification information not found: connect the HDMI ingest module that \
+                 ships with the console and restart it; if that does not help, contact the \
+                 manufacturer",
+            ));
+        }
+        let device = VerifiedDevice {
+            make: req.make.trim().to_owned(),
+            model: req.model.trim().to_owned(),
+            serial: req.serial.trim().to_owned(),
+            issued_ms: now_ms,
+        };
+        Ok(VerifyResponse {
+            verification_token: self.secrets.seal_verification(&device),
+            expires_at: rfc3339(now_ms + self.config.verification_ttl_ms),
+        })
+    }
+
+    /// The device a verification token vouches for, if this server sealed it and it has not
+    /// expired.
+    pub fn open_token(&self, token: &str, now_ms: u64) -> Result<VerifiedDevice, ApiError> {
+        let device = self.secrets.open_verification(token).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidVerificationToken,
+                "the verification token is not one this server issued; verify the console again",
+            )
+        })?;
+        if now_ms
+            >= device
+                .issued_ms
+                .saturating_add(self.config.verification_ttl_ms)
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidVerificationToken,
+                "the verification token has expired; verify the console again",
+            ));
+        }
+        Ok(device)
+    }
+
+    /// Lets a redemption through, or refuses it: a malformed OTP or a bad token, or a source
+    /// past its budget of failures (per address, per console serial from that address).
+    pub fn admit_redemption(
+        &self,
+        req: &RedeemRequest,
+        address: Option<IpAddr>,
+        now_ms: u64,
+    ) -> Result<Admitted, ApiError> {
+        let code = OtpCode::parse(&req.otp)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedOtp, format!("{e}; check the OTP")));
+        let device = match self.open_token(&req.verification_token, now_ms) {
+            Ok(device) => device,
+            Err(e) => return Err(code.err().unwrap_or(e)),
+        };
+        let serial = self.throttle.serial(&device.serial, address);
+        let (sources, n) = match address {
+            Some(ip) => ([serial, Source::Address(ip)], 2),
+            None => ([serial, serial], 1),
+        };
+        if let Some(wait_s) = self.throttle.check(&sources[..n], now_ms) {
+            return Err(too_many("OTPs", wait_s));
+        }
+        let code = code.inspect_err(|_| self.throttle.failure(&sources[..n], now_ms))?;
+        Ok(Admitted {
+            key: self.secrets.otp_key(&code),
+            device,
+            sources,
+            n,
+        })
+    }
+}
+
+/// A source past its budget of wrong `what` (OTPs, passwords) waits `wait_s`.
+pub(crate) fn too_many(what: &str, wait_s: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooManyAttempts,
+        format!("too many wrong {what}; wait {wait_s} s before trying again"),
+    )
+    .with_retry_after(wait_s)
+}
+
+pub(crate) fn invalid_otp() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidOtp,
+        "this OTP is not recognised; check it for typos, or ask the admin for the current one",
+    )
+}
+
+/// A redemption of an OTP redeemed already.
+pub(crate) fn otp_used() -> ApiError {
+    ApiError::new(
+        ErrorCode::OtpAlreadyUsed,
+        "this OTP has already been used by a console; each OTP signs in one console once, \
+         ask the admin for a new one",
+    )
+}
+
+/// A redemption of an OTP that expired at `expires_ms`.
+pub(crate) fn otp_expired(expires_ms: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::OtpExpired,
+        format!(
+            "this OTP expired at {}; ask the admin to generate a new one",
+            rfc3339(expires_ms)
+        ),
+    )
+}
+
+/// A credential hand-over refused because the request is `status`, not approved.
+pub(crate) fn hand_over_refused(status: RequestStatus) -> ApiError {
+    match status {
+        RequestStatus::SignedIn => ApiError::new(
+            ErrorCode::CredentialsAlreadyIssued,
+            "the credentials of this request were already handed to the console; they are \
+             handed over once",
+        ),
+        other => ApiError::new(
+            ErrorCode::RequestNotApproved,
+            format!("the request is {other}, not approved; keep polling until approved"),
+        ),
+    }
+}
+
+fn check_device(req: &VerifyRequest) -> Result<(), ApiError> {
+    let mut bad = Vec::new();
+    for (field, value) in [("make", &req.make), ("model", &req.model)] {
+        if let Err(e) = check_text(field, value) {
+            bad.push(e);
+        }
+    }
+    let serial = req.serial.trim();
+    let serial_ok = !serial.is_empty()
+        && serial.len() <= MAX_SERIAL_BYTES
+        && serial
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !serial_ok {
+        bad.push(format!(
+            "serial must be 1 to {MAX_SERIAL_BYTES} letters, digits or dashes"
+        ));
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(ErrorCode::InvalidField, bad.join("; ")))
+}
