@@ -15,6 +15,7 @@
 
 mod audit;
 mod replica;
+mod requests;
 mod schema;
 mod shared;
 mod transitions;

@@ -198,3 +198,44 @@ fn check_device(req: &VerifyRequest) -> Result<(), ApiError> {
     }
     Err(ApiError::new(ErrorCode::InvalidField, bad.join("; ")))
 }
+
+/// The refusal of a decision whose `If-Match` does not name what request `id` (of account
+/// `upn`, from `d`, asked at `requested_ms`) now is.
+pub(crate) fn not_vetted(
+    id: &str,
+    tags: &str,
+    upn: &str,
+    d: &otpfleet_protocol::Device,
+    requested_ms: u64,
+) -> ApiError {
+    let shown: String = tags.chars().take(80).collect();
+    ApiError::new(
+        ErrorCode::RequestChanged,
+        format!(
+            "request {id} is not the one you vetted (If-Match: {shown}): it is {upn}'s, from a {} {} serial {}, asked at {}; list the requests again and decide on what you see",
+            d.make,
+            d.model,
+            d.serial,
+            rfc3339(requested_ms)
+        ),
+    )
+}
+
+/// Whether an `If-Match` header holds for a request tagged `tag`: `*`, or a list holding `tag`
+/// (compared strongly, as RFC 9110 13.1.1 says: a weak tag never matches).
+pub(crate) fn if_match_holds(header: &str, tag: &str) -> bool {
+    header.trim() == "*" || header.split(',').any(|t| t.trim() == tag)
+}
+
+/// A decision on request `id`, which is `status` (its OTP expiring at `expires_ms`), no longer
+/// awaiting approval.
+pub(crate) fn not_pending(id: &str, status: RequestStatus, expires_ms: u64) -> ApiError {
+    let when = match status {
+        RequestStatus::Expired => format!(" (its OTP expired at {})", rfc3339(expires_ms)),
+        _ => String::new(),
+    };
+    ApiError::new(
+        ErrorCode::RequestNotPending,
+        format!("request {id} is {status}{when}, no longer awaiting approval"),
+    )
+}

@@ -1,9 +1,9 @@
 //! The approval queue: list requests, approve, reject with a reason.
 
+use super::gate::{if_match_holds, not_pending, not_vetted};
 use super::ids::IdKind;
-use super::store::{AccountRef, Decision, RequestRecord, lookup};
+use super::store::{AccountRef, Decision, lookup};
 use super::{ApiError, Core, Event};
-use crate::clock::rfc3339;
 use otpfleet_protocol::{ErrorCode, RejectReason, RequestPage, RequestStatus, RequestView};
 
 /// The filter and page of `GET /v1/requests`.
@@ -15,35 +15,48 @@ pub struct RequestQuery {
     pub cursor: Option<String>,
 }
 
-impl Core {
-    /// One page of requests with this status, oldest first. The approval queue
-    /// (`awaiting_approval`) is read from its own index; other statuses walk the accounts.
-    pub fn list_requests(&self, q: &RequestQuery, now_ms: u64) -> Result<RequestPage, ApiError> {
-        let after = match &q.cursor {
+impl RequestQuery {
+    /// The request id the page starts after (0: the first page).
+    pub(crate) fn after(&self) -> Result<u64, ApiError> {
+        match &self.cursor {
             Some(c) => IdKind::Request.parse(c).ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::InvalidQuery,
                     "cursor is not one this server gave out",
                 )
-            })?,
-            None => 0,
-        };
-        let mut requests = if q.status == RequestStatus::AwaitingApproval {
-            self.pending_after(after, q.limit + 1, now_ms)
-        } else {
-            self.requests_with_status(q.status, after, now_ms)
-        };
-        requests.truncate(q.limit + 1);
-        let next_cursor = if requests.len() > q.limit {
-            requests.truncate(q.limit);
+            }),
+            None => Ok(0),
+        }
+    }
+
+    /// The page of `requests` (oldest first, at least the page's worth and one more when
+    /// there are more): the next cursor is the last id shown when more follow.
+    pub(crate) fn page(&self, mut requests: Vec<RequestView>) -> RequestPage {
+        requests.truncate(self.limit + 1);
+        let next_cursor = if requests.len() > self.limit {
+            requests.truncate(self.limit);
             requests.last().map(|r| r.id.clone())
         } else {
             None
         };
-        Ok(RequestPage {
+        RequestPage {
             requests,
             next_cursor,
-        })
+        }
+    }
+}
+
+impl Core {
+    /// One page of requests with this status, oldest first. The approval queue
+    /// (`awaiting_approval`) is read from its own index; other statuses walk the accounts.
+    pub fn list_requests(&self, q: &RequestQuery, now_ms: u64) -> Result<RequestPage, ApiError> {
+        let after = q.after()?;
+        let requests = if q.status == RequestStatus::AwaitingApproval {
+            self.pending_after(after, q.limit + 1, now_ms)
+        } else {
+            self.requests_with_status(q.status, after, now_ms)
+        };
+        Ok(q.page(requests))
     }
 
     /// Up to `want` pending requests with ids above `after`; drops stale queue entries.
@@ -153,18 +166,11 @@ impl Core {
         // Made once: checked against If-Match, then shown in the answer.
         let tag = r.vetted_tag(a.id, &a.upn);
         if let Some(tags) = if_match.filter(|tags| !if_match_holds(tags, &tag)) {
-            return Err(not_vetted(id, tags, &a.upn, r));
+            return Err(not_vetted(id, tags, &a.upn, &r.device, r.requested_ms));
         }
         let status = r.status(expires_ms, now_ms);
         if status != RequestStatus::AwaitingApproval {
-            let when = match status {
-                RequestStatus::Expired => format!(" (its OTP expired at {})", rfc3339(expires_ms)),
-                _ => String::new(),
-            };
-            return Err(ApiError::new(
-                ErrorCode::RequestNotPending,
-                format!("request {id} is {status}{when}, no longer awaiting approval"),
-            ));
+            return Err(not_pending(id, status, expires_ms));
         }
         self.store.decide(r, decision, now_ms);
         let rejected = match decision {
@@ -192,27 +198,4 @@ impl Core {
         };
         Ok(view)
     }
-}
-
-/// The refusal of a decision whose `If-Match` does not name what request `id` (of account
-/// `upn`) now is.
-fn not_vetted(id: &str, tags: &str, upn: &str, r: &RequestRecord) -> ApiError {
-    let shown: String = tags.chars().take(80).collect();
-    let d = &r.device;
-    ApiError::new(
-        ErrorCode::RequestChanged,
-        format!(
-            "request {id} is not the one you vetted (If-Match: {shown}): it is {upn}'s, from a {} {} serial {}, asked at {}; list the requests again and decide on what you see",
-            d.make,
-            d.model,
-            d.serial,
-            rfc3339(r.requested_ms)
-        ),
-    )
-}
-
-/// Whether an `If-Match` header holds for a request tagged `tag`: `*`, or a list holding `tag`
-/// (compared strongly, as RFC 9110 13.1.1 says: a weak tag never matches).
-fn if_match_holds(header: &str, tag: &str) -> bool {
-    header.trim() == "*" || header.split(',').any(|t| t.trim() == tag)
 }

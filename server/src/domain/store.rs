@@ -176,18 +176,17 @@ impl AccountRecord {
         now_ms: u64,
         etag: String,
     ) -> RequestView {
-        RequestView {
-            id: IdKind::Request.format(r.id),
-            account_id: IdKind::Account.format(self.id),
-            upn: self.upn.clone(),
-            status: slot.request_status(r, now_ms),
-            requested_at: rfc3339(r.requested_ms),
-            expires_at: rfc3339(slot.expires_ms),
-            device: r.device.clone(),
-            etag,
-            decided_at: r.decided_ms.map(rfc3339),
-            reason: r.reason(),
+        RequestFacts {
+            account: self.id,
+            upn: &self.upn,
+            request: r.id,
+            device: &r.device,
+            requested_ms: r.requested_ms,
+            expires_ms: slot.expires_ms,
+            state: r.state,
+            decided_ms: r.decided_ms,
         }
+        .view(now_ms, etag)
     }
 }
 
@@ -225,34 +224,86 @@ impl OtpSlot {
     }
 }
 
-/// The seed of [`RequestRecord::vetted_tag`]'s hash ("otpf").
+/// The seed of [`vetted_tag`]'s hash ("otpf").
 const VETTED_TAG_SEED: u64 = 0x6f74_7066;
 
+/// What the admin vets of request `request` of account `account` (`upn`): the account, the
+/// console's make, model and serial, when it asked. As a strong entity tag: the same for the
+/// same request (in either store), different for any other, so a decision sent with it in
+/// `If-Match` cannot land on another console.
+pub(crate) fn vetted_tag(
+    account: u64,
+    request: u64,
+    requested_ms: u64,
+    upn: &str,
+    d: &Device,
+) -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // A fixed seed: a tag read before a restart still matches after it. Not a secret nor a MAC
+    // (the admin is trusted); 64 bits tell apart the requests one id could name.
+    let mut h = foldhash::quality::FixedState::with_seed(VETTED_TAG_SEED).build_hasher();
+    (account, request, requested_ms).hash(&mut h);
+    (upn, &d.make, &d.model, &d.serial).hash(&mut h);
+    // By hand: `format!` costs approve a fifth of its instructions (the callgrind gate).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = h.finish();
+    let mut tag = String::with_capacity(18);
+    tag.push('"');
+    tag.extend(
+        (0..16)
+            .rev()
+            .map(|i| char::from(HEX[((n >> (i * 4)) & 0xf) as usize])),
+    );
+    tag.push('"');
+    tag
+}
+
+/// What a request's answer is made of, whichever store holds it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestFacts<'a> {
+    pub account: u64,
+    pub upn: &'a str,
+    pub request: u64,
+    pub device: &'a Device,
+    pub requested_ms: u64,
+    pub expires_ms: u64,
+    pub state: Decision,
+    pub decided_ms: Option<u64>,
+}
+
+impl RequestFacts<'_> {
+    pub fn vetted_tag(&self) -> String {
+        vetted_tag(
+            self.account,
+            self.request,
+            self.requested_ms,
+            self.upn,
+            self.device,
+        )
+    }
+
+    /// The request as an admin sees it at `now_ms`, tagged `etag` (made once by a decision,
+    /// which checks it first).
+    pub fn view(&self, now_ms: u64, etag: String) -> RequestView {
+        RequestView {
+            id: IdKind::Request.format(self.request),
+            account_id: IdKind::Account.format(self.account),
+            upn: self.upn.to_owned(),
+            status: self.state.status(self.expires_ms, now_ms),
+            requested_at: rfc3339(self.requested_ms),
+            expires_at: rfc3339(self.expires_ms),
+            device: self.device.clone(),
+            etag,
+            decided_at: self.decided_ms.map(rfc3339),
+            reason: self.state.reason(),
+        }
+    }
+}
+
 impl RequestRecord {
-    /// What the admin vets of this request of account `account` (`upn`): the account, the
-    /// console's make, model and serial, when it asked. As a strong entity tag: the same for
-    /// the same request, different for any other, so a decision sent with it in `If-Match`
-    /// cannot land on another console.
+    /// What the admin vets of this request of account `account` (`upn`): see [`vetted_tag`].
     pub fn vetted_tag(&self, account: u64, upn: &str) -> String {
-        use std::hash::{BuildHasher as _, Hasher as _};
-        // A fixed seed: a tag read before a restart still matches after it. Not a secret nor a
-        // MAC (the admin is trusted); 64 bits tell apart the requests one id could name.
-        let mut h = foldhash::quality::FixedState::with_seed(VETTED_TAG_SEED).build_hasher();
-        let d = &self.device;
-        (account, self.id, self.requested_ms).hash(&mut h);
-        (upn, &d.make, &d.model, &d.serial).hash(&mut h);
-        // By hand: `format!` costs approve a fifth of its instructions (the callgrind gate).
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let n = h.finish();
-        let mut tag = String::with_capacity(18);
-        tag.push('"');
-        tag.extend(
-            (0..16)
-                .rev()
-                .map(|i| char::from(HEX[((n >> (i * 4)) & 0xf) as usize])),
-        );
-        tag.push('"');
-        tag
+        vetted_tag(account, self.id, self.requested_ms, upn, &self.device)
     }
 
     /// A console's redemption at `requested_ms`: approved at once or pending.

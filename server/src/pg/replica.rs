@@ -3,16 +3,21 @@
 //! Every answer is a contract answer: a database that fails is `503 storage_unavailable`,
 //! naming it (never its password).
 
-use super::{Lost, NewRequest, PgError, PgStore};
+use super::{Lost, NewRequest, PgError, PgStore, Verdict};
 use crate::catalogue::Catalogue;
 use crate::config::ServerConfig;
-use crate::domain::gate::{Admitted, Gate, hand_over_refused, invalid_otp, otp_expired, otp_used};
+use crate::domain::gate::{
+    Admitted, Gate, hand_over_refused, if_match_holds, invalid_otp, not_pending, not_vetted,
+    otp_expired, otp_used,
+};
+use crate::domain::requests::RequestQuery;
 use crate::domain::secrets::{Secrets, decode_poll_token, encode_poll_token};
+use crate::domain::store::{Decision, RequestFacts};
 use crate::domain::throttle::Throttle;
 use crate::domain::{ApiError, IdKind};
 use otpfleet_protocol::{
-    Credentials, ErrorCode, RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest,
-    VerifyResponse,
+    Credentials, ErrorCode, RedeemRequest, RedeemResponse, RejectReason, RequestPage,
+    RequestStatus, RequestView, VerifyRequest, VerifyResponse,
 };
 use std::net::IpAddr;
 
@@ -137,6 +142,100 @@ impl PgCore {
             }),
             Err(Lost::Status(status)) => Err(hand_over_refused(status)),
             Err(_) => Err(not_found()),
+        }
+    }
+}
+
+impl PgCore {
+    /// One page of requests with this status, oldest first, paged as the embedded core pages.
+    pub async fn list_requests(
+        &self,
+        q: &RequestQuery,
+        now_ms: u64,
+    ) -> Result<RequestPage, ApiError> {
+        let after = q.after()?;
+        let rows = self
+            .store
+            .requests_with_status(q.status, after, q.limit + 1, now_ms)
+            .await
+            .map_err(unavailable)?;
+        let views = rows
+            .iter()
+            .map(|row| {
+                let facts = row.facts();
+                facts.view(now_ms, facts.vetted_tag())
+            })
+            .collect();
+        Ok(q.page(views))
+    }
+
+    /// Approves request `id`; with `if_match`, only if it is still what the admin vetted.
+    pub async fn approve(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        now_ms: u64,
+        by: Option<&str>,
+    ) -> Result<RequestView, ApiError> {
+        self.decide(id, if_match, Verdict::Approve, now_ms, by)
+            .await
+    }
+
+    /// Rejects request `id` for `reason`; `if_match` as with [`PgCore::approve`].
+    pub async fn reject(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        reason: RejectReason,
+        now_ms: u64,
+        by: Option<&str>,
+    ) -> Result<RequestView, ApiError> {
+        self.decide(id, if_match, Verdict::Reject(reason), now_ms, by)
+            .await
+    }
+
+    /// Decides a pending request once, across replicas: the store's conditional statement. What
+    /// the admin vetted is checked on a read before it: a request id never names another
+    /// request (ids come from a sequence) and what its tag covers never changes for an id, so
+    /// that read cannot be outdated by the time the decision lands.
+    async fn decide(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        verdict: Verdict,
+        now_ms: u64,
+        by: Option<&str>,
+    ) -> Result<RequestView, ApiError> {
+        let n = IdKind::Request.parse_or_not_found(id)?;
+        let row = self.store.request_row(n).await.map_err(unavailable)?;
+        let row = row.ok_or_else(|| IdKind::Request.not_found(id))?;
+        let facts = row.facts();
+        let tag = facts.vetted_tag();
+        if let Some(tags) = if_match.filter(|tags| !if_match_holds(tags, &tag)) {
+            return Err(not_vetted(
+                id,
+                tags,
+                &row.upn,
+                &row.device,
+                row.requested_ms,
+            ));
+        }
+        match self.store.decide(n, verdict, now_ms, by).await {
+            Ok(Ok(_)) => {
+                let state = match verdict {
+                    Verdict::Approve => Decision::Approved,
+                    Verdict::Reject(reason) => Decision::Rejected(reason),
+                };
+                let decided = RequestFacts {
+                    state,
+                    decided_ms: Some(now_ms),
+                    ..facts
+                };
+                Ok(decided.view(now_ms, tag))
+            }
+            Ok(Err(Lost::Status(status))) => Err(not_pending(id, status, row.expires_ms)),
+            Ok(Err(_)) => Err(IdKind::Request.not_found(id)),
+            Err(e) => Err(unavailable(e)),
         }
     }
 }

@@ -419,7 +419,7 @@ impl PgStore {
 }
 
 /// A request's stored state as the domain's [`Decision`].
-fn decision_of(state: &str, reason: Option<&str>) -> Decision {
+pub(super) fn decision_of(state: &str, reason: Option<&str>) -> Decision {
     match state {
         "approved" => Decision::Approved,
         "signed_in" => Decision::SignedIn,

@@ -566,11 +566,12 @@ async fn replicas_share_the_secret_and_the_preferences() {
     db.drop_schema().await;
 }
 
-/// One domain, two stores: the console's path (verification, redemption, hand-over) through
-/// the PostgreSQL core answers what the embedded core answers, refusals word for word, for
-/// the same requests.
+/// One domain, two stores: the console's path (verification, redemption, hand-over) and the
+/// approval queue (listing, decisions with `If-Match`) through the PostgreSQL core answer what
+/// the embedded core answers, views and tags equal and refusals word for word, for the same
+/// requests.
 #[tokio::test]
-async fn the_console_path_answers_as_the_embedded_core_does() {
+async fn one_domain_answers_the_same_on_both_stores() {
     use otpfleet_protocol::{BatchRequest, PasswordMode, RedeemRequest, VerifyRequest};
     use otpfleet_server::domain::accounts::ImportRow;
     use otpfleet_server::domain::batches::BatchOutcome;
@@ -609,7 +610,9 @@ async fn the_console_path_answers_as_the_embedded_core_does() {
         panic!("no batch");
     };
     let embedded_otp = created.generated[0].otp.clone();
-    let expires_ms = 72 * 3_600_000; // the default validity, from generation at 0
+    // The default validity, from generation at 0.
+    let hours = otpfleet_protocol::Preferences::default().otp_validity_hours;
+    let expires_ms = u64::from(hours) * 3_600_000;
     let pg_otp = "BCDFGHJKLMNPQRST";
     let key = store
         .secrets()
@@ -703,13 +706,46 @@ async fn the_console_path_answers_as_the_embedded_core_does() {
         .sign_in(&p.request_id, "AAAAAAAAAAAAAAAAAAAAAA", 50)
         .await;
     assert_eq!(wrong.unwrap_err().code, ErrorCode::RequestNotFound);
-    embedded.approve(&e.request_id, None, 60, None).unwrap();
-    let request = p.request_id.trim_start_matches("req_").parse().unwrap();
-    store
-        .decide(request, Verdict::Approve, 60, None)
-        .await
-        .unwrap()
+    // The approval queue: the same request, the same view and tag, the same refusals.
+    use otpfleet_server::domain::requests::RequestQuery;
+    let queue = |status| RequestQuery {
+        status,
+        limit: 10,
+        cursor: None,
+    };
+    let pending = queue(RequestStatus::AwaitingApproval);
+    let listed = embedded.list_requests(&pending, 55).unwrap();
+    assert_eq!(pg.list_requests(&pending, 55).await.unwrap(), listed);
+    assert_eq!(listed.requests.len(), 1);
+    let tag = listed.requests[0].etag.clone();
+    let wrong = Some("\"0000000000000000\"");
+    let refused = (
+        embedded.approve(&e.request_id, wrong, 60, None),
+        pg.approve(&p.request_id, wrong, 60, None).await,
+    );
+    assert_eq!(
+        refused.1.unwrap_err().to_string(),
+        refused.0.unwrap_err().to_string()
+    );
+    let approved = embedded
+        .approve(&e.request_id, Some(&tag), 60, Some("tok_1"))
         .unwrap();
+    let pg_approved = pg.approve(&p.request_id, Some(&tag), 60, Some("tok_1"));
+    assert_eq!(pg_approved.await.unwrap(), approved);
+    let again = (
+        embedded.reject(&e.request_id, None, RejectReason::WrongRoom, 65, None),
+        pg.reject(&p.request_id, None, RejectReason::WrongRoom, 65, None)
+            .await,
+    );
+    assert_eq!(
+        again.1.unwrap_err().to_string(),
+        again.0.unwrap_err().to_string()
+    );
+    let approved_queue = queue(RequestStatus::Approved);
+    assert_eq!(
+        pg.list_requests(&approved_queue, 66).await.unwrap(),
+        embedded.list_requests(&approved_queue, 66).unwrap()
+    );
     let (e2, p2) = sign_ins(70).await;
     let (e2, p2) = (e2.unwrap(), p2.unwrap());
     assert_eq!((p2.upn.as_str(), p2.password.as_str()), (upn, credential));
