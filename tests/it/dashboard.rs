@@ -418,11 +418,12 @@ fn a_browser_that_connects_late_sees_the_whole_run_and_then_its_totals() {
         "{rps_x:?}"
     );
     assert!(latency_lines.as_u64().unwrap_or(0) >= 3, "{latency_lines}");
+    // Durations on a log axis; past a second of latency (a busy machine: CI met it) in seconds.
     assert!(
         latency_y.len() >= 3
             && latency_y
                 .iter()
-                .all(|t| t.ends_with("µs") || t.ends_with("ms")),
+                .all(|t| t.ends_with("µs") || t.ends_with("ms") || t.ends_with(" s")),
         "{latency_y:?}"
     );
     assert!(legend.iter().any(|l| l == "redeem p99"), "{legend:?}");
