@@ -1,9 +1,9 @@
 //! The PostgreSQL store: the server's state in PostgreSQL, shared by any number of replicas.
 //!
 //! **Single use is the database's job.** Every transition that must happen once (a redemption,
-//! a decision, a credential hand-over, a manual sign-in, a regeneration) is one conditional
-//! statement, `UPDATE … WHERE <still in the state it must be in> RETURNING …`, under READ
-//! COMMITTED: when two replicas race, PostgreSQL locks the row for the first, and the second
+//! a decision, a credential hand-over; a regeneration is one upsert, so the old OTP stops
+//! working as the new one starts) is one conditional statement, `UPDATE … WHERE <still in the
+//! state it must be in> RETURNING …`, under READ COMMITTED: when two replicas race, PostgreSQL locks the row for the first, and the second
 //! re-checks the condition on the row the first committed (the statement's `WHERE` is
 //! re-evaluated on the new version) and updates nothing. So the loser learns that it lost from
 //! its own statement; a read that follows a lost update only says which refusal to give, it
