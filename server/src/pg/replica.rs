@@ -196,8 +196,9 @@ impl PgCore {
 
     /// Decides a pending request once, across replicas: the store's conditional statement. What
     /// the admin vetted is checked on a read before it: a request id never names another
-    /// request (ids come from a sequence) and what its tag covers never changes for an id, so
-    /// that read cannot be outdated by the time the decision lands.
+    /// request (ids come from a sequence), and of what its tag covers only the upn's spelling
+    /// can change for an id (a re-import of the same account), so a decision racing that
+    /// re-import still lands on the console the admin vetted.
     async fn decide(
         &self,
         id: &str,
