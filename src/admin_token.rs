@@ -44,10 +44,7 @@ pub struct DataDir {
 }
 
 pub fn run(opts: AdminTokenOpts) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
+    let runtime = crate::current_thread_runtime()?;
     runtime.block_on(async {
         let clock = Arc::new(TokioClock::new(otpfleet_run::wall_clock_ms()));
         match opts.command {

@@ -58,9 +58,7 @@ pub fn run(opts: AuditOpts) -> anyhow::Result<()> {
 
 /// `audit verify --database-url`: the PostgreSQL store's chain.
 fn verify_database(url: &str) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::current_thread_runtime()?;
     runtime.block_on(async {
         let store = otpfleet_server::pg::PgStore::connect(url, 1).await?;
         store.check_schema().await?;

@@ -28,9 +28,7 @@ pub struct DatabaseUrl {
 }
 
 pub fn run(opts: DbOpts) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::current_thread_runtime()?;
     runtime.block_on(async {
         match opts.command {
             DbCommand::Migrate(db) => {

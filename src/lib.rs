@@ -56,6 +56,15 @@ pub enum Command {
     Simulate(simulate::SimulateOpts),
 }
 
+/// The runtime of a subcommand that only waits on a few calls (a database, a data directory).
+fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")
+}
+
 /// Runs one subcommand and ends as it ended (`otpfleet_run::Ending`: its message on stderr
 /// and its exit code).
 pub fn run(opts: Opts) -> ExitCode {

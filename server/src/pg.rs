@@ -137,6 +137,20 @@ impl PgStore {
         })
     }
 
+    /// A connection from the pool with `sql` prepared on it (each connection caches its
+    /// prepared statements).
+    async fn prepared(
+        &self,
+        sql: &str,
+    ) -> Result<(deadpool_postgres::Client, tokio_postgres::Statement), PgError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok((client, statement))
+    }
+
     /// A statement that failed, named with the database.
     fn failed(&self, e: &tokio_postgres::Error) -> PgError {
         PgError::Failed {

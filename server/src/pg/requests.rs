@@ -51,19 +51,31 @@ impl RequestRow {
     }
 }
 
-const COLUMNS: &str = "SELECT o.account_id, a.upn, o.request_id, o.make, o.model, o.serial, \
-     o.requested_ms, o.expires_ms, o.state, o.reject_reason, o.decided_ms \
-     FROM otps AS o JOIN accounts AS a ON a.id = o.account_id";
+/// The columns `RequestRow::of` reads, then `$tail` (the filter and order).
+macro_rules! request_rows {
+    ($tail:literal) => {
+        concat!(
+            "SELECT o.account_id, a.upn, o.request_id, o.make, o.model, o.serial, ",
+            "o.requested_ms, o.expires_ms, o.state, o.reject_reason, o.decided_ms ",
+            "FROM otps AS o JOIN accounts AS a ON a.id = o.account_id ",
+            $tail
+        )
+    };
+}
+
+const ROW_BY_ID: &str = request_rows!("WHERE o.request_id = $1");
+
+/// A pending request is awaiting approval until its OTP expires (`$3` = 1), then expired (2).
+const ROWS_WITH_STATUS: &str = request_rows!(
+    "WHERE o.request_id > $1 AND o.state = $2 AND ($3::int = 0 \
+     OR ($3 = 1 AND o.expires_ms > $4) OR ($3 = 2 AND o.expires_ms <= $4)) \
+     ORDER BY o.request_id LIMIT $5"
+);
 
 impl PgStore {
     /// Request `request`, if it is current (its OTP not replaced since).
     pub(crate) async fn request_row(&self, request: u64) -> Result<Option<RequestRow>, PgError> {
-        let client = self.client().await?;
-        let sql = format!("{COLUMNS} WHERE o.request_id = $1");
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let (client, statement) = self.prepared(ROW_BY_ID).await?;
         let row = client
             .query_opt(&statement, &[&(request as i64)])
             .await
@@ -79,7 +91,6 @@ impl PgStore {
         want: usize,
         now_ms: u64,
     ) -> Result<Vec<RequestRow>, PgError> {
-        // A pending request is awaiting approval until its OTP expires, then expired.
         let (state, expiry): (&str, i32) = match status {
             RequestStatus::AwaitingApproval => ("pending", 1),
             RequestStatus::Expired => ("pending", 2),
@@ -87,16 +98,7 @@ impl PgStore {
             RequestStatus::Rejected => ("rejected", 0),
             RequestStatus::SignedIn => ("signed_in", 0),
         };
-        let client = self.client().await?;
-        let sql = format!(
-            "{COLUMNS} WHERE o.request_id > $1 AND o.state = $2 AND ($3::int = 0 \
-             OR ($3 = 1 AND o.expires_ms > $4) OR ($3 = 2 AND o.expires_ms <= $4)) \
-             ORDER BY o.request_id LIMIT $5"
-        );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let (client, statement) = self.prepared(ROWS_WITH_STATUS).await?;
         let rows = client
             .query(
                 &statement,

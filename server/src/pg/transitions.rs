@@ -163,11 +163,7 @@ impl PgStore {
         by: Option<&str>,
         at_ms: u64,
     ) -> Result<u64, PgError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(UPSERT)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let (client, statement) = self.prepared(UPSERT).await?;
         let event = body(Event::AccountUpserted {
             id: 0,
             upn: a.upn.to_owned(),
@@ -215,11 +211,7 @@ impl PgStore {
         otp: NewOtp<'_>,
         by: Option<&str>,
     ) -> Result<(), PgError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(ISSUE)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let (client, statement) = self.prepared(ISSUE).await?;
         let event = body(Event::OtpIssued {
             account,
             key: otp.key,
@@ -251,11 +243,7 @@ impl PgStore {
     /// Redeems the OTP whose keyed hash is `key`: the first redemption opens the request (the
     /// database hands out its id); every later one, on any replica, loses.
     pub async fn redeem(&self, key: &[u8; 32], r: NewRequest<'_>) -> Outcome<Redeemed> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(REDEEM)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let (client, statement) = self.prepared(REDEEM).await?;
         let event = body(Event::Redeemed {
             account: 0,
             request: 0,
@@ -316,11 +304,7 @@ impl PgStore {
         at_ms: u64,
         by: Option<&str>,
     ) -> Outcome<u64> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(DECIDE)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let (client, statement) = self.prepared(DECIDE).await?;
         let (state, reason) = match verdict {
             Verdict::Approve => ("approved", None),
             Verdict::Reject(reason) => ("rejected", Some(reason.as_str())),
@@ -356,11 +340,7 @@ impl PgStore {
         poll_token: &[u8; 16],
         now_ms: u64,
     ) -> Outcome<HandedOver> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(HAND_OVER)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let (client, statement) = self.prepared(HAND_OVER).await?;
         let event = body(Event::CredentialsHanded {
             account: 0,
             request,
