@@ -51,6 +51,26 @@ pub struct ServeOpts {
     /// Keep state in memory only (lost when the server stops): for benchmarks.
     #[arg(long)]
     pub in_memory: bool,
+    /// Keep the state in this PostgreSQL database (15 or later) instead of --data-dir, shared
+    /// by every replica serving it: postgres://USER:PASSWORD@HOST:PORT/DBNAME. Errors name it
+    /// without its password. Needs --admin-token-file (every replica accepts the same token).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        conflicts_with = "in_memory",
+        requires = "admin_token_file"
+    )]
+    pub database_url: Option<String>,
+    /// With --database-url: apply the schema migrations the database lacks before serving (as
+    /// `otpfleet db migrate` does; replicas starting together take turns).
+    #[arg(long, requires = "database_url")]
+    pub migrate: bool,
+    /// With --database-url: the most connections this replica opens to the database (1 to
+    /// 1000), besides one it listens on.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub db_connections: u32,
     /// Threads answering requests (tokio's workers). Default: one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
@@ -161,22 +181,28 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
             false => Storage::Durable(opts.data_dir.clone()),
         };
         let given: Vec<(&str, &str)> = given.iter().map(|t| (t.as_str(), "token-file")).collect();
-        let started = std::time::Instant::now();
-        let mut server =
-            otpfleet_server::assemble(opts.config(), catalogue, &storage, clock, &given)
-                .with_context(|| {
-                    format!(
-                        "while opening the data directory {}",
-                        opts.data_dir.display()
-                    )
-                })?;
-        say_recovered(&storage, &server, started);
-        if server.app.admin_tokens.is_empty() {
+        let mut app = match &opts.database_url {
+            Some(url) => on_postgres(&opts, url, catalogue, clock, &given).await?,
+            None => {
+                let started = std::time::Instant::now();
+                let server =
+                    otpfleet_server::assemble(opts.config(), catalogue, &storage, clock, &given)
+                        .with_context(|| {
+                            format!(
+                                "while opening the data directory {}",
+                                opts.data_dir.display()
+                            )
+                        })?;
+                say_recovered(&storage, &server, started);
+                server.app
+            }
+        };
+        if app.admin_tokens.is_empty() {
             let (token, path) = generate_token_file()?;
-            server.app.admin_tokens.add(&token, "run-token");
+            app.admin_tokens.add(&token, "run-token");
             generated_file = Some(path);
         }
-        let app = Arc::new(server.app);
+        let app = Arc::new(app);
         // Signal handlers go in before the port is announced: a SIGTERM sent right after the
         // first line must stop the server cleanly, not kill it.
         let shutdown = shutdown_signal()?;
@@ -197,6 +223,38 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     served
+}
+
+/// A replica on the PostgreSQL store at `url` (migrated first with `--migrate`), accepting the
+/// admin tokens `given`.
+async fn on_postgres(
+    opts: &ServeOpts,
+    url: &str,
+    catalogue: Catalogue,
+    clock: Arc<dyn otpfleet_server::Clock>,
+    given: &[(&str, &str)],
+) -> anyhow::Result<otpfleet_server::App> {
+    use otpfleet_server::pg::{PgCore, PgStore};
+    let store = PgStore::connect(url, opts.db_connections as usize).await?;
+    if opts.migrate {
+        let m = store.migrate().await?;
+        if m.from != m.to {
+            eprintln!(
+                "database {}: schema migrated from version {} to {}",
+                store.target(),
+                m.from,
+                m.to
+            );
+        }
+    }
+    let target = store.target().to_owned();
+    let pg = PgCore::open(store, opts.config(), catalogue).await?;
+    eprintln!("state in the PostgreSQL database {target}, shared with every replica on it");
+    let mut tokens = otpfleet_server::http::AdminTokens::default();
+    for (token, name) in given {
+        tokens.add(token, name);
+    }
+    Ok(otpfleet_server::App::over_postgres(pg, clock, tokens))
 }
 
 /// The one token of the server's --admin-token-file: no spaces, at most 512 bytes.

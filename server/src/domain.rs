@@ -226,28 +226,15 @@ impl Core {
 
     /// The chance bound of guessing any live OTP within one validity period.
     pub fn guessing_bound(&self, live_otps: u64) -> otpfleet_protocol::GuessingBound {
-        let code_space =
-            (otpfleet_protocol::OTP_ALPHABET.len() as f64).powi(otpfleet_protocol::OTP_LEN as i32);
         let attempts = self
             .throttle
             .allowed_failures(self.preferences().otp_validity_hours);
-        otpfleet_protocol::GuessingBound {
-            live_otps,
-            failed_attempts_allowed: attempts,
-            code_space,
-            success_probability: (live_otps as f64 * attempts as f64 / code_space).min(1.0),
-        }
+        guessing_bound(live_otps, attempts)
     }
 
     /// Failed and throttled redemptions so far.
     pub fn throttle_counts(&self) -> throttle::ThrottleCounts {
-        use std::sync::atomic::Ordering::Relaxed;
-        let c = &self.throttle.counters;
-        throttle::ThrottleCounts {
-            failures: c.failures.load(Relaxed),
-            throttled_source: c.throttled_source.load(Relaxed),
-            throttled_global: c.throttled_global.load(Relaxed),
-        }
+        self.throttle.counts()
     }
 
     /// Counts for `/metrics`: accounts by provisioning state and the approval queue depth.
@@ -285,6 +272,18 @@ impl Core {
     /// Drops the plaintext of batch exports whose download window has passed.
     pub fn purge_expired_exports(&self, now_ms: u64) -> usize {
         self.store.purge_exports(now_ms)
+    }
+}
+
+/// The chance bound of guessing any of `live_otps` OTPs with `attempts` failed guesses.
+pub(crate) fn guessing_bound(live_otps: u64, attempts: u64) -> otpfleet_protocol::GuessingBound {
+    let code_space =
+        (otpfleet_protocol::OTP_ALPHABET.len() as f64).powi(otpfleet_protocol::OTP_LEN as i32);
+    otpfleet_protocol::GuessingBound {
+        live_otps,
+        failed_attempts_allowed: attempts,
+        code_space,
+        success_probability: (live_otps as f64 * attempts as f64 / code_space).min(1.0),
     }
 }
 

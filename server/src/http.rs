@@ -11,6 +11,7 @@ mod connections;
 pub mod listen;
 mod metrics;
 mod refusals;
+mod replica;
 mod router;
 mod serve;
 
@@ -50,6 +51,9 @@ impl Served {
 #[derive(Debug)]
 pub struct App {
     served: arc_swap::ArcSwap<Served>,
+    /// A replica on the PostgreSQL store serves from this instead of `served` (whose core then
+    /// only holds the same settings: it keeps no state and is never asked for any).
+    postgres: Option<Arc<crate::pg::PgCore>>,
     pub clock: Arc<dyn Clock>,
     pub admin_tokens: AdminTokens,
     pub metrics: Metrics,
@@ -84,6 +88,7 @@ impl App {
         ));
         App {
             served: arc_swap::ArcSwap::from_pointee(Served { core, journal }),
+            postgres: None,
             clock,
             admin_tokens,
             metrics: Metrics::default(),
@@ -91,6 +96,44 @@ impl App {
             stats: parking_lot::Mutex::new(None),
             replaced: tokio::sync::Notify::new(),
         }
+    }
+
+    /// An app serving `pg`, one replica on the PostgreSQL store.
+    pub fn over_postgres(
+        pg: crate::pg::PgCore,
+        clock: Arc<dyn Clock>,
+        admin_tokens: AdminTokens,
+    ) -> App {
+        let settings = Core::new(
+            pg.config().clone(),
+            crate::catalogue::Catalogue::builtin(),
+            crate::domain::secrets::Secrets::random(),
+        );
+        App {
+            postgres: Some(Arc::new(pg)),
+            ..App::new(settings, None, clock, admin_tokens)
+        }
+    }
+
+    /// The replica's domain, when it serves from PostgreSQL.
+    pub fn postgres(&self) -> Option<&Arc<crate::pg::PgCore>> {
+        self.postgres.as_ref()
+    }
+
+    /// [`App::stats`] of a replica on PostgreSQL (the walk reads the database).
+    pub async fn stats_of(
+        &self,
+        pg: &crate::pg::PgCore,
+    ) -> Result<crate::domain::Stats, crate::domain::ApiError> {
+        let now = self.now_ms();
+        if let Some((at, stats)) = &*self.stats.lock() {
+            if now.saturating_sub(*at) < STATS_EVERY_MS {
+                return Ok(stats.clone());
+            }
+        }
+        let stats = pg.stats(now).await?;
+        *self.stats.lock() = Some((now, stats.clone()));
+        Ok(stats)
     }
 
     /// What requests are served from now. Hold it for one request: a durable server may

@@ -13,7 +13,11 @@
 //! A database is named in errors by user, host, port and name (`target`), never with its
 //! password.
 
+mod accounts;
 mod audit;
+mod batches;
+mod desk;
+mod polls;
 mod replica;
 mod requests;
 mod schema;
@@ -35,6 +39,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// The connection settings, for connections outside the pool (the poll cache's listener).
+    config: tokio_postgres::Config,
     /// The database as errors name it: `user@host:port/dbname`, never the password.
     target: String,
 }
@@ -103,7 +109,7 @@ impl PgStore {
         config.application_name("otpfleet");
         let target = target_of(&config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -116,7 +122,11 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| PgError::BadUrl(e.to_string()))?;
-        let store = PgStore { pool, target };
+        let store = PgStore {
+            pool,
+            config,
+            target,
+        };
         drop(store.client().await?);
         Ok(store)
     }
@@ -158,6 +168,12 @@ impl PgStore {
             why: describe(e),
         }
     }
+}
+
+/// An id as a bound in SQL: ids past `i64::MAX` (which no row has) are `i64::MAX`, not a
+/// negative number that every row is above.
+fn sql_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
 }
 
 /// `user@host:port/dbname` of a connection's configuration.

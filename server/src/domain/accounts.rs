@@ -26,6 +26,21 @@ pub struct AccountQuery {
     pub cursor: Option<String>,
 }
 
+impl AccountQuery {
+    /// The last account id of the previous page (0 for the first page).
+    pub(crate) fn after(&self) -> Result<u64, ApiError> {
+        let Some(c) = &self.cursor else {
+            return Ok(0);
+        };
+        IdKind::Account.parse(c).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                "cursor is not one this server gave out",
+            )
+        })
+    }
+}
+
 /// One line of an import, as read, with its 1-based line number.
 #[derive(Debug, Clone)]
 pub struct ImportRow {
@@ -332,70 +347,89 @@ fn check_row(input: &AccountInput) -> Vec<(Option<&'static str>, String)> {
     problems
 }
 
+/// An import's rows checked (both stores refuse the same, in the same words): any bad row
+/// refuses the whole import, naming every bad row; a upn named twice is `repeated_upn`. Upns
+/// are put in NFKC (a fullwidth or otherwise compatible variant is the same upn).
+pub(crate) fn check_import(rows: &mut [ImportRow]) -> Result<(), ApiError> {
+    use unicode_normalization::UnicodeNormalization as _;
+    let mut bad = Vec::new();
+    for row in rows.iter() {
+        for (field, message) in check_row(&row.input) {
+            bad.push(line_detail(row.line, field, message));
+        }
+    }
+    // Stored in NFKC: a fullwidth or otherwise compatible variant is the same upn.
+    for row in rows.iter_mut() {
+        if !unicode_normalization::is_nfkc(&row.input.upn) {
+            row.input.upn = row.input.upn.nfkc().collect();
+        }
+    }
+    let mut first_line: HashMap<String, usize> = HashMap::new();
+    // A upn named twice breaks no field's rule but one across rows (422 when it is the
+    // only problem; listed with the field problems otherwise).
+    let mut repeated = Vec::new();
+    for row in rows.iter() {
+        if let Some(first) = first_line.insert(upn_key(&row.input.upn), row.line) {
+            repeated.push(line_detail(
+                row.line,
+                Some("upn"),
+                format!("{} is already on line {first}", row.input.upn),
+            ));
+        }
+    }
+    if !bad.is_empty() {
+        bad.append(&mut repeated);
+        refuse_if_bad(ErrorCode::InvalidField, bad)?;
+    }
+    refuse_if_bad(ErrorCode::RepeatedUpn, repeated)
+}
+
+/// The answer to an import: each row with the id and action the store gave it, in order.
+pub(crate) fn import_result(
+    rows: Vec<ImportRow>,
+    done: impl IntoIterator<Item = (u64, ImportAction)>,
+) -> ImportResult {
+    let mut result = ImportResult {
+        created: 0,
+        updated: 0,
+        results: Vec::with_capacity(rows.len()),
+    };
+    for (row, (account_id, action)) in rows.into_iter().zip(done) {
+        match action {
+            ImportAction::Created => result.created += 1,
+            ImportAction::Updated => result.updated += 1,
+        }
+        result.results.push(ImportLine {
+            line: row.line,
+            upn: row.input.upn,
+            account_id: IdKind::Account.format(account_id),
+            action,
+        });
+    }
+    result
+}
+
 impl Core {
-    /// Creates or updates accounts (keyed by upn, case-insensitively). Any bad row refuses the
-    /// whole import, naming every bad row.
+    /// Creates or updates accounts (keyed by upn, case-insensitively); refused whole as
+    /// [`check_import`] says.
     pub fn import_accounts(
         &self,
         mut rows: Vec<ImportRow>,
         by: Option<&str>,
     ) -> Result<ImportResult, ApiError> {
-        use unicode_normalization::UnicodeNormalization as _;
-        let mut bad = Vec::new();
-        for row in &rows {
-            for (field, message) in check_row(&row.input) {
-                bad.push(line_detail(row.line, field, message));
+        if let Err(refused) = check_import(&mut rows) {
+            if refused.code == ErrorCode::RepeatedUpn {
+                self.planted_journal_refused(&rows, by);
             }
+            return Err(refused);
         }
-        // Stored in NFKC: a fullwidth or otherwise compatible variant is the same upn.
-        for row in &mut rows {
-            if !unicode_normalization::is_nfkc(&row.input.upn) {
-                row.input.upn = row.input.upn.nfkc().collect();
-            }
-        }
-        let mut first_line: HashMap<String, usize> = HashMap::new();
-        // A upn named twice breaks no field's rule but one across rows (422 when it is the
-        // only problem; listed with the field problems otherwise).
-        let mut repeated = Vec::new();
-        for row in &rows {
-            if let Some(first) = first_line.insert(upn_key(&row.input.upn), row.line) {
-                repeated.push(line_detail(
-                    row.line,
-                    Some("upn"),
-                    format!("{} is already on line {first}", row.input.upn),
-                ));
-            }
-        }
-        if !bad.is_empty() {
-            bad.append(&mut repeated);
-            refuse_if_bad(ErrorCode::InvalidField, bad)?;
-        }
-        if !repeated.is_empty() {
-            self.planted_journal_refused(&rows, by);
-        }
-        refuse_if_bad(ErrorCode::RepeatedUpn, repeated)?;
-
-        let mut result = ImportResult {
-            created: 0,
-            updated: 0,
-            results: Vec::with_capacity(rows.len()),
-        };
         // One unit: the whole import is journaled, and so survives a crash, or none of it.
         let mut unit = self.unit();
-        for row in rows {
-            let (account_id, action) = self.upsert(&row.input, by, &mut unit);
-            match action {
-                ImportAction::Created => result.created += 1,
-                ImportAction::Updated => result.updated += 1,
-            }
-            result.results.push(ImportLine {
-                line: row.line,
-                upn: row.input.upn,
-                account_id: IdKind::Account.format(account_id),
-                action,
-            });
-        }
-        Ok(result)
+        let done: Vec<_> = rows
+            .iter()
+            .map(|row| self.upsert(&row.input, by, &mut unit))
+            .collect();
+        Ok(import_result(rows, done))
     }
 
     /// The planted defect [`Defect::JournalRefusedImport`]: the first row of a refused import
@@ -471,15 +505,7 @@ impl Core {
         query: &AccountQuery,
         now_ms: u64,
     ) -> Result<AccountPage, ApiError> {
-        let after = match &query.cursor {
-            Some(c) => IdKind::Account.parse(c).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidQuery,
-                    "cursor is not one this server gave out",
-                )
-            })?,
-            None => 0,
-        };
+        let after = query.after()?;
         let search = query.search.as_ref().map(|s| s.to_lowercase());
         let mut accounts = Vec::new();
         let mut next = after + 1;
@@ -529,7 +555,12 @@ impl Core {
     }
 }
 
-fn matches_query(a: &AccountRecord, q: &AccountQuery, search: Option<&str>, now_ms: u64) -> bool {
+pub(crate) fn matches_query(
+    a: &AccountRecord,
+    q: &AccountQuery,
+    search: Option<&str>,
+    now_ms: u64,
+) -> bool {
     q.readiness.is_none_or(|r| a.readiness == r)
         && q.provisioning.is_none_or(|p| a.provisioning(now_ms) == p)
         && search

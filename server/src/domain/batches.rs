@@ -3,7 +3,7 @@
 use super::accounts::{check_text, refuse_if_bad};
 use super::error::line_detail;
 use super::ids::IdKind;
-use super::store::{AccountRecord, AccountRef, ExportRow, OtpSlot, lookup};
+use super::store::{AccountRecord, AccountRef, ExportRow, OtpSlot};
 use super::{ApiError, Core, Event};
 use crate::clock::rfc3339;
 use otpfleet_protocol::limits::MAX_ROWS_PER_REQUEST;
@@ -12,7 +12,6 @@ use otpfleet_protocol::{
     License, PasswordMode, Refusal, RefusalReason, export_cell,
 };
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 /// A batch answer: a review (dry run) or the generated batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +30,7 @@ fn eligible(
     for account in accounts {
         let a = account.lock();
         match refusal(&a, passwords) {
-            Some(reason) => refused.push(Refusal {
-                account_id: IdKind::Account.format(a.id),
-                upn: a.upn.clone(),
-                reason,
-                message: refusal_message(reason),
-            }),
+            Some(reason) => refused.push(refused_for(&a, reason)),
             None => {
                 drop(a);
                 eligible.push(account);
@@ -56,8 +50,11 @@ impl Core {
         now_ms: u64,
         by: Option<&str>,
     ) -> Result<BatchOutcome, ApiError> {
-        let accounts = self.resolve_accounts(&req.account_ids)?;
-        let passwords = self.passwords_of(&req)?;
+        let accounts = resolve_ids(&req.account_ids, |n| self.store.account(n).is_some())?
+            .into_iter()
+            .filter_map(|n| self.store.account(n))
+            .collect();
+        let passwords = passwords_of(&req, |upn| self.store.by_upn.contains_key(upn))?;
         let expires_ms = now_ms + u64::from(self.preferences().otp_validity_hours) * 3_600_000;
         let (eligible, refused) = eligible(accounts, passwords.as_ref());
         if req.review_only {
@@ -101,29 +98,6 @@ impl Core {
         }))
     }
 
-    /// The passwords a batch gives its accounts: none (generated), or those of its sign-in CSV.
-    fn passwords_of(
-        &self,
-        req: &BatchRequest,
-    ) -> Result<Option<HashMap<String, String>>, ApiError> {
-        Ok(match (req.password_mode, &req.sign_in_csv) {
-            (PasswordMode::FromCsv, Some(csv)) => Some(self.parse_sign_in_csv(csv)?),
-            (PasswordMode::FromCsv, None) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidField,
-                    "password_mode from_csv needs sign_in_csv: upn,password lines",
-                ));
-            }
-            (PasswordMode::AutoGenerate, Some(_)) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidField,
-                    "sign_in_csv is only for password_mode from_csv; remove it or switch modes",
-                ));
-            }
-            (PasswordMode::AutoGenerate, None) => None,
-        })
-    }
-
     /// Gives one account a new OTP, replacing its old OTP and any request for it.
     fn issue(
         &self,
@@ -152,121 +126,7 @@ impl Core {
         });
         let slot = OtpSlot::new(key, batch_id, (now_ms, expires_ms), password.clone());
         self.store.issue_otp(account, &mut a, slot, password_hash);
-        let otp = code.to_string();
-        let issued = IssuedOtp {
-            account_id: IdKind::Account.format(a.id),
-            upn: a.upn.clone(),
-            otp: otp.clone(),
-            expires_at: rfc3339(expires_ms),
-        };
-        let row = ExportRow {
-            upn: a.upn.clone(),
-            display_name: a.display_name.clone(),
-            otp,
-            expires_ms,
-            password,
-        };
-        (issued, row)
-    }
-
-    /// The accounts named, deduplicated in request order; unknown ids refuse the request.
-    fn resolve_accounts(&self, ids: &[String]) -> Result<Vec<AccountRef>, ApiError> {
-        if ids.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidField,
-                "account_ids is empty: select at least one account",
-            ));
-        }
-        if ids.len() > MAX_ROWS_PER_REQUEST {
-            return Err(ApiError::new(
-                ErrorCode::InvalidField,
-                format!("at most {MAX_ROWS_PER_REQUEST} accounts per batch; split the batch"),
-            ));
-        }
-        let mut seen = HashSet::new();
-        let mut accounts = Vec::with_capacity(ids.len());
-        let mut unknown = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
-            match IdKind::Account
-                .parse(id)
-                .and_then(|n| self.store.account(n))
-            {
-                Some(a) if seen.insert(Arc::as_ptr(&a)) => accounts.push(a),
-                Some(_) => {}
-                None => unknown.push(line_detail(
-                    i + 1,
-                    Some("account_ids"),
-                    IdKind::Account.not_found(id).message,
-                )),
-            }
-        }
-        if !unknown.is_empty() {
-            let n = unknown.len();
-            return Err(ApiError::new(
-                ErrorCode::AccountNotFound,
-                format!("{n} of the selected accounts do not exist; nothing was generated"),
-            )
-            .with_details(unknown));
-        }
-        Ok(accounts)
-    }
-
-    /// Reads `upn,password` lines into lower-case upn -> password. Unknown accounts, missing
-    /// passwords and repeated upns are bad lines.
-    fn parse_sign_in_csv(&self, text: &str) -> Result<HashMap<String, String>, ApiError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        let mut passwords = HashMap::new();
-        let mut bad = Vec::new();
-        for (i, record) in reader.records().enumerate() {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    bad.push(line_detail(i + 1, None, format!("not a CSV line: {e}")));
-                    continue;
-                }
-            };
-            let line = record.position().map_or(i + 1, |p| p.line() as usize);
-            if i == 0
-                && record
-                    .get(0)
-                    .is_some_and(|f| f.trim().eq_ignore_ascii_case("upn"))
-            {
-                continue;
-            }
-            match self.sign_in_line(&record, &passwords) {
-                Ok((upn, password)) => {
-                    passwords.insert(upn, password);
-                }
-                Err((field, message)) => bad.push(line_detail(line, field, message)),
-            }
-        }
-        refuse_if_bad(ErrorCode::InvalidCsv, bad)?;
-        Ok(passwords)
-    }
-
-    fn sign_in_line(
-        &self,
-        record: &csv::StringRecord,
-        seen: &HashMap<String, String>,
-    ) -> Result<(String, String), (Option<&'static str>, String)> {
-        if record.len() != 2 {
-            let n = record.len();
-            return Err((None, format!("expected 2 fields (upn,password), found {n}")));
-        }
-        let upn = super::accounts::upn_key(record[0].trim());
-        // Passwords are taken as typed: leading or trailing spaces may be part of them.
-        let password = record[1].to_owned();
-        check_text("password", &password).map_err(|e| (Some("password"), e))?;
-        if lookup(&self.store.by_upn, &upn).is_none() {
-            return Err((Some("upn"), format!("there is no account {:?}", &record[0])));
-        }
-        if seen.contains_key(&upn) {
-            return Err((Some("upn"), format!("{} is listed twice", &record[0])));
-        }
-        Ok((upn, password))
+        issued(&a, code.to_string(), expires_ms, password)
     }
 
     /// The batch export as CSV: `upn,display_name,otp,expires_at[,password]`.
@@ -286,14 +146,7 @@ impl Core {
             batch.rows = None;
         }
         let Some(rows) = &batch.rows else {
-            return Err(ApiError::new(
-                ErrorCode::ExportExpired,
-                format!(
-                    "the export of {id} could be downloaded until {} and has been purged; \
-                     generate the OTPs again to get a new export",
-                    rfc3339(batch.export_expires_ms)
-                ),
-            ));
+            return Err(export_expired(id, batch.export_expires_ms));
         };
         let csv = export_csv(rows, include_passwords);
         // Under the batches lock, so the log orders exports with the batch's other entries.
@@ -306,11 +159,153 @@ impl Core {
     }
 }
 
+/// The passwords a batch gives its accounts: none (generated), or those of its sign-in CSV.
+pub(crate) fn passwords_of(
+    req: &BatchRequest,
+    known: impl Fn(&str) -> bool,
+) -> Result<Option<HashMap<String, String>>, ApiError> {
+    Ok(match (req.password_mode, &req.sign_in_csv) {
+        (PasswordMode::FromCsv, Some(csv)) => Some(parse_sign_in_csv(csv, known)?),
+        (PasswordMode::FromCsv, None) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "password_mode from_csv needs sign_in_csv: upn,password lines",
+            ));
+        }
+        (PasswordMode::AutoGenerate, Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "sign_in_csv is only for password_mode from_csv; remove it or switch modes",
+            ));
+        }
+        (PasswordMode::AutoGenerate, None) => None,
+    })
+}
+
+/// The account numbers named, deduplicated in request order; unknown ids (`exists` says which
+/// are known) refuse the request.
+pub(crate) fn resolve_ids(
+    ids: &[String],
+    exists: impl Fn(u64) -> bool,
+) -> Result<Vec<u64>, ApiError> {
+    if ids.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "account_ids is empty: select at least one account",
+        ));
+    }
+    if ids.len() > MAX_ROWS_PER_REQUEST {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("at most {MAX_ROWS_PER_REQUEST} accounts per batch; split the batch"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut accounts = Vec::with_capacity(ids.len());
+    let mut unknown = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        match IdKind::Account.parse(id).filter(|n| exists(*n)) {
+            Some(n) if seen.insert(n) => accounts.push(n),
+            Some(_) => {}
+            None => unknown.push(line_detail(
+                i + 1,
+                Some("account_ids"),
+                IdKind::Account.not_found(id).message,
+            )),
+        }
+    }
+    if !unknown.is_empty() {
+        let n = unknown.len();
+        return Err(ApiError::new(
+            ErrorCode::AccountNotFound,
+            format!("{n} of the selected accounts do not exist; nothing was generated"),
+        )
+        .with_details(unknown));
+    }
+    Ok(accounts)
+}
+
+/// The keys of the upns a batch's sign-in CSV names (a store that cannot look each up as it
+/// reads them finds these first).
+pub(crate) fn sign_in_csv_keys(req: &BatchRequest) -> Vec<String> {
+    let Some(text) = &req.sign_in_csv else {
+        return Vec::new();
+    };
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .filter_map(|r| Some(super::accounts::upn_key(r.ok()?.get(0)?.trim())))
+        .collect()
+}
+
+/// Reads `upn,password` lines into lower-case upn -> password. Unknown accounts, missing
+/// passwords and repeated upns are bad lines.
+fn parse_sign_in_csv(
+    text: &str,
+    known: impl Fn(&str) -> bool,
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut passwords = HashMap::new();
+    let mut bad = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push(line_detail(i + 1, None, format!("not a CSV line: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map_or(i + 1, |p| p.line() as usize);
+        if i == 0
+            && record
+                .get(0)
+                .is_some_and(|f| f.trim().eq_ignore_ascii_case("upn"))
+        {
+            continue;
+        }
+        match sign_in_line(&record, &passwords, &known) {
+            Ok((upn, password)) => {
+                passwords.insert(upn, password);
+            }
+            Err((field, message)) => bad.push(line_detail(line, field, message)),
+        }
+    }
+    refuse_if_bad(ErrorCode::InvalidCsv, bad)?;
+    Ok(passwords)
+}
+
+fn sign_in_line(
+    record: &csv::StringRecord,
+    seen: &HashMap<String, String>,
+    known: &impl Fn(&str) -> bool,
+) -> Result<(String, String), (Option<&'static str>, String)> {
+    if record.len() != 2 {
+        let n = record.len();
+        return Err((None, format!("expected 2 fields (upn,password), found {n}")));
+    }
+    let upn = super::accounts::upn_key(record[0].trim());
+    // Passwords are taken as typed: leading or trailing spaces may be part of them.
+    let password = record[1].to_owned();
+    check_text("password", &password).map_err(|e| (Some("password"), e))?;
+    if !known(&upn) {
+        return Err((Some("upn"), format!("there is no account {:?}", &record[0])));
+    }
+    if seen.contains_key(&upn) {
+        return Err((Some("upn"), format!("{} is listed twice", &record[0])));
+    }
+    Ok((upn, password))
+}
+
 /// The export installers open in a spreadsheet: a cell that would start a formula is
 /// neutralised with a leading `'` (OWASP's advice on CSV injection; see
 /// `otpfleet_protocol::export_cell`), and a cell holding a comma, quote or line break is quoted,
 /// so no value can spill into another cell.
-fn export_csv(rows: &[ExportRow], include_passwords: bool) -> String {
+pub(crate) fn export_csv(rows: &[ExportRow], include_passwords: bool) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["upn", "display_name", "otp", "expires_at"];
     if include_passwords {
@@ -330,7 +325,7 @@ fn export_csv(rows: &[ExportRow], include_passwords: bool) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-fn refusal(
+pub(crate) fn refusal(
     a: &AccountRecord,
     passwords: Option<&HashMap<String, String>>,
 ) -> Option<RefusalReason> {
@@ -357,9 +352,54 @@ fn refusal_message(reason: RefusalReason) -> String {
     .to_owned()
 }
 
-fn wire_ref(a: &AccountRecord) -> WireAccountRef {
+pub(crate) fn wire_ref(a: &AccountRecord) -> WireAccountRef {
     WireAccountRef {
         account_id: IdKind::Account.format(a.id),
         upn: a.upn.clone(),
     }
+}
+
+/// The refusal of account `a` for `reason`.
+pub(crate) fn refused_for(a: &AccountRecord, reason: RefusalReason) -> Refusal {
+    Refusal {
+        account_id: IdKind::Account.format(a.id),
+        upn: a.upn.clone(),
+        reason,
+        message: refusal_message(reason),
+    }
+}
+
+/// What a batch answers and exports of the OTP `otp` it generated for account `a`.
+pub(crate) fn issued(
+    a: &AccountRecord,
+    otp: String,
+    expires_ms: u64,
+    password: String,
+) -> (IssuedOtp, ExportRow) {
+    let issued = IssuedOtp {
+        account_id: IdKind::Account.format(a.id),
+        upn: a.upn.clone(),
+        otp: otp.clone(),
+        expires_at: rfc3339(expires_ms),
+    };
+    let row = ExportRow {
+        upn: a.upn.clone(),
+        display_name: a.display_name.clone(),
+        otp,
+        expires_ms,
+        password,
+    };
+    (issued, row)
+}
+
+/// The refusal of a download after the export's window closed at `export_expires_ms`.
+pub(crate) fn export_expired(id: &str, export_expires_ms: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::ExportExpired,
+        format!(
+            "the export of {id} could be downloaded until {} and has been purged; \
+             generate the OTPs again to get a new export",
+            rfc3339(export_expires_ms)
+        ),
+    )
 }

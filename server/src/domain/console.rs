@@ -1,23 +1,19 @@
 //! The console's first boot: device verification, redemption, polling, the one-time credential
 //! hand-over, and manual sign-in.
 
-use super::gate::{Admitted, hand_over_refused, invalid_otp, otp_expired, otp_used, too_many};
+use super::gate::{
+    Admitted, Gate, hand_over_refused, invalid_otp, otp_expired, otp_used, pace_poll,
+};
 use super::ids::IdKind;
 use super::secrets::{encode_poll_token, poll_token_matches};
 use super::store::{AccountRef, OtpSlot, RequestRecord, lookup};
-use super::throttle::Source;
 use super::{ApiError, Core, Event};
 use otpfleet_protocol::{
-    Credentials, ErrorCode, ManualSignInRequest, ManualSignInResponse, PollResponse, Readiness,
-    RedeemRequest, RedeemResponse, RequestStatus, VerifyRequest, VerifyResponse,
+    Credentials, ErrorCode, ManualSignInRequest, ManualSignInResponse, PollResponse, RedeemRequest,
+    RedeemResponse, RequestStatus, VerifyRequest, VerifyResponse,
 };
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
-
-/// RFC 8628 section 3.5: a console told to slow down adds 5 seconds to its interval.
-const SLOW_DOWN_STEP_S: u32 = 5;
-/// The interval never grows past this.
-const MAX_INTERVAL_S: u32 = 60;
 
 impl Core {
     /// Device verification: a certified make and model with its HDMI ingest module connected
@@ -116,18 +112,7 @@ impl Core {
             .as_mut()
             .filter(|r| r.id == n && poll_token_matches(&r.poll_token, poll_token))
             .ok_or_else(|| IdKind::Request.not_found(id))?;
-        // A 10% tolerance absorbs timer jitter on the console's side.
-        let min_gap_ms = u64::from(r.interval_s) * 900;
-        let too_fast = now_ms.saturating_sub(r.last_poll_ms) < min_gap_ms;
-        r.last_poll_ms = now_ms;
-        if too_fast {
-            r.interval_s = (r.interval_s + SLOW_DOWN_STEP_S).min(MAX_INTERVAL_S);
-            return Err(ApiError::new(
-                ErrorCode::SlowDown,
-                format!("polled too fast; poll at most every {} s", r.interval_s),
-            )
-            .with_interval(r.interval_s));
-        }
+        pace_poll(&mut r.interval_s, &mut r.last_poll_ms, now_ms)?;
         Ok(PollResponse {
             status: r.status(expires_ms, now_ms),
             reason: r.reason(),
@@ -184,54 +169,17 @@ impl Core {
         address: Option<IpAddr>,
         now_ms: u64,
     ) -> Result<ManualSignInResponse, ApiError> {
-        self.gate().open_token(&req.verification_token, now_ms)?;
-        let invalid = || {
-            ApiError::new(
-                ErrorCode::InvalidCredentials,
-                "the email or password is not right; check them and try again",
-            )
-        };
         let account = self.account_by_upn(&req.email);
-        let mut sources = Vec::with_capacity(2);
-        sources.extend(address.map(Source::Address));
-        sources.extend(account.as_ref().map(|a| Source::Account(a.lock().id)));
-        let throttle = &self.sign_in_throttle;
-        if let Some(wait_s) = throttle.check(&sources, now_ms) {
-            return Err(too_many("passwords", wait_s));
-        }
-        let fail = || {
-            throttle.failure(&sources, now_ms);
-            invalid()
+        let a = account.as_ref().map(|a| a.lock());
+        let gate = Gate {
+            throttle: &self.sign_in_throttle,
+            ..self.gate()
         };
-        if req.email.len() > 256 || req.password.len() > 256 {
-            return Err(fail());
-        }
-        let account = account.ok_or_else(fail)?;
-        let mut a = account.lock();
-        let presented = self.secrets.password_hash(&a.upn_lower, &req.password);
-        let matches = a
-            .password_hash
-            .is_some_and(|stored| bool::from(stored.ct_eq(&presented)));
-        if !matches {
-            drop(a);
-            return Err(fail());
-        }
-        throttle.success(&sources);
-        match a.readiness {
-            Readiness::PasswordExpired => {
-                return Err(ApiError::new(
-                    ErrorCode::PasswordExpired,
-                    "the account's password has expired; the admin must reset it",
-                ));
-            }
-            Readiness::SignInBlocked => {
-                return Err(ApiError::new(
-                    ErrorCode::SignInBlocked,
-                    "sign-in is blocked for this account; the admin must unblock it",
-                ));
-            }
-            Readiness::NoActionNeeded | Readiness::NeedsLicense => {}
-        }
+        gate.admit_manual_sign_in(req, address, a.as_deref(), now_ms)?;
+        // Admitted, so the account exists; its lock is held from the check to the change.
+        let Some(mut a) = a else {
+            return Err(IdKind::Account.not_found(&req.email));
+        };
         self.emit(|| Event::ManualSignedIn { account: a.id });
         // The account is signed in by other means: its OTP, if any, is withdrawn.
         self.store.sign_in_manually(&mut a);

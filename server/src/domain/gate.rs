@@ -7,15 +7,18 @@
 use super::ApiError;
 use super::accounts::check_text;
 use super::secrets::{OtpKey, Secrets, VerifiedDevice};
+use super::store::AccountRecord;
 use super::throttle::{Source, Throttle};
 use crate::catalogue::{Catalogue, Certification};
 use crate::clock::rfc3339;
 use crate::config::ServerConfig;
 use otpfleet_protocol::limits::MAX_SERIAL_BYTES;
 use otpfleet_protocol::{
-    ErrorCode, OtpCode, RedeemRequest, RequestStatus, VerifyRequest, VerifyResponse,
+    ErrorCode, ManualSignInRequest, OtpCode, Readiness, RedeemRequest, RequestStatus,
+    VerifyRequest, VerifyResponse,
 };
 use std::net::IpAddr;
+use subtle::ConstantTimeEq;
 
 /// A store's keys, settings and throttles, as the decisions need them.
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +125,85 @@ impl Gate<'_> {
             n,
         })
     }
+}
+
+impl Gate<'_> {
+    /// Lets a manual sign-in (the account's email and password typed on the console) through,
+    /// or refuses it; `account` is the account its email names, if any. Wrong passwords are
+    /// throttled per account, per client address and globally, like redemptions (NIST SP
+    /// 800-63B section 5.2.2): this gate's throttle is the sign-in throttle.
+    pub fn admit_manual_sign_in(
+        &self,
+        req: &ManualSignInRequest,
+        address: Option<IpAddr>,
+        account: Option<&AccountRecord>,
+        now_ms: u64,
+    ) -> Result<(), ApiError> {
+        self.open_token(&req.verification_token, now_ms)?;
+        let mut sources = Vec::with_capacity(2);
+        sources.extend(address.map(Source::Address));
+        sources.extend(account.map(|a| Source::Account(a.id)));
+        if let Some(wait_s) = self.throttle.check(&sources, now_ms) {
+            return Err(too_many("passwords", wait_s));
+        }
+        let fail = || {
+            self.throttle.failure(&sources, now_ms);
+            ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "the email or password is not right; check them and try again",
+            )
+        };
+        if req.email.len() > 256 || req.password.len() > 256 {
+            return Err(fail());
+        }
+        let a = account.ok_or_else(fail)?;
+        let presented = self.secrets.password_hash(&a.upn_lower, &req.password);
+        let matches = a
+            .password_hash
+            .is_some_and(|stored| bool::from(stored.ct_eq(&presented)));
+        if !matches {
+            return Err(fail());
+        }
+        self.throttle.success(&sources);
+        match a.readiness {
+            Readiness::PasswordExpired => Err(ApiError::new(
+                ErrorCode::PasswordExpired,
+                "the account's password has expired; the admin must reset it",
+            )),
+            Readiness::SignInBlocked => Err(ApiError::new(
+                ErrorCode::SignInBlocked,
+                "sign-in is blocked for this account; the admin must unblock it",
+            )),
+            Readiness::NoActionNeeded | Readiness::NeedsLicense => Ok(()),
+        }
+    }
+}
+
+/// RFC 8628 section 3.5: a console told to slow down adds 5 seconds to its interval.
+const SLOW_DOWN_STEP_S: u32 = 5;
+/// The interval never grows past this.
+const MAX_INTERVAL_S: u32 = 60;
+
+/// The pacing of a console's polls: one polling faster than its interval (`interval_s`, with
+/// its last poll at `last_poll_ms`) is told to slow down, and its interval grows.
+pub(crate) fn pace_poll(
+    interval_s: &mut u32,
+    last_poll_ms: &mut u64,
+    now_ms: u64,
+) -> Result<(), ApiError> {
+    // A 10% tolerance absorbs timer jitter on the console's side.
+    let min_gap_ms = u64::from(*interval_s) * 900;
+    let too_fast = now_ms.saturating_sub(*last_poll_ms) < min_gap_ms;
+    *last_poll_ms = now_ms;
+    if !too_fast {
+        return Ok(());
+    }
+    *interval_s = (*interval_s + SLOW_DOWN_STEP_S).min(MAX_INTERVAL_S);
+    Err(ApiError::new(
+        ErrorCode::SlowDown,
+        format!("polled too fast; poll at most every {} s", interval_s),
+    )
+    .with_interval(*interval_s))
 }
 
 /// A source past its budget of wrong `what` (OTPs, passwords) waits `wait_s`.

@@ -368,7 +368,7 @@ pub(crate) struct BatchRecord {
     pub rows: Option<Vec<ExportRow>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ExportRow {
     pub upn: String,
     pub display_name: String,
@@ -387,6 +387,26 @@ pub struct Stats {
     pub approval_queue_depth: u64,
     /// OTPs generated and not yet redeemed or expired.
     pub live_otps: u64,
+}
+
+impl Stats {
+    /// The counts of accounts in these provisioning states.
+    pub(crate) fn count(states: impl IntoIterator<Item = Provisioning>) -> Stats {
+        let mut counts: BTreeMap<Provisioning, u64> =
+            Provisioning::ALL.iter().map(|p| (*p, 0)).collect();
+        let mut accounts = 0;
+        for state in states {
+            *counts.entry(state).or_default() += 1;
+            accounts += 1;
+        }
+        let count = |p| counts.get(&p).copied().unwrap_or(0);
+        Stats {
+            accounts,
+            approval_queue_depth: count(Provisioning::AwaitingOtpApproval),
+            live_otps: count(Provisioning::OtpGenerated),
+            by_provisioning: Provisioning::ALL.iter().map(|p| (*p, count(*p))).collect(),
+        }
+    }
 }
 
 /// A lock over state of the whole store or core, not of one account or one shard: a lock that
@@ -566,21 +586,8 @@ impl Store {
     }
 
     pub fn stats(&self, now_ms: u64) -> Stats {
-        let mut counts: BTreeMap<Provisioning, u64> =
-            Provisioning::ALL.iter().map(|p| (*p, 0)).collect();
         let all = self.all_accounts();
-        for account in &all {
-            *counts
-                .entry(account.lock().provisioning(now_ms))
-                .or_default() += 1;
-        }
-        let count = |p| counts.get(&p).copied().unwrap_or(0);
-        Stats {
-            accounts: all.len() as u64,
-            approval_queue_depth: count(Provisioning::AwaitingOtpApproval),
-            live_otps: count(Provisioning::OtpGenerated),
-            by_provisioning: Provisioning::ALL.iter().map(|p| (*p, count(*p))).collect(),
-        }
+        Stats::count(all.iter().map(|a| a.lock().provisioning(now_ms)))
     }
 
     /// Gives `account` (locked as `a`) a new OTP and the password it hands over; the old OTP,

@@ -213,6 +213,17 @@ impl Throttle {
     }
 
     /// Failed attempts the server lets through over `hours`, from all sources.
+    /// Failed and throttled attempts so far.
+    pub fn counts(&self) -> ThrottleCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.counters;
+        ThrottleCounts {
+            failures: c.failures.load(Relaxed),
+            throttled_source: c.throttled_source.load(Relaxed),
+            throttled_global: c.throttled_global.load(Relaxed),
+        }
+    }
+
     pub fn allowed_failures(&self, hours: u32) -> u64 {
         self.config
             .global_failures_per_min

@@ -36,6 +36,12 @@ where
     let guard = app.served.load();
     let served: &Served = &guard;
     let mut reply = match found {
+        Ok((_, route, id)) if app.postgres.is_some() => {
+            match super::replica::dispatch(app, route, id.as_deref(), req).await {
+                Ok(reply) => reply,
+                Err(e) => reply_error(e),
+            }
+        }
         Ok((_, route, id)) => {
             // Refused at the door (nothing of it applied) when the journal has failed already.
             let at_the_door = served.journal_failure().is_some();
@@ -167,16 +173,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
-    // Which admin token is calling, for the audit log.
-    let by = match route.auth {
-        Auth::Admin => Some(admin_token(app, &parts.headers).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "this route needs Authorization: Bearer <admin token>",
-            )
-        })?),
-        Auth::PollToken | Auth::None => None,
-    };
+    let by = caller(app, route, &parts.headers)?;
     let id = id.unwrap_or_default();
     let core = &served.core;
     let failure = served.journal_failure();
@@ -190,11 +187,7 @@ where
         return Err(storage_unavailable(why));
     }
     let max = core.config().max_body_bytes;
-    if let Some(len) = content_length(&parts.headers) {
-        if len > max as u64 {
-            return Err(super::body::too_large(max));
-        }
-    }
+    refuse_too_large(&parts.headers, max)?;
     let content_type = parts.headers.get(header::CONTENT_TYPE);
     let query = parts.uri.query();
     match route.id {
@@ -298,16 +291,41 @@ where
     }
 }
 
-fn ok<T: serde::Serialize>(value: &T) -> Result<Reply, ApiError> {
+pub(super) fn ok<T: serde::Serialize>(value: &T) -> Result<Reply, ApiError> {
     Ok(reply_json(StatusCode::OK, value))
 }
 
+/// Which admin token is calling an admin route (for the audit log); refused without one.
+pub(super) fn caller<'a>(
+    app: &'a App,
+    route: &Route,
+    headers: &HeaderMap,
+) -> Result<Option<&'a str>, ApiError> {
+    Ok(match route.auth {
+        Auth::Admin => Some(admin_token(app, headers).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "this route needs Authorization: Bearer <admin token>",
+            )
+        })?),
+        Auth::PollToken | Auth::None => None,
+    })
+}
+
+/// A body its `Content-Length` says is larger than `max` is refused before it is read.
+pub(super) fn refuse_too_large(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
+    match content_length(headers) {
+        Some(len) if len > max as u64 => Err(super::body::too_large(max)),
+        _ => Ok(()),
+    }
+}
+
 /// The name of the admin token the request bears, if it bears one.
-fn admin_token<'a>(app: &'a App, headers: &HeaderMap) -> Option<&'a str> {
+pub(super) fn admin_token<'a>(app: &'a App, headers: &HeaderMap) -> Option<&'a str> {
     bearer(headers.get(header::AUTHORIZATION)).and_then(|t| app.admin_tokens.accepts(t))
 }
 
-fn poll_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(super) fn poll_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     bearer(headers.get(header::AUTHORIZATION)).ok_or_else(|| {
         ApiError::new(
             ErrorCode::Unauthorized,
@@ -317,7 +335,7 @@ fn poll_token(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// The `If-Match` header lines, joined as one list (a line that is not text matches nothing).
-fn if_match(headers: &HeaderMap) -> Option<String> {
+pub(super) fn if_match(headers: &HeaderMap) -> Option<String> {
     let lines: Vec<&str> = headers
         .get_all(header::IF_MATCH)
         .iter()
@@ -335,7 +353,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-async fn json_body<T, B>(
+pub(super) async fn json_body<T, B>(
     body: B,
     content_type: Option<&HeaderValue>,
     max: usize,
@@ -356,13 +374,23 @@ fn export(
     now_ms: u64,
     by: Option<&str>,
 ) -> Result<Reply, ApiError> {
-    let params = query_params(query, &["include_passwords"])?;
-    let include_passwords = match params.get("include_passwords").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => return Err(bad_param("include_passwords", other, "true or false")),
-    };
+    let include_passwords = include_passwords(query)?;
     let csv = core.export_batch(id, include_passwords, now_ms, by)?;
+    Ok(export_reply(id, csv, include_passwords))
+}
+
+/// The export's `include_passwords` parameter.
+pub(super) fn include_passwords(query: Option<&str>) -> Result<bool, ApiError> {
+    let params = query_params(query, &["include_passwords"])?;
+    match params.get("include_passwords").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(bad_param("include_passwords", other, "true or false")),
+    }
+}
+
+/// A batch export as the download it is.
+pub(super) fn export_reply(id: &str, csv: String, include_passwords: bool) -> Reply {
     let mut reply = reply_bytes(StatusCode::OK, "text/csv; charset=utf-8", csv);
     let suffix = if include_passwords {
         "-with-passwords"
@@ -372,21 +400,13 @@ fn export(
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}{suffix}.csv\"")) {
         reply.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(reply)
+    reply
 }
 
 /// One page of the audit log, read from the journal (only committed entries).
 fn audit_page(served: &Served, query: Option<&str>) -> Result<Reply, ApiError> {
     // The query is checked first, so a bad one is named whatever the server keeps.
-    let p = query_params(query, &["limit", "cursor"])?;
-    let limit = limit(&p)?;
-    // An empty cursor is the first page, as on every listing.
-    let after = match p.get("cursor").map(String::as_str) {
-        None | Some("") => 0,
-        Some(c) => c
-            .parse::<u64>()
-            .map_err(|_| bad_param("cursor", c, "the next_cursor of the previous page"))?,
-    };
+    let (after, limit) = audit_query(query)?;
     let Some(journal) = &served.journal else {
         return Err(ApiError::new(
             ErrorCode::AuditUnavailable,
@@ -399,6 +419,28 @@ fn audit_page(served: &Served, query: Option<&str>) -> Result<Reply, ApiError> {
             format!("the audit log could not be read: {e}"),
         )
     })?;
+    audit_reply(&entries, limit)
+}
+
+/// The audit page asked for: after which entry, and how many.
+pub(super) fn audit_query(query: Option<&str>) -> Result<(u64, usize), ApiError> {
+    let p = query_params(query, &["limit", "cursor"])?;
+    let limit = limit(&p)?;
+    // An empty cursor is the first page, as on every listing.
+    let after = match p.get("cursor").map(String::as_str) {
+        None | Some("") => 0,
+        Some(c) => c
+            .parse::<u64>()
+            .map_err(|_| bad_param("cursor", c, "the next_cursor of the previous page"))?,
+    };
+    Ok((after, limit))
+}
+
+/// One audit page of up to `limit` of `entries` (one more was read to know whether there are).
+pub(super) fn audit_reply(
+    entries: &[crate::journal::Entry],
+    limit: usize,
+) -> Result<Reply, ApiError> {
     let more = entries.len() > limit;
     let entries: Vec<_> = entries
         .iter()
@@ -414,7 +456,7 @@ fn audit_page(served: &Served, query: Option<&str>) -> Result<Reply, ApiError> {
     })
 }
 
-fn account_query(query: Option<&str>) -> Result<AccountQuery, ApiError> {
+pub(super) fn account_query(query: Option<&str>) -> Result<AccountQuery, ApiError> {
     let mut p = query_params(
         query,
         &["readiness", "provisioning", "search", "limit", "cursor"],
@@ -439,7 +481,7 @@ fn account_query(query: Option<&str>) -> Result<AccountQuery, ApiError> {
     })
 }
 
-fn request_query(query: Option<&str>) -> Result<RequestQuery, ApiError> {
+pub(super) fn request_query(query: Option<&str>) -> Result<RequestQuery, ApiError> {
     let mut p = query_params(query, &["status", "limit", "cursor"])?;
     let status = match p.get("status") {
         None => RequestStatus::AwaitingApproval,

@@ -58,6 +58,10 @@ async fn serve_with(
     // The settings stay the same when a durable server rebuilds its state.
     let config = Arc::new(app.served().core.config().clone());
     let recovery = tokio::spawn(Arc::clone(&app).recover());
+    let upkeep = app.postgres().map(|pg| {
+        let clock = Arc::clone(&app.clock);
+        tokio::spawn(upkeep(Arc::clone(pg), clock))
+    });
     tokio::pin!(shutdown);
     let refusing = Arc::new(Semaphore::new(MAX_TLS_REFUSALS));
     loop {
@@ -72,11 +76,14 @@ async fn serve_with(
                     Some(acceptor) => refuse_tls(acceptor.clone(), stream, why, &refusing),
                 },
             },
-            _ = purge.tick() => sweep(&app),
+            _ = purge.tick(), if upkeep.is_none() => sweep(&app),
             () = &mut shutdown => break,
         }
     }
     recovery.abort();
+    if let Some(upkeep) = upkeep {
+        upkeep.abort();
+    }
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
@@ -156,6 +163,39 @@ pub fn tls_server_config(
         .map_err(|e| format!("the certificate and key do not go together: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// How often the audit chain is extended (by the one replica elected to, see `pg::Chainer`).
+const CHAIN_EVERY: Duration = Duration::from_secs(1);
+
+/// The upkeep of a replica on PostgreSQL, for as long as it serves: the audit chain extended
+/// every second whenever this replica is the elected chainer (it tries to be elected every
+/// second, so when the chainer's replica dies another takes over), and the housekeeping of a
+/// minute (`PgCore::sweep`).
+async fn upkeep(pg: Arc<crate::pg::PgCore>, clock: Arc<dyn crate::Clock>) {
+    let store = pg.store();
+    let mut chainer = None;
+    let mut tick = tokio::time::interval(CHAIN_EVERY);
+    let mut purge = tokio::time::interval(PURGE_EVERY);
+    let mut mark = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = purge.tick() => {
+                mark = pg.sweep(clock.now_ms(), mark).await;
+                continue;
+            }
+        }
+        if chainer.is_none() {
+            chainer = store.elect_chainer().await.ok().flatten();
+        }
+        if let Some(elected) = chainer.as_mut() {
+            if let Err(e) = store.link_ready(elected).await {
+                eprintln!("audit chain: {e}; electing a chainer again");
+                chainer = None;
+            }
+        }
+    }
 }
 
 /// The housekeeping of a minute: purges expired exports and records expired OTPs (both walk

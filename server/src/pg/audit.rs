@@ -170,3 +170,39 @@ impl PgStore {
 fn to_link(bytes: &[u8]) -> [u8; 32] {
     bytes.try_into().unwrap_or([0; 32])
 }
+
+impl PgStore {
+    /// Up to `limit` linked entries after chain position `after`, in chain order (the audit
+    /// page: only what the chainer has linked, as the embedded server shows only what its
+    /// journal committed).
+    pub(crate) async fn audit_entries(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::journal::Entry>, PgError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT chain_pos, at_ms, body::text, link FROM events \
+                 WHERE chain_pos > $1 ORDER BY chain_pos LIMIT $2",
+                &[&super::sql_id(after), &(limit as i64)],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
+        rows.iter()
+            .map(|row| {
+                let pos = row.get::<_, i64>(0);
+                let event = serde_json::from_str(row.get(2)).map_err(|e| PgError::Failed {
+                    target: self.target.clone(),
+                    why: format!("audit entry {pos} is not an event this otpfleet knows: {e}"),
+                })?;
+                Ok(crate::journal::Entry {
+                    seq: pos as u64,
+                    at_ms: row.get::<_, i64>(1) as u64,
+                    link: row.get::<_, &[u8]>(3).try_into().unwrap_or_default(),
+                    event,
+                })
+            })
+            .collect()
+    }
+}

@@ -3,14 +3,18 @@
 //! Every answer is a contract answer: a database that fails is `503 storage_unavailable`,
 //! naming it (never its password).
 
+use super::polls::{Known, PollCache};
 use super::{Lost, NewRequest, PgError, PgStore, Verdict};
 use crate::catalogue::Catalogue;
 use crate::config::ServerConfig;
+use crate::domain::accounts::upn_key;
+use crate::domain::gate::pace_poll;
 use crate::domain::gate::{
     Admitted, Gate, hand_over_refused, if_match_holds, invalid_otp, not_pending, not_vetted,
     otp_expired, otp_used,
 };
 use crate::domain::requests::RequestQuery;
+use crate::domain::secrets::poll_token_matches;
 use crate::domain::secrets::{Secrets, decode_poll_token, encode_poll_token};
 use crate::domain::store::{Decision, RequestFacts};
 use crate::domain::throttle::Throttle;
@@ -19,18 +23,34 @@ use otpfleet_protocol::{
     Credentials, ErrorCode, RedeemRequest, RedeemResponse, RejectReason, RequestPage,
     RequestStatus, RequestView, VerifyRequest, VerifyResponse,
 };
+use otpfleet_protocol::{ManualSignInRequest, ManualSignInResponse, PollResponse};
 use std::net::IpAddr;
+use std::sync::Arc;
+
+/// How long a replica opening may wait for its listening connection.
+const LISTENING_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One replica's domain: its settings, the keys every replica shares, its own throttles (per
-/// replica so far: which counters replicas must share is decided with `serve`'s wiring), and
-/// the shared store.
+/// replica: README "Keeping intruders out" gives the guessing bound with several), its cache
+/// of the requests consoles poll, and the shared store.
 #[derive(Debug)]
 pub struct PgCore {
-    config: ServerConfig,
+    pub(super) config: ServerConfig,
     catalogue: Catalogue,
-    secrets: Secrets,
+    pub(super) secrets: Secrets,
     throttle: Throttle,
-    store: PgStore,
+    /// Wrong passwords of manual sign-ins, throttled apart from OTP guesses.
+    sign_in_throttle: Throttle,
+    pub(super) store: PgStore,
+    pub(super) polls: Arc<PollCache>,
+    /// The listener feeding `polls` (stopped with the core).
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgCore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl PgCore {
@@ -43,13 +63,61 @@ impl PgCore {
     ) -> Result<PgCore, PgError> {
         store.check_schema().await?;
         let secrets = store.secrets().await?;
+        let polls = Arc::new(PollCache::default());
+        let listener = tokio::spawn(store.clone().listen(Arc::clone(&polls)));
+        // Ready (healthy) once it hears of changes: within a moment of reaching the database.
+        let mut waited = std::time::Duration::ZERO;
+        while !polls.listening() {
+            if waited >= LISTENING_WITHIN {
+                listener.abort();
+                return Err(PgError::Unreachable {
+                    target: store.target().to_owned(),
+                    why: format!("could not LISTEN for changes within {LISTENING_WITHIN:?}"),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            waited += std::time::Duration::from_millis(10);
+        }
         Ok(PgCore {
             throttle: Throttle::new(config.throttle),
+            sign_in_throttle: Throttle::new(config.throttle),
             config,
             catalogue,
             secrets,
             store,
+            polls,
+            listener,
         })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Whether this replica reaches the database now (its listening connection is up): what
+    /// `/healthz` answers, whatever the pool is doing.
+    pub fn reaches_database(&self) -> bool {
+        self.polls.listening()
+    }
+
+    /// The preferences in force, for every replica.
+    pub async fn preferences(&self) -> Result<otpfleet_protocol::Preferences, ApiError> {
+        self.store.preferences().await.map_err(unavailable)
+    }
+
+    /// Failed and throttled redemptions at this replica so far.
+    pub fn throttle_counts(&self) -> crate::domain::throttle::ThrottleCounts {
+        self.throttle.counts()
+    }
+
+    /// The guessing bound with `live_otps` live OTPs, at this replica's throttle: with N
+    /// replicas, N times as many guesses are allowed (README "Keeping intruders out").
+    pub fn guessing_bound(
+        &self,
+        live_otps: u64,
+        validity_hours: u32,
+    ) -> otpfleet_protocol::GuessingBound {
+        crate::domain::guessing_bound(live_otps, self.throttle.allowed_failures(validity_hours))
     }
 
     pub fn store(&self) -> &PgStore {
@@ -86,6 +154,7 @@ impl PgCore {
         } = self.gate().admit_redemption(req, address, now_ms)?;
         let sources = &sources[..n];
         let poll_token = self.secrets.entropy().poll_token();
+        let mark = self.polls.before_read();
         let device = device.into_device();
         let request = NewRequest {
             device: &device,
@@ -108,6 +177,19 @@ impl PgCore {
             }
         };
         self.throttle.success(sources);
+        // The console's first poll comes here or to another replica; here it is paced from
+        // the redemption, as the embedded server paces it.
+        let known = Known {
+            poll_token,
+            state: match won.auto_approved {
+                true => Decision::Approved,
+                false => Decision::Pending,
+            },
+            expires_ms: won.expires_ms,
+            interval_s: self.config.poll_interval_s,
+            last_poll_ms: now_ms,
+        };
+        self.polls.insert(won.request, known, mark);
         Ok(RedeemResponse {
             request_id: IdKind::Request.format(won.request),
             poll_token: encode_poll_token(&poll_token),
@@ -116,6 +198,81 @@ impl PgCore {
                 false => RequestStatus::AwaitingApproval,
             },
             interval_s: self.config.poll_interval_s,
+        })
+    }
+
+    /// The console polls its request: answered from this replica's cache when nothing changed
+    /// since it last read the request (no database round trip), paced per replica (a console
+    /// told to slow down here may poll another replica sooner).
+    pub async fn poll(
+        &self,
+        id: &str,
+        poll_token: &str,
+        now_ms: u64,
+    ) -> Result<PollResponse, ApiError> {
+        let not_found = || IdKind::Request.not_found(id);
+        let n = IdKind::Request.parse(id).ok_or_else(not_found)?;
+        let answer = |k: &mut Known| {
+            if !poll_token_matches(&k.poll_token, poll_token) {
+                return Err(not_found());
+            }
+            pace_poll(&mut k.interval_s, &mut k.last_poll_ms, now_ms)?;
+            Ok(PollResponse {
+                status: k.state.status(k.expires_ms, now_ms),
+                reason: k.state.reason(),
+                interval_s: k.interval_s,
+            })
+        };
+        if let Some(answered) = self.polls.update(n, answer) {
+            return answered;
+        }
+        let mark = self.polls.before_read();
+        let row = self.store.poll_row(n).await.map_err(unavailable)?;
+        let mut known = row.ok_or_else(not_found)?;
+        let answered = answer(&mut known);
+        self.polls.insert(n, known, mark);
+        answered
+    }
+
+    /// Manual setup: the installer types the account's email and password on the console
+    /// (decided by the domain's gate, as the embedded server decides it).
+    pub async fn manual_sign_in(
+        &self,
+        req: &ManualSignInRequest,
+        address: Option<IpAddr>,
+        now_ms: u64,
+    ) -> Result<ManualSignInResponse, ApiError> {
+        let account = self
+            .store
+            .account_by_key(&upn_key(&req.email))
+            .await
+            .map_err(unavailable)?;
+        let gate = Gate {
+            throttle: &self.sign_in_throttle,
+            ..self.gate()
+        };
+        gate.admit_manual_sign_in(req, address, account.as_ref(), now_ms)?;
+        let invalid = || {
+            ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "the email or password is not right; check them and try again",
+            )
+        };
+        let a = account.ok_or_else(invalid)?;
+        let hash = a.password_hash.ok_or_else(invalid)?;
+        // Signed in only if the password is still the one checked.
+        let signed_in = self
+            .store
+            .sign_in_manually(a.id, &hash, now_ms)
+            .await
+            .map_err(unavailable)?;
+        if !signed_in {
+            return Err(invalid());
+        }
+        Ok(ManualSignInResponse {
+            account_id: IdKind::Account.format(a.id),
+            upn: a.upn,
+            status: RequestStatus::SignedIn,
         })
     }
 
@@ -243,7 +400,7 @@ impl PgCore {
 
 /// A database failure as the contract answers it. A statement whose answer was lost may have
 /// committed, so the answer does not say that nothing was kept.
-fn unavailable(e: PgError) -> ApiError {
+pub(super) fn unavailable(e: PgError) -> ApiError {
     ApiError::new(
         ErrorCode::StorageUnavailable,
         format!(

@@ -1,6 +1,7 @@
 //! Reads of the requests (the approval queue, one request): rows as the domain's
 //! `RequestFacts`, so a view and its tag are made as the embedded store makes them.
 
+use super::polls::Known;
 use super::transitions::decision_of;
 use super::{PgError, PgStore};
 use crate::domain::store::{Decision, RequestFacts};
@@ -77,7 +78,7 @@ impl PgStore {
     pub(crate) async fn request_row(&self, request: u64) -> Result<Option<RequestRow>, PgError> {
         let (client, statement) = self.prepared(ROW_BY_ID).await?;
         let row = client
-            .query_opt(&statement, &[&(request as i64)])
+            .query_opt(&statement, &[&super::sql_id(request)])
             .await
             .map_err(|e| self.failed(&e))?;
         Ok(row.as_ref().map(RequestRow::of))
@@ -103,7 +104,7 @@ impl PgStore {
             .query(
                 &statement,
                 &[
-                    &(after as i64),
+                    &super::sql_id(after),
                     &state,
                     &expiry,
                     &(now_ms as i64),
@@ -113,5 +114,31 @@ impl PgStore {
             .await
             .map_err(|e| self.failed(&e))?;
         Ok(rows.iter().map(RequestRow::of).collect())
+    }
+}
+
+impl PgStore {
+    /// What a poll needs of request `request`, if it is current.
+    pub(crate) async fn poll_row(&self, request: u64) -> Result<Option<Known>, PgError> {
+        let (client, statement) = self
+            .prepared(
+                "SELECT poll_token, state, reject_reason, expires_ms, interval_s FROM otps \
+                 WHERE request_id = $1",
+            )
+            .await?;
+        let row = client
+            .query_opt(&statement, &[&super::sql_id(request)])
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(row.map(|row| Known {
+            poll_token: row
+                .get::<_, Option<&[u8]>>(0)
+                .and_then(|t| t.try_into().ok())
+                .unwrap_or_default(),
+            state: decision_of(row.get(1), row.get(2)),
+            expires_ms: row.get::<_, i64>(3) as u64,
+            interval_s: row.get::<_, Option<i32>>(4).unwrap_or(0) as u32,
+            last_poll_ms: 0,
+        }))
     }
 }

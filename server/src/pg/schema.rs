@@ -20,6 +20,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0002_audit_events.sql"),
     ),
     ("server", include_str!("migrations/0003_server.sql")),
+    (
+        "batches and changes",
+        include_str!("migrations/0004_batches_and_changes.sql"),
+    ),
 ];
 
 /// The schema version this build reads and writes.

@@ -24,11 +24,12 @@ pub struct NewAccount<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct NewOtp<'a> {
     pub key: [u8; 32],
-    pub batch: u64,
     pub generated_ms: u64,
     pub expires_ms: u64,
     /// The password to hand over at sign-in.
     pub credential: &'a str,
+    /// Its keyed hash (`Secrets::password_hash`), the account's password from now on.
+    pub password_hash: [u8; 32],
 }
 
 /// A console's redemption, as the domain made it. Whether it is approved at once is the
@@ -124,19 +125,10 @@ const HAND_OVER: &str = "WITH t AS (UPDATE otps SET state = 'signed_in', credent
      SELECT t.account_id, t.credential, a.upn, a.display_name \
      FROM t JOIN accounts AS a ON a.id = t.account_id";
 
-const UPSERT: &str = "WITH t AS (INSERT INTO accounts (upn, upn_key, display_name, license, \
-     readiness, password_hash) VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (upn_key) DO UPDATE SET upn = EXCLUDED.upn, \
-     display_name = EXCLUDED.display_name, license = EXCLUDED.license, \
-     readiness = EXCLUDED.readiness, \
-     password_hash = coalesce(EXCLUDED.password_hash, accounts.password_hash) \
-     RETURNING id), \
-     e AS (INSERT INTO events (at_ms, body) SELECT $7, $8::text::jsonb || \
-     jsonb_build_object('id', id) FROM t) \
-     SELECT id FROM t";
-
-/// Regeneration: the new OTP replaces the old one and withdraws its request, in one statement.
-const ISSUE: &str = "WITH t AS (INSERT INTO otps (account_id, otp_key, batch_id, \
+/// Regeneration: the new OTP replaces the old one and withdraws its request, in one statement;
+/// the account's password becomes the one the OTP hands over (a manual sign-in checks it).
+pub(super) const ISSUE: &str = "WITH p AS (UPDATE accounts SET password_hash = $8 WHERE id = $1), \
+     t AS (INSERT INTO otps (account_id, otp_key, batch_id, \
      generated_ms, expires_ms, credential) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (account_id) DO UPDATE SET otp_key = EXCLUDED.otp_key, \
      batch_id = EXCLUDED.batch_id, generated_ms = EXCLUDED.generated_ms, \
@@ -163,81 +155,8 @@ impl PgStore {
         by: Option<&str>,
         at_ms: u64,
     ) -> Result<u64, PgError> {
-        let (client, statement) = self.prepared(UPSERT).await?;
-        let event = body(Event::AccountUpserted {
-            id: 0,
-            upn: a.upn.to_owned(),
-            display_name: a.display_name.to_owned(),
-            license: a.license,
-            readiness: a.readiness,
-            password_hash: None,
-            by: by.map(str::to_owned),
-        });
-        let hash = a.password_hash.as_ref().map(|h| &h[..]);
-        let row = client
-            .query_one(
-                &statement,
-                &[
-                    &a.upn,
-                    &a.upn_key,
-                    &a.display_name,
-                    &a.license.as_str(),
-                    &a.readiness.as_str(),
-                    &hash,
-                    &(at_ms as i64),
-                    &event,
-                ],
-            )
-            .await
-            .map_err(|e| self.failed(&e))?;
-        Ok(row.get::<_, i64>(0) as u64)
-    }
-
-    /// A batch id no replica has handed out or will.
-    pub async fn next_batch(&self) -> Result<u64, PgError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one("SELECT nextval('batch_ids')", &[])
-            .await
-            .map_err(|e| self.failed(&e))?;
-        Ok(row.get::<_, i64>(0) as u64)
-    }
-
-    /// Gives `account` the OTP `otp`, replacing the one it had and withdrawing that OTP's
-    /// request, in one statement: the old OTP stops working as the new one starts.
-    pub async fn issue_otp(
-        &self,
-        account: u64,
-        otp: NewOtp<'_>,
-        by: Option<&str>,
-    ) -> Result<(), PgError> {
-        let (client, statement) = self.prepared(ISSUE).await?;
-        let event = body(Event::OtpIssued {
-            account,
-            key: otp.key,
-            batch: otp.batch,
-            generated_ms: otp.generated_ms,
-            expires_ms: otp.expires_ms,
-            credential: String::new(),
-            password_hash: [0; 32],
-            by: by.map(str::to_owned),
-        });
-        client
-            .execute(
-                &statement,
-                &[
-                    &(account as i64),
-                    &&otp.key[..],
-                    &(otp.batch as i64),
-                    &(otp.generated_ms as i64),
-                    &(otp.expires_ms as i64),
-                    &otp.credential,
-                    &event,
-                ],
-            )
-            .await
-            .map_err(|e| self.failed(&e))?;
-        Ok(())
+        let done = self.import(&[a], by, at_ms).await?;
+        Ok(done[0].0)
     }
 
     /// Redeems the OTP whose keyed hash is `key`: the first redemption opens the request (the

@@ -10,6 +10,7 @@ use otpfleet_server::{App, Catalogue, ManualClock, ServerConfig, Storage, assemb
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 /// 2026-11-21T08:00:00Z.
@@ -45,8 +46,14 @@ impl TestApp {
         TestApp::spawn_with(ServerConfig::default()).await
     }
 
+    /// A server with `config`: in memory, or a replica on PostgreSQL (a schema of its own)
+    /// when `OTPFLEET_TEST_STORE=postgres`, so the same suites run on either store.
     pub async fn spawn_with(config: ServerConfig) -> TestApp {
         let clock = ManualClock::new(START_MS);
+        if on_postgres() {
+            let app = postgres_app(config, &clock).await;
+            return TestApp::start(app, clock).await;
+        }
         let app = assemble(
             config,
             Catalogue::builtin(),
@@ -288,4 +295,84 @@ pub fn request_of(redeemed: &Answer) -> (String, String) {
             .expect("token")
             .to_owned(),
     )
+}
+
+/// A schema of this test's own in the test database, or `None` (and why, printed) when no
+/// PostgreSQL is configured.
+pub struct Db {
+    pub base: String,
+    pub url: String,
+    pub schema: String,
+}
+
+impl Db {
+    pub async fn new(test: &str) -> Option<Db> {
+        let Ok(base) = std::env::var("OTPFLEET_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("OTPFLEET_REQUIRE_PG").is_err(),
+                "OTPFLEET_REQUIRE_PG is set but OTPFLEET_TEST_DATABASE_URL is not: start one \
+                 with `eval \"$(scripts/pg-local start)\"`"
+            );
+            // Past libtest's capture of `eprintln!`, where a person running the tests sees it.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "SKIPPED: pg::{test}: no PostgreSQL (set OTPFLEET_TEST_DATABASE_URL, or run \
+                 `eval \"$(scripts/pg-local start)\"`)"
+            );
+            return None;
+        };
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let schema = format!(
+            "t_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            test
+        );
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .expect("the test database answers");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        Some(Db { base, url, schema })
+    }
+
+    pub async fn drop_schema(self) {
+        let (client, connection) = tokio_postgres::connect(&self.base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let sql = format!("DROP SCHEMA {} CASCADE", self.schema);
+        client.batch_execute(&sql).await.unwrap();
+    }
+}
+
+/// Whether the suites run on PostgreSQL (`OTPFLEET_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("OTPFLEET_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// A replica on a migrated schema of its own, with the test clock and admin token.
+async fn postgres_app(config: ServerConfig, clock: &ManualClock) -> App {
+    assert!(
+        std::env::var("OTPFLEET_TEST_DATABASE_URL").is_ok(),
+        "OTPFLEET_TEST_STORE=postgres needs OTPFLEET_TEST_DATABASE_URL: start one with \
+         `eval \"$(scripts/pg-local start)\"`"
+    );
+    let db = Db::new("suite").await.expect("a test database");
+    let store = otpfleet_server::pg::PgStore::connect(&db.url, 8)
+        .await
+        .expect("the test database answers");
+    store.migrate().await.expect("the schema migrates");
+    let pg = otpfleet_server::pg::PgCore::open(store, config, Catalogue::builtin())
+        .await
+        .expect("the replica opens");
+    let mut tokens = otpfleet_server::http::AdminTokens::default();
+    tokens.add(TOKEN, "token-file");
+    App::over_postgres(pg, Arc::new(clock.clone()), tokens)
 }

@@ -13,7 +13,6 @@ use otpfleet_server::domain::accounts::upn_key;
 use otpfleet_server::pg::{
     Lost, NewAccount, NewOtp, NewRequest, PgError, PgStore, SCHEMA_VERSION, Verdict,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_postgres::Client;
 
 /// Consoles racing on one OTP, and rounds of the race.
@@ -22,51 +21,9 @@ const ROUNDS: usize = 100;
 /// Replicas, each a pool of its own (a server process has one).
 const REPLICAS: usize = 3;
 
-/// A schema of this test's own in the test database, or `None` (and why, printed) when no
-/// PostgreSQL is configured.
-struct Db {
-    base: String,
-    url: String,
-    schema: String,
-}
+use crate::helpers::Db;
 
 impl Db {
-    async fn new(test: &str) -> Option<Db> {
-        let Ok(base) = std::env::var("OTPFLEET_TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var("OTPFLEET_REQUIRE_PG").is_err(),
-                "OTPFLEET_REQUIRE_PG is set but OTPFLEET_TEST_DATABASE_URL is not: start one \
-                 with `eval \"$(scripts/pg-local start)\"`"
-            );
-            // Past libtest's capture of `eprintln!`, where a person running the tests sees it.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "SKIPPED: pg::{test}: no PostgreSQL (set OTPFLEET_TEST_DATABASE_URL, or run \
-                 `eval \"$(scripts/pg-local start)\"`)"
-            );
-            return None;
-        };
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let schema = format!(
-            "t_{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            test
-        );
-        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .expect("the test database answers");
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Some(Db { base, url, schema })
-    }
-
     async fn store(&self, connections: usize) -> PgStore {
         PgStore::connect(&self.url, connections).await.unwrap()
     }
@@ -80,15 +37,6 @@ impl Db {
             all.push(self.store(CONSOLES / REPLICAS + 1).await);
         }
         all
-    }
-
-    async fn drop_schema(self) {
-        let (client, connection) = tokio_postgres::connect(&self.base, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let sql = format!("DROP SCHEMA {} CASCADE", self.schema);
-        client.batch_execute(&sql).await.unwrap();
     }
 }
 
@@ -122,15 +70,14 @@ async fn account_with_otp(s: &PgStore, upn: &str, round: usize) -> (u64, [u8; 32
     let mut otp = [0u8; 32];
     otp[..8].copy_from_slice(&(round as u64).to_le_bytes());
     otp[8..16].copy_from_slice(&id.to_le_bytes());
-    let batch = s.next_batch().await.unwrap();
     s.issue_otp(
         id,
         NewOtp {
             key: otp,
-            batch,
             generated_ms: 0,
             expires_ms: 3_600_000,
             credential: &format!("password of {upn}"),
+            password_hash: [7; 32],
         },
         Some("tok_1"),
     )
@@ -256,12 +203,16 @@ async fn one_otp_raced_by_64_consoles_through_3_replicas_has_one_winner_each_rou
         let password = handed.into_iter().find_map(Result::ok).unwrap().credential;
         assert_eq!(password, format!("password of auto{round}@race.test"));
     }
-    // Each change wrote its audit event, each loser none: per round two imports, two OTPs,
-    // two redemptions, two decisions and one hand-over.
+    // Each change wrote its audit event, each loser none: per round two imports, two OTPs
+    // (each in a batch of its own: two entries), two redemptions, two decisions and one
+    // hand-over.
     let mut chainer = s.elect_chainer().await.unwrap().expect("no other chainer");
-    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 9 * ROUNDS as u64);
+    assert_eq!(
+        s.link_ready(&mut chainer).await.unwrap(),
+        11 * ROUNDS as u64
+    );
     let chain = s.verify_chain().await.unwrap();
-    assert_eq!((chain.entries, chain.unlinked), (9 * ROUNDS as u64, 0));
+    assert_eq!((chain.entries, chain.unlinked), (11 * ROUNDS as u64, 0));
     db.drop_schema().await;
 }
 
@@ -450,9 +401,10 @@ async fn the_audit_chain_links_a_late_commit_and_stays_whole() {
     assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 0);
 
     late.batch_execute("COMMIT").await.unwrap();
-    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 11);
+    // The late entry, and per round an import, an OTP and its batch.
+    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 16);
     let chain = s.verify_chain().await.unwrap();
-    assert_eq!((chain.entries, chain.unlinked), (11, 0));
+    assert_eq!((chain.entries, chain.unlinked), (16, 0));
     let first: i64 = late
         .query_one("SELECT chain_pos FROM events WHERE at_ms = 1", &[])
         .await
@@ -486,7 +438,7 @@ async fn an_edited_or_removed_entry_breaks_the_chain_where_it_happened() {
         account_with_otp(s, &format!("t{round}@tamper.test"), round).await;
     }
     let mut chainer = s.elect_chainer().await.unwrap().unwrap();
-    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 6);
+    assert_eq!(s.link_ready(&mut chainer).await.unwrap(), 9);
     s.verify_chain().await.unwrap();
 
     let c = raw(&db).await;
@@ -637,10 +589,10 @@ async fn one_domain_answers_the_same_on_both_stores() {
     let credential = "handed-over-once";
     let otp = NewOtp {
         key,
-        batch: 1,
         generated_ms: 0,
         expires_ms,
         credential,
+        password_hash: [7; 32],
     };
     store.issue_otp(id, otp, None).await.unwrap();
 
