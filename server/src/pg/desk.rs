@@ -287,7 +287,7 @@ impl PgCore {
     /// requests older than `mark` (taken a sweep ago) dropped. Answers the next mark.
     pub async fn sweep(&self, now_ms: u64, mark: u64) -> u64 {
         let next = self.polls.before_read();
-        self.polls.sweep(mark);
+        self.polls.sweep(mark, now_ms);
         let purged = self.store.purge_exports(now_ms).await;
         let recorded = self.store.record_expiries(now_ms).await;
         if let Err(e) = purged.and(recorded) {

@@ -25,6 +25,9 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long after a lost connection the next try is made.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
+/// A request not polled at a replica for this long is dropped from its cache.
+const IDLE_MS: u64 = 10 * 60_000;
+
 /// What a replica knows of one request, for answering its polls.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Known {
@@ -98,15 +101,9 @@ impl PollCache {
         self.entries.insert(id, Entry::Changed(at));
     }
 
-    /// Forgets every entry (the listener reconnected: word may have been missed), and marks of
-    /// changes older than `mark` (no read that began before it is still running).
-    fn forget(&self, older_than: Option<u64>) {
-        match older_than {
-            None => self.entries.clear(),
-            Some(mark) => self
-                .entries
-                .retain(|_, e| !matches!(e, Entry::Changed(at) if *at < mark)),
-        }
+    /// Forgets every entry (the listener reconnected: word may have been missed).
+    fn forget(&self) {
+        self.entries.clear();
     }
 
     fn set_listening(&self, up: bool) {
@@ -116,15 +113,20 @@ impl PollCache {
         // Emptied on both edges: nothing read while the word was not heard stays.
         let now = self.heard.fetch_add(1, Ordering::AcqRel) + 1;
         self.since.store(now, Ordering::Release);
-        self.forget(None);
+        self.forget();
         if up {
             self.listening.store(true, Ordering::Release);
         }
     }
 
-    /// Drops marks of changes no read can still be racing (once a minute, by the sweeper).
-    pub fn sweep(&self, mark: u64) {
-        self.forget(Some(mark));
+    /// Drops marks of changes older than `mark` (taken a sweep ago: no read begun before it is
+    /// still running) and requests not polled here for `IDLE_MS` (signed in, given up, or
+    /// polling another replica); once a minute, by the sweeper.
+    pub fn sweep(&self, mark: u64, now_ms: u64) {
+        self.entries.retain(|_, e| match e {
+            Entry::Changed(at) => *at >= mark,
+            Entry::Known(k) => now_ms.saturating_sub(k.last_poll_ms) < IDLE_MS,
+        });
     }
 }
 

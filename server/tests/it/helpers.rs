@@ -365,14 +365,54 @@ async fn postgres_app(config: ServerConfig, clock: &ManualClock) -> App {
          `eval \"$(scripts/pg-local start)\"`"
     );
     let db = Db::new("suite").await.expect("a test database");
-    let store = otpfleet_server::pg::PgStore::connect(&db.url, 8)
+    replica_app(&db.url, 8, config, clock, true).await
+}
+
+/// A replica on the database at `url` with at most `connections` to it (migrating it first
+/// with `migrate`), with the test clock and admin token.
+async fn replica_app(
+    url: &str,
+    connections: usize,
+    config: ServerConfig,
+    clock: &ManualClock,
+    migrate: bool,
+) -> App {
+    let store = otpfleet_server::pg::PgStore::connect(url, connections)
         .await
         .expect("the test database answers");
-    store.migrate().await.expect("the schema migrates");
+    if migrate {
+        store.migrate().await.expect("the schema migrates");
+    }
     let pg = otpfleet_server::pg::PgCore::open(store, config, Catalogue::builtin())
         .await
         .expect("the replica opens");
     let mut tokens = otpfleet_server::http::AdminTokens::default();
     tokens.add(TOKEN, "token-file");
     App::over_postgres(pg, Arc::new(clock.clone()), tokens)
+}
+
+impl TestApp {
+    /// `n` replicas on `db` (migrated by the first), sharing one clock, each with a pool of
+    /// `connections`.
+    pub async fn replicas(db: &Db, n: usize, connections: usize) -> Vec<TestApp> {
+        let clock = ManualClock::new(START_MS);
+        let mut all = Vec::with_capacity(n);
+        for i in 0..n {
+            let app = replica_app(
+                &db.url,
+                connections,
+                ServerConfig::default(),
+                &clock,
+                i == 0,
+            );
+            all.push(TestApp::start(app.await, clock.clone()).await);
+        }
+        all
+    }
+
+    /// One replica on the database at `url` (already migrated), on `clock`.
+    pub async fn replica_at(url: &str, connections: usize, clock: &ManualClock) -> TestApp {
+        let app = replica_app(url, connections, ServerConfig::default(), clock, false).await;
+        TestApp::start(app, clock.clone()).await
+    }
 }

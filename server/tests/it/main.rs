@@ -17,4 +17,5 @@ mod liveness;
 mod pg;
 mod preferences;
 mod replay;
+mod replicas;
 mod simulation;

@@ -15,14 +15,14 @@ CREATE TABLE batches (
 -- Every change of a request (a decision, a hand-over, a regeneration or manual sign-in that
 -- withdraws it) tells every replica listening, at commit: a replica answers polls from a cache
 -- of the requests it has read, and drops an entry when it hears of its change.
+-- A redemption (no request before it) calls nothing: the WHEN is checked without the function.
 CREATE FUNCTION otpfleet_request_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF OLD.request_id IS NOT NULL THEN
-        PERFORM pg_notify('otpfleet_requests_' || current_schema(), OLD.request_id::text);
-    END IF;
+    PERFORM pg_notify('otpfleet_requests_' || current_schema(), OLD.request_id::text);
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER otps_request_changed AFTER UPDATE OR DELETE ON otps
-    FOR EACH ROW EXECUTE FUNCTION otpfleet_request_changed();
+    FOR EACH ROW WHEN (OLD.request_id IS NOT NULL)
+    EXECUTE FUNCTION otpfleet_request_changed();
