@@ -43,7 +43,10 @@ pub struct FleetOpts {
     pub start_grace_s: u64,
     /// URL of a server implementing the contract: http:// or https://, a host name or address,
     /// and a base path every route is under (e.g. https://otp.staging.example:8443/base).
-    /// Default: start the reference server in this process on 127.0.0.1:0.
+    /// Replicas of one server without a load balancer: their URLs separated by commas; each
+    /// request goes to the next, so a console's consecutive requests and the two consoles of
+    /// a race reach different replicas. Default: start the reference server in this process
+    /// on 127.0.0.1:0.
     #[arg(long, value_name = "URL", requires = "admin_token_file")]
     pub target: Option<String>,
     /// File holding the target's admin token (with --target).

@@ -19,4 +19,4 @@ pub use answer::Answer;
 pub use desk::{DESK_MEMORY, Desk};
 pub use target::{Target, TargetError, tls_config};
 pub use ticks::tick_intervals;
-pub use transport::{ApiRequest, HttpTransport, Transport, TransportError};
+pub use transport::{ApiRequest, HttpTransport, Spread, Transport, TransportError};

@@ -344,6 +344,71 @@ impl Transport for HttpTransport {
     }
 }
 
+/// Several replicas of one server, reached without a load balancer, the way a rollout's
+/// consoles reach them and the way races cross instances: each request goes to the next
+/// replica, so consecutive requests of one console go to different replicas. A console's own
+/// transport ([`Transport::dedicated`]) starts one replica after where its parent is, so the
+/// two consoles of a race (the twin verifies, then both redeem) redeem on different replicas.
+/// With one replica it is that replica's transport.
+#[derive(Debug, Clone)]
+pub struct Spread {
+    replicas: Arc<[HttpTransport]>,
+    turn: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Spread {
+    /// Requests spread over `replicas` (at least one), starting with the first.
+    pub fn over(replicas: Vec<HttpTransport>) -> Spread {
+        assert!(!replicas.is_empty(), "a spread over no replica");
+        Spread {
+            replicas: replicas.into(),
+            turn: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        }
+    }
+
+    /// Gives every console its own connection to each replica instead of the shared pools.
+    pub fn per_console(self) -> Spread {
+        Spread {
+            replicas: self
+                .replicas
+                .iter()
+                .cloned()
+                .map(HttpTransport::per_console)
+                .collect(),
+            ..self
+        }
+    }
+
+    /// The replicas, in turn order.
+    pub fn replicas(&self) -> &[HttpTransport] {
+        &self.replicas
+    }
+}
+
+impl Transport for Spread {
+    fn dedicated(&self) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let start = self.turn.fetch_add(1, Relaxed).wrapping_add(1);
+        Spread {
+            replicas: self.replicas.iter().map(Transport::dedicated).collect(),
+            turn: Arc::new(std::sync::atomic::AtomicUsize::new(start)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let urls: Vec<String> = self.replicas.iter().map(Transport::describe).collect();
+        urls.join(",")
+    }
+
+    async fn send(&self, req: ApiRequest) -> Result<Answer, TransportError> {
+        let turn = match self.replicas.len() {
+            1 => 0,
+            n => self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n,
+        };
+        self.replicas[turn].send(req).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,5 +442,61 @@ mod tests {
         let path = RouteId::GetPreferences.path();
         assert_eq!(line, format!("GET /otp/base{path} HTTP/1.1"), "{head}");
         assert!(head.contains(&format!("host: localhost:{port}")), "{head}");
+    }
+
+    /// Consecutive requests go to different replicas, and a console's own transport starts
+    /// one replica after its parent's next: the twin's redemption (its second request) and
+    /// the console's (its next) land on different replicas.
+    #[tokio::test]
+    async fn a_spread_takes_the_replicas_in_turn_and_races_cross_them() {
+        let mut servers = Vec::new();
+        let mut replicas = Vec::new();
+        for _ in 0..2 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counted = Arc::clone(&seen);
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let counted = Arc::clone(&counted);
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 4096];
+                        while let Ok(n) = stream.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                            let _ = stream.write_all(answer.as_bytes()).await;
+                        }
+                    });
+                }
+            });
+            servers.push(seen);
+            let url = format!("http://127.0.0.1:{port}");
+            replicas.push(HttpTransport::new(&url, 4, Duration::from_secs(5)).unwrap());
+        }
+        let spread = Spread::over(replicas);
+        let count = |i: usize| servers[i].load(std::sync::atomic::Ordering::SeqCst);
+        let req = || crate::calls::get_preferences("t");
+        spread.send(req()).await.unwrap();
+        assert_eq!((count(0), count(1)), (1, 0));
+        spread.send(req()).await.unwrap();
+        assert_eq!(
+            (count(0), count(1)),
+            (1, 1),
+            "the next request, the next replica"
+        );
+        // A race: the twin verifies and redeems; the console redeems.
+        let twin = spread.dedicated();
+        twin.send(req()).await.unwrap();
+        let before = (count(0), count(1));
+        twin.send(req()).await.unwrap();
+        let twin_went = usize::from(count(1) > before.1);
+        let before = (count(0), count(1));
+        spread.send(req()).await.unwrap();
+        let console_went = usize::from(count(1) > before.1);
+        assert_ne!(twin_went, console_went, "both redemptions on one replica");
+        assert!(spread.describe().contains(','), "{}", spread.describe());
     }
 }

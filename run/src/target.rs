@@ -2,7 +2,7 @@
 //! in this process) and the run folder of an emulated run.
 
 use anyhow::Context as _;
-use otpfleet_client::{HttpTransport, Target, tls_config};
+use otpfleet_client::{HttpTransport, Spread, Target, tls_config};
 use otpfleet_emulator::reference::{self, EmbeddedServer};
 use otpfleet_server::{ServerConfig, TokioClock};
 use std::path::{Path, PathBuf};
@@ -43,8 +43,9 @@ pub async fn server(
     poll_interval_s: u32,
 ) -> anyhow::Result<Driven> {
     if let (Some(url), Some(token)) = (target, token) {
+        let urls: Vec<&str> = replicas(url).map(|u| u.trim_end_matches('/')).collect();
         return Ok(Driven {
-            url: url.trim_end_matches('/').to_owned(),
+            url: urls.join(","),
             admin_token: token,
             embedded: None,
         });
@@ -184,9 +185,16 @@ pub fn run_folder(given: Option<&Path>, default: &Path) -> anyhow::Result<PathBu
     }
 }
 
+/// The replicas a `--target` names: one URL, or several separated by commas (replicas of one
+/// server, each request to the next).
+pub fn replicas(target: &str) -> impl Iterator<Item = &str> {
+    target.split(',').map(str::trim)
+}
+
 /// Checks `--target`, `--admin-token-file` and `--ca-cert` together: a token file without a
 /// target would be ignored, and so would a CA certificate without an https:// target, so both
-/// are refused; the URL must be one the client can drive (scheme, host, port, base path).
+/// are refused; each URL must be one the client can drive (scheme, host, port, base path), and
+/// the replicas of one target speak one scheme.
 pub fn check_target(
     target: Option<&str>,
     token_file: Option<&Path>,
@@ -200,10 +208,25 @@ pub fn check_target(
             file.display()
         ));
     }
-    let parsed = match target.map(str::parse::<Target>).transpose() {
-        Ok(parsed) => parsed,
-        Err(e) => return bad(format!("--target: {e}")),
-    };
+    let mut parsed: Option<Target> = None;
+    for url in target.into_iter().flat_map(replicas) {
+        let t = match url.parse::<Target>() {
+            Ok(t) => t,
+            Err(e) => return bad(format!("--target: {e}")),
+        };
+        match &parsed {
+            Some(first) if first.tls != t.tls => {
+                return bad(format!(
+                    "--target: {} and {} are replicas of one server but one is https:// and \
+                     the other not: give them one scheme",
+                    first.url(),
+                    t.url()
+                ));
+            }
+            Some(_) => {}
+            None => parsed = Some(t),
+        }
+    }
     match (parsed, ca_cert) {
         (Some(t), Some(_)) if !t.tls => bad(format!(
             "--ca-cert is for an https:// target; {} is plain HTTP (drop the flag, or use https://)",
@@ -218,10 +241,23 @@ pub fn check_target(
     }
 }
 
-/// Checks, before anything is said or changed on it, that the server at `url` answers and takes
-/// the admin token read from `token_file`: one GET of its preferences. A refused token or a URL
-/// that is not the contract's base is bad input, said with the fix.
+/// Checks, before anything is said or changed on it, that the server at `target` (each of its
+/// replicas) answers and takes the admin token read from `token_file`: one GET of its
+/// preferences. A refused token or a URL that is not the contract's base is bad input, said
+/// with the fix.
 pub async fn check_access(
+    target: &str,
+    ca_cert: Option<&Path>,
+    token: &str,
+    token_file: &Path,
+) -> anyhow::Result<()> {
+    for url in replicas(target) {
+        check_replica(url, ca_cert, token, token_file).await?;
+    }
+    Ok(())
+}
+
+async fn check_replica(
     url: &str,
     ca_cert: Option<&Path>,
     token: &str,
@@ -253,20 +289,25 @@ pub async fn check_access(
     }
 }
 
-/// The client transport to `url`: TLS with the platform's roots or `--ca-cert`'s for https://.
+/// The client transport to `target` (its replicas in turn, `max_connections` to each): TLS
+/// with the platform's roots or `--ca-cert`'s for https://.
 pub fn transport(
-    url: &str,
+    target: &str,
     ca_cert: Option<&Path>,
     max_connections: usize,
     timeout: std::time::Duration,
-) -> anyhow::Result<HttpTransport> {
-    let target: Target = url
-        .parse()
-        .map_err(|e| crate::BadInput(format!("--target: {e}")))?;
-    let tls = if target.tls {
-        Some(tls_config(ca_cert).map_err(|e| crate::BadInput(format!("--ca-cert: {e}")))?)
-    } else {
-        None
-    };
-    Ok(HttpTransport::to(target, tls, max_connections, timeout))
+) -> anyhow::Result<Spread> {
+    let mut all = Vec::new();
+    for url in replicas(target) {
+        let target: Target = url
+            .parse()
+            .map_err(|e| crate::BadInput(format!("--target: {e}")))?;
+        let tls = if target.tls {
+            Some(tls_config(ca_cert).map_err(|e| crate::BadInput(format!("--ca-cert: {e}")))?)
+        } else {
+            None
+        };
+        all.push(HttpTransport::to(target, tls, max_connections, timeout));
+    }
+    Ok(Spread::over(all))
 }

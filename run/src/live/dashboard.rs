@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt as _};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
-use otpfleet_client::{HttpTransport, Transport as _};
+use otpfleet_client::{Spread, Transport as _};
 use serde_json::Value;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -69,7 +69,7 @@ pub(super) struct Dashboard {
 /// `otpfleet_approval_queue_depth` gauge of its `/metrics`, read with the admin token.
 #[derive(Debug)]
 pub(super) struct QueueProbe {
-    pub(super) transport: HttpTransport,
+    pub(super) transport: Spread,
     pub(super) admin_token: String,
 }
 
