@@ -28,7 +28,7 @@ pub use audit::{ChainVerified, Chainer};
 pub use replica::PgCore;
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use transitions::{
-    HandedOver, Lost, NewAccount, NewOtp, NewRequest, Outcome, REDEEM as REDEEM_STATEMENT,
+    Again, HandedOver, Lost, NewAccount, NewOtp, NewRequest, Outcome, REDEEM as REDEEM_STATEMENT,
     Redeemed, Verdict,
 };
 

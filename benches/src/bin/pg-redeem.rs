@@ -123,6 +123,7 @@ async fn console(
             requested_ms: 1_000,
             poll_token: rng.random(),
             interval_s: 5,
+            verified_ms: 1_000,
         };
         match store.redeem(&key, request).await? {
             Ok(_) => counts.0.fetch_add(1, Ordering::Relaxed),

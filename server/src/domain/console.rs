@@ -3,6 +3,7 @@
 
 use super::gate::{
     Admitted, Gate, hand_over_refused, invalid_otp, otp_expired, otp_used, pace_poll,
+    redeemed_again, sent_again,
 };
 use super::ids::IdKind;
 use super::secrets::{encode_poll_token, poll_token_matches};
@@ -43,6 +44,8 @@ impl Core {
             n,
         } = self.gate().admit_redemption(req, address, now_ms)?;
         let sources = &sources[..n];
+        let verified_ms = device.issued_ms;
+        let device = device.into_device();
         let account = lookup(&self.store.by_otp, &key).ok_or_else(|| {
             self.throttle.failure(sources, now_ms);
             invalid_otp()
@@ -58,10 +61,17 @@ impl Core {
                 return Err(invalid_otp());
             }
         };
+        if let Some(r) = slot
+            .request
+            .as_ref()
+            .filter(|r| sent_again(&r.device, r.verified_ms, &device, verified_ms))
+        {
+            let status = r.status(slot.expires_ms, now_ms);
+            return Ok(redeemed_again(r.id, &r.poll_token, status, r.interval_s));
+        }
         unredeemed(slot, now_ms)?;
         let id = self.store.next_request_id();
         let poll_token = self.secrets.entropy().poll_token();
-        let device = device.into_device();
         let interval_s = self.config.poll_interval_s;
         self.emit(|| Event::Redeemed {
             account: account_id,
@@ -71,9 +81,15 @@ impl Core {
             auto_approved: auto_approve,
             poll_token,
             interval_s,
+            verified_ms,
         });
-        let request =
-            RequestRecord::new(id, device, now_ms, auto_approve, (poll_token, interval_s));
+        let request = RequestRecord::new(
+            id,
+            device,
+            now_ms,
+            auto_approve,
+            (poll_token, interval_s, verified_ms),
+        );
         self.store.open_request(&account, slot, request);
         self.throttle.success(sources);
         Ok(RedeemResponse {

@@ -51,6 +51,10 @@ pub enum Event {
         auto_approved: bool,
         poll_token: [u8; 16],
         interval_s: u32,
+        /// When the verification token it was made with was issued (with the device, what
+        /// makes a retry of this redemption this one; 0 in journals older than it).
+        #[serde(default)]
+        verified_ms: u64,
     },
     Decided {
         account: u64,

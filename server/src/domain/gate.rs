@@ -14,8 +14,8 @@ use crate::clock::rfc3339;
 use crate::config::ServerConfig;
 use otpfleet_protocol::limits::MAX_SERIAL_BYTES;
 use otpfleet_protocol::{
-    ErrorCode, ManualSignInRequest, OtpCode, Readiness, RedeemRequest, RequestStatus,
-    VerifyRequest, VerifyResponse,
+    Device, ErrorCode, ManualSignInRequest, OtpCode, Readiness, RedeemRequest, RedeemResponse,
+    RequestStatus, VerifyRequest, VerifyResponse,
 };
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
@@ -204,6 +204,31 @@ pub(crate) fn pace_poll(
         format!("polled too fast; poll at most every {} s", interval_s),
     )
     .with_interval(*interval_s))
+}
+
+/// Whether a redemption by `device` is the one already made with the OTP by `made_by`, verified
+/// at `verified_ms`: the console sending its redemption again (its answer lost to a failed
+/// connection or a replica that died) with the same verification token. A token is its device
+/// and issue time, sealed with the server's key, so no other console (nor anyone holding only
+/// the OTP) can present it; the retry is answered with the request it made, not refused as
+/// `otp_already_used`.
+pub(crate) fn sent_again(made_by: &Device, verified_ms: u64, by: &Device, by_ms: u64) -> bool {
+    verified_ms == by_ms && made_by == by
+}
+
+/// The answer to a redemption sent again: the request it made, as it stands.
+pub(crate) fn redeemed_again(
+    request: u64,
+    poll_token: &[u8; 16],
+    status: RequestStatus,
+    interval_s: u32,
+) -> RedeemResponse {
+    RedeemResponse {
+        request_id: super::IdKind::Request.format(request),
+        poll_token: super::secrets::encode_poll_token(poll_token),
+        status,
+        interval_s,
+    }
 }
 
 /// A source past its budget of wrong `what` (OTPs, passwords) waits `wait_s`.

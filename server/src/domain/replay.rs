@@ -168,6 +168,7 @@ impl Core {
                 auto_approved,
                 poll_token,
                 interval_s,
+                verified_ms,
             } => {
                 let acc = self.known(account)?;
                 let mut a = acc.lock();
@@ -180,7 +181,7 @@ impl Core {
                     device,
                     requested_ms,
                     auto_approved,
-                    (poll_token, interval_s),
+                    (poll_token, interval_s, verified_ms),
                 );
                 self.store.open_request(&acc, slot, record);
                 self.store

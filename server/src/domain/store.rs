@@ -59,6 +59,10 @@ pub(crate) struct RequestRecord {
     pub poll_token: [u8; POLL_TOKEN_BYTES],
     pub interval_s: u32,
     pub last_poll_ms: u64,
+    /// When the verification token it was made with was issued: with `device`, it names that
+    /// token (a token is its device and issue time, sealed), so the console's own retry of
+    /// the redemption is known as such (`gate::sent_again`).
+    pub verified_ms: u64,
 }
 
 /// The stored part of a request's status; `expired` is derived from the clock.
@@ -312,7 +316,7 @@ impl RequestRecord {
         device: Device,
         requested_ms: u64,
         auto_approved: bool,
-        (poll_token, interval_s): ([u8; POLL_TOKEN_BYTES], u32),
+        (poll_token, interval_s, verified_ms): ([u8; POLL_TOKEN_BYTES], u32, u64),
     ) -> RequestRecord {
         RequestRecord {
             id,
@@ -327,6 +331,7 @@ impl RequestRecord {
             poll_token,
             interval_s,
             last_poll_ms: requested_ms,
+            verified_ms,
         }
     }
 

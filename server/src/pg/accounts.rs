@@ -16,7 +16,7 @@ macro_rules! account_rows {
             "a.password_hash, a.signed_in_manually, o.otp_key, o.batch_id, o.generated_ms, ",
             "o.expires_ms, o.credential, o.expiry_logged, o.request_id, o.make, o.model, ",
             "o.serial, o.requested_ms, o.state, o.reject_reason, o.decided_ms, o.poll_token, ",
-            "o.interval_s, o.last_poll_ms ",
+            "o.interval_s, o.last_poll_ms, o.verified_ms ",
             "FROM accounts AS a LEFT JOIN otps AS o ON o.account_id = a.id ",
             $tail
         )
@@ -67,6 +67,7 @@ fn record(row: &tokio_postgres::Row) -> AccountRecord {
             .unwrap_or_default(),
         interval_s: row.get::<_, Option<i32>>(23).unwrap_or(0) as u32,
         last_poll_ms: ms(24).unwrap_or(0),
+        verified_ms: ms(25).unwrap_or(0),
     });
     let otp = bytes(8).map(|key| OtpSlot {
         key: key.try_into().unwrap_or_default(),

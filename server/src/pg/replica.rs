@@ -8,11 +8,11 @@ use super::{Lost, NewRequest, PgError, PgStore, Verdict};
 use crate::catalogue::Catalogue;
 use crate::config::ServerConfig;
 use crate::domain::accounts::upn_key;
-use crate::domain::gate::pace_poll;
 use crate::domain::gate::{
     Admitted, Gate, hand_over_refused, if_match_holds, invalid_otp, not_pending, not_vetted,
     otp_expired, otp_used,
 };
+use crate::domain::gate::{pace_poll, redeemed_again};
 use crate::domain::requests::RequestQuery;
 use crate::domain::secrets::poll_token_matches;
 use crate::domain::secrets::{Secrets, decode_poll_token, encode_poll_token};
@@ -155,12 +155,14 @@ impl PgCore {
         let sources = &sources[..n];
         let poll_token = self.secrets.entropy().poll_token();
         let mark = self.polls.before_read();
+        let verified_ms = device.issued_ms;
         let device = device.into_device();
         let request = NewRequest {
             device: &device,
             requested_ms: now_ms,
             poll_token,
             interval_s: self.config.poll_interval_s,
+            verified_ms,
         };
         let won = match self
             .store
@@ -176,6 +178,11 @@ impl PgCore {
                 return Err(invalid_otp());
             }
         };
+        if let Some(again) = won.again {
+            let status = again.state.status(won.expires_ms, now_ms);
+            let (token, interval) = (&again.poll_token, again.interval_s);
+            return Ok(redeemed_again(won.request, token, status, interval));
+        }
         self.throttle.success(sources);
         // The console's first poll comes here or to another replica; here it is paced from
         // the redemption, as the embedded server paces it.

@@ -4,6 +4,7 @@
 
 use super::{PgError, PgStore};
 use crate::domain::Event;
+use crate::domain::gate::sent_again;
 use crate::domain::store::Decision;
 use otpfleet_protocol::{Device, License, Readiness, RejectReason, RequestStatus};
 
@@ -40,6 +41,8 @@ pub struct NewRequest<'a> {
     pub requested_ms: u64,
     pub poll_token: [u8; 16],
     pub interval_s: u32,
+    /// When the verification token was issued (see `RequestRecord::verified_ms`).
+    pub verified_ms: u64,
 }
 
 /// The redemption that won: its account, the request id the database handed out, when the
@@ -50,6 +53,17 @@ pub struct Redeemed {
     pub request: u64,
     pub expires_ms: u64,
     pub auto_approved: bool,
+    /// The console's own redemption sent again (`gate::sent_again`): its request as it
+    /// stands, not a new one.
+    pub again: Option<Again>,
+}
+
+/// A request found again by the redemption that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Again {
+    pub poll_token: [u8; 16],
+    pub(crate) state: Decision,
+    pub interval_s: u32,
 }
 
 /// An admin's decision on a pending request.
@@ -97,13 +111,18 @@ pub const REDEEM: &str = "WITH p AS (SELECT auto_approve FROM server), \
      make = $2, model = $3, serial = $4, requested_ms = $5, \
      state = CASE WHEN p.auto_approve THEN 'approved' ELSE 'pending' END, \
      decided_ms = CASE WHEN p.auto_approve THEN $5 END, \
-     poll_token = $6, interval_s = $7, last_poll_ms = $5 FROM p \
+     poll_token = $6, interval_s = $7, last_poll_ms = $5, verified_ms = $9 FROM p \
      WHERE otp_key = $1 AND request_id IS NULL AND expires_ms > $5 \
      RETURNING account_id, request_id, expires_ms, p.auto_approve), \
      e AS (INSERT INTO events (at_ms, body) SELECT $5, $8::text::jsonb || \
      jsonb_build_object('account', account_id, 'request', request_id, \
      'auto_approved', auto_approve) FROM t) \
      SELECT account_id, request_id, expires_ms, auto_approve FROM t";
+
+/// What a redemption that updated nothing finds of the OTP: whether a request was made with
+/// it, and by which device and token.
+const LOST_REDEMPTION: &str = "SELECT request_id, expires_ms, make, model, serial, verified_ms, \
+     poll_token, state, reject_reason, account_id, interval_s FROM otps WHERE otp_key = $1";
 
 const DECIDE: &str = "WITH t AS (UPDATE otps SET state = $2, reject_reason = $3, \
      decided_ms = $4 WHERE request_id = $1 AND state = 'pending' AND expires_ms > $4 \
@@ -135,7 +154,8 @@ pub(super) const ISSUE: &str = "WITH p AS (UPDATE accounts SET password_hash = $
      expires_ms = EXCLUDED.expires_ms, credential = EXCLUDED.credential, \
      expiry_logged = false, request_id = NULL, make = NULL, model = NULL, \
      serial = NULL, requested_ms = NULL, state = NULL, reject_reason = NULL, \
-     decided_ms = NULL, poll_token = NULL, interval_s = NULL, last_poll_ms = NULL \
+     decided_ms = NULL, poll_token = NULL, interval_s = NULL, last_poll_ms = NULL, \
+     verified_ms = NULL \
      RETURNING account_id), \
      e AS (INSERT INTO events (at_ms, body) SELECT $4, $7::text::jsonb FROM t) \
      SELECT account_id FROM t";
@@ -171,6 +191,7 @@ impl PgStore {
             auto_approved: false,
             poll_token: [0; 16],
             interval_s: r.interval_s,
+            verified_ms: r.verified_ms,
         });
         let won = client
             .query_opt(
@@ -184,6 +205,7 @@ impl PgStore {
                     &&r.poll_token[..],
                     &(r.interval_s as i32),
                     &event,
+                    &(r.verified_ms as i64),
                 ],
             )
             .await
@@ -194,22 +216,41 @@ impl PgStore {
                 request: row.get::<_, i64>(1) as u64,
                 expires_ms: row.get::<_, i64>(2) as u64,
                 auto_approved: row.get(3),
+                again: None,
             }));
         }
-        // Lost: only which refusal to give is read now.
+        // Lost: only which refusal to give is read now (or the request it made, when this is
+        // the console's own redemption sent again).
         let row = client
-            .query_opt(
-                "SELECT request_id IS NOT NULL, expires_ms FROM otps WHERE otp_key = $1",
-                &[&&key[..]],
-            )
+            .query_opt(LOST_REDEMPTION, &[&&key[..]])
             .await
             .map_err(|e| self.failed(&e))?;
-        Ok(Err(match row {
-            None => Lost::Unknown,
-            Some(row) if row.get::<_, bool>(0) => Lost::OtpUsed,
-            Some(row) => Lost::OtpExpired {
-                expires_ms: row.get::<_, i64>(1) as u64,
-            },
+        let Some(row) = row else {
+            return Ok(Err(Lost::Unknown));
+        };
+        let expires_ms = row.get::<_, i64>(1) as u64;
+        let Some(request) = row.get::<_, Option<i64>>(0) else {
+            return Ok(Err(Lost::OtpExpired { expires_ms }));
+        };
+        let made_by = Device {
+            make: row.get(2),
+            model: row.get(3),
+            serial: row.get(4),
+        };
+        let verified_ms = row.get::<_, Option<i64>>(5).unwrap_or(0) as u64;
+        if !sent_again(&made_by, verified_ms, r.device, r.verified_ms) {
+            return Ok(Err(Lost::OtpUsed));
+        }
+        Ok(Ok(Redeemed {
+            account: row.get::<_, i64>(9) as u64,
+            request: request as u64,
+            expires_ms,
+            auto_approved: false,
+            again: Some(Again {
+                poll_token: row.get::<_, &[u8]>(6).try_into().unwrap_or_default(),
+                state: decision_of(row.get(7), row.get(8)),
+                interval_s: row.get::<_, i32>(10) as u32,
+            }),
         }))
     }
 

@@ -471,3 +471,42 @@ async fn an_export_cannot_carry_a_formula_into_a_spreadsheet() {
         }
     }
 }
+
+/// A console whose redemption's answer was lost (a dropped connection, a replica that died)
+/// sends it again with the same verification token: it is answered with the request it made,
+/// not refused as `otp_already_used` (a false "already used"); another console, with a token
+/// of its own, is refused. On either store (`OTPFLEET_TEST_STORE`).
+#[tokio::test]
+async fn a_redemption_sent_again_is_answered_with_its_own_request() {
+    let app = TestApp::spawn().await;
+    let (_, otp) = app.one_otp().await;
+    let token = app.verification_token("AGAIN1").await;
+    let first = app.redeem(&otp, &token).await;
+    let (request, poll_token) = request_of(&first);
+    app.clock.advance_ms(2_000);
+    let again = app.redeem(&otp, &token).await;
+    assert_eq!(
+        request_of(&again),
+        (request.clone(), poll_token),
+        "{}",
+        again.text
+    );
+    assert_eq!(again.body["status"], "awaiting_approval");
+    let other = app.verification_token("AGAIN2").await;
+    let refused = app.redeem(&otp, &other).await;
+    assert_eq!(refused.error_code(), "otp_already_used", "{}", refused.text);
+    // The same device verified again is another token: refused too.
+    app.clock.advance_ms(1);
+    let reverified = app.verification_token("AGAIN1").await;
+    assert_ne!(reverified, token);
+    let refused = app.redeem(&otp, &reverified).await;
+    assert_eq!(refused.error_code(), "otp_already_used", "{}", refused.text);
+    // Once decided, sending it again shows the decision.
+    let approve = format!("/v1/requests/{request}/approve");
+    assert_eq!(
+        app.admin(Method::POST, &approve, None).await.status,
+        StatusCode::OK
+    );
+    let again = app.redeem(&otp, &token).await;
+    assert_eq!(again.body["status"], "approved", "{}", again.text);
+}

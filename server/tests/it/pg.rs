@@ -93,6 +93,7 @@ fn request(device: &Device, n: usize) -> NewRequest<'_> {
         requested_ms: 1_000,
         poll_token: [n as u8; 16],
         interval_s: 5,
+        verified_ms: 1_000,
     }
 }
 
@@ -639,8 +640,27 @@ async fn one_domain_answers_the_same_on_both_stores() {
         .await
         .unwrap();
     assert_eq!((p.status, p.interval_s), (e.status, e.interval_s));
-    let again_e = embedded.redeem(&redeem(&embedded_otp, &tokens.0), 40);
-    let again_p = pg.redeem_from(&redeem(pg_otp, &tokens.1), None, 40).await;
+    // Sent again by the same console (its answer lost): its own request, on both.
+    let again_e = embedded
+        .redeem(&redeem(&embedded_otp, &tokens.0), 35)
+        .unwrap();
+    let again_p = pg
+        .redeem_from(&redeem(pg_otp, &tokens.1), None, 35)
+        .await
+        .unwrap();
+    assert_eq!(again_e, e);
+    assert_eq!(again_p, p);
+    // By another console: refused, in the same words.
+    let other = VerifyRequest {
+        serial: "OTHER1".into(),
+        ..certified.clone()
+    };
+    let others = (
+        embedded.verify(&other, 40).unwrap().verification_token,
+        pg.verify(&other, 40).unwrap().verification_token,
+    );
+    let again_e = embedded.redeem(&redeem(&embedded_otp, &others.0), 40);
+    let again_p = pg.redeem_from(&redeem(pg_otp, &others.1), None, 40).await;
     assert_eq!(
         again_p.unwrap_err().to_string(),
         again_e.unwrap_err().to_string()

@@ -292,13 +292,17 @@ async fn a_database_that_goes_away_is_503_meanwhile_and_the_replica_recovers_by_
     )
     .await;
     // Nothing was kept of the refused redemption (its statement never reached the database):
-    // the OTP redeems now, once.
+    // the OTP redeems now; sent again by the same console it is the same request, and
+    // another console is refused.
     eventually("the redemption goes through", || async {
         app.redeem(&otp, &token).await.status == StatusCode::ACCEPTED
     })
     .await;
+    let first = request_of(&app.redeem(&otp, &token).await);
+    assert_eq!(request_of(&app.redeem(&otp, &token).await), first);
+    let other = app.verification_token("AWAY2").await;
     assert_eq!(
-        app.redeem(&otp, &token).await.error_code(),
+        app.redeem(&otp, &other).await.error_code(),
         "otp_already_used"
     );
     db.drop_schema().await;
@@ -312,7 +316,10 @@ async fn a_pool_held_by_slow_statements_leaves_the_health_check_up() {
     let r = TestApp::replicas(&db, 1, 2).await;
     let app = &r[0];
     let (_, otp) = app.one_otp().await;
-    let token = app.verification_token("HELD1").await;
+    let mut tokens = Vec::new();
+    for c in 0..4 {
+        tokens.push(app.verification_token(&format!("HELD{c}")).await);
+    }
     // Another client holds the OTPs' table: every redemption waits on it, and two of them
     // hold the replica's whole pool.
     let (holder, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
@@ -323,9 +330,10 @@ async fn a_pool_held_by_slow_statements_leaves_the_health_check_up() {
         .batch_execute("BEGIN; LOCK TABLE otps IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    let held: Vec<_> = (0..4)
-        .map(|_| {
-            let (addr, otp, token) = (app.addr, otp.clone(), token.clone());
+    let held: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let (addr, otp) = (app.addr, otp.clone());
             tokio::spawn(async move { raw_redeem(addr, &otp, &token).await })
         })
         .collect();

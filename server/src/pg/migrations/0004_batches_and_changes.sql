@@ -12,6 +12,11 @@ CREATE TABLE batches (
     rows jsonb
 );
 
+-- When the verification token a request was made with was issued: with the device, it names
+-- the token, so the console's own redemption sent again (its answer lost) is answered with its
+-- request instead of being refused as `otp_already_used`.
+ALTER TABLE otps ADD COLUMN verified_ms bigint;
+
 -- Every change of a request (a decision, a hand-over, a regeneration or manual sign-in that
 -- withdraws it) tells every replica listening, at commit: a replica answers polls from a cache
 -- of the requests it has read, and drops an entry when it hears of its change.
