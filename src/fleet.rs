@@ -186,7 +186,8 @@ pub struct FleetOpts {
     /// Give every console its own connection instead of the shared pool.
     #[arg(long)]
     pub connection_per_console: bool,
-    /// Retries of a request after a network fault or transport error.
+    /// Retries of a request after a network fault, a transport error or a 503 answer (a server
+    /// unavailable for now), with backoff from 0.1 s doubling to 5 s (0 to 100).
     #[arg(long, default_value_t = 5)]
     pub max_retries: u32,
     /// A request's time limit, milliseconds.

@@ -58,8 +58,8 @@ impl Requester {
         }
     }
 
-    /// Sends `req` at `intended` (sleeping until then), retrying network faults and transport
-    /// failures with backoff. For `step` it records the three views of the attempt that got the
+    /// Sends `req` at `intended` (sleeping until then), retrying network faults, transport
+    /// failures and 503 answers with backoff. For `step` it records the three views of the attempt that got the
     /// answer: lateness from the intended send to the actual send (the transport's `sent`),
     /// service from there to the answer, response their sum (so a slow generator shows up in
     /// the response view instead of hiding: coordinated omission), and the answer's class.
@@ -98,6 +98,18 @@ impl Requester {
                 transport.send(req.clone()).await
             };
             match result {
+                // A server unavailable for now (a replica whose database is away, one at its
+                // connection bound) is asked again, as a console would after a while.
+                Ok(answer) if answer.status == 503 && attempt < self.cfg.max_retries => {
+                    if let Some(step) = step {
+                        let class = AnswerClass::of(&answer);
+                        self.recorder
+                            .request(step, None, answer.sent.elapsed(), class.answered());
+                    }
+                    self.tally.error(format!("retry: 503 {}", answer.code()));
+                    attempt += 1;
+                    intended = back_off(rng, &mut backoff);
+                }
                 Ok(answer) => {
                     if let Some(step) = step {
                         let lateness = answer.sent.saturating_duration_since(intended);
@@ -125,13 +137,20 @@ impl Requester {
                         }
                     }
                     attempt += 1;
-                    let jitter = rng.random_range(0..=backoff.as_millis() as u64 / 2);
-                    intended = Instant::now() + backoff + Duration::from_millis(jitter);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    intended = back_off(rng, &mut backoff);
                 }
             }
         }
     }
+}
+
+/// When to try again after a failure: `backoff` from now with up to half of it in jitter;
+/// the next backoff is twice as long, up to `MAX_BACKOFF`.
+fn back_off(rng: &mut ChaCha8Rng, backoff: &mut Duration) -> Instant {
+    let jitter = rng.random_range(0..=backoff.as_millis() as u64 / 2);
+    let at = Instant::now() + *backoff + Duration::from_millis(jitter);
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    at
 }
 
 /// tokio's timer wheel ticks every millisecond and fires a sleep at the first tick after its

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // A test that unwraps fails with the value in its message.
 mod architecture;
+mod churn;
 mod contract;
 mod crash;
 mod dashboard;
