@@ -12,7 +12,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -257,7 +257,7 @@ fn churn(
 }
 
 /// What must hold after the run.
-fn check(report: &serde_json::Value, db: &Database, replica: &str, out: &PathBuf) {
+fn check(report: &serde_json::Value, db: &Database, replica: &str, out: &Path) {
     let violations = report["violations"].as_array().map_or(0, Vec::len);
     assert_eq!(violations, 0, "promises broken: {}", report["violations"]);
     let errors = report["errors"].as_object().cloned().unwrap_or_default();
