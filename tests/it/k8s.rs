@@ -16,7 +16,7 @@ const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/k8s");
 /// Every resource of the manifests (kustomizations aside), with the file it is in.
 fn resources() -> Vec<(PathBuf, Value)> {
     let mut out = Vec::new();
-    for part in ["server", "run"] {
+    for part in ["server", "run", "replicas"] {
         let dir = Path::new(DEPLOY).join(part);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap()
@@ -141,15 +141,36 @@ fn every_containers_args_are_otpfleets_own() {
             "{}: the image's entrypoint is otpfleet; give args only",
             c.workload
         );
-        let args: Vec<String> = c.args.iter().map(|a| expand(a, &env)).collect();
+        let mut args: Vec<String> = c.args.iter().map(|a| expand(a, &env)).collect();
         for a in &args {
             assert!(!a.contains("$("), "{}: {a} is not expanded", c.workload);
+        }
+        // What a Secret gives in the environment, otpfleet reads as its flag would be.
+        for var in secret_env(&c) {
+            match var.as_str() {
+                "DATABASE_URL" => args.extend(["--database-url".into(), "postgres://u@h/d".into()]),
+                other => panic!(
+                    "{}: {other} from a Secret is no variable otpfleet reads",
+                    c.workload
+                ),
+            }
         }
         let parsed = otpfleet::Opts::try_parse_from(std::iter::once("otpfleet".into()).chain(args));
         if let Err(e) = parsed {
             panic!("{}: its args do not parse: {e}", c.workload);
         }
     }
+}
+
+/// The names of a container's environment variables that come from a Secret.
+fn secret_env(c: &Container) -> Vec<String> {
+    c.spec["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["valueFrom"]["secretKeyRef"].is_object())
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -415,4 +436,131 @@ fn rfc3339(unix_ms: u64) -> String {
     jiff::Timestamp::from_millisecond(i64::try_from(unix_ms).unwrap())
         .unwrap()
         .to_string()
+}
+
+/// The replicas' manifests played locally on a PostgreSQL: the migration Job's container, then
+/// the Deployment's three pods as processes with their args and the Secret's `DATABASE_URL`;
+/// each is ready (its readiness probe's `/healthz` answers 200), and they serve one state (an
+/// OTP generated through one is redeemed through another, once). Needs
+/// `OTPFLEET_TEST_DATABASE_URL` (skipped without it, failed under `OTPFLEET_REQUIRE_PG`).
+#[test]
+fn the_replicas_played_locally_migrate_and_serve_one_state() {
+    let Ok(base) = std::env::var("OTPFLEET_TEST_DATABASE_URL") else {
+        assert!(std::env::var("OTPFLEET_REQUIRE_PG").is_err(), "no database");
+        crate::skipped("k8s replicas: no PostgreSQL (OTPFLEET_TEST_DATABASE_URL)");
+        return;
+    };
+    let schema = format!("k8s_{}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (c, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .unwrap();
+    });
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("admin-token")).unwrap();
+    let token = "k8s-replicas-token-0123456789";
+    std::fs::write(root.path().join("admin-token/token"), token).unwrap();
+    let env: BTreeMap<String, String> = [("DATABASE_URL".to_owned(), url)].into();
+    let migrate = container("otpfleet-migrate");
+    assert_eq!(secret_env(&migrate), ["DATABASE_URL"]);
+    let job = spawn(&pod_args(&migrate, &env, root.path(), ""), &env);
+    let said = finished(job, "the migration Job");
+    assert!(String::from_utf8_lossy(&said.stdout).contains("schema migrated"));
+
+    let pod = container("otpfleet-replicas");
+    let probe = pod.spec["readinessProbe"]["httpGet"]["path"]
+        .as_str()
+        .unwrap();
+    let mut pods = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let mut child = spawn(&pod_args(&pod, &env, root.path(), ""), &env);
+        let line = first_line(&mut child);
+        urls.push(
+            line.strip_prefix("listening on ")
+                .expect("a replica starts")
+                .to_owned(),
+        );
+        pods.push(child);
+    }
+    runtime.block_on(async {
+        use otpfleet_client::{HttpTransport, Transport as _, calls};
+        let t: Vec<HttpTransport> = urls
+            .iter()
+            .map(|u| HttpTransport::new(u, 2, std::time::Duration::from_secs(10)).unwrap())
+            .collect();
+        for replica in &t {
+            let ready = replica
+                .send(otpfleet_client::ApiRequest::get(probe))
+                .await
+                .unwrap();
+            assert_eq!(
+                ready.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&ready.body)
+            );
+        }
+        let admin = otpfleet_client::AdminClient::new(&t[0], token);
+        let input = otpfleet_protocol::AccountInput {
+            upn: "room-k8s@contoso.com".into(),
+            display_name: "Room K8s".into(),
+            license: otpfleet_protocol::License::Pro,
+            readiness: otpfleet_protocol::Readiness::NoActionNeeded,
+            password: None,
+        };
+        let ids = admin.import(&[input]).await.unwrap();
+        let tickets = otpfleet_client::AdminClient::new(&t[1], token)
+            .issue(&ids, 8, |_| false)
+            .await
+            .unwrap();
+        let device = otpfleet_protocol::VerifyRequest {
+            make: "Logitech".into(),
+            model: "Tap".into(),
+            serial: "K8S1".into(),
+            hdmi_ingest: true,
+        };
+        let verified = t[2].send(calls::verify(&device)).await.unwrap();
+        let token: otpfleet_protocol::VerifyResponse = verified.parse().unwrap();
+        let redeem = |t: &HttpTransport, token: &str| {
+            let body = otpfleet_protocol::RedeemRequest {
+                otp: tickets[0].otp.clone(),
+                verification_token: token.to_owned(),
+            };
+            let t = t.clone();
+            async move { t.send(calls::redeem(&body)).await.unwrap() }
+        };
+        assert_eq!(redeem(&t[2], &token.verification_token).await.status, 202);
+        let other = t[0].send(calls::verify(&otpfleet_protocol::VerifyRequest {
+            serial: "K8S2".into(),
+            ..device
+        }));
+        let other: otpfleet_protocol::VerifyResponse = other.await.unwrap().parse().unwrap();
+        let refused = redeem(&t[0], &other.verification_token).await;
+        assert_eq!(
+            refused.status,
+            409,
+            "{}",
+            String::from_utf8_lossy(&refused.body)
+        );
+    });
+    for child in pods {
+        crate::stop(child);
+    }
+    runtime.block_on(async {
+        let (c, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    });
 }
