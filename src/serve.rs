@@ -176,26 +176,10 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         // The wall clock is read once, here at the edge; from now on time follows tokio.
         let clock: Arc<dyn otpfleet_server::Clock> =
             Arc::new(TokioClock::new(otpfleet_run::wall_clock_ms()));
-        let storage = match opts.in_memory {
-            true => Storage::InMemory,
-            false => Storage::Durable(opts.data_dir.clone()),
-        };
         let given: Vec<(&str, &str)> = given.iter().map(|t| (t.as_str(), "token-file")).collect();
         let mut app = match &opts.database_url {
             Some(url) => on_postgres(&opts, url, catalogue, clock, &given).await?,
-            None => {
-                let started = std::time::Instant::now();
-                let server =
-                    otpfleet_server::assemble(opts.config(), catalogue, &storage, clock, &given)
-                        .with_context(|| {
-                            format!(
-                                "while opening the data directory {}",
-                                opts.data_dir.display()
-                            )
-                        })?;
-                say_recovered(&storage, &server, started);
-                server.app
-            }
+            None => on_its_own(&opts, catalogue, clock, &given)?,
         };
         if app.admin_tokens.is_empty() {
             let (token, path) = generate_token_file()?;
@@ -223,6 +207,30 @@ pub fn run(opts: ServeOpts) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     served
+}
+
+/// A server on its own: its data directory, or memory (`--in-memory`), accepting the admin
+/// tokens stored there and `given`.
+fn on_its_own(
+    opts: &ServeOpts,
+    catalogue: Catalogue,
+    clock: Arc<dyn otpfleet_server::Clock>,
+    given: &[(&str, &str)],
+) -> anyhow::Result<otpfleet_server::App> {
+    let storage = match opts.in_memory {
+        true => Storage::InMemory,
+        false => Storage::Durable(opts.data_dir.clone()),
+    };
+    let started = std::time::Instant::now();
+    let server = otpfleet_server::assemble(opts.config(), catalogue, &storage, clock, given)
+        .with_context(|| {
+            format!(
+                "while opening the data directory {}",
+                opts.data_dir.display()
+            )
+        })?;
+    say_recovered(&storage, &server, started);
+    Ok(server.app)
 }
 
 /// A replica on the PostgreSQL store at `url` (migrated first with `--migrate`), accepting the

@@ -75,16 +75,7 @@ impl Requester {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
-            // A timer costs a trip through tokio's timer wheel: only arm one to wait.
-            if intended > Instant::now() {
-                tokio::select! {
-                    biased;
-                    () = wait_until(intended, self.cfg.precise_timers) => {}
-                    () = self.stop.stopped() => return Err(CallError::Cancelled),
-                }
-            } else if self.stop.is_stopped() {
-                return Err(CallError::Cancelled);
-            }
+            self.wait_for(intended).await?;
             let injected = rng.random::<f64>() < self.cfg.rates.network_fault.get();
             let result = if injected {
                 self.tally.fault(Fault::Network);
@@ -101,26 +92,13 @@ impl Requester {
                 // A server unavailable for now (a replica whose database is away, one at its
                 // connection bound) is asked again, as a console would after a while.
                 Ok(answer) if answer.status == 503 && attempt < self.cfg.max_retries => {
-                    if let Some(step) = step {
-                        let class = AnswerClass::of(&answer);
-                        self.recorder
-                            .request(step, None, answer.sent.elapsed(), class.answered());
-                    }
+                    self.record(step, intended, &answer);
                     self.tally.error(format!("retry: 503 {}", answer.code()));
                     attempt += 1;
                     intended = back_off(rng, &mut backoff);
                 }
                 Ok(answer) => {
-                    if let Some(step) = step {
-                        let lateness = answer.sent.saturating_duration_since(intended);
-                        let class = AnswerClass::of(&answer);
-                        self.recorder.request(
-                            step,
-                            Some(lateness),
-                            answer.sent.elapsed(),
-                            class.answered(),
-                        );
-                    }
+                    self.record(step, intended, &answer);
                     return Ok(answer);
                 }
                 Err(e) if attempt >= self.cfg.max_retries => {
@@ -140,6 +118,39 @@ impl Requester {
                     intended = back_off(rng, &mut backoff);
                 }
             }
+        }
+    }
+}
+
+impl Requester {
+    /// Waits until `intended`, or answers `Cancelled` if the run is stopped first. A timer costs
+    /// a trip through tokio's timer wheel: only one that must wait is armed.
+    async fn wait_for(&self, intended: Instant) -> Result<(), CallError> {
+        if intended > Instant::now() {
+            tokio::select! {
+                biased;
+                () = wait_until(intended, self.cfg.precise_timers) => Ok(()),
+                () = self.stop.stopped() => Err(CallError::Cancelled),
+            }
+        } else if self.stop.is_stopped() {
+            Err(CallError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records an answer of `step` (if the request is one): its lateness from `intended` to
+    /// when it was sent, its service time and its class.
+    fn record(&self, step: Option<Step>, intended: Instant, answer: &Answer) {
+        if let Some(step) = step {
+            let lateness = answer.sent.saturating_duration_since(intended);
+            let class = AnswerClass::of(answer);
+            self.recorder.request(
+                step,
+                Some(lateness),
+                answer.sent.elapsed(),
+                class.answered(),
+            );
         }
     }
 }

@@ -61,13 +61,8 @@ impl Core {
                 return Err(invalid_otp());
             }
         };
-        if let Some(r) = slot
-            .request
-            .as_ref()
-            .filter(|r| sent_again(&r.device, r.verified_ms, &device, verified_ms))
-        {
-            let status = r.status(slot.expires_ms, now_ms);
-            return Ok(redeemed_again(r.id, &r.poll_token, status, r.interval_s));
+        if let Some(again) = sent_again_to(slot, (&device, verified_ms), now_ms) {
+            return Ok(again);
         }
         unredeemed(slot, now_ms)?;
         let id = self.store.next_request_id();
@@ -205,6 +200,21 @@ impl Core {
             status: RequestStatus::SignedIn,
         })
     }
+}
+
+/// The answer to a redemption by `device` (verified at `verified_ms`) that is the one already
+/// made with this OTP, sent again (see `gate::sent_again`): its request as it stands.
+fn sent_again_to(
+    slot: &OtpSlot,
+    (device, verified_ms): (&otpfleet_protocol::Device, u64),
+    now_ms: u64,
+) -> Option<RedeemResponse> {
+    let r = slot
+        .request
+        .as_ref()
+        .filter(|r| sent_again(&r.device, r.verified_ms, device, verified_ms))?;
+    let status = r.status(slot.expires_ms, now_ms);
+    Some(redeemed_again(r.id, &r.poll_token, status, r.interval_s))
 }
 
 /// A redemption's OTP must be unused and unexpired.

@@ -18,9 +18,9 @@ use crate::domain::store::AccountRecord;
 use crate::domain::{ApiError, IdKind, Stats};
 use otpfleet_protocol::{
     AccountDetail, AccountPage, BatchCreated, BatchRequest, BatchReview, ImportAction,
-    ImportResult, Preferences, PreferencesView,
+    ImportResult, IssuedOtp, Preferences, PreferencesView,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Accounts read per round trip while a filtered listing looks for a page's worth.
 const SCAN_CHUNK: usize = 1_024;
@@ -141,8 +141,7 @@ impl PgCore {
         let passwords = passwords_of(&req, |upn| known.contains(upn))?;
         let prefs = self.preferences().await?;
         let expires_ms = now_ms + u64::from(prefs.otp_validity_hours) * 3_600_000;
-        let mut by_id: std::collections::HashMap<u64, AccountRecord> =
-            found.into_iter().map(|a| (a.id, a)).collect();
+        let mut by_id: HashMap<u64, AccountRecord> = found.into_iter().map(|a| (a.id, a)).collect();
         let mut eligible = Vec::new();
         let mut refused = Vec::new();
         for a in order.iter().filter_map(|n| by_id.remove(n)) {
@@ -158,14 +157,36 @@ impl PgCore {
                 expires_at: rfc3339(expires_ms),
             }));
         }
+        let export_expires_ms = now_ms + self.config.export_window_ms;
+        let times = (now_ms, expires_ms, export_expires_ms);
+        let (batch, generated) = self
+            .generate(&eligible, passwords.as_ref(), times, by)
+            .await?;
+        Ok(BatchOutcome::Created(BatchCreated {
+            batch_id: IdKind::Batch.format(batch),
+            generated,
+            refused,
+            export_expires_at: rfc3339(export_expires_ms),
+        }))
+    }
+
+    /// Generates an OTP (and the password it hands over) for each of `eligible`, as one batch
+    /// in one transaction, its export kept until `export_expires_ms`; answers the batch id and
+    /// what each was given.
+    async fn generate(
+        &self,
+        eligible: &[AccountRecord],
+        passwords: Option<&HashMap<String, String>>,
+        (now_ms, expires_ms, export_expires_ms): (u64, u64, u64),
+        by: Option<&str>,
+    ) -> Result<(u64, Vec<IssuedOtp>), ApiError> {
         let entropy = self.secrets.entropy();
         let mut generated = Vec::with_capacity(eligible.len());
         let mut rows = Vec::with_capacity(eligible.len());
         let mut otps = Vec::with_capacity(eligible.len());
-        for a in &eligible {
+        for a in eligible {
             let code = entropy.otp();
             let password = passwords
-                .as_ref()
                 .and_then(|p| p.get(&a.upn_lower).cloned())
                 .unwrap_or_else(|| entropy.password());
             let otp = (
@@ -192,18 +213,12 @@ impl PgCore {
                 (a.id, otp)
             })
             .collect();
-        let export_expires_ms = now_ms + self.config.export_window_ms;
         let batch = self
             .store
             .create_batch(&new, (&rows, export_expires_ms), by, now_ms)
             .await
             .map_err(unavailable)?;
-        Ok(BatchOutcome::Created(BatchCreated {
-            batch_id: IdKind::Batch.format(batch),
-            generated,
-            refused,
-            export_expires_at: rfc3339(export_expires_ms),
-        }))
+        Ok((batch, generated))
     }
 
     /// The batch export as CSV, from whichever replica generated it.

@@ -219,8 +219,17 @@ impl PgStore {
                 again: None,
             }));
         }
-        // Lost: only which refusal to give is read now (or the request it made, when this is
-        // the console's own redemption sent again).
+        self.lost_redemption(&client, key, &r).await
+    }
+
+    /// Why a redemption that updated nothing lost: only which refusal to give is read now (or
+    /// the request it made, when this is the console's own redemption sent again).
+    async fn lost_redemption(
+        &self,
+        client: &deadpool_postgres::Client,
+        key: &[u8; 32],
+        r: &NewRequest<'_>,
+    ) -> Outcome<Redeemed> {
         let row = client
             .query_opt(LOST_REDEMPTION, &[&&key[..]])
             .await
