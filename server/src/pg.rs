@@ -43,6 +43,8 @@ pub struct PgStore {
     config: tokio_postgres::Config,
     /// The database as errors name it: `user@host:port/dbname`, never the password.
     target: String,
+    /// Transactions run again after a deadlock or a serialization failure (`retrying`).
+    retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -94,7 +96,15 @@ pub enum PgError {
     },
     #[error("the database {target} failed: {why}")]
     Failed { target: String, why: String },
+    /// A deadlock or a serialization failure: the transaction was rolled back, and running it
+    /// again may succeed.
+    #[error("the database {target} rolled a transaction back: {why}")]
+    Conflict { target: String, why: String },
 }
+
+/// How many times a transaction that lost to a deadlock or a serialization failure is run
+/// again before the failure is answered.
+const RETRIES: u32 = 3;
 
 impl PgStore {
     /// A store on the database at `url` (`postgres://…` or `key=value …`), with at most
@@ -126,6 +136,7 @@ impl PgStore {
             pool,
             config,
             target,
+            retries: Default::default(),
         };
         drop(store.client().await?);
         Ok(store)
@@ -163,10 +174,40 @@ impl PgStore {
 
     /// A statement that failed, named with the database.
     fn failed(&self, e: &tokio_postgres::Error) -> PgError {
-        PgError::Failed {
-            target: self.target.clone(),
-            why: describe(e),
+        use tokio_postgres::error::SqlState;
+        let (target, why) = (self.target.clone(), describe(e));
+        match e.code() {
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => PgError::Conflict { target, why },
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => {
+                PgError::Conflict { target, why }
+            }
+            _ => PgError::Failed { target, why },
         }
+    }
+
+    /// Runs the transaction `attempt` again, at most [`RETRIES`] times, when it lost to a
+    /// deadlock or a serialization failure (each run counted in `retries`); any other outcome
+    /// is its answer.
+    async fn retrying<T, Fut>(&self, mut attempt: impl FnMut() -> Fut) -> Result<T, PgError>
+    where
+        Fut: std::future::Future<Output = Result<T, PgError>>,
+    {
+        let mut left = RETRIES;
+        loop {
+            match attempt().await {
+                Err(PgError::Conflict { .. }) if left > 0 => {
+                    left -= 1;
+                    self.retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Transactions run again after a deadlock or a serialization failure, so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -149,12 +149,18 @@ async fn metrics(app: &App, pg: &PgCore, admin: bool) -> Result<Reply, ApiError>
         }
         false => None,
     };
-    let text = app.metrics.render(
+    let mut text = app.metrics.render(
         sensitive.as_ref().map(|(s, b)| (s, b)),
         pg.throttle_counts(),
         None,
         &app.connections,
     );
+    text.push_str(&format!(
+        "# HELP otpfleet_db_retries_total Transactions run again after a deadlock or a \
+         serialization failure.\n# TYPE otpfleet_db_retries_total counter\n\
+         otpfleet_db_retries_total {}\n",
+        pg.store().retries()
+    ));
     Ok(reply_bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4",

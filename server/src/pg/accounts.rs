@@ -152,8 +152,19 @@ impl PgStore {
     /// Creates or updates every account of an import in one transaction (all or none); answers
     /// each one's id and whether it was created, in the order given. Rows are written in
     /// `upn_key` order, so two imports naming the same accounts lock them in the same order
-    /// and never deadlock.
+    /// and never deadlock each other; one that deadlocks with a batch (which locks in id order)
+    /// is run again.
     pub async fn import(
+        &self,
+        accounts: &[NewAccount<'_>],
+        by: Option<&str>,
+        at_ms: u64,
+    ) -> Result<Vec<(u64, bool)>, PgError> {
+        self.retrying(|| self.import_once(accounts, by, at_ms))
+            .await
+    }
+
+    async fn import_once(
         &self,
         accounts: &[NewAccount<'_>],
         by: Option<&str>,

@@ -38,8 +38,19 @@ impl PgStore {
     /// Generates a batch in one transaction: a batch id no replica has handed out, each
     /// account's OTP (replacing the one it had, in account order so that two batches never
     /// deadlock), the export rows kept until `export_expires_ms`, and the audit entries.
-    /// Answers the batch id.
+    /// Answers the batch id. One that deadlocks with an import is run again.
     pub(crate) async fn create_batch(
+        &self,
+        otps: &[(u64, NewOtp<'_>)],
+        export: (&[ExportRow], u64),
+        by: Option<&str>,
+        at_ms: u64,
+    ) -> Result<u64, PgError> {
+        self.retrying(|| self.create_batch_once(otps, export, by, at_ms))
+            .await
+    }
+
+    async fn create_batch_once(
         &self,
         otps: &[(u64, NewOtp<'_>)],
         export: (&[ExportRow], u64),

@@ -1,20 +1,20 @@
 //! Guessing OTPs does not pay: 100,000 random guesses against 10,000 live OTPs find none, and
-//! the throttle engages.
+//! the throttle engages, on either store.
 
 use otpfleet_protocol::{
     AccountInput, BatchRequest, License, OTP_LEN, OtpCode, PasswordMode, Readiness, RedeemRequest,
     VerifyRequest,
 };
 use otpfleet_server::domain::accounts::ImportRow;
-use otpfleet_server::{Core, handle};
+use otpfleet_server::{ApiError, Core, handle};
 use rand::{Rng, SeedableRng};
 use std::net::IpAddr;
 
 const LIVE: usize = 10_000;
 const GUESSES: u64 = 100_000;
 
-#[test]
-fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_throttled() {
+#[tokio::test]
+async fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_throttled() {
     let core = Core::with_defaults();
     let now = crate::helpers::START_MS;
     rooms_with_otps(&core, LIVE, now);
@@ -22,53 +22,118 @@ fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_t
         core.preferences_view(now).guessing_bound.live_otps,
         LIVE as u64
     );
+    let guessed = guesses(
+        |v, at| core.verify(v, at).map(|t| t.verification_token),
+        async |r, from, at| core.redeem_from(&r, Some(from), at).map(|_| ()),
+    )
+    .await;
+    guessed.check(core.throttle_counts());
+    let bound = core.preferences_view(now).guessing_bound;
+    assert!(bound.success_probability < 1e-9, "{bound:?}");
+}
 
+/// The same guesses against a replica on PostgreSQL (its throttle is the replica's own: README
+/// "Keeping intruders out"). Needs a PostgreSQL (`helpers::Db`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_guesses_against_a_replica_on_postgres_find_none_and_get_throttled() {
+    use otpfleet_server::pg::{PgCore, PgStore};
+    let Some(db) = crate::helpers::Db::new("guessing").await else {
+        return;
+    };
+    let store = PgStore::connect(&db.url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let config = otpfleet_server::ServerConfig::default();
+    let catalogue = otpfleet_server::Catalogue::builtin();
+    let pg = PgCore::open(store, config, catalogue).await.unwrap();
+    let now = crate::helpers::START_MS;
+    let imported = pg
+        .import_accounts(room_rows(LIVE), None, now)
+        .await
+        .unwrap();
+    let ids = imported.results.into_iter().map(|r| r.account_id).collect();
+    pg.create_batch(batch_of(ids), now, None).await.unwrap();
+    let live = pg.preferences_view(now).await.unwrap().guessing_bound;
+    assert_eq!(live.live_otps, LIVE as u64);
+    let guessed = guesses(
+        |v, at| pg.verify(v, at).map(|t| t.verification_token),
+        async |r, from, at| pg.redeem_from(&r, Some(from), at).await.map(|_| ()),
+    )
+    .await;
+    guessed.check(pg.throttle_counts());
+    let bound = pg.preferences_view(now).await.unwrap().guessing_bound;
+    assert!(bound.success_probability < 1e-9, "{bound:?}");
+    db.drop_schema().await;
+}
+
+/// What `GUESSES` random guesses from one address met.
+#[derive(Clone, Copy)]
+struct Guessed {
+    successes: u64,
+    throttled: u64,
+    refused: u64,
+}
+
+impl Guessed {
+    /// None found, the per-address back-off engaged, and the throttle counted what it saw.
+    fn check(&self, counts: otpfleet_server::domain::throttle::ThrottleCounts) {
+        let Guessed {
+            successes,
+            throttled,
+            refused,
+        } = *self;
+        assert_eq!(successes, 0);
+        assert!(
+            throttled > GUESSES / 2,
+            "the per-address back-off engaged: {throttled} throttled, {refused} refused"
+        );
+        assert_eq!(counts.failures, refused);
+        assert_eq!(counts.throttled_source, throttled);
+    }
+}
+
+/// `GUESSES` random OTPs redeemed from one address, the console serial rotated, the clock
+/// running 10 ms per guess: `verify` and `redeem` are a store's.
+async fn guesses(
+    verify: impl Fn(&VerifyRequest, u64) -> Result<String, ApiError>,
+    redeem: impl AsyncFn(RedeemRequest, IpAddr, u64) -> Result<(), ApiError>,
+) -> Guessed {
+    let now = crate::helpers::START_MS;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let attacker: IpAddr = [203, 0, 113, 9].into();
-    let (mut successes, mut throttled, mut refused) = (0, 0, 0);
+    let mut met = Guessed {
+        successes: 0,
+        throttled: 0,
+        refused: 0,
+    };
     for i in 0..GUESSES {
-        // The attacker rotates console serials; the clock runs 10 ms per guess.
         let at = now + i * 10;
-        let verify = VerifyRequest {
+        let device = VerifyRequest {
             make: "Logitech".into(),
             model: "Tap".into(),
             serial: format!("ATK{}", i % 5_000),
             hdmi_ingest: true,
         };
-        let token = core.verify(&verify, at).expect("verify").verification_token;
+        let token = verify(&device, at).expect("verify");
         let guess = OtpCode::from_indices(std::array::from_fn::<u8, OTP_LEN, _>(|_| {
             rng.random_range(0..20)
         }));
-        match core.redeem_from(
-            &RedeemRequest {
-                otp: guess.to_string(),
-                verification_token: token,
-            },
-            Some(attacker),
-            at,
-        ) {
-            Ok(_) => successes += 1,
+        let req = RedeemRequest {
+            otp: guess.to_string(),
+            verification_token: token,
+        };
+        match redeem(req, attacker, at).await {
+            Ok(()) => met.successes += 1,
             Err(e) if e.code.as_str() == "too_many_attempts" => {
                 assert!(e.retry_after_s.is_some_and(|s| s > 0));
-                throttled += 1;
+                met.throttled += 1;
             }
             Err(e) => {
                 assert_eq!(e.code.as_str(), "invalid_otp");
-                refused += 1;
+                met.refused += 1;
             }
         }
     }
-    assert_eq!(successes, 0);
-    assert!(
-        throttled > GUESSES / 2,
-        "the per-address back-off engaged: {throttled} throttled, {refused} refused"
-    );
-    let counts = core.throttle_counts();
-    let (failures, by_source) = (counts.failures, counts.throttled_source);
-    assert_eq!(failures, refused);
-    assert_eq!(by_source, throttled);
-    let bound = core.preferences_view(now).guessing_bound;
-    assert!(bound.success_probability < 1e-9, "{bound:?}");
+    met
 }
 
 #[tokio::test]
@@ -123,9 +188,9 @@ async fn the_metrics_show_the_throttle_and_the_bound() {
     }
 }
 
-/// A core with `n` ready accounts, each with an OTP and a known password; answers the OTPs.
-fn rooms_with_otps(core: &Core, n: usize, now: u64) -> Vec<String> {
-    let rows = (0..n)
+/// `n` ready accounts to import, each with a known password.
+fn room_rows(n: usize) -> Vec<ImportRow> {
+    (0..n)
         .map(|i| ImportRow {
             line: i + 1,
             input: AccountInput {
@@ -136,21 +201,32 @@ fn rooms_with_otps(core: &Core, n: usize, now: u64) -> Vec<String> {
                 password: Some(format!("right-password-{i}")),
             },
         })
-        .collect();
+        .collect()
+}
+
+/// A batch generating an OTP for each of `ids`.
+fn batch_of(ids: Vec<String>) -> BatchRequest {
+    BatchRequest {
+        account_ids: ids,
+        password_mode: PasswordMode::AutoGenerate,
+        sign_in_csv: None,
+        review_only: false,
+    }
+}
+
+/// A core with `n` ready accounts, each with an OTP and a known password; answers the OTPs.
+fn rooms_with_otps(core: &Core, n: usize, now: u64) -> Vec<String> {
     let ids = core
-        .import_accounts(rows, None)
+        .import_accounts(room_rows(n), None)
         .expect("import")
         .results
         .into_iter()
         .map(|r| r.account_id)
         .collect();
-    let batch = BatchRequest {
-        account_ids: ids,
-        password_mode: PasswordMode::AutoGenerate,
-        sign_in_csv: None,
-        review_only: false,
-    };
-    match core.create_batch(batch, now, None).expect("generate") {
+    match core
+        .create_batch(batch_of(ids), now, None)
+        .expect("generate")
+    {
         otpfleet_server::domain::batches::BatchOutcome::Created(c) => {
             c.generated.into_iter().map(|g| g.otp).collect()
         }

@@ -121,6 +121,15 @@ async fn three_replicas_serve_one_state_and_a_poll_hears_a_decision_made_elsewhe
         .collect();
     assert_eq!(actions, expected, "{}", log.text);
     assert!(!log.text.contains(&otp) && !log.text.contains(&password));
+    // What the accounts hold, for admins, from the database; the retries counted.
+    let metrics = r[0].admin(Method::GET, "/metrics", None).await.text;
+    for line in [
+        "otpfleet_accounts{provisioning=\"signed_in\"} 1",
+        "otpfleet_live_otps 1",
+        "otpfleet_db_retries_total 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     db.drop_schema().await;
 }
 
