@@ -1,139 +1,309 @@
-//! Guessing OTPs does not pay: 100,000 random guesses against 10,000 live OTPs find none, and
-//! the throttle engages, on either store.
+//! Guessing OTPs does not pay, on either store (each test runs on the embedded core and on a
+//! replica on PostgreSQL, when one is reachable: `helpers::Db`): 100,000 random guesses
+//! against 10,000 live OTPs find none and the throttle engages; guessers cannot lock other
+//! consoles out; wrong passwords on manual sign-in engage the throttle.
 
 use otpfleet_protocol::{
-    AccountInput, BatchRequest, License, OTP_LEN, OtpCode, PasswordMode, Readiness, RedeemRequest,
-    VerifyRequest,
+    AccountInput, BatchRequest, License, ManualSignInRequest, OTP_LEN, OtpCode, PasswordMode,
+    Readiness, RedeemRequest, VerifyRequest,
 };
 use otpfleet_server::domain::accounts::ImportRow;
-use otpfleet_server::{ApiError, Core, handle};
+use otpfleet_server::domain::batches::BatchOutcome;
+use otpfleet_server::domain::throttle::ThrottleCounts;
+use otpfleet_server::pg::{PgCore, PgStore};
+use otpfleet_server::{ApiError, Catalogue, Core, ServerConfig, handle};
 use rand::{Rng, SeedableRng};
 use std::net::IpAddr;
 
 const LIVE: usize = 10_000;
 const GUESSES: u64 = 100_000;
 
-#[tokio::test]
-async fn a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_throttled() {
-    let core = Core::with_defaults();
-    let now = crate::helpers::START_MS;
-    rooms_with_otps(&core, LIVE, now);
-    assert_eq!(
-        core.preferences_view(now).guessing_bound.live_otps,
-        LIVE as u64
-    );
-    let guessed = guesses(
-        |v, at| core.verify(v, at).map(|t| t.verification_token),
-        async |r, from, at| core.redeem_from(&r, Some(from), at).map(|_| ()),
-    )
-    .await;
-    guessed.check(core.throttle_counts());
-    let bound = core.preferences_view(now).guessing_bound;
-    assert!(bound.success_probability < 1e-9, "{bound:?}");
+/// What the guessing tests need of a store.
+trait Guessed {
+    /// `n` ready accounts with an OTP each (and a known password); answers the OTPs.
+    async fn rooms(&self, n: usize, now: u64) -> Vec<String>;
+    fn token(&self, serial: &str, now: u64) -> String;
+    async fn redeem(
+        &self,
+        otp: &str,
+        token: String,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), ApiError>;
+    async fn manual(
+        &self,
+        req: &ManualSignInRequest,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), ApiError>;
+    fn counts(&self) -> ThrottleCounts;
+    async fn live_otps(&self, now: u64) -> u64;
 }
 
-/// The same guesses against a replica on PostgreSQL (its throttle is the replica's own: README
-/// "Keeping intruders out"). Needs a PostgreSQL (`helpers::Db`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_guesses_against_a_replica_on_postgres_find_none_and_get_throttled() {
-    use otpfleet_server::pg::{PgCore, PgStore};
-    let Some(db) = crate::helpers::Db::new("guessing").await else {
-        return;
-    };
-    let store = PgStore::connect(&db.url, 4).await.unwrap();
-    store.migrate().await.unwrap();
-    let config = otpfleet_server::ServerConfig::default();
-    let catalogue = otpfleet_server::Catalogue::builtin();
-    let pg = PgCore::open(store, config, catalogue).await.unwrap();
-    let now = crate::helpers::START_MS;
-    let imported = pg
-        .import_accounts(room_rows(LIVE), None, now)
-        .await
-        .unwrap();
-    let ids = imported.results.into_iter().map(|r| r.account_id).collect();
-    pg.create_batch(batch_of(ids), now, None).await.unwrap();
-    let live = pg.preferences_view(now).await.unwrap().guessing_bound;
-    assert_eq!(live.live_otps, LIVE as u64);
-    let guessed = guesses(
-        |v, at| pg.verify(v, at).map(|t| t.verification_token),
-        async |r, from, at| pg.redeem_from(&r, Some(from), at).await.map(|_| ()),
-    )
-    .await;
-    guessed.check(pg.throttle_counts());
-    let bound = pg.preferences_view(now).await.unwrap().guessing_bound;
-    assert!(bound.success_probability < 1e-9, "{bound:?}");
-    db.drop_schema().await;
-}
-
-/// What `GUESSES` random guesses from one address met.
-#[derive(Clone, Copy)]
-struct Guessed {
-    successes: u64,
-    throttled: u64,
-    refused: u64,
-}
-
-impl Guessed {
-    /// None found, the per-address back-off engaged, and the throttle counted what it saw.
-    fn check(&self, counts: otpfleet_server::domain::throttle::ThrottleCounts) {
-        let Guessed {
-            successes,
-            throttled,
-            refused,
-        } = *self;
-        assert_eq!(successes, 0);
-        assert!(
-            throttled > GUESSES / 2,
-            "the per-address back-off engaged: {throttled} throttled, {refused} refused"
-        );
-        assert_eq!(counts.failures, refused);
-        assert_eq!(counts.throttled_source, throttled);
+fn device(serial: &str) -> VerifyRequest {
+    VerifyRequest {
+        make: "Logitech".into(),
+        model: "Tap".into(),
+        serial: serial.into(),
+        hdmi_ingest: true,
     }
 }
 
-/// `GUESSES` random OTPs redeemed from one address, the console serial rotated, the clock
-/// running 10 ms per guess: `verify` and `redeem` are a store's.
-async fn guesses(
-    verify: impl Fn(&VerifyRequest, u64) -> Result<String, ApiError>,
-    redeem: impl AsyncFn(RedeemRequest, IpAddr, u64) -> Result<(), ApiError>,
-) -> Guessed {
+fn redeem_request(otp: &str, token: String) -> RedeemRequest {
+    RedeemRequest {
+        otp: otp.into(),
+        verification_token: token,
+    }
+}
+
+fn otps_of(outcome: BatchOutcome) -> Vec<String> {
+    match outcome {
+        BatchOutcome::Created(c) => c.generated.into_iter().map(|g| g.otp).collect(),
+        BatchOutcome::Review(_) => panic!("not a review"),
+    }
+}
+
+impl Guessed for Core {
+    async fn rooms(&self, n: usize, now: u64) -> Vec<String> {
+        let imported = self.import_accounts(room_rows(n), None).expect("import");
+        let ids = imported.results.into_iter().map(|r| r.account_id).collect();
+        otps_of(
+            self.create_batch(batch_of(ids), now, None)
+                .expect("generate"),
+        )
+    }
+    fn token(&self, serial: &str, now: u64) -> String {
+        self.verify(&device(serial), now)
+            .expect("verify")
+            .verification_token
+    }
+    async fn redeem(
+        &self,
+        otp: &str,
+        token: String,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        self.redeem_from(&redeem_request(otp, token), Some(from), now)
+            .map(|_| ())
+    }
+    async fn manual(
+        &self,
+        req: &ManualSignInRequest,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        self.manual_sign_in(req, Some(from), now).map(|_| ())
+    }
+    fn counts(&self) -> ThrottleCounts {
+        self.throttle_counts()
+    }
+    async fn live_otps(&self, now: u64) -> u64 {
+        self.preferences_view(now).guessing_bound.live_otps
+    }
+}
+
+impl Guessed for PgCore {
+    async fn rooms(&self, n: usize, now: u64) -> Vec<String> {
+        let imported = self
+            .import_accounts(room_rows(n), None, now)
+            .await
+            .expect("import");
+        let ids = imported.results.into_iter().map(|r| r.account_id).collect();
+        otps_of(
+            self.create_batch(batch_of(ids), now, None)
+                .await
+                .expect("generate"),
+        )
+    }
+    fn token(&self, serial: &str, now: u64) -> String {
+        self.verify(&device(serial), now)
+            .expect("verify")
+            .verification_token
+    }
+    async fn redeem(
+        &self,
+        otp: &str,
+        token: String,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        self.redeem_from(&redeem_request(otp, token), Some(from), now)
+            .await
+            .map(|_| ())
+    }
+    async fn manual(
+        &self,
+        req: &ManualSignInRequest,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        self.manual_sign_in(req, Some(from), now).await.map(|_| ())
+    }
+    fn counts(&self) -> ThrottleCounts {
+        self.throttle_counts()
+    }
+    async fn live_otps(&self, now: u64) -> u64 {
+        let view = self.preferences_view(now).await.expect("preferences");
+        view.guessing_bound.live_otps
+    }
+}
+
+/// A replica on a migrated schema of its own, or `None` without a PostgreSQL.
+async fn replica(test: &str) -> Option<(PgCore, crate::helpers::Db)> {
+    let db = crate::helpers::Db::new(test).await?;
+    let store = PgStore::connect(&db.url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let pg = PgCore::open(store, ServerConfig::default(), Catalogue::builtin());
+    Some((pg.await.unwrap(), db))
+}
+
+/// Runs `check` on the embedded core and on a replica on PostgreSQL (when one is reachable).
+macro_rules! on_both_stores {
+    ($core_test:ident, $pg_test:ident, $check:ident) => {
+        #[tokio::test]
+        async fn $core_test() {
+            $check(&Core::with_defaults()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $pg_test() {
+            let Some((pg, db)) = replica(stringify!($pg_test)).await else {
+                return;
+            };
+            $check(&pg).await;
+            db.drop_schema().await;
+        }
+    };
+}
+
+on_both_stores!(
+    a_hundred_thousand_guesses_against_ten_thousand_live_otps_find_none_and_get_throttled,
+    the_same_guesses_on_postgres,
+    hundred_thousand_guesses
+);
+on_both_stores!(
+    guessers_do_not_lock_out_other_consoles,
+    guessers_do_not_lock_out_other_consoles_on_postgres,
+    no_lock_out
+);
+on_both_stores!(
+    wrong_passwords_on_manual_sign_in_engage_the_throttle,
+    wrong_passwords_engage_the_throttle_on_postgres,
+    manual_throttle
+);
+
+/// 100,000 random guesses from one address, the console serial rotated and the clock running
+/// 10 ms per guess, against 10,000 live OTPs: none found, the per-address back-off engaged, and
+/// the throttle counted what it saw.
+async fn hundred_thousand_guesses(store: &impl Guessed) {
     let now = crate::helpers::START_MS;
+    store.rooms(LIVE, now).await;
+    assert_eq!(store.live_otps(now).await, LIVE as u64);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let attacker: IpAddr = [203, 0, 113, 9].into();
-    let mut met = Guessed {
-        successes: 0,
-        throttled: 0,
-        refused: 0,
-    };
+    let (mut successes, mut throttled, mut refused) = (0u64, 0u64, 0u64);
     for i in 0..GUESSES {
         let at = now + i * 10;
-        let device = VerifyRequest {
-            make: "Logitech".into(),
-            model: "Tap".into(),
-            serial: format!("ATK{}", i % 5_000),
-            hdmi_ingest: true,
-        };
-        let token = verify(&device, at).expect("verify");
+        let token = store.token(&format!("ATK{}", i % 5_000), at);
         let guess = OtpCode::from_indices(std::array::from_fn::<u8, OTP_LEN, _>(|_| {
             rng.random_range(0..20)
         }));
-        let req = RedeemRequest {
-            otp: guess.to_string(),
-            verification_token: token,
-        };
-        match redeem(req, attacker, at).await {
-            Ok(()) => met.successes += 1,
+        match store.redeem(&guess.to_string(), token, attacker, at).await {
+            Ok(()) => successes += 1,
             Err(e) if e.code.as_str() == "too_many_attempts" => {
                 assert!(e.retry_after_s.is_some_and(|s| s > 0));
-                met.throttled += 1;
+                throttled += 1;
             }
             Err(e) => {
                 assert_eq!(e.code.as_str(), "invalid_otp");
-                met.refused += 1;
+                refused += 1;
             }
         }
     }
-    met
+    assert_eq!(successes, 0);
+    assert!(
+        throttled > GUESSES / 2,
+        "the per-address back-off engaged: {throttled} throttled, {refused} refused"
+    );
+    let counts = store.counts();
+    assert_eq!(counts.failures, refused);
+    assert_eq!(counts.throttled_source, throttled);
+}
+
+/// Strangers cannot lock everyone out: the global budget spent by 10,000 wrong OTPs from 200
+/// addresses leaves a new address's valid OTP redeemable, and 100 wrong OTPs naming another
+/// console's serial do not block that console.
+async fn no_lock_out(core: &impl Guessed) {
+    let now = crate::helpers::START_MS;
+    let otps = core.rooms(3, now).await;
+    let wrong = "BBBB-BBBB-BBBB-BBBB";
+    let mut throttled_global = 0;
+    for i in 0..10_000u32 {
+        let from: IpAddr = [198, 51, 100, (i % 200) as u8].into();
+        let t = core.token(&format!("ATK{i}"), now);
+        let answer = core.redeem(wrong, t, from, now).await;
+        if answer.is_err_and(|e| e.code.as_str() == "too_many_attempts") {
+            throttled_global += 1;
+        }
+    }
+    let failures = core.counts().failures;
+    assert!(failures >= 9_000, "the guesses were counted: {failures}");
+    let t = core.token("ROOM-A", now);
+    assert_eq!(
+        core.redeem(&otps[0], t, [203, 0, 113, 7].into(), now).await,
+        Ok(()),
+        "a new address's valid OTP redeems ({throttled_global} guesses throttled)"
+    );
+
+    // 100 wrong OTPs naming the victim's serial, from the attacker's address.
+    let attacker: IpAddr = [198, 51, 100, 250].into();
+    let victim: IpAddr = [192, 0, 2, 10].into();
+    let later = now + 120_000;
+    for _ in 0..100 {
+        let t = core.token("VICTIM-9", later);
+        let _ = core.redeem(wrong, t, attacker, later).await;
+    }
+    let t = core.token("VICTIM-9", later);
+    assert_eq!(core.redeem(&otps[1], t, victim, later).await, Ok(()));
+}
+
+/// Manual sign-in is throttled like redemption: 1,000 wrong passwords for one account engage
+/// the back-off, and while it lasts even the right password is refused.
+async fn manual_throttle(core: &impl Guessed) {
+    let now = crate::helpers::START_MS;
+    core.rooms(1, now).await;
+    let attempt = async |password: &str, from: IpAddr| {
+        let req = ManualSignInRequest {
+            email: "room-0@contoso.com".into(),
+            password: password.into(),
+            verification_token: core.token("MANUAL-1", now),
+        };
+        let answer = core.manual(&req, from, now).await;
+        answer.map_err(|e| e.code.as_str().to_owned())
+    };
+    let mut throttled = 0;
+    for i in 0..1_000u32 {
+        // The guesser rotates addresses: the account's own count catches it.
+        let from: IpAddr = [198, 51, 100, (i % 250) as u8].into();
+        match attempt(&format!("guess-{i}"), from)
+            .await
+            .unwrap_err()
+            .as_str()
+        {
+            "too_many_attempts" => throttled += 1,
+            other => assert_eq!(other, "invalid_credentials"),
+        }
+    }
+    assert!(
+        throttled >= 800,
+        "the throttle engaged: {throttled} of 1,000"
+    );
+    assert_eq!(
+        attempt("right-password-0", [203, 0, 113, 1].into()).await,
+        Err("too_many_attempts".into()),
+        "the right password waits out the back-off too"
+    );
 }
 
 #[tokio::test]
@@ -212,126 +382,4 @@ fn batch_of(ids: Vec<String>) -> BatchRequest {
         sign_in_csv: None,
         review_only: false,
     }
-}
-
-/// A core with `n` ready accounts, each with an OTP and a known password; answers the OTPs.
-fn rooms_with_otps(core: &Core, n: usize, now: u64) -> Vec<String> {
-    let ids = core
-        .import_accounts(room_rows(n), None)
-        .expect("import")
-        .results
-        .into_iter()
-        .map(|r| r.account_id)
-        .collect();
-    match core
-        .create_batch(batch_of(ids), now, None)
-        .expect("generate")
-    {
-        otpfleet_server::domain::batches::BatchOutcome::Created(c) => {
-            c.generated.into_iter().map(|g| g.otp).collect()
-        }
-        otpfleet_server::domain::batches::BatchOutcome::Review(_) => panic!("not a review"),
-    }
-}
-
-fn token(core: &Core, serial: &str, now: u64) -> String {
-    let verify = VerifyRequest {
-        make: "Logitech".into(),
-        model: "Tap".into(),
-        serial: serial.into(),
-        hdmi_ingest: true,
-    };
-    core.verify(&verify, now)
-        .expect("verify")
-        .verification_token
-}
-
-fn redeem(core: &Core, otp: &str, token: String, from: IpAddr, now: u64) -> Result<(), String> {
-    let req = RedeemRequest {
-        otp: otp.into(),
-        verification_token: token,
-    };
-    core.redeem_from(&req, Some(from), now)
-        .map(|_| ())
-        .map_err(|e| e.code.as_str().to_owned())
-}
-
-/// Strangers cannot lock everyone out: the global budget spent by 10,000 wrong OTPs from 200
-/// addresses leaves a new address's valid OTP redeemable, and 100 wrong OTPs naming another
-/// console's serial do not block that console.
-#[test]
-fn guessers_do_not_lock_out_other_consoles() {
-    let core = Core::with_defaults();
-    let now = crate::helpers::START_MS;
-    let otps = rooms_with_otps(&core, 3, now);
-    let wrong = "BBBB-BBBB-BBBB-BBBB";
-    let mut throttled_global = 0;
-    for i in 0..10_000u32 {
-        let from: IpAddr = [198, 51, 100, (i % 200) as u8].into();
-        let t = token(&core, &format!("ATK{i}"), now);
-        if redeem(&core, wrong, t, from, now).is_err_and(|c| c == "too_many_attempts") {
-            throttled_global += 1;
-        }
-    }
-    let failures = core.throttle_counts().failures;
-    assert!(failures >= 9_000, "the guesses were counted: {failures}");
-    let t = token(&core, "ROOM-A", now);
-    assert_eq!(
-        redeem(&core, &otps[0], t, [203, 0, 113, 7].into(), now),
-        Ok(()),
-        "a new address's valid OTP redeems ({throttled_global} guesses throttled)"
-    );
-
-    // 100 wrong OTPs naming the victim's serial, from the attacker's address.
-    let attacker: IpAddr = [198, 51, 100, 250].into();
-    let victim: IpAddr = [192, 0, 2, 10].into();
-    let later = now + 120_000;
-    for _ in 0..100 {
-        let _ = redeem(
-            &core,
-            wrong,
-            token(&core, "VICTIM-9", later),
-            attacker,
-            later,
-        );
-    }
-    let t = token(&core, "VICTIM-9", later);
-    assert_eq!(redeem(&core, &otps[1], t, victim, later), Ok(()));
-}
-
-/// Manual sign-in is throttled like redemption: 1,000 wrong passwords for one account engage
-/// the back-off, and while it lasts even the right password is refused.
-#[test]
-fn wrong_passwords_on_manual_sign_in_engage_the_throttle() {
-    let core = Core::with_defaults();
-    let now = crate::helpers::START_MS;
-    rooms_with_otps(&core, 1, now);
-    let attempt = |password: &str, from: IpAddr| {
-        let req = otpfleet_protocol::ManualSignInRequest {
-            email: "room-0@contoso.com".into(),
-            password: password.into(),
-            verification_token: token(&core, "MANUAL-1", now),
-        };
-        core.manual_sign_in(&req, Some(from), now)
-            .map(|_| ())
-            .map_err(|e| e.code.as_str().to_owned())
-    };
-    let mut throttled = 0;
-    for i in 0..1_000u32 {
-        // The guesser rotates addresses: the account's own count catches it.
-        let from: IpAddr = [198, 51, 100, (i % 250) as u8].into();
-        match attempt(&format!("guess-{i}"), from).unwrap_err().as_str() {
-            "too_many_attempts" => throttled += 1,
-            other => assert_eq!(other, "invalid_credentials"),
-        }
-    }
-    assert!(
-        throttled >= 800,
-        "the throttle engaged: {throttled} of 1,000"
-    );
-    assert_eq!(
-        attempt("right-password-0", [203, 0, 113, 1].into()),
-        Err("too_many_attempts".into()),
-        "the right password waits out the back-off too"
-    );
 }
