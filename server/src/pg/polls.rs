@@ -89,7 +89,10 @@ impl PollCache {
             return;
         }
         let mut entry = self.entries.entry(id).or_insert(Entry::Changed(0));
-        if matches!(*entry, Entry::Changed(at) if at > mark) {
+        // Again under the entry's lock: a reconnect may have emptied the cache since the
+        // check above (it moves `since` before it empties).
+        let stale = mark < self.since.load(Ordering::Acquire);
+        if stale || matches!(*entry, Entry::Changed(at) if at > mark) {
             return;
         }
         *entry = Entry::Known(known);
