@@ -107,13 +107,13 @@ impl Core {
         (now_ms, expires_ms): (u64, u64),
         (by, unit): (Option<&str>, &mut super::Unit<'_>),
     ) -> (IssuedOtp, ExportRow) {
-        let code = self.secrets.entropy().otp();
-        let key = self.secrets.otp_key(&code);
         let mut a = account.lock();
-        let password = passwords
-            .and_then(|p| p.get(&a.upn_lower).cloned())
-            .unwrap_or_else(|| self.secrets.entropy().password());
-        let password_hash = self.secrets.password_hash(&a.upn_lower, &password);
+        let Fresh {
+            code,
+            key,
+            password,
+            password_hash,
+        } = fresh(&self.secrets, passwords, &a.upn_lower);
         unit.emit(|| Event::OtpIssued {
             account: a.id,
             key,
@@ -356,6 +356,32 @@ pub(crate) fn wire_ref(a: &AccountRecord) -> WireAccountRef {
     WireAccountRef {
         account_id: IdKind::Account.format(a.id),
         upn: a.upn.clone(),
+    }
+}
+
+/// A new OTP for the account keyed `upn_lower`, the password it hands over (the sign-in CSV's,
+/// or a generated one) and the keyed hashes each store keeps of both.
+pub(crate) struct Fresh {
+    pub code: otpfleet_protocol::OtpCode,
+    pub key: super::secrets::OtpKey,
+    pub password: String,
+    pub password_hash: [u8; 32],
+}
+
+pub(crate) fn fresh(
+    secrets: &super::secrets::Secrets,
+    passwords: Option<&HashMap<String, String>>,
+    upn_lower: &str,
+) -> Fresh {
+    let code = secrets.entropy().otp();
+    let password = passwords
+        .and_then(|p| p.get(upn_lower).cloned())
+        .unwrap_or_else(|| secrets.entropy().password());
+    Fresh {
+        key: secrets.otp_key(&code),
+        password_hash: secrets.password_hash(upn_lower, &password),
+        code,
+        password,
     }
 }
 

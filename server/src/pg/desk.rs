@@ -11,7 +11,7 @@ use crate::domain::accounts::{
     AccountQuery, ImportRow, check_import, import_result, matches_query, upn_key,
 };
 use crate::domain::batches::{
-    BatchOutcome, export_csv, export_expired, issued, passwords_of, refusal, refused_for,
+    BatchOutcome, export_csv, export_expired, fresh, issued, passwords_of, refusal, refused_for,
     resolve_ids, sign_in_csv_keys, wire_ref,
 };
 use crate::domain::store::AccountRecord;
@@ -180,23 +180,15 @@ impl PgCore {
         (now_ms, expires_ms, export_expires_ms): (u64, u64, u64),
         by: Option<&str>,
     ) -> Result<(u64, Vec<IssuedOtp>), ApiError> {
-        let entropy = self.secrets.entropy();
         let mut generated = Vec::with_capacity(eligible.len());
         let mut rows = Vec::with_capacity(eligible.len());
         let mut otps = Vec::with_capacity(eligible.len());
         for a in eligible {
-            let code = entropy.otp();
-            let password = passwords
-                .and_then(|p| p.get(&a.upn_lower).cloned())
-                .unwrap_or_else(|| entropy.password());
-            let otp = (
-                self.secrets.otp_key(&code),
-                self.secrets.password_hash(&a.upn_lower, &password),
-            );
-            let (answer, row) = issued(a, code.to_string(), expires_ms, password);
+            let f = fresh(&self.secrets, passwords, &a.upn_lower);
+            let (answer, row) = issued(a, f.code.to_string(), expires_ms, f.password);
             generated.push(answer);
             rows.push(row);
-            otps.push(otp);
+            otps.push((f.key, f.password_hash));
         }
         let new: Vec<(u64, NewOtp<'_>)> = eligible
             .iter()
